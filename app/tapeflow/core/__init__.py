@@ -1,0 +1,1 @@
+"""Instruments, event records, sessions and time: the vocabulary every other package speaks."""

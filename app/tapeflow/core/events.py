@@ -1,0 +1,151 @@
+"""Normalized market events.
+
+Every adapter emits the same records: prices in integer ticks of the instrument, timestamps in
+int64 UTC nanoseconds, an aggressor side on every trade. Batches are numpy structured arrays of
+``EVENT_DTYPE`` (one array keeps the source's interleaving of trades and book changes, so live,
+replay and backtest see events in exactly the same order); single events are small structs.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+import msgspec
+import numpy as np
+
+
+class Side(IntEnum):
+    """Aggressor side of a trade (or side of a book level: BUY = bid, SELL = ask)."""
+
+    SELL = -1
+    NONE = 0
+    BUY = 1
+
+
+class Kind(IntEnum):
+    """What an event row means."""
+
+    TRADE = 1
+    """A print: ``price``, ``size``, aggressor ``side``."""
+    LEVEL = 2
+    """Aggregated book level: ``side`` (BUY bid / SELL ask), depth ``level`` (0 = best), ``price``,
+    resting ``size`` and order ``count`` now at that depth. ``size == 0`` empties the slot."""
+    ORDER = 3
+    """Market-by-order (L3) message: ``action`` (ASCII of A/C/M/F/T/R), ``order_id``, ``side``,
+    ``price``, ``size``."""
+    CLEAR = 4
+    """The book is cleared (start of a snapshot, or a reset): drop every level and order."""
+
+
+class Flag(IntEnum):
+    """Bits of the ``flags`` field."""
+
+    LAST = 1
+    """Last record of an exchange packet: the book is consistent after this event."""
+    SNAPSHOT = 2
+    """Part of a replayed book snapshot, not a live change."""
+    BAD_TS = 4
+    """The source's event timestamp was missing or unusable; ``ts_event`` fell back to receive time."""
+
+
+NO_PRICE = np.iinfo(np.int64).min
+"""Price of an empty book side (in ticks)."""
+
+LEVEL_UNKNOWN = 255
+"""``level`` when the source gives a price but not a depth index."""
+
+EVENT_DTYPE = np.dtype(
+    [
+        ("ts_event", "<i8"),  # exchange time, UTC ns: bars are built on this
+        ("ts_recv", "<i8"),  # capture/receive time, UTC ns: latency is measured on this
+        ("price", "<i8"),  # ticks of the instrument
+        ("order_id", "<u8"),
+        ("size", "<i4"),  # contracts
+        ("count", "<i4"),  # orders at the level (LEVEL), else 0
+        ("sequence", "<u4"),
+        ("instrument_id", "<u4"),
+        ("kind", "u1"),
+        ("side", "i1"),
+        ("level", "u1"),
+        ("action", "u1"),
+        ("flags", "u1"),
+    ],
+    align=True,
+)
+"""One row per normalized event; the batch currency of the whole pipeline."""
+
+
+def empty_events(n: int = 0) -> np.ndarray:
+    """A zero-filled event batch of length ``n``."""
+    return np.zeros(n, dtype=EVENT_DTYPE)
+
+
+def trades_of(events: np.ndarray) -> np.ndarray:
+    """The trade rows of a batch (a copy, in source order)."""
+    return events[events["kind"] == Kind.TRADE]
+
+
+class Trade(msgspec.Struct, frozen=True):
+    """One trade, for code that handles single events (tape, rules, paper fills)."""
+
+    ts_event: int
+    price: int
+    size: int
+    side: Side
+    sequence: int = 0
+    instrument_id: int = 0
+    ts_recv: int = 0
+
+
+class LevelUpdate(msgspec.Struct, frozen=True):
+    """One aggregated book level change, for single-event code paths."""
+
+    ts_event: int
+    side: Side
+    level: int
+    price: int
+    size: int
+    count: int = 0
+    instrument_id: int = 0
+
+
+def make_trades(
+    ts_event: np.ndarray | list[int],
+    price: np.ndarray | list[int],
+    size: np.ndarray | list[int],
+    side: np.ndarray | list[int],
+    *,
+    instrument_id: int = 0,
+) -> np.ndarray:
+    """Build a TRADE batch from columns (tests, simulator, CSV adapter)."""
+    ts = np.asarray(ts_event, dtype=np.int64)
+    out = empty_events(len(ts))
+    out["ts_event"] = ts
+    out["ts_recv"] = ts
+    out["price"] = price
+    out["size"] = size
+    out["side"] = side
+    out["kind"] = Kind.TRADE
+    out["instrument_id"] = instrument_id
+    out["sequence"] = np.arange(len(ts), dtype=np.uint32)
+    out["level"] = LEVEL_UNKNOWN
+    out["action"] = ord("T")
+    return out
+
+
+def trade_records(events: np.ndarray) -> list[Trade]:
+    """Trade rows of a batch as ``Trade`` structs."""
+    t = trades_of(events)
+    return [
+        Trade(int(a), int(b), int(c), Side(int(d)), int(e), int(f), int(g))
+        for a, b, c, d, e, f, g in zip(
+            t["ts_event"].tolist(),
+            t["price"].tolist(),
+            t["size"].tolist(),
+            t["side"].tolist(),
+            t["sequence"].tolist(),
+            t["instrument_id"].tolist(),
+            t["ts_recv"].tolist(),
+            strict=True,
+        )
+    ]

@@ -1,0 +1,168 @@
+"""CME equity-index futures we trade: tick size, tick value, symbols and contract months.
+
+Prices inside the core are integer ticks; these helpers are the only place that converts to and
+from exchange prices, and they do it exactly (``Decimal``), never through binary floats.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from tapeflow.errors import TapeflowError
+
+MONTH_CODES = "FGHJKMNQUVXZ"
+"""CME month letters, January (F) to December (Z)."""
+
+QUARTERLY_CODES = "HMUZ"
+"""Equity-index futures list March, June, September and December contracts."""
+
+PRICE_SCALE = 1_000_000_000
+"""Databento and most binary feeds carry prices as int64 in units of 1e-9."""
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """A futures product (not one contract month): what a tick is and what it is worth."""
+
+    root: str
+    name: str
+    exchange: str
+    tick_size: Decimal  # index points per tick
+    tick_value: Decimal  # USD per tick per contract
+    currency: str = "USD"
+    price_decimals: int = 2
+
+    @property
+    def point_value(self) -> Decimal:
+        """USD per full index point per contract."""
+        return self.tick_value / self.tick_size
+
+    @property
+    def tick_size_nanos(self) -> int:
+        """Tick size in 1e-9 price units (250_000_000 for 0.25)."""
+        return int(self.tick_size * PRICE_SCALE)
+
+    @property
+    def tick_value_cents(self) -> int:
+        """Tick value in integer US cents (1250 for ES)."""
+        return int(self.tick_value * 100)
+
+    def to_ticks(self, price: Decimal | str | int | float) -> int:
+        """Exchange price to ticks; raises if the price is not on the tick grid."""
+        p = Decimal(str(price)) if not isinstance(price, Decimal) else price
+        q, r = divmod(p, self.tick_size)
+        if r != 0:
+            raise TapeflowError(f"price {price} is not a multiple of the {self.root} tick {self.tick_size}")
+        return int(q)
+
+    def to_price(self, ticks: int) -> Decimal:
+        """Ticks to the exchange price, exact."""
+        return (self.tick_size * int(ticks)).quantize(Decimal(1).scaleb(-self.price_decimals))
+
+    def format_price(self, ticks: int) -> str:
+        """Ticks as the price a trader reads (``5528.75``)."""
+        return f"{self.to_price(ticks):.{self.price_decimals}f}"
+
+    def ticks_to_points(self, ticks):
+        """Vectorized ticks -> float index points, for display and JSON only (never for money)."""
+        return ticks * float(self.tick_size)
+
+
+INSTRUMENTS: dict[str, Instrument] = {
+    i.root: i
+    for i in (
+        Instrument("ES", "E-mini S&P 500", "CME", Decimal("0.25"), Decimal("12.50")),
+        Instrument("MES", "Micro E-mini S&P 500", "CME", Decimal("0.25"), Decimal("1.25")),
+        Instrument("NQ", "E-mini Nasdaq-100", "CME", Decimal("0.25"), Decimal("5.00")),
+        Instrument("MNQ", "Micro E-mini Nasdaq-100", "CME", Decimal("0.25"), Decimal("0.50")),
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ContractSymbol:
+    """A parsed symbol: the product and, for a dated contract, its month and year."""
+
+    instrument: Instrument
+    month: int | None = None  # 1..12; None for a continuous symbol
+    year: int | None = None
+    continuous_rank: int | None = None  # 1 for ``ES1!`` (front month)
+
+    @property
+    def code(self) -> str:
+        """Canonical exchange code, ``ESZ6`` style (or ``ES1!`` for continuous)."""
+        if self.month is None or self.year is None:
+            return f"{self.instrument.root}{self.continuous_rank or 1}!"
+        return f"{self.instrument.root}{MONTH_CODES[self.month - 1]}{self.year % 10}"
+
+
+_SYMBOL_RE = re.compile(
+    r"^(?:[A-Z_]+:)?(?P<root>MES|MNQ|ES|NQ)"
+    r"(?:(?P<cont>\d)!|(?P<month>[FGHJKMNQUVXZ])(?P<year>\d{1,4})|)$"
+)
+
+
+def instrument(root: str) -> Instrument:
+    """The product for a root symbol (``ES``, ``MES``, ``NQ``, ``MNQ``)."""
+    try:
+        return INSTRUMENTS[root.upper()]
+    except KeyError:
+        known = ", ".join(INSTRUMENTS)
+        raise TapeflowError(f"unknown instrument {root!r}; known: {known}") from None
+
+
+def parse_symbol(symbol: str, today: date | None = None) -> ContractSymbol:
+    """Parse ``ESZ6``, ``ESZ26``, ``MESZ2026``, ``ES1!``, ``CME_MINI:ES1!`` or a bare root.
+
+    A one-digit year is the first such year not more than one year in the past relative to
+    ``today`` (CME lists about a year and a half ahead), so ``ESZ6`` read in 2026 is December 2026.
+    """
+    s = symbol.strip().upper().replace(" ", "")
+    m = _SYMBOL_RE.match(s)
+    if not m:
+        raise TapeflowError(f"cannot parse instrument symbol {symbol!r} (expected e.g. ESZ6, MESZ2026, ES1!)")
+    inst = INSTRUMENTS[m["root"]]
+    if m["cont"]:
+        return ContractSymbol(inst, continuous_rank=int(m["cont"]))
+    if not m["month"]:
+        return ContractSymbol(inst, continuous_rank=1)
+    month = MONTH_CODES.index(m["month"]) + 1
+    y = m["year"]
+    if len(y) == 4:
+        year = int(y)
+    else:
+        ref = (today or date.today()).year
+        digits = len(y)
+        mod = 10**digits
+        year = ref - ref % mod + int(y)
+        if year < ref - 1:
+            year += mod
+    return ContractSymbol(inst, month=month, year=year)
+
+
+def front_month(on: date, roll_days_before_expiry: int = 8) -> tuple[int, int]:
+    """(year, month) of the front quarterly contract on a date.
+
+    Equity-index futures expire on the third Friday of the contract month; volume rolls to the
+    next contract about eight days earlier (the Thursday of the week before), which is what a
+    scalper calls the front month.
+    """
+    year, month = on.year, on.month
+    while True:
+        if MONTH_CODES[month - 1] in QUARTERLY_CODES:
+            expiry = third_friday(year, month)
+            if (expiry - on).days > roll_days_before_expiry:
+                return year, month
+        month += 1
+        if month > 12:
+            month, year = 1, year + 1
+
+
+def third_friday(year: int, month: int) -> date:
+    """Expiry day of an equity-index future."""
+    first = date(year, month, 1)
+    offset = (4 - first.weekday()) % 7  # Friday is weekday 4
+    return date(year, month, 1 + offset + 14)

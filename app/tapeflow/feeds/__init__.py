@@ -1,0 +1,1 @@
+"""Adapters that turn a source (file, simulator, live connection) into normalized event batches."""
