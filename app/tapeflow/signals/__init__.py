@@ -1,0 +1,1 @@
+"""Rule engine, built-in order-flow detectors, filters and plugin discovery."""
