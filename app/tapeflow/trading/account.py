@@ -1,0 +1,435 @@
+"""The account: the one entry point for orders, whatever their source.
+
+Order path: kill switch -> validation -> risk manager -> journal -> broker. Broker events come back
+through :meth:`Account._on_broker_event`, are journaled, booked (ledger, brackets, loss streaks)
+and only then published on the event bus. Events are processed strictly in order even when
+handling one triggers another (a fill that places bracket children that fill at once).
+
+Time is the tape's: ``clock_ns`` is the last ``ts_event`` seen, so backtests are deterministic.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+
+import msgspec
+import numpy as np
+
+from tapeflow.core.events import Side
+from tapeflow.trading.brackets import BracketState
+from tapeflow.trading.broker import Broker, EventBus, EventCallback
+from tapeflow.trading.journal_sink import JournalSink
+from tapeflow.trading.kill_switch import KillSwitch, KillSwitchState
+from tapeflow.trading.orders import (
+    AUTOMATED_SOURCES,
+    EventKind,
+    Order,
+    OrderEvent,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Source,
+    new_order,
+    validate_request,
+)
+from tapeflow.trading.paper_broker import PaperBroker
+from tapeflow.trading.positions import Ledger
+from tapeflow.trading.risk import RiskDecision, RiskEvent, RiskManager
+from tapeflow.trading.settings import TradingSettings
+from tapeflow.trading.snapshot import AccountSnapshot, LimitGauge, PositionView
+
+_replace = msgspec.structs.replace
+
+
+class SubmitResult(msgspec.Struct, frozen=True):
+    """What a caller (DOM, hotkey, webhook, auto-trader) gets back at once."""
+
+    ok: bool
+    order_id: int | None = None
+    rule: str = ""  # limit that blocked it
+    reason: str = ""  # shown to the user
+
+
+class KillSwitchEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """Journal record of a pull or re-arm."""
+
+    ts_ns: int
+    action: str  # "trigger" or "rearm"
+    by: str
+    reason: str
+
+
+class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """Journal record of a trading date the account traded through."""
+
+    trading_date: str
+    eth_open_ns: int
+    rth_open_ns: int
+    rth_close_ns: int
+    eth_close_ns: int
+
+
+class Account:
+    """Orders, positions, risk, kill switch and brackets of one trading account."""
+
+    def __init__(
+        self,
+        settings: TradingSettings | None = None,
+        *,
+        broker: Broker | None = None,
+        kill_switch: KillSwitch | None = None,
+        journal: JournalSink | None = None,
+        name: str = "paper",
+    ) -> None:
+        self.settings = settings or TradingSettings()
+        self.name = name
+        self.broker: Broker = broker or PaperBroker(self.settings.paper)
+        self.broker.set_listener(self._on_broker_event)
+        self.kill_switch = kill_switch or KillSwitch()
+        self.journal = journal
+        self.ledger = Ledger()
+        self.risk = RiskManager(self.settings.risk)
+        self.bus = EventBus()
+        self.orders: dict[int, Order] = {}
+        self.brackets: dict[int, BracketState] = {}  # by entry id
+        self._child_of: dict[int, int] = {}  # child order id -> entry id
+        self.clock_ns = 0
+        self.last_reject = ""
+        self._next_id = 1
+        self._queue: deque[OrderEvent] = deque()
+        self._draining = False
+        self._first_fill: dict[int, int] = {}  # order id -> price of its first fill (bracket anchor)
+        if self.kill_switch.latched:
+            for src in AUTOMATED_SOURCES:
+                self.risk.automation[src] = False
+
+    # -- public API ---------------------------------------------------------------------------
+    def submit(self, request: OrderRequest, *, ts_ns: int | None = None) -> SubmitResult:
+        """Send an order through kill switch and risk; the result says why if it was refused."""
+        ts = self._now(ts_ns)
+        if self.kill_switch.latched and request.source != Source.FLATTEN:
+            return self._reject(request, ts, "kill_switch", "kill switch is latched: re-arm it first")
+        problem = validate_request(request)
+        if problem:
+            return self._reject(request, ts, "invalid", problem)
+        decision: RiskDecision = self.risk.check(
+            request, ts_ns=ts, ledger=self.ledger, open_orders=self.open_orders()
+        )
+        if not decision.ok:
+            return self._reject(request, ts, decision.rule, decision.reason)
+        order = new_order(self._take_id(), request, ts)
+        self.orders[order.id] = order
+        if request.bracket is not None and (request.bracket.stop_ticks or request.bracket.target_ticks):
+            self.brackets[order.id] = BracketState(
+                order.id, request.instrument, request.side, request.bracket
+            )
+        self._write("orders", order)
+        self.broker.submit(order)
+        if not self._draining:
+            self._after_activity()
+        return SubmitResult(True, order.id)
+
+    def cancel(self, order_id: int, reason: str = "cancelled by user") -> None:
+        """Cancel one working order (unknown or finished ids are ignored)."""
+        o = self.orders.get(order_id)
+        if o is not None and o.is_open:
+            self.broker.cancel(order_id, reason)
+
+    def modify(
+        self,
+        order_id: int,
+        *,
+        qty: int | None = None,
+        limit_price: int | None = None,
+        stop_price: int | None = None,
+        ts_ns: int | None = None,
+    ) -> SubmitResult:
+        """Change a working order; a larger quantity is checked by risk like a new order."""
+        ts = self._now(ts_ns)
+        o = self.orders.get(order_id)
+        if o is None or not o.is_open:
+            return SubmitResult(False, order_id, "unknown_order", f"order {order_id} is not working")
+        if self.kill_switch.latched:
+            return SubmitResult(False, order_id, "kill_switch", "kill switch is latched: re-arm it first")
+        if qty is not None and qty <= o.filled_qty:
+            return SubmitResult(False, order_id, "invalid", f"quantity must exceed the filled {o.filled_qty}")
+        if qty is not None and qty > o.qty:
+            extra = _replace(o.request, qty=qty - o.qty, bracket=None)
+            others = [x for x in self.open_orders() if x.id != order_id]
+            others.append(_replace(o, qty=o.qty))
+            d = self.risk.check(extra, ts_ns=ts, ledger=self.ledger, open_orders=others)
+            if not d.ok:
+                self.last_reject = d.reason
+                return SubmitResult(False, order_id, d.rule, d.reason)
+        self.broker.modify(order_id, qty=qty, limit_price=limit_price, stop_price=stop_price)
+        self._after_activity()
+        return SubmitResult(True, order_id)
+
+    def cancel_all(self, instrument: str | None = None, reason: str = "cancel all") -> None:
+        """Cancel every working order (of one instrument)."""
+        for o in self.open_orders():
+            if instrument is None or o.instrument == instrument:
+                self.broker.cancel(o.id, reason)
+
+    def flatten(self, instrument: str | None = None, reason: str = "flatten") -> None:
+        """Cancel working orders and close open positions at market (of one instrument or all)."""
+        self.cancel_all(instrument, reason)
+        for root, pos in list(self.ledger.positions.items()):
+            if pos.qty == 0 or (instrument is not None and root != instrument):
+                continue
+            req = OrderRequest(
+                instrument=root,
+                side=Side.SELL if pos.qty > 0 else Side.BUY,
+                qty=abs(pos.qty),
+                type=OrderType.MARKET,
+                source=Source.FLATTEN,
+                reduce_only=True,
+                tag=reason,
+            )
+            self.submit(req)
+
+    def kill(self, by: str, reason: str = "kill switch", *, ts_ns: int | None = None) -> KillSwitchState:
+        """Pull the kill switch: latch, automation off, cancel everything, flatten everything."""
+        ts = self._now(ts_ns)
+        first = not self.kill_switch.latched
+        state = self.kill_switch.trigger(by, reason, ts)
+        if first:
+            self._write(
+                "kill_switch_events", KillSwitchEvent(ts_ns=ts, action="trigger", by=by, reason=reason)
+            )
+        for src in AUTOMATED_SOURCES:
+            self.risk.set_automation(src, False, ts, f"kill switch ({by})")
+        self.flatten(None, f"kill switch: {reason}")
+        self._after_activity()
+        return state
+
+    def rearm(self, by: str, *, ts_ns: int | None = None) -> KillSwitchState:
+        """Release the kill switch by hand. Automation stays off until switched on per source."""
+        ts = self._now(ts_ns)
+        state = self.kill_switch.rearm(by, ts)
+        self._write("kill_switch_events", KillSwitchEvent(ts_ns=ts, action="rearm", by=by, reason=""))
+        return state
+
+    def set_automation(
+        self, source: Source, enabled: bool, *, by: str, ts_ns: int | None = None
+    ) -> SubmitResult:
+        """Switch rules or webhooks on/off; switching on is refused while the kill switch is latched."""
+        ts = self._now(ts_ns)
+        if enabled and self.kill_switch.latched:
+            return SubmitResult(False, None, "kill_switch", "kill switch is latched: re-arm it first")
+        self.risk.set_automation(source, enabled, ts, by)
+        self._drain_risk_events()
+        return SubmitResult(True)
+
+    def on_events(self, batch: np.ndarray) -> None:
+        """Feed one market-data batch: broker fills, marks, day roll, P&L limits."""
+        if len(batch) == 0:
+            return
+        first = int(batch["ts_event"][0])
+        self._set_clock(first)
+        self.broker.on_events(batch)
+        self._set_clock(int(batch["ts_event"][-1]))
+        if isinstance(self.broker, PaperBroker):
+            for root, book in self.broker.books.items():
+                if book.last is not None and root in self.ledger.positions:
+                    self.ledger.mark(root, book.last)
+        self._after_activity()
+
+    def mark(self, instrument: str, price: int) -> None:
+        """Mark an instrument to a price (ticks) when the broker does not see the tape."""
+        self.ledger.mark(instrument, price)
+        self._after_activity()
+
+    def open_orders(self) -> list[Order]:
+        return [o for o in self.orders.values() if o.is_open]
+
+    def subscribe(self, callback: EventCallback) -> Callable[[], None]:
+        """Order events, after they are journaled and booked; returns the unsubscribe function."""
+        return self.bus.subscribe(callback)
+
+    def events(self) -> AsyncIterator[OrderEvent]:
+        """Async stream of order events (for the qasync UI loop)."""
+        return self.bus.stream()
+
+    def snapshot(self) -> AccountSnapshot:
+        """Immutable view for the risk panel."""
+        r, s, led = self.risk, self.settings.risk, self.ledger
+        d = r.trading_date
+        day = led.days.get(d) if d else None
+        realized = day.net_cents if day else 0
+        unreal = led.unrealized_cents
+        gauges: list[LimitGauge] = []
+        if s.daily_loss_limit_cents is not None:
+            gauges.append(
+                LimitGauge("daily_loss", max(0, -(realized + unreal)), s.daily_loss_limit_cents, "cents")
+            )
+        if s.trailing_drawdown_cents is not None:
+            gauges.append(
+                LimitGauge("trailing_drawdown", r.drawdown_cents(), s.trailing_drawdown_cents, "cents")
+            )
+        if s.max_position is not None:
+            biggest = max((abs(p.qty) for p in led.positions.values()), default=0)
+            gauges.append(LimitGauge("max_position", biggest, s.max_position, "contracts"))
+        if s.max_trades_per_day is not None:
+            gauges.append(
+                LimitGauge("max_trades_per_day", day.entries if day else 0, s.max_trades_per_day, "trades")
+            )
+        if s.max_consecutive_losses is not None:
+            gauges.append(
+                LimitGauge("max_consecutive_losses", r.consecutive_losses, s.max_consecutive_losses, "losses")
+            )
+        ks = self.kill_switch.state
+        return AccountSnapshot(
+            ts_ns=self.clock_ns,
+            account=self.name,
+            trading_date=d,
+            state=r.state,
+            state_rule=r.state_rule,
+            kill_switch_latched=ks.latched,
+            kill_switch_by=ks.by if ks.latched else "",
+            kill_switch_reason=ks.reason if ks.latched else "",
+            automation={str(src): r.automation_on(src) for src in AUTOMATED_SOURCES},
+            positions=tuple(
+                PositionView(p.instrument, p.qty, p.avg_price_ticks, p.mark, p.unrealized_cents)
+                for p in led.positions.values()
+            ),
+            realized_today_cents=realized,
+            unrealized_cents=unreal,
+            day_pnl_cents=realized + unreal,
+            equity_cents=r.equity_cents,
+            high_water_mark_cents=r.hwm_cents,
+            trades_today=day.entries if day else 0,
+            consecutive_losses=r.consecutive_losses,
+            cooldown_until_ns=r.cooldown_until_ns,
+            paused_until_ns=r.paused_until_ns,
+            working_orders=len(self.open_orders()),
+            limits=tuple(gauges),
+            last_reject=self.last_reject,
+        )
+
+    def update_settings(self, settings: TradingSettings) -> None:
+        """Swap in edited settings (risk panel); state, counters and automation switches are kept."""
+        self.settings = settings
+        self.risk.settings = settings.risk
+        if isinstance(self.broker, PaperBroker):
+            self.broker.settings = settings.paper
+
+    # -- internals ----------------------------------------------------------------------------
+    def _now(self, ts_ns: int | None) -> int:
+        if ts_ns is not None:
+            self._set_clock(ts_ns)
+        return self.clock_ns
+
+    def _set_clock(self, ts: int) -> None:
+        if ts > self.clock_ns:
+            self.clock_ns = ts
+        if self.risk.on_clock(self.clock_ns) and self.risk.session is not None:
+            se = self.risk.session
+            self._write(
+                "sessions",
+                SessionRecord(
+                    trading_date=se.trading_date.isoformat(),
+                    eth_open_ns=se.eth_open_ns,
+                    rth_open_ns=se.rth_open_ns,
+                    rth_close_ns=se.rth_close_ns,
+                    eth_close_ns=se.eth_close_ns,
+                ),
+            )
+        self._drain_risk_events()
+
+    def _take_id(self) -> int:
+        i = self._next_id
+        self._next_id += 1
+        return i
+
+    def _reject(self, request: OrderRequest, ts: int, rule: str, reason: str) -> SubmitResult:
+        order = _replace(new_order(self._take_id(), request, ts), status=OrderStatus.REJECTED, reason=reason)
+        self.orders[order.id] = order
+        self.last_reject = reason
+        self._write("orders", order)
+        self.risk.events.append(
+            RiskEvent(ts_ns=ts, kind="rejected", rule=rule, reason=reason, state=self.risk.state)
+        )
+        self._drain_risk_events()
+        ev = OrderEvent(ts_ns=ts, kind=EventKind.REJECTED, order=order, reason=reason)
+        self._write("order_events", ev)
+        self.bus.publish(ev)
+        return SubmitResult(False, order.id, rule, reason)
+
+    def _write(self, table: str, record: object) -> None:
+        if self.journal is not None:
+            self.journal.write(table, record)
+
+    def _drain_risk_events(self) -> None:
+        while self.risk.events:
+            self._write("risk_events", self.risk.events.pop(0))
+
+    def _after_activity(self) -> None:
+        """P&L limits after fills or marks: a breach flattens (and the state blocks new entries)."""
+        for breach in self.risk.evaluate(self.clock_ns, self.ledger):
+            self._drain_risk_events()
+            self.flatten(None, f"risk: {breach.reason}")
+        self._drain_risk_events()
+
+    def _on_broker_event(self, event: OrderEvent) -> None:
+        self._queue.append(event)
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            while self._queue:
+                self._handle(self._queue.popleft())
+        finally:
+            self._draining = False
+
+    def _handle(self, event: OrderEvent) -> None:
+        if event.fill is not None:
+            self._write("fills", event.fill)  # durable before anything acts on it
+        self._write("order_events", event)
+        self.orders[event.order.id] = event.order
+        if event.fill is not None:
+            self._first_fill.setdefault(event.order.id, event.fill.price)
+            for rt in self.ledger.apply(event.fill):
+                self._write("round_trips", rt)
+                self.risk.on_round_trip(rt)
+            self._sync_brackets(event.order.instrument)
+        elif event.kind == EventKind.CANCELLED:
+            self._sync_brackets(event.order.instrument)
+        self._drain_risk_events()
+        self.bus.publish(event)
+
+    def _sync_brackets(self, instrument: str) -> None:
+        pos = self.ledger.positions[instrument].qty if instrument in self.ledger.positions else 0
+        for b in list(self.brackets.values()):
+            if b.instrument != instrument or b.done:
+                continue
+            entry = self.orders[b.entry_id]
+            if entry.filled_qty == 0:
+                if not entry.is_open:
+                    b.done = True
+                continue
+            if b.anchor is None:
+                b.anchor = self._first_fill.get(entry.id)
+            want = b.protected_qty(self.orders, pos)
+            children = [i for i in (b.stop_id, b.target_id) if i is not None]
+            if not children and want > 0 and b.anchor is not None:
+                for which, req in b.child_requests(want, entry.request.tag):
+                    res = self.submit(req)
+                    if res.ok and res.order_id is not None:
+                        self._child_of[res.order_id] = b.entry_id
+                        if which == "stop":
+                            b.stop_id = res.order_id
+                        else:
+                            b.target_id = res.order_id
+                continue
+            for cid in children:
+                child = self.orders[cid]
+                if not child.is_open:
+                    continue
+                if want == 0:
+                    self.broker.cancel(cid, "OCO: position closed")
+                elif child.qty - child.filled_qty != want:
+                    self.broker.modify(cid, qty=child.filled_qty + want)
+            if not entry.is_open and want == 0:
+                b.done = True

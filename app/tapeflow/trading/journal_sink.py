@@ -1,0 +1,28 @@
+"""Where the account writes its records before acting on them (``store.Journal`` implements it).
+
+Kept as a protocol so that ``trading`` never imports ``store``: the application object wires the
+two together, and backtests may run without a journal.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class JournalSink(Protocol):
+    """Append one record (a ``msgspec.Struct``) to a named table, durably, before returning."""
+
+    def write(self, table: str, record: object) -> None: ...
+
+
+TABLES = (
+    "signals",
+    "orders",
+    "order_events",
+    "fills",
+    "round_trips",
+    "risk_events",
+    "kill_switch_events",
+    "sessions",
+)
+"""The journal's tables (one per record type)."""

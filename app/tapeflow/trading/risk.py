@@ -1,0 +1,274 @@
+"""Pre-trade risk checks and the per-account trading state.
+
+Every order, whatever its source, is checked here before it reaches a broker (the kill switch is
+checked by the account even before this). Rules that limit *new risk* (windows, trades per day,
+cooldown, pause, close guard, mandatory stop, state ACTIVE) apply to entries only: an order that
+only shrinks the position (an exit, a bracket child, a flatten) is never blocked by them, because
+blocking an exit adds risk. Money is integer cents, times UTC ns, sizes contracts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+import msgspec
+
+from tapeflow.core.sessions import NS_PER_SECOND, Session, ns_to_et, session_of
+from tapeflow.trading.orders import AUTOMATED_SOURCES, Order, OrderRequest, Source
+from tapeflow.trading.positions import Ledger, RoundTrip
+from tapeflow.trading.settings import RiskSettings, TradingState
+
+NS_PER_MINUTE = 60 * NS_PER_SECOND
+
+
+class RiskDecision(msgspec.Struct, frozen=True):
+    """Outcome of a check: ``rule`` names the limit that blocked, ``reason`` is shown to the user."""
+
+    ok: bool
+    rule: str = ""
+    reason: str = ""
+
+
+ALLOW = RiskDecision(True)
+
+
+class RiskEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """Something the risk manager did: a rejection, a breach, a state or automation change."""
+
+    ts_ns: int
+    kind: str  # "rejected", "breach", "state", "automation", "pause", "day"
+    rule: str
+    reason: str
+    state: TradingState
+
+
+class Breach(msgspec.Struct, frozen=True):
+    """A limit crossed by P&L (not by an order): the account flattens and changes state."""
+
+    rule: str  # "daily_loss" or "trailing_drawdown"
+    reason: str
+    state: TradingState
+
+
+def _usd(cents: int) -> str:
+    sign = "-" if cents < 0 else ""
+    return f"{sign}${abs(cents) // 100:,}.{abs(cents) % 100:02d}"
+
+
+class RiskManager:
+    """Limits, trading state, automation switches and loss streak bookkeeping of one account."""
+
+    def __init__(self, settings: RiskSettings | None = None) -> None:
+        self.settings = settings or RiskSettings()
+        self.state = TradingState.ACTIVE
+        self.state_rule = ""  # rule that set a non-ACTIVE state
+        self.automation: dict[Source, bool] = {s: True for s in AUTOMATED_SOURCES}
+        self.automation_blocked_on: date | None = None  # daily-loss breach: off for that date
+        self.session: Session | None = None
+        self.consecutive_losses = 0
+        self.cooldown_until_ns = 0
+        self.paused_until_ns = 0
+        self.hwm_cents = self.settings.starting_balance_cents
+        self.equity_cents = self.settings.starting_balance_cents
+        self.events: list[RiskEvent] = []  # drained by the account (journal, UI)
+
+    # -- time -------------------------------------------------------------------------------
+    def on_clock(self, ts_ns: int) -> bool:
+        """Track the trading date; on a new one reset daily counters. True if the date changed."""
+        s = self.session
+        if s is not None and s.eth_open_ns <= ts_ns < s.eth_close_ns:
+            return False
+        new = session_of(ts_ns)
+        if s is not None and new.trading_date == s.trading_date:
+            return False
+        self.session = new
+        if s is None:
+            return True
+        self.consecutive_losses = 0
+        self.paused_until_ns = self.cooldown_until_ns = 0
+        if self.state_rule == "daily_loss":
+            self._set_state(ts_ns, TradingState.ACTIVE, "day", "new trading date: daily loss limit reset")
+        self._emit(ts_ns, "day", "day", f"trading date {new.trading_date}")
+        return True
+
+    @property
+    def trading_date(self) -> date | None:
+        return self.session.trading_date if self.session else None
+
+    # -- switches ---------------------------------------------------------------------------
+    def set_automation(self, source: Source, enabled: bool, ts_ns: int, by: str) -> None:
+        """Turn one automation source (rules, webhooks) on or off."""
+        self.automation[source] = enabled
+        self._emit(
+            ts_ns, "automation", str(source), f"{source} automation {'on' if enabled else 'off'} by {by}"
+        )
+
+    def automation_on(self, source: Source) -> bool:
+        if source not in AUTOMATED_SOURCES:
+            return True
+        blocked = self.automation_blocked_on is not None and self.automation_blocked_on == self.trading_date
+        return self.automation.get(source, False) and not blocked
+
+    def reset_state(self, ts_ns: int, by: str) -> None:
+        """A human puts a REDUCING/HALTED account back to ACTIVE (e.g. after a drawdown review)."""
+        self._set_state(ts_ns, TradingState.ACTIVE, "manual", f"state reset by {by}")
+
+    # -- pre-trade --------------------------------------------------------------------------
+    def check(
+        self, req: OrderRequest, *, ts_ns: int, ledger: Ledger, open_orders: Iterable[Order]
+    ) -> RiskDecision:
+        """May this order be sent now? (Does not record anything; the account logs rejections.)"""
+        s = self.settings
+        pos = ledger.positions[req.instrument].qty if req.instrument in ledger.positions else 0
+        side = int(req.side)
+        same_side_working = 0
+        opposite_entries = 0
+        pending_entries = 0
+        for o in open_orders:
+            if o.instrument != req.instrument or o.request.source == Source.BRACKET or o.request.reduce_only:
+                continue
+            pending_entries += 1
+            if int(o.side) == side:
+                same_side_working += o.remaining
+            else:
+                opposite_entries += o.remaining
+        protective = req.reduce_only or req.source in (Source.BRACKET, Source.FLATTEN)
+        reduces = pos * side < 0 and req.qty + same_side_working <= abs(pos)
+        if protective and not (pos * side < 0 and req.qty <= abs(pos)):
+            return RiskDecision(False, "reduce_only", "reduce-only order would not reduce the position")
+        if self.state == TradingState.HALTED and not protective:
+            return RiskDecision(False, "halted", f"trading halted ({self.state_rule or 'manual'})")
+        if req.source in AUTOMATED_SOURCES and not self.automation_on(req.source):
+            return RiskDecision(False, "automation_off", f"{req.source} automation is off")
+        if s.max_order_qty is not None and req.qty > s.max_order_qty and req.source != Source.FLATTEN:
+            return RiskDecision(
+                False, "max_order_qty", f"order of {req.qty} exceeds the max order size {s.max_order_qty}"
+            )
+        if protective or reduces:
+            return ALLOW
+        if self.state == TradingState.REDUCING:
+            return RiskDecision(
+                False, "reducing", f"only orders that reduce the position ({self.state_rule})"
+            )
+        worst = pos + side * (same_side_working + req.qty)
+        if s.max_position is not None and abs(worst) > s.max_position:
+            return RiskDecision(
+                False,
+                "max_position",
+                f"position could reach {abs(worst)} contracts, above the max position {s.max_position}",
+            )
+        return self._check_entry(req, ts_ns, ledger, pos, pending_entries)
+
+    def _check_entry(
+        self, req: OrderRequest, ts_ns: int, ledger: Ledger, pos: int, pending_entries: int
+    ) -> RiskDecision:
+        s = self.settings
+        if (
+            req.source in AUTOMATED_SOURCES
+            and s.require_stop_for_automation
+            and (req.bracket is None or req.bracket.stop_ticks is None)
+        ):
+            return RiskDecision(False, "mandatory_stop", f"{req.source} entries must carry a stop")
+        if ts_ns < self.paused_until_ns:
+            return RiskDecision(
+                False, "loss_streak_pause", f"paused after {s.max_consecutive_losses} losses in a row"
+            )
+        if ts_ns < self.cooldown_until_ns:
+            secs = -(-(self.cooldown_until_ns - ts_ns) // NS_PER_SECOND)
+            return RiskDecision(False, "cooldown", f"cooling down after a loss ({secs} s left)")
+        if s.max_trades_per_day is not None and (pos == 0 or pos * int(req.side) < 0):
+            day = ledger.days.get(self.trading_date) if self.trading_date else None
+            done = day.entries if day else 0
+            if done + pending_entries + 1 > s.max_trades_per_day:
+                return RiskDecision(
+                    False, "max_trades_per_day", f"{done} trades today; the limit is {s.max_trades_per_day}"
+                )
+        if s.trading_windows:
+            t = ns_to_et(ts_ns).time()
+            if not any(w.contains(t) for w in s.trading_windows):
+                return RiskDecision(False, "trading_window", f"{t:%H:%M} ET is outside the trading windows")
+        if s.no_entries_before_close_minutes:
+            sess = self.session if self.session and self.session.contains(ts_ns) else session_of(ts_ns)
+            close = sess.rth_close_ns if s.session_close == "rth" else sess.eth_close_ns
+            if close - s.no_entries_before_close_minutes * NS_PER_MINUTE <= ts_ns < sess.eth_close_ns:
+                return RiskDecision(
+                    False,
+                    "session_close",
+                    f"no new entries within {s.no_entries_before_close_minutes} min "
+                    f"of the {s.session_close} close",
+                )
+        return ALLOW
+
+    # -- post-trade -------------------------------------------------------------------------
+    def on_round_trip(self, rt: RoundTrip) -> None:
+        """Loss streak, cooldown and pause bookkeeping."""
+        s = self.settings
+        if rt.net_cents > 0:
+            self.consecutive_losses = 0
+            return
+        if rt.net_cents == 0:
+            return
+        self.consecutive_losses += 1
+        if s.cooldown_after_loss_seconds:
+            self.cooldown_until_ns = rt.exit_ts + s.cooldown_after_loss_seconds * NS_PER_SECOND
+        if s.max_consecutive_losses is not None and self.consecutive_losses >= s.max_consecutive_losses:
+            if s.loss_pause_minutes:
+                self.paused_until_ns = rt.exit_ts + s.loss_pause_minutes * NS_PER_MINUTE
+            else:
+                self.paused_until_ns = session_of(rt.exit_ts).eth_close_ns
+            self._emit(
+                rt.exit_ts,
+                "pause",
+                "max_consecutive_losses",
+                f"{self.consecutive_losses} losses in a row: entries paused",
+            )
+            self.consecutive_losses = 0
+
+    def evaluate(self, ts_ns: int, ledger: Ledger) -> list[Breach]:
+        """Update equity and high-water mark; return limits newly crossed by P&L."""
+        s = self.settings
+        self.equity_cents = s.starting_balance_cents + ledger.realized_cents - ledger.commission_cents
+        self.equity_cents += ledger.unrealized_cents
+        self.hwm_cents = max(self.hwm_cents, self.equity_cents)
+        out: list[Breach] = []
+        d = self.trading_date
+        if s.daily_loss_limit_cents is not None and d is not None:
+            pnl = ledger.day_pnl_cents(d)
+            if pnl <= -s.daily_loss_limit_cents and self.automation_blocked_on != d:
+                self.automation_blocked_on = d
+                out.append(
+                    Breach(
+                        "daily_loss",
+                        f"daily loss {_usd(pnl)} reached the limit {_usd(s.daily_loss_limit_cents)}",
+                        s.on_daily_loss,
+                    )
+                )
+        if s.trailing_drawdown_cents is not None:
+            dd = self.hwm_cents - self.equity_cents
+            if dd >= s.trailing_drawdown_cents and self.state_rule != "trailing_drawdown":
+                out.append(
+                    Breach(
+                        "trailing_drawdown",
+                        f"drawdown {_usd(dd)} from the high-water mark reached "
+                        f"the limit {_usd(s.trailing_drawdown_cents)}",
+                        s.on_drawdown,
+                    )
+                )
+        for b in out:
+            self._emit(ts_ns, "breach", b.rule, b.reason)
+            if b.state == TradingState.HALTED or self.state == TradingState.ACTIVE:
+                self._set_state(ts_ns, b.state, b.rule, b.reason)
+        return out
+
+    def drawdown_cents(self) -> int:
+        return self.hwm_cents - self.equity_cents
+
+    # -- internals --------------------------------------------------------------------------
+    def _set_state(self, ts_ns: int, state: TradingState, rule: str, reason: str) -> None:
+        self.state = state
+        self.state_rule = "" if state == TradingState.ACTIVE else rule
+        self._emit(ts_ns, "state", rule, reason)
+
+    def _emit(self, ts_ns: int, kind: str, rule: str, reason: str) -> None:
+        self.events.append(RiskEvent(ts_ns=ts_ns, kind=kind, rule=rule, reason=reason, state=self.state))

@@ -1,0 +1,263 @@
+"""Trading settings: risk limits, paper-broker costs and auto-trader behaviour, from TOML.
+
+Settings are frozen: the risk panel edits a copy (``dataclasses.replace``) and hands the new
+object to the account, so a check never sees half-edited limits. Money is written in USD in the
+file (``daily_loss_limit_usd = 500``) and held in integer cents. A limit left out (or 0) is off.
+Errors name the file and the key: ``risk.toml: [risk] max_position: expected an integer, got 'two'``.
+
+Example::
+
+    [risk]
+    max_position = 2                 # contracts, net, per instrument
+    max_order_qty = 2                # contracts per order
+    daily_loss_limit_usd = 500       # realized + unrealized, per trading date
+    trailing_drawdown_usd = 2000     # from the equity high-water mark (prop-firm style)
+    max_trades_per_day = 10          # round trips opened per trading date
+    max_consecutive_losses = 3       # then pause for loss_pause_minutes (0 = rest of the day)
+    loss_pause_minutes = 30
+    cooldown_after_loss_seconds = 60
+    trading_windows = ["09:30-11:30", "13:30-15:50"]   # ET; entries only inside
+    require_stop_for_automation = true
+    no_entries_before_close_minutes = 10
+    session_close = "rth"            # "rth" (16:00 ET) or "eth" (17:00 ET)
+    on_daily_loss = "halted"         # or "reducing"
+    on_drawdown = "halted"
+
+    [paper]
+    slippage_ticks = 1               # market and stop orders
+    commission_usd = 0.59            # per contract per side
+    exchange_fee_usd = 1.38          # per contract per side
+    latency_ms = 5
+
+    [auto]
+    one_position_per_instrument = true
+    entry_type = "market"            # or "limit" (at the signal price)
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from datetime import time
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from tapeflow.errors import TapeflowError
+
+
+class TradingState(StrEnum):
+    """Per-account state (nautilus_trader style)."""
+
+    ACTIVE = "active"  # all orders that pass the limits
+    REDUCING = "reducing"  # only orders that shrink the position
+    HALTED = "halted"  # no new orders; only the risk manager's own flatten
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A daily ET wall-clock window [start, end); end before start wraps past midnight."""
+
+    start: time
+    end: time
+
+    def contains(self, t: time) -> bool:
+        if self.start <= self.end:
+            return self.start <= t < self.end
+        return t >= self.start or t < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class RiskSettings:
+    """Limits checked on every order. ``None`` = rule off. Money in cents, sizes in contracts."""
+
+    max_position: int | None = None
+    max_order_qty: int | None = None
+    daily_loss_limit_cents: int | None = None
+    trailing_drawdown_cents: int | None = None
+    max_trades_per_day: int | None = None
+    max_consecutive_losses: int | None = None
+    loss_pause_minutes: int = 0  # 0: paused for the rest of the trading date
+    cooldown_after_loss_seconds: int = 0
+    trading_windows: tuple[Window, ...] = ()  # empty: any time
+    require_stop_for_automation: bool = True
+    no_entries_before_close_minutes: int = 0
+    session_close: str = "eth"  # "rth" or "eth"
+    on_daily_loss: TradingState = TradingState.HALTED
+    on_drawdown: TradingState = TradingState.HALTED
+    starting_balance_cents: int = 0  # equity baseline for the drawdown figures
+
+
+@dataclass(frozen=True, slots=True)
+class PaperSettings:
+    """Paper broker costs and timing."""
+
+    slippage_ticks: int = 0  # added against us on market and stop fills
+    commission_cents: int = 0  # per contract per side
+    exchange_fee_cents: int = 0  # per contract per side
+    latency_ns: int = 0  # an order is live at ts + latency of the tape
+
+    @property
+    def cost_per_contract_cents(self) -> int:
+        return self.commission_cents + self.exchange_fee_cents
+
+
+@dataclass(frozen=True, slots=True)
+class AutoSettings:
+    """How the auto-trader turns entry signals into orders."""
+
+    one_position_per_instrument: bool = True
+    entry_type: str = "market"  # or "limit" at the signal price
+
+
+@dataclass(frozen=True, slots=True)
+class TradingSettings:
+    """Everything in a trading settings file."""
+
+    risk: RiskSettings = field(default_factory=RiskSettings)
+    paper: PaperSettings = field(default_factory=PaperSettings)
+    auto: AutoSettings = field(default_factory=AutoSettings)
+
+
+def _where(path: str, section: str, key: str) -> str:
+    return f"{path}: [{section}] {key}"
+
+
+def _int(v: Any, where: str, minimum: int = 0) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TapeflowError(f"{where}: expected an integer, got {v!r}")
+    if v < minimum:
+        raise TapeflowError(f"{where}: must be >= {minimum}, got {v}")
+    return v
+
+
+def _cents(v: Any, where: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int | float | str):
+        raise TapeflowError(f"{where}: expected an amount in USD, got {v!r}")
+    try:
+        d = Decimal(str(v)) * 100
+    except InvalidOperation:
+        raise TapeflowError(f"{where}: expected an amount in USD, got {v!r}") from None
+    if d != d.to_integral_value() or d < 0:
+        raise TapeflowError(f"{where}: must be a non-negative whole number of cents, got {v!r}")
+    return int(d)
+
+
+def _bool(v: Any, where: str) -> bool:
+    if not isinstance(v, bool):
+        raise TapeflowError(f"{where}: expected true or false, got {v!r}")
+    return v
+
+
+def _choice(v: Any, where: str, choices: tuple[str, ...]) -> str:
+    if v not in choices:
+        raise TapeflowError(f"{where}: expected one of {', '.join(choices)}, got {v!r}")
+    return str(v)
+
+
+def _hhmm(s: str, where: str) -> time:
+    try:
+        h, m = s.strip().split(":")
+        return time(int(h), int(m))
+    except ValueError:
+        raise TapeflowError(f"{where}: bad time {s!r} (expected HH:MM)") from None
+
+
+def parse_window(text: Any, where: str = "window") -> Window:
+    """``"09:30-11:30"`` (ET) to a :class:`Window`."""
+    if not isinstance(text, str) or text.count("-") != 1:
+        raise TapeflowError(f"{where}: expected a window like '09:30-11:30', got {text!r}")
+    a, b = text.split("-")
+    return Window(_hhmm(a, where), _hhmm(b, where))
+
+
+def _opt(v: Any, conv: Any, where: str) -> Any:
+    out = conv(v, where)
+    return None if out == 0 else out
+
+
+_STATES = ("reducing", "halted")
+
+_RISK_KEYS: dict[str, tuple[str, Any]] = {
+    "max_position": ("max_position", lambda v, w: _opt(v, _int, w)),
+    "max_order_qty": ("max_order_qty", lambda v, w: _opt(v, _int, w)),
+    "daily_loss_limit_usd": ("daily_loss_limit_cents", lambda v, w: _opt(v, _cents, w)),
+    "trailing_drawdown_usd": ("trailing_drawdown_cents", lambda v, w: _opt(v, _cents, w)),
+    "max_trades_per_day": ("max_trades_per_day", lambda v, w: _opt(v, _int, w)),
+    "max_consecutive_losses": ("max_consecutive_losses", lambda v, w: _opt(v, _int, w)),
+    "loss_pause_minutes": ("loss_pause_minutes", _int),
+    "cooldown_after_loss_seconds": ("cooldown_after_loss_seconds", _int),
+    "trading_windows": (
+        "trading_windows",
+        lambda v, w: tuple(parse_window(x, f"{w}[{i}]") for i, x in enumerate(_list(v, w))),
+    ),
+    "require_stop_for_automation": ("require_stop_for_automation", _bool),
+    "no_entries_before_close_minutes": ("no_entries_before_close_minutes", _int),
+    "session_close": ("session_close", lambda v, w: _choice(v, w, ("rth", "eth"))),
+    "on_daily_loss": ("on_daily_loss", lambda v, w: TradingState(_choice(v, w, _STATES))),
+    "on_drawdown": ("on_drawdown", lambda v, w: TradingState(_choice(v, w, _STATES))),
+    "starting_balance_usd": ("starting_balance_cents", _cents),
+}
+
+_PAPER_KEYS: dict[str, tuple[str, Any]] = {
+    "slippage_ticks": ("slippage_ticks", _int),
+    "commission_usd": ("commission_cents", _cents),
+    "exchange_fee_usd": ("exchange_fee_cents", _cents),
+    "latency_ms": ("latency_ns", lambda v, w: int(Decimal(str(_nonneg_number(v, w))) * 1_000_000)),
+}
+
+_AUTO_KEYS: dict[str, tuple[str, Any]] = {
+    "one_position_per_instrument": ("one_position_per_instrument", _bool),
+    "entry_type": ("entry_type", lambda v, w: _choice(v, w, ("market", "limit"))),
+}
+
+
+def _list(v: Any, where: str) -> list[Any]:
+    if not isinstance(v, list):
+        raise TapeflowError(f"{where}: expected a list, got {v!r}")
+    return v
+
+
+def _nonneg_number(v: Any, where: str) -> float | int:
+    if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+        raise TapeflowError(f"{where}: expected a non-negative number, got {v!r}")
+    return v
+
+
+def _section(data: dict[str, Any], name: str, keys: dict[str, tuple[str, Any]], path: str, cls: type) -> Any:
+    raw = data.get(name, {})
+    if not isinstance(raw, dict):
+        raise TapeflowError(f"{path}: [{name}] must be a table")
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in keys:
+            known = ", ".join(keys)
+            raise TapeflowError(f"{_where(path, name, key)}: unknown key (known: {known})")
+        attr, conv = keys[key]
+        kwargs[attr] = conv(value, _where(path, name, key))
+    return cls(**kwargs)
+
+
+def settings_from_dict(data: dict[str, Any], path: str = "<settings>") -> TradingSettings:
+    """Validate a parsed TOML document; ``path`` is only used in error messages."""
+    unknown = set(data) - {"risk", "paper", "auto"}
+    if unknown:
+        raise TapeflowError(f"{path}: unknown section [{sorted(unknown)[0]}] (known: risk, paper, auto)")
+    return TradingSettings(
+        risk=_section(data, "risk", _RISK_KEYS, path, RiskSettings),
+        paper=_section(data, "paper", _PAPER_KEYS, path, PaperSettings),
+        auto=_section(data, "auto", _AUTO_KEYS, path, AutoSettings),
+    )
+
+
+def load_settings(path: str | Path) -> TradingSettings:
+    """Read a trading settings TOML file."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TapeflowError(f"{p}: settings file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise TapeflowError(f"{p}: not valid TOML: {e}") from None
+    return settings_from_dict(data, str(p))
