@@ -118,6 +118,9 @@ class Account:
         )
         if not decision.ok:
             return self._reject(request, ts, decision.rule, decision.reason)
+        if decision.reduces and not request.reduce_only:
+            # it passed as an exit, so it stays one: shrunk or cancelled if the position shrinks first
+            request = _replace(request, reduce_only=True)
         order = new_order(self._take_id(), request, ts)
         self.orders[order.id] = order
         if request.bracket is not None and (request.bracket.stop_ticks or request.bracket.target_ticks):
@@ -394,10 +397,26 @@ class Account:
                 self._write("round_trips", rt)
                 self.risk.on_round_trip(rt)
             self._sync_brackets(event.order.instrument)
+            self._sync_reduce_only(event.order.instrument)
         elif event.kind == EventKind.CANCELLED:
             self._sync_brackets(event.order.instrument)
         self._drain_risk_events()
         self.bus.publish(event)
+
+    def _sync_reduce_only(self, instrument: str) -> None:
+        """Shrink or cancel exits (not bracket children) that would now add to or flip the position."""
+        pos = self.ledger.positions[instrument].qty if instrument in self.ledger.positions else 0
+        room = abs(pos)
+        for o in self.open_orders():
+            if o.instrument != instrument or not o.request.reduce_only or o.request.source == Source.BRACKET:
+                continue
+            allowed = room if int(o.side) * pos < 0 else 0
+            if o.remaining > allowed:
+                if allowed == 0:
+                    self.broker.cancel(o.id, "reduce-only: position already closed")
+                else:
+                    self.broker.modify(o.id, qty=o.filled_qty + allowed)
+            room -= min(o.remaining, allowed)
 
     def _sync_brackets(self, instrument: str) -> None:
         pos = self.ledger.positions[instrument].qty if instrument in self.ledger.positions else 0

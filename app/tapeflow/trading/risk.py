@@ -28,9 +28,11 @@ class RiskDecision(msgspec.Struct, frozen=True):
     ok: bool
     rule: str = ""
     reason: str = ""
+    reduces: bool = False  # allowed because it only shrinks the position: held to that
 
 
 ALLOW = RiskDecision(True)
+ALLOW_REDUCING = RiskDecision(True, reduces=True)
 
 
 class RiskEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -146,7 +148,7 @@ class RiskManager:
                 False, "max_order_qty", f"order of {req.qty} exceeds the max order size {s.max_order_qty}"
             )
         if protective or reduces:
-            return ALLOW
+            return ALLOW_REDUCING
         if self.state == TradingState.REDUCING:
             return RiskDecision(
                 False, "reducing", f"only orders that reduce the position ({self.state_rule})"

@@ -1,0 +1,44 @@
+"""Small tape builders for tests and benchmarks of the trading package (prices in ticks)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, time
+
+import numpy as np
+
+from tapeflow.core.events import Kind, empty_events, make_trades
+from tapeflow.core.sessions import et_to_ns
+
+MS = 1_000_000  # ns
+
+
+def et(d: date, hhmm: str, seconds: int = 0) -> int:
+    """UTC ns of an ET wall-clock time (``"10:00"``) on a date."""
+    h, m = (int(x) for x in hhmm.split(":"))
+    return et_to_ns(d, time(h, m, seconds))
+
+
+def trades(
+    t0: int, rows: Sequence[tuple[int, int, int]], step_ns: int = MS, instrument_id: int = 0
+) -> np.ndarray:
+    """A TRADE batch from ``(price, size, side)`` rows, ``step_ns`` apart from ``t0``."""
+    ts = [t0 + i * step_ns for i in range(len(rows))]
+    return make_trades(
+        ts, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], instrument_id=instrument_id
+    )
+
+
+def levels(ts: int, rows: Sequence[tuple[int, int, int, int]], instrument_id: int = 0) -> np.ndarray:
+    """A LEVEL batch at one time from ``(side, depth, price, size)`` rows (side 1 bid, -1 ask)."""
+    out = empty_events(len(rows))
+    out["ts_event"] = ts
+    out["ts_recv"] = ts
+    out["kind"] = Kind.LEVEL
+    out["instrument_id"] = instrument_id
+    for i, (side, depth, price, size) in enumerate(rows):
+        out["side"][i] = side
+        out["level"][i] = depth
+        out["price"][i] = price
+        out["size"][i] = size
+    return out
