@@ -423,12 +423,8 @@ class _Normalizer:
 
     def _base(self, recs: np.ndarray, idx: np.ndarray) -> np.ndarray:
         out = np.zeros(len(idx), dtype=EVENT_DTYPE)
-        r = recs[idx]
-        out["ts_event"] = r["ts_event"]
-        out["ts_recv"] = r["ts_recv"]
-        out["sequence"] = r["sequence"]
-        out["instrument_id"] = r["instrument_id"]
-        out["action"] = r["action"]
+        for name in ("ts_event", "ts_recv", "sequence", "instrument_id", "action"):
+            out[name] = recs[name][idx]  # per field: gathering whole packed records is slow
         return out
 
     def _mbo(self, recs: np.ndarray) -> np.ndarray:
