@@ -1,0 +1,61 @@
+"""Settings from TOML: documented defaults, USD to cents exactly, errors that name file and key."""
+
+from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+
+import pytest
+
+from tapeflow.errors import TapeflowError
+from tapeflow.trading import TradingState, load_settings
+from tapeflow.trading import settings as settings_module
+
+EXAMPLE = settings_module.__doc__.split("Example::")[1]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "risk.toml"
+    p.write_text(text)
+    return p
+
+
+def test_the_documented_example_loads(tmp_path: Path):
+    s = load_settings(write(tmp_path, "\n".join(line[4:] for line in EXAMPLE.splitlines())))
+    assert s.risk.max_position == 2
+    assert s.risk.daily_loss_limit_cents == 50_000
+    assert s.risk.trading_windows[0].start == time(9, 30)
+    assert s.risk.on_daily_loss == TradingState.HALTED
+    assert s.paper.commission_cents == 59 and s.paper.exchange_fee_cents == 138
+    assert s.paper.latency_ns == 5_000_000
+    assert s.auto.one_position_per_instrument
+
+
+def test_zero_or_missing_limits_are_off(tmp_path: Path):
+    s = load_settings(write(tmp_path, "[risk]\nmax_position = 0\n"))
+    assert s.risk.max_position is None and s.risk.daily_loss_limit_cents is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expect"),
+    [
+        ("[risk]\nmax_position = 'two'\n", "[risk] max_position: expected an integer"),
+        ("[risk]\nmax_positon = 2\n", "[risk] max_positon: unknown key"),
+        ("[risk]\ndaily_loss_limit_usd = 1.005\n", "[risk] daily_loss_limit_usd: must be a non-negative whole"),
+        ("[risk]\ntrading_windows = ['9:30 to 11']\n", "[risk] trading_windows[0]"),
+        ("[risk]\non_daily_loss = 'panic'\n", "[risk] on_daily_loss: expected one of reducing, halted"),
+        ("[paper]\nlatency_ms = -1\n", "[paper] latency_ms"),
+        ("[riks]\n", "unknown section [riks]"),
+        ("[risk\n", "not valid TOML"),
+    ],
+)
+def test_errors_name_the_file_and_the_key(tmp_path: Path, text: str, expect: str):
+    p = write(tmp_path, text)
+    with pytest.raises(TapeflowError) as e:
+        load_settings(p)
+    assert str(p) in str(e.value) and expect in str(e.value)
+
+
+def test_missing_file_is_a_user_error(tmp_path: Path):
+    with pytest.raises(TapeflowError, match="not found"):
+        load_settings(tmp_path / "nope.toml")
