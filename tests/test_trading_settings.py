@@ -41,7 +41,7 @@ def test_zero_or_missing_limits_are_off(tmp_path: Path):
     [
         ("[risk]\nmax_position = 'two'\n", "[risk] max_position: expected an integer"),
         ("[risk]\nmax_positon = 2\n", "[risk] max_positon: unknown key"),
-        ("[risk]\ndaily_loss_limit_usd = 1.005\n", "[risk] daily_loss_limit_usd: must be a non-negative whole"),
+        ("[risk]\ndaily_loss_limit_usd = 1.005\n", "daily_loss_limit_usd: must be a non-negative"),
         ("[risk]\ntrading_windows = ['9:30 to 11']\n", "[risk] trading_windows[0]"),
         ("[risk]\non_daily_loss = 'panic'\n", "[risk] on_daily_loss: expected one of reducing, halted"),
         ("[paper]\nlatency_ms = -1\n", "[paper] latency_ms"),
