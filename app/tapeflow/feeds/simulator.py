@@ -22,7 +22,7 @@ Model (all vectorized with numpy, per internal chunk of about 40k trades):
   (resting size including refills); aggressive volume consumes it, and when it is gone the
   price ticks (bid/ask shift one level, the far level is drawn fresh, the new opposite touch is
   a small fresh queue). An order larger than what is left sweeps: it prints at each price, all
-  at the same timestamp. Book thickness scales with sqrt(activity), so the overnight book is thin.
+  at the same timestamp. Book thickness scales with activity ** 0.4, so the overnight book is thin.
   The price path is therefore driven only by the order flow.
 
 Output per trade: a TRADE row, then a LEVEL row with the consumed touch's new size; at every
@@ -79,7 +79,7 @@ class SimParams:
     fast_kernel_s: float = 0.002  # mean delay of the fast (same-burst) kernel
     slow_kernel_s: float = 2.0  # mean delay of the slow kernel
     fast_share: float = 0.85  # share of children on the fast kernel
-    mean_run: float = 3.2  # mean aggressor-side run length (trades)
+    mean_run: float = 2.9  # mean aggressor-side run length before the trend bias (trades)
     run_bias: float = 0.25  # max relative lengthening of runs on the trending side
     p_one: float = 0.6  # share of 1-lot trades
     size_alpha: float = 1.8  # Pareto tail exponent of the other trades
@@ -97,7 +97,7 @@ PRESETS: dict[str, SimParams] = {
         p_one=0.95,
         size_alpha=2.5,
         max_size=300,
-        touch_size=6.0,
+        touch_size=4.5,
         depth_slope=0.05,
         fresh_share=0.6,
         mean_run=3.6,
@@ -325,9 +325,9 @@ class _Generator:
         return _Book(self.p.start_price, bids, asks, bids[0], asks[0])
 
     def _scale_at(self, ts_ns: int) -> float:
-        """Book thickness relative to midday RTH: sqrt of relative activity (floor 0.1)."""
+        """Book thickness relative to midday RTH: (relative activity) ** 0.4, at least 0.1."""
         r = float(trade_rate(np.array([ts_ns]), self.p)[0])
-        return max(0.1, math.sqrt(r / self.p.rth_rate)) if r > 0 else self.depth_scale
+        return max(0.1, (r / self.p.rth_rate) ** 0.4) if r > 0 else self.depth_scale
 
     def opening_book(self) -> np.ndarray:
         """CLEAR plus the 20-row snapshot of the starting book, at the start time."""
