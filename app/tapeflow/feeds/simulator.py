@@ -180,13 +180,13 @@ class MarketSimulator:
             have += len(chunk)
             if have < self.batch_size:
                 continue
-            joined = np.concatenate(buf)
+            joined = _concat(buf)
             cut = len(joined) - len(joined) % self.batch_size
             for i in range(0, cut, self.batch_size):
                 yield self._counted(joined[i : i + self.batch_size])
             buf, have = [joined[cut:]], len(joined) - cut
         if have:
-            yield self._counted(np.concatenate(buf))
+            yield self._counted(_concat(buf))
 
     def _counted(self, batch: np.ndarray) -> np.ndarray:
         self.stats.records += len(batch)
@@ -204,10 +204,10 @@ class MarketSimulator:
             opening = gen.opening_book() if first and self.book else None
             rows = gen.next_chunk(end_ns)
             if opening is not None:
-                rows = np.concatenate([opening, rows])
+                rows = _concat([opening, rows])
             first = False
             if end_ns is not None:
-                rows = rows[rows["ts_event"] < end_ns]
+                rows = rows[: int(np.searchsorted(rows["ts_event"], end_ns))]
             done = gen.t_ns >= end_ns if end_ns is not None else False
             if trades_left is not None:
                 is_trade = rows["kind"] == Kind.TRADE
@@ -222,6 +222,22 @@ class MarketSimulator:
                 yield rows
             if done:
                 return
+
+
+def _concat(parts: list[np.ndarray]) -> np.ndarray:
+    """Concatenate event arrays into a zeroed buffer.
+
+    ``np.concatenate`` copies structured rows field by field and leaves the dtype's padding
+    bytes uninitialized; zeroing first keeps the output byte-identical for the same seed.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    out = np.zeros(sum(len(p) for p in parts), dtype=EVENT_DTYPE)
+    i = 0
+    for p in parts:
+        out[i : i + len(p)] = p
+        i += len(p)
+    return out
 
 
 def _cut_after_nth_trade(rows: np.ndarray, is_trade: np.ndarray, n: int) -> int:
