@@ -142,3 +142,31 @@ def label_sessions(ts_ns: np.ndarray, times: SessionTimes = CME_EQUITY) -> Sessi
     rth_close = np.array([s.rth_close_ns for s in sessions], dtype=np.int64)[safe]
     rth = inside & (ts >= rth_open) & (ts < rth_close)
     return SessionLabels(sessions, idx, rth)
+
+
+def session_span(ts_ns: int, times: SessionTimes = CME_EQUITY) -> tuple[int, int, int, int]:
+    """(session ordinal or -1, valid_from_ns, valid_until_ns, rth_open_ns) around a timestamp.
+
+    The ordinal is the trading date's ``toordinal()``; -1 marks the daily halt or the weekend
+    (no session), matching :func:`label_sessions`. Streaming code calls this only when a
+    timestamp leaves the previous span, so it runs about once per session.
+    """
+    s = session_of(ts_ns, times)
+    if s.contains(ts_ns):
+        return s.trading_date.toordinal(), s.eth_open_ns, s.eth_close_ns, s.rth_open_ns
+    prev_close = session_for_date(s.trading_date - timedelta(days=1), times).eth_close_ns
+    start = prev_close if prev_close <= ts_ns else ts_ns
+    return -1, start, s.eth_open_ns, s.eth_open_ns
+
+
+def label_ordinals(ts_ns: np.ndarray, times: SessionTimes = CME_EQUITY) -> tuple[np.ndarray, np.ndarray]:
+    """Per timestamp: trading-date ordinal (-1 outside sessions) and that session's RTH open ns."""
+    lab = label_sessions(ts_ns, times)
+    if not lab.sessions:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    ords = np.array([s.trading_date.toordinal() for s in lab.sessions], dtype=np.int64)
+    rth = np.array([s.rth_open_ns for s in lab.sessions], dtype=np.int64)
+    safe = np.clip(lab.index, 0, len(ords) - 1)
+    inside = lab.index >= 0
+    far = np.iinfo(np.int64).max
+    return np.where(inside, ords[safe], -1), np.where(inside, rth[safe], far)

@@ -1,0 +1,217 @@
+"""Streaming footprint build: one trade (or one small batch) at a time, for live and replay.
+
+Keeps the open bar in plain Python dicts (cheapest per-trade update in CPython) and freezes each
+bar into arrays when it closes. Produces exactly the bars of
+:func:`tapeflow.flow.footprint_batch.build_footprint` over the same trades, including the bar
+rules of :mod:`tapeflow.flow.bars` and the POC / value-area rules of
+:mod:`tapeflow.flow.value_area`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tapeflow.core.events import Kind
+from tapeflow.core.sessions import session_span
+from tapeflow.flow.bars import BarKind, BarSpec
+from tapeflow.flow.delta import CumReset, reset_key
+from tapeflow.flow.footprint import BAR_FIELDS, LEVEL_FIELDS, FootprintBars
+from tapeflow.flow.value_area import DEFAULT_VALUE_AREA, poc_index, value_area_indices
+
+_MIN_TS = np.iinfo(np.int64).min
+
+
+class FootprintBuilder:
+    """Incremental footprint bars. Feed ``update(batch)`` or ``add_trade(...)``; read ``bars()``."""
+
+    def __init__(
+        self,
+        spec: BarSpec,
+        *,
+        value_area: float = DEFAULT_VALUE_AREA,
+        cum_reset: CumReset = CumReset.SESSION,
+    ) -> None:
+        self.spec = spec
+        self.value_area = value_area
+        self.cum_reset = cum_reset
+        self._closed: dict[str, list] = {f: [] for f in BAR_FIELDS}
+        self._closed_levels: dict[str, list[np.ndarray]] = {f: [] for f in LEVEL_FIELDS}
+        self._last_ts = _MIN_TS
+        self._span_from = 0
+        self._span_until = _MIN_TS  # forces a session look-up on the first trade
+        self._session = -1
+        self._rth_open = 0
+        self._cum = 0
+        self._cum_key: int | None = None
+        self._levels: dict[int, list[int]] | None = None  # price -> [bid, ask, unknown, prints]
+        self._bars_closed = 0
+
+    # --- feeding -------------------------------------------------------------------------
+    def update(self, events: np.ndarray) -> int:
+        """Apply every trade of a batch; returns how many bars closed."""
+        trades = events[events["kind"] == Kind.TRADE]
+        before = self._bars_closed
+        add = self.add_trade
+        for ts, price, size, side in zip(
+            trades["ts_event"].tolist(),
+            trades["price"].tolist(),
+            trades["size"].tolist(),
+            trades["side"].tolist(),
+            strict=True,
+        ):
+            add(ts, price, size, side)
+        return self._bars_closed - before
+
+    def add_trade(self, ts: int, price: int, size: int, side: int) -> None:
+        """Apply one trade (ticks, contracts, side -1/0/1)."""
+        if ts < self._last_ts:
+            ts = self._last_ts
+        self._last_ts = ts
+        new_session = False
+        if ts >= self._span_until or ts < self._span_from:
+            session, self._span_from, self._span_until, self._rth_open = session_span(ts)
+            new_session = session != self._session
+            self._session = session
+        kind = self.spec.kind
+        if kind is BarKind.TIME:
+            if self._levels is None or ts >= self._bar_end:
+                self._close_bar()
+                k = ts // self.spec.size
+                self._open_bar(k * self.spec.size, price)
+                self._bar_end = (k + 1) * self.spec.size
+            self._print(ts, price, size, side)
+        elif kind is BarKind.TICK:
+            if self._levels is None or new_session or self._trades >= self.spec.size:
+                self._close_bar()
+                self._open_bar(ts, price)
+            self._print(ts, price, size, side)
+        else:
+            if self._levels is None or new_session:
+                self._close_bar()
+                self._open_bar(ts, price)
+            cap = self.spec.size
+            while size > 0:
+                if self._volume >= cap:
+                    self._close_bar()
+                    self._open_bar(ts, price)
+                part = min(size, cap - self._volume)
+                self._print(ts, price, part, side)
+                size -= part
+
+    # --- bar lifecycle -------------------------------------------------------------------
+    def _open_bar(self, start_ns: int, price: int) -> None:
+        self._levels = {}
+        self._start_ns = start_ns
+        self._open = self._high = self._low = price
+        self._volume = self._delta = self._trades = self._unknown = 0
+        self._min_delta = self._max_delta = None
+
+    def _print(self, ts: int, price: int, size: int, side: int) -> None:
+        lv = self._levels.get(price)
+        if lv is None:
+            lv = self._levels[price] = [0, 0, 0, 0]
+            if price > self._high:
+                self._high = price
+            elif price < self._low:
+                self._low = price
+        if side > 0:
+            lv[1] += size
+            self._delta += size
+        elif side < 0:
+            lv[0] += size
+            self._delta -= size
+        else:
+            lv[2] += size
+            self._unknown += size
+        lv[3] += 1
+        self._volume += size
+        self._trades += 1
+        d = self._delta
+        if self._min_delta is None:
+            self._min_delta = self._max_delta = d
+        elif d < self._min_delta:
+            self._min_delta = d
+        elif d > self._max_delta:
+            self._max_delta = d
+        self._close = price
+        self._end_ns = ts
+        self._bar_session = self._session  # the session of the bar's last print labels the bar
+        self._bar_rth_open = self._rth_open
+
+    def _open_bar_fields(self) -> tuple[dict[str, int], dict[str, np.ndarray]]:
+        """The open bar frozen into the same fields a closed bar has."""
+        low, high = self._low, self._high
+        n = high - low + 1
+        cols = np.zeros((4, n), np.int64)
+        for p, lv in self._levels.items():
+            cols[:, p - low] = lv
+        total = cols[0] + cols[1] + cols[2]
+        poc = poc_index(total)
+        va_lo, va_hi = value_area_indices(total, poc, self.value_area)
+        key = reset_key(self._bar_session, self._end_ns, self._bar_rth_open, self.cum_reset)
+        cum = self._delta + (self._cum if key == self._cum_key else 0)
+        bar = {
+            "start_ns": self._start_ns,
+            "end_ns": self._end_ns,
+            "open": self._open,
+            "high": high,
+            "low": low,
+            "close": self._close,
+            "volume": self._volume,
+            "delta": self._delta,
+            "min_delta": self._min_delta,
+            "max_delta": self._max_delta,
+            "trades": self._trades,
+            "unknown_volume": self._unknown,
+            "poc": low + poc,
+            "val": low + va_lo,
+            "vah": low + va_hi,
+            "cum_delta": cum,
+            "session": self._bar_session,
+        }
+        return bar, dict(zip(LEVEL_FIELDS, cols, strict=True))
+
+    def _close_bar(self) -> None:
+        if self._levels is None or self._trades == 0:
+            return
+        bar, levels = self._open_bar_fields()
+        key = reset_key(self._bar_session, self._end_ns, self._bar_rth_open, self.cum_reset)
+        self._cum = bar["cum_delta"]
+        self._cum_key = key
+        for f in BAR_FIELDS:
+            self._closed[f].append(bar[f])
+        for f in LEVEL_FIELDS:
+            self._closed_levels[f].append(levels[f])
+        self._levels = None
+        self._bars_closed += 1
+
+    # --- reading -------------------------------------------------------------------------
+    @property
+    def closed_count(self) -> int:
+        return self._bars_closed
+
+    def open_bar(self) -> tuple[dict[str, int], dict[str, np.ndarray]] | None:
+        """Snapshot of the bar still forming (fields and per-tick level columns), or None."""
+        if self._levels is None or self._trades == 0:
+            return None
+        return self._open_bar_fields()
+
+    def bars(self, include_open: bool = True) -> FootprintBars:
+        """All closed bars (and the open one, if asked) as an immutable columnar series."""
+        scal = {f: list(v) for f, v in self._closed.items()}
+        levs = {f: list(v) for f, v in self._closed_levels.items()}
+        snap = self.open_bar() if include_open else None
+        if snap is not None:
+            bar, levels = snap
+            for f in BAR_FIELDS:
+                scal[f].append(bar[f])
+            for f in LEVEL_FIELDS:
+                levs[f].append(levels[f])
+        if not scal["start_ns"]:
+            return FootprintBars.empty(self.spec)
+        lengths = [len(a) for a in levs["bid"]]
+        offsets = np.zeros(len(lengths) + 1, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        kw = {f: np.array(v, dtype=np.int64) for f, v in scal.items()}
+        kw.update({f: np.concatenate(v) for f, v in levs.items()})
+        return FootprintBars(spec=self.spec, level_offsets=offsets, **kw)
