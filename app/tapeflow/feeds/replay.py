@@ -1,0 +1,293 @@
+"""Replay driver: play recorded (or simulated) events back at market pace, or as fast as possible.
+
+Why: the terminal's replay mode and the UI's replay controls need the live pipeline's shape (an
+async stream of batches) with the recording's timing, scaled by a speed factor, plus pause,
+seek and step. Pacing slices batches at time boundaries: every event due within one
+``quantum_ns`` of wall time is delivered in one batch after one ``sleep``, so a UI sees events at
+the right wall time without a sleep per event.
+
+Everything read from the source is retained in one growing array (capacity doubling), so a
+backward ``seek`` is a ``searchsorted`` over that array, not a re-read of the source. The clock
+is injectable (``FakeClock`` in tests: its ``sleep`` advances fake time instantly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Protocol
+
+import numpy as np
+
+from tapeflow.core.events import EVENT_DTYPE
+from tapeflow.errors import TapeflowError
+
+NS_PER_SECOND = 1_000_000_000
+MAX_SLEEP_S = 0.1
+"""Longest single sleep (wall s): pause, seek and speed changes are noticed at least this often."""
+
+
+class Clock(Protocol):
+    """Wall time for pacing: monotonic seconds and an awaitable sleep."""
+
+    def now(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class MonotonicClock:
+    """The real clock: ``time.monotonic`` and ``asyncio.sleep``."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class FakeClock:
+    """A test clock: ``sleep`` advances ``now`` by exactly the time asked and returns at once."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.t = start
+        self.slept = 0.0  # total seconds slept, for assertions
+        self.sleeps = 0  # number of sleep calls
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.t += max(0.0, seconds)
+        self.slept += max(0.0, seconds)
+        self.sleeps += 1
+        await asyncio.sleep(0)
+
+
+class Replay:
+    """An async iterator of event batches paced by ``ts_event``.
+
+    ``speed``: replay rate relative to market time (1.0 = real time, 10.0 = ten times faster);
+    ``None`` plays as fast as possible. ``quantum_ns``: wall-time window whose due events are
+    grouped into one batch (default 2 ms). ``max_batch``: most rows per batch. Control methods
+    (``pause``, ``resume``, ``set_speed``, ``seek``, ``step_events``, ``step_bar``) may be called
+    from other tasks while the iterator waits; a waiting iterator notices within ``MAX_SLEEP_S``.
+    ``step_*`` return the stepped-over events directly (the iterator then continues after them).
+    """
+
+    def __init__(
+        self,
+        source_or_events: Iterable[np.ndarray] | np.ndarray,
+        speed: float | None = 1.0,
+        clock: Clock | None = None,
+        *,
+        quantum_ns: int = 2_000_000,
+        max_batch: int = 65_536,
+    ) -> None:
+        self.speed = _check_speed(speed)
+        self.clock: Clock = clock or MonotonicClock()
+        self.quantum_ns = int(quantum_ns)
+        self.max_batch = int(max_batch)
+        self.info = getattr(source_or_events, "info", None)
+        self.stats = getattr(source_or_events, "stats", None)
+        self._buf = np.zeros(0, dtype=EVENT_DTYPE)
+        self._n = 0  # rows loaded into _buf
+        self._source: Iterator[np.ndarray] | None
+        if isinstance(source_or_events, np.ndarray):
+            self._append(source_or_events)
+            self._source = None
+        else:
+            self._source = iter(source_or_events)
+        self._pos = 0  # next row to deliver
+        self._t_ns: int | None = None  # replay (market) time, ns
+        self._paused = False
+        self._resumed = asyncio.Event()
+        self._resumed.set()
+        self._anchor: tuple[float, int] | None = None  # (wall s, market ns) that map onto each other
+
+    # ------------------------------------------------------------------ loading
+
+    def _append(self, batch: np.ndarray) -> None:
+        if batch.dtype != EVENT_DTYPE:
+            raise TapeflowError(f"replay needs EVENT_DTYPE batches, got dtype {batch.dtype}")
+        need = self._n + len(batch)
+        if need > len(self._buf):
+            grown = np.zeros(max(need, 2 * len(self._buf), 1024), dtype=EVENT_DTYPE)
+            grown[: self._n] = self._buf[: self._n]
+            self._buf = grown
+        self._buf[self._n : need] = batch
+        self._n = need
+
+    def _pull(self) -> bool:
+        """Load one more source batch; False when the source is exhausted."""
+        if self._source is None:
+            return False
+        for batch in self._source:
+            if len(batch):
+                self._append(batch)
+                return True
+        self._source = None
+        return False
+
+    def _load_rows(self, upto: int) -> None:
+        """Make sure rows [0, upto) are loaded (or the source is exhausted)."""
+        while self._n < upto and self._pull():
+            pass
+
+    def _load_time(self, ts_ns: int) -> None:
+        """Load until a row later than ``ts_ns`` is in memory (or the source is exhausted)."""
+        while (self._n == 0 or self._buf[self._n - 1]["ts_event"] <= ts_ns) and self._pull():
+            pass
+
+    @property
+    def _ts(self) -> np.ndarray:
+        return self._buf["ts_event"][: self._n]
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def finished(self) -> bool:
+        """True once every event of the source was delivered (a backward seek clears it)."""
+        self._load_rows(self._pos + 1)
+        return self._pos >= self._n and self._source is None
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def position(self) -> int:
+        """Index of the next event to deliver (events loaded so far are numbered from 0)."""
+        return self._pos
+
+    @property
+    def time_ns(self) -> int | None:
+        """Current replay time in UTC ns: follows the clock while playing paced, else the last
+        delivered event (or the seek target); None before anything was played or sought."""
+        if self._anchor is None or self._paused or self.speed is None or self._t_ns is None:
+            return self._t_ns
+        wall, mkt = self._anchor
+        now_mkt = mkt + int((self.clock.now() - wall) * self.speed * NS_PER_SECOND)
+        self._load_rows(self._pos + 1)
+        if self._pos < self._n:
+            now_mkt = min(now_mkt, int(self._ts[self._pos]))
+        return max(self._t_ns, now_mkt)
+
+    def pause(self) -> None:
+        """Stop delivering; replay time freezes."""
+        if not self._paused:
+            self._t_ns = self.time_ns
+            self._paused = True
+            self._resumed.clear()
+
+    def resume(self) -> None:
+        """Continue from the frozen replay time (wall pacing restarts from now)."""
+        if self._paused:
+            self._paused = False
+            self._anchor = None
+            self._resumed.set()
+
+    def set_speed(self, speed: float | None) -> None:
+        """Change the rate (1.0 real time, ``None`` as fast as possible) from the current time."""
+        self._t_ns = self.time_ns
+        self.speed = _check_speed(speed)
+        self._anchor = None
+
+    def seek(self, ts_ns: int) -> None:
+        """Jump to market time ``ts_ns``: the next batch starts at the first event at or after it.
+
+        Forward seeks load the source as far as needed; backward seeks search the retained
+        events. Pacing restarts from the new time.
+        """
+        self._load_time(int(ts_ns))
+        self._pos = int(np.searchsorted(self._ts, ts_ns, side="left"))
+        self._t_ns = int(ts_ns)
+        self._anchor = None
+
+    def step_events(self, n: int = 1) -> np.ndarray:
+        """Deliver the next ``n`` events at once (ignores pacing; use while paused)."""
+        if n < 1:
+            raise TapeflowError(f"step needs at least one event, got {n}")
+        self._load_rows(self._pos + n)
+        return self._take(min(self._pos + n, self._n))
+
+    def step_bar(self, bar_ns: int = 60 * NS_PER_SECOND) -> np.ndarray:
+        """Deliver the events up to the end of the bar (UTC-aligned, ``bar_ns`` long) that holds the
+        next event; returns an empty batch when finished."""
+        self._load_rows(self._pos + 1)
+        if self._pos >= self._n:
+            return self._buf[:0].copy()
+        first = int(self._ts[self._pos])
+        bar_end = (first // bar_ns + 1) * bar_ns
+        self._load_time(bar_end - 1)
+        end = int(np.searchsorted(self._ts, bar_end, side="left"))
+        batch = self._take(end)
+        self._t_ns = max(self._t_ns or first, bar_end - 1)
+        return batch
+
+    def _take(self, end: int) -> np.ndarray:
+        """Rows [pos, end) as a new array; replay time moves to the last of them."""
+        batch = self._buf[self._pos : end].copy()
+        self._pos = end
+        if len(batch):
+            self._t_ns = int(batch["ts_event"][-1])
+        self._anchor = None
+        return batch
+
+    # ------------------------------------------------------------------ iteration
+
+    def __aiter__(self) -> AsyncIterator[np.ndarray]:
+        return self
+
+    async def __anext__(self) -> np.ndarray:
+        while True:
+            if self._paused:
+                await self._resumed.wait()
+                continue
+            self._load_rows(self._pos + 1)
+            if self._pos >= self._n:
+                raise StopAsyncIteration
+            if self.speed is None:
+                self._load_rows(self._pos + self.max_batch)
+                return self._take(min(self._pos + self.max_batch, self._n))
+            batch = await self._paced()
+            if batch is not None:
+                return batch
+
+    async def _paced(self) -> np.ndarray | None:
+        """The events due now (within one quantum); None if state changed while waiting."""
+        speed = self.speed
+        assert speed is not None
+        first = int(self._ts[self._pos])
+        if self._anchor is None:
+            start = first if self._t_ns is None else min(max(self._t_ns, 0), first)
+            self._anchor = (self.clock.now(), start)
+        wall, mkt = self._anchor
+        due = wall + (first - mkt) / (speed * NS_PER_SECOND)
+        wait = due - self.clock.now()
+        if wait > 0:
+            anchor = self._anchor
+            await self.clock.sleep(min(wait, MAX_SLEEP_S))
+            if self._paused or self._anchor is not anchor or self.speed != speed:
+                return None
+            if wait > MAX_SLEEP_S:
+                return None  # woke early on purpose: re-check state and the due time
+        now_mkt = mkt + (self.clock.now() - wall) * speed * NS_PER_SECOND
+        limit = int(now_mkt + self.quantum_ns * speed)
+        self._load_time(limit)
+        end = int(np.searchsorted(self._ts, limit, side="right"))
+        end = min(max(end, self._pos + 1), self._pos + self.max_batch)
+        anchor = self._anchor
+        batch = self._take(end)
+        self._anchor = anchor  # _take clears it for the stepping API; pacing keeps its anchor
+        return batch
+
+
+def _check_speed(speed: float | None) -> float | None:
+    if speed is None:
+        return None
+    s = float(speed)
+    if not math.isfinite(s) or s <= 0:
+        raise TapeflowError(f"replay speed must be a positive number or None (max), got {speed!r}")
+    return s
