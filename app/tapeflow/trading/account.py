@@ -158,10 +158,13 @@ class Account:
         if qty is not None and qty <= o.filled_qty:
             return SubmitResult(False, order_id, "invalid", f"quantity must exceed the filled {o.filled_qty}")
         if qty is not None and qty > o.qty:
-            extra = _replace(o.request, qty=qty - o.qty, bracket=None)
+            # checked as if the order were new with its new remaining quantity
+            remaining = _replace(o.request, qty=qty - o.filled_qty, bracket=None)
             others = [x for x in self.open_orders() if x.id != order_id]
-            others.append(_replace(o, qty=o.qty))
-            d = self.risk.check(extra, ts_ns=ts, ledger=self.ledger, open_orders=others)
+            d = self.risk.check(remaining, ts_ns=ts, ledger=self.ledger, open_orders=others)
+            limit = self.settings.risk.max_order_qty
+            if d.ok and limit is not None and qty > limit and o.request.source != Source.FLATTEN:
+                d = RiskDecision(False, "max_order_qty", f"order of {qty} exceeds the max order size {limit}")
             if not d.ok:
                 self.last_reject = d.reason
                 return SubmitResult(False, order_id, d.rule, d.reason)

@@ -1,0 +1,144 @@
+"""Property tests over random order / price / fill sequences (hypothesis, bounded for speed).
+
+Invariants: position and order-size limits are never exceeded, trades per day never exceed the
+limit, P&L always reconciles with the cash moved by fills, and the kill switch always leaves the
+account flat with no working orders.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tapeflow.core.events import Side
+from tapeflow.trading import (
+    Account,
+    Bracket,
+    OrderRequest,
+    OrderType,
+    PaperSettings,
+    RiskSettings,
+    Source,
+    TradingSettings,
+)
+from tapeflow.trading.testing import MS, et, trades
+
+T0 = et(date(2024, 7, 2), "10:00")
+MAX_POS, MAX_QTY, MAX_TRADES = 3, 2, 6
+
+trade_op = st.tuples(st.just("trade"), st.integers(-3, 3), st.integers(1, 6), st.sampled_from([-1, 0, 1]))
+submit_op = st.tuples(
+    st.just("submit"),
+    st.sampled_from([Side.BUY, Side.SELL]),
+    st.sampled_from([1, 1, 2, 3]),
+    st.sampled_from(list(OrderType)),
+    st.integers(-3, 3),
+    st.one_of(st.none(), st.tuples(st.integers(1, 4), st.integers(1, 4))),
+    st.sampled_from([Source.MANUAL, Source.MANUAL, Source.RULE, Source.WEBHOOK]),
+)
+cancel_op = st.tuples(st.just("cancel"), st.integers(0, 5))
+modify_op = st.tuples(st.just("modify"), st.integers(0, 5), st.integers(1, 3), st.integers(-2, 2))
+flatten_op = st.tuples(st.just("flatten"))
+ops_strategy = st.lists(
+    st.one_of(trade_op, trade_op, trade_op, submit_op, submit_op, cancel_op, modify_op, flatten_op),
+    min_size=10,
+    max_size=60,
+)
+config = st.tuples(st.sampled_from([0, 2 * MS]), st.integers(0, 1))
+
+FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def run(ops: list[tuple], latency: int, slippage: int) -> tuple[Account, int, int]:
+    acct = Account(
+        TradingSettings(
+            risk=RiskSettings(max_position=MAX_POS, max_order_qty=MAX_QTY, max_trades_per_day=MAX_TRADES),
+            paper=PaperSettings(
+                slippage_ticks=slippage, commission_cents=59, exchange_fee_cents=138, latency_ns=latency
+            ),
+        )
+    )
+    price, ts = 4000, T0
+    acct.on_events(trades(ts, [(price, 1, 1)]))
+    for op in ops:
+        ts += MS
+        if op[0] == "trade":
+            price += op[1]
+            acct.on_events(trades(ts, [(price, op[2], op[3])]))
+        elif op[0] == "submit":
+            _, side, qty, typ, off, br, src = op
+            px = price - int(side) * off
+            acct.submit(
+                OrderRequest(
+                    instrument="ES",
+                    side=side,
+                    qty=qty,
+                    type=typ,
+                    limit_price=px if typ in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None,
+                    stop_price=price + int(side) * abs(off) + int(side)
+                    if typ in (OrderType.STOP, OrderType.STOP_LIMIT)
+                    else None,
+                    bracket=Bracket(*br) if br else None,
+                    source=src,
+                ),
+                ts_ns=ts,
+            )
+        elif op[0] == "cancel":
+            open_ = acct.open_orders()
+            if open_:
+                acct.cancel(open_[op[1] % len(open_)].id)
+        elif op[0] == "modify":
+            open_ = acct.open_orders()
+            if open_:
+                o = open_[op[1] % len(open_)]
+                acct.modify(
+                    o.id,
+                    qty=o.filled_qty + op[2],
+                    limit_price=None if o.limit_price is None else o.limit_price + op[3],
+                    ts_ns=ts,
+                )
+        else:
+            acct.flatten()
+        check_invariants(acct)
+    return acct, price, ts
+
+
+def check_invariants(acct: Account) -> None:
+    led = acct.ledger
+    for p in led.positions.values():
+        assert abs(p.qty) <= MAX_POS
+    for o in acct.orders.values():
+        if o.request.source != Source.FLATTEN:
+            assert o.filled_qty <= MAX_QTY
+    for day in led.days.values():
+        assert day.entries <= MAX_TRADES
+    closed = sum(rt.net_cents for rt in led.round_trips)
+    open_trips = sum(p.trip_gross - p.trip_commission + p.unrealized_cents for p in led.positions.values())
+    assert led.cash_cents + led.open_value_cents() == closed + open_trips
+    assert led.realized_cents - led.commission_cents + led.unrealized_cents == closed + open_trips
+    fills_comm = sum(rt.commission_cents for rt in led.round_trips) + sum(
+        p.trip_commission for p in led.positions.values()
+    )
+    assert fills_comm == led.commission_cents
+
+
+@FAST
+@given(ops=ops_strategy, cfg=config)
+def test_limits_hold_and_pnl_reconciles_with_fills(ops: list[tuple], cfg: tuple[int, int]):
+    run(ops, *cfg)
+
+
+@FAST
+@given(ops=ops_strategy, cfg=config)
+def test_kill_switch_always_leaves_the_account_flat_with_no_working_orders(
+    ops: list[tuple], cfg: tuple[int, int]
+):
+    acct, price, ts = run(ops, *cfg)
+    acct.kill(by="property test", ts_ns=ts + MS)
+    acct.on_events(trades(ts + MS + cfg[0], [(price, 1, 1)]))  # the flatten order reaches the market
+    assert acct.open_orders() == []
+    assert acct.broker.open_orders() == []
+    assert acct.ledger.is_flat
+    check_invariants(acct)
