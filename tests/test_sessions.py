@@ -54,3 +54,9 @@ def test_label_sessions_marks_rth_halt_and_session_index():
 def test_iso_round_trip_keeps_nanoseconds():
     assert ns_to_iso(iso_to_ns("2024-07-01T23:58:01.218218853Z")) == "2024-07-01T23:58:01.218218853Z"
     assert iso_to_ns("2024-07-01 23:58:01") == iso_to_ns("2024-07-01T23:58:01+00:00")
+
+
+def test_labels_for_a_batch_entirely_inside_the_halt_are_all_minus_one():
+    halt = iso_to_ns("2024-07-02T21:30:00Z")  # 17:30 ET
+    lab = label_sessions(np.array([halt, halt + 1]))
+    assert lab.index.tolist() == [-1, -1] and lab.rth.tolist() == [False, False]

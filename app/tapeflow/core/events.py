@@ -69,6 +69,7 @@ EVENT_DTYPE = np.dtype(
         ("level", "u1"),
         ("action", "u1"),
         ("flags", "u1"),
+        ("spare", "u1", (3,)),  # explicit padding: copies and concatenations leave no garbage bytes
     ],
     align=True,
 )

@@ -132,6 +132,8 @@ def label_sessions(ts_ns: np.ndarray, times: SessionTimes = CME_EQUITY) -> Sessi
     if len(ts) == 0:
         return SessionLabels([], np.zeros(0, np.int32), np.zeros(0, bool))
     sessions = sessions_between(int(ts.min()), int(ts.max()), times)
+    if not sessions:  # every timestamp falls in a halt or a weekend
+        return SessionLabels([], np.full(len(ts), -1, np.int32), np.zeros(len(ts), bool))
     opens = np.array([s.eth_open_ns for s in sessions], dtype=np.int64)
     closes = np.array([s.eth_close_ns for s in sessions], dtype=np.int64)
     idx = np.searchsorted(opens, ts, side="right").astype(np.int32) - 1
@@ -163,7 +165,8 @@ def label_ordinals(ts_ns: np.ndarray, times: SessionTimes = CME_EQUITY) -> tuple
     """Per timestamp: trading-date ordinal (-1 outside sessions) and that session's RTH open ns."""
     lab = label_sessions(ts_ns, times)
     if not lab.sessions:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        n = len(lab.index)
+        return np.full(n, -1, np.int64), np.full(n, np.iinfo(np.int64).max, np.int64)
     ords = np.array([s.trading_date.toordinal() for s in lab.sessions], dtype=np.int64)
     rth = np.array([s.rth_open_ns for s in lab.sessions], dtype=np.int64)
     safe = np.clip(lab.index, 0, len(ords) - 1)

@@ -357,7 +357,7 @@ class CsvTradesSource:
             changed += [(p, 0) for p in prev if p not in book]
             changed.sort(reverse=side == Side.BUY)
             for p, s in changed:
-                out.append((ts, ts, p, 0, s, 0, lineno, 0, Kind.LEVEL, side, LEVEL_UNKNOWN, 0, 0))
+                out.append((ts, ts, p, 0, s, 0, lineno, 0, Kind.LEVEL, side, LEVEL_UNKNOWN, 0, 0, (0, 0, 0)))
             state.dom[side] = book
         side = row["side"]
         if side is None:
@@ -365,7 +365,7 @@ class CsvTradesSource:
             self.stats.inferred_side += 1
         state.last_price, state.last_side = row["price"], int(side)
         price, size, t = row["price"], row["size"], ord("T")
-        out.append((ts, ts, price, 0, size, 0, lineno, 0, Kind.TRADE, side, LEVEL_UNKNOWN, t, 0))
+        out.append((ts, ts, price, 0, size, 0, lineno, 0, Kind.TRADE, side, LEVEL_UNKNOWN, t, 0, (0, 0, 0)))
 
     def _batch(self, rows: list[tuple]) -> np.ndarray:
         batch = np.array(rows, dtype=EVENT_DTYPE)

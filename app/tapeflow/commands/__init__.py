@@ -1,0 +1,1 @@
+"""One module per ``tapeflow`` subcommand; each defines ``register(subparsers)``."""
