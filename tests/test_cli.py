@@ -76,7 +76,7 @@ def test_footprint_on_the_simulator_needs_no_file(capsys):
     ],
 )
 def test_user_errors_are_one_line_and_exit_2(capsys, argv, message):
-    rc, out, err = run_cli(capsys, *argv)
+    rc, _out, err = run_cli(capsys, *argv)
     assert rc == 2
     assert message in err and err.count("\n") == 1 and err.startswith("tapeflow: error:")
 
