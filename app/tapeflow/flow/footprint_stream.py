@@ -45,6 +45,7 @@ class FootprintBuilder:
         self._cum_key: int | None = None
         self._levels: dict[int, list[int]] | None = None  # price -> [bid, ask, unknown, prints]
         self._bars_closed = 0
+        self._closed_cache: FootprintBars | None = None  # closed bars as arrays, rebuilt after a close
 
     # --- feeding -------------------------------------------------------------------------
     def update(self, events: np.ndarray) -> int:
@@ -184,6 +185,7 @@ class FootprintBuilder:
             self._closed_levels[f].append(levels[f])
         self._levels = None
         self._bars_closed += 1
+        self._closed_cache = None
 
     # --- reading -------------------------------------------------------------------------
     @property
@@ -197,21 +199,32 @@ class FootprintBuilder:
         return self._open_bar_fields()
 
     def bars(self, include_open: bool = True) -> FootprintBars:
-        """All closed bars (and the open one, if asked) as an immutable columnar series."""
-        scal = {f: list(v) for f, v in self._closed.items()}
-        levs = {f: list(v) for f, v in self._closed_levels.items()}
+        """All closed bars (and the open one, if asked) as an immutable columnar series.
+
+        The closed part is cached until the next bar closes, so a UI polling at frame rate pays
+        only for the open bar.
+        """
+        if self._closed_cache is None:
+            self._closed_cache = _series(self.spec, self._closed, self._closed_levels)
         snap = self.open_bar() if include_open else None
-        if snap is not None:
-            bar, levels = snap
-            for f in BAR_FIELDS:
-                scal[f].append(bar[f])
-            for f in LEVEL_FIELDS:
-                levs[f].append(levels[f])
-        if not scal["start_ns"]:
-            return FootprintBars.empty(self.spec)
-        lengths = [len(a) for a in levs["bid"]]
-        offsets = np.zeros(len(lengths) + 1, np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        kw = {f: np.array(v, dtype=np.int64) for f, v in scal.items()}
-        kw.update({f: np.concatenate(v) for f, v in levs.items()})
-        return FootprintBars(spec=self.spec, level_offsets=offsets, **kw)
+        if snap is None:
+            return self._closed_cache
+        bar, levels = snap
+        return _append(self._closed_cache, bar, levels)
+
+
+def _series(spec: BarSpec, scal: dict[str, list], levs: dict[str, list[np.ndarray]]) -> FootprintBars:
+    if not scal["start_ns"]:
+        return FootprintBars.empty(spec)
+    offsets = np.zeros(len(scal["start_ns"]) + 1, np.int64)
+    np.cumsum([len(a) for a in levs["bid"]], out=offsets[1:])
+    kw = {f: np.array(v, dtype=np.int64) for f, v in scal.items()}
+    kw.update({f: np.concatenate(v) for f, v in levs.items()})
+    return FootprintBars(spec=spec, level_offsets=offsets, **kw)
+
+
+def _append(closed: FootprintBars, bar: dict[str, int], levels: dict[str, np.ndarray]) -> FootprintBars:
+    kw = {f: np.append(getattr(closed, f), np.int64(bar[f])) for f in BAR_FIELDS}
+    kw.update({f: np.concatenate([getattr(closed, f), levels[f]]) for f in LEVEL_FIELDS})
+    offsets = np.append(closed.level_offsets, closed.level_offsets[-1] + len(levels["bid"]))
+    return FootprintBars(spec=closed.spec, level_offsets=offsets, **kw)

@@ -1,0 +1,164 @@
+"""All order-flow state of one instrument, updated batch by batch: the ``flow/`` stage of the pipeline.
+
+One object holds the footprint builder, the DOM book, the session volume profile (archived at each
+session change so "prior session" levels are available), the recent tape and the last trade.
+Live, replay and backtest feed it the same batches; the rule engine and the UI read it. The UI
+reads through :meth:`FlowState.snapshot`, never per event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tapeflow.core.events import EVENT_DTYPE, Kind
+from tapeflow.core.instruments import Instrument
+from tapeflow.core.sessions import label_ordinals
+from tapeflow.flow.bars import BarSpec, parse_bar_spec
+from tapeflow.flow.book import DepthSnapshot, OrderBook
+from tapeflow.flow.delta import CumReset
+from tapeflow.flow.footprint import FootprintBars
+from tapeflow.flow.footprint_stream import FootprintBuilder
+from tapeflow.flow.profile import ProfileSummary, VolumeProfile
+from tapeflow.flow.value_area import DEFAULT_VALUE_AREA
+
+
+@dataclass(frozen=True, slots=True)
+class FlowUpdate:
+    """What one batch changed, so consumers do only the work that is due."""
+
+    trades: int  # trades in the batch
+    bars_closed: int  # bars that closed during the batch (the last ones of ``FlowState.bars()``)
+    new_session: bool  # a session boundary was crossed (profile archived, DOM volume reset)
+    last_ts: int | None  # exchange time of the last event in the batch
+
+
+@dataclass(frozen=True, slots=True)
+class FlowSnapshot:
+    """Immutable view for the UI at frame rate."""
+
+    bars: FootprintBars
+    depth: DepthSnapshot
+    profile_prices: np.ndarray
+    profile_bid: np.ndarray
+    profile_ask: np.ndarray
+    profile: ProfileSummary | None
+    prior_profile: ProfileSummary | None
+    tape: np.ndarray  # most recent trades, oldest first (EVENT_DTYPE rows)
+    last_price: int | None
+    last_ts: int | None
+    session: int  # trading-date ordinal of the current session (-1 before any trade)
+    events_seen: int
+
+
+@dataclass
+class FlowSettings:
+    bar: str = "1m"
+    value_area: float = DEFAULT_VALUE_AREA
+    cum_reset: CumReset = CumReset.SESSION
+    tape_length: int = 2000
+    depth_levels: int = 10
+
+    @property
+    def bar_spec(self) -> BarSpec:
+        return parse_bar_spec(self.bar)
+
+
+@dataclass
+class FlowState:
+    instrument: Instrument
+    settings: FlowSettings = field(default_factory=FlowSettings)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.builder = FootprintBuilder(s.bar_spec, value_area=s.value_area, cum_reset=s.cum_reset)
+        self.book = OrderBook()
+        self.profile = VolumeProfile(value_area=s.value_area)
+        self.prior_profiles: list[ProfileSummary] = []
+        self.session = -1
+        self.last_price: int | None = None
+        self.last_ts: int | None = None
+        self.events_seen = 0
+        self._tape = np.zeros(2 * s.tape_length, EVENT_DTYPE)
+        self._tape_n = 0
+
+    def update(self, batch: np.ndarray) -> FlowUpdate:
+        """Apply one batch in source order; returns what changed."""
+        if len(batch) == 0:
+            return FlowUpdate(0, 0, False, self.last_ts)
+        self.events_seen += len(batch)
+        is_trade = batch["kind"] == Kind.TRADE
+        trades = batch[is_trade]
+        new_session = False
+        if len(trades):
+            sessions, _ = label_ordinals(trades["ts_event"])
+            for seg in _runs(sessions):
+                sess = int(sessions[seg.start])
+                if sess != -1 and sess != self.session:
+                    new_session |= self._start_session(sess)
+                self.profile.add(trades[seg])
+            self.last_price = int(trades["price"][-1])
+            self._push_tape(trades)
+        self.book.apply(batch)
+        closed = self.builder.update(batch)
+        self.last_ts = int(batch["ts_event"][-1])
+        return FlowUpdate(len(trades), closed, new_session, self.last_ts)
+
+    def _start_session(self, session: int) -> bool:
+        first = self.session == -1
+        if not first:
+            summary = self.profile.summary()
+            if summary is not None:
+                self.prior_profiles.append(summary)
+            self.profile.reset()
+            self.book.reset_volume()
+        self.session = session
+        return not first
+
+    def _push_tape(self, trades: np.ndarray) -> None:
+        cap = len(self._tape) // 2
+        trades = trades[-cap:]
+        if self._tape_n + len(trades) > len(self._tape):
+            keep = self._tape[self._tape_n - (cap - len(trades)) : self._tape_n].copy()
+            self._tape[: len(keep)] = keep
+            self._tape_n = len(keep)
+        self._tape[self._tape_n : self._tape_n + len(trades)] = trades
+        self._tape_n += len(trades)
+
+    def tape(self, n: int | None = None) -> np.ndarray:
+        """The last ``n`` trades (default: the configured tape length), oldest first, a copy."""
+        cap = len(self._tape) // 2
+        n = cap if n is None else min(n, cap)
+        return self._tape[max(0, self._tape_n - n) : self._tape_n].copy()
+
+    def bars(self) -> FootprintBars:
+        return self.builder.bars()
+
+    @property
+    def prior_profile(self) -> ProfileSummary | None:
+        return self.prior_profiles[-1] if self.prior_profiles else None
+
+    def snapshot(self) -> FlowSnapshot:
+        prof = self.profile
+        return FlowSnapshot(
+            bars=self.builder.bars(),
+            depth=self.book.depth(self.settings.depth_levels),
+            profile_prices=prof.prices,
+            profile_bid=prof.bid.copy(),
+            profile_ask=prof.ask.copy(),
+            profile=prof.summary(),
+            prior_profile=self.prior_profile,
+            tape=self.tape(),
+            last_price=self.last_price,
+            last_ts=self.last_ts,
+            session=self.session,
+            events_seen=self.events_seen,
+        )
+
+
+def _runs(labels: np.ndarray) -> list[slice]:
+    """Slices of equal consecutive labels."""
+    cuts = np.flatnonzero(labels[1:] != labels[:-1]) + 1
+    bounds = [0, *cuts.tolist(), len(labels)]
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]

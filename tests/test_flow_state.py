@@ -1,0 +1,46 @@
+import numpy as np
+
+from tapeflow.core.events import make_trades
+from tapeflow.core.instruments import instrument
+from tapeflow.core.timeutil import iso_to_ns
+from tapeflow.feeds.simulator import MarketSimulator
+from tapeflow.flow.bars import parse_bar_spec
+from tapeflow.flow.footprint_batch import build_footprint
+from tapeflow.flow.state import FlowSettings, FlowState
+
+
+def test_flow_state_bars_equal_the_batch_build_of_the_same_stream():
+    sim = MarketSimulator(seed=11, n_trades=20_000, batch_size=3_000)
+    state = FlowState(instrument("ES"), FlowSettings(bar="1m"))
+    parts = []
+    for batch in sim:
+        state.update(batch)
+        parts.append(batch)
+    whole = np.concatenate(parts)
+    assert state.bars().same_as(build_footprint(whole, parse_bar_spec("1m")))
+    snap = state.snapshot()
+    assert snap.profile.volume == int(whole["size"][whole["kind"] == 1].sum())
+    assert snap.last_price == int(whole["price"][whole["kind"] == 1][-1])
+    assert len(snap.tape) == 2000 and snap.tape["ts_event"][-1] == whole["ts_event"][whole["kind"] == 1][-1]
+    bid, ask = snap.depth.bid_price[0], snap.depth.ask_price[0]
+    assert bid < ask
+
+
+def test_a_new_session_archives_the_profile_and_starts_a_fresh_one():
+    day1 = iso_to_ns("2024-07-02T14:00:00Z")
+    day2 = iso_to_ns("2024-07-03T14:00:00Z")
+    state = FlowState(instrument("ES"))
+    up1 = state.update(make_trades([day1, day1 + 1], [100, 101], [5, 3], [1, -1]))
+    up2 = state.update(make_trades([day2], [90], [2], [1]))
+    assert not up1.new_session and up2.new_session
+    assert state.prior_profile.volume == 8 and state.prior_profile.poc == 100
+    assert state.snapshot().profile.volume == 2
+
+
+def test_tape_keeps_the_most_recent_trades_in_order():
+    state = FlowState(instrument("ES"), FlowSettings(tape_length=5))
+    t0 = iso_to_ns("2024-07-02T14:00:00Z")
+    for i in range(4):
+        state.update(make_trades([t0 + 3 * i, t0 + 3 * i + 1, t0 + 3 * i + 2], [i] * 3, [1, 2, 3], [1, 1, 1]))
+    tape = state.tape()
+    assert tape["ts_event"].tolist() == [t0 + k for k in range(7, 12)]
