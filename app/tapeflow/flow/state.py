@@ -9,6 +9,7 @@ reads through :meth:`FlowState.snapshot`, never per event.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 
@@ -161,4 +162,4 @@ def _runs(labels: np.ndarray) -> list[slice]:
     """Slices of equal consecutive labels."""
     cuts = np.flatnonzero(labels[1:] != labels[:-1]) + 1
     bounds = [0, *cuts.tolist(), len(labels)]
-    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return [slice(a, b) for a, b in pairwise(bounds)]

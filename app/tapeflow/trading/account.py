@@ -91,7 +91,8 @@ class Account:
         self.ledger = Ledger()
         self.risk = RiskManager(self.settings.risk)
         self.bus = EventBus()
-        self.orders: dict[int, Order] = {}
+        self.orders: dict[int, Order] = {}  # every order of the session, by id
+        self._working: dict[int, Order] = {}  # the open ones (kept apart: orders only grows)
         self.brackets: dict[int, BracketState] = {}  # by entry id
         self._child_of: dict[int, int] = {}  # child order id -> entry id
         self.clock_ns = 0
@@ -123,6 +124,7 @@ class Account:
             request = _replace(request, reduce_only=True)
         order = new_order(self._take_id(), request, ts)
         self.orders[order.id] = order
+        self._working[order.id] = order
         if request.bracket is not None and (request.bracket.stop_ticks or request.bracket.target_ticks):
             self.brackets[order.id] = BracketState(
                 order.id, request.instrument, request.side, request.bracket
@@ -248,7 +250,8 @@ class Account:
         self._after_activity()
 
     def open_orders(self) -> list[Order]:
-        return [o for o in self.orders.values() if o.is_open]
+        """Orders not yet filled, cancelled or rejected, oldest first."""
+        return list(self._working.values())
 
     def subscribe(self, callback: EventCallback) -> Callable[[], None]:
         """Order events, after they are journaled and booked; returns the unsubscribe function."""
@@ -394,6 +397,10 @@ class Account:
             self._write("fills", event.fill)  # durable before anything acts on it
         self._write("order_events", event)
         self.orders[event.order.id] = event.order
+        if event.order.is_open:
+            self._working[event.order.id] = event.order
+        else:
+            self._working.pop(event.order.id, None)
         if event.fill is not None:
             self._first_fill.setdefault(event.order.id, event.fill.price)
             for rt in self.ledger.apply(event.fill):
@@ -424,12 +431,12 @@ class Account:
     def _sync_brackets(self, instrument: str) -> None:
         pos = self.ledger.positions[instrument].qty if instrument in self.ledger.positions else 0
         for b in list(self.brackets.values()):
-            if b.instrument != instrument or b.done:
+            if b.instrument != instrument:
                 continue
             entry = self.orders[b.entry_id]
             if entry.filled_qty == 0:
                 if not entry.is_open:
-                    b.done = True
+                    del self.brackets[b.entry_id]
                 continue
             if b.anchor is None:
                 b.anchor = self._first_fill.get(entry.id)
@@ -454,4 +461,4 @@ class Account:
                 elif child.qty - child.filled_qty != want:
                     self.broker.modify(cid, qty=child.filled_qty + want)
             if not entry.is_open and want == 0:
-                b.done = True
+                del self.brackets[b.entry_id]

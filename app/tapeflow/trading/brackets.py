@@ -26,7 +26,6 @@ class BracketState:
     anchor: int | None = None  # first entry fill price, ticks
     stop_id: int | None = None
     target_id: int | None = None
-    done: bool = False
 
     def child_requests(self, qty: int, tag: str) -> list[tuple[str, OrderRequest]]:
         """Stop and target requests for ``qty`` contracts, anchored on the first fill."""
