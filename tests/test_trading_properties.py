@@ -142,3 +142,57 @@ def test_kill_switch_always_leaves_the_account_flat_with_no_working_orders(
     assert acct.broker.open_orders() == []
     assert acct.ledger.is_flat
     check_invariants(acct)
+
+
+resting = st.lists(
+    st.tuples(
+        st.sampled_from([Side.BUY, Side.SELL]),
+        st.sampled_from(list(OrderType)),
+        st.integers(-4, 4),
+        st.integers(1, 2),
+    ),
+    min_size=1,
+    max_size=5,
+)
+prints = st.lists(st.tuples(st.integers(-2, 2), st.integers(1, 5), st.sampled_from([-1, 1])), max_size=80)
+
+
+def fills_of(orders: list[tuple], tape: list[tuple], one_batch: bool) -> list[tuple]:
+    acct = Account(TradingSettings(paper=PaperSettings(latency_ns=3 * MS)))
+    acct.on_events(trades(T0, [(4000, 1, 1)]))
+    for side, typ, off, qty in orders:
+        px = 4000 - int(side) * off
+        acct.submit(
+            OrderRequest(
+                instrument="ES",
+                side=side,
+                qty=qty,
+                type=typ,
+                limit_price=px if typ in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None,
+                stop_price=4000 + int(side) * (abs(off) + 1)
+                if typ in (OrderType.STOP, OrderType.STOP_LIMIT)
+                else None,
+                bracket=Bracket(2, 3),
+            )
+        )
+    rows, price = [], 4000
+    for d, size, aggressor in tape:
+        price += d
+        rows.append((price, size, aggressor))
+    got: list[tuple] = []
+    acct.subscribe(
+        lambda e: got.append((e.fill.order_id, e.fill.qty, e.fill.price, e.fill.ts_ns)) if e.fill else None
+    )
+    batch = trades(T0 + MS, rows) if rows else trades(T0 + MS, [])
+    if one_batch:
+        acct.on_events(batch)
+    else:
+        for i in range(len(batch)):
+            acct.on_events(batch[i : i + 1])
+    return got
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(orders=resting, tape=prints)
+def test_one_batch_and_row_by_row_feeds_fill_identically(orders: list[tuple], tape: list[tuple]):
+    assert fills_of(orders, tape, one_batch=True) == fills_of(orders, tape, one_batch=False)

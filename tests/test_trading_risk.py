@@ -213,3 +213,13 @@ def test_switching_an_automation_source_off_blocks_its_orders_only():
     acct.set_automation(Source.WEBHOOK, False, by="trader")
     assert acct.submit(order(BUY, 1, Source.WEBHOOK, bracket=Bracket(8))).rule == "automation_off"
     assert acct.submit(order(BUY, 1, Source.RULE, bracket=Bracket(8))).ok
+
+
+def test_a_window_may_wrap_past_midnight_et():
+    acct = make(trading_windows=(parse_window("18:00-02:00"),))
+    tick(acct, 4000, et(date(2024, 7, 2), "23:00"))  # Wednesday's session, evening
+    assert acct.submit(order(BUY)).ok
+    tick(acct, 4000, et(date(2024, 7, 3), "01:59"))
+    assert acct.submit(order(BUY)).ok
+    tick(acct, 4000, et(date(2024, 7, 3), "03:00"))
+    assert acct.submit(order(BUY)).rule == "trading_window"

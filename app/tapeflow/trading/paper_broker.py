@@ -30,6 +30,7 @@ from tapeflow.trading.orders import EventKind, Fill, Order, OrderEvent, OrderSta
 from tapeflow.trading.settings import PaperSettings
 
 _replace = msgspec.structs.replace
+_SMALL = 16  # rows: below this a batch is walked row by row
 
 
 @dataclass(slots=True)
@@ -88,6 +89,7 @@ class PaperBroker:
         self._open: dict[int, _Working] = {}
         self._next_activation: int | None = None
         self._fill_id = 0
+        self._version = 0  # bumped on every order change: invalidates the interesting-row set
         self._listener: EventCallback = lambda e: None
 
     # -- Broker protocol --------------------------------------------------------------------
@@ -127,6 +129,7 @@ class PaperBroker:
             stop_price=o.stop_price if stop_price is None else stop_price,
         )
         w.order = new
+        self._version += 1
         self._listener(OrderEvent(ts_ns=self.clock_ns, kind=EventKind.MODIFIED, order=new))
         if not w.live or order_id not in self._open:
             return
@@ -147,42 +150,86 @@ class PaperBroker:
 
     # -- market data ------------------------------------------------------------------------
     def on_events(self, batch: np.ndarray) -> None:
-        """Advance the simulation over one event batch (rows in source order)."""
+        """Advance the simulation over one event batch (rows in source order).
+
+        Rows that cannot touch any order (no activation due, no price at or through an order's
+        trigger) are absorbed in bulk with numpy; only the others run through Python. The set of
+        interesting rows is recomputed whenever an order changes.
+        """
         n = len(batch)
-        if n == 0:
-            return
-        if not self._open:
-            self._absorb(batch)
-            return
-        ts_col = batch["ts_event"].tolist()
-        kind_col = batch["kind"].tolist()
-        price_col = batch["price"].tolist()
-        size_col = batch["size"].tolist()
-        side_col = batch["side"].tolist()
-        level_col = batch["level"].tolist()
-        inst_col = batch["instrument_id"].tolist()
-        roots = self.instrument_ids
-        for i in range(n):
-            ts = ts_col[i]
-            if ts > self.clock_ns:
-                self.clock_ns = ts
-            if self._next_activation is not None and self._next_activation <= ts:
-                self._activate_due(ts)
-            root = roots.get(inst_col[i])
-            if root is None:
-                continue
-            book = self.books[root]
-            kind = kind_col[i]
-            if kind == Kind.TRADE:
-                book.last = price_col[i]
-                self._on_trade(root, price_col[i], size_col[i], side_col[i])
-            elif kind == Kind.LEVEL:
-                book.level(side_col[i], level_col[i], price_col[i], size_col[i])
-            elif kind == Kind.CLEAR:
-                book.clear()
+        i = 0
+        while i < n:
             if not self._open:
-                self._absorb(batch[i + 1 :])
+                self._absorb(batch[i:])
                 return
+            if n - i <= _SMALL:  # numpy set-up costs more than it saves on a few rows
+                self._process_row(batch, i)
+                i += 1
+                continue
+            version = self._version
+            rows = self._interesting(batch, i).tolist()
+            for j in rows:
+                if j > i:
+                    self._absorb(batch[i:j])
+                self._process_row(batch, j)
+                i = j + 1
+                if self._version != version:
+                    break
+            else:
+                self._absorb(batch[i:])
+                return
+
+    def _interesting(self, batch: np.ndarray, start: int) -> np.ndarray:
+        """Absolute indices (>= start) of rows that may activate, trigger or fill an open order."""
+        sub = batch[start:]
+        mask = np.zeros(len(sub), dtype=bool)
+        if self._next_activation is not None:
+            due = np.flatnonzero(sub["ts_event"] >= self._next_activation)
+            if len(due):
+                mask[due[0]] = True
+        kinds, prices, iids = sub["kind"], sub["price"], sub["instrument_id"]
+        is_trade = kinds == Kind.TRADE
+        trade_masks: dict[str, np.ndarray] = {}
+        for w in self._open.values():
+            o = w.order
+            if not w.live:
+                continue
+            iid = self._ids_by_root.get(o.instrument)
+            if iid is None:
+                continue
+            m = trade_masks.get(o.instrument)
+            if m is None:
+                m = trade_masks[o.instrument] = is_trade & (iids == iid)
+            typ, buy = o.request.type, o.side == Side.BUY
+            if typ == OrderType.MARKET:
+                mask |= m
+            elif typ in (OrderType.STOP, OrderType.STOP_LIMIT) and not o.triggered:
+                assert o.stop_price is not None
+                mask |= m & ((prices >= o.stop_price) if buy else (prices <= o.stop_price))
+            else:
+                assert o.limit_price is not None
+                mask |= m & ((prices <= o.limit_price) if buy else (prices >= o.limit_price))
+        return np.flatnonzero(mask) + start
+
+    def _process_row(self, batch: np.ndarray, i: int) -> None:
+        row = batch[i]
+        ts = int(row["ts_event"])
+        if ts > self.clock_ns:
+            self.clock_ns = ts
+        if self._next_activation is not None and self._next_activation <= ts:
+            self._activate_due(ts)
+        root = self.instrument_ids.get(int(row["instrument_id"]))
+        if root is None:
+            return
+        book = self.books[root]
+        kind = int(row["kind"])
+        if kind == Kind.TRADE:
+            book.last = int(row["price"])
+            self._on_trade(root, book.last, int(row["size"]), int(row["side"]))
+        elif kind == Kind.LEVEL:
+            book.level(int(row["side"]), int(row["level"]), int(row["price"]), int(row["size"]))
+        elif kind == Kind.CLEAR:
+            book.clear()
 
     def _absorb(self, batch: np.ndarray) -> None:
         """Fast path with no open orders: keep only the final book and last trade (vectorized)."""
@@ -246,6 +293,7 @@ class PaperBroker:
         return price >= o.stop_price if o.side == Side.BUY else price <= o.stop_price
 
     def _trigger(self, w: _Working) -> None:
+        self._version += 1
         w.order = _replace(w.order, triggered=True)
         self._emit(w, EventKind.TRIGGERED, w.order.status)
         if w.order.request.type == OrderType.STOP:
@@ -323,6 +371,7 @@ class PaperBroker:
     def _emit(
         self, w: _Working, kind: EventKind, status: OrderStatus, *, fill: Fill | None = None, reason: str = ""
     ) -> None:
+        self._version += 1
         w.order = _replace(w.order, status=status, reason=reason or w.order.reason)
         if status.is_terminal:
             self._open.pop(w.order.id, None)

@@ -10,14 +10,14 @@ blocking an exit adds risk. Money is integer cents, times UTC ns, sizes contract
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 
 import msgspec
 
-from tapeflow.core.sessions import NS_PER_SECOND, Session, ns_to_et, session_of
+from tapeflow.core.sessions import NS_PER_SECOND, Session, et_to_ns, ns_to_et, session_of
 from tapeflow.trading.orders import AUTOMATED_SOURCES, Order, OrderRequest, Source
 from tapeflow.trading.positions import Ledger, RoundTrip
-from tapeflow.trading.settings import RiskSettings, TradingState
+from tapeflow.trading.settings import RiskSettings, TradingState, Window
 
 NS_PER_MINUTE = 60 * NS_PER_SECOND
 
@@ -74,6 +74,8 @@ class RiskManager:
         self.hwm_cents = self.settings.starting_balance_cents
         self.equity_cents = self.settings.starting_balance_cents
         self.events: list[RiskEvent] = []  # drained by the account (journal, UI)
+        self._windows_key: tuple[date, tuple[Window, ...]] | None = None
+        self._windows: list[tuple[int, int]] = []
 
     # -- time -------------------------------------------------------------------------------
     def on_clock(self, ts_ns: int) -> bool:
@@ -186,10 +188,9 @@ class RiskManager:
                 return RiskDecision(
                     False, "max_trades_per_day", f"{done} trades today; the limit is {s.max_trades_per_day}"
                 )
-        if s.trading_windows:
+        if s.trading_windows and not any(a <= ts_ns < b for a, b in self._window_ranges(ts_ns)):
             t = ns_to_et(ts_ns).time()
-            if not any(w.contains(t) for w in s.trading_windows):
-                return RiskDecision(False, "trading_window", f"{t:%H:%M} ET is outside the trading windows")
+            return RiskDecision(False, "trading_window", f"{t:%H:%M} ET is outside the trading windows")
         if s.no_entries_before_close_minutes:
             sess = self.session if self.session and self.session.contains(ts_ns) else session_of(ts_ns)
             close = sess.rth_close_ns if s.session_close == "rth" else sess.eth_close_ns
@@ -201,6 +202,19 @@ class RiskManager:
                     f"of the {s.session_close} close",
                 )
         return ALLOW
+
+    def _window_ranges(self, ts_ns: int) -> list[tuple[int, int]]:
+        """Trading windows of the session holding ``ts_ns`` as UTC ns ranges (converted once a day)."""
+        sess = self.session if self.session and self.session.contains(ts_ns) else session_of(ts_ns)
+        key = (sess.trading_date, self.settings.trading_windows)
+        if self._windows_key != key:
+            ranges = []
+            for d in (sess.trading_date - timedelta(days=1), sess.trading_date):
+                for w in self.settings.trading_windows:
+                    end_day = d if w.start < w.end else d + timedelta(days=1)
+                    ranges.append((et_to_ns(d, w.start), et_to_ns(end_day, w.end)))
+            self._windows_key, self._windows = key, ranges
+        return self._windows
 
     # -- post-trade -------------------------------------------------------------------------
     def on_round_trip(self, rt: RoundTrip) -> None:
