@@ -6,6 +6,7 @@ and only then published on the event bus. Events are processed strictly in order
 handling one triggers another (a fill that places bracket children that fill at once).
 
 Time is the tape's: ``clock_ns`` is the last ``ts_event`` seen, so backtests are deterministic.
+Not thread-safe by design: everything runs on the one asyncio loop shared with Qt.
 """
 
 from __future__ import annotations

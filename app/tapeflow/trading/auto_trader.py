@@ -54,12 +54,12 @@ class AutoTrader:
 
     def on_signal(self, signal: SignalLike) -> AutoDecision:
         """Act on one signal; the decision says why when nothing was sent."""
+        acct = self.account
+        if acct.journal is not None:
+            acct.journal.write("signals", signal)  # every signal, before it is acted on
         side = ENTRY_ACTIONS.get(str(signal.action))
         if side is None:
             return AutoDecision(False, f"{signal.action} is not an entry")
-        acct = self.account
-        if acct.journal is not None:
-            acct.journal.write("signals", signal)  # before it is acted on
         try:
             root = parse_symbol(signal.instrument).instrument.root
         except TapeflowError as e:
