@@ -17,7 +17,11 @@ PROGRESS_AFTER_S = 1.0  # show a progress bar only once reading has taken this l
 
 
 def add_source_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("source", metavar="FILE", help="DBN (.dbn, .dbn.zst) or CSV file, or sim:// for the simulator")
+    p.add_argument(
+        "source",
+        metavar="FILE",
+        help="DBN (.dbn, .dbn.zst) or CSV file, sim:// for the simulator, or a ws://host:port feed",
+    )
     p.add_argument("--symbol", help="instrument when the file does not say (ES, MES, NQ, MNQ or e.g. ESZ6)")
     p.add_argument("--tz", help="time zone of naive CSV timestamps (default UTC), e.g. Europe/Madrid")
 

@@ -18,7 +18,8 @@ _CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 
 
 def open_source(spec: str, *, symbol: str | None = None, tz: str | None = None, **kw: Any) -> EventSource:
-    """Open ``spec``: ``sim:``/``sim://...`` for the simulator, else a DBN or CSV file path.
+    """Open ``spec``: ``sim:``/``sim://...`` for the simulator, ``ws://`` for a websocket feed
+    (iterated to its end-of-stream), else a DBN or CSV file path.
 
     ``symbol`` names the instrument (overrides DBN metadata; required for a CSV whose file name
     does not name it); ``tz`` is the zone of naive CSV timestamps (default UTC); other keyword
@@ -26,6 +27,10 @@ def open_source(spec: str, *, symbol: str | None = None, tz: str | None = None, 
     """
     if spec.startswith("sim:"):
         return _open_simulator(spec, symbol)
+    if spec.startswith(("ws://", "wss://")):
+        from tapeflow.feeds.ws_feed import open_ws_source  # websockets is imported only when used
+
+        return open_ws_source(spec, symbol=symbol)
     path = Path(spec).expanduser()
     if not path.exists():
         raise TapeflowError(f"{spec}: no such file")
