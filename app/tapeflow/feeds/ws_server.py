@@ -42,6 +42,9 @@ class _Client:
 class FeedServer:
     """A websocket server publishing ``source`` (an ``EventSource`` or an async iterable of batches).
 
+    With ``source=None`` the server is a hub: the application calls ``publish(batch)`` and
+    ``end_stream()`` itself (a bridge from another feed, a benchmark, a test).
+
     ``speed``: 1.0 real time, 10.0 ten times faster, ``None`` as fast as possible (paced by the
     ``Replay`` driver). ``heartbeat_s``: idle interval before a heartbeat (s). ``max_batch_rows``:
     most events per batch message. ``port=0`` picks a free port (read ``.port`` after ``start``).
@@ -49,7 +52,7 @@ class FeedServer:
 
     def __init__(
         self,
-        source: Iterable[np.ndarray] | AsyncIterable[np.ndarray],
+        source: Iterable[np.ndarray] | AsyncIterable[np.ndarray] | None,
         *,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -73,6 +76,7 @@ class FeedServer:
         self._base = 0  # event sequence number of _buf[0]
         self._n = 0  # rows in _buf
         self._ended = False
+        self._closing = False
         self._clients: set[_Client] = set()
         self._conns: set[ServerConnection] = set()
         self._progress = asyncio.Event()
@@ -96,7 +100,22 @@ class FeedServer:
         self._server = await serve(self._handle, self.host, self.port, compression=None, max_size=1 << 16)
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]
-        self._producer = asyncio.create_task(self._produce(), name="feed producer")
+        if self.source is not None:
+            self._producer = asyncio.create_task(self._produce(), name="feed producer")
+
+    def publish(self, batch: np.ndarray) -> None:
+        """Append a batch to the stream (hub mode); clients get it at once."""
+        if self._ended:
+            raise RuntimeError("publish after end_stream")
+        if len(batch):
+            self._append(batch)
+            self._wake()
+
+    def end_stream(self) -> None:
+        """Mark the stream complete: clients get an ``end`` message once they have every event."""
+        self._ended = True
+        self.finished.set()
+        self._wake()
 
     async def stop(self, *, abort: bool = False) -> None:
         """Stop serving; ``abort=True`` drops connections without a close handshake (a crash)."""
@@ -106,6 +125,8 @@ class FeedServer:
                 await self._producer
         if self._server is None:
             return
+        self._closing = True
+        self._wake()
         if abort:
             for conn in list(self._conns):
                 conn.transport.abort()
@@ -138,20 +159,22 @@ class FeedServer:
                 while self._clients and self.next_event + len(batch) - self._slowest() > self.retain_events:
                     self._progress.clear()
                     await self._progress.wait()
-            self._append(batch)
-            self._wake()
+            self.publish(batch)
             await asyncio.sleep(0)
-        self._ended = True
-        self.finished.set()
-        self._wake()
+        self.end_stream()
 
     def _slowest(self) -> int:
         return min(c.cursor for c in self._clients)
 
     def _append(self, batch: np.ndarray) -> None:
+        if len(batch) > self.retain_events:  # keep only the batch's tail
+            skip = len(batch) - self.retain_events
+            self._base += self._n + skip
+            self._n = 0
+            batch = batch[skip:]
         need = self._n + len(batch)
         if need > self.retain_events:
-            drop = min(self._n, need - self.retain_events)
+            drop = need - self.retain_events
             self._buf[: self._n - drop] = self._buf[drop : self._n]
             self._n -= drop
             self._base += drop
@@ -217,7 +240,7 @@ class FeedServer:
 
     async def _stream(self, ws: ServerConnection, client: _Client, enc: wire.Encoding) -> None:
         seq = 0
-        while True:
+        while not self._closing:
             if client.cursor < self._base:
                 client.cursor = self._base  # evicted while this client lagged: it sees the jump
             if client.cursor < self.next_event:
