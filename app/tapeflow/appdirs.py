@@ -31,10 +31,10 @@ APP_NAME = "tapeflow"
 HOME_ENV = "TAPEFLOW_HOME"
 """Environment variable: one folder for config, data, plugins and logs instead of the OS places."""
 
-SAMPLE_SOURCE = "sim://open?minutes=20&seed=7"
+SAMPLE_SOURCE = "sim://open?minutes=20&seed=7&batch=2048"
 """What a first run opens and ``tapeflow selftest`` replays: 20 minutes of simulated ES order flow
 around the RTH open (09:20-09:40 ET), which is the embedded default data (real recordings may not
-be redistributed)."""
+be redistributed), in batches of 2,048 rows as a live feed delivers them."""
 
 DEFAULT_SETTINGS_RESOURCE = "defaults/trading.toml"
 DEFAULT_RULES_RESOURCE = "rules/example.toml"
