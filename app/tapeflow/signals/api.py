@@ -1,0 +1,279 @@
+"""The detector API: what built-in detectors and plugins implement, and what they receive.
+
+A detector is a class with a snake_case ``kind`` (the name rules use and the ``kind`` of the
+signals it emits), a frozen dataclass ``Params`` of documented parameters with defaults (declared
+with :func:`param`, so the UI can list them), and up to three hooks the engine calls in event order:
+
+- ``on_trades(view: TradeView)``: the trades of one batch that belong to one footprint bar and
+  one session (a batch is cut where bars close and sessions change, so a detector never sees
+  trades of two bars at once);
+- ``on_book(view: BookView)``: the book rows (LEVEL/ORDER/CLEAR) of that same slice;
+- ``on_bar(view: BarView)``: a footprint bar has just closed.
+
+It reports with ``self.emit(...)``; the engine turns each emission into one :class:`Signal` per
+rule that uses the detector and whose filters pass. Everything is in ticks, contracts and UTC ns.
+A detector keeps its own state between calls and never reads the wall clock, so live, replay
+and backtest produce the same signals.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from tapeflow.core.events import Side
+from tapeflow.flow.profile import ProfileSummary
+
+if TYPE_CHECKING:
+    from tapeflow.flow.footprint import FootprintBars
+    from tapeflow.flow.state import FlowState
+    from tapeflow.signals.zones import Zone
+
+InputValue = float | int | str
+
+
+def param(default: Any, doc: str, *, min: float | None = None, max: float | None = None,
+          choices: tuple[str, ...] | None = None) -> Any:
+    """Declare one detector parameter: its default, a one-line description (with units) and bounds.
+
+    Use inside a frozen dataclass: ``ratio: float = param(3.0, "ask/bid diagonal ratio", min=1.0)``.
+    """
+    meta = {"doc": doc, "min": min, "max": max, "choices": choices}
+    if isinstance(default, list | dict | set):
+        raise TypeError("parameters must be immutable; use a tuple")
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True, slots=True)
+class ParamInfo:
+    """One parameter as the UI shows it."""
+
+    name: str
+    type: str
+    default: Any
+    doc: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """A detector without parameters."""
+
+
+def describe_params(params_cls: type) -> list[ParamInfo]:
+    """The declared parameters of a ``Params`` dataclass, in declaration order."""
+    out = []
+    for f in dataclasses.fields(params_cls):
+        m = f.metadata
+        tname = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        out.append(ParamInfo(f.name, tname, f.default, m.get("doc", ""), m.get("min"), m.get("max"),
+                             m.get("choices")))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One emission of a detector, before rules wrap it into signals."""
+
+    kind: str
+    ts_ns: int
+    side: Side
+    price: int  # ticks
+    strength: float
+    bar_start_ns: int
+    order: int  # global trade number the hit is tied to (engine ordering key)
+    phase: int  # 0: bar close, 1: trade, 2: book
+    bar_volume: int | None  # contracts of the bar it refers to, for the min-bar-volume filter
+    inputs: dict[str, InputValue]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLevels:
+    """Reference levels of the session at the moment a hook runs (ticks; None when unknown)."""
+
+    profile: ProfileSummary | None  # developing session profile, including the current slice
+    prior: ProfileSummary | None  # the previous session's profile
+
+    def named(self) -> dict[str, int]:
+        """Levels by the names the location filters use: poc, vah, val, prior_poc, prior_high, ..."""
+        out: dict[str, int] = {}
+        if self.profile is not None:
+            p = self.profile
+            out.update(poc=p.poc, vah=p.vah, val=p.val, session_high=p.high, session_low=p.low)
+        if self.prior is not None:
+            q = self.prior
+            out.update(prior_poc=q.poc, prior_vah=q.vah, prior_val=q.val, prior_high=q.high, prior_low=q.low)
+        return out
+
+    def hvns(self) -> tuple[int, ...]:
+        """High-volume nodes of the developing and the prior session."""
+        a = self.profile.hvn if self.profile is not None else ()
+        b = self.prior.hvn if self.prior is not None else ()
+        return a + b
+
+
+class LevelsSource:
+    """Lazily computed :class:`SessionLevels` (a profile summary costs tens of µs; most hooks skip it)."""
+
+    def __init__(self, compute: Any) -> None:
+        self._compute = compute
+        self._value: SessionLevels | None = None
+
+    def get(self) -> SessionLevels:
+        if self._value is None:
+            self._value = self._compute()
+        return self._value
+
+
+@dataclass(frozen=True, slots=True)
+class BarView:
+    """A footprint bar that has just closed: ``bars`` holds every closed bar, this one is ``i``."""
+
+    bars: FootprintBars
+    i: int
+    ts_ns: int  # time the close became known: the first trade of the next bar, UTC ns
+    order: int  # global number of that trade (ordering key)
+    state: FlowState
+    _levels: LevelsSource
+
+    @property
+    def levels(self) -> SessionLevels:
+        return self._levels.get()
+
+    def bar(self) -> dict[str, int]:
+        return self.bars.bar(self.i)
+
+    def rows(self) -> dict[str, np.ndarray]:
+        """Per-tick rows of the bar, low to high: price, bid, ask, unknown, count."""
+        return self.bars.rows(self.i)
+
+
+@dataclass(frozen=True, slots=True)
+class TradeView:
+    """Trades of one batch inside one footprint bar (columns, time order).
+
+    ``cum_delta`` (session cumulative delta after each trade, contracts), ``vwap`` and ``vwap_sd``
+    (session VWAP and its volume-weighted standard deviation after each trade, ticks) come from the
+    engine's own trackers, so they are exact whatever the batch boundaries.
+    """
+
+    ts: np.ndarray  # int64 UTC ns
+    price: np.ndarray  # int64 ticks
+    size: np.ndarray  # int64 contracts
+    side: np.ndarray  # int8 aggressor: 1 buy, -1 sell, 0 unknown
+    session: int  # trading-date ordinal of every trade in the slice, -1 outside sessions
+    cum_delta: np.ndarray  # int64
+    vwap: np.ndarray  # float64 ticks
+    vwap_sd: np.ndarray  # float64 ticks
+    bar_start_ns: int  # start of the footprint bar these trades belong to
+    bar_is_new: bool  # True when this slice starts a new bar (per-bar accumulators reset)
+    session_is_new: bool  # True when this slice starts a new session (session accumulators reset)
+    first_order: int  # global number of the first trade (ordering key for emit)
+    state: FlowState
+    _levels: LevelsSource
+
+    def __len__(self) -> int:
+        return len(self.price)
+
+    @property
+    def levels(self) -> SessionLevels:
+        return self._levels.get()
+
+
+@dataclass(frozen=True, slots=True)
+class BookView:
+    """Book rows of one batch inside one footprint bar (EVENT_DTYPE rows, source order).
+
+    ``state.book`` is the book after the whole batch; the rows let a detector follow the changes
+    inside the bar (e.g. refreshes at one price).
+    """
+
+    rows: np.ndarray
+    bar_start_ns: int
+    bar_is_new: bool
+    first_order: int  # global number of the next trade (ordering key)
+    state: FlowState
+
+
+class Detector:
+    """Base class of every detector, built in or plugin. Override the hooks you need.
+
+    Subclasses set ``kind`` (snake_case, unique), ``Params`` (a frozen dataclass declared with
+    :func:`param`) and optionally ``summary`` (one line for the UI). The engine constructs one
+    instance per distinct (kind, params) and calls the hooks in event order. ``zones()`` returns the
+    price zones the detector is still watching (for the UI), if any.
+    """
+
+    kind: ClassVar[str] = ""
+    Params: ClassVar[type] = NoParams
+    summary: ClassVar[str] = ""
+
+    def __init__(self, params: Any = None) -> None:
+        self.params = params if params is not None else self.Params()
+        self._hits: list[Hit] = []
+
+    # --- hooks ----------------------------------------------------------------------------
+    def on_trades(self, view: TradeView) -> None:
+        """Trades of one bar slice, in time order."""
+
+    def on_book(self, view: BookView) -> None:
+        """Book rows of one bar slice, in source order."""
+
+    def on_bar(self, view: BarView) -> None:
+        """A bar has closed."""
+
+    def zones(self) -> list[Zone]:
+        """Zones still active (support/resistance, levels awaiting a retest)."""
+        return []
+
+    # --- output ---------------------------------------------------------------------------
+    def emit(self, view: BarView | TradeView | BookView, *, side: Side | int, price: int, strength: float,
+             index: int | None = None, kind: str | None = None, bar_start_ns: int | None = None,
+             **inputs: InputValue) -> None:
+        """Report one finding. ``index``: the trade of a ``TradeView`` it belongs to (sets its time).
+
+        ``inputs`` are the numbers that made it fire (shown to the user and journaled).
+        """
+        if isinstance(view, BarView):
+            ts, order, phase = view.ts_ns, view.order, 0
+            bar_start = int(view.bars.start_ns[view.i])
+            bar_volume: int | None = int(view.bars.volume[view.i])
+        elif isinstance(view, TradeView):
+            j = len(view) - 1 if index is None else int(index)
+            ts, order, phase = int(view.ts[j]), view.first_order + j, 1
+            bar_start, bar_volume = view.bar_start_ns, None
+        else:
+            ts = int(view.rows["ts_event"][-1]) if len(view.rows) else 0
+            order, phase, bar_start, bar_volume = view.first_order, 2, view.bar_start_ns, None
+        self._hits.append(Hit(
+            kind=kind or self.kind,
+            ts_ns=ts,
+            side=Side(int(side)),
+            price=int(price),
+            strength=float(strength),
+            bar_start_ns=bar_start if bar_start_ns is None else int(bar_start_ns),
+            order=order,
+            phase=phase,
+            bar_volume=bar_volume,
+            inputs={k: _plain(v) for k, v in inputs.items()},
+        ))
+
+    def drain(self) -> list[Hit]:
+        """Hand the emitted hits to the engine (and forget them)."""
+        out, self._hits = self._hits, []
+        return out
+
+
+def _plain(v: Any) -> InputValue:
+    if isinstance(v, np.integer | bool):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    if isinstance(v, int | float | str):
+        return v
+    return str(v)

@@ -1,0 +1,113 @@
+"""POC rejection and volume-node breakout: how price behaves at the session's volume landmarks.
+
+Both compare a bar with the landmarks as they stood *before* the bar (the developing POC and
+high-volume nodes at the previous bar close, and the prior session's), so a bar cannot reject
+a POC it created itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tapeflow.core.events import Side
+from tapeflow.signals.api import BarView, Detector, param
+
+REFERENCES = ("both", "developing", "prior")
+
+
+@dataclass(frozen=True)
+class PocRejectionParams:
+    reference: str = param("both", "which POC: developing, prior (session) or both", choices=REFERENCES)
+    tolerance: int = param(1, "ticks short of the POC that still count as a test", min=0)
+    min_close_away: int = param(2, "ticks the close must end away from the POC", min=1)
+    volume_decline: float = param(1.0, "bar volume must be below this x the previous bar's", min=0.0)
+
+
+class PocRejection(Detector):
+    """A bar that comes from one side, tests the POC and closes back away from it on less volume.
+
+    From above (BUY): open > POC, low <= POC + tolerance, close >= POC + min_close_away.
+    From below (SELL): mirror. Strength: previous bar volume / this bar volume.
+    """
+
+    kind = "poc_rejection"
+    Params = PocRejectionParams
+    summary = "price tests the developing or prior POC and fails on declining volume"
+
+    def __init__(self, params: PocRejectionParams | None = None) -> None:
+        super().__init__(params)
+        self._poc_before: int | None = None
+        self._session = -1
+
+    def on_bar(self, view: BarView) -> None:
+        p = self.params
+        b = view.bar()
+        lv = view.levels
+        if b["session"] != self._session:
+            self._poc_before, self._session = None, b["session"]
+        refs: list[tuple[str, int]] = []
+        if p.reference in ("both", "developing") and self._poc_before is not None:
+            refs.append(("developing", self._poc_before))
+        if p.reference in ("both", "prior") and lv.prior is not None:
+            refs.append(("prior", lv.prior.poc))
+        self._poc_before = lv.profile.poc if lv.profile is not None else None
+        if view.i == 0 or not refs:
+            return
+        prev_vol = int(view.bars.volume[view.i - 1])
+        if b["volume"] >= p.volume_decline * prev_vol:
+            return
+        for name, poc in refs:
+            if b["open"] > poc and b["low"] <= poc + p.tolerance and b["close"] >= poc + p.min_close_away:
+                side = Side.BUY
+            elif b["open"] < poc and b["high"] >= poc - p.tolerance and b["close"] <= poc - p.min_close_away:
+                side = Side.SELL
+            else:
+                continue
+            self.emit(view, side=side, price=poc, strength=round(prev_vol / max(b["volume"], 1), 4),
+                      reference=name, poc=poc, volume=b["volume"], prev_volume=prev_vol, close=b["close"])
+            return
+
+
+@dataclass(frozen=True)
+class NodeBreakoutParams:
+    node_ticks: int = param(2, "half-width of a high-volume node, ticks", min=0)
+    min_delta: int = param(100, "bar delta (contracts) in the breakout direction", min=0)
+    min_delta_ratio: float = param(0.25, "bar delta / bar volume in the breakout direction", min=0.0, max=1.0)
+    reference: str = param("both", "nodes of the developing session, the prior one or both", choices=REFERENCES)
+
+
+class VolumeNodeBreakout(Detector):
+    """A bar that opens inside a high-volume node and closes beyond it with strong delta."""
+
+    kind = "volume_node_breakout"
+    Params = NodeBreakoutParams
+    summary = "price leaves a high-volume node with strong delta"
+
+    def __init__(self, params: NodeBreakoutParams | None = None) -> None:
+        super().__init__(params)
+        self._nodes_before: tuple[int, ...] = ()
+        self._session = -1
+
+    def on_bar(self, view: BarView) -> None:
+        p = self.params
+        b = view.bar()
+        lv = view.levels
+        if b["session"] != self._session:
+            self._nodes_before, self._session = (), b["session"]
+        nodes = list(self._nodes_before) if p.reference != "prior" else []
+        if p.reference != "developing" and lv.prior is not None:
+            nodes += list(lv.prior.hvn)
+        self._nodes_before = lv.profile.hvn if lv.profile is not None else ()
+        delta, vol, w = b["delta"], max(b["volume"], 1), p.node_ticks
+        for node in sorted(nodes, key=lambda h: abs(h - b["open"])):
+            if not node - w <= b["open"] <= node + w:
+                continue
+            if b["close"] > node + w and delta >= p.min_delta and delta / vol >= p.min_delta_ratio:
+                side = Side.BUY
+            elif b["close"] < node - w and -delta >= p.min_delta and -delta / vol >= p.min_delta_ratio:
+                side = Side.SELL
+            else:
+                continue
+            self.emit(view, side=side, price=b["close"], strength=round(abs(delta) / vol, 4),
+                      node=node, delta=delta, volume=b["volume"])
+            return

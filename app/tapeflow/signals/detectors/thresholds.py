@@ -1,0 +1,165 @@
+"""Threshold crossings, trade by trade: cumulative delta, bar delta, bar volume, price vs VWAP.
+
+A crossing is reported at the trade that moves the figure from below a level to at or above it
+(BUY side for upward crossings of the positive level, SELL for downward crossings of the negative
+one); each new crossing after moving back counts again. Figures restart where they should: the
+session for cumulative delta and VWAP, the bar for bar delta and volume.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tapeflow.core.events import Side
+from tapeflow.signals.api import Detector, TradeView, param
+
+
+def _crossings(values: np.ndarray, prev: int | float, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Indices where ``values`` crosses up through +level, and down through -level."""
+    before = np.r_[prev, values[:-1]]
+    up = np.flatnonzero((before < level) & (values >= level))
+    down = np.flatnonzero((before > -level) & (values <= -level))
+    return up, down
+
+
+@dataclass(frozen=True)
+class CumDeltaParams:
+    level: int = param(1000, "cumulative delta (contracts) whose crossing is reported, both signs", min=1)
+
+
+class CumDeltaCross(Detector):
+    """Session cumulative delta crossing +level (BUY) or -level (SELL)."""
+
+    kind = "cum_delta_cross"
+    Params = CumDeltaParams
+    summary = "session cumulative delta crosses a level"
+
+    def __init__(self, params: CumDeltaParams | None = None) -> None:
+        super().__init__(params)
+        self._last = 0
+
+    def on_trades(self, view: TradeView) -> None:
+        if len(view) == 0:
+            return
+        prev = 0 if view.session_is_new else self._last
+        self._last = int(view.cum_delta[-1])
+        self._report(view, view.cum_delta, prev, "cum_delta")
+
+    def _report(self, view: TradeView, values: np.ndarray, prev: int, name: str) -> None:
+        level = self.params.level
+        up, down = _crossings(values, prev, level)
+        for j, side in sorted([(int(j), Side.BUY) for j in up] + [(int(j), Side.SELL) for j in down]):
+            v = int(values[j])
+            self.emit(view, side=side, price=view.price[j], strength=round(abs(v) / level, 4), index=j,
+                      **{name: v, "level": level if side == Side.BUY else -level})
+
+
+@dataclass(frozen=True)
+class BarDeltaParams:
+    level: int = param(300, "bar delta (contracts) whose crossing is reported, both signs", min=1)
+
+
+class BarDeltaCross(CumDeltaCross):
+    """Delta of the bar being built crossing +level (BUY) or -level (SELL)."""
+
+    kind = "bar_delta_cross"
+    Params = BarDeltaParams
+    summary = "delta of the forming bar crosses a level"
+
+    def on_trades(self, view: TradeView) -> None:
+        if len(view) == 0:
+            return
+        prev = 0 if view.bar_is_new else self._last
+        values = np.cumsum(view.size * np.sign(view.side).astype(np.int64)) + prev
+        self._last = int(values[-1])
+        self._report(view, values, prev, "bar_delta")
+
+
+@dataclass(frozen=True)
+class BarVolumeParams:
+    level: int = param(2000, "contracts traded in the forming bar", min=1)
+
+
+class BarVolumeCross(Detector):
+    """Volume of the bar being built reaching a level (side: the bar delta's sign at that trade)."""
+
+    kind = "bar_volume_cross"
+    Params = BarVolumeParams
+    summary = "volume of the forming bar reaches a level"
+
+    def __init__(self, params: BarVolumeParams | None = None) -> None:
+        super().__init__(params)
+        self._vol = 0
+        self._delta = 0
+
+    def on_trades(self, view: TradeView) -> None:
+        if len(view) == 0:
+            return
+        if view.bar_is_new:
+            self._vol = self._delta = 0
+        vol = np.cumsum(view.size) + self._vol
+        delta = np.cumsum(view.size * np.sign(view.side).astype(np.int64)) + self._delta
+        level = self.params.level
+        before = np.r_[self._vol, vol[:-1]]
+        self._vol, self._delta = int(vol[-1]), int(delta[-1])
+        for j in np.flatnonzero((before < level) & (vol >= level)):
+            d = int(delta[j])
+            self.emit(view, side=int(np.sign(d)), price=view.price[j], strength=round(int(vol[j]) / level, 4),
+                      index=int(j), bar_volume=int(vol[j]), bar_delta=d)
+
+
+@dataclass(frozen=True)
+class VwapParams:
+    band: float = param(0.0, "band in standard deviations (0 = the VWAP itself)", min=0.0)
+    confirm_ticks: int = param(1, "ticks beyond the line a trade must print to count as crossed", min=0)
+
+
+class VwapCross(Detector):
+    """Price crossing up through VWAP + band (BUY) or down through VWAP - band (SELL).
+
+    Hysteresis: a side is decided only by a trade at least ``confirm_ticks`` beyond the line, so
+    trades on the line do not flip it back and forth. The first trades of a session decide the
+    starting side without a signal.
+    """
+
+    kind = "vwap_cross"
+    Params = VwapParams
+    summary = "price crosses the session VWAP or one of its bands"
+
+    def __init__(self, params: VwapParams | None = None) -> None:
+        super().__init__(params)
+        self._upper_side = 0  # -1 below, +1 above, 0 undecided
+        self._lower_side = 0
+
+    def on_trades(self, view: TradeView) -> None:
+        if len(view) == 0:
+            return
+        if view.session_is_new:
+            self._upper_side = self._lower_side = 0
+        p = self.params
+        price = view.price.astype(np.float64)
+        upper = view.vwap + p.band * view.vwap_sd
+        lower = view.vwap - p.band * view.vwap_sd
+        up_state, up_prev = _sides(price, upper, p.confirm_ticks, self._upper_side)
+        lo_state, lo_prev = _sides(price, lower, p.confirm_ticks, self._lower_side)
+        self._upper_side, self._lower_side = int(up_state[-1]), int(lo_state[-1])
+        hits = [(int(j), Side.BUY) for j in np.flatnonzero((up_prev == -1) & (up_state == 1))]
+        hits += [(int(j), Side.SELL) for j in np.flatnonzero((lo_prev == 1) & (lo_state == -1))]
+        for j, side in sorted(hits):
+            line = upper[j] if side == Side.BUY else lower[j]
+            self.emit(view, side=side, price=view.price[j], strength=round(abs(price[j] - line), 4), index=j,
+                      vwap=round(float(view.vwap[j]), 4), line=round(float(line), 4), band=p.band)
+
+
+def _sides(price: np.ndarray, line: np.ndarray, confirm: int, carry: int) -> tuple[np.ndarray, np.ndarray]:
+    """Side of each trade vs ``line`` with hysteresis (carried forward), and the side before it."""
+    raw = np.where(price >= line + confirm, 1, np.where(price <= line - confirm, -1, 0))
+    if confirm == 0:
+        raw = np.where(price > line, 1, np.where(price < line, -1, 0))
+    idx = np.where(raw != 0, np.arange(len(raw)), -1)
+    idx = np.maximum.accumulate(idx)
+    state = np.where(idx >= 0, raw[np.maximum(idx, 0)], carry)
+    prev = np.r_[carry, state[:-1]]
+    return state, prev

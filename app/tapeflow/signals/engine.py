@@ -1,0 +1,276 @@
+"""The rule engine: FlowState updates in, Signals out, identically in live, replay and backtest.
+
+Call :meth:`RuleEngine.on_update` once per batch, right after ``FlowState.update(batch)``. The
+engine cuts the batch where footprint bars closed (at the trade that opened the next bar) and
+where the session changed, then, slice by slice in event order, feeds the trades and book rows
+to every detector and calls ``on_bar`` for each bar that closed. So a detector sees exactly the
+same sequence whatever the batch sizes, and :func:`run_rules` over a whole file gives the same
+signals as streaming it. (The one exception: ``view.state`` is the FlowState after the whole
+batch; the built-ins do not read it.)
+
+Detectors are shared: rules with the same detector and parameters use one instance. A plugin
+detector that raises is disabled, with its traceback logged and kept in ``disabled``; a built-in
+that raises is a bug and propagates.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import traceback
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tapeflow.core.events import Kind
+from tapeflow.core.instruments import Instrument, parse_symbol
+from tapeflow.core.sessions import label_ordinals
+from tapeflow.flow.bars import BarKind
+from tapeflow.flow.footprint import FootprintBars
+from tapeflow.flow.state import FlowSettings, FlowState, FlowUpdate
+from tapeflow.signals.api import BarView, BookView, Detector, Hit, LevelsSource, TradeView
+from tapeflow.signals.model import Action, Signal
+from tapeflow.signals.plugins import Registry, load_registry
+from tapeflow.signals.rules import Rule, RuleSet, load_rules
+from tapeflow.signals.tracking import SessionTracker
+from tapeflow.signals.zones import Zone
+
+log = logging.getLogger("tapeflow.signals")
+_MIN_TS = np.iinfo(np.int64).min
+
+
+@dataclass(frozen=True, slots=True)
+class DisabledDetector:
+    """A plugin detector switched off because it raised."""
+
+    kind: str
+    rules: tuple[str, ...]
+    error: str
+    traceback: str
+
+
+class RuleEngine:
+    """Evaluates rules against one instrument's flow state, batch by batch."""
+
+    def __init__(self, rules: Sequence[Rule] | RuleSet | str | Path, instrument: Instrument | str, *,
+                 registry: Registry | None = None, symbol: str | None = None) -> None:
+        if isinstance(rules, str | Path):
+            rules = load_rules(rules, registry=registry).rules
+        elif isinstance(rules, RuleSet):
+            rules = rules.rules
+        if isinstance(instrument, str):
+            symbol = symbol or instrument
+            instrument = parse_symbol(instrument).instrument
+        self.instrument = instrument
+        self.symbol = symbol or instrument.root
+        self._registry = registry
+        self.disabled: list[DisabledDetector] = []
+        self._dead: set[Detector] = set()
+        self._detectors: dict[tuple, Detector] = {}
+        self._routes: list[tuple[Detector, list[tuple[int, Rule]]]] = []
+        self.set_rules(rules)
+        self._tracker: SessionTracker | None = None
+        self._trade_no = 0  # trades seen so far (global ordering key)
+        self._units_total = 0  # prints (tick bars) or contracts (volume bars) seen
+        self._units_closed = 0  # of those, in closed bars
+        self._last_ts = _MIN_TS  # last trade time, clamped monotonic like the footprint builder
+        self._session = -2  # session label of the last trade
+        self._bar_start: int | None = None  # start of the bar in progress (tick/volume bars)
+        self._new_bar = True
+
+    # --- configuration ----------------------------------------------------------------------
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        return tuple(r for _, rs in self._routes for _, r in rs)
+
+    def set_rules(self, rules: Iterable[Rule]) -> None:
+        """Replace the rules; detectors whose kind and parameters are unchanged keep their state."""
+        rules = list(rules)
+        reg = self._registry
+        if reg is None and any(r.detector not in _builtin_kinds() for r in rules):
+            reg = self._registry = load_registry()
+        old = self._detectors
+        self._detectors = {}
+        routes: dict[tuple, list[tuple[int, Rule]]] = {}
+        for idx, rule in enumerate(rules):
+            key = (rule.detector, rule.params)
+            if key not in self._detectors:
+                det = old.get(key)
+                if det is None:
+                    cls = (reg.detectors if reg else _builtins())[rule.detector]
+                    det = cls(rule.params)
+                self._detectors[key] = det
+            routes.setdefault(key, []).append((idx, rule))
+        self._routes = [(self._detectors[k], rs) for k, rs in routes.items()]
+        self._plugin_kinds = set(reg.plugin_kinds) if reg else set()
+
+    # --- the per-batch call -----------------------------------------------------------------
+    def on_update(self, state: FlowState, update: FlowUpdate, batch: np.ndarray) -> list[Signal]:
+        """Signals fired by one batch (already applied to ``state``), in event order."""
+        if len(batch) == 0:
+            return []
+        if self._tracker is None:
+            self._tracker = SessionTracker(state.settings.value_area)
+        is_trade = batch["kind"] == Kind.TRADE
+        trade_rows = np.flatnonzero(is_trade)
+        n = len(trade_rows)
+        trades = batch[trade_rows]
+        ts = trades["ts_event"].astype(np.int64)
+        price = trades["price"].astype(np.int64)
+        size = trades["size"].astype(np.int64)
+        side = trades["side"].astype(np.int8)
+        clamped = np.maximum.accumulate(np.r_[self._last_ts, ts])[1:] if n else ts
+        closed = state.builder.bars(include_open=False) if update.bars_closed else None
+        k0 = (len(closed) - update.bars_closed) if closed is not None else 0
+        close_at = self._closing_indices(closed, k0, update.bars_closed, state, clamped, size)
+        sessions = label_ordinals(ts)[0] if n else np.zeros(0, np.int64)
+        cuts = sorted({0, n, *close_at, *(np.flatnonzero(sessions[1:] != sessions[:-1]) + 1).tolist()})
+        is_book = ~is_trade
+        next_close = 0
+        for a, b in itertools.pairwise(cuts):
+            while next_close < len(close_at) and close_at[next_close] == a:
+                self._close_bar(closed, k0 + next_close, clamped[a], self._trade_no + a, state)
+                next_close += 1
+            r0 = 0 if a == 0 else int(trade_rows[a])
+            r1 = int(trade_rows[b]) if b < n else len(batch)
+            self._slice(state, a, b, price, size, side, ts, clamped, sessions, batch, is_book, r0, r1)
+        if n == 0:
+            self._slice(state, 0, 0, price, size, side, ts, clamped, sessions, batch, is_book, 0, len(batch))
+        if next_close != len(close_at):
+            raise RuntimeError(f"bar closes at trades {close_at} not matched in a batch of {n} trades")
+        if n:
+            self._trade_no += n
+            self._last_ts = int(clamped[-1])
+            self._session = int(sessions[-1])
+        return self._collect()
+
+    def _closing_indices(self, closed: FootprintBars | None, k0: int, m: int, state: FlowState,
+                         clamped: np.ndarray, size: np.ndarray) -> list[int]:
+        """For each bar closed in this batch, the index of the trade that closed it (opened the next)."""
+        spec = state.builder.spec
+        units = size if spec.kind is BarKind.VOLUME else np.ones(len(size), np.int64)
+        if spec.kind is not BarKind.TIME:
+            before = self._units_total - self._units_closed
+            self._units_total += int(units.sum())
+        if m == 0 or closed is None:
+            return []
+        if spec.kind is BarKind.TIME:
+            ends = closed.start_ns[k0 : k0 + m] + spec.size
+            out = np.searchsorted(clamped, ends, side="left")
+        else:
+            per_bar = (closed.volume if spec.kind is BarKind.VOLUME else closed.trades)[k0 : k0 + m]
+            self._units_closed += int(per_bar.sum())
+            out = np.searchsorted(np.cumsum(units), np.cumsum(per_bar) - before, side="right")
+        return [int(x) for x in out]
+
+    def _slice(self, state: FlowState, a: int, b: int, price: np.ndarray, size: np.ndarray, side: np.ndarray,
+               ts: np.ndarray, clamped: np.ndarray, sessions: np.ndarray, batch: np.ndarray,
+               is_book: np.ndarray, r0: int, r1: int) -> None:
+        tracker = self._tracker
+        levels = LevelsSource(tracker.levels)
+        new_bar = self._new_bar
+        if b > a:
+            sess = int(sessions[a])
+            new_session = sess != self._session
+            self._session = sess
+            if self._bar_start is None:
+                self._bar_start = int(clamped[a])
+            spec = state.builder.spec
+            bar_start = int(clamped[a]) // spec.size * spec.size if spec.kind is BarKind.TIME else self._bar_start
+            cum, vwap, sd = tracker.update(price[a:b], size[a:b], side[a:b], sess)
+            view = TradeView(ts[a:b], price[a:b], size[a:b], side[a:b], sess, cum, vwap, sd, bar_start, new_bar,
+                             new_session, self._trade_no + a, state, levels)
+            self._call_all("on_trades", view)
+            self._new_bar = False
+        else:
+            bar_start = self._bar_start or 0
+        if r1 > r0:
+            rows = batch[r0:r1][is_book[r0:r1]]
+            if len(rows):
+                self._call_all("on_book", BookView(rows, bar_start, new_bar, self._trade_no + b, state))
+
+    def _close_bar(self, closed: FootprintBars, k: int, ts_ns: int, order: int, state: FlowState) -> None:
+        view = BarView(closed, k, int(ts_ns), order, state, LevelsSource(self._tracker.levels))
+        self._call_all("on_bar", view)
+        self._new_bar = True
+        self._bar_start = int(ts_ns)
+
+    def _call_all(self, hook: str, view: object) -> None:
+        for det, rules in self._routes:
+            if det in self._dead:
+                continue
+            if det.kind not in self._plugin_kinds:
+                getattr(det, hook)(view)
+                continue
+            try:
+                getattr(det, hook)(view)
+            except Exception as e:
+                tb = traceback.format_exc()
+                log.error("plugin detector %s raised and is disabled:\n%s", det.kind, tb)
+                self._dead.add(det)
+                self.disabled.append(DisabledDetector(det.kind, tuple(r.name for _, r in rules), repr(e), tb))
+
+    # --- output -------------------------------------------------------------------------------
+    def _collect(self) -> list[Signal]:
+        keyed: list[tuple[tuple, Signal]] = []
+        for det, rules in self._routes:
+            hits = det.drain()
+            for seq, hit in enumerate(hits):
+                for idx, rule in rules:
+                    if rule.filters.passes(hit):
+                        keyed.append(((hit.order, hit.phase, idx, seq), self._signal(hit, rule)))
+        keyed.sort(key=lambda kv: kv[0])
+        return [s for _, s in keyed]
+
+    def _signal(self, hit: Hit, rule: Rule) -> Signal:
+        entry = rule.action in (Action.ENTER_LONG, Action.ENTER_SHORT)
+        return Signal(
+            ts_ns=hit.ts_ns,
+            instrument=self.symbol,
+            kind=hit.kind,
+            side=hit.side,
+            price=hit.price,
+            strength=hit.strength,
+            bar_start_ns=hit.bar_start_ns,
+            rule=rule.name,
+            action=rule.action,
+            inputs=dict(hit.inputs),
+            qty=rule.qty if entry else 1,
+            stop_ticks=rule.stop_ticks if entry else None,
+            target_ticks=rule.target_ticks if entry else None,
+        )
+
+    # --- for the UI ---------------------------------------------------------------------------
+    def active_zones(self) -> list[Zone]:
+        """Zones still in force: stacked-imbalance zones not traded through, auctions and zero prints
+        not yet retested (oldest first; frozen records, ticks and UTC ns)."""
+        out: list[Zone] = []
+        for det, _ in self._routes:
+            if det not in self._dead:
+                out.extend(det.zones())
+        return sorted(set(out), key=lambda z: (z.created_ns, z.kind, z.low))
+
+
+def _builtins() -> dict[str, type[Detector]]:
+    from tapeflow.signals.detectors import BUILTINS
+
+    return BUILTINS
+
+
+def _builtin_kinds() -> set[str]:
+    return set(_builtins())
+
+
+def run_rules(events: np.ndarray, rules: Sequence[Rule] | RuleSet | str | Path, instrument: Instrument | str, *,
+              bar: str = "1m", batch_size: int = 65_536, registry: Registry | None = None,
+              symbol: str | None = None) -> list[Signal]:
+    """Every signal the rules fire over a whole event array (fed to a FlowState batch by batch)."""
+    engine = RuleEngine(rules, instrument, registry=registry, symbol=symbol)
+    state = FlowState(engine.instrument, FlowSettings(bar=bar))
+    out: list[Signal] = []
+    for i in range(0, len(events), batch_size):
+        batch = events[i : i + batch_size]
+        out.extend(engine.on_update(state, state.update(batch), batch))
+    return out
