@@ -1,0 +1,153 @@
+"""``tapeflow webhook``: the TradingView webhook server, headless, on a paper account.
+
+The paper broker fills against a feed (the simulator by default) replayed at market pace, so
+alerts fill as they would live. One line is printed per alert outcome; the secret never is (it
+comes from ``TAPEFLOW_WEBHOOK_SECRET`` or the settings file's ``[webhook]`` table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import platformdirs
+
+from tapeflow.feeds.open import open_source
+from tapeflow.feeds.replay import Replay
+from tapeflow.store.journal import Journal, to_row
+from tapeflow.trading.account import Account
+from tapeflow.trading.kill_switch import KillSwitch
+from tapeflow.trading.orders import Source
+from tapeflow.trading.settings import TradingSettings, settings_from_dict
+from tapeflow.webhook.outcome import JOURNAL_COLUMNS, JOURNAL_TABLE, WebhookRequest
+from tapeflow.webhook.server import WebhookServer, describe
+from tapeflow.webhook.settings import (
+    WebhookSettings,
+    require_secret,
+    split_settings_file,
+    webhook_settings_from_dict,
+    with_env_secret,
+)
+
+DEFAULT_FEED = "sim://rth"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("webhook", help="receive TradingView alerts and trade them on a paper account")
+    p.add_argument("--port", type=int, help="port to listen on (default 8080; 0 picks a free one)")
+    p.add_argument("--host", help="bind address (default 127.0.0.1; use a reverse proxy to expose it)")
+    p.add_argument("--feed", default=DEFAULT_FEED, help="market data the paper broker fills against: "
+                   "a DBN/CSV file or sim://... (default sim://rth)")
+    p.add_argument("--symbol", help="instrument of the feed when the file does not say (ES, MES, NQ, MNQ)")
+    p.add_argument("--speed", type=float, default=1.0, help="feed replay speed (1 = real time)")
+    p.add_argument("--settings", help="TOML settings: [risk], [paper], [auto] and [webhook] tables")
+    p.add_argument("--tls-cert", help="PEM certificate chain: serve HTTPS directly (with --tls-key)")
+    p.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    data = platformdirs.user_data_path("tapeflow")
+    p.add_argument("--journal", default=str(data / "webhook-journal.sqlite"), help="SQLite journal file")
+    p.add_argument("--kill-switch-file", default=str(data / "webhook-kill-switch.json"),
+                   help="where the kill switch latch is kept (survives restarts)")
+    p.add_argument("--rearm", metavar="NAME", help="re-arm a latched kill switch as NAME before starting")
+    p.add_argument("--duration", type=float, help=argparse.SUPPRESS)  # seconds, for tests and demos
+    p.set_defaults(func=run)
+
+
+class WebhookJournal:
+    """``store.Journal`` plus the ``webhook_requests`` table, which ``store`` does not list yet."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        table = journal.db[JOURNAL_TABLE]
+        if not table.exists():
+            table.create({"seq": int, **JOURNAL_COLUMNS}, pk="seq")
+
+    def write(self, table: str, record: object) -> None:
+        if table != JOURNAL_TABLE:
+            self.journal.write(table, record)
+            return
+        with self.journal.db.conn:
+            self.journal.db[table].insert(to_row(record), alter=True)
+
+
+def load(args: argparse.Namespace) -> tuple[TradingSettings, WebhookSettings]:
+    """Settings file (optional), then the environment's secret, then command-line overrides."""
+    trading, webhook = TradingSettings(), WebhookSettings()
+    if args.settings:
+        data, table = split_settings_file(args.settings)
+        trading = settings_from_dict(data, args.settings)
+        webhook = webhook_settings_from_dict(table, args.settings)
+    webhook = with_env_secret(webhook)
+    overrides = {
+        k: v
+        for k, v in (("port", args.port), ("host", args.host), ("tls_cert", args.tls_cert), ("tls_key", args.tls_key))
+        if v is not None
+    }
+    return trading, replace(webhook, **overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(serve(args))
+
+
+async def serve(
+    args: argparse.Namespace,
+    *,
+    on_ready: Callable[[WebhookServer], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Run until ``stop`` is set, ``--duration`` passes or Ctrl-C."""
+    trading, webhook = load(args)
+    require_secret(webhook)  # refuse before opening anything
+    source = open_source(args.feed, symbol=args.symbol)
+    root = source.info.instrument.root
+    journal = Journal(Path(args.journal))
+    account = Account(trading, kill_switch=KillSwitch(args.kill_switch_file), journal=journal, name="paper")
+    if args.rearm:
+        account.rearm(args.rearm)
+        account.set_automation(Source.WEBHOOK, True, by=args.rearm)
+    server = WebhookServer(
+        account, webhook, journal=WebhookJournal(journal), instruments={root}, on_request=_print_line
+    )
+    await server.start()
+    _say(f"listening on {server.url}/webhook for {root} alerts (paper account, feed {args.feed})")
+    _say(f"status page: {server.url}/status.html?token={server.status_token}  (read-only)")
+    if account.kill_switch.latched:
+        ks = account.kill_switch.state
+        _say(f"kill switch is LATCHED (by {ks.by}: {ks.reason}); orders are refused until --rearm NAME")
+    if on_ready is not None:
+        on_ready(server)
+    feed = asyncio.create_task(_play(Replay(source, speed=args.speed), account))
+    stop = stop or asyncio.Event()
+    try:
+        waiter = asyncio.create_task(stop.wait())
+        await asyncio.wait({waiter}, timeout=args.duration)
+        waiter.cancel()
+    finally:
+        feed.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await feed
+        await server.stop()
+        journal.close()
+    return 0
+
+
+async def _play(replay: Replay, account: Account) -> None:
+    """Feed the paper broker at market pace; the server keeps running when the feed ends."""
+    async for batch in replay:
+        account.on_events(batch)
+    _say("feed ended: working orders will no longer fill")
+
+
+def _print_line(rec: WebhookRequest) -> None:
+    _say(describe(rec))
+
+
+def _say(text: str) -> None:
+    stamp = datetime.now(UTC).strftime("%H:%M:%S")
+    print(f"{stamp} {text}", file=sys.stdout, flush=True)
