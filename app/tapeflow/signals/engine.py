@@ -33,7 +33,7 @@ from tapeflow.flow.state import FlowSettings, FlowState, FlowUpdate
 from tapeflow.signals.api import BarView, BookView, Detector, Hit, LevelsSource, TradeView
 from tapeflow.signals.model import Action, Signal
 from tapeflow.signals.plugins import Registry, load_registry
-from tapeflow.signals.rules import Rule, RuleSet, load_rules
+from tapeflow.signals.rules import Rule, RuleSet, load_rules, plugin_dirs_of
 from tapeflow.signals.tracking import SessionTracker
 from tapeflow.signals.zones import Zone
 
@@ -79,6 +79,12 @@ class RuleEngine:
         self._session = -2  # session label of the last trade
         self._bar_start: int | None = None  # start of the bar in progress (tick/volume bars)
         self._new_bar = True
+
+    @classmethod
+    def from_file(cls, path: str | Path, instrument: Instrument | str, *,
+                  plugins_dir: str | Path | None = None, symbol: str | None = None) -> RuleEngine:
+        """Engine over a rules file; plugins from ``plugins_dir``, the file's ``plugins`` list and entry points."""
+        return engine_from_file(path, instrument=instrument, plugins_dir=plugins_dir, symbol=symbol)
 
     # --- configuration ----------------------------------------------------------------------
     @property
@@ -251,6 +257,20 @@ class RuleEngine:
             if det not in self._dead:
                 out.extend(det.zones())
         return sorted(set(out), key=lambda z: (z.created_ns, z.kind, z.low))
+
+
+def engine_from_file(path: str | Path, *, instrument: Instrument | str, plugins_dir: str | Path | None = None,
+                     symbol: str | None = None) -> RuleEngine:
+    """A RuleEngine over a rules file, with plugins from ``plugins_dir`` (if any) and the file's own list."""
+    registry = registry_for(path, plugins_dir)
+    return RuleEngine(load_rules(path, registry=registry).rules, instrument, registry=registry, symbol=symbol)
+
+
+def registry_for(path: str | Path, plugins_dir: str | Path | None = None) -> Registry:
+    """Built-ins + plugins from ``plugins_dir`` and from the ``plugins`` list of the rules file."""
+    dirs = [Path(plugins_dir)] if plugins_dir is not None else []
+    dirs += list(plugin_dirs_of(path))
+    return load_registry(dirs)
 
 
 def _builtins() -> dict[str, type[Detector]]:

@@ -159,6 +159,16 @@ def load_rules(path: str | Path, *, registry: Registry | None = None) -> RuleFil
     return parse_rules(text, path=p, registry=registry)
 
 
+def plugin_dirs_of(path: str | Path) -> tuple[Path, ...]:
+    """The plugin folders a rules file lists (resolved against its folder); () if it cannot be read."""
+    p = Path(path).expanduser()
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        return tuple(_plugin_dirs(data.get("plugins", []), p.parent, _Where(str(p), "")))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, TapeflowError):
+        return ()
+
+
 class RuleSet:
     """The rules in force, reloadable: a bad new file leaves the previous rules active."""
 
