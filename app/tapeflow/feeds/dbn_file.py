@@ -610,3 +610,9 @@ class DbnFileSource:
         batch = normalize(recs)
         self.stats.count_batch(batch)
         return batch
+
+
+# Public names for live adapters that receive the same records over a socket (feeds/live_databento.py):
+# one normalization for files and live data.
+Normalizer = _Normalizer
+validate_records = _validate

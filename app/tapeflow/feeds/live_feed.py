@@ -204,6 +204,7 @@ class LiveFeed:
         self.gaps: list[Gap] = []
         self.errors: list[str] = []
         self.last_sent_ns: int | None = None  # send time of the batch last handed to the consumer
+        self.count_records = True  # False when the connector counts raw records in ``stats`` itself
         self._start_event = start_event
         self._next_event: int | None = start_event
         self._seq: int | None = None
@@ -468,7 +469,8 @@ class LiveFeed:
         if not len(events):
             return
         self._rate.append((now, len(events)))
-        self.stats.records += len(events)
+        if self.count_records:
+            self.stats.records += len(events)
         self.stats.count_batch(events)
         await self._put(events, msg.sent_ns)
 
