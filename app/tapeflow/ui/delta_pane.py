@@ -1,0 +1,227 @@
+"""Cumulative delta pane: one candle (or a line point) per footprint bar, x linked to the footprint.
+
+Candle of bar i: opens at the cumulative delta before the bar, closes at ``cum_delta[i]``, high
+and low from the bar's running max/min delta. The closed bars are one cached picture, rebuilt only
+when a bar closes; the live bar is drawn on its own each frame. Resets (where the cumulative sum
+restarts, e.g. at each session) get a dashed vertical marker; divergence signals a triangle.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from tapeflow.core.events import Side
+from tapeflow.flow.footprint import FootprintBars
+from tapeflow.pipeline import PipelineSnapshot
+from tapeflow.ui.axes import BarTimeAxis
+from tapeflow.ui.footprint_pane import FOOTPRINT_RIGHT_MARGIN_PX
+from tapeflow.ui.theme import Theme
+
+
+class DeltaStyle(StrEnum):
+    CANDLES = "candles"
+    LINE = "line"
+
+
+def delta_candles(bars: FootprintBars) -> dict[str, np.ndarray]:
+    """open/high/low/close of cumulative delta per bar, and where the cumulative sum restarted."""
+    cum = bars.cum_delta.astype(np.int64)
+    delta = bars.delta.astype(np.int64)
+    opens = cum - delta
+    reset = np.zeros(len(cum), bool)
+    if len(cum) > 1:
+        reset[1:] = opens[1:] != cum[:-1]
+    return {"open": opens, "close": cum, "high": opens + bars.max_delta, "low": opens + bars.min_delta,
+            "reset": reset}
+
+
+class DeltaCandlesItem(pg.GraphicsObject):
+    """Candles in data coordinates (x = bar index, y = contracts)."""
+
+    def __init__(self, theme: Theme) -> None:
+        super().__init__()
+        self.theme = theme
+        self.style = DeltaStyle.CANDLES
+        self.c: dict[str, np.ndarray] | None = None
+        self._closed_pic: QtGui.QPicture | None = None
+        self._closed_n = -1
+        self._rect = QtCore.QRectF()
+
+    def set_bars(self, bars: FootprintBars) -> None:
+        c = delta_candles(bars)
+        n = len(bars)
+        if n - 1 != self._closed_n or (self.c is not None and len(self.c["close"]) > n):
+            self._closed_pic = None
+        self.c = c
+        if n:
+            lo = float(min(c["low"].min(), c["close"].min(), 0))
+            hi = float(max(c["high"].max(), c["close"].max(), 0))
+            rect = QtCore.QRectF(-0.5, lo, n, max(1.0, hi - lo))
+            if rect != self._rect:
+                self.prepareGeometryChange()
+                self._rect = rect
+        self.update()
+
+    def set_theme(self, theme: Theme) -> None:
+        self.theme = theme
+        self._closed_pic = None
+        self.update()
+
+    def set_style(self, style: DeltaStyle) -> None:
+        self.style = style
+        self._closed_pic = None
+        self.update()
+
+    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 - Qt API
+        return QtCore.QRectF(self._rect)
+
+    def paint(self, p: QtGui.QPainter, opt, widget=None) -> None:
+        c = self.c
+        if c is None or not len(c["close"]):
+            return
+        n = len(c["close"])
+        if self._closed_pic is None:
+            self._closed_pic = self._draw(0, n - 1)
+            self._closed_n = n - 1
+        p.drawPicture(0, 0, self._closed_pic)
+        p.drawPicture(0, 0, self._draw(n - 1, n))
+
+    def _draw(self, a: int, b: int) -> QtGui.QPicture:
+        c = self.c
+        assert c is not None
+        th = self.theme
+        pic = QtGui.QPicture()
+        p = QtGui.QPainter(pic)
+        if self.style is DeltaStyle.LINE:
+            pen = QtGui.QPen(th.color("last"), 2)
+            pen.setCosmetic(True)
+            p.setPen(pen)
+            lo = max(0, a - 1)
+            for i in range(lo + 1, b):
+                if not c["reset"][i]:
+                    p.drawLine(QtCore.QPointF(i - 1, float(c["close"][i - 1])), QtCore.QPointF(i, float(c["close"][i])))
+        else:
+            for i in range(a, b):
+                o, cl, hi, lo = (float(c[k][i]) for k in ("open", "close", "high", "low"))
+                col = th.color("ask" if cl >= o else "bid")
+                pen = QtGui.QPen(col, 1)
+                pen.setCosmetic(True)
+                p.setPen(pen)
+                p.drawLine(QtCore.QPointF(i, lo), QtCore.QPointF(i, hi))
+                p.setPen(QtCore.Qt.PenStyle.NoPen)
+                p.fillRect(QtCore.QRectF(i - 0.32, min(o, cl), 0.64, max(abs(cl - o), 1e-9)), col)
+        pen = QtGui.QPen(th.color("warning"), 1, QtCore.Qt.PenStyle.DashLine)
+        pen.setCosmetic(True)
+        p.setPen(pen)
+        span = self._rect
+        for i in np.flatnonzero(c["reset"][a:b]) + a:
+            p.drawLine(QtCore.QPointF(i - 0.5, span.top()), QtCore.QPointF(i - 0.5, span.bottom()))
+        p.end()
+        return pic
+
+
+class DeltaPane(QtWidgets.QWidget):
+    """Cumulative delta dock content; call :meth:`link_x` with the footprint plot."""
+
+    def __init__(self, theme: Theme, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("delta")
+        self.style_box = QtWidgets.QComboBox()
+        self.style_box.addItems([s.value for s in DeltaStyle])
+        top = QtWidgets.QHBoxLayout()
+        top.setContentsMargins(4, 2, 4, 2)
+        top.addWidget(QtWidgets.QLabel("Cumulative delta"))
+        top.addWidget(self.style_box)
+        top.addStretch(1)
+        self.value_label = QtWidgets.QLabel("")
+        top.addWidget(self.value_label)
+        self.time_axis = BarTimeAxis()
+        self.plot = pg.PlotWidget(axisItems={"bottom": self.time_axis})
+        self.plot.hideButtons()
+        self.plot.setMenuEnabled(False)
+        self.plot.hideAxis("left")
+        self.plot.showAxis("right")
+        # as wide as the footprint's profile + price axis, so bar i sits at the same x in both panes
+        self.plot.getAxis("right").setWidth(FOOTPRINT_RIGHT_MARGIN_PX)
+        self.item = DeltaCandlesItem(theme)
+        self.plot.addItem(self.item)
+        self.zero = pg.InfiniteLine(pos=0, angle=0, movable=False)
+        self.plot.addItem(self.zero, ignoreBounds=True)
+        self.markers = pg.ScatterPlotItem(size=11)
+        self.plot.addItem(self.markers)
+        self.plot.getViewBox().setMouseEnabled(x=True, y=False)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addLayout(top)
+        layout.addWidget(self.plot, 1)
+        self.style_box.currentTextChanged.connect(lambda t: self.item.set_style(DeltaStyle(t)))
+        self.plot.getViewBox().sigXRangeChanged.connect(lambda *_: self._autoscale_y())
+        self._key: tuple | None = None
+        self.theme = theme
+        self.apply_theme(theme)
+
+    def link_x(self, plot: pg.PlotItem) -> None:
+        self.plot.setXLink(plot)
+
+    def apply_theme(self, theme: Theme) -> None:
+        self.theme = theme
+        self.plot.setBackground(theme.background)
+        for name in ("bottom", "right"):
+            ax = self.plot.getAxis(name)
+            ax.setTextPen(theme.text_dim)
+            ax.setPen(theme.grid)
+        self.zero.setPen(pg.mkPen(theme.grid, width=1))
+        self.item.set_theme(theme)
+        self._key = None
+
+    def update_from(self, snap: PipelineSnapshot) -> bool:
+        bars = snap.flow.bars
+        key = (len(bars), int(bars.cum_delta[-1]) if len(bars) else 0, int(bars.max_delta[-1]) if len(bars) else 0,
+               int(bars.min_delta[-1]) if len(bars) else 0, len(snap.signals))
+        if key == self._key:
+            return False
+        self._key = key
+        self.time_axis.start_ns = bars.start_ns
+        self.item.set_bars(bars)
+        self._autoscale_y()
+        if len(bars):
+            self.value_label.setText(f"{int(bars.cum_delta[-1]):+,}")
+        self._divergences(bars, snap)
+        return True
+
+    def _autoscale_y(self) -> None:
+        """Fit y to the candles of the bars in view (x follows the footprint)."""
+        c = self.item.c
+        if c is None or not len(c["close"]):
+            return
+        (x0, x1), _ = self.plot.getViewBox().viewRange()
+        a, b = max(0, int(x0)), min(len(c["close"]), int(x1) + 2)
+        if b <= a:
+            a, b = 0, len(c["close"])
+        lo = float(min(c["low"][a:b].min(), c["close"][a:b].min()))
+        hi = float(max(c["high"][a:b].max(), c["close"][a:b].max()))
+        pad = max(1.0, (hi - lo) * 0.08)
+        self.plot.getViewBox().setYRange(lo - pad, hi + pad, padding=0)
+
+    def _divergences(self, bars: FootprintBars, snap: PipelineSnapshot) -> None:
+        divs = [s for s in snap.signals if "divergence" in s.kind.lower()]
+        if not divs or not len(bars):
+            self.markers.setData([], [])
+            return
+        c = self.item.c
+        assert c is not None
+        xs, ys, brushes, symbols = [], [], [], []
+        for s in divs:
+            i = int(np.searchsorted(bars.start_ns, s.bar_start_ns, side="right")) - 1
+            if 0 <= i < len(bars):
+                bear = s.side == Side.SELL
+                xs.append(i)
+                ys.append(float(c["high"][i] if bear else c["low"][i]))
+                brushes.append(pg.mkBrush(self.theme.bid_strong if bear else self.theme.ask_strong))
+                symbols.append("t" if bear else "t1")
+        self.markers.setData(xs, ys, brush=brushes, symbol=symbols, pen=None)

@@ -1,0 +1,199 @@
+"""Drives a :class:`~tapeflow.feeds.replay.Replay` into a :class:`~tapeflow.pipeline.Pipeline` on the
+asyncio loop that Qt shares through qasync.
+
+Why a separate object: the window must stay responsive while events pour in, so the feed loop
+processes one bounded batch, then yields to the loop (Qt paints and handles input in between).
+It holds the replay controls (play/pause, speed, jump to time, step a bar) and the feed figures
+the status bar shows (events/s, feed latency, slowest batch). No Qt in here, so it is tested
+without a display.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from tapeflow.feeds.replay import Replay
+from tapeflow.flow.bars import BarKind
+from tapeflow.pipeline import Pipeline
+
+FAST_FORWARD_ROWS = 8192
+"""Rows per step when jumping ahead: small enough that one step never stalls the window."""
+
+
+class FeedState(StrEnum):
+    IDLE = "idle"
+    PLAYING = "playing"
+    PAUSED = "paused"
+    SEEKING = "seeking"
+    FINISHED = "finished"
+    ERROR = "error"
+
+
+@dataclass(slots=True)
+class FeedFigures:
+    """What the status bar shows about the feed (rates per wall second, times in ms)."""
+
+    events: int = 0
+    events_per_s: float = 0.0
+    latency_ms: float | None = None  # ts_recv - ts_event of the last event (the recording's feed latency)
+    slowest_batch_ms: float = 0.0  # longest single pipeline step since start
+    last_batch_ms: float = 0.0
+
+
+class FeedRunner:
+    """One replayed feed into one pipeline. ``reset`` rebuilds the flow state for a backward jump."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        replay: Replay,
+        *,
+        reset: Callable[[], None] | None = None,
+        wall: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.pipeline = pipeline
+        self.replay = replay
+        self.reset = reset
+        self.wall = wall
+        self.state = FeedState.IDLE
+        self.error = ""
+        self.figures = FeedFigures()
+        self._task: asyncio.Task | None = None
+        self._rate_t0 = wall()
+        self._rate_n = 0
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start(self) -> asyncio.Task:
+        """Start the feed task on the running loop (once)."""
+        if self._task is None or self._task.done():
+            if self.state is not FeedState.PAUSED:
+                self.state = FeedState.PLAYING
+            self._task = asyncio.ensure_future(self._run())
+        return self._task
+
+    def cancel(self) -> None:
+        """Stop the feed task without waiting (window close, file change)."""
+        if self._task is not None:
+            self._task.cancel()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        try:
+            async for batch in self.replay:
+                self._process(batch)
+                await asyncio.sleep(0)  # let Qt paint and take input between batches
+            self.state = FeedState.FINISHED
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            self.state = FeedState.ERROR
+            self.error = f"{type(e).__name__}: {e}"
+
+    def _process(self, batch: np.ndarray) -> None:
+        if not len(batch):
+            return
+        t0 = self.wall()
+        self.pipeline.process(batch)
+        dt = (self.wall() - t0) * 1000.0
+        f = self.figures
+        f.last_batch_ms = dt
+        f.slowest_batch_ms = max(f.slowest_batch_ms, dt)
+        f.events += len(batch)
+        last = batch[-1]
+        if last["ts_recv"] > 0:
+            f.latency_ms = (int(last["ts_recv"]) - int(last["ts_event"])) / 1e6
+        self._rate_n += len(batch)
+
+    def sample_rate(self) -> float:
+        """Events/s since the previous call (the status bar calls it about once a second)."""
+        now = self.wall()
+        span = now - self._rate_t0
+        if span > 0:
+            self.figures.events_per_s = self._rate_n / span
+        self._rate_t0, self._rate_n = now, 0
+        return self.figures.events_per_s
+
+    # ---------------------------------------------------------------- controls
+
+    @property
+    def speed(self) -> float | None:
+        return self.replay.speed
+
+    def play(self) -> None:
+        self.replay.resume()
+        if self.state in (FeedState.PAUSED, FeedState.IDLE):
+            self.state = FeedState.PLAYING
+
+    def pause(self) -> None:
+        self.replay.pause()
+        if self.state is FeedState.PLAYING:
+            self.state = FeedState.PAUSED
+
+    def toggle(self) -> None:
+        self.play() if self.replay.paused else self.pause()
+
+    def set_speed(self, speed: float | None) -> None:
+        """1.0 = market pace, ``None`` = as fast as the pipeline goes."""
+        self.replay.set_speed(speed)
+
+    def step_bar(self) -> int:
+        """Pause and deliver the rest of the current bar (time bars; one minute otherwise)."""
+        self.pause()
+        spec = self.pipeline.flow.settings.bar_spec
+        bar_ns = spec.size if spec.kind is BarKind.TIME else 60_000_000_000
+        batch = self.replay.step_bar(bar_ns)
+        self._process(batch)
+        return len(batch)
+
+    def time_ns(self) -> int | None:
+        """Replay (market) time now."""
+        return self.replay.time_ns
+
+    async def jump_to(self, ts_ns: int) -> None:
+        """Bring the pipeline to market time ``ts_ns`` and go on from there at the chosen speed.
+
+        Forward: every event up to the target is processed (fast, in small steps) so the
+        footprint has no hole. Backward: the flow state is rebuilt from the start of the data.
+        """
+        was_paused = self.replay.paused
+        self.pause()
+        previous = self.state
+        self.state = FeedState.SEEKING
+        now = self.pipeline.flow.last_ts
+        if now is not None and ts_ns < now:
+            if self.reset is not None:
+                self.reset()
+            self.replay.seek(0)
+        while True:
+            chunk = self.replay.step_events(FAST_FORWARD_ROWS) if not self.replay.finished else None
+            if chunk is None or not len(chunk):
+                break
+            ts = chunk["ts_event"]
+            if ts[-1] >= ts_ns:
+                cut = int(np.searchsorted(ts, ts_ns, side="left"))
+                self._process(chunk[:cut])
+                self.replay.seek(int(ts_ns))
+                break
+            self._process(chunk)
+            await asyncio.sleep(0)
+        self.state = FeedState.PAUSED if was_paused or previous is FeedState.PAUSED else FeedState.PLAYING
+        if self.state is FeedState.PLAYING:
+            self.play()
+        if self.replay.finished:
+            self.state = FeedState.FINISHED
+        elif self._task is not None and self._task.done():
+            self.start()  # the feed had ended before a backward jump: run it again from here

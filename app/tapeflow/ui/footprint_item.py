@@ -1,0 +1,390 @@
+"""The footprint chart as one pyqtgraph item: a cached ``QPicture`` per finished bar.
+
+Why this shape (vnpy's per-bar picture cache, pyqtgraph's ``customGraphicsItem``): drawing text
+is the cost of a Python footprint, so every finished bar is drawn once into a picture and then
+replayed; each frame only rebuilds the live (last) bar, and only bars the view exposes are
+painted. Pictures are recorded in *pixels* relative to the bar's own top-left corner, so panning
+reuses them as they are; a zoom (new pixels per bar or per tick) starts a new cache, filled
+lazily for the bars in view. x is the bar index, y is the price in ticks.
+
+Level of detail (from pixels per row and per bar): numbers only when they can be read, coloured
+cells when rows are at least a couple of pixels high, just the candle and its POC when far out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui
+
+from tapeflow.flow.footprint import FootprintBars
+from tapeflow.ui.text import compact
+from tapeflow.ui.theme import Theme
+
+TEXT_MIN_ROW_PX = 10.0  # rows thinner than this show no numbers
+TEXT_MIN_CELL_PX = 24.0  # cells narrower than this show no numbers
+CELLS_MIN_ROW_PX = 1.5  # below this only candles and POC are drawn
+FOOTER_MIN_BAR_PX = 34.0  # bars narrower than this have no footer numbers
+FOOTER_LINES = 3  # volume, delta, cumulative delta
+
+# horizontal layout of one bar, as fractions of the bar pitch (1.0 = one bar index)
+_CANDLE_L, _CANDLE_R = -0.46, -0.40
+_CELLS_L, _CELLS_R = -0.38, 0.44
+
+
+class FootprintMode(StrEnum):
+    """What each row of a bar shows."""
+
+    BID_ASK = "bid x ask"
+    DELTA = "delta"
+    VOLUME = "volume"
+    PROFILE = "profile"
+
+
+@dataclass(frozen=True, slots=True)
+class Detail:
+    """Level of detail chosen from the current zoom (pixels per bar, per row)."""
+
+    numbers: bool
+    cells: bool
+    font_px: int
+
+
+def choose_detail(px_per_bar: float, px_per_row: float, mode: FootprintMode) -> Detail:
+    """Numbers only where they fit: bid x ask needs two numbers side by side in one bar."""
+    cell_w = px_per_bar * (_CELLS_R - _CELLS_L) / (2 if mode is FootprintMode.BID_ASK else 1)
+    numbers = px_per_row >= TEXT_MIN_ROW_PX and cell_w >= TEXT_MIN_CELL_PX
+    font_px = int(max(8, min(13, px_per_row * 0.72)))
+    return Detail(numbers=numbers, cells=px_per_row >= CELLS_MIN_ROW_PX, font_px=font_px)
+
+
+class FootprintItem(pg.GraphicsObject):
+    """Draws a :class:`FootprintBars` series; feed it with :meth:`set_bars` once per frame."""
+
+    def __init__(self, theme: Theme, *, mode: FootprintMode = FootprintMode.BID_ASK, ticks_per_row: int = 1) -> None:
+        super().__init__()
+        self.theme = theme
+        self.mode = mode
+        self.ticks_per_row = max(1, int(ticks_per_row))
+        self.show_footer = True
+        self.bars: FootprintBars | None = None
+        self._cache: dict[int, QtGui.QPicture] = {}  # closed bar index -> picture at _scale_key
+        self._footer_cache: dict[int, QtGui.QPicture] = {}
+        self._live: tuple[tuple, QtGui.QPicture] | None = None  # (content key, picture) of the last bar
+        self._scale_key: tuple[int, int] | None = None
+        self._rect = QtCore.QRectF()
+        self._y_lo = 0
+        self._y_hi = 0
+        self.pictures_built = 0  # how many bar pictures were drawn (tests and benchmark read it)
+        self.caching = True  # the benchmark switches it off to measure the uncached cost
+        self.setFlag(self.GraphicsItemFlag.ItemUsesExtendedStyleOption)
+
+    # ---------------------------------------------------------------- data
+
+    def set_bars(self, bars: FootprintBars) -> bool:
+        """Take a new snapshot; returns True if anything drawn changed."""
+        old = self.bars
+        n = len(bars)
+        if old is not None and old is not bars and len(old) and n:
+            restarted = n < len(old) or int(bars.start_ns[0]) != int(old.start_ns[0])
+            if restarted:
+                self.invalidate()
+        changed = old is None or n != len(old) or self._live_key(bars) != (self._live[0] if self._live else None)
+        if old is not None and n > len(old):
+            # a bar closed: its cached live picture is not valid for the closed bar's final state
+            self._cache.pop(len(old) - 1, None)
+            self._footer_cache.pop(len(old) - 1, None)
+        self.bars = bars
+        if n:
+            lo = int(bars.low.min())
+            hi = int(bars.high.max())
+        else:
+            lo = hi = 0
+        rect = QtCore.QRectF(-0.5, lo - 0.5, max(n, 1), hi - lo + self.ticks_per_row)
+        if rect != self._rect:
+            self.prepareGeometryChange()
+            self._rect = rect
+            self._y_lo, self._y_hi = lo, hi
+        if changed:
+            self.update()
+        return changed
+
+    def set_mode(self, mode: FootprintMode) -> None:
+        if mode != self.mode:
+            self.mode = mode
+            self.invalidate()
+
+    def set_ticks_per_row(self, n: int) -> None:
+        n = max(1, int(n))
+        if n != self.ticks_per_row:
+            self.ticks_per_row = n
+            self.invalidate()
+            if self.bars is not None:
+                self.set_bars(self.bars)
+
+    def set_theme(self, theme: Theme) -> None:
+        self.theme = theme
+        self.invalidate()
+
+    def invalidate(self) -> None:
+        """Forget every cached picture (mode, row size, theme or data restart)."""
+        self._cache.clear()
+        self._footer_cache.clear()
+        self._live = None
+        self.update()
+
+    def _live_key(self, bars: FootprintBars) -> tuple | None:
+        if not len(bars):
+            return None
+        i = len(bars) - 1
+        return (i, int(bars.volume[i]), int(bars.high[i]), int(bars.low[i]), int(bars.close[i]), int(bars.trades[i]))
+
+    # ---------------------------------------------------------------- geometry
+
+    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 - Qt API
+        # the footer sits at the bottom of the view, so the view is part of what is drawn
+        view = self.viewRect()
+        return self._rect.united(view) if view is not None and self.show_footer else QtCore.QRectF(self._rect)
+
+    def viewTransformChanged(self) -> None:  # noqa: N802 - pyqtgraph API
+        super().viewTransformChanged()  # drops pyqtgraph's cached view rect
+        self.prepareGeometryChange()
+
+    def data_rect(self) -> QtCore.QRectF:
+        """Bars only: x from the first to the last bar, y from the lowest low to the highest high."""
+        return QtCore.QRectF(self._rect)
+
+    # ---------------------------------------------------------------- painting
+
+    def paint(self, p: QtGui.QPainter, opt, widget=None) -> None:
+        bars = self.bars
+        if bars is None or not len(bars):
+            return
+        t = p.transform()
+        sx, sy = t.m11(), t.m22()
+        if sx <= 0 or sy == 0:
+            return
+        key = (round(sx * 64), round(sy * 64))
+        if key != self._scale_key or not self.caching:
+            self._cache.clear()
+            self._footer_cache.clear()
+            self._live = None
+            self._scale_key = key
+        view = self.viewRect()
+        if view is None:
+            return
+        n = len(bars)
+        i0 = max(0, math.floor(view.left() - 0.5))
+        i1 = min(n - 1, math.ceil(view.right() + 0.5))
+        if i1 < i0:
+            return
+        tpr = self.ticks_per_row
+        detail = choose_detail(sx, abs(sy) * tpr, self.mode)
+        p.save()
+        p.resetTransform()
+        for i in range(i0, i1 + 1):
+            pic = self._picture(i, sx, sy, detail)
+            top = _row_top(int(bars.high[i]), tpr)
+            p.drawPicture(t.map(QtCore.QPointF(i, top)), pic)
+        if self.show_footer and sx >= FOOTER_MIN_BAR_PX:
+            self._paint_footer(p, t, view, i0, i1, sx)
+        p.restore()
+
+    def _picture(self, i: int, sx: float, sy: float, detail: Detail) -> QtGui.QPicture:
+        bars = self.bars
+        assert bars is not None
+        if i == len(bars) - 1:
+            lk = self._live_key(bars)
+            if self._live is not None and self._live[0] == lk:
+                return self._live[1]
+            pic = self._draw_bar(i, sx, sy, detail)
+            self._live = (lk, pic)
+            return pic
+        pic = self._cache.get(i)
+        if pic is None:
+            pic = self._draw_bar(i, sx, sy, detail)
+            if self.caching:
+                self._cache[i] = pic
+        return pic
+
+    def _draw_bar(self, i: int, sx: float, sy: float, d: Detail) -> QtGui.QPicture:
+        """One bar in pixels, origin at the bar centre x and the top edge of its highest row."""
+        self.pictures_built += 1
+        bars = self.bars
+        assert bars is not None
+        th = self.theme
+        tpr = self.ticks_per_row
+        b_open, b_close = int(bars.open[i]), int(bars.close[i])
+        b_high, b_low = int(bars.high[i]), int(bars.low[i])
+        top = _row_top(b_high, tpr)
+        ay = abs(sy)
+
+        def y_of(price: float) -> float:  # pixels below the top edge
+            return (top - price) * ay
+
+        pic = QtGui.QPicture()
+        p = QtGui.QPainter(pic)
+        p.setPen(QtCore.Qt.PenStyle.NoPen)
+        up = b_close >= b_open
+        body = th.color("ask" if up else "bid")
+        # candle strip: wick from high to low, body from open to close
+        cx0, cx1 = _CANDLE_L * sx, _CANDLE_R * sx
+        wick_x = (cx0 + cx1) / 2
+        p.setPen(QtGui.QPen(body, max(1.0, (cx1 - cx0) * 0.25)))
+        p.drawLine(QtCore.QPointF(wick_x, y_of(b_high + 0.5)), QtCore.QPointF(wick_x, y_of(b_low - 0.5)))
+        p.setPen(QtCore.Qt.PenStyle.NoPen)
+        if up:
+            y_a, y_b = y_of(b_close + 0.5), y_of(b_open - 0.5)
+        else:
+            y_a, y_b = y_of(b_open + 0.5), y_of(b_close - 0.5)
+        p.fillRect(QtCore.QRectF(cx0, y_a, max(1.0, cx1 - cx0), max(1.0, y_b - y_a)), body)
+
+        x0, x1 = _CELLS_L * sx, _CELLS_R * sx
+        rows = bars.rows(i, tpr)
+        price = rows["price"]
+        bid, ask = rows["bid"], rows["ask"]
+        vol = bid + ask + rows["unknown"]
+        poc_row = _row_of(price, int(bars.poc[i]), tpr)
+        row_h = tpr * ay
+        if d.cells and len(price):
+            va_lo, va_hi = int(bars.val[i]), int(bars.vah[i])
+            va_color = th.color("value_area", 70)
+            for r in range(len(price)):
+                if price[r] + tpr - 1 >= va_lo and price[r] <= va_hi:
+                    p.fillRect(QtCore.QRectF(x0, y_of(price[r] + tpr - 0.5), x1 - x0, row_h), va_color)
+            self._draw_cells(p, d, x0, x1, price, bid, ask, vol, y_of, row_h)
+        if poc_row is not None:
+            y = y_of(price[poc_row] + tpr - 0.5)
+            pen = QtGui.QPen(th.color("poc"), 1.5 if d.cells else 2.0)
+            p.setPen(pen)
+            p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
+            if d.cells:
+                p.drawRect(QtCore.QRectF(x0 + 0.75, y + 0.75, x1 - x0 - 1.5, max(1.0, row_h - 1.5)))
+            else:
+                p.drawLine(QtCore.QPointF(cx0 - 1, y + row_h / 2), QtCore.QPointF(x1 * 0.2, y + row_h / 2))
+        p.end()
+        return pic
+
+    def _draw_cells(self, p, d, x0, x1, price, bid, ask, vol, y_of, row_h) -> None:
+        th = self.theme
+        tpr = self.ticks_per_row
+        mode = self.mode
+        vmax = max(1, int(vol.max()) if len(vol) else 1)
+        ys = [y_of(pr + tpr - 0.5) for pr in price.tolist()]
+        h = max(1.0, row_h - (1.0 if row_h > 4 else 0.0))
+        mid = (x0 + x1) / 2
+        if mode is FootprintMode.BID_ASK:
+            side_max = max(1, int(max(bid.max(), ask.max())) if len(bid) else 1)
+            for y, b, a in zip(ys, bid.tolist(), ask.tolist(), strict=True):
+                if b:
+                    p.fillRect(QtCore.QRectF(x0, y, mid - x0 - 0.5, h), th.color("bid", _alpha(b, side_max)))
+                if a:
+                    p.fillRect(QtCore.QRectF(mid + 0.5, y, x1 - mid - 0.5, h), th.color("ask", _alpha(a, side_max)))
+        elif mode is FootprintMode.DELTA:
+            dl = ask - bid
+            dmax = max(1, int(np.abs(dl).max()) if len(dl) else 1)
+            for y, v in zip(ys, dl.tolist(), strict=True):
+                if v:
+                    color = th.color("ask" if v > 0 else "bid", _alpha(abs(v), dmax))
+                    p.fillRect(QtCore.QRectF(x0, y, x1 - x0, h), color)
+        elif mode is FootprintMode.VOLUME:
+            for y, v in zip(ys, vol.tolist(), strict=True):
+                if v:
+                    p.fillRect(QtCore.QRectF(x0, y, x1 - x0, h), th.color("neutral", _alpha(v, vmax)))
+        else:  # PROFILE: horizontal bars, bid part then ask part
+            w = x1 - x0
+            for y, b, a in zip(ys, bid.tolist(), ask.tolist(), strict=True):
+                wb, wa = w * b / vmax, w * a / vmax
+                if wb:
+                    p.fillRect(QtCore.QRectF(x0, y, wb, h), th.color("bid", 200))
+                if wa:
+                    p.fillRect(QtCore.QRectF(x0 + wb, y, wa, h), th.color("ask", 200))
+        if not d.numbers:
+            return
+        font = QtGui.QFont()
+        font.setPixelSize(d.font_px)
+        p.setFont(font)
+        align_c = QtCore.Qt.AlignmentFlag.AlignVCenter
+        pen_text, pen_dim = QtGui.QPen(th.color("text")), QtGui.QPen(th.color("text_dim"))
+        pad = 3.0
+        if mode is FootprintMode.BID_ASK:
+            left = align_c | QtCore.Qt.AlignmentFlag.AlignRight
+            right = align_c | QtCore.Qt.AlignmentFlag.AlignLeft
+            for y, b, a in zip(ys, bid.tolist(), ask.tolist(), strict=True):
+                p.setPen(pen_text if b else pen_dim)
+                p.drawText(QtCore.QRectF(x0, y, mid - x0 - pad, h), left, compact(b))
+                p.setPen(pen_text if a else pen_dim)
+                p.drawText(QtCore.QRectF(mid + pad, y, x1 - mid - pad, h), right, compact(a))
+        else:
+            vals = (ask - bid) if mode is FootprintMode.DELTA else vol
+            center = align_c | QtCore.Qt.AlignmentFlag.AlignHCenter
+            for y, v in zip(ys, vals.tolist(), strict=True):
+                p.setPen(pen_text if v else pen_dim)
+                p.drawText(QtCore.QRectF(x0, y, x1 - x0, h), center, compact(v))
+
+    # ---------------------------------------------------------------- footer
+
+    def footer_height_px(self) -> float:
+        return FOOTER_LINES * 13.0 + 4.0
+
+    def _paint_footer(
+        self, p: QtGui.QPainter, t: QtGui.QTransform, view: QtCore.QRectF, i0: int, i1: int, sx: float
+    ) -> None:
+        """Volume, delta and cumulative delta under each bar, pinned to the bottom of the view."""
+        bottom = t.map(QtCore.QPointF(0, view.top())).y()  # view.top() is the lowest price (y up)
+        h = self.footer_height_px()
+        left = t.map(QtCore.QPointF(view.left(), 0)).x()
+        right = t.map(QtCore.QPointF(view.right(), 0)).x()
+        p.fillRect(QtCore.QRectF(left, bottom - h, right - left, h), self.theme.color("panel", 235))
+        for i in range(i0, i1 + 1):
+            pic = self._footer_cache.get(i) if i < len(self.bars) - 1 else None
+            if pic is None:
+                pic = self._draw_footer(i, sx)
+                if i < len(self.bars) - 1 and self.caching:
+                    self._footer_cache[i] = pic
+            p.drawPicture(QtCore.QPointF(t.map(QtCore.QPointF(i, 0)).x(), bottom - h), pic)
+
+    def _draw_footer(self, i: int, sx: float) -> QtGui.QPicture:
+        bars = self.bars
+        assert bars is not None
+        th = self.theme
+        pic = QtGui.QPicture()
+        p = QtGui.QPainter(pic)
+        font = QtGui.QFont()
+        font.setPixelSize(11)
+        p.setFont(font)
+        x0, w = _CELLS_L * sx, (_CELLS_R - _CELLS_L) * sx
+        center = QtCore.Qt.AlignmentFlag.AlignCenter
+        vol, delta, cum = int(bars.volume[i]), int(bars.delta[i]), int(bars.cum_delta[i])
+        lines = (
+            (compact(vol), "text"),
+            (f"{delta:+,}", "ask" if delta >= 0 else "bid"),
+            (f"{cum:+,}", "ask" if cum >= 0 else "bid"),
+        )
+        for k, (val, color) in enumerate(lines):
+            p.setPen(th.color(color))
+            p.drawText(QtCore.QRectF(x0, 2 + k * 13, w, 13), center, val)
+        p.end()
+        return pic
+
+
+def _alpha(v: int, vmax: int) -> int:
+    """Cell fill opacity by share of the bar's largest cell: never invisible, never opaque."""
+    return int(40 + 175 * min(1.0, v / vmax))
+
+
+def _row_top(high: int, tpr: int) -> float:
+    """Top edge (ticks) of the row holding ``high``: rows are aligned to multiples of ``tpr``."""
+    return (high // tpr) * tpr + tpr - 0.5
+
+
+def _row_of(prices: np.ndarray, tick: int, tpr: int) -> int | None:
+    """Index of the row holding ``tick``."""
+    if not len(prices):
+        return None
+    r = int(np.searchsorted(prices, (tick // tpr) * tpr))
+    return r if r < len(prices) and int(prices[r]) == (tick // tpr) * tpr else None

@@ -1,0 +1,151 @@
+"""Rule-engine highlights over the footprint: imbalance cells, zones extended to the right, markers.
+
+Signals and zones are few (tens to hundreds), so the overlay is one picture in data coordinates
+(bar index, ticks), rebuilt only when the set of signals, zones or bars changes. The look
+depends on the detector kind: stacked imbalances and other zones become bands extended to the
+live bar, imbalances outline their cell, absorption is a ring, anything else a small triangle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui
+
+from tapeflow.core.events import Side
+from tapeflow.signals.model import Signal
+from tapeflow.ui.theme import Theme
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    """A price zone from a bar onwards (ticks, UTC ns); what a ``signals.zones.Zone`` draws as."""
+
+    kind: str
+    side: Side
+    low: int
+    high: int
+    bar_start_ns: int
+    strength: float = 0.0
+
+
+def bands_from_zones(zones: Sequence[object]) -> tuple[Band, ...]:
+    """Duck-typed conversion so the UI does not depend on the zone record's module being present."""
+    out = []
+    for z in zones:
+        try:
+            out.append(Band(str(z.kind), Side(int(z.side)), int(z.low), int(z.high), int(z.bar_start_ns),
+                            float(getattr(z, "strength", 0.0))))
+        except (AttributeError, TypeError, ValueError):
+            continue
+    return tuple(out)
+
+
+def marker_shape(kind: str) -> str:
+    """How a signal kind is drawn: ``cell``, ``zone``, ``ring`` or ``triangle``."""
+    k = kind.lower()
+    if "stacked" in k or "zone" in k:
+        return "zone"
+    if "imbalance" in k:
+        return "cell"
+    if "absorption" in k:
+        return "ring"
+    return "triangle"
+
+
+class HighlightItem(pg.GraphicsObject):
+    """Overlay for the footprint plot (same coordinates as :class:`FootprintItem`)."""
+
+    def __init__(self, theme: Theme) -> None:
+        super().__init__()
+        self.theme = theme
+        self.ticks_per_row = 1
+        self._key: tuple | None = None
+        self._signals: tuple[Signal, ...] = ()
+        self._bands: tuple[Band, ...] = ()
+        self._start_ns = np.zeros(0, np.int64)
+        self._picture: QtGui.QPicture | None = None
+        self._rect = QtCore.QRectF()
+
+    def set_content(self, start_ns: np.ndarray, signals: tuple[Signal, ...], bands: tuple[Band, ...]) -> bool:
+        """Bars' start times (to place signals) plus what to draw; True if the overlay changed."""
+        key = (len(start_ns), int(start_ns[0]) if len(start_ns) else 0, len(signals),
+               signals[-1].ts_ns if signals else 0, bands, self.ticks_per_row)
+        if key == self._key:
+            return False
+        self._key = key
+        self._signals, self._bands, self._start_ns = signals, bands, start_ns
+        self._picture = None
+        self.prepareGeometryChange()
+        self._rect = self._bounds()
+        self.update()
+        return True
+
+    def set_theme(self, theme: Theme) -> None:
+        self.theme = theme
+        self._picture = None
+        self.update()
+
+    def bar_index(self, bar_start_ns: int) -> int | None:
+        """Index of the bar that starts at (or contains) ``bar_start_ns``."""
+        if not len(self._start_ns):
+            return None
+        i = int(np.searchsorted(self._start_ns, bar_start_ns, side="right")) - 1
+        return i if i >= 0 else None
+
+    def _bounds(self) -> QtCore.QRectF:
+        prices = [s.price for s in self._signals] + [b.low for b in self._bands] + [b.high for b in self._bands]
+        if not prices:
+            return QtCore.QRectF()
+        n = max(1, len(self._start_ns))
+        return QtCore.QRectF(-1, min(prices) - 1, n + 2, max(prices) - min(prices) + 2)
+
+    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 - Qt API
+        return QtCore.QRectF(self._rect)
+
+    def paint(self, p: QtGui.QPainter, opt, widget=None) -> None:
+        if self._picture is None:
+            self._picture = self._draw()
+        p.drawPicture(0, 0, self._picture)
+
+    def _draw(self) -> QtGui.QPicture:
+        th = self.theme
+        pic = QtGui.QPicture()
+        p = QtGui.QPainter(pic)
+        right = len(self._start_ns) + 0.5
+        for b in self._bands:
+            i = self.bar_index(b.bar_start_ns)
+            if i is None:
+                continue
+            color = th.color("ask" if b.side == Side.BUY else "bid", 60)
+            p.fillRect(QtCore.QRectF(i - 0.45, b.low - 0.5, right - i, b.high - b.low + 1), color)
+        for s in self._signals:
+            i = self.bar_index(s.bar_start_ns)
+            if i is None:
+                continue
+            base = "ask_strong" if s.side == Side.BUY else "bid_strong" if s.side == Side.SELL else "warning"
+            shape = marker_shape(s.kind)
+            pen = QtGui.QPen(th.color(base), 2)
+            pen.setCosmetic(True)
+            p.setPen(pen)
+            p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
+            if shape == "cell":
+                x0 = i if s.side == Side.BUY else i - 0.38
+                p.drawRect(QtCore.QRectF(x0, s.price - 0.5, 0.41, 1))
+            elif shape == "zone":
+                p.fillRect(QtCore.QRectF(i - 0.45, s.price - 0.5, right - i, 1), th.color(base, 55))
+            elif shape == "ring":
+                p.drawEllipse(QtCore.QPointF(i, s.price), 0.3, 1.2)
+            else:
+                up = s.side != Side.SELL
+                y = s.price
+                tri = QtGui.QPolygonF([QtCore.QPointF(i - 0.15, y - 1.5 if up else y + 1.5),
+                                       QtCore.QPointF(i + 0.15, y - 1.5 if up else y + 1.5),
+                                       QtCore.QPointF(i, y - 0.6 if up else y + 0.6)])
+                p.setBrush(th.color(base))
+                p.drawPolygon(tri)
+        p.end()
+        return pic

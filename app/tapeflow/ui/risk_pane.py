@@ -1,0 +1,241 @@
+"""Risk panel: trading state, kill switch, limits as gauges, P&L, positions and automation switches.
+
+The kill switch button and the window's Ctrl+Shift+K both call :meth:`RiskPane.kill`, which
+pulls ``Account.kill``: it takes effect at once (before any queued order) and stays latched,
+shown in red here, until someone re-arms it by hand with :meth:`rearm`, which asks for a
+confirmation first. Automation switches go through ``Account.set_automation`` (refused while
+latched) so the panel can never switch on what the kill switch switched off.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable
+
+from PySide6 import QtCore, QtWidgets
+
+from tapeflow.core.instruments import Instrument
+from tapeflow.pipeline import PipelineSnapshot
+from tapeflow.trading.account import Account
+from tapeflow.trading.orders import AUTOMATED_SOURCES, Source
+from tapeflow.trading.settings import TradingState
+from tapeflow.trading.snapshot import AccountSnapshot
+from tapeflow.ui.text import et_time, usd
+from tapeflow.ui.theme import Theme
+
+Confirm = Callable[[QtWidgets.QWidget, str, str], bool]
+
+
+def ask_confirmation(parent: QtWidgets.QWidget, title: str, text: str) -> bool:
+    """A Yes/No dialog defaulting to No (re-arming is deliberate)."""
+    buttons = QtWidgets.QMessageBox.StandardButton
+    answer = QtWidgets.QMessageBox.question(parent, title, text, buttons.Yes | buttons.No, buttons.No)
+    return answer == buttons.Yes
+
+
+def _gauge_text(rule: str, used: int, limit: int, unit: str) -> str:
+    if unit == "cents":
+        return f"{rule.replace('_', ' ')}: {usd(used)} of {usd(limit)}"
+    return f"{rule.replace('_', ' ')}: {used} of {limit} {unit}"
+
+
+class RiskPane(QtWidgets.QWidget):
+    """Risk panel dock content."""
+
+    def __init__(self, instrument: Instrument, theme: Theme, account: Account | None, *,
+                 user: str | None = None, confirm: Confirm = ask_confirmation,
+                 parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("risk")
+        self.instrument = instrument
+        self.theme = theme
+        self.account = account
+        self.user = user or _user_name()
+        self.confirm = confirm
+        self._key: tuple | None = None
+
+        self.state_label = QtWidgets.QLabel("--")
+        self.state_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.state_label.setObjectName("tradingState")
+        self.kill_button = QtWidgets.QPushButton("KILL SWITCH\nCtrl+Shift+K")
+        self.kill_button.setObjectName("killSwitch")
+        self.kill_button.setMinimumHeight(64)
+        self.kill_button.clicked.connect(lambda: self.kill("risk panel button"))
+        self.latch_label = QtWidgets.QLabel("")
+        self.latch_label.setWordWrap(True)
+        self.rearm_button = QtWidgets.QPushButton("Re-arm…")
+        self.rearm_button.clicked.connect(self.rearm)
+
+        self.automation: dict[Source, QtWidgets.QCheckBox] = {}
+        auto_row = QtWidgets.QHBoxLayout()
+        auto_row.addWidget(QtWidgets.QLabel("Automation:"))
+        for src in AUTOMATED_SOURCES:
+            box = QtWidgets.QCheckBox(str(src))
+            box.clicked.connect(lambda on, src=src: self.set_automation(src, on))
+            self.automation[src] = box
+            auto_row.addWidget(box)
+        auto_row.addStretch(1)
+
+        self.figures = QtWidgets.QLabel("")
+        self.figures.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.positions = QtWidgets.QLabel("")
+        self.gauges_box = QtWidgets.QVBoxLayout()
+        self.gauges: dict[str, QtWidgets.QProgressBar] = {}
+        self.reject_label = QtWidgets.QLabel("")
+        self.reject_label.setWordWrap(True)
+
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.state_label)
+        layout.addWidget(self.kill_button)
+        latch = QtWidgets.QHBoxLayout()
+        latch.addWidget(self.latch_label, 1)
+        latch.addWidget(self.rearm_button)
+        layout.addLayout(latch)
+        layout.addLayout(auto_row)
+        layout.addWidget(self.positions)
+        layout.addWidget(self.figures)
+        layout.addLayout(self.gauges_box)
+        layout.addWidget(self.reject_label)
+        layout.addStretch(1)
+        self.apply_theme(theme)
+        if account is None:
+            for w in (self.kill_button, self.rearm_button, *self.automation.values()):
+                w.setEnabled(False)
+            self.state_label.setText("no trading account")
+
+    # ---------------------------------------------------------------- actions
+
+    def kill(self, why: str = "hotkey") -> bool:
+        """Pull the kill switch now: cancel, flatten, automation off, latched."""
+        if self.account is None:
+            return False
+        self.account.kill(by=self.user, reason=why)
+        self._key = None
+        self.refresh()
+        return True
+
+    def rearm(self) -> bool:
+        """Release the latch by hand after a confirmation; automation stays off."""
+        if self.account is None or not self.account.kill_switch.latched:
+            return False
+        text = ("Re-arm the kill switch?\n\nOrders will be accepted again. Automation stays off until you "
+                "switch each source on.")
+        if not self.confirm(self, "Re-arm kill switch", text):
+            return False
+        self.account.rearm(by=self.user)
+        self._key = None
+        self.refresh()
+        return True
+
+    def set_automation(self, source: Source, on: bool) -> None:
+        if self.account is None:
+            return
+        res = self.account.set_automation(source, on, by=self.user)
+        if not res.ok:
+            self.reject_label.setText(res.reason)
+        self._key = None
+        self.refresh()
+
+    def refresh(self) -> None:
+        if self.account is not None:
+            self.show_account(self.account.snapshot())
+
+    # ---------------------------------------------------------------- frames
+
+    def apply_theme(self, theme: Theme) -> None:
+        self.theme = theme
+        self.kill_button.setStyleSheet(
+            f"QPushButton#killSwitch {{ background: {theme.danger}; color: #ffffff; font-size: 16px;"
+            f" font-weight: bold; border: 2px solid #7f0000; border-radius: 6px; }}"
+            f"QPushButton#killSwitch:pressed {{ background: #7f0000; }}"
+        )
+        self.reject_label.setStyleSheet(f"color: {theme.warning};")
+        self._key = None
+
+    def update_from(self, snap: PipelineSnapshot) -> bool:
+        if snap.account is None:
+            return False
+        return self.show_account(snap.account)
+
+    def show_account(self, a: AccountSnapshot) -> bool:
+        key = (a.state, a.kill_switch_latched, tuple(a.automation.items()), a.positions, a.realized_today_cents,
+               a.unrealized_cents, a.limits, a.trades_today, a.working_orders, a.last_reject, a.state_rule)
+        if key == self._key:
+            return False
+        self._key = key
+        th = self.theme
+        colors = {TradingState.ACTIVE: th.ask, TradingState.REDUCING: th.warning, TradingState.HALTED: th.danger}
+        color = colors[a.state]
+        state = a.state.value.upper() + (f" ({a.state_rule})" if a.state_rule else "")
+        self.state_label.setText(state)
+        self.state_label.setStyleSheet(
+            f"background: {color}; color: #ffffff; font-size: 15px; font-weight: bold; padding: 6px;"
+            " border-radius: 4px;"
+        )
+        if a.kill_switch_latched:
+            self.latch_label.setText(f"KILL SWITCH LATCHED by {a.kill_switch_by}: {a.kill_switch_reason}")
+            self.latch_label.setStyleSheet(f"color: {th.danger}; font-weight: bold;")
+        else:
+            self.latch_label.setText("kill switch armed (not pulled)")
+            self.latch_label.setStyleSheet(f"color: {th.text_dim};")
+        self.rearm_button.setEnabled(a.kill_switch_latched)
+        for src, box in self.automation.items():
+            box.blockSignals(True)
+            box.setChecked(bool(a.automation.get(str(src), False)))
+            box.blockSignals(False)
+        pos = [p for p in a.positions if p.qty]
+        if pos:
+            self.positions.setText("\n".join(
+                f"{p.instrument} {p.qty:+d} @ {float(p.avg_price_ticks or 0) * float(self.instrument.tick_size):.2f}"
+                f"  open {usd(p.unrealized_cents)}" for p in pos))
+        else:
+            self.positions.setText("flat")
+
+        def money(c: int) -> str:
+            return f"<span style='color:{th.ask if c >= 0 else th.bid}'>{usd(c)}</span>"
+
+        rows = [
+            ("realized today", money(a.realized_today_cents)),
+            ("open P&amp;L", money(a.unrealized_cents)),
+            ("day P&amp;L", money(a.day_pnl_cents)),
+            ("trades today", str(a.trades_today)),
+            ("losses in a row", str(a.consecutive_losses)),
+            ("working orders", str(a.working_orders)),
+        ]
+        if a.cooldown_until_ns > a.ts_ns:
+            rows.append(("cooldown until", et_time(a.cooldown_until_ns) + " ET"))
+        if a.paused_until_ns > a.ts_ns:
+            rows.append(("paused until", et_time(a.paused_until_ns) + " ET"))
+        self.figures.setText("<table>" + "".join(
+            f"<tr><td style='color:{th.text_dim}; padding-right:10px'>{k}</td><td>{v}</td></tr>" for k, v in rows)
+            + "</table>")
+        self._show_gauges(a)
+        self.reject_label.setText(f"last refusal: {a.last_reject}" if a.last_reject else "")
+        return True
+
+    def _show_gauges(self, a: AccountSnapshot) -> None:
+        seen = set()
+        for g in a.limits:
+            seen.add(g.rule)
+            bar = self.gauges.get(g.rule)
+            if bar is None:
+                bar = QtWidgets.QProgressBar()
+                bar.setTextVisible(True)
+                self.gauges[g.rule] = bar
+                self.gauges_box.addWidget(bar)
+            bar.setRange(0, max(1, g.limit))
+            bar.setValue(min(g.used, g.limit))
+            bar.setFormat(_gauge_text(g.rule, g.used, g.limit, g.unit))
+            share = g.used / g.limit if g.limit else 0.0
+            chunk = self.theme.ask if share < 0.6 else self.theme.warning if share < 0.9 else self.theme.danger
+            bar.setStyleSheet(f"QProgressBar::chunk {{ background: {chunk}; }} QProgressBar {{ text-align: center; }}")
+        for rule in [r for r in self.gauges if r not in seen]:
+            self.gauges.pop(rule).deleteLater()
+
+
+def _user_name() -> str:
+    try:
+        return getpass.getuser() or "trader"
+    except (OSError, KeyError):
+        return "trader"

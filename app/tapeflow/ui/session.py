@@ -1,0 +1,81 @@
+"""One terminal session: source, replay, pipeline (flow, rules, paper account) and feed runner.
+
+Qt-free on purpose: the command line, the tests and the benchmark build the same session the
+window shows. Files come from :mod:`tapeflow.appdirs` (the user's trading settings, rules and
+plugins; the kill switch latch in the data folder, so a pulled switch stays pulled after a restart).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tapeflow.appdirs import SAMPLE_SOURCE, AppPaths
+from tapeflow.core.instruments import Instrument
+from tapeflow.feeds.base import EventSource
+from tapeflow.feeds.open import open_source
+from tapeflow.feeds.replay import Replay
+from tapeflow.flow.state import FlowSettings, FlowState
+from tapeflow.pipeline import Pipeline
+from tapeflow.trading.account import Account
+from tapeflow.trading.kill_switch import KillSwitch
+from tapeflow.trading.paper_broker import PaperBroker
+from tapeflow.trading.settings import TradingSettings, load_settings
+from tapeflow.ui.engine_hook import default_rules_file, engine_bands, make_engine
+from tapeflow.ui.feed_runner import FeedRunner
+from tapeflow.ui.highlight_item import Band
+
+DEFAULT_SOURCE = SAMPLE_SOURCE
+REPLAY_MAX_BATCH = 8192
+"""Rows per batch at max speed: bounds one pipeline step so the window never stalls on it."""
+
+
+@dataclass
+class TerminalSession:
+    spec: str
+    instrument: Instrument
+    source: EventSource
+    pipeline: Pipeline
+    account: Account
+    replay: Replay
+    runner: FeedRunner
+    engine: Any | None
+    engine_note: str
+
+    def bands(self) -> tuple[Band, ...]:
+        return engine_bands(self.engine)
+
+    def reset_flow(self) -> None:
+        """Start the flow state over (a backward jump replays from the first event)."""
+        p = self.pipeline
+        p.flow = FlowState(self.instrument, p.flow_settings)
+        p.signals.clear()
+        p.decisions.clear()
+
+
+def build_session(
+    spec: str,
+    paths: AppPaths,
+    *,
+    speed: float | None = 1.0,
+    symbol: str | None = None,
+    tz: str | None = None,
+    bar: str = "1m",
+    use_engine: bool = True,
+) -> TerminalSession:
+    """Open ``spec`` (a file or ``sim://...``) as a paced replay into a paper-trading pipeline."""
+    source = open_source(spec, symbol=symbol, tz=tz)
+    inst = source.info.instrument
+    settings = load_settings(paths.settings_file) if paths.settings_file.is_file() else TradingSettings()
+    ids = {int(k): inst.root for k in source.info.instrument_ids} or {0: inst.root}
+    broker = PaperBroker(settings.paper, instrument_ids=ids)
+    account = Account(settings, broker=broker, kill_switch=KillSwitch(paths.kill_switch_file))
+    engine, note = (None, "")
+    if use_engine:
+        engine, note = make_engine(inst, default_rules_file(paths.rules_file), paths.plugins_dir)
+    pipeline = Pipeline(inst, FlowSettings(bar=bar), engine=engine, account=account)
+    replay = Replay(source, speed=speed, max_batch=REPLAY_MAX_BATCH)
+    runner = FeedRunner(pipeline, replay)
+    session = TerminalSession(spec, inst, source, pipeline, account, replay, runner, engine, note)
+    runner.reset = session.reset_flow
+    return session

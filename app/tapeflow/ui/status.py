@@ -1,0 +1,58 @@
+"""Status bar line: feed state, feed latency, events/s, frame time, ET clock and session (RTH/ETH)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6 import QtWidgets
+
+from tapeflow.ui.feed_runner import FeedRunner, FeedState
+from tapeflow.ui.replay_bar import speed_label
+from tapeflow.ui.text import et_datetime, session_label
+from tapeflow.ui.theme import Theme
+
+
+def p95(values: Sequence[float]) -> float:
+    if not values:
+        return 0.0
+    s = sorted(values)
+    return s[min(len(s) - 1, int(0.95 * len(s)))]
+
+
+class StatusLine(QtWidgets.QWidget):
+    def __init__(self, theme: Theme, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.theme = theme
+        self.labels: dict[str, QtWidgets.QLabel] = {}
+        layout = QtWidgets.QHBoxLayout(self)
+        layout.setContentsMargins(4, 0, 4, 0)
+        for name in ("feed", "latency", "rate", "frame", "clock", "session"):
+            lab = QtWidgets.QLabel("--")
+            lab.setObjectName(f"status_{name}")
+            self.labels[name] = lab
+            layout.addWidget(lab)
+            if name != "session":
+                layout.addWidget(QtWidgets.QLabel("·"))
+        layout.addStretch(1)
+
+    def apply_theme(self, theme: Theme) -> None:
+        self.theme = theme
+
+    def show_figures(self, runner: FeedRunner, now_ns: int | None, frame_ms: Sequence[float]) -> None:
+        f = runner.figures
+        th = self.theme
+        state = runner.state
+        colors = {FeedState.PLAYING: th.ask, FeedState.PAUSED: th.warning, FeedState.ERROR: th.danger}
+        color = colors.get(state, th.text_dim)
+        text = f"replay {state.value} {speed_label(runner.speed)}"
+        if state is FeedState.ERROR:
+            text += f": {runner.error}"
+        self.labels["feed"].setText(text)
+        self.labels["feed"].setStyleSheet(f"color: {color}; font-weight: bold;")
+        self.labels["latency"].setText(f"latency {f.latency_ms:.1f} ms" if f.latency_ms is not None else "latency --")
+        self.labels["rate"].setText(f"{f.events_per_s:,.0f} ev/s")
+        self.labels["frame"].setText(f"frame p95 {p95(frame_ms):.1f} ms · batch max {f.slowest_batch_ms:.0f} ms")
+        self.labels["clock"].setText(et_datetime(now_ns))
+        sess = session_label(now_ns)
+        self.labels["session"].setText(sess)
+        self.labels["session"].setStyleSheet(f"color: {th.last if sess == 'RTH' else th.warning}; font-weight: bold;")
