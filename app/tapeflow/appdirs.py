@@ -10,8 +10,8 @@ Linux, ``~/Library/Application Support/tapeflow`` on macOS, ``%LOCALAPPDATA%\\ta
 Windows). ``TAPEFLOW_HOME`` puts everything under one folder instead (portable installs, tests).
 
 Default files are package data under ``tapeflow/resources`` (so an installed wheel and the frozen
-app carry them); a source checkout also finds the repository's top-level ``resources/`` folder,
-which is where the rule engine's ``rules/example.toml`` lives.
+app carry them); a source checkout and the frozen app also find the repository's top-level
+``resources/`` folder, which is where the rule engine's ``rules/example.toml`` lives.
 """
 
 from __future__ import annotations
@@ -103,11 +103,15 @@ def app_paths(home: str | Path | None = None) -> AppPaths:
 def resource_roots() -> Iterator[Path]:
     """Folders that may hold default resources, package data first.
 
-    In the frozen app the package data sits next to the bundled modules
-    (``_internal/tapeflow/resources``), so the first root covers it too.
+    The frozen app has the package data next to its bundled modules (``_internal/tapeflow/
+    resources``) and the repository's ``resources/`` as ``_internal/resources`` (where
+    ``tapeflow.signals.paths`` looks for the example rules too); a checkout has it at the top.
     """
     yield _PACKAGE_RESOURCES
-    if not getattr(sys, "frozen", False):
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        yield Path(bundle) / "resources"
+    else:
         yield _CHECKOUT_RESOURCES
 
 

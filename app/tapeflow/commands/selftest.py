@@ -46,14 +46,20 @@ FRAME_S = 0.016  # one frame at about 60 Hz
 PROBE_ENTRY_AT = 0.6  # the manual round trip opens at this fraction of the sample's span ...
 PROBE_EXIT_AT = 0.8  # ... and is flattened here (both inside the default 09:30-11:30 window)
 
-PLUGIN_PROBE = '''"""Selftest plugin: imports what user plugins commonly need."""
+PLUGIN_KIND = "selftest_probe"
+PLUGIN_PROBE = '''"""Selftest plugin: imports what user plugins commonly need, defines one detector."""
 import collections, csv, dataclasses, datetime, decimal, enum, fractions, functools, itertools
 import json, logging, math, pathlib, re, sqlite3, statistics, typing, zoneinfo
 import numpy as np
 
-from tapeflow.signals import api
+from tapeflow.signals.api import Detector
 
 MEAN = statistics.fmean([1.0, 2.0, 3.0]) + float(np.arange(3).sum())
+
+
+class SelftestProbe(Detector):
+    kind = "selftest_probe"
+    summary = "never fires; proves that plugins load in this install"
 '''
 PLUGIN_PROBE_MEAN = 5.0
 
@@ -117,9 +123,10 @@ def run_selftest(source: str = SAMPLE_SOURCE, gui_mode: str = "auto") -> Selftes
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tapeflow-selftest-") as tmp:
         paths = ensure_first_run(Path(tmp) / "home")
-        if not paths.settings_file.is_file():
-            raise SelftestError(f"first run wrote no settings file ({paths.settings_file}): default resources missing")
-        gui = check_gui(gui_mode)
+        for f in (paths.settings_file, paths.rules_file):
+            if not f.is_file():
+                raise SelftestError(f"first run did not write {f.name}: its default is not bundled")
+        gui = check_gui(gui_mode, paths)
         plugins = check_plugins(paths)
         counts = replay(source, paths)
     return SelftestResult(**counts, gui=gui, plugins=plugins, elapsed_s=time.perf_counter() - started)
@@ -242,30 +249,47 @@ def _build_engine(engine_mod: Any, paths: AppPaths, instrument: Any) -> tuple[Si
 
 
 def check_plugins(paths: AppPaths) -> str:
-    """Load a probe plugin from the plugins folder the way a user's plugin is loaded."""
-    probe = paths.plugins_dir / "tapeflow_selftest_probe.py"
+    """Load a probe plugin from the plugins folder the way the rule engine loads a user's plugin."""
+    probe = paths.plugins_dir / "selftest_probe.py"
     probe.write_text(PLUGIN_PROBE, encoding="utf-8")
-    name = "tapeflow_plugin_selftest_probe"
-    spec = importlib.util.spec_from_file_location(name, probe)
-    if spec is None or spec.loader is None:
-        raise SelftestError(f"cannot load a plugin from {paths.plugins_dir}")
-    module = importlib.util.module_from_spec(spec)
     try:
-        spec.loader.exec_module(module)
-    except ImportError as e:
-        raise SelftestError(f"a plugin importing {e.name} fails: not bundled") from None
-    finally:
-        sys.modules.pop(name, None)
+        from tapeflow.signals.plugins import load_registry
+    except ModuleNotFoundError as e:
+        if e.name not in ("tapeflow.signals.plugins",):
+            raise
+        module = _import_file("tapeflow_plugins.selftest_probe", probe)
+    else:
+        registry = load_registry([paths.plugins_dir], use_entry_points=False)
+        if registry.problems:
+            problem = registry.problems[0]
+            last = problem.traceback.strip().splitlines()[-1:] or [problem.message]
+            raise SelftestError(f"plugin {problem.source}: {last[0]}")
+        if PLUGIN_KIND not in registry.plugin_kinds:
+            raise SelftestError(f"the probe plugin in {paths.plugins_dir} was not registered")
+        module = sys.modules[registry.detectors[PLUGIN_KIND].__module__]
     if module.MEAN != PLUGIN_PROBE_MEAN:
         raise SelftestError(f"the probe plugin computed {module.MEAN}, expected {PLUGIN_PROBE_MEAN}")
     return "ok"
 
 
+def _import_file(name: str, path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise SelftestError(f"cannot load a plugin from {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 # --------------------------------------------------------------------------- GUI
 
 
-def check_gui(mode: str) -> str:
-    """Open the main window offscreen for a few frames; ``window``, ``qt`` (no main window yet)."""
+def check_gui(mode: str, paths: AppPaths) -> str:
+    """Open the main window offscreen and draw a few frames of the sample.
+
+    Returns ``window`` (the terminal's main window), ``qt`` (only a bare pyqtgraph plot: the UI
+    package is not installed), ``absent`` (no Qt, allowed unless ``require``) or ``off``.
+    """
     if mode == "off":
         return "off"
     try:
@@ -277,11 +301,12 @@ def check_gui(mode: str) -> str:
     if QApplication.instance() is None:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # headless, whatever the desktop
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "tapeflow"])
-    window, kind = _make_window()
+    window, frame, kind = _make_window(paths)
     try:
         window.resize(1280, 800)
         window.show()
         for _ in range(GUI_FRAMES):
+            frame()
             app.processEvents()
             time.sleep(FRAME_S)
         if not window.isVisible():
@@ -293,19 +318,29 @@ def check_gui(mode: str) -> str:
     return kind
 
 
-def _make_window() -> tuple[Any, str]:
-    """The terminal's main window when the UI ships one, else a bare pyqtgraph plot."""
+def _make_window(paths: AppPaths) -> tuple[Any, Callable[[], None], str]:
+    """The terminal's main window over the sample (a batch per frame), else a bare pyqtgraph plot."""
     try:
-        ui_app = importlib.import_module("tapeflow.ui.app")
+        from tapeflow.ui.main_window import MainWindow
+        from tapeflow.ui.session import build_session
+        from tapeflow.ui.settings_store import UiSettingsStore
     except ModuleNotFoundError as e:
-        if e.name != "tapeflow.ui.app":
+        if not (e.name or "").startswith("tapeflow.ui"):
             raise
-        ui_app = None
-    factory = getattr(ui_app, "create_main_window", None) if ui_app is not None else None
-    if factory is not None:
-        return factory(source=SAMPLE_SOURCE), "window"
+    else:
+        session = build_session(SAMPLE_SOURCE, paths, speed=None)
+        window = MainWindow(session, UiSettingsStore(paths.config_dir / "ui.ini"))
+        batches = iter(session.source)
+
+        def frame() -> None:
+            batch = next(batches, None)
+            if batch is not None:
+                session.pipeline.process(batch)
+            window.refresh()
+
+        return window, frame, "window"
     import pyqtgraph as pg
 
     plot = pg.PlotWidget(title="tapeflow selftest")
     plot.plot([1, 3, 2, 4])
-    return plot, "qt"
+    return plot, lambda: None, "qt"
