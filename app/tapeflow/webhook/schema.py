@@ -141,7 +141,7 @@ def decode_body(body: bytes, content_type: str = "") -> dict[str, Any]:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             raise PayloadError("bad_body", "the body is neither JSON nor UTF-8 key=value text") from None
-        if content_type.startswith("application/x-www-form-urlencoded"):
+        if content_type.startswith("application/x-www-form-urlencoded") and "&" in text:
             data = dict(parse_qsl(text, keep_blank_values=True))
         else:
             data = parse_key_values(text)

@@ -15,6 +15,7 @@ Routes: ``POST /webhook`` (and ``POST /``) for alerts; ``GET /status`` (JSON) an
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import ssl
 import time
@@ -175,6 +176,7 @@ class WebhookServer:
             alert = to_alert(fields)
         except PayloadError as e:
             return (forbidden if restricted else _error(e)), None, ""
+        alert = self._scrub(alert)
         if restricted and alert.action != Action.KILL:
             return forbidden, alert, ""
         if alert.time_ns is None and self.settings.require_time:
@@ -252,6 +254,12 @@ class WebhookServer:
                 log.error("webhook: could not journal a request: %s", self._redact(str(e)))
         if self.on_request is not None:
             self.on_request(rec)
+
+    def _scrub(self, alert: Alert) -> Alert:
+        """The secret pasted into another field must not reach order tags or the journal."""
+        texts = {k: getattr(alert, k) for k in ("symbol", "alert_id", "strategy", "reason")}
+        dirty = {k: self._redact(v) for k, v in texts.items() if v and self._secret_text in v}
+        return dataclasses.replace(alert, **dirty) if dirty else alert
 
     def _redact(self, text: str) -> str:
         return text.replace(self._secret_text, "***") if self._secret_text and text else text
