@@ -155,12 +155,14 @@ class _DatabentoConnection:
 
     async def recv(self) -> Message:
         while True:
-            await self._ready.wait()
-            self._ready.clear()
             with self._lock:
                 recs, self._pending = self._pending, []
-            if self._closed is not None and not recs:
-                raise FeedError(f"databento session closed: {self._closed}")
+            if not recs:
+                if self._closed is not None:
+                    raise FeedError(f"databento session closed: {self._closed}")
+                self._ready.clear()
+                await self._ready.wait()
+                continue
             beats = self.translator.heartbeats
             errors = len(self.translator.errors)
             events = self.translator(self._drop_replayed(recs))

@@ -147,8 +147,10 @@ class _RithmicConnection:
 
     async def recv(self) -> Message:
         while True:
-            await self._ready.wait()
-            self._ready.clear()
+            if not self._pending:
+                self._ready.clear()
+                await self._ready.wait()
+                continue
             ticks, self._pending = self._pending, []
             events = translate_ticks(ticks, self.inst, self.stats)
             if len(events):
