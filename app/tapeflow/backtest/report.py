@@ -131,6 +131,10 @@ def from_backtest(result: BacktestResult, *, batch_rows: int | None = None, titl
         "malformed_skipped": sum(f.malformed for f in result.files),
         "elapsed_s": round(result.elapsed_s, 3),
     }
+    delays = result.entry_delays_ns()
+    if delays:
+        source["entry_delay_ms_mean"] = round(sum(delays) / len(delays) / 1e6, 3)
+        source["entry_delay_ms_max"] = round(max(delays) / 1e6, 3)
     if result.params:
         source["params"] = dict(result.params)
     return ReportData(

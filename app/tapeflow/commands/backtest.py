@@ -1,0 +1,178 @@
+"""``tapeflow backtest --rules RULES.toml FILE [FILE...]``: the terminal's pipeline over files, a report.
+
+Writes trades.csv, signals.csv, metrics.json, equity.png and report.html to ``--out``. With
+``--sweep NAME=a,b,c`` (repeatable) every combination runs in its own process and the ranking goes
+to sweep.csv / sweep.json, with the best combination's full report in ``--out/best``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tapeflow.backtest.report import _json_default, from_backtest, write_report
+from tapeflow.backtest.runner import DEFAULT_BATCH_ROWS, open_sources, run_backtest
+from tapeflow.backtest.runner import Progress as RunProgress
+from tapeflow.backtest.setup import (
+    build_settings,
+    default_rules_path,
+    default_settings_path,
+    read_settings_doc,
+    rule_engine_factory,
+)
+from tapeflow.backtest.sweep import (
+    SweepJob,
+    SweepOutcome,
+    combinations,
+    overfit_warning,
+    parse_sweep,
+    rank,
+    run_sweep,
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("backtest", help="run rules over recorded files through the live pipeline; write a report")
+    p.add_argument("files", nargs="+", metavar="FILE", help="DBN (.dbn, .dbn.zst) or CSV files, one per day, in order")
+    p.add_argument("--rules", help="rules TOML (default: resources/rules/example.toml)")
+    p.add_argument("--settings", help="trading settings TOML: risk, [paper] costs and latency, auto-trader "
+                                      "(default: your trading.toml, else the shipped defaults)")
+    p.add_argument("--out", default="backtest_report", help="report folder (default ./backtest_report)")
+    p.add_argument("--symbol", help="instrument when the file does not say (ES, MES, NQ, MNQ or e.g. ESZ6)")
+    p.add_argument("--tz", help="time zone of naive CSV timestamps (default UTC)")
+    p.add_argument("--sweep", action="append", default=[], metavar="NAME=A,B,C",
+                   help="sweep a rule field/parameter (stop_ticks, ratio, 'RULE NAME.ratio') or a setting "
+                        "(paper.slippage_ticks); repeat for a grid")
+    p.add_argument("--oos", metavar="N|DATES", help="out-of-sample days for a sweep: the last N trading dates, "
+                                                    "or dates 2024-07-02,2024-07-03; scored apart, never ranked on")
+    p.add_argument("--jobs", type=int, help="worker processes for a sweep (default: all cores)")
+    p.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS,
+                   help=f"largest batch per pipeline step (default {DEFAULT_BATCH_ROWS}; smaller is closer to live)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    rules = Path(args.rules) if args.rules else default_rules_path()
+    settings_path = Path(args.settings) if args.settings else default_settings_path()
+    out = Path(args.out)
+    if args.sweep:
+        return _sweep(args, rules, settings_path, out, console)
+    settings = build_settings(read_settings_doc(settings_path), {}, str(settings_path or "<defaults>"))
+    sources = open_sources(args.files, symbol=args.symbol, tz=args.tz)
+    with _progress(console) as on_progress:
+        result = run_backtest(sources, rule_engine_factory(rules), settings, progress=on_progress,
+                              batch_rows=args.batch_rows)
+    data = from_backtest(result, batch_rows=args.batch_rows, title=f"Backtest {result.instrument.root}: {rules.name}")
+    data.settings["rules_file"] = str(rules)
+    data.settings["settings_file"] = str(settings_path) if settings_path else "built-in defaults"
+    metrics = write_report(data, out)
+    Console().print(_summary(metrics))
+    console.print(f"{result.events:,} events, {result.prints:,} prints in {result.elapsed_s:.2f} s; "
+                  f"report: {out / 'report.html'}")
+    return 0
+
+
+@contextmanager
+def _progress(console: Console) -> Iterator[Any]:
+    bar = Progress(TextColumn("backtest {task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[events]:,} events"), TimeElapsedColumn(), console=console,
+                   transient=True)
+    task = None
+
+    def update(p: RunProgress) -> None:
+        nonlocal task
+        if task is None:
+            task = bar.add_task(Path(p.source).name, total=p.files, events=0)
+        bar.update(task, completed=p.file_index, description=Path(p.source).name, events=p.events)
+
+    with bar:
+        yield update
+
+
+def _summary(m: dict[str, Any]) -> Table:
+    t = Table(title="Backtest (hypothetical results)", show_header=False)
+    for key in ("trades", "wins", "losses", "win_rate", "avg_winner", "avg_loser", "profit_factor", "expectancy",
+                "net_pnl", "commissions", "max_drawdown", "max_consecutive_losses", "largest_loss"):
+        v = m.get(key)
+        t.add_row(key, "-" if v is None else str(v))
+    return t
+
+
+def _sweep(args: argparse.Namespace, rules: Path, settings_path: Path | None, out: Path, console: Console) -> int:
+    axes = parse_sweep(args.sweep)
+    combos = combinations(axes)
+    jobs = [SweepJob(tuple(args.files), str(rules), str(settings_path) if settings_path else None,
+                     tuple(c.items()), args.symbol, args.tz, args.batch_rows) for c in combos]
+    # fail fast on a bad name or value before starting processes
+    open_sources(args.files, symbol=args.symbol, tz=args.tz)
+    with Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("sweep", total=len(jobs))
+        results = run_sweep(jobs, args.jobs, lambda done, total: bar.update(task, completed=done))
+    outcomes = rank(results, args.oos)
+    has_oos = bool(outcomes and outcomes[0].out_of_sample is not None)
+    warning = overfit_warning(outcomes, has_oos)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_sweep(outcomes, [n for n, _ in axes], out, warning)
+    best = outcomes[0]
+    data = from_backtest(best.result, batch_rows=args.batch_rows,
+                         title=f"Backtest {best.result.instrument.root}: {rules.name}, best of {len(outcomes)}")
+    data.notes.append(warning)
+    write_report(data, out / "best")
+    Console().print(_sweep_table(outcomes, [n for n, _ in axes], has_oos))
+    console.print(f"[yellow]{warning}[/]")
+    console.print(f"ranking: {out / 'sweep.csv'}; best combination's report: {out / 'best' / 'report.html'}")
+    return 0
+
+
+_COLS = ("trades", "win_rate", "net_pnl", "profit_factor", "max_drawdown", "expectancy")
+
+
+def _row(o: SweepOutcome, names: list[str]) -> dict[str, Any]:
+    row: dict[str, Any] = {"rank": o.rank, **{n: o.params.get(n) for n in names}}
+    row.update({k: o.in_sample[k] for k in _COLS})
+    if o.out_of_sample is not None:
+        row.update({f"oos_{k}": o.out_of_sample[k] for k in _COLS})
+    row["flags"] = "; ".join(o.flags)
+    return row
+
+
+def _write_sweep(outcomes: list[SweepOutcome], names: list[str], out: Path, warning: str) -> None:
+    rows = [_row(o, names) for o in outcomes]
+    with (out / "sweep.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows({k: "" if v is None else v for k, v in r.items()} for r in rows)
+    doc = {"hypothetical": True, "warning": warning, "ranked_by": "in-sample net_pnl, profit_factor, max_drawdown",
+           "combinations": rows}
+    (out / "sweep.json").write_text(json.dumps(doc, indent=2, default=_json_default) + "\n", encoding="utf-8")
+
+
+def _sweep_table(outcomes: list[SweepOutcome], names: list[str], has_oos: bool) -> Table:
+    t = Table(title=f"Sweep: {len(outcomes)} combinations, ranked in sample (hypothetical results)")
+    for c in ("#", *names, "trades", "win %", "net $", "PF", "max DD $"):
+        t.add_column(c, justify="right")
+    if has_oos:
+        for c in ("OOS trades", "OOS net $", "OOS PF"):
+            t.add_column(c, justify="right")
+    t.add_column("flags")
+    for o in outcomes:
+        s = o.in_sample
+        cells = [str(o.rank), *[str(o.params.get(n)) for n in names], str(s["trades"]),
+                 "-" if s["win_rate"] is None else f"{s['win_rate'] * 100:.1f}", str(s["net_pnl"]),
+                 str(s["profit_factor"] or "-"), str(s["max_drawdown"])]
+        if has_oos and o.out_of_sample is not None:
+            q = o.out_of_sample
+            cells += [str(q["trades"]), str(q["net_pnl"]), str(q["profit_factor"] or "-")]
+        t.add_row(*cells, ", ".join(o.flags))
+    return t
