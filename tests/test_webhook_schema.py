@@ -114,14 +114,14 @@ FIELDS = st.sampled_from(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
 def test_fuzz_parser_raises_only_payload_errors(body):
     with contextlib.suppress(PayloadError):
         parse(body)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.dictionaries(FIELDS, JSONISH, max_size=8))
 def test_fuzz_schema_on_json_objects(obj):
     try:
@@ -133,7 +133,7 @@ def test_fuzz_schema_on_json_objects(obj):
 _RIG = make_rig()
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     st.dictionaries(FIELDS, JSONISH, max_size=8).map(lambda d: {**d, "secret": SECRET}).map(msgspec.json.encode)
     | st.binary(max_size=200)
