@@ -28,16 +28,18 @@ def equity_png(trades: Sequence[Trade], title: str) -> bytes:
     fig = Figure(figsize=(10, 5.6), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))
-    fig.suptitle(title, fontsize=11, color=INK)
+    fig.suptitle(title, fontsize=11, color=INK, parse_math=False)  # "$" is money here, not TeX
     equity, dd = equity_curve(trades)
-    xs = list(range(len(trades) + 1))
+    xs = list(range(len(trades) + 1))  # 0 = before the first trade
     eq = [0.0] + [c / 100 for c in equity]  # cents -> USD for drawing only
     ddu = [0.0] + [c / 100 for c in dd]
     if trades:
-        top.step(xs, eq, where="post", color=INK, linewidth=1.4)
-        top.fill_between(xs, eq, 0, step="post", where=[v >= 0 for v in eq], color=GREEN, alpha=0.18)
-        top.fill_between(xs, eq, 0, step="post", where=[v < 0 for v in eq], color=RED, alpha=0.18)
-        bottom.fill_between(xs, ddu, 0, step="post", color=RED, alpha=0.45, linewidth=0)
+        marker = "o" if len(trades) <= 200 else None
+        top.plot(xs, eq, color=INK, linewidth=1.3, marker=marker, markersize=3)
+        top.fill_between(xs, eq, 0, where=[v >= 0 for v in eq], interpolate=True, color=GREEN, alpha=0.18)
+        top.fill_between(xs, eq, 0, where=[v < 0 for v in eq], interpolate=True, color=RED, alpha=0.18)
+        bottom.fill_between(xs, ddu, 0, color=RED, alpha=0.45, linewidth=0)
+        bottom.plot(xs, ddu, color=RED, linewidth=0.8)
         _mark_days(top, trades)
     else:
         top.text(0.5, 0.5, "no trades", transform=top.transAxes, ha="center", va="center", color=INK)
@@ -49,7 +51,7 @@ def equity_png(trades: Sequence[Trade], title: str) -> bytes:
     bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in (top, bottom):
         ax.grid(True, color="#e5e5e5", linewidth=0.6)
-        ax.set_xlim(0, max(1, len(trades)))
+        ax.set_xlim(-0.02 * max(1, len(trades)), 1.02 * max(1, len(trades)))  # room for the end markers
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
     return buf.getvalue()
@@ -63,5 +65,5 @@ def _mark_days(ax: Axes, trades: Sequence[Trade]) -> None:
         if d != seen:
             seen = d
             ax.axvline(i + 0.5 if i else 0, color="#aaaaaa", linestyle=":", linewidth=0.8)
-            ax.annotate(d.isoformat(), (i + 0.5 if i else 0, 1.0), xycoords=("data", "axes fraction"),
-                        xytext=(3, -12), textcoords="offset points", fontsize=8, color="#777777")
+            ax.annotate(d.isoformat(), (i + 0.5 if i else 0, 0.0), xycoords=("data", "axes fraction"),
+                        xytext=(3, 4), textcoords="offset points", fontsize=8, color="#777777")

@@ -241,5 +241,9 @@ def _chart_title(data: ReportData, m: dict[str, Any]) -> str:
     if data.trades:
         a, b = data.trades[0].trip.trading_date, data.trades[-1].trip.trading_date
         span = f", {a}" + (f" to {b}" if b != a else "")
-    return (f"{data.title}{span}: {m['trades']} trades, net ${m['net_pnl']:,}, "
-            f"max drawdown ${m['max_drawdown']:,} (hypothetical)")
+    return (f"{data.title}{span}: {m['trades']} trades, net {_money(m['net_pnl'])}, "
+            f"max drawdown {_money(m['max_drawdown'])} (hypothetical)")
+
+
+def _money(v: Decimal) -> str:
+    return f"{'-' if v < 0 else ''}${abs(v):,.2f}"
