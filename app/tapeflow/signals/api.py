@@ -185,19 +185,30 @@ class TradeView:
         return self._levels.get()
 
 
-@dataclass(frozen=True, slots=True)
 class BookView:
-    """Book rows of one batch inside one footprint bar (EVENT_DTYPE rows, source order).
+    """Book rows of one batch inside one footprint bar (source order).
 
-    ``state.book`` is the book after the whole batch; the rows let a detector follow the changes
-    inside the bar (e.g. refreshes at one price).
+    ``rows`` (EVENT_DTYPE LEVEL/ORDER/CLEAR rows) is gathered on first use: copying structured rows
+    is the costly part, and most detectors never look. ``state.book`` is the book after the whole
+    batch; the rows let a detector follow the changes inside the bar (e.g. refreshes at one price).
     """
 
-    rows: np.ndarray
-    bar_start_ns: int
-    bar_is_new: bool
-    first_order: int  # global number of the next trade (ordering key)
-    state: FlowState
+    __slots__ = ("_batch", "_index", "_rows", "bar_is_new", "bar_start_ns", "first_order", "state")
+
+    def __init__(self, batch: np.ndarray, index: np.ndarray, bar_start_ns: int, bar_is_new: bool,
+                 first_order: int, state: FlowState) -> None:
+        self._batch, self._index, self._rows = batch, index, None
+        self.bar_start_ns, self.bar_is_new, self.first_order, self.state = bar_start_ns, bar_is_new, first_order, state
+
+    @property
+    def rows(self) -> np.ndarray:
+        if self._rows is None:
+            self._rows = self._batch[self._index]
+        return self._rows
+
+    @property
+    def last_ts(self) -> int:
+        return int(self._batch["ts_event"][self._index[-1]]) if len(self._index) else 0
 
 
 class Detector:
@@ -248,7 +259,7 @@ class Detector:
             ts, order, phase = int(view.ts[j]), view.first_order + j, 1
             bar_start, bar_volume = view.bar_start_ns, None
         else:
-            ts = int(view.rows["ts_event"][-1]) if len(view.rows) else 0
+            ts = view.last_ts
             order, phase, bar_start, bar_volume = view.first_order, 2, view.bar_start_ns, None
         self._hits.append(Hit(
             kind=kind or self.kind,

@@ -26,7 +26,7 @@ import numpy as np
 
 from tapeflow.core.events import Kind
 from tapeflow.core.instruments import Instrument, parse_symbol
-from tapeflow.core.sessions import label_ordinals
+from tapeflow.core.sessions import label_ordinals, session_span
 from tapeflow.flow.bars import BarKind
 from tapeflow.flow.footprint import FootprintBars
 from tapeflow.flow.state import FlowSettings, FlowState, FlowUpdate
@@ -39,6 +39,7 @@ from tapeflow.signals.zones import Zone
 
 log = logging.getLogger("tapeflow.signals")
 _MIN_TS = np.iinfo(np.int64).min
+_TRADE = int(Kind.TRADE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,7 @@ class RuleEngine:
         self._session = -2  # session label of the last trade
         self._bar_start: int | None = None  # start of the bar in progress (tick/volume bars)
         self._new_bar = True
+        self._span: tuple[int, int, int] | None = None  # (from ns, until ns, session) of the last session span
 
     @classmethod
     def from_file(cls, path: str | Path, instrument: Instrument | str, *,
@@ -111,6 +113,7 @@ class RuleEngine:
             routes.setdefault(key, []).append((idx, rule))
         self._routes = [(self._detectors[k], rs) for k, rs in routes.items()]
         self._plugin_kinds = set(reg.plugin_kinds) if reg else set()
+        self._wants_book = any(type(d).on_book is not Detector.on_book for d in self._detectors.values())
 
     # --- the per-batch call -----------------------------------------------------------------
     def on_update(self, state: FlowState, update: FlowUpdate, batch: np.ndarray) -> list[Signal]:
@@ -119,19 +122,20 @@ class RuleEngine:
             return []
         if self._tracker is None:
             self._tracker = SessionTracker(state.settings.value_area)
-        is_trade = batch["kind"] == Kind.TRADE
+        is_trade = batch["kind"] == _TRADE
         trade_rows = np.flatnonzero(is_trade)
         n = len(trade_rows)
-        trades = batch[trade_rows]
-        ts = trades["ts_event"].astype(np.int64)
-        price = trades["price"].astype(np.int64)
-        size = trades["size"].astype(np.int64)
-        side = trades["side"].astype(np.int8)
-        clamped = np.maximum.accumulate(np.r_[self._last_ts, ts])[1:] if n else ts
+        ts = batch["ts_event"][trade_rows]  # per column: gathering whole structured rows is ~20x slower
+        price = batch["price"][trade_rows]
+        size = batch["size"][trade_rows].astype(np.int64)
+        side = batch["side"][trade_rows]
+        clamped = np.maximum.accumulate(ts) if n else ts
+        if n and clamped[0] < self._last_ts:
+            clamped = np.maximum(clamped, self._last_ts)
         closed = state.builder.bars(include_open=False) if update.bars_closed else None
         k0 = (len(closed) - update.bars_closed) if closed is not None else 0
         close_at = self._closing_indices(closed, k0, update.bars_closed, state, clamped, size)
-        sessions = label_ordinals(ts)[0] if n else np.zeros(0, np.int64)
+        sessions = self._sessions(ts) if n else np.zeros(0, np.int64)
         cuts = sorted({0, n, *close_at, *(np.flatnonzero(sessions[1:] != sessions[:-1]) + 1).tolist()})
         is_book = ~is_trade
         next_close = 0
@@ -151,6 +155,18 @@ class RuleEngine:
             self._last_ts = int(clamped[-1])
             self._session = int(sessions[-1])
         return self._collect()
+
+    def _sessions(self, ts: np.ndarray) -> np.ndarray:
+        """Trading-date ordinal per trade; a constant array while the batch stays inside the last span."""
+        lo, hi = int(ts.min()), int(ts.max())
+        span = self._span
+        if span is not None and span[0] <= lo and hi < span[1]:
+            return np.full(len(ts), span[2], np.int64)
+        sess, start, until, _ = session_span(hi)
+        self._span = (start, until, sess)
+        if start <= lo:
+            return np.full(len(ts), sess, np.int64)
+        return label_ordinals(ts)[0]
 
     def _closing_indices(self, closed: FootprintBars | None, k0: int, m: int, state: FlowState,
                          clamped: np.ndarray, size: np.ndarray) -> list[int]:
@@ -192,10 +208,10 @@ class RuleEngine:
             self._new_bar = False
         else:
             bar_start = self._bar_start or 0
-        if r1 > r0:
-            rows = batch[r0:r1][is_book[r0:r1]]
-            if len(rows):
-                self._call_all("on_book", BookView(rows, bar_start, new_bar, self._trade_no + b, state))
+        if r1 > r0 and self._wants_book:
+            index = np.flatnonzero(is_book[r0:r1]) + r0
+            if len(index):
+                self._call_all("on_book", BookView(batch, index, bar_start, new_bar, self._trade_no + b, state))
 
     def _close_bar(self, closed: FootprintBars, k: int, ts_ns: int, order: int, state: FlowState) -> None:
         view = BarView(closed, k, int(ts_ns), order, state, LevelsSource(self._tracker.levels))
@@ -205,7 +221,7 @@ class RuleEngine:
 
     def _call_all(self, hook: str, view: object) -> None:
         for det, rules in self._routes:
-            if det in self._dead:
+            if det in self._dead or getattr(type(det), hook) is getattr(Detector, hook):
                 continue
             if det.kind not in self._plugin_kinds:
                 getattr(det, hook)(view)

@@ -18,7 +18,7 @@ from tapeflow.signals.api import Detector, TradeView, param
 
 def _crossings(values: np.ndarray, prev: int | float, level: float) -> tuple[np.ndarray, np.ndarray]:
     """Indices where ``values`` crosses up through +level, and down through -level."""
-    before = np.r_[prev, values[:-1]]
+    before = _shift(values, prev)
     up = np.flatnonzero((before < level) & (values >= level))
     down = np.flatnonzero((before > -level) & (values <= -level))
     return up, down
@@ -102,7 +102,7 @@ class BarVolumeCross(Detector):
         vol = np.cumsum(view.size) + self._vol
         delta = np.cumsum(view.size * np.sign(view.side).astype(np.int64)) + self._delta
         level = self.params.level
-        before = np.r_[self._vol, vol[:-1]]
+        before = _shift(vol, self._vol)
         self._vol, self._delta = int(vol[-1]), int(delta[-1])
         for j in np.flatnonzero((before < level) & (vol >= level)):
             d = int(delta[j])
@@ -161,5 +161,12 @@ def _sides(price: np.ndarray, line: np.ndarray, confirm: int, carry: int) -> tup
     idx = np.where(raw != 0, np.arange(len(raw)), -1)
     idx = np.maximum.accumulate(idx)
     state = np.where(idx >= 0, raw[np.maximum(idx, 0)], carry)
-    prev = np.r_[carry, state[:-1]]
-    return state, prev
+    return state, _shift(state, carry)
+
+
+def _shift(values: np.ndarray, first: float) -> np.ndarray:
+    """``values`` moved one place later, ``first`` in front (the value before each element)."""
+    out = np.empty_like(values)
+    out[0] = first
+    out[1:] = values[:-1]
+    return out
