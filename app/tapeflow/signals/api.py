@@ -132,7 +132,8 @@ class LevelsSource:
 
 @dataclass(frozen=True, slots=True)
 class BarView:
-    """A footprint bar that has just closed: ``bars`` holds every closed bar, this one is ``i``."""
+    """A footprint bar that has just closed: ``bars`` holds the recent closed bars (this one is ``i``,
+    with at least 256 before it when the session has them)."""
 
     bars: FootprintBars
     i: int

@@ -19,7 +19,7 @@ from tapeflow.signals.api import BarView, Detector, param
 
 @dataclass(frozen=True)
 class DivergenceParams:
-    lookback: int = param(5, "previous bars (same session) the new extreme is compared with", min=1)
+    lookback: int = param(5, "previous bars (same session) the new extreme is compared with", min=1, max=200)
     min_price_ticks: int = param(1, "ticks beyond the previous extreme that make a new one", min=1)
     min_delta_gap: int = param(0, "contracts by which cumulative delta must fall short", min=0)
 
