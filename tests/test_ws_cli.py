@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from conftest import MBP1_FILE
 
 from tapeflow.cli import main
 from tapeflow.errors import TapeflowError
@@ -43,12 +44,20 @@ def cli_output(capsys, *argv: str) -> str:
     return capsys.readouterr().out
 
 
+@pytest.fixture(scope="module")
+def mbp1_feed() -> Iterator[str]:
+    """One serve-replay process for the real file; it retains the stream, so every test reads it all."""
+    if not MBP1_FILE.exists():
+        pytest.skip(f"real market data not available: {MBP1_FILE} is missing")
+    with serve_replay(str(MBP1_FILE)) as url:
+        yield url
+
+
 @pytest.mark.parametrize("fmt", ["text", "json"])
-def test_footprint_over_serve_replay_equals_footprint_of_the_file_byte_for_byte(capsys, mbp1_file, fmt):
-    expected = cli_output(capsys, "footprint", str(mbp1_file), "--format", fmt)
-    with serve_replay(str(mbp1_file)) as url:
-        assert url.startswith("ws://127.0.0.1:")
-        got = cli_output(capsys, "footprint", url, "--format", fmt)
+def test_footprint_over_serve_replay_equals_footprint_of_the_file_byte_for_byte(capsys, mbp1_feed, fmt):
+    expected = cli_output(capsys, "footprint", str(MBP1_FILE), "--format", fmt)
+    assert mbp1_feed.startswith("ws://127.0.0.1:")
+    got = cli_output(capsys, "footprint", mbp1_feed, "--format", fmt)
     assert got == expected and "5529.25" in got
 
 
