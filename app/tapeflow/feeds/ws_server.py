@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 
@@ -29,6 +30,7 @@ from tapeflow.feeds.base import FeedInfo
 from tapeflow.feeds.replay import Replay
 
 SUBSCRIBE_TIMEOUT_S = 10.0
+log = logging.getLogger(__name__)
 
 
 class _Client:
@@ -76,6 +78,7 @@ class FeedServer:
         self._base = 0  # event sequence number of _buf[0]
         self._n = 0  # rows in _buf
         self._ended = False
+        self.end_reason = "end of source"
         self._closing = False
         self._clients: set[_Client] = set()
         self._conns: set[ServerConnection] = set()
@@ -152,15 +155,19 @@ class FeedServer:
     async def _produce(self) -> None:
         if self.wait_for_subscriber:
             await self._subscribed.wait()
-        async for batch in self._batches():
-            if not len(batch):
-                continue
-            if self.speed is None:
-                while self._clients and self.next_event + len(batch) - self._slowest() > self.retain_events:
-                    self._progress.clear()
-                    await self._progress.wait()
-            self.publish(batch)
-            await asyncio.sleep(0)
+        try:
+            async for batch in self._batches():
+                if not len(batch):
+                    continue
+                if self.speed is None:
+                    while self._clients and self.next_event + len(batch) - self._slowest() > self.retain_events:
+                        self._progress.clear()
+                        await self._progress.wait()
+                self.publish(batch)
+                await asyncio.sleep(0)
+        except Exception as e:  # a source that fails ends the stream with the reason, clients are told
+            log.error("%s: source failed: %s", self.url, e)
+            self.end_reason = f"source failed: {e}"
         self.end_stream()
 
     def _slowest(self) -> int:
@@ -255,7 +262,8 @@ class FeedServer:
             if self._ended:
                 seq += 1
                 malformed = dict(getattr(getattr(self.source, "stats", None), "malformed", {}) or {})
-                await ws.send(wire.encode(wire.End(seq, time.time_ns(), self.next_event, malformed), enc))
+                end = wire.End(seq, time.time_ns(), self.next_event, malformed, self.end_reason)
+                await ws.send(wire.encode(end, enc))
                 await ws.close()
                 return
             client.wake.clear()
