@@ -458,3 +458,18 @@ def test_feed_info_comes_from_the_servers_hello():
 
     client = run(main())
     assert client.info.instrument.root == "NQ" and client.info.schema == "trades"
+
+
+def test_iterating_a_finished_feed_again_reads_the_stream_again(mbp1_file):
+    expected = file_events(mbp1_file)
+
+    async def main() -> tuple[np.ndarray, np.ndarray, int]:
+        async with FeedServer(DbnFileSource(mbp1_file)) as server:
+            client = WebsocketSource(server.url, start_event=0, policy="block")
+            first = await collect(client)
+            second = await collect(client)
+            return first, second, client.stats.trades
+
+    first, second, trades_counted = run(main())
+    assert first.tobytes() == expected.tobytes() == second.tobytes()
+    assert trades_counted == 120  # stats restart with the stream, like re-reading a file

@@ -276,6 +276,8 @@ class LiveFeed:
         return self._consume()
 
     async def _consume(self) -> AsyncIterator[np.ndarray]:
+        if self._done:  # iterating again starts over, like re-reading a file
+            self._reset()
         self._space = asyncio.Event()
         self._ready = asyncio.Event()
         reader = asyncio.create_task(self._run(), name=f"feed reader {self.info.source}")
@@ -301,6 +303,15 @@ class LiveFeed:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return iterate_in_thread(self)
+
+    def _reset(self) -> None:
+        self.stats = FeedStats()
+        self.gaps, self.errors = [], []
+        self._next_event, self._seq, self._outage, self._recovery_at = self._start_event, None, None, None
+        self._queue.clear()
+        self._queued_events = 0
+        self._done, self._failure = False, None
+        self._reconnects = self._dropped = self._coalesced = self._duplicates = self._lost = 0
 
     # ------------------------------------------------------------------ queue policy
 
