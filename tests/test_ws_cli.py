@@ -76,3 +76,15 @@ def test_an_unreachable_feed_url_gives_up_with_a_clear_error():
         src.max_attempts = 2
         with pytest.raises(TapeflowError, match="giving up after 2 failed connection attempts"):
             list(src)
+
+
+def test_a_batch_reader_that_stops_early_shuts_its_feed_thread_down(mbp1_feed):
+    import threading
+
+    before = {t.name for t in threading.enumerate()}
+    src = open_source(mbp1_feed)
+    it = iter(src)
+    first = next(it)
+    it.close()  # what a consumer that breaks out of its loop does
+    assert len(first) > 0
+    assert not [t for t in threading.enumerate() if t.name.startswith("feed ") and t.name not in before]
