@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from test_webhook_support import SECRET, alert, make_rig, post_json, post_text, run
 
-from tapeflow.commands.webhook import WebhookJournal
 from tapeflow.errors import TapeflowError
 from tapeflow.store.journal import Journal
 from tapeflow.trading.account import Account
@@ -54,7 +53,7 @@ def test_secret_never_appears_in_logs_replies_or_the_journal(tmp_path: Path, cap
     db = tmp_path / "journal.sqlite"
     journal = Journal(db)
     rig = make_rig()
-    rig.server.journal = WebhookJournal(journal)
+    rig.server.journal = journal
     rig.account.journal = journal
 
     async def scenario(client):

@@ -20,12 +20,12 @@ import platformdirs
 
 from tapeflow.feeds.open import open_source
 from tapeflow.feeds.replay import Replay
-from tapeflow.store.journal import Journal, to_row
+from tapeflow.store.journal import Journal
 from tapeflow.trading.account import Account
 from tapeflow.trading.kill_switch import KillSwitch
 from tapeflow.trading.orders import Source
 from tapeflow.trading.settings import TradingSettings, settings_from_dict
-from tapeflow.webhook.outcome import JOURNAL_COLUMNS, JOURNAL_TABLE, WebhookRequest
+from tapeflow.webhook.outcome import WebhookRequest
 from tapeflow.webhook.server import WebhookServer, describe
 from tapeflow.webhook.settings import (
     WebhookSettings,
@@ -56,23 +56,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rearm", metavar="NAME", help="re-arm a latched kill switch as NAME before starting")
     p.add_argument("--duration", type=float, help=argparse.SUPPRESS)  # seconds, for tests and demos
     p.set_defaults(func=run)
-
-
-class WebhookJournal:
-    """``store.Journal`` plus the ``webhook_requests`` table, which ``store`` does not list yet."""
-
-    def __init__(self, journal: Journal) -> None:
-        self.journal = journal
-        table = journal.db[JOURNAL_TABLE]
-        if not table.exists():
-            table.create({"seq": int, **JOURNAL_COLUMNS}, pk="seq")
-
-    def write(self, table: str, record: object) -> None:
-        if table != JOURNAL_TABLE:
-            self.journal.write(table, record)
-            return
-        with self.journal.db.conn:
-            self.journal.db[table].insert(to_row(record), alter=True)
 
 
 def load(args: argparse.Namespace) -> tuple[TradingSettings, WebhookSettings]:
@@ -112,7 +95,7 @@ async def serve(
         account.rearm(args.rearm)
         account.set_automation(Source.WEBHOOK, True, by=args.rearm)
     server = WebhookServer(
-        account, webhook, journal=WebhookJournal(journal), instruments={root}, on_request=_print_line
+        account, webhook, journal=journal, instruments={root}, on_request=_print_line
     )
     await server.start()
     _say(f"listening on {server.url}/webhook for {root} alerts (paper account, feed {args.feed})")

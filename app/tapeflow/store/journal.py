@@ -26,6 +26,17 @@ import sqlite_utils
 from tapeflow.errors import TapeflowError
 
 TABLES: dict[str, dict[str, type]] = {
+    "webhook_requests": {
+        "ts_ns": int,
+        "client": str,
+        "status": int,
+        "code": str,
+        "action": str,
+        "symbol": str,
+        "alert": str,
+        "order_id": int,
+        "reason": str,
+    },
     "signals": {"ts_ns": int, "instrument": str, "kind": str, "rule": str, "action": str},
     "orders": {"id": int, "ts_created": int, "status": str},
     "order_events": {"ts_ns": int, "kind": str, "order_id": int, "order_status": str},

@@ -181,9 +181,13 @@ class Account:
             if instrument is None or o.instrument == instrument:
                 self.broker.cancel(o.id, reason)
 
-    def flatten(self, instrument: str | None = None, reason: str = "flatten") -> None:
-        """Cancel working orders and close open positions at market (of one instrument or all)."""
+    def flatten(self, instrument: str | None = None, reason: str = "flatten") -> list[SubmitResult]:
+        """Cancel working orders and close open positions at market (of one instrument or all).
+
+        Returns the result of each closing order, so callers (webhook replies) can name them.
+        """
         self.cancel_all(instrument, reason)
+        results: list[SubmitResult] = []
         for root, pos in list(self.ledger.positions.items()):
             if pos.qty == 0 or (instrument is not None and root != instrument):
                 continue
@@ -196,7 +200,8 @@ class Account:
                 reduce_only=True,
                 tag=reason,
             )
-            self.submit(req)
+            results.append(self.submit(req))
+        return results
 
     def kill(self, by: str, reason: str = "kill switch", *, ts_ns: int | None = None) -> KillSwitchState:
         """Pull the kill switch: latch, automation off, cancel everything, flatten everything."""

@@ -239,9 +239,13 @@ def _section(data: dict[str, Any], name: str, keys: dict[str, tuple[str, Any]], 
     return cls(**kwargs)
 
 
+OTHER_SECTIONS = ("webhook",)
+"""Tables of the same settings file that other packages read (``tapeflow.webhook.settings``)."""
+
+
 def settings_from_dict(data: dict[str, Any], path: str = "<settings>") -> TradingSettings:
     """Validate a parsed TOML document; ``path`` is only used in error messages."""
-    unknown = set(data) - {"risk", "paper", "auto"}
+    unknown = set(data) - {"risk", "paper", "auto", *OTHER_SECTIONS}
     if unknown:
         raise TapeflowError(f"{path}: unknown section [{sorted(unknown)[0]}] (known: risk, paper, auto)")
     return TradingSettings(

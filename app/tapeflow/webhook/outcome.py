@@ -100,4 +100,4 @@ JOURNAL_COLUMNS: dict[str, type] = {
     "order_id": int,
     "reason": str,
 }
-"""Columns of ``webhook_requests`` that always exist (proposed for ``store.journal.TABLES``)."""
+"""Columns of ``webhook_requests`` that always exist (the same list is in ``store.journal.TABLES``)."""

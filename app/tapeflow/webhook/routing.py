@@ -15,7 +15,7 @@ from tapeflow.core.events import Side
 from tapeflow.core.instruments import Instrument, parse_symbol
 from tapeflow.errors import TapeflowError
 from tapeflow.trading.account import Account, SubmitResult
-from tapeflow.trading.orders import Bracket, OrderRequest, OrderStatus, OrderType, Source
+from tapeflow.trading.orders import Bracket, OrderRequest, OrderType, Source
 from tapeflow.webhook.outcome import Code, Reply
 from tapeflow.webhook.schema import Action, Alert, PayloadError
 
@@ -82,18 +82,12 @@ def execute(account: Account, prepared: Prepared, *, by: str) -> Reply:
             account.cancel(oid, f"cancelled by webhook {alert.alert_id or ''}".strip())
         return Reply(ok=True, code=Code.OK, order_ids=ids, reason="" if ids else "no working webhook orders")
     # exit / flatten: cancel the symbol's working orders and close its position at market
-    before = max(account.orders, default=0)
-    account.flatten(prepared.root, f"webhook exit {alert.alert_id or ''}".strip())
-    new = []
-    for i in reversed(account.orders):  # ids only grow: the newest are at the end
-        if i <= before:
-            break
-        new.append(account.orders[i])
-    new.reverse()
-    refused = [o for o in new if o.status == OrderStatus.REJECTED]
+    results = account.flatten(prepared.root, f"webhook exit {alert.alert_id or ''}".strip())
+    ids = tuple(r.order_id for r in results if r.order_id is not None)
+    refused = [r for r in results if not r.ok]
     if refused:
-        return Reply(ok=False, code=Code.RISK_REJECTED, order_ids=tuple(o.id for o in new), reason=refused[0].reason)
-    return Reply(ok=True, code=Code.OK, order_ids=tuple(o.id for o in new), reason="" if new else "already flat")
+        return Reply(ok=False, code=Code.RISK_REJECTED, order_ids=ids, reason=refused[0].reason)
+    return Reply(ok=True, code=Code.OK, order_ids=ids, reason="" if results else "already flat")
 
 
 def _reply(result: SubmitResult) -> Reply:
