@@ -59,3 +59,10 @@ def test_errors_name_the_file_and_the_key(tmp_path: Path, text: str, expect: str
 def test_missing_file_is_a_user_error(tmp_path: Path):
     with pytest.raises(TapeflowError, match="not found"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_a_webhook_table_in_the_same_file_is_left_to_the_webhook_package():
+    from tapeflow.trading.settings import settings_from_dict
+
+    s = settings_from_dict({"risk": {"max_position": 2}, "webhook": {"port": 8080}}, "tapeflow.toml")
+    assert s.risk.max_position == 2
