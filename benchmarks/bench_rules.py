@@ -56,6 +56,11 @@ def run(batches: list[np.ndarray], with_rules: bool) -> tuple[float, np.ndarray,
     return total, per, n_sig, state.builder.closed_count, engine_s
 
 
+def pct(seconds: np.ndarray, q: float) -> float:
+    """Percentile ``q`` of per-batch times, in µs."""
+    return float(np.percentile(seconds, q)) * 1e6
+
+
 def real_file(path: Path) -> tuple[int, float, int]:
     t0 = time.perf_counter()
     src = open_source(str(path))
@@ -90,8 +95,8 @@ def main() -> None:
         ("pipeline throughput", n_trades / full_s, "trades/s", n_trades / base_s),
         ("engine cost per batch", eng_s / len(batches) * 1e6, "µs", base_s / len(batches) * 1e6),
         ("engine cost per closed bar", eng_s / max(bars, 1) * 1e6, "µs", base_s / max(bars, 1) * 1e6),
-        ("latency per batch p50", float(np.percentile(full_per, 50)) * 1e6, "µs", float(np.percentile(base_per, 50)) * 1e6),
-        ("latency per batch p99", float(np.percentile(full_per, 99)) * 1e6, "µs", float(np.percentile(base_per, 99)) * 1e6),
+        ("latency per batch p50", pct(full_per, 50), "µs", pct(base_per, 50)),
+        ("latency per batch p99", pct(full_per, 99), "µs", pct(base_per, 99)),
     ]
     dbn = args.file or max(REAL.glob("*.dbn.zst"), key=lambda p: p.stat().st_size, default=None)
     print(f"{n_sig:,} signals over {bars:,} one-minute bars; baseline = bare FlowState.update on the same batches")
