@@ -222,3 +222,16 @@ def test_bad_bar_spec_is_a_clear_error(text):
 
     with pytest.raises(TapeflowError, match="bar size"):
         parse_bar_spec(text)
+
+
+def test_closed_bars_handed_out_earlier_stay_valid_and_read_only_after_more_bars_close():
+    b = FootprintBuilder(parse_bar_spec("1m"))
+    b.update(make_trades([T0, T0 + 61 * S], [100, 101], [1, 2], [BUY, SELL]))
+    first = b.bars(include_open=False)
+    for k in range(2, 300):  # many closes: the buffers reallocate several times
+        b.update(make_trades([T0 + k * 61 * S], [100 + k % 5], [1], [BUY]))
+    assert len(first) == 1 and first.volume.tolist() == [1] and first.bid.tolist() == [0]
+    assert not first.volume.flags.writeable
+    later = b.bars(include_open=False)
+    assert len(later) == 298 and later.select(slice(0, 1)).same_as(first)
+    assert b.recent(3).same_as(later.select(slice(295, 298)))

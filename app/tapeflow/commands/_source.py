@@ -9,7 +9,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tapeflow.core.events import empty_events
+from tapeflow.core.events import concat
 from tapeflow.feeds.base import EventSource
 from tapeflow.feeds.open import open_source
 
@@ -56,4 +56,4 @@ def read_all(source: EventSource) -> np.ndarray:
     finally:
         if progress is not None:
             progress.stop()
-    return np.concatenate(parts) if parts else empty_events()
+    return concat(parts)

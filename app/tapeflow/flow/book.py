@@ -28,7 +28,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from tapeflow.core.events import LEVEL_UNKNOWN, NO_PRICE, Kind, Side
+from tapeflow.core.events import LEVEL_UNKNOWN, NO_PRICE, Kind, Side, select
 
 _BID_SZ, _BID_CT, _ASK_SZ, _ASK_CT, _VOL_BID, _VOL_ASK, _VOL_NONE = range(7)
 _ROWS = 7
@@ -93,12 +93,12 @@ class OrderBook:
     def apply(self, batch: np.ndarray) -> None:
         """Apply an event batch in order (book rows in runs of one kind; trades are additive)."""
         if self.instrument_id is not None:
-            batch = batch[batch["instrument_id"] == self.instrument_id]
+            batch = select(batch, batch["instrument_id"] == self.instrument_id)
         kind = batch["kind"]
         is_trade = kind == Kind.TRADE
         if is_trade.any():
-            self._add_trades(batch[is_trade])
-        rows = batch[(kind == Kind.LEVEL) | (kind == Kind.ORDER) | (kind == Kind.CLEAR)]
+            self._add_trades(select(batch, is_trade))
+        rows = select(batch, (kind == Kind.LEVEL) | (kind == Kind.ORDER) | (kind == Kind.CLEAR))
         if not len(rows):
             return
         code = np.full(len(rows), 3, dtype=np.int8)  # 3 = ORDER

@@ -34,8 +34,7 @@ class FootprintBuilder:
         self.spec = spec
         self.value_area = value_area
         self.cum_reset = cum_reset
-        self._closed: dict[str, list] = {f: [] for f in BAR_FIELDS}
-        self._closed_levels: dict[str, list[np.ndarray]] = {f: [] for f in LEVEL_FIELDS}
+        self._store = _ClosedBars(spec)
         self._last_ts = _MIN_TS
         self._span_from = 0
         self._span_until = _MIN_TS  # forces a session look-up on the first trade
@@ -45,19 +44,18 @@ class FootprintBuilder:
         self._cum_key: int | None = None
         self._levels: dict[int, list[int]] | None = None  # price -> [bid, ask, unknown, prints]
         self._bars_closed = 0
-        self._closed_cache: FootprintBars | None = None  # closed bars as arrays, rebuilt after a close
 
     # --- feeding -------------------------------------------------------------------------
     def update(self, events: np.ndarray) -> int:
         """Apply every trade of a batch; returns how many bars closed."""
-        trades = events[events["kind"] == Kind.TRADE]
+        is_trade = events["kind"] == Kind.TRADE
         before = self._bars_closed
         add = self.add_trade
         for ts, price, size, side in zip(
-            trades["ts_event"].tolist(),
-            trades["price"].tolist(),
-            trades["size"].tolist(),
-            trades["side"].tolist(),
+            events["ts_event"][is_trade].tolist(),
+            events["price"][is_trade].tolist(),
+            events["size"][is_trade].tolist(),
+            events["side"][is_trade].tolist(),
             strict=True,
         ):
             add(ts, price, size, side)
@@ -179,13 +177,9 @@ class FootprintBuilder:
         key = reset_key(self._bar_session, self._end_ns, self._bar_rth_open, self.cum_reset)
         self._cum = bar["cum_delta"]
         self._cum_key = key
-        for f in BAR_FIELDS:
-            self._closed[f].append(bar[f])
-        for f in LEVEL_FIELDS:
-            self._closed_levels[f].append(levels[f])
+        self._store.append(bar, levels)
         self._levels = None
         self._bars_closed += 1
-        self._closed_cache = None
 
     # --- reading -------------------------------------------------------------------------
     @property
@@ -198,29 +192,72 @@ class FootprintBuilder:
             return None
         return self._open_bar_fields()
 
+    def recent(self, count: int) -> FootprintBars:
+        """The last ``count`` closed bars as their own series (O(count), for per-batch rule checks)."""
+        return self._store.series().select(slice(max(0, self._store.n - count), self._store.n))
+
     def bars(self, include_open: bool = True) -> FootprintBars:
         """All closed bars (and the open one, if asked) as an immutable columnar series.
 
-        The closed part is cached until the next bar closes, so a UI polling at frame rate pays
-        only for the open bar.
+        Closed bars are read-only views of append-only buffers, so this costs O(1) for them and
+        a UI polling at frame rate pays only for the open bar.
         """
-        if self._closed_cache is None:
-            self._closed_cache = _series(self.spec, self._closed, self._closed_levels)
+        closed = self._store.series()
         snap = self.open_bar() if include_open else None
         if snap is None:
-            return self._closed_cache
+            return closed
         bar, levels = snap
-        return _append(self._closed_cache, bar, levels)
+        return _append(closed, bar, levels)
 
 
-def _series(spec: BarSpec, scal: dict[str, list], levs: dict[str, list[np.ndarray]]) -> FootprintBars:
-    if not scal["start_ns"]:
-        return FootprintBars.empty(spec)
-    offsets = np.zeros(len(scal["start_ns"]) + 1, np.int64)
-    np.cumsum([len(a) for a in levs["bid"]], out=offsets[1:])
-    kw = {f: np.array(v, dtype=np.int64) for f, v in scal.items()}
-    kw.update({f: np.concatenate(v) for f, v in levs.items()})
-    return FootprintBars(spec=spec, level_offsets=offsets, **kw)
+class _ClosedBars:
+    """Append-only, capacity-doubling column buffers of finished bars.
+
+    Rows already written never change, so views handed out earlier stay valid after later
+    appends (a reallocation leaves old views on the old buffer, which keeps its contents).
+    """
+
+    def __init__(self, spec: BarSpec) -> None:
+        self.spec = spec
+        self.n = 0
+        self.n_levels = 0
+        self.bar_cols = {f: np.zeros(64, np.int64) for f in BAR_FIELDS}
+        self.level_cols = {f: np.zeros(1024, np.int64) for f in LEVEL_FIELDS}
+        self.offsets = np.zeros(65, np.int64)
+
+    def append(self, bar: dict[str, int], levels: dict[str, np.ndarray]) -> None:
+        k = len(levels["bid"])
+        if self.n >= len(self.bar_cols["start_ns"]):
+            self.bar_cols = {f: _grown(a, 2 * len(a)) for f, a in self.bar_cols.items()}
+        if self.n + 1 >= len(self.offsets):
+            self.offsets = _grown(self.offsets, 2 * len(self.offsets))
+        if self.n_levels + k > len(self.level_cols["bid"]):
+            size = max(2 * len(self.level_cols["bid"]), self.n_levels + k)
+            self.level_cols = {f: _grown(a, size) for f, a in self.level_cols.items()}
+        for f, col in self.bar_cols.items():
+            col[self.n] = bar[f]
+        for f, col in self.level_cols.items():
+            col[self.n_levels : self.n_levels + k] = levels[f]
+        self.n += 1
+        self.n_levels += k
+        self.offsets[self.n] = self.n_levels
+
+    def series(self) -> FootprintBars:
+        kw = {f: _readonly(a[: self.n]) for f, a in self.bar_cols.items()}
+        kw.update({f: _readonly(a[: self.n_levels]) for f, a in self.level_cols.items()})
+        return FootprintBars(spec=self.spec, level_offsets=_readonly(self.offsets[: self.n + 1]), **kw)
+
+
+def _grown(a: np.ndarray, size: int) -> np.ndarray:
+    out = np.zeros(size, a.dtype)
+    out[: len(a)] = a
+    return out
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    v = a.view()
+    v.flags.writeable = False
+    return v
 
 
 def _append(closed: FootprintBars, bar: dict[str, int], levels: dict[str, np.ndarray]) -> FootprintBars:

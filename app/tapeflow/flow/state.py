@@ -13,7 +13,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from tapeflow.core.events import EVENT_DTYPE, Kind
+from tapeflow.core.events import EVENT_DTYPE, Kind, select
 from tapeflow.core.instruments import Instrument
 from tapeflow.core.sessions import label_ordinals
 from tapeflow.flow.bars import BarSpec, parse_bar_spec
@@ -90,7 +90,7 @@ class FlowState:
             return FlowUpdate(0, 0, False, self.last_ts)
         self.events_seen += len(batch)
         is_trade = batch["kind"] == Kind.TRADE
-        trades = batch[is_trade]
+        trades = select(batch, is_trade)
         new_session = False
         if len(trades):
             sessions, _ = label_ordinals(trades["ts_event"])

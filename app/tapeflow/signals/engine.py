@@ -28,7 +28,7 @@ from tapeflow.core.events import Kind
 from tapeflow.core.instruments import Instrument, parse_symbol
 from tapeflow.core.sessions import label_ordinals, session_span
 from tapeflow.flow.bars import BarKind
-from tapeflow.flow.footprint import BAR_FIELDS, LEVEL_FIELDS, FootprintBars
+from tapeflow.flow.footprint import FootprintBars
 from tapeflow.flow.footprint_stream import FootprintBuilder
 from tapeflow.flow.state import FlowSettings, FlowState, FlowUpdate
 from tapeflow.signals.api import BarView, BookView, Detector, Hit, LevelsSource, TradeView
@@ -293,24 +293,8 @@ def registry_for(path: str | Path, plugins_dir: str | Path | None = None) -> Reg
 
 
 def recent_closed_bars(builder: FootprintBuilder, count: int) -> FootprintBars:
-    """The last ``count`` closed bars as a series, in O(count).
-
-    ``FootprintBuilder.bars(include_open=False)`` rebuilds every closed bar after each close, which
-    grows with the session (50 ms per batch after 4k bars); the engine only needs the recent ones.
-    Reads the builder's closed-bar lists; falls back to the public call if they are not there.
-    """
-    scal = getattr(builder, "_closed", None)
-    levs = getattr(builder, "_closed_levels", None)
-    if scal is None or levs is None:
-        full = builder.bars(include_open=False)
-        return full.select(slice(max(0, len(full) - count), len(full)))
-    a = max(0, builder.closed_count - count)
-    parts = levs["bid"][a:]
-    offsets = np.zeros(len(parts) + 1, np.int64)
-    np.cumsum([len(p) for p in parts], out=offsets[1:])
-    kw = {f: np.array(scal[f][a:], dtype=np.int64) for f in BAR_FIELDS}
-    kw.update({f: np.concatenate(levs[f][a:]) for f in LEVEL_FIELDS})
-    return FootprintBars(spec=builder.spec, level_offsets=offsets, **kw)
+    """The last ``count`` closed bars as a series, in O(count): the engine only needs recent bars."""
+    return builder.recent(count)
 
 
 def _builtins() -> dict[str, type[Detector]]:
