@@ -8,6 +8,9 @@ import pyqtgraph as pg
 from tapeflow.core.instruments import Instrument
 from tapeflow.ui.text import et_time
 
+MIN_LABEL_PX = 64.0
+BAR_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 240, 480, 960)
+
 
 class BarTimeAxis(pg.AxisItem):
     """x is a bar index (bars are evenly spaced whatever their duration); labels show ET start time."""
@@ -15,6 +18,14 @@ class BarTimeAxis(pg.AxisItem):
     def __init__(self, orientation: str = "bottom") -> None:
         super().__init__(orientation)
         self.start_ns = np.zeros(0, np.int64)
+
+    def tickSpacing(self, minVal, maxVal, size):  # noqa: N802, N803 - pyqtgraph API
+        """Whole bars only, and far enough apart that ``HH:MM`` labels never overlap."""
+        span = max(1e-9, maxVal - minVal)
+        px_per_bar = size / span
+        need = MIN_LABEL_PX / max(px_per_bar, 1e-9)
+        step = next((s for s in BAR_STEPS if s >= need), BAR_STEPS[-1])
+        return [(float(step), 0.0)]
 
     def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph API
         out = []

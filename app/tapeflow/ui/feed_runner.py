@@ -140,7 +140,7 @@ class FeedRunner:
 
     def pause(self) -> None:
         self.replay.pause()
-        if self.state is FeedState.PLAYING:
+        if self.state in (FeedState.PLAYING, FeedState.IDLE):
             self.state = FeedState.PAUSED
 
     def toggle(self) -> None:

@@ -154,6 +154,13 @@ class FootprintItem(pg.GraphicsObject):
         super().viewTransformChanged()  # drops pyqtgraph's cached view rect
         self.prepareGeometryChange()
 
+    def dataBounds(self, ax: int, frac: float = 1.0, orthoRange=None):  # noqa: N802, N803 - pyqtgraph API
+        """Auto-range sees the bars only: the footer follows the view, so counting it would grow the view forever."""
+        r = self._rect
+        if r.isNull() or self.bars is None or not len(self.bars):
+            return None
+        return (r.left(), r.right()) if ax == 0 else (r.top(), r.bottom())
+
     def data_rect(self) -> QtCore.QRectF:
         """Bars only: x from the first to the last bar, y from the lowest low to the highest high."""
         return QtCore.QRectF(self._rect)

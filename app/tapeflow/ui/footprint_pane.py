@@ -24,7 +24,7 @@ from tapeflow.ui.text import compact, et_time
 from tapeflow.ui.theme import Theme
 
 DEFAULT_VISIBLE_BARS = 14
-DEFAULT_VISIBLE_TICKS = 40
+MIN_VISIBLE_TICKS = 16
 PROFILE_WIDTH_PX = 110
 PRICE_AXIS_PX = 62
 FOOTPRINT_RIGHT_MARGIN_PX = PROFILE_WIDTH_PX + PRICE_AXIS_PX
@@ -69,6 +69,7 @@ class FootprintPane(QtWidgets.QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         self.plot: pg.PlotItem = self.graphics.addPlot(row=0, col=0, axisItems={"bottom": self.time_axis})
         self.plot.hideAxis("left")
+        self.plot.getViewBox().disableAutoRange()  # follow mode and the user own the range
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         self.item = FootprintItem(theme)
@@ -189,10 +190,19 @@ class FootprintPane(QtWidgets.QWidget):
         (x0, x1), (y0, y1) = vb.viewRange()
         want_x = (n - self.visible_bars - 0.5, n + 0.5)
         last = self._last_price if self._last_price is not None else int(bars.close[-1])
-        span = y1 - y0 if not force and y1 > y0 else DEFAULT_VISIBLE_TICKS * self.item.ticks_per_row
         ny0, ny1 = y0, y1
-        if force or not (y0 + 0.2 * span <= last <= y1 - 0.2 * span):
-            ny0, ny1 = last - span / 2, last + span / 2
+        if force or y1 <= y0:
+            # fit the bars that will be in view (with a margin), at least a screenful of rows
+            a = max(0, n - self.visible_bars)
+            lo, hi = int(bars.low[a:].min()), int(bars.high[a:].max())
+            tpr = self.item.ticks_per_row
+            span = max(hi - lo + 8 * tpr, MIN_VISIBLE_TICKS * tpr)
+            mid = (lo + hi) / 2
+            ny0, ny1 = mid - span / 2, mid + span / 2
+        else:
+            span = y1 - y0
+            if not (y0 + 0.2 * span <= last <= y1 - 0.2 * span):
+                ny0, ny1 = last - span / 2, last + span / 2
         self._programmatic = True
         try:
             if force or (abs(x0 - want_x[0]) > 1e-6 or abs(x1 - want_x[1]) > 1e-6):

@@ -81,8 +81,10 @@ class RiskPane(QtWidgets.QWidget):
         self.positions = QtWidgets.QLabel("")
         self.gauges_box = QtWidgets.QVBoxLayout()
         self.gauges: dict[str, QtWidgets.QProgressBar] = {}
-        self.reject_label = QtWidgets.QLabel("")
+        self.reject_label = QtWidgets.QLabel("")  # the account's last refusal (any source)
         self.reject_label.setWordWrap(True)
+        self.notice = QtWidgets.QLabel("")  # what this panel was refused
+        self.notice.setWordWrap(True)
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -97,6 +99,7 @@ class RiskPane(QtWidgets.QWidget):
         layout.addWidget(self.figures)
         layout.addLayout(self.gauges_box)
         layout.addWidget(self.reject_label)
+        layout.addWidget(self.notice)
         layout.addStretch(1)
         self.apply_theme(theme)
         if account is None:
@@ -132,8 +135,7 @@ class RiskPane(QtWidgets.QWidget):
         if self.account is None:
             return
         res = self.account.set_automation(source, on, by=self.user)
-        if not res.ok:
-            self.reject_label.setText(res.reason)
+        self.notice.setText(f"{source} automation: {res.reason}" if not res.ok else "")
         self._key = None
         self.refresh()
 
@@ -151,6 +153,7 @@ class RiskPane(QtWidgets.QWidget):
             f"QPushButton#killSwitch:pressed {{ background: #7f0000; }}"
         )
         self.reject_label.setStyleSheet(f"color: {theme.warning};")
+        self.notice.setStyleSheet(f"color: {theme.warning}; font-weight: bold;")
         self._key = None
 
     def update_from(self, snap: PipelineSnapshot) -> bool:

@@ -61,7 +61,7 @@ class SignalModel(QtCore.QAbstractTableModel):
 class SignalLogPane(QtWidgets.QWidget):
     """Signal log dock content; emits ``jump_to_bar(bar_start_ns)`` on a click."""
 
-    jump_to_bar = QtCore.Signal(int)
+    jump_to_bar = QtCore.Signal(object)  # bar_start_ns: int64 does not fit a Qt int
 
     def __init__(self, instrument: Instrument, theme: Theme, *, engine_note: str = "",
                  parent: QtWidgets.QWidget | None = None) -> None:

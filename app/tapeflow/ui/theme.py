@@ -88,8 +88,15 @@ def theme_named(name: str) -> Theme:
 
 
 def apply_theme(app: QtWidgets.QApplication, theme: Theme) -> None:
-    """Set the application palette so stock widgets (tables, docks, menus) match the charts."""
-    app.setStyle("Fusion")
+    """Set the application palette so stock widgets (tables, docks, menus) match the charts.
+
+    Restyling the application touches every widget, so it is skipped when the theme is already on.
+    """
+    if app.property("tapeflow_theme") == theme.name:
+        return
+    app.setProperty("tapeflow_theme", theme.name)
+    if app.style().name().lower() != "fusion":
+        app.setStyle("Fusion")
     pal = QtGui.QPalette()
     bg, panel, text = QtGui.QColor(theme.background), QtGui.QColor(theme.panel), QtGui.QColor(theme.text)
     role = QtGui.QPalette.ColorRole

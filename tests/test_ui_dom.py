@@ -1,0 +1,107 @@
+"""DOM pane: rows equal the book ladder, one-click trading off by default, click-to-trade via Account."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6 import QtCore
+from test_ui_support import feed_all, make_session, shot
+
+from tapeflow.core.events import Side
+from tapeflow.ui.dom_pane import DomPane
+from tapeflow.ui.ladder_model import Col
+from tapeflow.ui.theme import DARK, apply_theme
+
+
+@pytest.fixture
+def dom(qtbot, qapp, tmp_path):
+    apply_theme(qapp, DARK)
+    s = make_session(tmp_path, engine=False)
+    feed_all(s)
+    pane = DomPane(s.instrument, DARK, s.account, s.pipeline.flow.book.ladder)
+    pane.resize(480, 820)
+    qtbot.addWidget(pane)
+    pane.show()
+    pane.update_from(s.pipeline.snapshot())
+    return pane, s
+
+
+def _index(pane: DomPane, price: int, col: Col) -> QtCore.QModelIndex:
+    row = pane.model.row_of(price)
+    assert row is not None, f"price {price} not on the ladder"
+    return pane.model.index(row, int(col))
+
+
+def test_rows_equal_the_book_ladder_price_by_price(dom):
+    pane, s = dom
+    m = pane.model
+    lo, hi = int(m.prices[-1]), int(m.prices[0])
+    ladder = s.pipeline.flow.book.ladder(lo, hi)
+    assert m.rowCount() == hi - lo + 1 == 41
+    for row in range(m.rowCount()):
+        k = len(ladder.price) - 1 - row  # ladder arrays run low to high, rows high to low
+        assert m.price_at(row) == int(ladder.price[k])
+        assert m.value(row, Col.BID) == int(ladder.bid_size[k])
+        assert m.value(row, Col.ASK) == int(ladder.ask_size[k])
+        assert m.value(row, Col.SOLD) == int(ladder.traded_at_bid[k])
+        assert m.value(row, Col.BOUGHT) == int(ladder.traded_at_ask[k])
+
+
+def test_ladder_is_centred_on_the_last_trade_and_shows_its_size(dom):
+    pane, s = dom
+    last = s.pipeline.flow.last_price
+    assert pane.model.price_at(20) == last
+    assert pane.model.value(20, Col.LAST) == int(s.pipeline.flow.tape()["size"][-1])
+
+
+def test_one_click_trading_is_off_at_start_and_a_click_sends_nothing(dom):
+    pane, s = dom
+    assert not pane.one_click_enabled
+    assert "OFF" in pane.one_click.text()
+    bid = int(s.pipeline.snapshot().flow.depth.bid_price[0])
+    assert pane.click_cell(_index(pane, bid, Col.BID)) is None
+    assert s.account.orders == {}
+    assert "off" in pane.message.text()
+
+
+def test_click_on_bid_buys_at_that_price_through_the_account_and_a_click_on_the_order_cancels(dom):
+    pane, s = dom
+    pane.one_click.setChecked(True)
+    pane.size_box.setValue(2)
+    bid = int(s.pipeline.snapshot().flow.depth.bid_price[0]) - 3  # a resting price below the market
+    res = pane.click_cell(_index(pane, bid, Col.BID))
+    assert res is not None and res.ok
+    (order,) = s.account.open_orders()
+    assert order.side == Side.BUY and order.limit_price == bid and order.qty == 2
+    pane.update_from(s.pipeline.snapshot())
+    assert pane.model.value(pane.model.row_of(bid), Col.BUY_ORDERS) == 2
+    pane.click_cell(_index(pane, bid, Col.BUY_ORDERS))
+    assert s.account.open_orders() == []
+
+
+def test_click_on_ask_sells_and_a_refusal_by_risk_is_shown(tmp_path, qtbot):
+    home = tmp_path / "home"
+    (home / "config").mkdir(parents=True)
+    (home / "config" / "trading.toml").write_text("[risk]\nmax_order_qty = 1\n")
+    s = make_session(home, engine=False)
+    feed_all(s)
+    pane = DomPane(s.instrument, DARK, s.account, s.pipeline.flow.book.ladder)
+    qtbot.addWidget(pane)
+    pane.update_from(s.pipeline.snapshot())
+    pane.one_click.setChecked(True)
+    ask = int(s.pipeline.snapshot().flow.depth.ask_price[0]) + 2
+    pane.size_box.setValue(3)
+    res = pane.click_cell(_index(pane, ask, Col.ASK))
+    assert res is not None and not res.ok and res.rule == "max_order_qty"
+    assert "REFUSED" in pane.message.text()
+    pane.size_box.setValue(1)
+    assert pane.click_cell(_index(pane, ask, Col.ASK)).ok
+    assert s.account.open_orders()[0].side == Side.SELL
+
+
+def test_screenshot_of_the_ladder_with_a_working_order(dom, tmp_path):
+    pane, s = dom
+    pane.one_click.setChecked(True)
+    bid = int(s.pipeline.snapshot().flow.depth.bid_price[0]) - 2
+    pane.click_cell(_index(pane, bid, Col.BID))
+    pane.update_from(s.pipeline.snapshot())
+    shot(pane, "dom", tmp_path)

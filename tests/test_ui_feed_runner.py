@@ -1,0 +1,49 @@
+"""The feed runner: every event reaches the pipeline, step a bar, jump forward and back in time."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+from test_ui_support import all_events, make_session
+
+from tapeflow.core.instruments import instrument
+from tapeflow.pipeline import Pipeline
+from tapeflow.ui.feed_runner import FeedState
+
+MINUTE = 60_000_000_000
+
+
+def test_max_speed_delivers_every_event_then_finishes(tmp_path):
+    s = make_session(tmp_path, engine=False)
+    total = len(all_events(s))
+    s.runner.set_speed(None)
+    asyncio.run(s.runner._run())
+    assert s.runner.state is FeedState.FINISHED
+    assert s.runner.figures.events == total == s.pipeline.flow.events_seen
+
+
+def test_step_bar_stops_at_the_end_of_the_minute(tmp_path):
+    s = make_session(tmp_path, engine=False)
+    ev = all_events(s)
+    n = s.runner.step_bar()
+    first = int(ev["ts_event"][0])
+    end = (first // MINUTE + 1) * MINUTE
+    assert n == int(np.searchsorted(ev["ts_event"], end))
+    assert s.runner.state is FeedState.PAUSED
+
+
+def test_jump_back_rebuilds_the_footprint_as_if_played_from_the_start(tmp_path):
+    s = make_session(tmp_path, engine=False)
+    ev = all_events(s)
+    target = int(ev["ts_event"][0]) + 7 * MINUTE + 123
+
+    async def go() -> None:
+        await s.runner.jump_to(target + 3 * MINUTE)  # forward
+        await s.runner.jump_to(target)  # and back
+
+    asyncio.run(go())
+    fresh = Pipeline(instrument("ES"))
+    fresh.process(ev[ev["ts_event"] < target])
+    assert s.pipeline.flow.bars().same_as(fresh.flow.bars())
+    assert s.replay.position == int(np.searchsorted(ev["ts_event"], target))

@@ -1,0 +1,112 @@
+"""Footprint pane: cached bar pictures, bounds, level of detail, crosshair numbers, modes."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pytest
+from test_ui_support import feed_all, make_session, shot
+
+from tapeflow.core.instruments import instrument
+from tapeflow.pipeline import Pipeline
+from tapeflow.trading.testing import et, trades
+from tapeflow.ui.footprint_item import FootprintMode, choose_detail
+from tapeflow.ui.footprint_pane import FootprintPane
+from tapeflow.ui.theme import DARK, LIGHT, apply_theme
+
+D = date(2024, 7, 2)
+
+
+@pytest.fixture
+def pane(qtbot, qapp):
+    apply_theme(qapp, DARK)
+    p = FootprintPane(instrument("ES"), DARK)
+    p.resize(1100, 700)
+    qtbot.addWidget(p)
+    p.show()
+    return p
+
+
+def test_item_bounding_rect_covers_every_bar_from_lowest_low_to_highest_high(pane, tmp_path):
+    s = make_session(tmp_path, engine=False)
+    feed_all(s)
+    snap = s.pipeline.snapshot()
+    bars = snap.flow.bars
+    pane.update_from(snap)
+    r = pane.item.boundingRect()
+    assert len(bars) >= 10
+    assert r.left() <= -0.5 and r.right() >= len(bars) - 0.5
+    assert r.top() <= bars.low.min() - 0.5 and r.bottom() >= bars.high.max() + 0.5
+
+
+def test_finished_bars_are_drawn_once_and_only_the_live_bar_again(pane, tmp_path):
+    s = make_session(tmp_path, engine=False)
+    events = np.concatenate(list(s.source))
+    s.pipeline.process(events[: len(events) - 200])
+    pane.update_from(s.pipeline.snapshot())
+    pane.graphics.grab()
+    first = pane.item.pictures_built
+    assert first >= 3  # every bar in view drawn once
+    pane.graphics.grab()
+    assert pane.item.pictures_built == first  # nothing changed: nothing redrawn
+    s.pipeline.process(events[len(events) - 200 : len(events) - 199])  # one more event, same live bar
+    pane.update_from(s.pipeline.snapshot())
+    pane.graphics.grab()
+    assert pane.item.pictures_built - first <= 1
+
+
+def test_numbers_are_drawn_only_when_a_row_is_tall_and_a_cell_wide_enough():
+    # bid x ask: two cells share 82% of the bar pitch, so a 60 px bar gives 24.6 px cells
+    assert choose_detail(60, 12, FootprintMode.BID_ASK).numbers
+    assert not choose_detail(50, 12, FootprintMode.BID_ASK).numbers  # 20.5 px cells: too narrow
+    assert not choose_detail(60, 8, FootprintMode.BID_ASK).numbers  # 8 px rows: too short
+    assert choose_detail(40, 12, FootprintMode.DELTA).numbers  # one 32.8 px cell
+    assert choose_detail(10, 1, FootprintMode.VOLUME).cells is False  # far out: candles and POC only
+
+
+def test_crosshair_reads_the_bid_and_ask_volume_of_the_row_under_the_mouse(pane):
+    pipe = Pipeline(instrument("ES"))
+    t0 = et(D, "10:00")
+    # price 22000: 3 sold at the bid, 5 bought at the ask; 22001: 2 bought
+    pipe.process(trades(t0, [(22000, 3, -1), (22000, 5, 1), (22001, 2, 1)]))
+    pane.update_from(pipe.snapshot())
+    text = pane.describe(0, 22000)
+    assert "5500.00" in text and "bid 3 x ask 5" in text and "Δ +2" in text and "vol 8" in text
+    assert "bid 0 x ask 2" in pane.describe(0.2, 22001.3)
+    pane.set_ticks_per_row(2)  # rows of two ticks: 22000 and 22001 merge
+    assert "bid 3 x ask 7" in pane.describe(0, 22001)
+
+
+def test_signal_log_click_target_moves_the_view_to_that_bar(pane, tmp_path):
+    s = make_session(tmp_path, engine=False)
+    feed_all(s)
+    snap = s.pipeline.snapshot()
+    pane.update_from(snap)
+    i = pane.jump_to_bar(int(snap.flow.bars.start_ns[2]))
+    assert i == 2 and not pane.follow
+    (x0, x1), _ = pane.plot.getViewBox().viewRange()
+    assert x0 < 2 < x1
+
+
+@pytest.mark.parametrize("mode", list(FootprintMode))
+def test_screenshot_of_each_mode(pane, tmp_path, mode):
+    s = make_session(tmp_path, engine=False)
+    feed_all(s)
+    pane.set_mode(mode)
+    pane.visible_bars = 8
+    pane.update_from(s.pipeline.snapshot())
+    pane.set_follow(True)
+    shot(pane, f"footprint_{mode.name.lower()}", tmp_path)
+
+
+def test_screenshot_zoomed_out_with_merged_rows_in_the_light_theme(pane, tmp_path, qapp):
+    s = make_session(tmp_path, engine=True)
+    feed_all(s)
+    pane.apply_theme(LIGHT)
+    apply_theme(qapp, LIGHT)
+    pane.set_ticks_per_row(2)
+    pane.visible_bars = 30
+    pane.update_from(s.pipeline.snapshot(), s.bands())
+    pane.set_follow(True)
+    shot(pane, "footprint_light_far", tmp_path)

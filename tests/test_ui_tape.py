@@ -1,0 +1,63 @@
+"""Time and sales and signal log panes."""
+
+from __future__ import annotations
+
+from PySide6 import QtCore
+from test_ui_support import feed_all, make_session, shot
+
+from tapeflow.core.events import Side
+from tapeflow.ui.signal_log_pane import SignalLogPane
+from tapeflow.ui.tape_pane import TapePane
+from tapeflow.ui.theme import DARK, apply_theme
+
+
+def test_tape_rows_are_the_last_trades_newest_first(qtbot, qapp, tmp_path):
+    apply_theme(qapp, DARK)
+    s = make_session(tmp_path, engine=False)
+    feed_all(s)
+    pane = TapePane(s.instrument, DARK)
+    qtbot.addWidget(pane)
+    pane.resize(340, 600)
+    pane.update_from(s.pipeline.snapshot())
+    last = s.pipeline.flow.tape(500)[::-1]
+    m = pane.model
+    assert m.rowCount() == 500
+    for row in (0, 1, 250, 499):
+        t = last[row]
+        _, price, size, side = m.row_values(row)
+        assert price == s.instrument.format_price(int(t["price"])) and size == int(t["size"])
+        assert side == ("BUY" if t["side"] == Side.BUY else "SELL")
+    shot(pane, "tape", tmp_path)
+
+
+def test_min_size_filter_hides_small_prints_and_large_lots_are_bold(qtbot, tmp_path):
+    s = make_session(tmp_path, engine=False)
+    feed_all(s)
+    pane = TapePane(s.instrument, DARK)
+    qtbot.addWidget(pane)
+    pane.update_from(s.pipeline.snapshot())
+    pane.min_box.setValue(5)
+    pane.large_box.setValue(10)
+    m = pane.model
+    assert m.rowCount() > 0 and all(m.row_values(r)[2] >= 5 for r in range(m.rowCount()))
+    big = next(r for r in range(m.rowCount()) if m.row_values(r)[2] >= 10)
+    assert m.data(m.index(big, 2), QtCore.Qt.ItemDataRole.FontRole).bold()
+    shot(pane, "tape_filtered", tmp_path)
+
+
+def test_signal_log_lists_signals_newest_first_and_a_click_asks_to_jump_to_the_bar(qtbot, tmp_path):
+    s = make_session(tmp_path, engine=True)
+    feed_all(s)
+    snap = s.pipeline.snapshot()
+    assert snap.signals, s.engine_note or "the example rules fired nothing"
+    pane = SignalLogPane(s.instrument, DARK, engine_note=s.engine_note)
+    qtbot.addWidget(pane)
+    pane.resize(560, 300)
+    pane.update_from(snap)
+    newest = snap.signals[-1]
+    assert pane.model.rowCount() == len(snap.signals)
+    assert pane.model.row_values(0)[1] == newest.rule
+    with qtbot.waitSignal(pane.jump_to_bar) as got:
+        pane.table.clicked.emit(pane.model.index(0, 0))
+    assert got.args == [newest.bar_start_ns]
+    shot(pane, "signal_log", tmp_path)

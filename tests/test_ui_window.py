@@ -1,0 +1,167 @@
+"""The main window: opens on the simulator, panes update during replay, kill switch hotkey, re-arm,
+layout and settings persist, screenshots of the window and each pane, the gui command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+
+import pytest
+from PySide6 import QtCore, QtWidgets
+from test_ui_support import SIM, feed_all, make_session, shot
+
+from tapeflow.core.events import Side
+from tapeflow.trading.orders import OrderRequest, OrderType, Source
+from tapeflow.trading.settings import TradingState
+from tapeflow.ui.main_window import MainWindow
+from tapeflow.ui.settings_store import UiSettingsStore
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    s = make_session(tmp_path, engine=True)
+    store = UiSettingsStore(tmp_path / "config" / "ui.ini")
+    answers: list[bool] = []
+    w = MainWindow(s, store, user="tester", confirm=lambda *_: answers.pop(0) if answers else False)
+    w.answers = answers
+    qtbot.addWidget(w)
+    w.resize(1600, 960)
+    w.show()
+    return w
+
+
+def test_panes_update_while_the_replay_runs_on_the_shared_qasync_loop(window, qapp):
+    qasync = pytest.importorskip("qasync")
+    loop = qasync.QEventLoop(qapp, already_running=False)
+    asyncio.set_event_loop(loop)
+    try:
+        window.start()
+
+        async def until_finished() -> None:
+            for _ in range(400):
+                await asyncio.sleep(0.02)
+                if window.session.runner.state.value == "finished" and window.frames > 2:
+                    return
+
+        window.session.runner.set_speed(None)
+        loop.run_until_complete(until_finished())
+    finally:
+        window.frame_timer.stop()
+        window.status_timer.stop()
+        asyncio.set_event_loop(None)
+    snap = window.last_snapshot
+    assert window.frames > 0 and snap is not None
+    assert window.session.runner.state.value == "finished"
+    assert len(window.footprint.item.bars) == len(window.session.pipeline.flow.bars()) >= 10
+    assert window.tape.model.rowCount() > 0 and window.dom.model.rowCount() == 41
+
+
+def _place_resting_order(s) -> None:
+    bid = int(s.pipeline.snapshot().flow.depth.bid_price[0]) - 4
+    res = s.account.submit(OrderRequest(instrument=s.instrument.root, side=Side.BUY, qty=1, type=OrderType.LIMIT,
+                                        limit_price=bid, source=Source.MANUAL))
+    assert res.ok and s.account.open_orders()
+
+
+def test_ctrl_shift_k_latches_the_kill_switch_and_cancels_every_order(window, qtbot):
+    s = window.session
+    feed_all(s)
+    _place_resting_order(s)
+    window.activateWindow()
+    qtbot.keyClick(window.dom.table, QtCore.Qt.Key.Key_K,
+                   QtCore.Qt.KeyboardModifier.ControlModifier | QtCore.Qt.KeyboardModifier.ShiftModifier)
+    assert s.account.kill_switch.latched
+    assert s.account.open_orders() == []
+    assert not any(s.account.snapshot().automation.values())
+    window.refresh()
+    assert "LATCHED" in window.risk.latch_label.text() and window.risk.rearm_button.isEnabled()
+    # latched: a new order is refused
+    res = s.account.submit(OrderRequest(instrument="ES", side=Side.BUY, qty=1, source=Source.MANUAL))
+    assert not res.ok and res.rule == "kill_switch"
+
+
+def test_rearm_needs_a_confirmation_and_leaves_automation_off(window):
+    s = window.session
+    feed_all(s)
+    window.risk.kill_button.click()
+    assert s.account.kill_switch.latched
+    window.answers.append(False)
+    assert not window.risk.rearm()
+    assert s.account.kill_switch.latched
+    window.answers.append(True)
+    assert window.risk.rearm()
+    assert not s.account.kill_switch.latched
+    assert s.account.kill_switch.state.by == "tester"
+    assert not any(s.account.snapshot().automation.values())
+    assert "armed" in window.risk.latch_label.text()
+
+
+def test_automation_cannot_be_switched_on_while_latched(window):
+    s = window.session
+    window.risk.kill("test")
+    window.risk.set_automation(Source.RULE, True)
+    assert not s.account.snapshot().automation["rule"]
+    assert "re-arm" in window.risk.notice.text()
+
+
+def test_risk_panel_shows_the_trading_state_and_the_limits(window, tmp_path):
+    window.refresh()
+    assert window.risk.state_label.text().startswith(TradingState.ACTIVE.value.upper())
+    gauges = window.session.account.snapshot().limits
+    assert set(window.risk.gauges) == {g.rule for g in gauges}
+
+
+def test_layout_theme_and_pane_settings_persist_per_user(window, qtbot, tmp_path):
+    window.footprint.set_mode(window.footprint.item.mode.__class__("delta"))
+    window.footprint.set_ticks_per_row(2)
+    window.tape.min_box.setValue(3)
+    window.apply_theme("light")
+    window.docks["signals"].hide()
+    window.save_settings()
+    store = UiSettingsStore(tmp_path / "config" / "ui.ini")
+    w2 = MainWindow(make_session(tmp_path, engine=False), store)
+    qtbot.addWidget(w2)
+    w2.show()
+    assert w2.footprint.item.mode.value == "delta" and w2.footprint.item.ticks_per_row == 2
+    assert w2.tape.min_box.value() == 3
+    assert w2.theme.name == "light"
+    assert not w2.docks["signals"].isVisible() and w2.docks["dom"].isVisible()
+    assert not w2.dom.one_click_enabled  # never restored: off at every start
+    w2.apply_theme("dark")
+
+
+def test_screenshots_of_the_window_and_every_pane(window, tmp_path):
+    s = window.session
+    feed_all(s)
+    window.dom.one_click.setChecked(True)
+    _place_resting_order(s)
+    window.refresh()
+    window.refresh()
+    QtWidgets.QApplication.processEvents()
+    shot(window, "window", tmp_path)
+    for name, pane in (("pane_footprint", window.footprint), ("pane_dom", window.dom), ("pane_delta", window.delta),
+                       ("pane_tape", window.tape), ("pane_signals", window.signals), ("pane_risk", window.risk)):
+        shot(pane, name, tmp_path)
+    window.risk.kill("screenshot test")
+    window.refresh()
+    shot(window.risk, "pane_risk_latched", tmp_path)
+
+
+def test_gui_command_saves_a_screenshot_and_exits_0(tmp_path):
+    out = tmp_path / "cli.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", TAPEFLOW_HOME=str(tmp_path / "home"))
+    r = subprocess.run([sys.executable, "-m", "tapeflow.cli", "gui", SIM, "--speed", "max", "--screenshot", str(out),
+                        "--after", "0.5"], env=env, capture_output=True, text=True, timeout=90)
+    assert r.returncode == 0, r.stderr
+    assert out.stat().st_size > 10_000
+
+
+def test_gui_command_without_the_gui_extra_prints_a_one_line_hint(monkeypatch, capsys):
+    from tapeflow import cli
+
+    monkeypatch.setitem(sys.modules, "tapeflow.ui.app", None)  # import fails as if PySide6 were missing
+    assert cli.main(["gui", SIM]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (len(err.splitlines()) == 1 and ".[gui]" in err) or "tapeflow[gui]" in err
