@@ -120,7 +120,7 @@ def main() -> None:
     if inputs:
         largest = max(inputs, key=lambda x: len(x[1]))
         print(f"largest real file: {largest[0]} ({len(largest[1]):,} events)")
-    else:
+    elif not args.no_real:
         print(f"no real data in {DATA}; simulated only")
     ev, info = load(f"sim://rth?trades={args.trades}&minutes=100000")
     inputs.append(("simulated RTH", ev, info))

@@ -20,6 +20,7 @@ from tapeflow.backtest.charts import equity_png
 from tapeflow.backtest.metrics import compute_metrics, usd
 from tapeflow.backtest.report_html import render_html
 from tapeflow.backtest.runner import BacktestResult
+from tapeflow.backtest.trades import Trade
 from tapeflow.core.instruments import Instrument
 from tapeflow.core.sessions import ns_to_et
 from tapeflow.core.timeutil import ns_to_iso
@@ -70,7 +71,7 @@ class ReportData:
 
     title: str
     instrument: Instrument
-    trades: list  # list[Trade], exit order
+    trades: list[Trade]  # exit order
     signals: list[SignalRow]
     settings: dict[str, Any]
     source: dict[str, Any]
@@ -165,7 +166,8 @@ def build_metrics(data: ReportData) -> dict[str, Any]:
             "notes": data.notes}
 
 
-def _json_default(v: Any) -> Any:
+def json_default(v: Any) -> Any:
+    """``json.dumps`` hook: exact Decimals become JSON numbers (cents already rounded)."""
     if isinstance(v, Decimal):
         return int(v) if v == v.to_integral_value() and v.as_tuple().exponent >= 0 else float(v)
     raise TypeError(f"not JSON serializable: {type(v).__name__}")
@@ -229,7 +231,7 @@ def write_report(data: ReportData, out: str | Path) -> dict[str, Any]:
     metrics = build_metrics(data)
     _write_csv(out / "trades.csv", TRADE_COLUMNS, trade_rows(data))
     _write_csv(out / "signals.csv", SIGNAL_COLUMNS, signal_rows(data))
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default) + "\n", encoding="utf-8")
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=json_default) + "\n", encoding="utf-8")
     png = equity_png(data.trades, _chart_title(data, metrics))
     (out / "equity.png").write_bytes(png)
     (out / "report.html").write_text(render_html(data, metrics, png, trade_rows(data)), encoding="utf-8")

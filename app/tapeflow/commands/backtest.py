@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tapeflow.backtest.report import _json_default, from_backtest, write_report
+from tapeflow.backtest.report import from_backtest, json_default, write_report
 from tapeflow.backtest.runner import DEFAULT_BATCH_ROWS, open_sources, run_backtest
 from tapeflow.backtest.runner import Progress as RunProgress
 from tapeflow.backtest.setup import (
@@ -155,7 +155,7 @@ def _write_sweep(outcomes: list[SweepOutcome], names: list[str], out: Path, warn
         w.writerows({k: "" if v is None else v for k, v in r.items()} for r in rows)
     doc = {"hypothetical": True, "warning": warning, "ranked_by": "in-sample net_pnl, profit_factor, max_drawdown",
            "combinations": rows}
-    (out / "sweep.json").write_text(json.dumps(doc, indent=2, default=_json_default) + "\n", encoding="utf-8")
+    (out / "sweep.json").write_text(json.dumps(doc, indent=2, default=json_default) + "\n", encoding="utf-8")
 
 
 def _sweep_table(outcomes: list[SweepOutcome], names: list[str], has_oos: bool) -> Table:
