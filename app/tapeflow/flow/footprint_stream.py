@@ -9,6 +9,8 @@ rules of :mod:`tapeflow.flow.bars` and the POC / value-area rules of
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 
 from tapeflow.core.events import Kind
@@ -19,6 +21,7 @@ from tapeflow.flow.footprint import BAR_FIELDS, LEVEL_FIELDS, FootprintBars
 from tapeflow.flow.value_area import DEFAULT_VALUE_AREA, poc_index, value_area_indices
 
 _MIN_TS = np.iinfo(np.int64).min
+_VECTOR_MIN = 16  # trades in a batch from which time bars are built with numpy rather than per trade
 
 
 class FootprintBuilder:
@@ -47,19 +50,86 @@ class FootprintBuilder:
 
     # --- feeding -------------------------------------------------------------------------
     def update(self, events: np.ndarray) -> int:
-        """Apply every trade of a batch; returns how many bars closed."""
+        """Apply every trade of a batch; returns how many bars closed.
+
+        Time bars take a vectorized path for batches of more than a few trades (one numpy pass
+        per bar the batch touches); tick and volume bars, and tiny batches, go trade by trade.
+        Both give exactly the same bars.
+        """
         is_trade = events["kind"] == Kind.TRADE
         before = self._bars_closed
+        ts = events["ts_event"][is_trade]
+        if self.spec.kind is BarKind.TIME and len(ts) >= _VECTOR_MIN:
+            self._update_time_vectorized(
+                ts, events["price"][is_trade], events["size"][is_trade], events["side"][is_trade]
+            )
+            return self._bars_closed - before
         add = self.add_trade
-        for ts, price, size, side in zip(
-            events["ts_event"][is_trade].tolist(),
+        for t, price, size, side in zip(
+            ts.tolist(),
             events["price"][is_trade].tolist(),
             events["size"][is_trade].tolist(),
             events["side"][is_trade].tolist(),
             strict=True,
         ):
-            add(ts, price, size, side)
+            add(t, price, size, side)
         return self._bars_closed - before
+
+    def _update_time_vectorized(self, ts: np.ndarray, price: np.ndarray, size: np.ndarray, side: np.ndarray) -> None:
+        ts = np.maximum.accumulate(np.maximum(ts, self._last_ts))
+        price = price.astype(np.int64)
+        size = size.astype(np.int64)
+        side = side.astype(np.int64)
+        keys = ts // self.spec.size
+        cuts = [0, *(np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist(), len(ts)]
+        for a, b in pairwise(cuts):
+            t_last = int(ts[b - 1])
+            if t_last >= self._span_until or t_last < self._span_from:
+                self._session, self._span_from, self._span_until, self._rth_open = session_span(t_last)
+            if self._levels is None or int(ts[a]) >= self._bar_end:
+                self._close_bar()
+                k = int(keys[a])
+                self._open_bar(k * self.spec.size, int(price[a]))
+                self._bar_end = (k + 1) * self.spec.size
+            self._absorb(t_last, price[a:b], size[a:b], side[a:b])
+        self._last_ts = int(ts[-1])
+
+    def _absorb(self, t_last: int, price: np.ndarray, size: np.ndarray, side: np.ndarray) -> None:
+        """Add a run of prints that all fall in the open bar (what ``_print`` does, per run)."""
+        lo = int(price.min())
+        idx = price - lo
+        n = int(idx.max()) + 1
+        bid = np.bincount(idx, weights=size * (side < 0), minlength=n).astype(np.int64)
+        ask = np.bincount(idx, weights=size * (side > 0), minlength=n).astype(np.int64)
+        unk = np.bincount(idx, weights=size * (side == 0), minlength=n).astype(np.int64)
+        cnt = np.bincount(idx, minlength=n)
+        levels = self._levels
+        for i in np.flatnonzero(cnt).tolist():
+            p = lo + i
+            lv = levels.get(p)
+            if lv is None:
+                lv = levels[p] = [0, 0, 0, 0]
+            lv[0] += int(bid[i])
+            lv[1] += int(ask[i])
+            lv[2] += int(unk[i])
+            lv[3] += int(cnt[i])
+        running = np.cumsum(size * side) + self._delta
+        lo_d, hi_d = int(running.min()), int(running.max())
+        if self._min_delta is None:
+            self._min_delta, self._max_delta = lo_d, hi_d
+        else:
+            self._min_delta = min(self._min_delta, lo_d)
+            self._max_delta = max(self._max_delta, hi_d)
+        self._delta = int(running[-1])
+        self._volume += int(size.sum())
+        self._unknown += int(unk.sum())
+        self._trades += len(price)
+        self._high = max(self._high, int(price.max()))
+        self._low = min(self._low, lo)
+        self._close = int(price[-1])
+        self._end_ns = t_last
+        self._bar_session = self._session
+        self._bar_rth_open = self._rth_open
 
     def add_trade(self, ts: int, price: int, size: int, side: int) -> None:
         """Apply one trade (ticks, contracts, side -1/0/1)."""
