@@ -100,7 +100,9 @@ def record_dtype(schema: str, ts_out: bool = False) -> np.dtype:
 
 SCHEMA_RTYPES: dict[str, tuple[int, ...]] = {
     "trades": (dbn.RType.MBP_0.value,),
-    "tbbo": (dbn.RType.MBP_1.value, dbn.RType.TBBO.value),
+    # Newer databento-dbn releases give TBBO its own rtype; older ones (which the `databento`
+    # client may pin) only have MBP_1, so the TBBO value is optional.
+    "tbbo": tuple(r.value for r in (dbn.RType.MBP_1, getattr(dbn.RType, "TBBO", None)) if r is not None),
     "mbp-1": (dbn.RType.MBP_1.value,),
     "mbp-10": (dbn.RType.MBP_10.value,),
     "mbo": (dbn.RType.MBO.value,),
