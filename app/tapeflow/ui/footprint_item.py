@@ -72,14 +72,15 @@ class FootprintItem(pg.GraphicsObject):
         self.ticks_per_row = max(1, int(ticks_per_row))
         self.show_footer = True
         self.bars: FootprintBars | None = None
-        self._cache: dict[int, QtGui.QPicture] = {}  # closed bar index -> picture at _scale_key
-        self._footer_cache: dict[int, QtGui.QPicture] = {}
-        self._live: tuple[tuple, QtGui.QPicture] | None = None  # (content key, picture) of the last bar
+        self._cache: dict[int, Sprite] = {}  # closed bar index -> drawn bar at _scale_key
+        self._footer_cache: dict[int, Sprite] = {}
+        self._live: tuple[tuple, Sprite] | None = None  # (content key, drawn bar) of the last bar
         self._scale_key: tuple[int, int] | None = None
         self._rect = QtCore.QRectF()
         self._y_lo = 0
         self._y_hi = 0
         self.pictures_built = 0  # how many bar pictures were drawn (tests and benchmark read it)
+        self._dpr = 1.0
         self.caching = True  # the benchmark switches it off to measure the uncached cost
         self.setFlag(self.GraphicsItemFlag.ItemUsesExtendedStyleOption)
 
@@ -175,7 +176,8 @@ class FootprintItem(pg.GraphicsObject):
         sx, sy = t.m11(), t.m22()
         if sx <= 0 or sy == 0:
             return
-        key = (round(sx * 64), round(sy * 64))
+        self._dpr = p.device().devicePixelRatioF() if p.device() is not None else 1.0
+        key = (round(sx * 64), round(sy * 64), round(self._dpr * 4))
         if key != self._scale_key or not self.caching:
             self._cache.clear()
             self._footer_cache.clear()
@@ -194,29 +196,29 @@ class FootprintItem(pg.GraphicsObject):
         p.save()
         p.resetTransform()
         for i in range(i0, i1 + 1):
-            pic = self._picture(i, sx, sy, detail)
+            sprite = self._picture(i, sx, sy, detail)
             top = _row_top(int(bars.high[i]), tpr)
-            p.drawPicture(t.map(QtCore.QPointF(i, top)), pic)
+            sprite.draw(p, t.map(QtCore.QPointF(i, top)))
         if self.show_footer and sx >= FOOTER_MIN_BAR_PX:
             self._paint_footer(p, t, view, i0, i1, sx)
         p.restore()
 
-    def _picture(self, i: int, sx: float, sy: float, detail: Detail) -> QtGui.QPicture:
+    def _picture(self, i: int, sx: float, sy: float, detail: Detail) -> Sprite:
         bars = self.bars
         assert bars is not None
         if i == len(bars) - 1:
             lk = self._live_key(bars)
             if self._live is not None and self._live[0] == lk:
                 return self._live[1]
-            pic = self._draw_bar(i, sx, sy, detail)
-            self._live = (lk, pic)
-            return pic
-        pic = self._cache.get(i)
-        if pic is None:
-            pic = self._draw_bar(i, sx, sy, detail)
+            sprite = Sprite(self._draw_bar(i, sx, sy, detail), self._dpr)
+            self._live = (lk, sprite)
+            return sprite
+        sprite = self._cache.get(i)
+        if sprite is None:
+            sprite = Sprite(self._draw_bar(i, sx, sy, detail), self._dpr)
             if self.caching:
-                self._cache[i] = pic
-        return pic
+                self._cache[i] = sprite
+        return sprite
 
     def _draw_bar(self, i: int, sx: float, sy: float, d: Detail) -> QtGui.QPicture:
         """One bar in pixels, origin at the bar centre x and the top edge of its highest row."""
@@ -348,12 +350,12 @@ class FootprintItem(pg.GraphicsObject):
         right = t.map(QtCore.QPointF(view.right(), 0)).x()
         p.fillRect(QtCore.QRectF(left, bottom - h, right - left, h), self.theme.color("panel", 235))
         for i in range(i0, i1 + 1):
-            pic = self._footer_cache.get(i) if i < len(self.bars) - 1 else None
-            if pic is None:
-                pic = self._draw_footer(i, sx)
+            sprite = self._footer_cache.get(i) if i < len(self.bars) - 1 else None
+            if sprite is None:
+                sprite = Sprite(self._draw_footer(i, sx), self._dpr)
                 if i < len(self.bars) - 1 and self.caching:
-                    self._footer_cache[i] = pic
-            p.drawPicture(QtCore.QPointF(t.map(QtCore.QPointF(i, 0)).x(), bottom - h), pic)
+                    self._footer_cache[i] = sprite
+            sprite.draw(p, QtCore.QPointF(t.map(QtCore.QPointF(i, 0)).x(), bottom - h))
 
     def _draw_footer(self, i: int, sx: float) -> QtGui.QPicture:
         bars = self.bars
@@ -377,6 +379,28 @@ class FootprintItem(pg.GraphicsObject):
             p.drawText(QtCore.QRectF(x0, 2 + k * 13, w, 13), center, val)
         p.end()
         return pic
+
+
+class Sprite:
+    """A bar's recorded picture, rasterized once: replaying a QPicture costs about as much as drawing
+    it again (every fill and text re-runs), while blitting a pixmap is a copy. Device-pixel sized."""
+
+    __slots__ = ("offset", "pixmap")
+
+    def __init__(self, picture: QtGui.QPicture, dpr: float = 1.0) -> None:
+        br = picture.boundingRect()
+        self.offset = QtCore.QPointF(br.x(), br.y())
+        w, h = max(1, br.width()), max(1, br.height())
+        pm = QtGui.QPixmap(max(1, round(w * dpr)), max(1, round(h * dpr)))
+        pm.setDevicePixelRatio(dpr)
+        pm.fill(QtCore.Qt.GlobalColor.transparent)
+        painter = QtGui.QPainter(pm)
+        painter.drawPicture(QtCore.QPointF(-br.x(), -br.y()), picture)
+        painter.end()
+        self.pixmap = pm
+
+    def draw(self, p: QtGui.QPainter, at: QtCore.QPointF) -> None:
+        p.drawPixmap(at + self.offset, self.pixmap)
 
 
 def _alpha(v: int, vmax: int) -> int:

@@ -98,6 +98,7 @@ class FootprintPane(QtWidgets.QWidget):
         self.profile_plot.hideButtons()
         self.profile_plot.setYLink(self.plot)
         self.profile_plot.setMouseEnabled(x=False, y=True)
+        self.profile_plot.getViewBox().disableAutoRange()  # x set to the largest volume, y linked
         self.profile = SessionProfileItem(theme)
         self.profile_plot.addItem(self.profile)
 
@@ -173,8 +174,11 @@ class FootprintPane(QtWidgets.QWidget):
         changed = self.item.set_bars(bars)
         self.time_axis.start_ns = bars.start_ns
         changed |= self.highlights.set_content(bars.start_ns, snap.signals, bands)
-        changed |= self.profile.set_profile(flow.profile_prices, flow.profile_bid, flow.profile_ask,
-                                            flow.profile, flow.prior_profile)
+        if self.profile.set_profile(flow.profile_prices, flow.profile_bid, flow.profile_ask,
+                                    flow.profile, flow.prior_profile):
+            changed = True
+            vmax = float((flow.profile_bid + flow.profile_ask).max()) if len(flow.profile_bid) else 1.0
+            self.profile_plot.setXRange(0, max(1.0, vmax) * 1.04, padding=0)
         if flow.last_price is not None and flow.last_price != self._last_price:
             self._last_price = flow.last_price
             self.last_line.setPos(flow.last_price)
