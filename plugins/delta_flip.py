@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tapeflow.core.events import Side
-from tapeflow.signals.api import BarView, Detector, param
+from tapeflow.plugin import BarView, Detector, Side, param
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tapeflow.core.events import Side
-from tapeflow.signals.api import Detector, TradeView, param
+from tapeflow.plugin import Detector, Side, TradeView, param
 
 
 @dataclass(frozen=True)

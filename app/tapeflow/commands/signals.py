@@ -1,8 +1,8 @@
 """``tapeflow signals FILE``: the signals a rules file produces over a recording.
 
-Default rules: ``resources/rules/example.toml`` (found by :mod:`tapeflow.signals.paths`), which
-runs every built-in detector at its defaults plus example entries; ``--all`` runs each built-in
-(and plugin) detector once at its defaults instead. ``--format json`` prints JSON Lines, one
+With no ``--rules``, every built-in (and plugin) detector runs once at its defaults, as the issue
+asks; ``--rules resources/rules/example.toml`` runs the shipped example rules (the backtest's
+default). ``--format json`` prints JSON Lines, one
 signal per line (prices in index points). Text mode prints the last signals and a count per
 detector kind per session, for a human to sanity-check.
 """
@@ -24,7 +24,7 @@ from tapeflow.core.sessions import ns_to_et, trading_date_of
 from tapeflow.flow.state import FlowSettings, FlowState
 from tapeflow.signals.engine import RuleEngine, registry_for
 from tapeflow.signals.model import Signal
-from tapeflow.signals.paths import default_plugins_dir, default_rules_path
+from tapeflow.signals.paths import default_plugins_dir
 from tapeflow.signals.plugins import load_registry
 from tapeflow.signals.rules import default_rules, load_rules
 
@@ -34,7 +34,7 @@ _SIDE = {1: "buy", -1: "sell", 0: "none"}
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("signals", help="list the signals a rules file produces over a recording")
     add_source_args(p)
-    p.add_argument("--rules", help="rules file (TOML); default: resources/rules/example.toml")
+    p.add_argument("--rules", help="rules file (TOML); default: every detector once at its defaults")
     p.add_argument("--all", action="store_true", help="every detector once at its defaults (ignores --rules)")
     p.add_argument("--plugins", help="folder of plugin modules (default: the repository's plugins/ if present)")
     p.add_argument("--bar", default="1m", help="footprint bars: 1m, 5m, 30s, 500t, 1000v (default 1m)")
@@ -47,11 +47,11 @@ def run(args: argparse.Namespace) -> int:
     source = open_from_args(args)
     inst = source.info.instrument
     plugins = Path(args.plugins) if args.plugins else default_plugins_dir()
-    if args.all:
+    if args.all or not args.rules:
         registry = load_registry([plugins] if plugins else [])
         rules, rules_name = default_rules(registry), "all detectors at defaults"
     else:
-        path = Path(args.rules) if args.rules else default_rules_path()
+        path = Path(args.rules)
         registry = registry_for(path, plugins)
         rules, rules_name = load_rules(path, registry=registry).rules, str(path)
     symbol = source.info.symbols[0] if source.info.symbols else inst.root
