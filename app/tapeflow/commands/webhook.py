@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
 
@@ -26,7 +27,6 @@ from tapeflow.trading.kill_switch import KillSwitch
 from tapeflow.trading.orders import Source
 from tapeflow.trading.settings import TradingSettings, settings_from_dict
 from tapeflow.webhook.outcome import WebhookRequest
-from tapeflow.webhook.server import WebhookServer, describe
 from tapeflow.webhook.settings import (
     WebhookSettings,
     require_secret,
@@ -34,6 +34,9 @@ from tapeflow.webhook.settings import (
     webhook_settings_from_dict,
     with_env_secret,
 )
+
+if TYPE_CHECKING:  # aiohttp is imported only when the server runs, to keep `tapeflow --help` fast
+    from tapeflow.webhook.server import WebhookServer
 
 DEFAULT_FEED = "sim://rth"
 
@@ -94,6 +97,8 @@ async def serve(
     if args.rearm:
         account.rearm(args.rearm)
         account.set_automation(Source.WEBHOOK, True, by=args.rearm)
+    from tapeflow.webhook.server import WebhookServer
+
     server = WebhookServer(
         account, webhook, journal=journal, instruments={root}, on_request=_print_line
     )
@@ -128,6 +133,8 @@ async def _play(replay: Replay, account: Account) -> None:
 
 
 def _print_line(rec: WebhookRequest) -> None:
+    from tapeflow.webhook.server import describe
+
     _say(describe(rec))
 
 

@@ -10,7 +10,6 @@ See ``README.md`` in this folder for alert messages to paste into TradingView.
 from tapeflow.webhook.auth import status_token
 from tapeflow.webhook.outcome import JOURNAL_COLUMNS, JOURNAL_TABLE, Code, Reply, WebhookRequest
 from tapeflow.webhook.schema import Action, Alert, AlertPayload, PayloadError, decode_body, to_alert
-from tapeflow.webhook.server import WebhookServer, describe
 from tapeflow.webhook.settings import (
     SECRET_ENV,
     TRADINGVIEW_SENDERS,
@@ -21,6 +20,16 @@ from tapeflow.webhook.settings import (
     webhook_settings_from_dict,
     with_env_secret,
 )
+
+
+def __getattr__(name: str):
+    """``WebhookServer`` and ``describe`` load aiohttp: import them only when asked for."""
+    if name in ("WebhookServer", "describe"):
+        from tapeflow.webhook import server
+
+        return getattr(server, name)
+    raise AttributeError(name)
+
 
 __all__ = [
     "JOURNAL_COLUMNS",
