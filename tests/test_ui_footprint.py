@@ -110,3 +110,14 @@ def test_screenshot_zoomed_out_with_merged_rows_in_the_light_theme(pane, tmp_pat
     pane.update_from(s.pipeline.snapshot(), s.bands())
     pane.set_follow(True)
     shot(pane, "footprint_light_far", tmp_path)
+
+
+def test_footer_numbers_are_kept_in_the_cached_sprites(pane, tmp_path):
+    s = make_session(tmp_path, engine=False)
+    feed_all(s)
+    pane.visible_bars = 8
+    pane.update_from(s.pipeline.snapshot())
+    pane.set_follow(True)
+    pane.graphics.grab()
+    sprites = list(pane.item._footer_cache.values())
+    assert sprites and all(sp.pixmap.height() >= 3 * 13 and sp.pixmap.width() >= 40 for sp in sprites)

@@ -210,15 +210,25 @@ class FootprintItem(pg.GraphicsObject):
             lk = self._live_key(bars)
             if self._live is not None and self._live[0] == lk:
                 return self._live[1]
-            sprite = Sprite(self._draw_bar(i, sx, sy, detail), self._dpr)
+            sprite = Sprite(self._draw_bar(i, sx, sy, detail), self._dpr, self._bar_box(i, sx, sy))
             self._live = (lk, sprite)
             return sprite
         sprite = self._cache.get(i)
         if sprite is None:
-            sprite = Sprite(self._draw_bar(i, sx, sy, detail), self._dpr)
+            sprite = Sprite(self._draw_bar(i, sx, sy, detail), self._dpr, self._bar_box(i, sx, sy))
             if self.caching:
                 self._cache[i] = sprite
         return sprite
+
+    def _bar_box(self, i: int, sx: float, sy: float) -> QtCore.QRect:
+        """Pixel box of bar ``i`` relative to its origin (bar centre x, top edge of its highest row)."""
+        bars = self.bars
+        assert bars is not None
+        tpr = self.ticks_per_row
+        top = _row_top(int(bars.high[i]), tpr)
+        bottom = (int(bars.low[i]) // tpr) * tpr - 0.5
+        x0 = math.floor(_CANDLE_L * sx) - 2
+        return QtCore.QRect(x0, -2, math.ceil(_CELLS_R * sx) + 2 - x0, math.ceil((top - bottom) * abs(sy)) + 4)
 
     def _draw_bar(self, i: int, sx: float, sy: float, d: Detail) -> QtGui.QPicture:
         """One bar in pixels, origin at the bar centre x and the top edge of its highest row."""
@@ -352,7 +362,9 @@ class FootprintItem(pg.GraphicsObject):
         for i in range(i0, i1 + 1):
             sprite = self._footer_cache.get(i) if i < len(self.bars) - 1 else None
             if sprite is None:
-                sprite = Sprite(self._draw_footer(i, sx), self._dpr)
+                box = QtCore.QRect(math.floor(_CELLS_L * sx) - 1, 0, math.ceil((_CELLS_R - _CELLS_L) * sx) + 2,
+                                   math.ceil(self.footer_height_px()))
+                sprite = Sprite(self._draw_footer(i, sx), self._dpr, box)
                 if i < len(self.bars) - 1 and self.caching:
                     self._footer_cache[i] = sprite
             sprite.draw(p, QtCore.QPointF(t.map(QtCore.QPointF(i, 0)).x(), bottom - h))
@@ -387,8 +399,9 @@ class Sprite:
 
     __slots__ = ("offset", "pixmap")
 
-    def __init__(self, picture: QtGui.QPicture, dpr: float = 1.0) -> None:
-        br = picture.boundingRect()
+    def __init__(self, picture: QtGui.QPicture, dpr: float = 1.0, rect: QtCore.QRect | None = None) -> None:
+        # the recorded bounds miss text drawn outside any fill, so callers pass the box they drew in
+        br = rect if rect is not None else picture.boundingRect()
         self.offset = QtCore.QPointF(br.x(), br.y())
         w, h = max(1, br.width()), max(1, br.height())
         pm = QtGui.QPixmap(max(1, round(w * dpr)), max(1, round(h * dpr)))
