@@ -144,3 +144,17 @@ def test_backtest_on_the_real_file_with_the_example_rules_reports_their_alerts(t
     m = _check_report_folder(tmp_path / "ex")
     assert m["signals"] > 0  # the built-in alerts fire; the example's entries are RTH-only
     assert m["trades"] == 0
+
+
+def test_the_command_modules_load_without_matplotlib_and_agree_on_the_batch_size():
+    import subprocess
+    import sys
+
+    from tapeflow.backtest.runner import DEFAULT_BATCH_ROWS
+    from tapeflow.commands import backtest
+
+    assert backtest.DEFAULT_BATCH_ROWS == DEFAULT_BATCH_ROWS
+    code = ("import sys, tapeflow.commands.backtest, tapeflow.commands.report; "
+            "print('matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"  # every tapeflow command imports these modules at start-up

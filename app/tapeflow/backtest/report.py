@@ -16,7 +16,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tapeflow.backtest.charts import equity_png
 from tapeflow.backtest.metrics import compute_metrics, usd
 from tapeflow.backtest.report_html import render_html
 from tapeflow.backtest.runner import BacktestResult
@@ -232,6 +231,8 @@ def write_report(data: ReportData, out: str | Path) -> dict[str, Any]:
     _write_csv(out / "trades.csv", TRADE_COLUMNS, trade_rows(data))
     _write_csv(out / "signals.csv", SIGNAL_COLUMNS, signal_rows(data))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=json_default) + "\n", encoding="utf-8")
+    from tapeflow.backtest.charts import equity_png  # matplotlib: only when a report is written
+
     png = equity_png(data.trades, _chart_title(data, metrics))
     (out / "equity.png").write_bytes(png)
     (out / "report.html").write_text(render_html(data, metrics, png, trade_rows(data)), encoding="utf-8")

@@ -13,31 +13,15 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tapeflow.backtest.report import from_backtest, json_default, write_report
-from tapeflow.backtest.runner import DEFAULT_BATCH_ROWS, open_sources, run_backtest
-from tapeflow.backtest.runner import Progress as RunProgress
-from tapeflow.backtest.setup import (
-    build_settings,
-    default_rules_path,
-    default_settings_path,
-    read_settings_doc,
-    rule_engine_factory,
-)
-from tapeflow.backtest.sweep import (
-    SweepJob,
-    SweepOutcome,
-    combinations,
-    overfit_warning,
-    parse_sweep,
-    rank,
-    run_sweep,
-)
+if TYPE_CHECKING:
+    from tapeflow.backtest.sweep import SweepOutcome
+
+DEFAULT_BATCH_ROWS = 32  # keep equal to tapeflow.backtest.runner.DEFAULT_BATCH_ROWS (checked by a test)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,6 +45,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here: matplotlib and the pipeline cost a second that other commands should not pay
+    from tapeflow.backtest.report import from_backtest, write_report
+    from tapeflow.backtest.runner import open_sources, run_backtest
+    from tapeflow.backtest.setup import (
+        build_settings,
+        default_rules_path,
+        default_settings_path,
+        read_settings_doc,
+        rule_engine_factory,
+    )
+
     console = Console(stderr=True)
     rules = Path(args.rules) if args.rules else default_rules_path()
     settings_path = Path(args.settings) if args.settings else default_settings_path()
@@ -84,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
 
 @contextmanager
 def _progress(console: Console) -> Iterator[Any]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from tapeflow.backtest.runner import Progress as RunProgress
+
     bar = Progress(TextColumn("backtest {task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[events]:,} events"), TimeElapsedColumn(), console=console,
                    transient=True)
@@ -109,6 +108,12 @@ def _summary(m: dict[str, Any]) -> Table:
 
 
 def _sweep(args: argparse.Namespace, rules: Path, settings_path: Path | None, out: Path, console: Console) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from tapeflow.backtest.report import from_backtest, write_report
+    from tapeflow.backtest.runner import open_sources
+    from tapeflow.backtest.sweep import SweepJob, combinations, overfit_warning, parse_sweep, rank, run_sweep
+
     axes = parse_sweep(args.sweep)
     combos = combinations(axes)
     jobs = [SweepJob(tuple(args.files), str(rules), str(settings_path) if settings_path else None,
@@ -148,6 +153,8 @@ def _row(o: SweepOutcome, names: list[str]) -> dict[str, Any]:
 
 
 def _write_sweep(outcomes: list[SweepOutcome], names: list[str], out: Path, warning: str) -> None:
+    from tapeflow.backtest.report import json_default
+
     rows = [_row(o, names) for o in outcomes]
     with (out / "sweep.csv").open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")

@@ -12,10 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from tapeflow.backtest.journal import from_journal
-from tapeflow.backtest.report import write_report
 from tapeflow.errors import TapeflowError
-from tapeflow.trading.settings import load_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,6 +36,11 @@ def _date(text: str | None, flag: str) -> date | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here: matplotlib costs a second that other commands should not pay
+    from tapeflow.backtest.journal import from_journal
+    from tapeflow.backtest.report import write_report
+    from tapeflow.trading.settings import load_settings
+
     d0, d1 = _date(args.date_from, "--from"), _date(args.date_to, "--to")
     if d0 and d1 and d1 < d0:
         raise TapeflowError(f"--to {d1} is before --from {d0}")
