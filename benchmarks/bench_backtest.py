@@ -10,7 +10,7 @@ the same events, already in memory, go through:
 
 The ratio column is backtest time / flow-only time over the same events in the same run.
 
-    .venv/bin/python benchmarks/bench_backtest.py [--trades 1000000] [--batch-rows 32,4096]
+    .venv/bin/python benchmarks/bench_backtest.py [--trades 1000000] [--batch-rows 32,4096] [--batch-ms 250]
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ import gc
 import os
 import time
 from collections.abc import Callable, Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 
-from tapeflow.backtest.runner import run_backtest
+from tapeflow.backtest.runner import DEFAULT_BATCH_MS, cut_points, run_backtest
 from tapeflow.backtest.setup import default_rules_path, rule_engine_factory
 from tapeflow.backtest.standin import EveryNthEngine
 from tapeflow.core.events import Kind
@@ -74,17 +75,19 @@ def timed(fn: Callable[[], object], repeat: int = 1) -> float:
     return best
 
 
-def flow_only(events: np.ndarray, inst: Instrument, rows: int) -> None:
+def flow_only(events: np.ndarray, inst: Instrument, rows: int, ms: int) -> None:
+    """The bare flow stage over the very batches the backtest hands the pipeline."""
     state = FlowState(inst)
-    for k in range(0, len(events), rows):
-        state.update(events[k : k + rows])
+    cuts = cut_points(events["ts_event"], rows, ms * 1_000_000)
+    for a, b in pairwise(cuts):
+        state.update(events[a:b])
 
 
-def bench(name: str, events: np.ndarray, info: FeedInfo, rows: int, table: list[tuple[str, ...]]) -> None:
+def bench(name: str, events: np.ndarray, info: FeedInfo, rows: int, ms: int, table: list[tuple[str, ...]]) -> None:
     trades = int(np.count_nonzero(events["kind"] == Kind.TRADE))
     repeat = 3 if len(events) < 100_000 else 1
-    base = timed(lambda: flow_only(events, info.instrument, rows), repeat)
-    label = f"{name} ({len(events):,} ev, {trades:,} tr), {rows} rows"
+    base = timed(lambda: flow_only(events, info.instrument, rows, ms), repeat)
+    label = f"{name} ({len(events):,} ev, {trades:,} tr), {rows} rows/{ms} ms"
     n = len(events)
     flow = ("flow only (FlowState.update)", f"{trades / base:,.0f}", f"{n / base:,.0f}", f"{base:.2f}", "")
     table.append((label, *flow))
@@ -96,7 +99,7 @@ def bench(name: str, events: np.ndarray, info: FeedInfo, rows: int, table: list[
         out: dict[str, int] = {}
 
         def run(factory=factory, out=out) -> None:
-            r = run_backtest([MemorySource(events, info)], factory, COSTS, batch_rows=rows)
+            r = run_backtest([MemorySource(events, info)], factory, COSTS, batch_rows=rows, batch_ms=ms)
             out["trips"] = len(r.trades)
 
         dt = timed(run, repeat)
@@ -108,6 +111,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trades", type=int, default=1_000_000, help="simulated trades (default 1,000,000)")
     ap.add_argument("--batch-rows", default="32,4096", help="batch sizes to measure (default 32,4096)")
+    ap.add_argument("--batch-ms", type=int, default=DEFAULT_BATCH_MS,
+                    help=f"time cut of the batches, ms (default {DEFAULT_BATCH_MS}, the backtest's; 0 = none)")
     ap.add_argument("--no-real", action="store_true", help="simulated data only")
     args = ap.parse_args()
     sizes = [int(x) for x in args.batch_rows.split(",")]
@@ -126,7 +131,7 @@ def main() -> None:
     inputs.append(("simulated RTH", ev, info))
     for name, ev, info in inputs:
         for rows in sizes:
-            bench(name, ev, info, rows, table)
+            bench(name, ev, info, rows, args.batch_ms, table)
             print(f"  done: {name}, {rows} rows/batch", flush=True)
     head = ("input", "figure", "trades/s", "events/s", "seconds", "vs flow")
     widths = [max(len(r[i]) for r in [head, *table]) for i in range(len(head))]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+import numpy as np
 from backtest_scenario import COSTS, SCHEDULE, SECOND, ArraySource, tape
 
 from tapeflow.backtest.metrics import compute_metrics, trade_stats
-from tapeflow.backtest.runner import run_backtest
+from tapeflow.backtest.runner import cut_points, run_backtest
 from tapeflow.backtest.standin import EveryNthEngine, ScheduledEngine
 from tapeflow.backtest.trades import Trade, attribute_trips, segment_of
 from tapeflow.core.events import Side
@@ -86,6 +87,15 @@ def test_session_segments_are_by_entry_time_in_new_york():
     assert segment_of(iso_to_ns("2024-07-02T19:59:59Z")) == "rth_close"  # 15:59:59
     assert segment_of(iso_to_ns("2024-07-02T20:00:00Z")) == "eth"  # 16:00
     assert segment_of(iso_to_ns("2024-01-02T14:45:00Z")) == "rth_open"  # 09:45 EST
+
+
+def test_batches_are_cut_every_n_rows_and_where_the_clock_enters_a_new_time_bucket():
+    ms = 1_000_000
+    ts = np.array([0, 1, 2, 3, 4, 5, 300, 301, 1000], dtype=np.int64) * ms
+    assert cut_points(ts, 4, 0) == [0, 4, 8, 9]
+    assert cut_points(ts, 4, 250 * ms) == [0, 4, 6, 8, 9]  # 0-249 ms, 250-499 ms, 1000 ms buckets
+    assert cut_points(ts, 100, 250 * ms) == [0, 6, 8, 9]
+    assert cut_points(ts[:0], 4, 250 * ms) == [0]
 
 
 def test_every_nth_engine_fires_on_exact_print_numbers_whatever_the_batches():

@@ -49,7 +49,7 @@ RUN_ONLY = ("source", "settings", "time_in_market_pct", "notes")  # what a journ
 def _scenario_report(out: Path, journal: Journal | None = None) -> dict:
     r = run_backtest([ArraySource(tape())], lambda inst: ScheduledEngine(inst, SCHEDULE), COSTS,
                      journal=journal, batch_rows=1)
-    return write_report(from_backtest(r, batch_rows=1), out)
+    return write_report(from_backtest(r), out)
 
 
 def test_same_inputs_give_byte_identical_trades_and_metrics(tmp_path):
@@ -150,10 +150,11 @@ def test_the_command_modules_load_without_matplotlib_and_agree_on_the_batch_size
     import subprocess
     import sys
 
-    from tapeflow.backtest.runner import DEFAULT_BATCH_ROWS
+    from tapeflow.backtest import runner
     from tapeflow.commands import backtest
 
-    assert backtest.DEFAULT_BATCH_ROWS == DEFAULT_BATCH_ROWS
+    assert (backtest.DEFAULT_BATCH_ROWS, backtest.DEFAULT_BATCH_MS) == (runner.DEFAULT_BATCH_ROWS,
+                                                                        runner.DEFAULT_BATCH_MS)
     code = ("import sys, tapeflow.commands.backtest, tapeflow.commands.report; "
             "print('matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

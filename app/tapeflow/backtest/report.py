@@ -78,7 +78,7 @@ class ReportData:
     notes: list[str] = field(default_factory=list)
 
 
-def settings_used(settings: TradingSettings | None, batch_rows: int | None = None) -> dict[str, Any]:
+def settings_used(settings: TradingSettings | None, batching: tuple[int, int] | None = None) -> dict[str, Any]:
     """The paper broker and auto-trader settings in the units a trader reads (USD, ms)."""
     if settings is None:
         return {"note": "not recorded: pass --settings with the file the session ran with"}
@@ -107,12 +107,12 @@ def settings_used(settings: TradingSettings | None, batch_rows: int | None = Non
         if v is not None
     }
     out["risk"] = risk
-    if batch_rows is not None:
-        out["batch_rows"] = batch_rows
+    if batching is not None:
+        out["batch_rows"], out["batch_ms"] = batching
     return out
 
 
-def from_backtest(result: BacktestResult, *, batch_rows: int | None = None, title: str | None = None) -> ReportData:
+def from_backtest(result: BacktestResult, *, title: str | None = None) -> ReportData:
     """A report of one backtest run."""
     rows = [
         SignalRow(s.signal.ts_ns, s.signal.instrument, s.signal.rule, s.signal.kind, str(s.signal.action),
@@ -142,7 +142,7 @@ def from_backtest(result: BacktestResult, *, batch_rows: int | None = None, titl
         instrument=result.instrument,
         trades=result.trades,
         signals=rows,
-        settings=settings_used(result.settings, batch_rows),
+        settings=settings_used(result.settings, (result.batch_rows, result.batch_ms)),
         source=source,
         span_ns=result.span_ns or None,
         notes=notes,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 
@@ -49,6 +50,11 @@ the end of its batch and fills at the touch there; a live feed delivers a few ro
 file adapter tens of thousands. Small batches keep fills close to live (on simulated RTH flow:
 32 rows ~ 0.2 s mean signal-to-fill delay, 256 rows ~ 1.6 s) but each pipeline step has a fixed
 cost, so smaller is slower. The report states the delay this run actually had."""
+
+DEFAULT_BATCH_MS = 250
+"""A batch also never spans more than this much market time (ms; batches are cut where the clock
+crosses a multiple of it). In a quiet market 32 rows can span seconds; this bounds the delay
+there at little cost, because quiet periods have few events to cut."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +102,8 @@ class BacktestResult:
     trades: list[Trade]
     open_position: int  # contracts still open when the data ended (not counted as a trade)
     elapsed_s: float
+    batch_rows: int = DEFAULT_BATCH_ROWS
+    batch_ms: int = DEFAULT_BATCH_MS
     params: dict[str, object] = field(default_factory=dict)  # sweep overrides, for the report
 
     def entry_delays_ns(self) -> list[int]:
@@ -137,6 +145,23 @@ def open_sources(files: Sequence[str], *, symbol: str | None = None, tz: str | N
     return sources
 
 
+def cut_points(ts: np.ndarray, rows: int, quantum_ns: int) -> list[int]:
+    """Start indices of the pipeline batches of one source batch, plus its end.
+
+    A cut where the clock enters a new ``quantum_ns`` bucket (if > 0), and wherever a piece would
+    exceed ``rows``. Buckets are aligned on the epoch, so cuts do not depend on source batching.
+    """
+    n = len(ts)
+    starts = (np.flatnonzero(np.diff(ts // quantum_ns)) + 1).tolist() if quantum_ns > 0 and n else []
+    cuts = [0]
+    for s in [*starts, n]:
+        while s - cuts[-1] > rows:
+            cuts.append(cuts[-1] + rows)
+        if s > cuts[-1]:
+            cuts.append(s)
+    return cuts
+
+
 def _fold_ids(batch: np.ndarray) -> np.ndarray:
     ids = batch["instrument_id"]
     if len(ids) and (ids != TAPE_ID).any():
@@ -154,13 +179,16 @@ def run_backtest(
     journal: JournalSink | None = None,
     progress: ProgressCallback | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    batch_ms: int = DEFAULT_BATCH_MS,
 ) -> BacktestResult:
     """Run the pipeline over ``sources`` in order; state (positions, sessions) carries across files.
 
-    ``batch_rows``: the largest batch handed to ``Pipeline.process`` (see ``DEFAULT_BATCH_ROWS``).
+    ``batch_rows`` / ``batch_ms``: the largest batch handed to ``Pipeline.process``, in rows and in
+    market time (0 ms: no time cut); see ``DEFAULT_BATCH_ROWS`` and ``DEFAULT_BATCH_MS``.
     """
-    if batch_rows < 1:
-        raise TapeflowError(f"backtest: batch rows must be >= 1, got {batch_rows}")
+    if batch_rows < 1 or batch_ms < 0:
+        raise TapeflowError(f"backtest: batches need >= 1 row and >= 0 ms, got {batch_rows} rows, {batch_ms} ms")
+    quantum = batch_ms * 1_000_000
     settings = settings or TradingSettings()
     inst = sources[0].info.instrument
     broker = PaperBroker(settings.paper, {TAPE_ID: inst.root})
@@ -181,8 +209,9 @@ def run_backtest(
         n0, p0 = events, prints
         for batch in src:
             folded = _fold_ids(batch)
-            for k in range(0, len(folded), batch_rows):
-                fired = pipe.process(folded[k : k + batch_rows])
+            cuts = cut_points(folded["ts_event"], batch_rows, quantum)
+            for a, b in pairwise(cuts):
+                fired = pipe.process(folded[a:b])
                 if fired:
                     signals.extend(_records(fired, pipe))
             events += len(batch)
@@ -198,7 +227,7 @@ def run_backtest(
     assert [t.trip for t in trades] == account.ledger.round_trips, "replayed fills disagree with the account"
     pos = account.ledger.positions.get(inst.root)
     return BacktestResult(inst, settings, summaries, signals, fills, dict(account.orders), trades,
-                          pos.qty if pos is not None else 0, elapsed)
+                          pos.qty if pos is not None else 0, elapsed, batch_rows, batch_ms)
 
 
 def _records(fired: list[Signal], pipe: Pipeline) -> list[SignalRecord]:

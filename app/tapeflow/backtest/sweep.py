@@ -18,7 +18,13 @@ from decimal import Decimal
 from typing import Any
 
 from tapeflow.backtest.metrics import trade_stats
-from tapeflow.backtest.runner import BacktestResult, open_sources, run_backtest
+from tapeflow.backtest.runner import (
+    DEFAULT_BATCH_MS,
+    DEFAULT_BATCH_ROWS,
+    BacktestResult,
+    open_sources,
+    run_backtest,
+)
 from tapeflow.backtest.setup import (
     apply_rule_overrides,
     build_settings,
@@ -46,7 +52,8 @@ class SweepJob:
     overrides: tuple[tuple[str, Any], ...]
     symbol: str | None = None
     tz: str | None = None
-    batch_rows: int = 64
+    batch_rows: int = DEFAULT_BATCH_ROWS
+    batch_ms: int = DEFAULT_BATCH_MS
 
 
 @dataclass
@@ -88,7 +95,8 @@ def run_job(job: SweepJob) -> BacktestResult:
     settings = build_settings(read_settings_doc(job.settings_path), settings_over, job.settings_path or "<settings>")
     rules = apply_rule_overrides(load_rule_list(job.rules_path), rule_over) if rule_over else job.rules_path
     sources = open_sources(job.files, symbol=job.symbol, tz=job.tz)
-    result = run_backtest(sources, rule_engine_factory(rules), settings, batch_rows=job.batch_rows)
+    result = run_backtest(sources, rule_engine_factory(rules), settings, batch_rows=job.batch_rows,
+                          batch_ms=job.batch_ms)
     result.params = dict(job.overrides)
     return result
 

@@ -21,7 +21,8 @@ from rich.table import Table
 if TYPE_CHECKING:
     from tapeflow.backtest.sweep import SweepOutcome
 
-DEFAULT_BATCH_ROWS = 32  # keep equal to tapeflow.backtest.runner.DEFAULT_BATCH_ROWS (checked by a test)
+DEFAULT_BATCH_ROWS = 32  # keep equal to tapeflow.backtest.runner's defaults (checked by a test)
+DEFAULT_BATCH_MS = 250
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,7 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                     "or dates 2024-07-02,2024-07-03; scored apart, never ranked on")
     p.add_argument("--jobs", type=int, help="worker processes for a sweep (default: all cores)")
     p.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS,
-                   help=f"largest batch per pipeline step (default {DEFAULT_BATCH_ROWS}; smaller is closer to live)")
+                   help=f"most rows per pipeline step (default {DEFAULT_BATCH_ROWS}; smaller: closer to live, slower)")
+    p.add_argument("--batch-ms", type=int, default=DEFAULT_BATCH_MS,
+                   help=f"most market time per pipeline step, ms (default {DEFAULT_BATCH_MS}; 0 = no time cut)")
     p.set_defaults(func=run)
 
 
@@ -66,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
     sources = open_sources(args.files, symbol=args.symbol, tz=args.tz)
     with _progress(console) as on_progress:
         result = run_backtest(sources, rule_engine_factory(rules), settings, progress=on_progress,
-                              batch_rows=args.batch_rows)
-    data = from_backtest(result, batch_rows=args.batch_rows, title=f"Backtest {result.instrument.root}: {rules.name}")
+                              batch_rows=args.batch_rows, batch_ms=args.batch_ms)
+    data = from_backtest(result, title=f"Backtest {result.instrument.root}: {rules.name}")
     data.settings["rules_file"] = str(rules)
     data.settings["settings_file"] = str(settings_path) if settings_path else "built-in defaults"
     metrics = write_report(data, out)
@@ -117,7 +120,7 @@ def _sweep(args: argparse.Namespace, rules: Path, settings_path: Path | None, ou
     axes = parse_sweep(args.sweep)
     combos = combinations(axes)
     jobs = [SweepJob(tuple(args.files), str(rules), str(settings_path) if settings_path else None,
-                     tuple(c.items()), args.symbol, args.tz, args.batch_rows) for c in combos]
+                     tuple(c.items()), args.symbol, args.tz, args.batch_rows, args.batch_ms) for c in combos]
     # fail fast on a bad name or value before starting processes
     open_sources(args.files, symbol=args.symbol, tz=args.tz)
     with Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -130,8 +133,8 @@ def _sweep(args: argparse.Namespace, rules: Path, settings_path: Path | None, ou
     out.mkdir(parents=True, exist_ok=True)
     _write_sweep(outcomes, [n for n, _ in axes], out, warning)
     best = outcomes[0]
-    data = from_backtest(best.result, batch_rows=args.batch_rows,
-                         title=f"Backtest {best.result.instrument.root}: {rules.name}, best of {len(outcomes)}")
+    title = f"Backtest {best.result.instrument.root}: {rules.name}, best of {len(outcomes)}"
+    data = from_backtest(best.result, title=title)
     data.notes.append(warning)
     write_report(data, out / "best")
     Console().print(_sweep_table(outcomes, [n for n, _ in axes], has_oos))
