@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Nothing a test does may touch the real user's settings, layout, journal or kill-switch latch.
+os.environ["TAPEFLOW_HOME"] = tempfile.mkdtemp(prefix="tapeflow-test-home-")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("TAPEFLOW_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -23,7 +23,7 @@ from tapeflow.ui.profile_item import SessionProfileItem
 from tapeflow.ui.text import compact, et_time
 from tapeflow.ui.theme import Theme
 
-DEFAULT_VISIBLE_BARS = 14
+DEFAULT_VISIBLE_BARS = 8  # wide enough for "bid x ask" numbers at a normal window size
 MIN_VISIBLE_TICKS = 16
 PROFILE_WIDTH_PX = 110
 PRICE_AXIS_PX = 62

@@ -45,8 +45,14 @@ def bands_from_zones(zones: Sequence[object]) -> tuple[Band, ...]:
 
 
 def marker_shape(kind: str) -> str:
-    """How a signal kind is drawn: ``cell``, ``zone``, ``ring`` or ``triangle``."""
+    """How a signal kind is drawn: ``cell``, ``zone``, ``ring``, ``triangle`` or ``none``.
+
+    Threshold crossings (``*_cross``) are not tied to a price level of the bar: they stay in the
+    signal log and off the chart, where they would only hide the numbers.
+    """
     k = kind.lower()
+    if k.endswith("_cross"):
+        return "none"
     if "stacked" in k or "zone" in k:
         return "zone"
     if "imbalance" in k:
@@ -128,6 +134,8 @@ class HighlightItem(pg.GraphicsObject):
                 continue
             base = "ask_strong" if s.side == Side.BUY else "bid_strong" if s.side == Side.SELL else "warning"
             shape = marker_shape(s.kind)
+            if shape == "none":
+                continue
             pen = QtGui.QPen(th.color(base), 2)
             pen.setCosmetic(True)
             p.setPen(pen)
@@ -139,12 +147,11 @@ class HighlightItem(pg.GraphicsObject):
                 p.fillRect(QtCore.QRectF(i - 0.45, s.price - 0.5, right - i, 1), th.color(base, 55))
             elif shape == "ring":
                 p.drawEllipse(QtCore.QPointF(i, s.price), 0.3, 1.2)
-            else:
-                up = s.side != Side.SELL
+            else:  # a small arrow in the gap left of the bar, pointing at the level: never over numbers
                 y = s.price
-                tri = QtGui.QPolygonF([QtCore.QPointF(i - 0.15, y - 1.5 if up else y + 1.5),
-                                       QtCore.QPointF(i + 0.15, y - 1.5 if up else y + 1.5),
-                                       QtCore.QPointF(i, y - 0.6 if up else y + 0.6)])
+                tri = QtGui.QPolygonF([QtCore.QPointF(i - 0.62, y - 0.45),
+                                       QtCore.QPointF(i - 0.62, y + 0.45),
+                                       QtCore.QPointF(i - 0.47, y)])
                 p.setBrush(th.color(base))
                 p.drawPolygon(tri)
         p.end()
