@@ -37,6 +37,7 @@ from tapeflow.backtest.setup import (
 from tapeflow.backtest.trades import Trade
 from tapeflow.core.sessions import trading_date_of
 from tapeflow.errors import TapeflowError
+from tapeflow.trading.settings import TradingSettings
 
 MIN_TRADES = 30
 """Below this many in-sample trades a combination's figures are mostly noise (flagged)."""
@@ -89,11 +90,17 @@ def combinations(axes: Sequence[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(v for _, v in axes))]
 
 
-def run_job(job: SweepJob) -> BacktestResult:
-    """Run one combination (in a worker process)."""
+def prepare(job: SweepJob) -> tuple[TradingSettings, tuple[Any, ...] | str]:
+    """Settings and rules of one combination; raises on a bad name or value (call before forking)."""
     settings_over, rule_over = split_overrides(dict(job.overrides))
     settings = build_settings(read_settings_doc(job.settings_path), settings_over, job.settings_path or "<settings>")
     rules = apply_rule_overrides(load_rule_list(job.rules_path), rule_over) if rule_over else job.rules_path
+    return settings, rules
+
+
+def run_job(job: SweepJob) -> BacktestResult:
+    """Run one combination (in a worker process)."""
+    settings, rules = prepare(job)
     sources = open_sources(job.files, symbol=job.symbol, tz=job.tz)
     result = run_backtest(sources, rule_engine_factory(rules), settings, batch_rows=job.batch_rows,
                           batch_ms=job.batch_ms)

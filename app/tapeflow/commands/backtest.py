@@ -115,14 +115,24 @@ def _sweep(args: argparse.Namespace, rules: Path, settings_path: Path | None, ou
 
     from tapeflow.backtest.report import from_backtest, write_report
     from tapeflow.backtest.runner import open_sources
-    from tapeflow.backtest.sweep import SweepJob, combinations, overfit_warning, parse_sweep, rank, run_sweep
+    from tapeflow.backtest.sweep import (
+        SweepJob,
+        combinations,
+        overfit_warning,
+        parse_sweep,
+        prepare,
+        rank,
+        run_sweep,
+    )
 
     axes = parse_sweep(args.sweep)
     combos = combinations(axes)
     jobs = [SweepJob(tuple(args.files), str(rules), str(settings_path) if settings_path else None,
                      tuple(c.items()), args.symbol, args.tz, args.batch_rows, args.batch_ms) for c in combos]
-    # fail fast on a bad name or value before starting processes
+    # fail fast on a bad file, name or value before starting processes
     open_sources(args.files, symbol=args.symbol, tz=args.tz)
+    for job in jobs:
+        prepare(job)
     with Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         task = bar.add_task("sweep", total=len(jobs))
