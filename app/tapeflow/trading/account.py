@@ -20,11 +20,12 @@ import numpy as np
 from tapeflow.core.events import Side
 from tapeflow.trading.brackets import BracketState
 from tapeflow.trading.broker import Broker, EventBus, EventCallback
-from tapeflow.trading.journal_sink import JournalSink
+from tapeflow.trading.journal_sink import JournalReader, JournalSink
 from tapeflow.trading.kill_switch import KillSwitch, KillSwitchState
 from tapeflow.trading.orders import (
     AUTOMATED_SOURCES,
     EventKind,
+    Fill,
     Order,
     OrderEvent,
     OrderRequest,
@@ -69,6 +70,25 @@ class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
     rth_open_ns: int
     rth_close_ns: int
     eth_close_ns: int
+
+
+class RestoreReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What :meth:`Account.restore` rebuilt from the journal after a restart."""
+
+    fills: int
+    round_trips: int
+    positions: dict[str, int]  # instrument -> signed contracts
+    lost_orders: tuple[int, ...]  # ids of orders working at the crash (the paper broker lost them)
+    unprotected: tuple[str, ...]  # instruments with a position and no working order left
+
+    @property
+    def warnings(self) -> list[str]:
+        out = []
+        if self.lost_orders:
+            out.append(f"{len(self.lost_orders)} order(s) working before the restart were not restored")
+        for inst in self.unprotected:
+            out.append(f"{inst} position of {self.positions[inst]} has no working stop: protect or flatten it")
+        return out
 
 
 class Account:
@@ -329,6 +349,39 @@ class Account:
         self.risk.settings = settings.risk
         if isinstance(self.broker, PaperBroker):
             self.broker.settings = settings.paper
+
+    def restore(self, journal: JournalReader) -> RestoreReport:
+        """Rebuild positions, P&L, day statistics, loss streaks and order ids from the journal.
+
+        Call on a fresh account at start-up, before any order. Fills are replayed through the same
+        ledger and risk bookkeeping that booked them, so the account matches what it was before the
+        crash. Working orders are not re-sent (a paper broker's resting orders died with the
+        process, a real broker reports its own): they are listed so the user can act, and a
+        position left without any working order is flagged.
+        """
+        fills = [msgspec.convert(r, Fill, strict=False) for r in journal.rows("fills")]
+        trips = 0
+        for f in fills:
+            self._set_clock(f.ts_ns)
+            for rt in self.ledger.apply(f):
+                trips += 1
+                self.risk.on_round_trip(rt)
+        last_status: dict[int, str] = {}
+        for r in journal.rows("order_events"):
+            last_status[int(r["order_id"])] = str(r["order_status"])
+        ids = [int(r["id"]) for r in journal.rows("orders")] + list(last_status) + [f.order_id for f in fills]
+        self._next_id = max(ids, default=0) + 1
+        lost = tuple(sorted(i for i, st in last_status.items() if not OrderStatus(st).is_terminal))
+        self.risk.evaluate(self.clock_ns, self.ledger)
+        self._drain_risk_events()
+        positions = {k: p.qty for k, p in self.ledger.positions.items() if p.qty != 0}
+        return RestoreReport(
+            fills=len(fills),
+            round_trips=trips,
+            positions=positions,
+            lost_orders=lost,
+            unprotected=tuple(sorted(positions)),  # nothing is working right after a restart
+        )
 
     # -- internals ----------------------------------------------------------------------------
     def _now(self, ts_ns: int | None) -> int:

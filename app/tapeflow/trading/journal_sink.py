@@ -6,7 +6,7 @@ two together, and backtests may run without a journal.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class JournalSink(Protocol):
@@ -26,3 +26,9 @@ TABLES = (
     "sessions",
 )
 """The journal's tables (one per record type)."""
+
+
+class JournalReader(Protocol):
+    """Reading back a journal (``tapeflow.store.journal.Journal`` fits) to restore an account."""
+
+    def rows(self, table: str) -> list[dict[str, Any]]: ...

@@ -1,0 +1,48 @@
+"""After a crash, a fresh account rebuilt from the journal matches the one that died."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from tapeflow.core.events import Side
+from tapeflow.store.journal import Journal
+from tapeflow.trading.account import Account
+from tapeflow.trading.orders import OrderRequest, OrderType
+from tapeflow.trading.testing import et, trades
+
+
+def _market(side: Side, qty: int) -> OrderRequest:
+    return OrderRequest(instrument="ES", side=side, qty=qty, type=OrderType.MARKET)
+
+
+def test_restore_rebuilds_position_pnl_day_stats_and_ids(tmp_path):
+    day = date(2024, 7, 2)
+    journal = Journal(tmp_path / "journal.db")
+    before = Account(journal=journal)
+    before.on_events(trades(et(day, "10:00"), [(22000, 1, 1)]))
+    assert before.submit(_market(Side.BUY, 2), ts_ns=et(day, "10:00", 1)).ok
+    before.on_events(trades(et(day, "10:00", 2), [(22000, 1, 1)]))
+    before.on_events(trades(et(day, "10:01"), [(21996, 1, -1)]))  # 4 ticks lower
+    assert before.submit(_market(Side.SELL, 1), ts_ns=et(day, "10:01", 1)).ok  # a losing round trip
+    before.on_events(trades(et(day, "10:01", 2), [(21996, 1, -1)]))
+    working = before.submit(
+        OrderRequest(instrument="ES", side=Side.SELL, qty=1, type=OrderType.LIMIT, limit_price=22010),
+        ts_ns=et(day, "10:02"),
+    )
+    before.on_events(trades(et(day, "10:02", 1), [(21997, 1, 1)]))
+    snap = before.snapshot()
+    del before  # the process dies here
+
+    after = Account(journal=Journal(tmp_path / "journal.db"))
+    report = after.restore(after.journal)
+    again = after.snapshot()
+    assert report.positions == {"ES": 1} and report.fills == 2  # a round trip closes only when flat
+    assert [(p.instrument, p.qty, p.avg_price_ticks) for p in again.positions] == [
+        (p.instrument, p.qty, p.avg_price_ticks) for p in snap.positions
+    ]
+    assert again.realized_today_cents == snap.realized_today_cents < 0
+    assert again.trades_today == snap.trades_today
+    assert report.lost_orders == (working.order_id,)
+    assert report.unprotected == ("ES",) and any("no working stop" in w for w in report.warnings)
+    nxt = after.submit(_market(Side.SELL, 1), ts_ns=et(day, "10:03"))
+    assert nxt.order_id > working.order_id  # ids never repeat across a restart
