@@ -130,28 +130,42 @@ class LevelsSource:
         return self._value
 
 
-@dataclass(frozen=True, slots=True)
 class BarView:
     """A footprint bar that has just closed: ``bars`` holds the recent closed bars (this one is ``i``,
-    with at least 256 before it when the session has them)."""
+    with at least 256 before it when the session has them).
 
-    bars: FootprintBars
-    i: int
-    ts_ns: int  # time the close became known: the first trade of the next bar, UTC ns
-    order: int  # global number of that trade (ordering key)
-    state: FlowState
-    _levels: LevelsSource
+    Every detector reads the same view, so ``bar()``, ``rows()`` and derived per-bar figures are
+    computed once and shared (treat what they return as read-only).
+    """
+
+    __slots__ = ("_bar", "_levels", "_rows", "bars", "i", "memo", "order", "state", "ts_ns")
+
+    def __init__(self, bars: FootprintBars, i: int, ts_ns: int, order: int, state: FlowState,
+                 levels: LevelsSource) -> None:
+        self.bars, self.i, self.ts_ns, self.order, self.state = bars, i, ts_ns, order, state
+        self._levels = levels
+        self._bar: dict[str, int] | None = None
+        self._rows: dict[str, np.ndarray] | None = None
+        self.memo: dict[Any, Any] = {}  # per-bar results shared between detectors, keyed by what they depend on
 
     @property
     def levels(self) -> SessionLevels:
         return self._levels.get()
 
+    @property
+    def levels_source(self) -> LevelsSource:
+        return self._levels
+
     def bar(self) -> dict[str, int]:
-        return self.bars.bar(self.i)
+        if self._bar is None:
+            self._bar = self.bars.bar(self.i)
+        return self._bar
 
     def rows(self) -> dict[str, np.ndarray]:
         """Per-tick rows of the bar, low to high: price, bid, ask, unknown, count."""
-        return self.bars.rows(self.i)
+        if self._rows is None:
+            self._rows = self.bars.rows(self.i)
+        return self._rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,8 +267,9 @@ class Detector:
         """
         if isinstance(view, BarView):
             ts, order, phase = view.ts_ns, view.order, 0
-            bar_start = int(view.bars.start_ns[view.i])
-            bar_volume: int | None = int(view.bars.volume[view.i])
+            bar = view.bar()
+            bar_start = bar["start_ns"]
+            bar_volume: int | None = bar["volume"]
         elif isinstance(view, TradeView):
             j = len(view) - 1 if index is None else int(index)
             ts, order, phase = int(view.ts[j]), view.first_order + j, 1

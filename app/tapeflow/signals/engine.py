@@ -117,6 +117,12 @@ class RuleEngine:
         self._routes = [(self._detectors[k], rs) for k, rs in routes.items()]
         self._plugin_kinds = set(reg.plugin_kinds) if reg else set()
         self._wants_book = any(type(d).on_book is not Detector.on_book for d in self._detectors.values())
+        # per hook, the bound methods of the detectors that override it (built once, not per call)
+        self._hooks = {
+            hook: [(det, rules, getattr(det, hook), det.kind in self._plugin_kinds) for det, rules in self._routes
+                   if getattr(type(det), hook) is not getattr(Detector, hook)]
+            for hook in ("on_trades", "on_book", "on_bar")
+        }
 
     # --- the per-batch call -----------------------------------------------------------------
     def on_update(self, state: FlowState, update: FlowUpdate, batch: np.ndarray) -> list[Signal]:
@@ -223,14 +229,14 @@ class RuleEngine:
         self._bar_start = int(ts_ns)
 
     def _call_all(self, hook: str, view: object) -> None:
-        for det, rules in self._routes:
-            if det in self._dead or getattr(type(det), hook) is getattr(Detector, hook):
+        for det, rules, fn, plugin in self._hooks[hook]:
+            if not plugin:
+                fn(view)
                 continue
-            if det.kind not in self._plugin_kinds:
-                getattr(det, hook)(view)
+            if det in self._dead:
                 continue
             try:
-                getattr(det, hook)(view)
+                fn(view)
             except Exception as e:
                 tb = traceback.format_exc()
                 log.error("plugin detector %s raised and is disabled:\n%s", det.kind, tb)
