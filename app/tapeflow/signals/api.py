@@ -118,7 +118,11 @@ class SessionLevels:
 
 
 class LevelsSource:
-    """Lazily computed :class:`SessionLevels` (a profile summary costs tens of µs; most hooks skip it)."""
+    """Lazily computed :class:`SessionLevels` (a profile summary costs tens of µs; most hooks skip it).
+
+    ``poc()`` and ``hvn()`` give the developing profile's POC and high-volume nodes alone; a source
+    that can compute them for less than a whole summary (the engine's, at bar closes) overrides them.
+    """
 
     def __init__(self, compute: Any) -> None:
         self._compute = compute
@@ -128,6 +132,20 @@ class LevelsSource:
         if self._value is None:
             self._value = self._compute()
         return self._value
+
+    @property
+    def prior(self) -> ProfileSummary | None:
+        return self.get().prior
+
+    def poc(self) -> int | None:
+        """Developing POC, ticks (None before the session's first trade)."""
+        p = self.get().profile
+        return p.poc if p is not None else None
+
+    def hvn(self) -> tuple[int, ...]:
+        """Developing high-volume nodes, ticks."""
+        p = self.get().profile
+        return p.hvn if p is not None else ()
 
 
 class BarView:

@@ -223,7 +223,7 @@ class RuleEngine:
                 self._call_all("on_book", BookView(batch, index, bar_start, new_bar, self._trade_no + b, state))
 
     def _close_bar(self, closed: FootprintBars, k: int, ts_ns: int, order: int, state: FlowState) -> None:
-        view = BarView(closed, k, int(ts_ns), order, state, LevelsSource(self._tracker.levels))
+        view = BarView(closed, k, int(ts_ns), order, state, self._tracker.frozen_levels())
         self._call_all("on_bar", view)
         self._new_bar = True
         self._bar_start = int(ts_ns)

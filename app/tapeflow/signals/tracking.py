@@ -8,11 +8,14 @@ session cumulative delta and session VWAP here.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from tapeflow.flow.profile import ProfileSummary, VolumeProfile
+from tapeflow.flow.value_area import poc_index
 from tapeflow.flow.vwap import SessionVwap
-from tapeflow.signals.api import SessionLevels
+from tapeflow.signals.api import LevelsSource, SessionLevels
 
 
 class SessionTracker:
@@ -56,6 +59,53 @@ class SessionTracker:
             self._summary = self.profile.summary()
             self._dirty = False
         return SessionLevels(self._summary, self.prior)
+
+    def frozen_levels(self) -> FrozenLevels:
+        """The levels as of now, kept valid after later updates (a bar close hands this to detectors)."""
+        if not self._dirty:
+            return FrozenLevels(None, self.prior, SessionLevels(self._summary, self.prior))
+        snap = copy.copy(self.profile)
+        snap.bid, snap.ask, snap.unknown = self.profile.bid.copy(), self.profile.ask.copy(), self.profile.unknown.copy()
+        return FrozenLevels(snap, self.prior, None)
+
+
+class FrozenLevels(LevelsSource):
+    """Session levels at one instant, from a copy of the developing profile.
+
+    Nothing is summarized until asked, and ``poc()``/``hvn()`` compute only that figure (a POC
+    detector that needs the POC at the previous close only on a volume decline pays for it then).
+    """
+
+    def __init__(self, profile: VolumeProfile | None, prior: ProfileSummary | None,
+                 value: SessionLevels | None) -> None:
+        self._profile, self._prior, self._value = profile, prior, value
+
+    def get(self) -> SessionLevels:
+        if self._value is None:
+            self._value = SessionLevels(self._profile.summary(), self._prior)
+        return self._value
+
+    @property
+    def prior(self) -> ProfileSummary | None:
+        return self._prior
+
+    def poc(self) -> int | None:
+        if self._value is not None:
+            return super().poc()
+        vol = self._profile.volume
+        if len(vol) == 0 or vol.sum() == 0:
+            return None
+        nz = np.flatnonzero(vol)
+        lo_i, hi_i = int(nz[0]), int(nz[-1])
+        return self._profile.base + lo_i + poc_index(vol[lo_i : hi_i + 1])
+
+    def hvn(self) -> tuple[int, ...]:
+        if self._value is not None:
+            return super().hvn()
+        vol = self._profile.volume
+        if len(vol) == 0 or vol.sum() == 0:
+            return ()
+        return tuple(int(x) for x in self._profile.nodes()[0])
 
 
 class _Columns:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tapeflow.core.events import Side
-from tapeflow.signals.api import BarView, Detector, param
+from tapeflow.signals.api import BarView, Detector, LevelsSource, param
 
 REFERENCES = ("both", "developing", "prior")
 
@@ -36,26 +36,28 @@ class PocRejection(Detector):
 
     def __init__(self, params: PocRejectionParams | None = None) -> None:
         super().__init__(params)
-        self._poc_before: int | None = None
+        self._before: LevelsSource | None = None  # levels at the previous bar close (same session)
         self._session = -1
 
     def on_bar(self, view: BarView) -> None:
         p = self.params
         b = view.bar()
-        lv = view.levels
+        src = view.levels_source
         if b["session"] != self._session:
-            self._poc_before, self._session = None, b["session"]
-        refs: list[tuple[str, int]] = []
-        if p.reference in ("both", "developing") and self._poc_before is not None:
-            refs.append(("developing", self._poc_before))
-        if p.reference in ("both", "prior") and lv.prior is not None:
-            refs.append(("prior", lv.prior.poc))
-        self._poc_before = lv.profile.poc if lv.profile is not None else None
-        if view.i == 0 or not refs:
+            self._before, self._session = None, b["session"]
+        before, self._before = self._before, src
+        if view.i == 0:
             return
         prev_vol = int(view.bars.volume[view.i - 1])
         if b["volume"] >= p.volume_decline * prev_vol:
             return
+        refs: list[tuple[str, int]] = []
+        if p.reference in ("both", "developing") and before is not None:
+            poc_before = before.poc()
+            if poc_before is not None:
+                refs.append(("developing", poc_before))
+        if p.reference in ("both", "prior") and src.prior is not None:
+            refs.append(("prior", src.prior.poc))
         for name, poc in refs:
             if b["open"] > poc and b["low"] <= poc + p.tolerance and b["close"] >= poc + p.min_close_away:
                 side = Side.BUY
@@ -85,26 +87,30 @@ class VolumeNodeBreakout(Detector):
 
     def __init__(self, params: NodeBreakoutParams | None = None) -> None:
         super().__init__(params)
-        self._nodes_before: tuple[int, ...] = ()
+        self._before: LevelsSource | None = None  # levels at the previous bar close (same session)
         self._session = -1
 
     def on_bar(self, view: BarView) -> None:
         p = self.params
         b = view.bar()
-        lv = view.levels
+        src = view.levels_source
         if b["session"] != self._session:
-            self._nodes_before, self._session = (), b["session"]
-        nodes = list(self._nodes_before) if p.reference != "prior" else []
-        if p.reference != "developing" and lv.prior is not None:
-            nodes += list(lv.prior.hvn)
-        self._nodes_before = lv.profile.hvn if lv.profile is not None else ()
+            self._before, self._session = None, b["session"]
+        before, self._before = self._before, src
         delta, vol, w = b["delta"], max(b["volume"], 1), p.node_ticks
+        up = delta >= p.min_delta and delta / vol >= p.min_delta_ratio
+        down = -delta >= p.min_delta and -delta / vol >= p.min_delta_ratio
+        if not (up or down):  # no breakout whatever the nodes: skip computing them
+            return
+        nodes = list(before.hvn()) if p.reference != "prior" and before is not None else []
+        if p.reference != "developing" and src.prior is not None:
+            nodes += list(src.prior.hvn)
         for node in sorted(nodes, key=lambda h: abs(h - b["open"])):
             if not node - w <= b["open"] <= node + w:
                 continue
-            if b["close"] > node + w and delta >= p.min_delta and delta / vol >= p.min_delta_ratio:
+            if b["close"] > node + w and up:
                 side = Side.BUY
-            elif b["close"] < node - w and -delta >= p.min_delta and -delta / vol >= p.min_delta_ratio:
+            elif b["close"] < node - w and down:
                 side = Side.SELL
             else:
                 continue
