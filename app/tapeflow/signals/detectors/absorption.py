@@ -53,6 +53,11 @@ class Absorption(Detector):
         self._book: dict[int, dict[int, list[int]]] = {1: {}, -1: {}}
         self._last: dict[int, tuple[int, int]] = {}
 
+    @property
+    def uses_book(self) -> bool:
+        """Book rows matter only for the book confirmations; without them the engine skips on_book."""
+        return self.params.min_resting > 0 or self.params.min_refreshes > 0
+
     def on_book(self, view: BookView) -> None:
         if view.bar_is_new:
             self._book = {1: {}, -1: {}}
