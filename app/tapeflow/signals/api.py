@@ -199,6 +199,7 @@ class TradeView:
     price: np.ndarray  # int64 ticks
     size: np.ndarray  # int64 contracts
     side: np.ndarray  # int8 aggressor: 1 buy, -1 sell, 0 unknown
+    signed: np.ndarray  # int64 size signed by the aggressor side (contracts; 0 for unknown)
     session: int  # trading-date ordinal of every trade in the slice, -1 outside sessions
     cum_delta: np.ndarray  # int64
     vwap: np.ndarray  # float64 ticks

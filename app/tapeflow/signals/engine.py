@@ -219,8 +219,8 @@ class RuleEngine:
                 self._bar_start = int(clamped[a])
             spec = state.builder.spec
             bar_start = int(clamped[a]) // spec.size * spec.size if spec.kind is BarKind.TIME else self._bar_start
-            cum, vwap, sd = tracker.update(price[a:b], size[a:b], side[a:b], sess)
-            view = TradeView(ts[a:b], price[a:b], size[a:b], side[a:b], sess, cum, vwap, sd, bar_start, new_bar,
+            signed, cum, vwap, sd = tracker.update(price[a:b], size[a:b], side[a:b], sess)
+            view = TradeView(ts[a:b], price[a:b], size[a:b], side[a:b], signed, sess, cum, vwap, sd, bar_start, new_bar,
                              new_session, self._trade_no + a, state, levels)
             self._call_all("on_trades", view)
             self._new_bar = False

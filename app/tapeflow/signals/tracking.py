@@ -32,11 +32,11 @@ class SessionTracker:
         self._dirty = True
 
     def update(self, price: np.ndarray, size: np.ndarray, side: np.ndarray,
-               session: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Add one slice of trades of one session; returns per trade (cum delta, vwap, vwap sd)."""
+               session: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Add one slice of trades of one session; returns per trade (signed size, cum delta, vwap, vwap sd)."""
         if len(price) == 0:
             z = np.zeros(0)
-            return np.zeros(0, np.int64), z, z
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), z, z
         signed = size.astype(np.int64) * np.sign(side).astype(np.int64)
         carry = self._cum if session == self._cum_session else 0
         cum = np.cumsum(signed) + carry
@@ -51,7 +51,7 @@ class SessionTracker:
             self.session = session
         self.profile.add(_Columns(price, size, side))
         self._dirty = True
-        return cum, vwap, sd
+        return signed, cum, vwap, sd
 
     def levels(self) -> SessionLevels:
         """Developing and prior profile summaries as of the last update."""

@@ -49,6 +49,8 @@ class CumDeltaCross(Detector):
 
     def _report(self, view: TradeView, values: np.ndarray, prev: int, name: str) -> None:
         level = self.params.level
+        if values.max() < level and values.min() > -level:  # no trade reached either level
+            return
         up, down = _crossings(values, prev, level)
         for j, side in sorted([(int(j), Side.BUY) for j in up] + [(int(j), Side.SELL) for j in down]):
             v = int(values[j])
@@ -72,7 +74,7 @@ class BarDeltaCross(CumDeltaCross):
         if len(view) == 0:
             return
         prev = 0 if view.bar_is_new else self._last
-        values = np.cumsum(view.size * np.sign(view.side).astype(np.int64)) + prev
+        values = np.cumsum(view.signed) + prev
         self._last = int(values[-1])
         self._report(view, values, prev, "bar_delta")
 
@@ -99,9 +101,13 @@ class BarVolumeCross(Detector):
             return
         if view.bar_is_new:
             self._vol = self._delta = 0
-        vol = np.cumsum(view.size) + self._vol
-        delta = np.cumsum(view.size * np.sign(view.side).astype(np.int64)) + self._delta
         level = self.params.level
+        if not self._vol < level <= self._vol + int(view.size.sum()):  # volume only grows: no crossing here
+            self._vol += int(view.size.sum())
+            self._delta += int(view.signed.sum())
+            return
+        vol = np.cumsum(view.size) + self._vol
+        delta = np.cumsum(view.signed) + self._delta
         before = _shift(vol, self._vol)
         self._vol, self._delta = int(vol[-1]), int(delta[-1])
         for j in np.flatnonzero((before < level) & (vol >= level)):
@@ -142,6 +148,9 @@ class VwapCross(Detector):
         price = view.price.astype(np.float64)
         upper = view.vwap + p.band * view.vwap_sd
         lower = view.vwap - p.band * view.vwap_sd
+        if _stays(price, upper, p.confirm_ticks, self._upper_side) and \
+                _stays(price, lower, p.confirm_ticks, self._lower_side):
+            return
         up_state, up_prev = _sides(price, upper, p.confirm_ticks, self._upper_side)
         lo_state, lo_prev = _sides(price, lower, p.confirm_ticks, self._lower_side)
         self._upper_side, self._lower_side = int(up_state[-1]), int(lo_state[-1])
@@ -151,6 +160,15 @@ class VwapCross(Detector):
             line = upper[j] if side == Side.BUY else lower[j]
             self.emit(view, side=side, price=view.price[j], strength=round(abs(price[j] - line), 4), index=j,
                       vwap=round(float(view.vwap[j]), 4), line=round(float(line), 4), band=p.band)
+
+
+def _stays(price: np.ndarray, line: np.ndarray, confirm: int, carry: int) -> bool:
+    """True when no trade decides the side opposite ``carry`` (so every side stays ``carry``)."""
+    if carry == 1:
+        return not (price < line if confirm == 0 else price <= line - confirm).any()
+    if carry == -1:
+        return not (price > line if confirm == 0 else price >= line + confirm).any()
+    return False
 
 
 def _sides(price: np.ndarray, line: np.ndarray, confirm: int, carry: int) -> tuple[np.ndarray, np.ndarray]:
