@@ -14,7 +14,6 @@ import numpy as np
 
 from tapeflow.flow.profile import ProfileSummary, VolumeProfile
 from tapeflow.flow.value_area import poc_index
-from tapeflow.flow.vwap import SessionVwap
 from tapeflow.signals.api import LevelsSource, SessionLevels
 
 
@@ -25,7 +24,7 @@ class SessionTracker:
         self.profile = VolumeProfile(value_area=value_area)
         self.prior: ProfileSummary | None = None
         self.session = -1  # last real session seen (profile)
-        self.vwap = SessionVwap()
+        self.vwap = _SliceVwap()
         self._cum = 0
         self._cum_session = -2
         self._summary: ProfileSummary | None = None
@@ -41,7 +40,7 @@ class SessionTracker:
         carry = self._cum if session == self._cum_session else 0
         cum = np.cumsum(signed) + carry
         self._cum, self._cum_session = int(cum[-1]), session
-        vwap, sd = self.vwap.update(price, size, np.full(len(price), session, np.int64))
+        vwap, sd = self.vwap.update(price, size, session)
         if session != -1 and session != self.session:
             if self.session != -1:
                 summary = self.profile.summary()
@@ -49,9 +48,22 @@ class SessionTracker:
                     self.prior = summary
                 self.profile.reset()
             self.session = session
-        self.profile.add(_Columns(price, size, side))
+        self._add(price, size, side)
         self._dirty = True
         return signed, cum, vwap, sd
+
+    def _add(self, price: np.ndarray, size: np.ndarray, side: np.ndarray) -> None:
+        """``profile.add``, with a plain loop for a few trades inside the covered range (live batches)."""
+        prof = self.profile
+        if len(price) <= _FEW and len(prof.bid):
+            prices = price.tolist()
+            base = prof.base
+            if min(prices) >= base and max(prices) < base + len(prof.bid):
+                for p, s, sd in zip(prices, size.tolist(), side.tolist(), strict=True):
+                    col = prof.bid if sd < 0 else prof.ask if sd > 0 else prof.unknown
+                    col[p - base] += s
+                return
+        prof.add(_Columns(price, size, side))
 
     def levels(self) -> SessionLevels:
         """Developing and prior profile summaries as of the last update."""
@@ -106,6 +118,34 @@ class FrozenLevels(LevelsSource):
         if len(vol) == 0 or vol.sum() == 0:
             return ()
         return tuple(int(x) for x in self._profile.nodes()[0])
+
+
+_FEW = 16
+"""Slices up to this many trades are added to the profile one by one (cheaper than numpy's fixed costs)."""
+
+
+class _SliceVwap:
+    """``flow.vwap.SessionVwap`` for slices of one session: same integer sums and float steps, so
+    bit-identical values, without the per-trade session segmentation."""
+
+    def __init__(self) -> None:
+        self.session = -2
+        self._v = self._pv = self._p2v = 0  # contracts, ticks x contracts, ticks^2 x contracts
+
+    def update(self, price: np.ndarray, size: np.ndarray, session: int) -> tuple[np.ndarray, np.ndarray]:
+        if session != self.session:
+            self.session, self._v, self._pv, self._p2v = session, 0, 0, 0
+        p = price.astype(np.int64)
+        s = size.astype(np.int64)
+        ps = p * s
+        v = np.cumsum(s, dtype=np.int64) + self._v
+        pv = np.cumsum(ps, dtype=np.int64) + self._pv
+        p2v = np.cumsum(p * ps, dtype=np.int64) + self._p2v
+        self._v, self._pv, self._p2v = int(v[-1]), int(pv[-1]), int(p2v[-1])
+        safe = np.maximum(v, 1).astype(np.float64)
+        vwap = pv / safe
+        var = np.maximum(p2v / safe - vwap * vwap, 0.0)
+        return vwap, np.sqrt(var)
 
 
 class _Columns:

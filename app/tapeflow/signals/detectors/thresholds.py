@@ -49,7 +49,10 @@ class CumDeltaCross(Detector):
 
     def _report(self, view: TradeView, values: np.ndarray, prev: int, name: str) -> None:
         level = self.params.level
-        if values.max() < level and values.min() > -level:  # no trade reached either level
+        hi, lo = values.max(), values.min()
+        no_up = hi < level or (prev >= level and lo >= level)  # never below then at/above +level
+        no_down = lo > -level or (prev <= -level and hi <= -level)
+        if no_up and no_down:
             return
         up, down = _crossings(values, prev, level)
         for j, side in sorted([(int(j), Side.BUY) for j in up] + [(int(j), Side.SELL) for j in down]):
