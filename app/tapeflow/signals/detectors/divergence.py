@@ -38,15 +38,20 @@ class DeltaDivergence(Detector):
         same = np.flatnonzero(bars.session[a:i] == bars.session[i]) + a
         if len(same) == 0:
             return
-        base = bars.cum_delta - bars.delta
-        cd_hi = base + bars.max_delta
-        cd_lo = base + bars.min_delta
         hi, lo = int(bars.high[i]), int(bars.low[i])
         prev_hi, prev_lo = int(bars.high[same].max()), int(bars.low[same].min())
-        ref_hi, ref_lo = int(cd_hi[same].max()), int(cd_lo[same].min())
-        if hi >= prev_hi + p.min_price_ticks and int(cd_hi[i]) + p.min_delta_gap < ref_hi:
-            self.emit(view, side=Side.SELL, price=hi, strength=ref_hi - int(cd_hi[i]), prev_high=prev_hi,
-                      delta_high=int(cd_hi[i]), prev_delta_high=ref_hi, bars=len(same))
-        if lo <= prev_lo - p.min_price_ticks and int(cd_lo[i]) - p.min_delta_gap > ref_lo:
-            self.emit(view, side=Side.BUY, price=lo, strength=int(cd_lo[i]) - ref_lo, prev_low=prev_lo,
-                      delta_low=int(cd_lo[i]), prev_delta_low=ref_lo, bars=len(same))
+        new_high, new_low = hi >= prev_hi + p.min_price_ticks, lo <= prev_lo - p.min_price_ticks
+        if not (new_high or new_low):  # no new extreme: delta does not matter
+            return
+        base = bars.cum_delta[same] - bars.delta[same]
+        base_i = int(bars.cum_delta[i]) - int(bars.delta[i])
+        if new_high:
+            cd_hi, ref_hi = base_i + int(bars.max_delta[i]), int((base + bars.max_delta[same]).max())
+            if cd_hi + p.min_delta_gap < ref_hi:
+                self.emit(view, side=Side.SELL, price=hi, strength=ref_hi - cd_hi, prev_high=prev_hi,
+                          delta_high=cd_hi, prev_delta_high=ref_hi, bars=len(same))
+        if new_low:
+            cd_lo, ref_lo = base_i + int(bars.min_delta[i]), int((base + bars.min_delta[same]).min())
+            if cd_lo - p.min_delta_gap > ref_lo:
+                self.emit(view, side=Side.BUY, price=lo, strength=cd_lo - ref_lo, prev_low=prev_lo,
+                          delta_low=cd_lo, prev_delta_low=ref_lo, bars=len(same))

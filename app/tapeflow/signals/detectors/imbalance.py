@@ -55,7 +55,7 @@ class DiagonalImbalance(Detector):
     def on_bar(self, view: BarView) -> None:
         p = self.params
         rows = view.rows()
-        buy, buy_r, sell, sell_r = diagonal_imbalances(rows["bid"], rows["ask"], p.ratio, p.min_volume, p.zero_rule)
+        buy, buy_r, sell, sell_r = _bar_imbalances(view, p)
         px, bid, ask = rows["price"], rows["bid"], rows["ask"]
         for j in np.flatnonzero(buy):
             self.emit(view, side=Side.BUY, price=px[j], strength=round(float(buy_r[j]), 4),
@@ -90,7 +90,7 @@ class StackedImbalance(Detector):
     def on_bar(self, view: BarView) -> None:
         p = self.params
         rows = view.rows()
-        buy, buy_r, sell, sell_r = diagonal_imbalances(rows["bid"], rows["ask"], p.ratio, p.min_volume, p.zero_rule)
+        buy, buy_r, sell, sell_r = _bar_imbalances(view, p)
         bar = view.bar()
         for mask, ratios, side in ((buy, buy_r, Side.BUY), (sell, sell_r, Side.SELL)):
             for a, b in _runs(mask, p.min_levels):
@@ -113,8 +113,21 @@ class StackedImbalance(Detector):
         return self.tracker.zones()
 
 
+def _bar_imbalances(view: BarView, p: ImbalanceParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``diagonal_imbalances`` of the view's bar, computed once per bar for the diagonal and the
+    stacked detector when their ratio, minimum volume and zero rule agree (read-only arrays)."""
+    key = ("diagonal_imbalances", p.ratio, p.min_volume, p.zero_rule)
+    got = view.memo.get(key)
+    if got is None:
+        rows = view.rows()
+        got = view.memo[key] = diagonal_imbalances(rows["bid"], rows["ask"], p.ratio, p.min_volume, p.zero_rule)
+    return got
+
+
 def _runs(mask: np.ndarray, min_len: int) -> list[tuple[int, int]]:
     """[start, end) of every run of True at least ``min_len`` long."""
+    if np.count_nonzero(mask) < min_len:
+        return []
     padded = np.r_[False, mask, False].astype(np.int8)
     edges = np.flatnonzero(np.diff(padded))
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True) if b - a >= min_len]
