@@ -162,6 +162,7 @@ class DeltaPane(QtWidgets.QWidget):
         self.style_box.currentTextChanged.connect(lambda t: self.item.set_style(DeltaStyle(t)))
         self.plot.getViewBox().sigXRangeChanged.connect(lambda *_: self._autoscale_y())
         self._key: tuple | None = None
+        self._div_key: tuple | None = None
         self.theme = theme
         self.apply_theme(theme)
 
@@ -179,11 +180,12 @@ class DeltaPane(QtWidgets.QWidget):
         self.item.set_theme(theme)
         self._key = None
 
-    def update_from(self, snap: PipelineSnapshot) -> bool:
+    def update_from(self, snap: PipelineSnapshot, *, full: bool = True) -> bool:
+        """One frame; divergence markers are re-placed on full frames only (10 Hz on the timer)."""
         bars = snap.flow.bars
         key = (len(bars), int(bars.cum_delta[-1]) if len(bars) else 0, int(bars.max_delta[-1]) if len(bars) else 0,
-               int(bars.min_delta[-1]) if len(bars) else 0, len(snap.signals))
-        if key == self._key:
+               int(bars.min_delta[-1]) if len(bars) else 0, len(snap.signals) if full else -1)
+        if key == self._key or (not full and self._key is not None and key[:4] == self._key[:4]):
             return False
         self._key = key
         self.time_axis.start_ns = bars.start_ns
@@ -191,7 +193,10 @@ class DeltaPane(QtWidgets.QWidget):
         self._autoscale_y()
         if len(bars):
             self.value_label.setText(f"{int(bars.cum_delta[-1]):+,}")
-        self._divergences(bars, snap)
+        if full:
+            self._divergences(bars, snap)
+        # apply range changes now: pyqtgraph would apply them inside the paint and paint the scene twice
+        self.plot.scene().prepareForPaint()
         return True
 
     def _autoscale_y(self) -> None:
@@ -210,18 +215,23 @@ class DeltaPane(QtWidgets.QWidget):
 
     def _divergences(self, bars: FootprintBars, snap: PipelineSnapshot) -> None:
         divs = [s for s in snap.signals if "divergence" in s.kind.lower()]
+        key = (len(bars), len(divs), divs[-1].ts_ns if divs else 0, self.theme.name)
+        if key == self._div_key:
+            return
+        self._div_key = key
         if not divs or not len(bars):
             self.markers.setData([], [])
             return
         c = self.item.c
         assert c is not None
         xs, ys, brushes, symbols = [], [], [], []
-        for s in divs:
-            i = int(np.searchsorted(bars.start_ns, s.bar_start_ns, side="right")) - 1
+        bear_brush, bull_brush = pg.mkBrush(self.theme.bid_strong), pg.mkBrush(self.theme.ask_strong)
+        idx = np.searchsorted(bars.start_ns, np.array([s.bar_start_ns for s in divs], np.int64), side="right") - 1
+        for s, i in zip(divs, idx.tolist(), strict=True):
             if 0 <= i < len(bars):
                 bear = s.side == Side.SELL
                 xs.append(i)
                 ys.append(float(c["high"][i] if bear else c["low"][i]))
-                brushes.append(pg.mkBrush(self.theme.bid_strong if bear else self.theme.ask_strong))
+                brushes.append(bear_brush if bear else bull_brush)
                 symbols.append("t" if bear else "t1")
         self.markers.setData(xs, ys, brush=brushes, symbol=symbols, pen=None)

@@ -167,24 +167,35 @@ class FootprintPane(QtWidgets.QWidget):
 
     # ---------------------------------------------------------------- frames
 
-    def update_from(self, snap: PipelineSnapshot, bands: tuple[Band, ...] = ()) -> bool:
-        """One frame: returns True if anything was redrawn."""
+    def update_from(self, snap: PipelineSnapshot, bands: tuple[Band, ...] = (), *, full: bool = True) -> bool:
+        """One frame: returns True if anything was redrawn.
+
+        ``full=False`` (the frame timer between two table-pane frames) updates the bars and the
+        view only; the session profile and the signal overlay, whose pictures cost the most to
+        rebuild, wait for the next full frame (10 Hz).
+        """
         flow = snap.flow
         bars = flow.bars
         changed = self.item.set_bars(bars)
         self.time_axis.start_ns = bars.start_ns
-        changed |= self.highlights.set_content(bars.start_ns, snap.signals, bands)
-        if self.profile.set_profile(flow.profile_prices, flow.profile_bid, flow.profile_ask,
-                                    flow.profile, flow.prior_profile):
-            changed = True
-            vmax = float((flow.profile_bid + flow.profile_ask).max()) if len(flow.profile_bid) else 1.0
-            self.profile_plot.setXRange(0, max(1.0, vmax) * 1.04, padding=0)
+        if full:
+            changed |= self.highlights.set_content(bars.start_ns, snap.signals, bands)
+            if self.profile.set_profile(flow.profile_prices, flow.profile_bid, flow.profile_ask,
+                                        flow.profile, flow.prior_profile):
+                changed = True
+                vmax = float((flow.profile_bid + flow.profile_ask).max()) if len(flow.profile_bid) else 1.0
+                want = max(1.0, vmax) * 1.04
+                (_, x1), _ = self.profile_plot.getViewBox().viewRange()
+                if not 0.8 * x1 <= want <= x1:  # rescale in steps, not on every print
+                    self.profile_plot.setXRange(0, want * 1.1, padding=0)
         if flow.last_price is not None and flow.last_price != self._last_price:
             self._last_price = flow.last_price
             self.last_line.setPos(flow.last_price)
         if self.follow and len(bars):
             self._follow(bars, force=self._n_bars == 0)
         self._n_bars = len(bars)
+        # apply range changes now: pyqtgraph would apply them inside the paint and paint the scene twice
+        self.graphics.scene().prepareForPaint()
         return changed
 
     def _follow(self, bars: FootprintBars, *, force: bool = False) -> None:

@@ -102,6 +102,13 @@ class HighlightItem(pg.GraphicsObject):
         i = int(np.searchsorted(self._start_ns, bar_start_ns, side="right")) - 1
         return i if i >= 0 else None
 
+    def _bar_indices(self, starts: list[int]) -> list[int]:
+        """:meth:`bar_index` of many start times at once (-1 = before the first bar)."""
+        if not starts or not len(self._start_ns):
+            return [-1] * len(starts)
+        idx = np.searchsorted(self._start_ns, np.asarray(starts, np.int64), side="right") - 1
+        return idx.tolist()
+
     def _bounds(self) -> QtCore.QRectF:
         prices = [s.price for s in self._signals] + [b.low for b in self._bands] + [b.high for b in self._bands]
         if not prices:
@@ -122,29 +129,43 @@ class HighlightItem(pg.GraphicsObject):
         pic = QtGui.QPicture()
         p = QtGui.QPainter(pic)
         right = len(self._start_ns) + 0.5
-        for b in self._bands:
-            i = self.bar_index(b.bar_start_ns)
-            if i is None:
+        # bar of every band and signal in one searchsorted; pens and colours made once per kind
+        band_i = self._bar_indices([b.bar_start_ns for b in self._bands])
+        for b, i in zip(self._bands, band_i, strict=True):
+            if i < 0:
                 continue
             color = th.color("ask" if b.side == Side.BUY else "bid", 60)
             p.fillRect(QtCore.QRectF(i - 0.45, b.low - 0.5, right - i, b.high - b.low + 1), color)
-        for s in self._signals:
-            i = self.bar_index(s.bar_start_ns)
-            if i is None:
+        pens: dict[str, QtGui.QPen] = {}
+        colors: dict[tuple[str, int], QtGui.QColor] = {}
+
+        def color(name: str, alpha: int = 255) -> QtGui.QColor:
+            c = colors.get((name, alpha))
+            if c is None:
+                c = colors[(name, alpha)] = th.color(name, alpha)
+            return c
+
+        current: str | None = None
+        p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
+        for s, i in zip(self._signals, self._bar_indices([s.bar_start_ns for s in self._signals]), strict=True):
+            if i < 0:
                 continue
-            base = "ask_strong" if s.side == Side.BUY else "bid_strong" if s.side == Side.SELL else "warning"
             shape = marker_shape(s.kind)
             if shape == "none":
                 continue
-            pen = QtGui.QPen(th.color(base), 2)
-            pen.setCosmetic(True)
-            p.setPen(pen)
-            p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
+            base = "ask_strong" if s.side == Side.BUY else "bid_strong" if s.side == Side.SELL else "warning"
+            if base != current:
+                pen = pens.get(base)
+                if pen is None:
+                    pen = pens[base] = QtGui.QPen(color(base), 2)
+                    pen.setCosmetic(True)
+                p.setPen(pen)
+                current = base
             if shape == "cell":
                 x0 = i if s.side == Side.BUY else i - 0.38
                 p.drawRect(QtCore.QRectF(x0, s.price - 0.5, 0.41, 1))
             elif shape == "zone":
-                p.fillRect(QtCore.QRectF(i - 0.45, s.price - 0.5, right - i, 1), th.color(base, 55))
+                p.fillRect(QtCore.QRectF(i - 0.45, s.price - 0.5, right - i, 1), color(base, 55))
             elif shape == "ring":
                 p.drawEllipse(QtCore.QPointF(i, s.price), 0.3, 1.2)
             else:  # a small arrow in the gap left of the bar, pointing at the level: never over numbers
@@ -152,7 +173,8 @@ class HighlightItem(pg.GraphicsObject):
                 tri = QtGui.QPolygonF([QtCore.QPointF(i - 0.62, y - 0.45),
                                        QtCore.QPointF(i - 0.62, y + 0.45),
                                        QtCore.QPointF(i - 0.47, y)])
-                p.setBrush(th.color(base))
+                p.setBrush(color(base))
                 p.drawPolygon(tri)
+                p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
         p.end()
         return pic

@@ -53,6 +53,15 @@ HEADERS = {
 }
 
 
+_RIGHT = int(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+_LEFT = int(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter)
+_ALIGN = tuple(
+    _RIGHT if c in (Col.BID, Col.BID_CHANGE, Col.BUY_ORDERS, Col.SOLD)
+    else int(QtCore.Qt.AlignmentFlag.AlignCenter) if c is Col.PRICE else _LEFT
+    for c in Col
+)
+
+
 class LadderModel(QtCore.QAbstractTableModel):
     """Rows of the ladder for prices ``hi..lo`` (ticks), refreshed once per frame."""
 
@@ -79,6 +88,11 @@ class LadderModel(QtCore.QAbstractTableModel):
         self._changes: dict[tuple[int, int], tuple[int, float]] = {}  # (side, price) -> (change, when)
         self._prev_size: dict[tuple[int, int], int] = {}
         self._last_ts: int | None = None
+        self._cells: list[tuple[tuple, ...]] = []
+        self._brushes: dict[tuple[str, int], QtGui.QBrush] = {}
+        self._brush_theme: Theme | None = None
+        self._bold = QtGui.QFont()
+        self._bold.setBold(True)
 
     # ---------------------------------------------------------------- update
 
@@ -138,10 +152,79 @@ class LadderModel(QtCore.QAbstractTableModel):
         self.position_qty = position_qty
         self.position_price = round(position_avg) if position_avg is not None and position_qty else None
         self.best_bid, self.best_ask = best
+        cells = self._build_cells()
+        old = self._cells
+        self._cells = cells
         if reset:
             self.endResetModel()
-        elif len(self.prices):
-            self.dataChanged.emit(self.index(0, 0), self.index(len(self.prices) - 1, len(Col) - 1))
+        elif len(old) == len(cells):
+            # only the cells whose text or colours changed: the view repaints just those rectangles
+            for r, (new_row, old_row) in enumerate(zip(cells, old, strict=True)):
+                if new_row != old_row:
+                    for c, (a, b) in enumerate(zip(new_row, old_row, strict=True)):
+                        if a != b:
+                            i = self.index(r, c)
+                            self.dataChanged.emit(i, i)
+        elif len(cells):
+            self.dataChanged.emit(self.index(0, 0), self.index(len(cells) - 1, len(Col) - 1))
+
+    def _build_cells(self) -> list[tuple[tuple, ...]]:
+        """Every cell as ``(text, background key, foreground key, bold)``, computed once per update.
+
+        Qt asks ``data()`` for about eight roles per cell at each repaint; answering from this table
+        (and repainting only the cells that differ from the previous update) is what keeps a ladder
+        repaint cheap. Colour keys are ``(theme colour name, alpha)`` or None.
+        """
+        lad = self.ladder
+        if lad is None or not len(self.prices):
+            return []
+        prices = self.prices.tolist()
+        bid = lad.bid_size[::-1].tolist()
+        ask = lad.ask_size[::-1].tolist()
+        sold = lad.traded_at_bid[::-1].tolist()
+        bought = lad.traded_at_ask[::-1].tolist()
+        changes = self._changes
+        flash = self.wall() - self.last_at <= FLASH_S
+        fmt = self.instrument.format_price
+        text = ("text", 255)
+        rows = []
+        for k, price in enumerate(prices):
+            is_last = price == self.last_price
+            is_pos = price == self.position_price
+            bold = is_last or is_pos
+            b, a, so, bo = bid[k], ask[k], sold[k], bought[k]
+            bo_n = self.buy_orders.get(price, 0)
+            so_n = self.sell_orders.get(price, 0)
+            bc = changes.get((0, price), (0, 0.0))[0]
+            ac = changes.get((1, price), (0, 0.0))[0]
+            last = self.last_size if is_last else 0
+            price_bg = ("position", 200) if is_pos else ("last", 150) if is_last else ("panel", 255)
+            rows.append((
+                (compact(bo_n) if bo_n else "", ("position", 120) if bo_n else None, text, False),
+                (f"{bc:+d}" if bc else "", None, ("ask_strong" if bc > 0 else "bid_strong", 255), False),
+                (compact(b) if b else "", ("bid", 150 if price == self.best_bid else 70) if b else None, text, False),
+                (fmt(price), price_bg, ("#ffffff", 255) if is_pos else text, bold),
+                (compact(a) if a else "", ("ask", 150 if price == self.best_ask else 70) if a else None, text, False),
+                (f"{ac:+d}" if ac else "", None, ("ask_strong" if ac > 0 else "bid_strong", 255), False),
+                (compact(so_n) if so_n else "", ("position", 120) if so_n else None, text, False),
+                (compact(so) if so else "", ("bid", 35) if so else None, text, False),
+                (compact(bo) if bo else "", ("ask", 35) if bo else None, text, False),
+                (compact(last) if last else "", ("last", 200) if is_last and flash else None,
+                 ("warning", 255) if last >= self.large_lot else text, bold),
+            ))
+        return rows
+
+    def brush(self, key: tuple[str, int]) -> QtGui.QBrush:
+        """One brush per (colour, alpha) and theme, made once."""
+        if self._brush_theme is not self.theme:
+            self._brushes.clear()
+            self._brush_theme = self.theme
+        b = self._brushes.get(key)
+        if b is None:
+            name, alpha = key
+            c = QtGui.QColor(name) if name.startswith("#") else self.theme.color(name, alpha)
+            b = self._brushes[key] = QtGui.QBrush(c)
+        return b
 
     # ---------------------------------------------------------------- model API
 
@@ -190,66 +273,31 @@ class LadderModel(QtCore.QAbstractTableModel):
             return self.last_size if price == self.last_price else 0
         return price
 
+    def cell(self, row: int, col: int) -> tuple:
+        """What :class:`~tapeflow.ui.cell_delegate.CellDelegate` paints: text, background, foreground, bold, align."""
+        text, bg, fg, bold = self._cells[row][col]
+        return (text, None if bg is None else self.brush(bg), self.brush(fg),
+                bold and col in (Col.PRICE, Col.LAST), _ALIGN[col])
+
     def data(self, index: QtCore.QModelIndex, role: int = QtCore.Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
-        row, col = index.row(), Col(index.column())
+        row, col = index.row(), index.column()
+        if row >= len(self._cells):
+            return None
+        text, bg, fg, bold = self._cells[row][col]
         role_ = QtCore.Qt.ItemDataRole
-        price = int(self.prices[row])
-        th = self.theme
         if role == role_.DisplayRole:
-            if col is Col.PRICE:
-                return self.instrument.format_price(price)
-            v = self.value(row, col)
-            if not v:
-                return ""
-            if col in (Col.BID_CHANGE, Col.ASK_CHANGE):
-                return f"{v:+d}"
-            return compact(v)
-        if role == role_.TextAlignmentRole:
-            if col in (Col.BID, Col.BID_CHANGE, Col.BUY_ORDERS, Col.SOLD):
-                return int(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
-            if col is Col.PRICE:
-                return int(QtCore.Qt.AlignmentFlag.AlignCenter)
-            return int(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter)
+            return text
         if role == role_.BackgroundRole:
-            return self._background(row, col, price)
+            return None if bg is None else self.brush(bg)
         if role == role_.ForegroundRole:
-            if col in (Col.BID_CHANGE, Col.ASK_CHANGE):
-                v = self.value(row, col)
-                return QtGui.QBrush(th.color("ask_strong" if v > 0 else "bid_strong"))
-            if col is Col.PRICE and price == self.position_price:
-                return QtGui.QBrush(QtGui.QColor("#ffffff"))
-            if col is Col.LAST and self.value(row, col) >= self.large_lot:
-                return QtGui.QBrush(th.color("warning"))
-            return QtGui.QBrush(th.color("text"))
-        bold_row = price in (self.last_price, self.position_price)
-        if role == role_.FontRole and col in (Col.PRICE, Col.LAST) and bold_row:
-            f = QtGui.QFont()
-            f.setBold(True)
-            return f
-        if role == role_.ToolTipRole and col is Col.PRICE and price == self.position_price:
-            return f"position {self.position_qty:+d} around {self.instrument.format_price(price)}"
-        return None
-
-    def _background(self, row: int, col: Col, price: int) -> QtGui.QBrush | None:
-        th = self.theme
-        if col is Col.PRICE:
-            if price == self.position_price:
-                return QtGui.QBrush(th.color("position", 200))
-            if price == self.last_price:
-                return QtGui.QBrush(th.color("last", 150))
-            return QtGui.QBrush(th.color("panel"))
-        if col is Col.BID and self.value(row, col):
-            return QtGui.QBrush(th.color("bid", 150 if price == self.best_bid else 70))
-        if col is Col.ASK and self.value(row, col):
-            return QtGui.QBrush(th.color("ask", 150 if price == self.best_ask else 70))
-        if col in (Col.BUY_ORDERS, Col.SELL_ORDERS) and self.value(row, col):
-            return QtGui.QBrush(th.color("position", 120))
-        if col is Col.LAST and price == self.last_price and self.wall() - self.last_at <= FLASH_S:
-            return QtGui.QBrush(th.color("last", 200))
-        if col is Col.SOLD and self.value(row, col):
-            return QtGui.QBrush(th.color("bid", 35))
-        if col is Col.BOUGHT and self.value(row, col):
-            return QtGui.QBrush(th.color("ask", 35))
+            return self.brush(fg)
+        if role == role_.TextAlignmentRole:
+            return _ALIGN[col]
+        if role == role_.FontRole and bold and col in (Col.PRICE, Col.LAST):
+            return self._bold
+        if role == role_.ToolTipRole and col == Col.PRICE and self.position_price is not None \
+                and int(self.prices[row]) == self.position_price:
+            return f"position {self.position_qty:+d} around {self.instrument.format_price(self.position_price)}"
         return None

@@ -1,8 +1,11 @@
 """The main window: dockable panes, menus, replay toolbar, status bar, hotkeys and the frame timer.
 
-Once per frame (about 30 Hz) the window takes one ``Pipeline.snapshot()`` and hands it to every
-pane; each pane redraws only what changed since its previous frame. Nothing here runs per event,
-so a burst of events only makes the next snapshot bigger, never the window slower to react.
+Once per frame (about 30 Hz) the window takes one ``Pipeline.snapshot()`` and hands it to the
+panes; each pane redraws only what changed since its previous frame. The charts (footprint,
+cumulative delta) take every frame; the table panes (DOM, time and sales, signal log, risk) take
+one frame in three (about 10 Hz, what professional terminals refresh a ladder and a tape at):
+their repaint is the costly part of a frame. Nothing here runs per event, so a burst of events
+only makes the next snapshot bigger, never the window slower to react.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from tapeflow.ui.tape_pane import TapePane
 from tapeflow.ui.theme import apply_theme, theme_named
 
 FRAME_MS = 33
+SLOW_PANE_MS = 100.0
+"""The table panes refresh at most this often (ms) on the frame timer; ``refresh()`` does all."""
 KILL_HOTKEY = "Ctrl+Shift+K"
 LAYOUT_VERSION = 1
 
@@ -57,6 +62,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.frame_times: deque[float] = deque(maxlen=600)  # ms per frame, for the status bar and benchmarks
         self.frames = 0
         self.last_snapshot: PipelineSnapshot | None = None
+        self._slow_at = 0.0  # perf_counter seconds of the last table-pane update
         inst = session.instrument
         self.setWindowTitle(f"Tapeflow — {session.spec}")
         self.setDockNestingEnabled(True)
@@ -105,7 +111,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.frame_timer = QtCore.QTimer(self)
         self.frame_timer.setInterval(frame_ms)
-        self.frame_timer.timeout.connect(self.refresh)
+        self.frame_timer.timeout.connect(self.tick)
         self.status_timer = QtCore.QTimer(self)
         self.status_timer.setInterval(1000)
         self.status_timer.timeout.connect(self._status_tick)
@@ -227,19 +233,28 @@ class MainWindow(QtWidgets.QMainWindow):
     # ---------------------------------------------------------------- frames
 
     def refresh(self) -> PipelineSnapshot:
-        """One frame: one snapshot, every pane updated from it."""
+        """One frame: one snapshot, every pane updated from it (user actions and tests call this)."""
+        return self._frame(slow=True)
+
+    def tick(self) -> PipelineSnapshot:
+        """What the frame timer runs: the charts every frame, the table panes at most every ``SLOW_PANE_MS``."""
+        return self._frame(slow=(time.perf_counter() - self._slow_at) * 1000.0 >= SLOW_PANE_MS - 1.0)
+
+    def _frame(self, *, slow: bool) -> PipelineSnapshot:
         t0 = time.perf_counter()
         s = self.session
-        # the DOM reads the live book: keep it pointing at the current flow state (a backward jump replaces it)
-        self.dom.ladder_source = s.pipeline.flow.book.ladder
         snap = s.pipeline.snapshot()
         self.last_snapshot = snap
-        self.footprint.update_from(snap, s.bands())
-        self.delta.update_from(snap)
-        self.dom.update_from(snap)
-        self.tape.update_from(snap)
-        self.signals.update_from(snap)
-        self.risk.update_from(snap)
+        self.footprint.update_from(snap, s.bands(), full=slow)
+        self.delta.update_from(snap, full=slow)
+        if slow:
+            self._slow_at = t0
+            # the DOM reads the live book: keep it pointing at the current flow state (a backward jump replaces it)
+            self.dom.ladder_source = s.pipeline.flow.book.ladder
+            self.dom.update_from(snap)
+            self.tape.update_from(snap)
+            self.signals.update_from(snap)
+            self.risk.update_from(snap)
         self.frames += 1
         self.frame_times.append((time.perf_counter() - t0) * 1000.0)
         return snap

@@ -78,13 +78,19 @@ class SessionProfileItem(pg.GraphicsObject):
         p.setPen(QtCore.Qt.PenStyle.NoPen)
         s = self.summary
         va_lo, va_hi = (s.val, s.vah) if s else (1, 0)
+        # four colours (bid/ask, inside/outside the value area): one drawRects call each, not one call per level
+        groups: dict[tuple[str, int], list[QtCore.QRectF]] = {}
         for price, b, a in zip(self.prices.tolist(), self.bid.tolist(), self.ask.tolist(), strict=True):
             alpha = 230 if va_lo <= price <= va_hi else 120
             y = price - 0.45
             if b:
-                p.fillRect(QtCore.QRectF(0, y, b, 0.9), th.color("bid", alpha))
+                groups.setdefault(("bid", alpha), []).append(QtCore.QRectF(0, y, b, 0.9))
             if a:
-                p.fillRect(QtCore.QRectF(b, y, a, 0.9), th.color("ask", alpha))
+                groups.setdefault(("ask", alpha), []).append(QtCore.QRectF(b, y, a, 0.9))
+        for (name, alpha), rects in groups.items():
+            p.setBrush(th.color(name, alpha))
+            p.drawRects(rects)
+        p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
         width = self._rect.width()
         if s is not None:
             p.fillRect(QtCore.QRectF(0, s.poc - 0.45, width, 0.9), th.color("poc", 110))

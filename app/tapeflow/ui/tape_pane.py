@@ -1,7 +1,8 @@
 """Time and sales: the last trades, newest on top, coloured by aggressor, large lots highlighted.
 
 The model keeps a reference to the snapshot's tape array (already a copy) and filters it with
-numpy once per frame; rows are formatted only when Qt asks for the visible ones.
+numpy once per update; new prints are inserted at the top (the rows already shown stay as they
+are), and a row is formatted once, when Qt first asks for it, then answered from a small cache.
 """
 
 from __future__ import annotations
@@ -12,11 +13,17 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from tapeflow.core.events import Side
 from tapeflow.core.instruments import Instrument
 from tapeflow.pipeline import PipelineSnapshot
+from tapeflow.ui.cell_delegate import CellDelegate
 from tapeflow.ui.text import et_time
 from tapeflow.ui.theme import Theme
 
 MAX_ROWS = 500
+_FORMAT_CACHE = 4 * MAX_ROWS
 COLUMNS = ("Time ET", "Price", "Size", "Side")
+_LEFT = int(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter)
+_RIGHT = int(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+_ROLES = frozenset(int(r) for r in (QtCore.Qt.ItemDataRole.DisplayRole, QtCore.Qt.ItemDataRole.ForegroundRole,
+                                    QtCore.Qt.ItemDataRole.BackgroundRole, QtCore.Qt.ItemDataRole.FontRole))
 
 
 class TapeModel(QtCore.QAbstractTableModel):
@@ -29,13 +36,66 @@ class TapeModel(QtCore.QAbstractTableModel):
         self.min_size = 1
         self.large_lot = 20
         self.rows = np.zeros(0, dtype=[("ts_event", "<i8"), ("price", "<i8"), ("size", "<i4"), ("side", "i1")])
+        self._fmt: dict[tuple, tuple] = {}  # print -> (texts, foreground, background, bold)
+        self._fmt_key: tuple | None = None
+        self._bold = QtGui.QFont()
+        self._bold.setBold(True)
 
     def set_tape(self, tape: np.ndarray) -> None:
+        """Newest first; when the new tape continues the old one only the new prints are inserted."""
         keep = tape[tape["size"] >= self.min_size] if self.min_size > 1 else tape
         keep = keep[::-1][:MAX_ROWS]
-        self.beginResetModel()
-        self.rows = keep
-        self.endResetModel()
+        k = self._new_rows(keep)
+        if k is None:
+            self.beginResetModel()
+            self.rows = keep
+            self.endResetModel()
+            return
+        if k == 0:
+            return
+        n_old = len(self.rows)
+        self.beginInsertRows(QtCore.QModelIndex(), 0, k - 1)
+        self.rows = keep[: n_old + k]
+        self.endInsertRows()
+        if len(keep) < len(self.rows) or len(self.rows) > MAX_ROWS:
+            self.beginRemoveRows(QtCore.QModelIndex(), len(keep), len(self.rows) - 1)
+            self.rows = keep
+            self.endRemoveRows()
+        else:
+            self.rows = keep
+
+    def _new_rows(self, keep: np.ndarray) -> int | None:
+        """How many prints at the top of ``keep`` are new, or None when it does not continue the rows shown."""
+        old = self.rows
+        if not len(old) or not len(keep) or keep.dtype != old.dtype:
+            return None
+        fields = ("ts_event", "price", "size", "side")
+        first = tuple(old[0][f] for f in fields)
+        ts = keep["ts_event"]
+        hits = np.flatnonzero(ts[: len(keep)] == first[0])
+        for k in hits.tolist():
+            if tuple(keep[k][f] for f in fields) == first:
+                n = min(len(old), len(keep) - k)
+                if np.array_equal(keep[k : k + n], old[:n]):
+                    return k
+        return None
+
+    def _formatted(self, row: int) -> tuple:
+        key_now = (self.theme, self.large_lot, self.instrument)
+        if key_now != self._fmt_key or len(self._fmt) > _FORMAT_CACHE:
+            self._fmt.clear()
+            self._fmt_key = key_now
+        r = self.rows[row]
+        key = (int(r["ts_event"]), int(r["price"]), int(r["size"]), int(r["side"]))
+        got = self._fmt.get(key)
+        if got is None:
+            side, big = key[3], key[2] >= self.large_lot
+            texts = tuple(str(v) for v in self.row_values(row))
+            name = "ask" if side == Side.BUY else "bid" if side == Side.SELL else "neutral"
+            fg = QtGui.QBrush(self.theme.color(name + ("_strong" if big else "")))
+            bg = QtGui.QBrush(self.theme.color("ask" if side == Side.BUY else "bid", 70)) if big else None
+            got = self._fmt[key] = (texts, fg, bg, big)
+        return got
 
     def rowCount(self, parent: QtCore.QModelIndex | None = None) -> int:  # noqa: N802 - Qt API
         return len(self.rows)
@@ -58,26 +118,28 @@ class TapeModel(QtCore.QAbstractTableModel):
             "BUY" if side == Side.BUY else "SELL" if side == Side.SELL else "",
         )
 
+    def cell(self, row: int, col: int) -> tuple:
+        """What :class:`~tapeflow.ui.cell_delegate.CellDelegate` paints: text, background, foreground, bold, align."""
+        texts, fg, bg, big = self._formatted(row)
+        return texts[col], bg, fg, big, _RIGHT if col in (1, 2) else _LEFT
+
     def data(self, index: QtCore.QModelIndex, role: int = QtCore.Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
         role_ = QtCore.Qt.ItemDataRole
-        r = self.rows[index.row()]
-        big = int(r["size"]) >= self.large_lot
-        side = int(r["side"])
+        if role == role_.TextAlignmentRole:
+            return _RIGHT if index.column() in (1, 2) else None
+        if role not in _ROLES:
+            return None
+        texts, fg, bg, big = self._formatted(index.row())
         if role == role_.DisplayRole:
-            return str(self.row_values(index.row())[index.column()])
+            return texts[index.column()]
         if role == role_.ForegroundRole:
-            name = "ask" if side == Side.BUY else "bid" if side == Side.SELL else "neutral"
-            return QtGui.QBrush(self.theme.color(name + ("_strong" if big else "")))
-        if role == role_.BackgroundRole and big:
-            return QtGui.QBrush(self.theme.color("ask" if side == Side.BUY else "bid", 70))
+            return fg
+        if role == role_.BackgroundRole:
+            return bg
         if role == role_.FontRole and big:
-            f = QtGui.QFont()
-            f.setBold(True)
-            return f
-        if role == role_.TextAlignmentRole and index.column() in (1, 2):
-            return int(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+            return self._bold
         return None
 
 
@@ -103,6 +165,7 @@ class TapePane(QtWidgets.QWidget):
         top.addStretch(1)
         self.table = QtWidgets.QTableView()
         self.table.setModel(self.model)
+        self.table.setItemDelegate(CellDelegate(self.table))
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(17)
         self.table.setShowGrid(False)
