@@ -56,13 +56,15 @@ class DiagonalImbalance(Detector):
         p = self.params
         rows = view.rows()
         buy, buy_r, sell, sell_r = _bar_imbalances(view, p)
-        px, bid, ask = rows["price"], rows["bid"], rows["ask"]
-        for j in np.flatnonzero(buy):
-            self.emit(view, side=Side.BUY, price=px[j], strength=round(float(buy_r[j]), 4),
-                      ask=ask[j], bid_below=bid[j - 1], ratio=round(float(buy_r[j]), 4))
-        for j in np.flatnonzero(sell):
-            self.emit(view, side=Side.SELL, price=px[j], strength=round(float(sell_r[j]), 4),
-                      bid=bid[j], ask_above=ask[j + 1], ratio=round(float(sell_r[j]), 4))
+        if not (buy.any() or sell.any()):
+            return
+        px, bid, ask = rows["price"].tolist(), rows["bid"].tolist(), rows["ask"].tolist()
+        for j in np.flatnonzero(buy).tolist():
+            r = round(float(buy_r[j]), 4)
+            self.emit(view, side=Side.BUY, price=px[j], strength=r, ask=ask[j], bid_below=bid[j - 1], ratio=r)
+        for j in np.flatnonzero(sell).tolist():
+            r = round(float(sell_r[j]), 4)
+            self.emit(view, side=Side.SELL, price=px[j], strength=r, bid=bid[j], ask_above=ask[j + 1], ratio=r)
 
 
 @dataclass(frozen=True)
