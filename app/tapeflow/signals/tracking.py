@@ -9,6 +9,7 @@ session cumulative delta and session VWAP here.
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 
@@ -36,11 +37,14 @@ class SessionTracker:
         if len(price) == 0:
             z = np.zeros(0)
             return np.zeros(0, np.int64), np.zeros(0, np.int64), z, z
-        signed = size.astype(np.int64) * np.sign(side).astype(np.int64)
         carry = self._cum if session == self._cum_session else 0
-        cum = np.cumsum(signed) + carry
+        if len(price) <= _FEW:
+            signed, cum, vwap, sd = self._few(price.tolist(), size.tolist(), side.tolist(), carry, session)
+        else:
+            signed = size.astype(np.int64) * np.sign(side).astype(np.int64)
+            cum = np.cumsum(signed) + carry
+            vwap, sd = self.vwap.update(price, size, session)
         self._cum, self._cum_session = int(cum[-1]), session
-        vwap, sd = self.vwap.update(price, size, session)
         if session != -1 and session != self.session:
             if self.session != -1:
                 summary = self.profile.summary()
@@ -51,6 +55,32 @@ class SessionTracker:
         self._add(price, size, side)
         self._dirty = True
         return signed, cum, vwap, sd
+
+    def _few(self, price: list[int], size: list[int], side: list[int], carry: int,
+             session: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``update``'s figures for a few trades with Python ints and floats: the same integer sums and
+        IEEE steps as the numpy path (int -> float64, divide, subtract, sqrt), so bit-identical."""
+        vw = self.vwap
+        if session != vw.session:
+            vw.session, vw._v, vw._pv, vw._p2v = session, 0, 0, 0
+        v, pv, p2v, c = vw._v, vw._pv, vw._p2v, carry
+        signed, cum, vwap, sd = [], [], [], []
+        for p, q, d in zip(price, size, side, strict=True):
+            x = q if d > 0 else -q if d < 0 else 0
+            c += x
+            v += q
+            pv += p * q
+            p2v += p * p * q
+            safe = float(max(v, 1))
+            w = pv / safe
+            var = p2v / safe - w * w
+            signed.append(x)
+            cum.append(c)
+            vwap.append(w)
+            sd.append(math.sqrt(var) if var > 0.0 else 0.0)
+        vw._v, vw._pv, vw._p2v = v, pv, p2v
+        return (np.array(signed, np.int64), np.array(cum, np.int64), np.array(vwap, np.float64),
+                np.array(sd, np.float64))
 
     def _add(self, price: np.ndarray, size: np.ndarray, side: np.ndarray) -> None:
         """``profile.add``, with a plain loop for a few trades inside the covered range (live batches)."""
