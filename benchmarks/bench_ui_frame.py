@@ -30,7 +30,6 @@ import asyncio
 import cProfile
 import os
 import pstats
-import statistics
 import sys
 import tempfile
 import time
@@ -187,7 +186,7 @@ def run(spec: str, bar: str, *, panes: bool, seconds: float, preload_bars: int, 
         QtCore.QCoreApplication.sendPostedEvents()
     if profiler is not None:
         print(f"\n--- cProfile of the frame ticks ({tag}) ---")
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
     return {
         "events": events, "wall": wall, "preloaded": pre, "frames": frames, "paint": paint_ms,
         "gaps": gaps, "pane_ms": dict(pane_ms), "bars": n_bars, "levels": levels,

@@ -30,10 +30,11 @@ class CellDelegate(QtWidgets.QStyledItemDelegate):
 
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
-        self._texts: dict[tuple[str, bool, str], tuple[QtGui.QStaticText, float]] = {}
+        self._texts: dict[tuple[str, bool], tuple[QtGui.QStaticText, float]] = {}
+        self._fonts: tuple[QtGui.QFont, QtGui.QFont] | None = None  # normal, bold: the view's font
 
     def _static(self, text: str, font: QtGui.QFont, bold: bool) -> tuple[QtGui.QStaticText, float]:
-        key = (text, bold, font.key())
+        key = (text, bold)
         got = self._texts.get(key)
         if got is None:
             if len(self._texts) > _CACHE:
@@ -52,9 +53,11 @@ class CellDelegate(QtWidgets.QStyledItemDelegate):
             p.fillRect(r, bg)
         if not text:
             return
-        font = QtGui.QFont(option.font)
-        if bold:
-            font.setBold(True)
+        if self._fonts is None:
+            normal, heavy = QtGui.QFont(option.font), QtGui.QFont(option.font)
+            heavy.setBold(True)
+            self._fonts = (normal, heavy)
+        font = self._fonts[1] if bold else self._fonts[0]
         st, w = self._static(text, font, bold)
         h = st.size().height()
         if align & QtCore.Qt.AlignmentFlag.AlignRight:

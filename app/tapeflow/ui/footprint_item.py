@@ -106,12 +106,18 @@ class FootprintItem(pg.GraphicsObject):
         else:
             lo = hi = 0
         rect = QtCore.QRectF(-0.5, lo - 0.5, max(n, 1), hi - lo + self.ticks_per_row)
-        if rect != self._rect:
+        grew = rect != self._rect
+        if grew:
             self.prepareGeometryChange()
             self._rect = rect
             self._y_lo, self._y_hi = lo, hi
         if changed:
-            self.update()
+            view = self.viewRect()
+            if old is not None and n == len(old) and not grew and view is not None:
+                # only the live bar changed: repaint its column (bar and footer), not the whole chart
+                self.update(QtCore.QRectF(n - 1.5, view.top(), 2.0, view.height()))
+            else:
+                self.update()
         return changed
 
     def set_mode(self, mode: FootprintMode) -> None:

@@ -1,10 +1,11 @@
 """The main window: dockable panes, menus, replay toolbar, status bar, hotkeys and the frame timer.
 
 Once per frame (about 30 Hz) the window takes one ``Pipeline.snapshot()`` and hands it to the
-panes; each pane redraws only what changed since its previous frame. The charts (footprint,
-cumulative delta) take every frame; the table panes (DOM, time and sales, signal log, risk) take
-one frame in three (about 10 Hz, what professional terminals refresh a ladder and a tape at):
-their repaint is the costly part of a frame. Nothing here runs per event, so a burst of events
+panes; each pane redraws only what changed since its previous frame. The charts' bars
+(footprint, cumulative delta) take every frame; the table panes (DOM, time and sales, signal log,
+risk) and the footprint's session profile and signal overlay take one frame in three (about
+10 Hz, what professional terminals refresh a ladder and a tape at), in turn: their repaint is
+the costly part of a frame. Nothing here runs per event, so a burst of events
 only makes the next snapshot bigger, never the window slower to react.
 """
 
@@ -32,8 +33,6 @@ from tapeflow.ui.tape_pane import TapePane
 from tapeflow.ui.theme import apply_theme, theme_named
 
 FRAME_MS = 33
-SLOW_PANE_MS = 100.0
-"""The table panes refresh at most this often (ms) on the frame timer; ``refresh()`` does all."""
 KILL_HOTKEY = "Ctrl+Shift+K"
 LAYOUT_VERSION = 1
 
@@ -62,7 +61,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.frame_times: deque[float] = deque(maxlen=600)  # ms per frame, for the status bar and benchmarks
         self.frames = 0
         self.last_snapshot: PipelineSnapshot | None = None
-        self._slow_at = 0.0  # perf_counter seconds of the last table-pane update
+        self._phase = 0  # which group of slow panes the next timer frame refreshes
         inst = session.instrument
         self.setWindowTitle(f"Tapeflow — {session.spec}")
         self.setDockNestingEnabled(True)
@@ -234,24 +233,27 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def refresh(self) -> PipelineSnapshot:
         """One frame: one snapshot, every pane updated from it (user actions and tests call this)."""
-        return self._frame(slow=True)
+        return self._frame(phases=(0, 1, 2))
 
     def tick(self) -> PipelineSnapshot:
-        """What the frame timer runs: the charts every frame, the table panes at most every ``SLOW_PANE_MS``."""
-        return self._frame(slow=(time.perf_counter() - self._slow_at) * 1000.0 >= SLOW_PANE_MS - 1.0)
+        """What the frame timer runs: the charts' bars every frame; the slower parts in turn, one
+        group a frame, so each refreshes every third frame (10 Hz) and no frame pays for all:
+        the DOM; the tape, signal log and risk; the footprint's session profile and overlay."""
+        self._phase = (self._phase + 1) % 3
+        return self._frame(phases=(self._phase,))
 
-    def _frame(self, *, slow: bool) -> PipelineSnapshot:
+    def _frame(self, *, phases: tuple[int, ...]) -> PipelineSnapshot:
         t0 = time.perf_counter()
         s = self.session
         snap = s.pipeline.snapshot()
         self.last_snapshot = snap
-        self.footprint.update_from(snap, s.bands(), full=slow)
-        self.delta.update_from(snap, full=slow)
-        if slow:
-            self._slow_at = t0
+        self.footprint.update_from(snap, s.bands(), full=2 in phases)
+        self.delta.update_from(snap, full=2 in phases)
+        if 0 in phases:
             # the DOM reads the live book: keep it pointing at the current flow state (a backward jump replaces it)
             self.dom.ladder_source = s.pipeline.flow.book.ladder
             self.dom.update_from(snap)
+        if 1 in phases:
             self.tape.update_from(snap)
             self.signals.update_from(snap)
             self.risk.update_from(snap)
