@@ -190,20 +190,19 @@ class RuleEngine:
                          clamped: np.ndarray, size: np.ndarray) -> list[int]:
         """For each bar closed in this batch, the index of the trade that closed it (opened the next)."""
         spec = state.builder.spec
+        if spec.kind is BarKind.TIME:
+            if m == 0 or closed is None:
+                return []
+            ends = closed.start_ns[k0 : k0 + m] + spec.size
+            return np.searchsorted(clamped, ends, side="left").tolist()
         units = size if spec.kind is BarKind.VOLUME else np.ones(len(size), np.int64)
-        if spec.kind is not BarKind.TIME:
-            before = self._units_total - self._units_closed
-            self._units_total += int(units.sum())
+        before = self._units_total - self._units_closed
+        self._units_total += int(units.sum())
         if m == 0 or closed is None:
             return []
-        if spec.kind is BarKind.TIME:
-            ends = closed.start_ns[k0 : k0 + m] + spec.size
-            out = np.searchsorted(clamped, ends, side="left")
-        else:
-            per_bar = (closed.volume if spec.kind is BarKind.VOLUME else closed.trades)[k0 : k0 + m]
-            self._units_closed += int(per_bar.sum())
-            out = np.searchsorted(np.cumsum(units), np.cumsum(per_bar) - before, side="right")
-        return [int(x) for x in out]
+        per_bar = (closed.volume if spec.kind is BarKind.VOLUME else closed.trades)[k0 : k0 + m]
+        self._units_closed += int(per_bar.sum())
+        return np.searchsorted(np.cumsum(units), np.cumsum(per_bar) - before, side="right").tolist()
 
     def _slice(self, state: FlowState, a: int, b: int, price: np.ndarray, size: np.ndarray, side: np.ndarray,
                ts: np.ndarray, clamped: np.ndarray, sessions: np.ndarray, batch: np.ndarray,
