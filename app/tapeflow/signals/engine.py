@@ -8,6 +8,12 @@ same sequence whatever the batch sizes, and :func:`run_rules` over a whole file 
 signals as streaming it. (The one exception: ``view.state`` is the FlowState after the whole
 batch; the built-ins do not read it.)
 
+Cost: the hooks each detector overrides are listed once per rule set; a batch of book rows only
+costs next to nothing unless a detector wants book rows; every detector reads one shared
+``BarView`` per closed bar (bar fields, rows and per-bar results such as the diagonal imbalances
+computed once), and bar closes hand over a frozen copy of the session profile that is summarized
+only if a detector asks (see ``tracking.py``).
+
 Detectors are shared: rules with the same detector and parameters use one instance. A plugin
 detector that raises is disabled, with its traceback logged and kept in ``disabled``; a built-in
 that raises is a bug and propagates.
@@ -125,8 +131,7 @@ class RuleEngine:
             for hook in ("on_trades", "on_book", "on_bar")
         }
         self._wants_book = bool(self._hooks["on_book"])
-        self._builtin_routes = [(d, rs) for d, rs in self._routes if d.kind not in self._plugin_kinds]
-        self._plugin_routes = [(d, rs) for d, rs in self._routes if d.kind in self._plugin_kinds]
+        self._drains = [(d, rs, d.kind in self._plugin_kinds) for d, rs in self._routes]
 
     # --- the per-batch call -----------------------------------------------------------------
     def on_update(self, state: FlowState, update: FlowUpdate, batch: np.ndarray) -> list[Signal]:
@@ -254,15 +259,9 @@ class RuleEngine:
     # --- output -------------------------------------------------------------------------------
     def _collect(self) -> list[Signal]:
         keyed: list[tuple[tuple, Signal]] = []
-        for det, rules in self._builtin_routes:
-            if not det._hits:
+        for det, rules, plugin in self._drains:
+            if not plugin and not det._hits:  # built-ins keep Detector.drain; plugins may override it
                 continue
-            hits = det.drain()
-            for seq, hit in enumerate(hits):
-                for idx, rule in rules:
-                    if rule.filters.passes(hit):
-                        keyed.append(((hit.order, hit.phase, idx, seq), self._signal(hit, rule)))
-        for det, rules in self._plugin_routes:
             hits = det.drain()
             for seq, hit in enumerate(hits):
                 for idx, rule in rules:
