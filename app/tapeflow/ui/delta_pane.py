@@ -56,15 +56,24 @@ class DeltaCandlesItem(pg.GraphicsObject):
         n = len(bars)
         if n - 1 != self._closed_n or (self.c is not None and len(self.c["close"]) > n):
             self._closed_pic = None
+        same_bars = self.c is not None and len(self.c["close"]) == n and self._closed_pic is not None
         self.c = c
+        grew = False
         if n:
             lo = float(min(c["low"].min(), c["close"].min(), 0))
             hi = float(max(c["high"].max(), c["close"].max(), 0))
-            rect = QtCore.QRectF(-0.5, lo, n, max(1.0, hi - lo))
-            if rect != self._rect:
+            r = self._rect
+            if r.isNull() or r.width() != n or lo < r.top() or hi > r.bottom() or (hi - lo) < 0.5 * r.height():
+                # grow with headroom: a cumulative delta that trends would otherwise change the
+                # bounding rect (and repaint the whole plot) on every frame
+                pad = max(1.0, (hi - lo) * 0.1)
                 self.prepareGeometryChange()
-                self._rect = rect
-        self.update()
+                self._rect = QtCore.QRectF(-0.5, lo - pad, n, max(1.0, hi - lo + 2 * pad))
+                grew = True
+        if same_bars and not grew:
+            self.update(QtCore.QRectF(n - 1.5, self._rect.top(), 2.0, self._rect.height()))  # the live candle only
+        else:
+            self.update()
 
     def set_theme(self, theme: Theme) -> None:
         self.theme = theme
@@ -210,8 +219,12 @@ class DeltaPane(QtWidgets.QWidget):
             a, b = 0, len(c["close"])
         lo = float(min(c["low"][a:b].min(), c["close"][a:b].min()))
         hi = float(max(c["high"][a:b].max(), c["close"][a:b].max()))
+        vb = self.plot.getViewBox()
+        _, (y0, y1) = vb.viewRange()
+        if y0 <= lo and hi <= y1 and (hi - lo) >= 0.6 * (y1 - y0):
+            return  # still fits and fills the pane: keep the range (a new range repaints the whole plot)
         pad = max(1.0, (hi - lo) * 0.08)
-        self.plot.getViewBox().setYRange(lo - pad, hi + pad, padding=0)
+        vb.setYRange(lo - pad, hi + pad, padding=0)
 
     def _divergences(self, bars: FootprintBars, snap: PipelineSnapshot) -> None:
         divs = [s for s in snap.signals if "divergence" in s.kind.lower()]

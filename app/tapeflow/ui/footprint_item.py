@@ -106,9 +106,15 @@ class FootprintItem(pg.GraphicsObject):
         else:
             lo = hi = 0
         rect = QtCore.QRectF(-0.5, lo - 0.5, max(n, 1), hi - lo + self.ticks_per_row)
-        grew = rect != self._rect
-        if grew:
-            self.prepareGeometryChange()
+        grew = False
+        if rect != self._rect:
+            view = self.viewRect()
+            union = view is not None and self.show_footer
+            # the footer makes the view part of the bounding rect: a new high or low inside the view
+            # changes nothing Qt must know, and telling it would repaint the whole chart
+            grew = not union or rect.united(view) != self._rect.united(view)
+            if grew:
+                self.prepareGeometryChange()
             self._rect = rect
             self._y_lo, self._y_hi = lo, hi
         if changed:
