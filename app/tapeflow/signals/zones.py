@@ -70,7 +70,11 @@ class ZoneTracker:
         """Apply a slice of trade prices (ticks, time order); returns retests and trade-throughs in order."""
         if not self._live or len(price) == 0:
             return []
-        lo_p, hi_p = int(price.min()), int(price.max())
+        if len(price) <= 16:  # live batches: one list beats two numpy reductions
+            listed = price.tolist()
+            lo_p, hi_p = min(listed), max(listed)
+        else:
+            lo_p, hi_p = int(price.min()), int(price.max())
         events: list[ZoneEvent] = []
         keep: list[_Live] = []
         for z in self._live:

@@ -148,6 +148,8 @@ class VwapCross(Detector):
         if view.session_is_new:
             self._upper_side = self._lower_side = 0
         p = self.params
+        if len(view) <= _FEW and self._stays_few(view):
+            return
         price = view.price.astype(np.float64)
         upper = view.vwap + p.band * view.vwap_sd
         lower = view.vwap - p.band * view.vwap_sd
@@ -163,6 +165,24 @@ class VwapCross(Detector):
             line = upper[j] if side == Side.BUY else lower[j]
             self.emit(view, side=side, price=view.price[j], strength=round(abs(price[j] - line), 4), index=j,
                       vwap=round(float(view.vwap[j]), 4), line=round(float(line), 4), band=p.band)
+
+    def _stays_few(self, view: TradeView) -> bool:
+        """``_stays`` for both lines with Python floats (same IEEE steps): a live batch of a few trades
+        that leaves both sides as they were costs no numpy calls here."""
+        band, confirm, up, lo = self.params.band, self.params.confirm_ticks, self._upper_side, self._lower_side
+        if up == 0 or lo == 0:
+            return False
+        for x, v, sd in zip(view.price.tolist(), view.vwap.tolist(), view.vwap_sd.tolist(), strict=True):
+            for line, carry in ((v + band * sd, up), (v - band * sd, lo)):
+                if carry == 1 and (x < line if confirm == 0 else x <= line - confirm):
+                    return False
+                if carry == -1 and (x > line if confirm == 0 else x >= line + confirm):
+                    return False
+        return True
+
+
+_FEW = 16
+"""Slices up to this many trades take the plain-Python checks (cheaper than numpy's fixed costs)."""
 
 
 def _stays(price: np.ndarray, line: np.ndarray, confirm: int, carry: int) -> bool:
