@@ -89,6 +89,7 @@ def run(spec: str, bar: str, *, panes: bool, seconds: float, preload_bars: int, 
         window = MainWindow(session, store)
         window.resize(1600, 960)
         window.footprint.visible_bars = VISIBLE_BARS
+        window.replay_bar.set_speed(None)
         window.show()
         window.refresh()
         QtCore.QCoreApplication.sendPostedEvents()
@@ -139,7 +140,7 @@ def run(spec: str, bar: str, *, panes: bool, seconds: float, preload_bars: int, 
         def beat() -> None:
             now = time.perf_counter()
             if last[0]:
-                gaps.append((now - last[0]) * 1000 - HEARTBEAT_MS)
+                gaps.append(max(0.0, (now - last[0]) * 1000 - HEARTBEAT_MS))
             last[0] = now
 
         heartbeat = QtCore.QTimer()
@@ -174,6 +175,8 @@ def run(spec: str, bar: str, *, panes: bool, seconds: float, preload_bars: int, 
         levels = float(np.diff(b.level_offsets)[-vis:].mean()) if n_bars else 0.0
         (x0, x1), (y0, y1) = window.footprint.plot.getViewBox().viewRange()
         if shots is not None:
+            window.refresh()  # every pane up to date (the timer refreshes the table panes in turn)
+            QtCore.QCoreApplication.sendPostedEvents()
             shots.mkdir(parents=True, exist_ok=True)
             window.grab().save(str(shots / f"perf_{tag}_window.png"))
             for name in PANES:
