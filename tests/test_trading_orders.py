@@ -258,3 +258,30 @@ def test_order_events_stream_to_asyncio_consumers():
         return got
 
     assert asyncio.run(main()) == [EventKind.ACCEPTED, EventKind.WORKING, EventKind.FILLED]
+
+
+def test_bracket_children_go_live_after_the_latency_and_protect_the_position():
+    acct, _ev = account(latency_ns=5 * MS, slippage_ticks=0)
+    acct.on_events(trades(T0, [(4000, 1, 1)]))
+    acct.submit(req(BUY, 1, bracket=Bracket(stop_ticks=4, target_ticks=4)), ts_ns=T0)
+    acct.on_events(trades(T0 + 6 * MS, [(4000, 1, 1)]))  # entry goes live and fills at 4000
+    assert acct.ledger.positions["ES"].qty == 1
+    acct.on_events(trades(T0 + 20 * MS, [(4001, 1, 1)]))  # children live by now
+    acct.on_events(trades(T0 + 30 * MS, [(4005, 1, 1)]))  # through the 4004 target
+    assert acct.ledger.positions["ES"].qty == 0 and acct.open_orders() == []
+
+
+def test_a_stop_does_not_trigger_on_a_print_at_its_price_made_before_it_existed():
+    acct, _ev = account(slippage_ticks=0)
+    acct.on_events(trades(T0, [(3996, 1, -1)]))
+    acct.submit(req(SELL, 1, type=OrderType.STOP, stop_price=3996))
+    assert acct.open_orders() and not acct.open_orders()[0].triggered
+    acct.on_events(trades(T0 + MS, [(3996, 1, -1)]))  # the next print at the stop triggers it
+    assert acct.open_orders() == []
+
+
+def test_a_stop_already_beyond_the_market_triggers_at_once():
+    acct, _ev = account(slippage_ticks=0)
+    acct.on_events(trades(T0, [(3995, 1, -1)]))
+    acct.submit(req(SELL, 1, type=OrderType.STOP, stop_price=3996))
+    assert acct.open_orders() == []

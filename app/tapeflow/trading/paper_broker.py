@@ -266,15 +266,13 @@ class PaperBroker:
         return book
 
     def _activate_due(self, ts: int) -> None:
-        nxt: int | None = None
         for w in list(self._open.values()):
-            if w.live or w.order.id not in self._open:
-                continue
-            if w.active_at <= ts:
+            if not w.live and w.order.id in self._open and w.active_at <= ts:
                 self._activate(w)
-            elif nxt is None or w.active_at < nxt:
-                nxt = w.active_at
-        self._next_activation = nxt
+        # Recomputed after the loop: activating an entry can submit its bracket children, whose
+        # activation times must not be lost.
+        pending = [w.active_at for w in self._open.values() if not w.live]
+        self._next_activation = min(pending) if pending else None
 
     def _activate(self, w: _Working) -> None:
         w.live = True
@@ -285,8 +283,14 @@ class PaperBroker:
             self._fill_at_touch(w)
         elif o.request.type == OrderType.LIMIT:
             self._rest_or_take(w)
-        elif book.last is not None and self._stop_hit(o, book.last):
+        elif book.last is not None and self._stop_through(o, book.last):
             self._trigger(w)
+
+    def _stop_through(self, o: Order, price: int) -> bool:
+        """At activation: the market already traded beyond the stop (a print *at* the stop before
+        the order existed does not trigger it; the next print at or through it does)."""
+        assert o.stop_price is not None
+        return price > o.stop_price if o.side == Side.BUY else price < o.stop_price
 
     def _stop_hit(self, o: Order, price: int) -> bool:
         assert o.stop_price is not None
