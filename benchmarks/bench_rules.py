@@ -10,12 +10,12 @@ Figures (one run, same batches, same machine; baseline = ``Pipeline`` without a 
 
 - throughput, trades/s, with batches as a file adapter delivers them (``--batch`` rows, the DBN
   adapter's default 65,536) through ``Pipeline.process`` (target >= 300k trades/s);
-- engine cost per closed bar, µs;
+- trades per one-minute bar (density check) and pipeline cost per closed bar, µs;
 - latency with live-sized batches (``--live`` events per batch): wall time of
   ``Pipeline.process(batch)`` from the call to the returned signals, p50 and p99 over every batch,
   the rules stage (``RuleEngine.on_update``) alone, and over the batches that produced a signal
-  (target p99 < 200 µs); the baseline is the FlowState.update stage of the same calls. The stream is first
-  played up to ``--warm-min`` minutes in file-sized batches so the session has history, then
+  (target p99 < 200 µs); the baseline is the FlowState.update stage of the same calls. The stream
+  is first played up to ``--warm-min`` minutes in file-sized batches so the session has history, then
   ``--window`` events are fed in live batches;
 - the same pipeline from the adapter over the largest real file (the recorded files are tiny:
   indicative only).
