@@ -60,3 +60,22 @@ def test_flow_results_do_not_depend_on_batch_size():
     b.run(events[i : i + 77] for i in range(0, len(events), 77))
     assert a.flow.bars().same_as(b.flow.bars())
     assert a.snapshot().flow.last_price == b.snapshot().flow.last_price
+
+
+def test_fills_do_not_depend_on_how_the_feed_cut_its_batches():
+    """Each signal reaches the broker at its own place in the tape, whatever the batch size."""
+    events = np.concatenate(list(MarketSimulator(seed=9, n_trades=3_000)))
+
+    def run(step: int) -> list[tuple]:
+        acct = Account()
+        fills: list[tuple] = []
+        acct.subscribe(lambda e: e.fill is not None and fills.append((e.fill.order_id, e.fill.ts_ns, e.fill.price)))
+        Pipeline(instrument("ES"), engine=EveryNthTrade(), account=acct).run(
+            events[i : i + step] for i in range(0, len(events), step)
+        )
+        return fills
+
+    whole = run(len(events))
+    assert whole, "the stand-in engine should have traded"
+    assert run(1) == whole
+    assert run(97) == whole

@@ -3,11 +3,13 @@
 ``Pipeline.process(batch)`` is the whole per-batch step, in a fixed order:
 
 1. ``flow``: footprint, book, session profile and tape take the batch (``FlowState.update``).
-2. ``trading``: the account's broker sees the batch's tape, so working orders fill or trigger
-   on prints of this batch (orders placed earlier never see prints that came before them).
-3. ``signals``: the rule engine evaluates what the batch changed and returns signals.
-4. The auto-trader turns entry signals into bracket orders through the risk manager; they work
-   from the next batch on, so no signal ever trades on a print it had not yet seen.
+2. ``signals``: the rule engine evaluates what the batch changed and returns signals, each
+   stamped with the event time at which it fired.
+3. ``trading``: the account's broker is walked through the batch's tape in order, and each
+   signal is handed to the auto-trader at its own place in that tape: the broker has seen every
+   print up to the signal and none after it. An entry therefore fills on the market of the
+   moment it fired, never on a print it had not yet seen, and results do not depend on how the
+   feed happened to cut its batches (live, replay and backtest agree).
 
 The UI never calls into this per event: it reads :meth:`Pipeline.snapshot` on a timer.
 """
@@ -25,6 +27,7 @@ from tapeflow.flow.state import FlowSettings, FlowSnapshot, FlowState, FlowUpdat
 from tapeflow.signals.model import Signal
 from tapeflow.trading.account import Account
 from tapeflow.trading.auto_trader import AutoDecision, AutoTrader
+from tapeflow.trading.paper_broker import PaperBroker
 from tapeflow.trading.snapshot import AccountSnapshot
 
 
@@ -63,6 +66,10 @@ class Pipeline:
         self.decisions: deque[tuple[Signal, AutoDecision]] = deque(maxlen=self.signal_history)
         self.batches = 0
         self._listeners: list = []
+        broker = self.account.broker if self.account is not None else None
+        # A pipeline trades one instrument: its paper broker reads every row of the feed as that
+        # instrument, whatever ids the source uses (the simulator's, a contract roll's).
+        self._tape_id = broker.tape_id(self.instrument.root) if isinstance(broker, PaperBroker) else None
 
     def on_signal(self, callback) -> None:
         """Call ``callback(signal)`` for each new signal (journal, sound, UI log)."""
@@ -72,18 +79,34 @@ class Pipeline:
         """Run one batch through every stage; returns the signals it produced."""
         self.batches += 1
         update = self.flow.update(batch)
-        if self.account is not None:
-            self.account.on_events(batch)
-        if self.engine is None:
-            return []
-        fired = self.engine.on_update(self.flow, update, batch)
+        fired = self.engine.on_update(self.flow, update, batch) if self.engine is not None else []
+        if self.account is None:
+            for sig in fired:
+                self._record(sig)
+            return fired
+        if self._tape_id is not None and len(batch) and np.any(batch["instrument_id"] != self._tape_id):
+            batch = batch.copy()
+            batch["instrument_id"] = self._tape_id
+        ts = np.maximum.accumulate(batch["ts_event"]) if fired else None
+        start = 0
         for sig in fired:
-            self.signals.append(sig)
-            for cb in self._listeners:
-                cb(sig)
+            cut = int(np.searchsorted(ts, sig.ts_ns, side="right"))
+            if cut > start:
+                self.account.on_events(batch[start:cut])
+                start = cut
+            self._record(sig)
             if self.auto is not None and self.auto_trade and sig.is_entry:
-                self.decisions.append((sig, self.auto.on_signal(sig)))
+                self.decisions.append((sig, self.auto.on_signal(sig)))  # journals the signal first
+            elif self.account.journal is not None:
+                self.account.journal.write("signals", sig)
+        if start < len(batch):
+            self.account.on_events(batch[start:])
         return fired
+
+    def _record(self, sig: Signal) -> None:
+        self.signals.append(sig)
+        for cb in self._listeners:
+            cb(sig)
 
     def run(self, batches) -> list[Signal]:
         """Process every batch of an iterable (files, simulator); returns all signals."""

@@ -92,6 +92,16 @@ class PaperBroker:
         self._version = 0  # bumped on every order change: invalidates the interesting-row set
         self._listener: EventCallback = lambda e: None
 
+    def tape_id(self, root: str) -> int:
+        """The ``instrument_id`` this broker reads ``root``'s tape under (added if unknown)."""
+        iid = self._ids_by_root.get(root)
+        if iid is None:
+            iid = max(self.instrument_ids, default=-1) + 1
+            self.instrument_ids[iid] = root
+            self._ids_by_root[root] = iid
+            self.books[root] = _Book()
+        return iid
+
     # -- Broker protocol --------------------------------------------------------------------
     def set_listener(self, callback: EventCallback) -> None:
         self._listener = callback
