@@ -48,6 +48,11 @@ class Flag(IntEnum):
     """The source's event timestamp was missing or unusable; ``ts_event`` fell back to receive time."""
 
 
+# Plain-int aliases for array comparisons on hot paths: ``array == Kind.TRADE`` goes through the
+# enum's slow conversion (about 3 us a call on Python 3.11), ``array == K_TRADE`` does not.
+K_TRADE, K_LEVEL, K_ORDER, K_CLEAR = int(Kind.TRADE), int(Kind.LEVEL), int(Kind.ORDER), int(Kind.CLEAR)
+S_BUY, S_SELL, S_NONE = int(Side.BUY), int(Side.SELL), int(Side.NONE)
+
 NO_PRICE = np.iinfo(np.int64).min
 """Price of an empty book side (in ticks)."""
 
@@ -103,7 +108,7 @@ def empty_events(n: int = 0) -> np.ndarray:
 
 def trades_of(events: np.ndarray) -> np.ndarray:
     """The trade rows of a batch (a copy, in source order)."""
-    return select(events, events["kind"] == Kind.TRADE)
+    return select(events, events["kind"] == K_TRADE)
 
 
 class Trade(msgspec.Struct, frozen=True):
@@ -201,7 +206,7 @@ def trade_columns(events: np.ndarray) -> TradeColumns:
     k = 0
     for i in range(0, n, _EXTRACT_CHUNK):
         sub = events[i : i + _EXTRACT_CHUNK]
-        mask = sub["kind"] == Kind.TRADE
+        mask = sub["kind"] == K_TRADE
         m = int(np.count_nonzero(mask))
         if m == len(sub):
             out_ts[k : k + m] = sub["ts_event"]

@@ -28,7 +28,17 @@ from itertools import pairwise
 
 import numpy as np
 
-from tapeflow.core.events import LEVEL_UNKNOWN, NO_PRICE, Kind, Side, select
+from tapeflow.core.events import (
+    K_CLEAR,
+    K_LEVEL,
+    K_ORDER,
+    K_TRADE,
+    LEVEL_UNKNOWN,
+    NO_PRICE,
+    S_BUY,
+    S_SELL,
+    select,
+)
 
 _BID_SZ, _BID_CT, _ASK_SZ, _ASK_CT, _VOL_BID, _VOL_ASK, _VOL_NONE = range(7)
 _ROWS = 7
@@ -95,16 +105,16 @@ class OrderBook:
         if self.instrument_id is not None:
             batch = select(batch, batch["instrument_id"] == self.instrument_id)
         kind = batch["kind"]
-        is_trade = kind == Kind.TRADE
+        is_trade = kind == K_TRADE
         if is_trade.any():
             self._add_trades(select(batch, is_trade))
-        rows = select(batch, (kind == Kind.LEVEL) | (kind == Kind.ORDER) | (kind == Kind.CLEAR))
+        rows = select(batch, (kind == K_LEVEL) | (kind == K_ORDER) | (kind == K_CLEAR))
         if not len(rows):
             return
         code = np.full(len(rows), 3, dtype=np.int8)  # 3 = ORDER
-        code[rows["kind"] == Kind.CLEAR] = 0
-        code[(rows["kind"] == Kind.ORDER) & (rows["action"] == _CLEAR)] = 0
-        is_level = rows["kind"] == Kind.LEVEL
+        code[rows["kind"] == K_CLEAR] = 0
+        code[(rows["kind"] == K_ORDER) & (rows["action"] == _CLEAR)] = 0
+        is_level = rows["kind"] == K_LEVEL
         code[is_level & (rows["level"] != LEVEL_UNKNOWN)] = 1
         code[is_level & (rows["level"] == LEVEL_UNKNOWN)] = 2
         starts = np.flatnonzero(np.diff(code)) + 1
@@ -134,10 +144,10 @@ class OrderBook:
 
     def _side_index(self, side: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(0 for bid / 1 for ask, mask of rows with a usable side)."""
-        ok = (side == Side.BUY) | (side == Side.SELL)
+        ok = (side == S_BUY) | (side == S_SELL)
         if not ok.all():
             self.stats["book row without side"] += int((~ok).sum())
-        return (side == Side.SELL).astype(np.int64), ok
+        return (side == S_SELL).astype(np.int64), ok
 
     def _set_slots(self, run: np.ndarray) -> None:
         s, ok = self._side_index(run["side"])
@@ -226,7 +236,7 @@ class OrderBook:
     def _add_trades(self, trades: np.ndarray) -> None:
         idx, inside = self._index(trades["price"])
         side = trades["side"][inside]
-        row = np.where(side == Side.BUY, _VOL_ASK, np.where(side == Side.SELL, _VOL_BID, _VOL_NONE))
+        row = np.where(side == S_BUY, _VOL_ASK, np.where(side == S_SELL, _VOL_BID, _VOL_NONE))
         np.add.at(self._grid, (row, idx[inside]), trades["size"][inside].astype(np.int64))
 
     def _index(self, prices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -13,7 +13,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from tapeflow.core.events import Kind
+from tapeflow.core.events import K_TRADE
 from tapeflow.core.sessions import session_span
 from tapeflow.flow.bars import BarKind, BarSpec
 from tapeflow.flow.delta import CumReset, reset_key
@@ -56,7 +56,7 @@ class FootprintBuilder:
         per bar the batch touches); tick and volume bars, and tiny batches, go trade by trade.
         Both give exactly the same bars.
         """
-        is_trade = events["kind"] == Kind.TRADE
+        is_trade = events["kind"] == K_TRADE
         before = self._bars_closed
         ts = events["ts_event"][is_trade]
         if self.spec.kind is BarKind.TIME and len(ts) >= _VECTOR_MIN:
@@ -294,6 +294,7 @@ class _ClosedBars:
         self.bar_cols = {f: np.zeros(64, np.int64) for f in BAR_FIELDS}
         self.level_cols = {f: np.zeros(1024, np.int64) for f in LEVEL_FIELDS}
         self.offsets = np.zeros(65, np.int64)
+        self._series: FootprintBars | None = None  # cached until the next bar closes
 
     def append(self, bar: dict[str, int], levels: dict[str, np.ndarray]) -> None:
         k = len(levels["bid"])
@@ -311,11 +312,15 @@ class _ClosedBars:
         self.n += 1
         self.n_levels += k
         self.offsets[self.n] = self.n_levels
+        self._series = None
 
     def series(self) -> FootprintBars:
+        if self._series is not None:
+            return self._series
         kw = {f: _readonly(a[: self.n]) for f, a in self.bar_cols.items()}
         kw.update({f: _readonly(a[: self.n_levels]) for f, a in self.level_cols.items()})
-        return FootprintBars(spec=self.spec, level_offsets=_readonly(self.offsets[: self.n + 1]), **kw)
+        self._series = FootprintBars(spec=self.spec, level_offsets=_readonly(self.offsets[: self.n + 1]), **kw)
+        return self._series
 
 
 def _grown(a: np.ndarray, size: int) -> np.ndarray:

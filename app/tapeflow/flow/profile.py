@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tapeflow.core.events import Kind, TradeColumns, trade_columns
+from tapeflow.core.events import K_TRADE, TradeColumns, trade_columns
 from tapeflow.flow.value_area import DEFAULT_VALUE_AREA, poc_index, value_area_indices
 
 
@@ -62,7 +62,7 @@ class VolumeProfile:
     def add(self, trades: np.ndarray | TradeColumns) -> None:
         """Add every trade of a batch (event rows or trade columns)."""
         if isinstance(trades, np.ndarray) and "kind" in (trades.dtype.names or ()):
-            if not np.any(trades["kind"] == Kind.TRADE):
+            if not np.any(trades["kind"] == K_TRADE):
                 return
             trades = trade_columns(trades)
         if len(trades) == 0:

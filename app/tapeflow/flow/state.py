@@ -13,9 +13,9 @@ from itertools import pairwise
 
 import numpy as np
 
-from tapeflow.core.events import EVENT_DTYPE, Kind, select
+from tapeflow.core.events import EVENT_DTYPE, K_TRADE, select
 from tapeflow.core.instruments import Instrument
-from tapeflow.core.sessions import label_ordinals
+from tapeflow.core.sessions import label_ordinals, session_span
 from tapeflow.flow.bars import BarSpec, parse_bar_spec
 from tapeflow.flow.book import DepthSnapshot, OrderBook
 from tapeflow.flow.delta import CumReset
@@ -83,19 +83,18 @@ class FlowState:
         self.events_seen = 0
         self._tape = np.zeros(2 * s.tape_length, EVENT_DTYPE)
         self._tape_n = 0
+        self._span: tuple[int, int, int] | None = None  # (from ns, until ns, session) of the last batch
 
     def update(self, batch: np.ndarray) -> FlowUpdate:
         """Apply one batch in source order; returns what changed."""
         if len(batch) == 0:
             return FlowUpdate(0, 0, False, self.last_ts)
         self.events_seen += len(batch)
-        is_trade = batch["kind"] == Kind.TRADE
+        is_trade = batch["kind"] == K_TRADE
         trades = select(batch, is_trade)
         new_session = False
         if len(trades):
-            sessions, _ = label_ordinals(trades["ts_event"])
-            for seg in _runs(sessions):
-                sess = int(sessions[seg.start])
+            for sess, seg in self._session_runs(trades["ts_event"]):
                 if sess != -1 and sess != self.session:
                     new_session |= self._start_session(sess)
                 self.profile.add(trades[seg])
@@ -105,6 +104,19 @@ class FlowState:
         closed = self.builder.update(batch)
         self.last_ts = int(batch["ts_event"][-1])
         return FlowUpdate(len(trades), closed, new_session, self.last_ts)
+
+    def _session_runs(self, ts: np.ndarray) -> list[tuple[int, slice]]:
+        """(session ordinal, slice) runs of a batch; one look-up per session span, not per batch."""
+        lo, hi = int(ts.min()), int(ts.max())
+        span = self._span
+        if span is not None and span[0] <= lo and hi < span[1]:
+            return [(span[2], slice(0, len(ts)))]
+        sess, start, until, _ = session_span(hi)
+        self._span = (start, until, sess)
+        if start <= lo:
+            return [(sess, slice(0, len(ts)))]
+        labels, _ = label_ordinals(ts)
+        return [(int(labels[seg.start]), seg) for seg in _runs(labels)]
 
     def _start_session(self, session: int) -> bool:
         first = self.session == -1
