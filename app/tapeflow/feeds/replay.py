@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import numpy as np
@@ -99,6 +101,8 @@ class Replay:
             self._source = None
         else:
             self._source = iter(source_or_events)
+        self._source_lock = threading.Lock()
+        self._reader: ThreadPoolExecutor | None = None
         self._pos = 0  # next row to deliver
         self._t_ns: int | None = None  # replay (market) time, ns
         self._paused = False
@@ -119,16 +123,52 @@ class Replay:
         self._buf[self._n : need] = batch
         self._n = need
 
+    def _next_batch(self) -> np.ndarray | None:
+        """The source's next non-empty batch, or None at its end (thread-safe)."""
+        with self._source_lock:
+            if self._source is None:
+                return None
+            for batch in self._source:
+                if len(batch):
+                    return batch
+            self._source = None
+            return None
+
     def _pull(self) -> bool:
         """Load one more source batch; False when the source is exhausted."""
+        batch = self._next_batch()
+        if batch is None:
+            return False
+        self._append(batch)
+        return True
+
+    async def _pull_async(self) -> bool:
+        """:meth:`_pull` with the reading (file decoding, simulation) on a worker thread.
+
+        Producing a source batch can take a large fraction of a second (decompressing, simulating
+        a chunk); done on the event loop it would freeze a UI sharing that loop.
+        """
         if self._source is None:
             return False
-        for batch in self._source:
-            if len(batch):
-                self._append(batch)
-                return True
-        self._source = None
-        return False
+        if self._reader is None:
+            # Our own worker rather than the loop's default executor: under qasync that one is a
+            # QThread pool, which Qt aborts on if it is still alive at interpreter exit.
+            self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-reader")
+        batch = await asyncio.get_running_loop().run_in_executor(self._reader, self._next_batch)
+        if batch is None:
+            self._reader.shutdown(wait=False)
+            self._reader = None
+            return False
+        self._append(batch)
+        return True
+
+    async def _ensure_rows(self, upto: int) -> None:
+        while self._n < upto and await self._pull_async():
+            pass
+
+    async def _ensure_time(self, ts_ns: int) -> None:
+        while (self._n == 0 or self._buf[self._n - 1]["ts_event"] <= ts_ns) and await self._pull_async():
+            pass
 
     def _load_rows(self, upto: int) -> None:
         """Make sure rows [0, upto) are loaded (or the source is exhausted)."""
@@ -245,11 +285,11 @@ class Replay:
             if self._paused:
                 await self._resumed.wait()
                 continue
-            self._load_rows(self._pos + 1)
+            await self._ensure_rows(self._pos + 1)
             if self._pos >= self._n:
                 raise StopAsyncIteration
             if self.speed is None:
-                self._load_rows(self._pos + self.max_batch)
+                await self._ensure_rows(self._pos + self.max_batch)
                 return self._take(min(self._pos + self.max_batch, self._n))
             batch = await self._paced()
             if batch is not None:
@@ -264,6 +304,7 @@ class Replay:
             start = first if self._t_ns is None else min(max(self._t_ns, 0), first)
             self._anchor = (self.clock.now(), start)
         wall, mkt = self._anchor
+        anchor_before = self._anchor
         due = wall + (first - mkt) / (speed * NS_PER_SECOND)
         wait = due - self.clock.now()
         if wait > 0:
@@ -275,7 +316,9 @@ class Replay:
                 return None  # woke early on purpose: re-check state and the due time
         now_mkt = mkt + (self.clock.now() - wall) * speed * NS_PER_SECOND
         limit = int(now_mkt + self.quantum_ns * speed)
-        self._load_time(limit)
+        await self._ensure_time(limit)
+        if self._paused or self._anchor is not anchor_before:
+            return None
         end = int(np.searchsorted(self._ts, limit, side="right"))
         end = min(max(end, self._pos + 1), self._pos + self.max_batch)
         anchor = self._anchor
