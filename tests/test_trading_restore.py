@@ -46,3 +46,14 @@ def test_restore_rebuilds_position_pnl_day_stats_and_ids(tmp_path):
     assert report.unprotected == ("ES",) and any("no working stop" in w for w in report.warnings)
     nxt = after.submit(_market(Side.SELL, 1), ts_ns=et(day, "10:03"))
     assert nxt.order_id > working.order_id  # ids never repeat across a restart
+
+
+def test_the_terminal_journals_paper_trading_and_restores_only_for_live_feeds(tmp_path):
+    from tapeflow.appdirs import ensure_first_run
+    from tapeflow.ui.session import build_session, is_live_spec
+
+    paths = ensure_first_run(tmp_path / "home")
+    session = build_session("sim://rth?minutes=1&seed=3", paths, use_engine=False)
+    assert session.account.journal is not None and paths.journal_file.exists()
+    assert session.restore_notes == ()
+    assert is_live_spec("ws://127.0.0.1:8765") and not is_live_spec("sim://") and not is_live_spec("a.dbn")

@@ -101,6 +101,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.addToolBar(self.replay_bar)
         self.status = StatusLine(self.theme)
         self.statusBar().addPermanentWidget(self.status, 1)
+        if session.restore_notes:  # e.g. a position restored from the journal with no working stop
+            self.statusBar().showMessage("restored from the journal: " + "; ".join(session.restore_notes), 120_000)
         self.kill_shortcut = QtGui.QShortcut(QtGui.QKeySequence(str(store.get("kill_hotkey", KILL_HOTKEY))), self)
         self.kill_shortcut.setContext(QtCore.Qt.ShortcutContext.ApplicationShortcut)
         self.kill_shortcut.activated.connect(lambda: self.risk.kill(f"hotkey {self.kill_shortcut.key().toString()}"))

@@ -17,6 +17,7 @@ from tapeflow.feeds.open import open_source
 from tapeflow.feeds.replay import Replay
 from tapeflow.flow.state import FlowSettings, FlowState
 from tapeflow.pipeline import Pipeline
+from tapeflow.store.journal import Journal
 from tapeflow.trading.account import Account
 from tapeflow.trading.kill_switch import KillSwitch
 from tapeflow.trading.paper_broker import PaperBroker
@@ -41,6 +42,7 @@ class TerminalSession:
     runner: FeedRunner
     engine: Any | None
     engine_note: str
+    restore_notes: tuple[str, ...] = ()  # what restarting from the journal found (live feeds only)
 
     def bands(self) -> tuple[Band, ...]:
         return engine_bands(self.engine)
@@ -51,6 +53,11 @@ class TerminalSession:
         p.flow = FlowState(self.instrument, p.flow_settings)
         p.signals.clear()
         p.decisions.clear()
+
+
+def is_live_spec(spec: str) -> bool:
+    """A live feed (websocket today; broker adapters later), as opposed to a file or the simulator."""
+    return spec.lower().startswith(("ws://", "wss://"))
 
 
 def build_session(
@@ -69,13 +76,21 @@ def build_session(
     settings = load_settings(paths.settings_file) if paths.settings_file.is_file() else TradingSettings()
     ids = {int(k): inst.root for k in source.info.instrument_ids} or {0: inst.root}
     broker = PaperBroker(settings.paper, instrument_ids=ids)
-    account = Account(settings, broker=broker, kill_switch=KillSwitch(paths.kill_switch_file))
+    # Paper mode journals every signal, order and fill (the forward test's record). On a live feed the
+    # account is rebuilt from that journal at start, so a crash loses no position or P&L; a replay
+    # is its own paper session on historical time and starts flat.
+    journal = Journal(paths.journal_file)
+    account = Account(settings, broker=broker, kill_switch=KillSwitch(paths.kill_switch_file), journal=journal)
+    restore_notes: tuple[str, ...] = ()
+    if is_live_spec(spec):
+        report = account.restore(journal)
+        restore_notes = tuple(report.warnings)
     engine, note = (None, "")
     if use_engine:
         engine, note = make_engine(inst, default_rules_file(paths.rules_file), paths.plugins_dir)
     pipeline = Pipeline(inst, FlowSettings(bar=bar), engine=engine, account=account)
     replay = Replay(source, speed=speed, max_batch=REPLAY_MAX_BATCH)
     runner = FeedRunner(pipeline, replay)
-    session = TerminalSession(spec, inst, source, pipeline, account, replay, runner, engine, note)
+    session = TerminalSession(spec, inst, source, pipeline, account, replay, runner, engine, note, restore_notes)
     runner.reset = session.reset_flow
     return session
