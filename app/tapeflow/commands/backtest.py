@@ -21,8 +21,8 @@ from rich.table import Table
 if TYPE_CHECKING:
     from tapeflow.backtest.sweep import SweepOutcome
 
-DEFAULT_BATCH_ROWS = 32  # keep equal to tapeflow.backtest.runner's defaults (checked by a test)
-DEFAULT_BATCH_MS = 250
+DEFAULT_BATCH_ROWS = 65_536  # keep equal to tapeflow.backtest.runner's defaults (checked by a test)
+DEFAULT_BATCH_MS = 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                     "or dates 2024-07-02,2024-07-03; scored apart, never ranked on")
     p.add_argument("--jobs", type=int, help="worker processes for a sweep (default: all cores)")
     p.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS,
-                   help=f"most rows per pipeline step (default {DEFAULT_BATCH_ROWS}; smaller: closer to live, slower)")
+                   help=f"most rows per pipeline step (default {DEFAULT_BATCH_ROWS}; results do not depend on it)")
     p.add_argument("--batch-ms", type=int, default=DEFAULT_BATCH_MS,
                    help=f"most market time per pipeline step, ms (default {DEFAULT_BATCH_MS}; 0 = no time cut)")
     p.set_defaults(func=run)
