@@ -1,0 +1,43 @@
+"""The terminal's webhook toggle: refuses without a secret, serves the terminal's own account."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+
+from tapeflow.trading.account import Account
+from tapeflow.ui.webhook_control import WebhookControl
+
+SECRET = "correct-horse-battery-staple"
+
+
+def test_toggle_refuses_to_start_without_a_secret_and_says_where_to_put_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("TAPEFLOW_WEBHOOK_SECRET", raising=False)
+    control = WebhookControl(Account(), tmp_path / "missing.toml", {"ES"})
+    assert asyncio.run(control.start()) is False
+    assert not control.running and "TAPEFLOW_WEBHOOK_SECRET" in control.status
+
+
+def test_toggle_serves_the_terminals_account_on_localhost(tmp_path, monkeypatch):
+    settings = tmp_path / "trading.toml"
+    settings.write_text(f'[webhook]\nport = 0\nsecret = "{SECRET}"\n')
+    monkeypatch.delenv("TAPEFLOW_WEBHOOK_SECRET", raising=False)
+    account = Account()
+    control = WebhookControl(account, settings, {"ES"})
+
+    async def scenario() -> dict:
+        assert await control.start()
+        assert control.server.url.startswith("http://127.0.0.1:")  # loopback unless configured
+        try:
+            url = f"{control.server.url}/status"
+            req = urllib.request.Request(url, headers={"X-Tapeflow-Secret": SECRET})
+            body = await asyncio.to_thread(lambda: urllib.request.urlopen(req, timeout=5).read())
+            return json.loads(body)
+        finally:
+            await control.stop()
+
+    status = asyncio.run(scenario())
+    assert control.server is None and "webhook off" in control.status
+    assert status["instruments"] == ["ES"] and status["kill_switch"]["latched"] is False
+    assert status["positions"] == []
