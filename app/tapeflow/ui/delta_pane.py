@@ -114,15 +114,28 @@ class DeltaCandlesItem(pg.GraphicsObject):
                 if not c["reset"][i]:
                     p.drawLine(QtCore.QPointF(i - 1, float(c["close"][i - 1])), QtCore.QPointF(i, float(c["close"][i])))
         else:
-            for i in range(a, b):
-                o, cl, hi, lo = (float(c[k][i]) for k in ("open", "close", "high", "low"))
-                col = th.color("ask" if cl >= o else "bid")
+            # one wick call and one body call per colour: a pen per candle made replaying the
+            # picture cost ~6 ms for 200 candles, batched it is a fraction of a millisecond
+            o, cl = c["open"][a:b].astype(float), c["close"][a:b].astype(float)
+            hi, lo = c["high"][a:b].astype(float), c["low"][a:b].astype(float)
+            xs = np.arange(a, b, dtype=float)
+            up = cl >= o
+            for name, sel in (("ask", up), ("bid", ~up)):
+                if not sel.any():
+                    continue
+                col = th.color(name)
                 pen = QtGui.QPen(col, 1)
                 pen.setCosmetic(True)
                 p.setPen(pen)
-                p.drawLine(QtCore.QPointF(i, lo), QtCore.QPointF(i, hi))
+                p.drawLines([QtCore.QLineF(x, y0, x, y1)
+                             for x, y0, y1 in zip(xs[sel].tolist(), lo[sel].tolist(), hi[sel].tolist(), strict=True)])
                 p.setPen(QtCore.Qt.PenStyle.NoPen)
-                p.fillRect(QtCore.QRectF(i - 0.32, min(o, cl), 0.64, max(abs(cl - o), 1e-9)), col)
+                p.setBrush(col)
+                y_body = np.minimum(o[sel], cl[sel])
+                h_body = np.maximum(np.abs(cl[sel] - o[sel]), 1e-9)
+                p.drawRects([QtCore.QRectF(x - 0.32, y, 0.64, h)
+                             for x, y, h in zip(xs[sel].tolist(), y_body.tolist(), h_body.tolist(), strict=True)])
+            p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
         pen = QtGui.QPen(th.color("warning"), 1, QtCore.Qt.PenStyle.DashLine)
         pen.setCosmetic(True)
         p.setPen(pen)
@@ -190,8 +203,11 @@ class DeltaPane(QtWidgets.QWidget):
         self._key = None
 
     def update_from(self, snap: PipelineSnapshot, *, full: bool = True) -> bool:
-        """One frame; divergence markers are re-placed on full frames only (10 Hz on the timer)."""
+        """One frame; divergence markers are re-placed on full frames only (10 Hz on the timer),
+        and so is a new bar (it scrolls the view, linked to the footprint's, and repaints it all)."""
         bars = snap.flow.bars
+        if not full and self._key is not None and len(bars) != self._key[0]:
+            return False
         key = (len(bars), int(bars.cum_delta[-1]) if len(bars) else 0, int(bars.max_delta[-1]) if len(bars) else 0,
                int(bars.min_delta[-1]) if len(bars) else 0, len(snap.signals) if full else -1)
         if key == self._key or (not full and self._key is not None and key[:4] == self._key[:4]):

@@ -170,12 +170,16 @@ class FootprintPane(QtWidgets.QWidget):
     def update_from(self, snap: PipelineSnapshot, bands: tuple[Band, ...] = (), *, full: bool = True) -> bool:
         """One frame: returns True if anything was redrawn.
 
-        ``full=False`` (the frame timer between two table-pane frames) updates the bars and the
-        view only; the session profile and the signal overlay, whose pictures cost the most to
-        rebuild, wait for the next full frame (10 Hz).
+        ``full=False`` (the frame timer between two table-pane frames) updates the live bar only;
+        the session profile and the signal overlay, whose pictures cost the most to rebuild, and
+        anything that repaints the whole chart (a new bar, which scrolls the view, or a re-centred
+        price range) wait for the next full frame (10 Hz). At max speed a bar closes almost every
+        frame, and repainting every chart in full on every frame is what stalled the window.
         """
         flow = snap.flow
         bars = flow.bars
+        if not full and self.item.bars is not None and len(bars) != len(self.item.bars):
+            return False
         changed = self.item.set_bars(bars)
         self.time_axis.start_ns = bars.start_ns
         if full:
@@ -192,14 +196,15 @@ class FootprintPane(QtWidgets.QWidget):
             self._last_price = flow.last_price
             self.last_line.setPos(flow.last_price)
         if self.follow and len(bars):
-            self._follow(bars, force=self._n_bars == 0)
+            self._follow(bars, force=self._n_bars == 0, recentre=full)
         self._n_bars = len(bars)
         # apply range changes now: pyqtgraph would apply them inside the paint and paint the scene twice
         self.graphics.scene().prepareForPaint()
         return changed
 
-    def _follow(self, bars: FootprintBars, *, force: bool = False) -> None:
-        """Keep the live bar at the right edge; re-centre price only when it nears an edge."""
+    def _follow(self, bars: FootprintBars, *, force: bool = False, recentre: bool = True) -> None:
+        """Keep the live bar at the right edge; re-centre price only when it nears an edge (and
+        ``recentre`` allows it: a new price range repaints the whole chart)."""
         n = len(bars)
         vb = self.plot.getViewBox()
         (x0, x1), (y0, y1) = vb.viewRange()
@@ -216,7 +221,7 @@ class FootprintPane(QtWidgets.QWidget):
             ny0, ny1 = mid - span / 2, mid + span / 2
         else:
             span = y1 - y0
-            if not (y0 + 0.2 * span <= last <= y1 - 0.2 * span):
+            if recentre and not (y0 + 0.2 * span <= last <= y1 - 0.2 * span):
                 ny0, ny1 = last - span / 2, last + span / 2
         self._programmatic = True
         try:
