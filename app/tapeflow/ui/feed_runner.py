@@ -26,6 +26,17 @@ from tapeflow.pipeline import Pipeline
 FAST_FORWARD_ROWS = 8192
 """Rows per step when jumping ahead: small enough that one step never stalls the window."""
 
+STEP_BUDGET_S = 0.008
+"""Wall time one pipeline step may take before the loop gets control back (seconds).
+
+A replay batch holds up to 8192 rows, and the pipeline's cost per row varies with the market
+(a burst of book updates, a rule firing): whole batches took up to 30 ms, and one of those right
+after a chart frame made a visible stall. So a batch is processed in slices sized from the rate
+measured on the previous slices, and the loop runs (Qt paints, input is handled) between slices."""
+
+MIN_STEP_ROWS = 256
+"""Smallest slice: below this the per-step overhead outweighs the pipeline's work."""
+
 
 class FeedState(StrEnum):
     IDLE = "idle"
@@ -68,6 +79,7 @@ class FeedRunner:
         self._task: asyncio.Task | None = None
         self._rate_t0 = wall()
         self._rate_n = 0
+        self._step_rows = FAST_FORWARD_ROWS  # rows per slice, adapted to STEP_BUDGET_S
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -94,14 +106,28 @@ class FeedRunner:
     async def _run(self) -> None:
         try:
             async for batch in self.replay:
-                self._process(batch)
-                await asyncio.sleep(0)  # let Qt paint and take input between batches
+                pos = 0
+                while pos < len(batch):
+                    part = batch[pos:pos + self._step_rows]
+                    pos += len(part)
+                    t0 = self.wall()
+                    self._process(part)
+                    self._adapt(len(part), self.wall() - t0)
+                    await asyncio.sleep(0)  # let Qt paint and take input between slices
             self.state = FeedState.FINISHED
         except asyncio.CancelledError:
             raise
         except Exception as e:
             self.state = FeedState.ERROR
             self.error = f"{type(e).__name__}: {e}"
+
+    def _adapt(self, rows: int, seconds: float) -> None:
+        """Next slice size: what the last slice's rate gets done in :data:`STEP_BUDGET_S`."""
+        if seconds <= 0 or rows < MIN_STEP_ROWS:
+            return
+        want = int(rows / seconds * STEP_BUDGET_S)
+        # grow gently (a cheap slice says little about the next), shrink at once
+        self._step_rows = max(MIN_STEP_ROWS, min(want, 2 * self._step_rows, self.replay.max_batch))
 
     def _process(self, batch: np.ndarray) -> None:
         if not len(batch):

@@ -62,6 +62,15 @@ def marker_shape(kind: str) -> str:
     return "triangle"
 
 
+FAR_ROW_PX = 4.0
+"""Rows shorter than this (pixels) get filled marks instead of outlined ones."""
+
+
+def _close(a: QtCore.QPointF, b: QtCore.QPointF) -> bool:
+    """Same zoom to within 2 %: the far-out fills are sized in pixels, so a new zoom redraws them."""
+    return abs(a.x() - b.x()) <= 0.02 * b.x() and abs(a.y() - b.y()) <= 0.02 * b.y()
+
+
 class HighlightItem(pg.GraphicsObject):
     """Overlay for the footprint plot (same coordinates as :class:`FootprintItem`)."""
 
@@ -74,6 +83,8 @@ class HighlightItem(pg.GraphicsObject):
         self._bands: tuple[Band, ...] = ()
         self._start_ns = np.zeros(0, np.int64)
         self._picture: QtGui.QPicture | None = None
+        self._far = False  # the picture was drawn with far-out (filled) marks
+        self._px = QtCore.QPointF(1.0, 1.0)  # pixels per bar and per tick it was drawn for
         self._rect = QtCore.QRectF()
 
     def set_content(self, start_ns: np.ndarray, signals: tuple[Signal, ...], bands: tuple[Band, ...]) -> bool:
@@ -120,11 +131,17 @@ class HighlightItem(pg.GraphicsObject):
         return QtCore.QRectF(self._rect)
 
     def paint(self, p: QtGui.QPainter, opt, widget=None) -> None:
-        if self._picture is None:
+        t = p.transform()
+        px = QtCore.QPointF(abs(t.m11()), abs(t.m22()))  # pixels per bar, per tick
+        far = px.y() * self.ticks_per_row < FAR_ROW_PX
+        if self._picture is None or far != self._far or (far and not _close(px, self._px)):
+            self._far, self._px = far, px
             self._picture = self._draw()
         p.drawPicture(0, 0, self._picture)
 
     def _draw(self) -> QtGui.QPicture:
+        """Far out, outlines (a 2 px stroke, which the raster engine strokes slowly, ~15 us each)
+        become fills of the same outer size: at that scale the cell inside is under 4 px anyway."""
         th = self.theme
         pic = QtGui.QPicture()
         p = QtGui.QPainter(pic)
@@ -146,6 +163,9 @@ class HighlightItem(pg.GraphicsObject):
             return c
 
         current: str | None = None
+        far = self._far
+        # one pixel (the half of the 2 px pen outside the shape) in data units, for the far-out fills
+        ox, oy = (1.0 / max(self._px.x(), 1e-9), 1.0 / max(self._px.y(), 1e-9)) if far else (0.0, 0.0)
         p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
         for s, i in zip(self._signals, self._bar_indices([s.bar_start_ns for s in self._signals]), strict=True):
             if i < 0:
@@ -154,6 +174,18 @@ class HighlightItem(pg.GraphicsObject):
             if shape == "none":
                 continue
             base = "ask_strong" if s.side == Side.BUY else "bid_strong" if s.side == Side.SELL else "warning"
+            if far:
+                if shape == "zone":
+                    p.fillRect(QtCore.QRectF(i - 0.45, s.price - 0.5, right - i, 1), color(base, 55))
+                elif shape == "cell":
+                    x0 = i if s.side == Side.BUY else i - 0.38
+                    p.fillRect(QtCore.QRectF(x0 - ox, s.price - 0.5 - oy, 0.41 + 2 * ox, 1 + 2 * oy), color(base))
+                elif shape == "ring":
+                    p.fillRect(QtCore.QRectF(i - 0.3 - ox, s.price - 1.2 - oy, 0.6 + 2 * ox, 2.4 + 2 * oy), color(base))
+                else:
+                    p.fillRect(QtCore.QRectF(i - 0.62 - ox, s.price - 0.45 - oy, 0.15 + 2 * ox, 0.9 + 2 * oy),
+                               color(base))
+                continue
             if base != current:
                 pen = pens.get(base)
                 if pen is None:
