@@ -31,7 +31,7 @@ class EveryNthTrade:
                     Signal(
                         ts_ns=int(row["ts_event"]), instrument="ES", kind="test", side=Side.BUY,
                         price=int(row["price"]), strength=1.0, bar_start_ns=0, rule="every50",
-                        action=Action.ENTER_LONG, stop_ticks=8, target_ticks=8,
+                        action=Action.ENTER_LONG, stop_ticks=8, target_ticks=8, trade_seq=self.seen - 1,
                     )
                 )
         return out
@@ -79,3 +79,25 @@ def test_fills_do_not_depend_on_how_the_feed_cut_its_batches():
     assert whole, "the stand-in engine should have traded"
     assert run(1) == whole
     assert run(97) == whole
+
+
+def test_fills_match_when_a_batch_boundary_splits_prints_of_one_timestamp():
+    """A sweep prints several trades with one exchange time; cutting a batch inside it must not
+    change what the broker had seen when the signal fired."""
+    t = T0 + 10**9
+    prices = [22000 + k for k in range(53)]
+    ts = [T0 + k for k in range(45)] + [t] * 8  # trades 46..53 are one sweep at one exchange time
+    ev = make_trades(ts, prices, [1] * 53, [1] * 53)
+    # EveryNthTrade fires at the 50th trade (22049), inside the sweep: the entry fills at the last
+    # print the signal had seen, 22049, not at the end of the sweep (22052).
+    results = []
+    for cut in (len(ev), 50, 51, 52):
+        acct = Account()
+        fills: list[int] = []
+        acct.subscribe(lambda e, f=fills: e.fill is not None and f.append(e.fill.price))
+        pipe = Pipeline(instrument("ES"), engine=EveryNthTrade(), account=acct)
+        pipe.process(ev[:cut])
+        if cut < len(ev):
+            pipe.process(ev[cut:])
+        results.append(fills)
+    assert results[0] == [22049] and all(r == results[0] for r in results)

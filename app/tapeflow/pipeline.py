@@ -22,6 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
+from tapeflow.core.events import K_TRADE
 from tapeflow.core.instruments import Instrument
 from tapeflow.flow.state import FlowSettings, FlowSnapshot, FlowState, FlowUpdate
 from tapeflow.signals.model import Signal
@@ -65,6 +66,7 @@ class Pipeline:
         self.signals: deque[Signal] = deque(maxlen=self.signal_history)
         self.decisions: deque[tuple[Signal, AutoDecision]] = deque(maxlen=self.signal_history)
         self.batches = 0
+        self._trades_seen = 0  # trades of the run before the current batch (for Signal.trade_seq)
         self._listeners: list = []
         broker = self.account.broker if self.account is not None else None
         # A pipeline trades one instrument: its paper broker reads every row of the feed as that
@@ -87,10 +89,14 @@ class Pipeline:
         if self._tape_id is not None and len(batch) and np.any(batch["instrument_id"] != self._tape_id):
             batch = batch.copy()
             batch["instrument_id"] = self._tape_id
-        ts = np.maximum.accumulate(batch["ts_event"]) if fired else None
+        trades_before = self._trades_seen
+        self._trades_seen += update.trades
+        if fired:
+            ts = np.maximum.accumulate(batch["ts_event"])
+            trade_rows = np.flatnonzero(batch["kind"] == K_TRADE)
         start = 0
         for sig in fired:
-            cut = int(np.searchsorted(ts, sig.ts_ns, side="right"))
+            cut = self._cut(sig, ts, trade_rows, trades_before)
             if cut > start:
                 self.account.on_events(batch[start:cut])
                 start = cut
@@ -102,6 +108,14 @@ class Pipeline:
         if start < len(batch):
             self.account.on_events(batch[start:])
         return fired
+
+    @staticmethod
+    def _cut(sig: Signal, ts: np.ndarray, trade_rows: np.ndarray, trades_before: int) -> int:
+        """Rows of the batch the broker sees before ``sig`` is acted on: through the trade that made
+        it fire (exact, whatever the batch size), else through the last row at its time."""
+        if sig.trade_seq is not None and 0 <= sig.trade_seq - trades_before < len(trade_rows):
+            return int(trade_rows[sig.trade_seq - trades_before]) + 1
+        return int(np.searchsorted(ts, sig.ts_ns, side="right"))
 
     def _record(self, sig: Signal) -> None:
         self.signals.append(sig)

@@ -36,7 +36,7 @@ class ScheduledEngine:
             self.seen += 1
             side = self.schedule.get(self.seen)
             if side is not None:
-                out.append(_signal(self, trades[j], side == "long"))
+                out.append(_signal(self, trades[j], side == "long", self.seen - 1))
         return out
 
 
@@ -60,10 +60,10 @@ class EveryNthEngine:
         if not hits:
             return []
         trades = batch[is_trade]
-        return [_signal(self, trades[k - first - 1], (k // self.n) % 2 == 1) for k in hits]
+        return [_signal(self, trades[k - first - 1], (k // self.n) % 2 == 1, k - 1) for k in hits]
 
 
-def _signal(engine: ScheduledEngine | EveryNthEngine, row: np.void, long: bool) -> Signal:
+def _signal(engine: ScheduledEngine | EveryNthEngine, row: np.void, long: bool, seq: int) -> Signal:
     return Signal(
         ts_ns=int(row["ts_event"]),
         instrument=engine.instrument.root,
@@ -77,4 +77,5 @@ def _signal(engine: ScheduledEngine | EveryNthEngine, row: np.void, long: bool) 
         qty=engine.qty,
         stop_ticks=engine.stop_ticks,
         target_ticks=engine.target_ticks,
+        trade_seq=seq,
     )

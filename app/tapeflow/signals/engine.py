@@ -288,6 +288,7 @@ class RuleEngine:
             qty=rule.qty if entry else 1,
             stop_ticks=rule.stop_ticks if entry else None,
             target_ticks=rule.target_ticks if entry else None,
+            trade_seq=hit.order if hit.phase in (0, 1) else None,  # phase 2: book rows, no trade of their own
         )
 
     # --- for the UI ---------------------------------------------------------------------------

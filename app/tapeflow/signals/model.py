@@ -38,6 +38,10 @@ class Signal(msgspec.Struct, frozen=True, kw_only=True):
     qty: int = 1  # contracts, for entry actions
     stop_ticks: int | None = None  # bracket stop distance, for entry actions
     target_ticks: int | None = None  # bracket target distance, for entry actions
+    trade_seq: int | None = None
+    """0-based number (in the run) of the trade whose arrival made the rule fire. The pipeline hands
+    the signal to the broker right after that trade, so fills never depend on how the feed cut its
+    batches; without it (book-driven signals, some plugins) the signal's time is used instead."""
 
     @property
     def is_entry(self) -> bool:
