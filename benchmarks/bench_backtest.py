@@ -10,7 +10,7 @@ the same events, already in memory, go through:
 
 The ratio column is backtest time / flow-only time over the same events in the same run.
 
-    .venv/bin/python benchmarks/bench_backtest.py [--trades 1000000] [--batch-rows 32,4096] [--batch-ms 250]
+    .venv/bin/python benchmarks/bench_backtest.py [--trades 1000000] [--batch-rows 32,65536] [--batch-ms 0]
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def bench(name: str, events: np.ndarray, info: FeedInfo, rows: int, ms: int, tab
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trades", type=int, default=1_000_000, help="simulated trades (default 1,000,000)")
-    ap.add_argument("--batch-rows", default="32,4096", help="batch sizes to measure (default 32,4096)")
+    ap.add_argument("--batch-rows", default="32,65536", help="batch sizes to measure (default 32,65536)")
     ap.add_argument("--batch-ms", type=int, default=DEFAULT_BATCH_MS,
                     help=f"time cut of the batches, ms (default {DEFAULT_BATCH_MS}, the backtest's; 0 = none)")
     ap.add_argument("--no-real", action="store_true", help="simulated data only")
