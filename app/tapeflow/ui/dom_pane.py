@@ -18,7 +18,7 @@ from tapeflow.flow.book import LadderSnapshot
 from tapeflow.pipeline import PipelineSnapshot
 from tapeflow.trading.account import Account, SubmitResult
 from tapeflow.trading.orders import OrderRequest, OrderType, Source
-from tapeflow.ui.cell_delegate import CellDelegate
+from tapeflow.ui.cell_delegate import CellTableView
 from tapeflow.ui.ladder_model import Col, LadderModel
 from tapeflow.ui.text import usd
 from tapeflow.ui.theme import Theme
@@ -67,9 +67,8 @@ class DomPane(QtWidgets.QWidget):
         self.message = QtWidgets.QLabel("")
         self.message.setWordWrap(True)
 
-        self.table = QtWidgets.QTableView()
+        self.table = CellTableView()
         self.table.setModel(self.model)
-        self.table.setItemDelegate(CellDelegate(self.table))
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(18)
         self.table.horizontalHeader().setMinimumSectionSize(24)

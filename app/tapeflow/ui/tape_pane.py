@@ -13,7 +13,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from tapeflow.core.events import Side
 from tapeflow.core.instruments import Instrument
 from tapeflow.pipeline import PipelineSnapshot
-from tapeflow.ui.cell_delegate import CellDelegate
+from tapeflow.ui.cell_delegate import CellTableView
 from tapeflow.ui.text import et_time
 from tapeflow.ui.theme import Theme
 
@@ -163,9 +163,8 @@ class TapePane(QtWidgets.QWidget):
         top.addWidget(self.min_box)
         top.addWidget(self.large_box)
         top.addStretch(1)
-        self.table = QtWidgets.QTableView()
+        self.table = CellTableView()
         self.table.setModel(self.model)
-        self.table.setItemDelegate(CellDelegate(self.table))
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(17)
         self.table.setShowGrid(False)
