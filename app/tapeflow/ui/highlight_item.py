@@ -85,6 +85,9 @@ class HighlightItem(pg.GraphicsObject):
         self._picture: QtGui.QPicture | None = None
         self._far = False  # the picture was drawn with far-out (filled) marks
         self._px = QtCore.QPointF(1.0, 1.0)  # pixels per bar and per tick it was drawn for
+        self._far_key: tuple | None = None  # the zoom, row size and theme the far-out marks were made for
+        self._far_cache: dict[int, tuple[Signal, tuple | None]] = {}  # id(signal) -> (signal, far-out mark)
+        self._far_zones: list[tuple[int, int, str]] = []  # (bar index, price, colour) of zone signals
         self._rect = QtCore.QRectF()
 
     def set_content(self, start_ns: np.ndarray, signals: tuple[Signal, ...], bands: tuple[Band, ...]) -> bool:
@@ -134,10 +137,62 @@ class HighlightItem(pg.GraphicsObject):
         t = p.transform()
         px = QtCore.QPointF(abs(t.m11()), abs(t.m22()))  # pixels per bar, per tick
         far = px.y() * self.ticks_per_row < FAR_ROW_PX
-        if self._picture is None or far != self._far or (far and not _close(px, self._px)):
-            self._far, self._px = far, px
+        moved = far and not _close(px, self._px)
+        if self._picture is None or far != self._far or moved:
+            if moved or far != self._far:
+                self._px = px  # else keep it: the far-out marks cached for it stay valid
+            self._far = far
             self._picture = self._draw()
         p.drawPicture(0, 0, self._picture)
+
+    def _far_marks(self) -> dict[tuple[str, int], list[QtCore.QRectF]]:
+        """Far-out marks as filled rectangles grouped by colour; also fills :attr:`_far_zones`.
+
+        At max speed the overlay is redrawn at every new bar, and working out every signal's mark
+        again (the last 500 signals) cost ~5 ms a time; a signal's mark never changes, so each is
+        made once and kept (by the signal object) until the zoom, row size or theme changes."""
+        key = (self._px.x(), self._px.y(), self.ticks_per_row, id(self.theme))
+        sig = self._signals
+        if key != self._far_key or len(self._far_cache) > 2 * len(sig) + 64:
+            self._far_key = key
+            self._far_cache = {}
+        cache = self._far_cache
+        todo = [s for s in sig if id(s) not in cache]
+        if todo:
+            last_start = int(self._start_ns[-1]) if len(self._start_ns) else -1
+            # one pixel (the half of the 2 px pen outside the shape) in data units
+            ox, oy = 1.0 / max(self._px.x(), 1e-9), 1.0 / max(self._px.y(), 1e-9)
+            for s, i in zip(todo, self._bar_indices([s.bar_start_ns for s in todo]), strict=True):
+                if s.bar_start_ns > last_start:
+                    continue  # its bar is not in this snapshot yet: made next time
+                shape = marker_shape(s.kind)
+                mark: tuple | None = None
+                if i >= 0 and shape != "none":
+                    base = "ask_strong" if s.side == Side.BUY else "bid_strong" if s.side == Side.SELL else "warning"
+                    y = s.price
+                    if shape == "zone":
+                        mark = ("zone", i, y, base)
+                    elif shape == "cell":
+                        x0 = i if s.side == Side.BUY else i - 0.38
+                        mark = (base, QtCore.QRectF(x0 - ox, y - 0.5 - oy, 0.41 + 2 * ox, 1 + 2 * oy))
+                    elif shape == "ring":
+                        mark = (base, QtCore.QRectF(i - 0.3 - ox, y - 1.2 - oy, 0.6 + 2 * ox, 2.4 + 2 * oy))
+                    else:
+                        mark = (base, QtCore.QRectF(i - 0.62 - ox, y - 0.45 - oy, 0.15 + 2 * ox, 0.9 + 2 * oy))
+                cache[id(s)] = (s, mark)  # the signal is kept so its id is not reused while cached
+        groups: dict[tuple[str, int], list[QtCore.QRectF]] = {}
+        zones: list[tuple[int, int, str]] = []
+        for s in sig:
+            got = cache.get(id(s))
+            mark = got[1] if got is not None else None
+            if mark is None:
+                continue
+            if mark[0] == "zone":
+                zones.append(mark[1:])
+            else:
+                groups.setdefault((mark[0], 255), []).append(mark[1])
+        self._far_zones = zones
+        return groups
 
     def _draw(self) -> QtGui.QPicture:
         """Far out, outlines (a 2 px stroke, which the raster engine strokes slowly, ~15 us each)
@@ -163,10 +218,16 @@ class HighlightItem(pg.GraphicsObject):
             return c
 
         current: str | None = None
-        far = self._far
-        # one pixel (the half of the 2 px pen outside the shape) in data units, for the far-out fills
-        ox, oy = (1.0 / max(self._px.x(), 1e-9), 1.0 / max(self._px.y(), 1e-9)) if far else (0.0, 0.0)
         p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
+        if self._far:
+            p.setPen(QtCore.Qt.PenStyle.NoPen)
+            for (name, alpha), rects in self._far_marks().items():
+                p.setBrush(color(name, alpha))
+                p.drawRects(rects)
+            for i, price, base in self._far_zones:
+                p.fillRect(QtCore.QRectF(i - 0.45, price - 0.5, right - i, 1), color(base, 55))
+            p.end()
+            return pic
         for s, i in zip(self._signals, self._bar_indices([s.bar_start_ns for s in self._signals]), strict=True):
             if i < 0:
                 continue
@@ -174,18 +235,6 @@ class HighlightItem(pg.GraphicsObject):
             if shape == "none":
                 continue
             base = "ask_strong" if s.side == Side.BUY else "bid_strong" if s.side == Side.SELL else "warning"
-            if far:
-                if shape == "zone":
-                    p.fillRect(QtCore.QRectF(i - 0.45, s.price - 0.5, right - i, 1), color(base, 55))
-                elif shape == "cell":
-                    x0 = i if s.side == Side.BUY else i - 0.38
-                    p.fillRect(QtCore.QRectF(x0 - ox, s.price - 0.5 - oy, 0.41 + 2 * ox, 1 + 2 * oy), color(base))
-                elif shape == "ring":
-                    p.fillRect(QtCore.QRectF(i - 0.3 - ox, s.price - 1.2 - oy, 0.6 + 2 * ox, 2.4 + 2 * oy), color(base))
-                else:
-                    p.fillRect(QtCore.QRectF(i - 0.62 - ox, s.price - 0.45 - oy, 0.15 + 2 * ox, 0.9 + 2 * oy),
-                               color(base))
-                continue
             if base != current:
                 pen = pens.get(base)
                 if pen is None:
