@@ -21,6 +21,9 @@ from tapeflow.ui.axes import BarTimeAxis
 from tapeflow.ui.footprint_pane import FOOTPRINT_RIGHT_MARGIN_PX
 from tapeflow.ui.theme import Theme
 
+CHUNK_BARS = 32
+"""Closed candles per cached picture."""
+
 
 class DeltaStyle(StrEnum):
     CANDLES = "candles"
@@ -47,13 +50,19 @@ class DeltaCandlesItem(pg.GraphicsObject):
         self.theme = theme
         self.style = DeltaStyle.CANDLES
         self.c: dict[str, np.ndarray] | None = None
-        self._closed_pic: QtGui.QPicture | None = None
+        self._closed_pic: QtGui.QPicture | None = None  # None: the closed bars' pictures must be brought up to date
+        self._chunks: dict[int, QtGui.QPicture] = {}  # chunk k = closed bars [k * CHUNK_BARS, (k + 1) * CHUNK_BARS)
+        self._tail_pic = QtGui.QPicture()  # the closed bars after the last full chunk
         self._closed_n = -1
         self._rect = QtCore.QRectF()
 
     def set_bars(self, bars: FootprintBars) -> None:
         c = delta_candles(bars)
         n = len(bars)
+        old = self.c
+        if old is not None and (len(old["close"]) > n or (n and len(old["close"]) and (
+                old["open"][0] != c["open"][0] or old["close"][0] != c["close"][0]))):
+            self._chunks.clear()  # the series restarted (a backward jump): no closed bar is the same
         if n - 1 != self._closed_n or (self.c is not None and len(self.c["close"]) > n):
             self._closed_pic = None
         same_bars = self.c is not None and len(self.c["close"]) == n and self._closed_pic is not None
@@ -78,11 +87,13 @@ class DeltaCandlesItem(pg.GraphicsObject):
     def set_theme(self, theme: Theme) -> None:
         self.theme = theme
         self._closed_pic = None
+        self._chunks.clear()
         self.update()
 
     def set_style(self, style: DeltaStyle) -> None:
         self.style = style
         self._closed_pic = None
+        self._chunks.clear()
         self.update()
 
     def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 - Qt API
@@ -94,12 +105,22 @@ class DeltaCandlesItem(pg.GraphicsObject):
             return
         n = len(c["close"])
         if self._closed_pic is None:
-            self._closed_pic = self._draw(0, n - 1)
-            self._closed_n = n - 1
+            # closed bars in chunks of CHUNK_BARS: full chunks never change, so a new bar redraws
+            # the last, partial chunk only (at max speed a bar closes on almost every chart frame)
+            closed = n - 1
+            for k in range(closed // CHUNK_BARS):
+                if k not in self._chunks:
+                    self._chunks[k] = self._draw(k * CHUNK_BARS, (k + 1) * CHUNK_BARS, resets=False)
+            self._tail_pic = self._draw(closed - closed % CHUNK_BARS, closed, resets=False)
+            self._closed_pic = self._draw_resets(0, closed)
+            self._closed_n = closed
+        for k in range(self._closed_n // CHUNK_BARS):
+            p.drawPicture(0, 0, self._chunks[k])
+        p.drawPicture(0, 0, self._tail_pic)
         p.drawPicture(0, 0, self._closed_pic)
         p.drawPicture(0, 0, self._draw(n - 1, n))
 
-    def _draw(self, a: int, b: int) -> QtGui.QPicture:
+    def _draw(self, a: int, b: int, *, resets: bool = True) -> QtGui.QPicture:
         c = self.c
         assert c is not None
         th = self.theme
@@ -136,14 +157,28 @@ class DeltaCandlesItem(pg.GraphicsObject):
                 p.drawRects([QtCore.QRectF(x - 0.32, y, 0.64, h)
                              for x, y, h in zip(xs[sel].tolist(), y_body.tolist(), h_body.tolist(), strict=True)])
             p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
-        pen = QtGui.QPen(th.color("warning"), 1, QtCore.Qt.PenStyle.DashLine)
+        if resets:
+            self._resets(p, a, b)
+        p.end()
+        return pic
+
+    def _draw_resets(self, a: int, b: int) -> QtGui.QPicture:
+        """The session-reset markers of bars ``a..b``: they span the item's height, which grows."""
+        pic = QtGui.QPicture()
+        p = QtGui.QPainter(pic)
+        self._resets(p, a, b)
+        p.end()
+        return pic
+
+    def _resets(self, p: QtGui.QPainter, a: int, b: int) -> None:
+        c = self.c
+        assert c is not None
+        pen = QtGui.QPen(self.theme.color("warning"), 1, QtCore.Qt.PenStyle.DashLine)
         pen.setCosmetic(True)
         p.setPen(pen)
         span = self._rect
         for i in np.flatnonzero(c["reset"][a:b]) + a:
             p.drawLine(QtCore.QPointF(i - 0.5, span.top()), QtCore.QPointF(i - 0.5, span.bottom()))
-        p.end()
-        return pic
 
 
 class DeltaPane(QtWidgets.QWidget):
