@@ -51,8 +51,8 @@ def test_jump_back_rebuilds_the_footprint_as_if_played_from_the_start(tmp_path):
 
 def test_a_slow_pipeline_gets_its_batches_in_slices_that_fit_the_step_budget(tmp_path):
     # a fake wall clock: every event costs 20 us, so 8 ms (STEP_BUDGET_S) holds 400 events; the
-    # runner's first slice is a whole 8192-row batch, after that it must hand back the loop
-    # every ~400 rows (it may only grow by x2 a step, never past the budget it measured)
+    # runner starts with 1024-row slices (20 ms here), and from the measured rate on it must hand
+    # back the loop every ~400 rows (it may only grow by x2 a step, never past the budget it measured)
     s = make_session(tmp_path, engine=False)
     clock = [0.0]
     s.runner.wall = lambda: clock[0]
@@ -69,4 +69,4 @@ def test_a_slow_pipeline_gets_its_batches_in_slices_that_fit_the_step_budget(tmp
     asyncio.run(s.runner._run())
     assert s.runner.state is FeedState.FINISHED
     assert s.runner.figures.events == len(all_events(s))
-    assert len(sizes) > 3 and max(sizes[1:]) <= 400
+    assert len(sizes) > 3 and max(sizes) <= 1024 and max(sizes[3:]) <= 400

@@ -79,7 +79,7 @@ class FeedRunner:
         self._task: asyncio.Task | None = None
         self._rate_t0 = wall()
         self._rate_n = 0
-        self._step_rows = FAST_FORWARD_ROWS  # rows per slice, adapted to STEP_BUDGET_S
+        self._step_rows = 1024  # rows per slice, adapted to STEP_BUDGET_S (starts small, doubles at most per step)
 
     # ---------------------------------------------------------------- lifecycle
 
