@@ -41,3 +41,33 @@ def test_toggle_serves_the_terminals_account_on_localhost(tmp_path, monkeypatch)
     assert control.server is None and "webhook off" in control.status
     assert status["instruments"] == ["ES"] and status["kill_switch"]["latched"] is False
     assert status["positions"] == []
+
+
+def test_the_window_trading_menu_toggles_the_webhook_server(qtbot, tmp_path, monkeypatch):
+    import qasync
+    from PySide6 import QtWidgets
+
+    from tapeflow.appdirs import ensure_first_run
+    from tapeflow.ui.main_window import MainWindow
+    from tapeflow.ui.session import build_session
+    from tapeflow.ui.settings_store import UiSettingsStore
+
+    monkeypatch.setenv("TAPEFLOW_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TAPEFLOW_WEBHOOK_SECRET", SECRET)
+    paths = ensure_first_run()
+    session = build_session("sim://rth?minutes=1&seed=2", paths, use_engine=False)
+    loop = qasync.QEventLoop(QtWidgets.QApplication.instance())
+    asyncio.set_event_loop(loop)
+    try:
+        window = MainWindow(session, UiSettingsStore(tmp_path / "ui.ini"))
+        qtbot.addWidget(window)
+        assert not window.webhook_action.isChecked()  # off at start, like one-click trading
+        window.webhook_action.setChecked(True)
+        loop.run_until_complete(window._webhook_task)
+        assert window.webhook.running and window.webhook_action.isChecked()
+        assert window.webhook.server.account is session.account  # alerts trade the terminal's account
+        window.webhook_action.setChecked(False)
+        loop.run_until_complete(window._webhook_task)
+        assert not window.webhook.running
+    finally:
+        asyncio.set_event_loop(None)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from tapeflow.appdirs import app_paths
 from tapeflow.errors import TapeflowError
 from tapeflow.pipeline import PipelineSnapshot
 from tapeflow.ui.delta_pane import DeltaPane
@@ -31,6 +32,7 @@ from tapeflow.ui.signal_log_pane import SignalLogPane
 from tapeflow.ui.status import StatusLine
 from tapeflow.ui.tape_pane import TapePane
 from tapeflow.ui.theme import apply_theme, theme_named
+from tapeflow.ui.webhook_control import WebhookControl
 
 FRAME_MS = 33
 KILL_HOTKEY = "Ctrl+Shift+K"
@@ -99,6 +101,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.replay_bar = ReplayBar(lambda: self.session.runner, self)
         self.addToolBar(self.replay_bar)
+        self.webhook = WebhookControl(session.account, app_paths().settings_file, {inst.root})
         self.status = StatusLine(self.theme)
         self.statusBar().addPermanentWidget(self.status, 1)
         if session.restore_notes:  # e.g. a position restored from the journal with no working stop
@@ -172,6 +175,27 @@ class MainWindow(QtWidgets.QMainWindow):
         kill = trading.addAction(f"Kill switch ({KILL_HOTKEY})")
         kill.triggered.connect(lambda: self.risk.kill("menu"))
         trading.addAction("Re-arm kill switch…").triggered.connect(self.risk.rearm)
+        trading.addSeparator()
+        self.webhook_action = trading.addAction("TradingView webhook server")
+        self.webhook_action.setCheckable(True)
+        self.webhook_action.toggled.connect(self.set_webhook)
+
+    def set_webhook(self, on: bool) -> None:
+        """Start or stop the webhook receiver for this session's account (on the shared loop)."""
+        import asyncio
+
+        async def switch() -> None:
+            ctl = self.webhook
+            if on:
+                await ctl.start()
+            else:
+                await ctl.stop()
+            self.webhook_action.blockSignals(True)
+            self.webhook_action.setChecked(ctl.running)
+            self.webhook_action.blockSignals(False)
+            self.statusBar().showMessage(ctl.status, 15_000)
+
+        self._webhook_task = asyncio.get_event_loop().create_task(switch())
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
@@ -313,4 +337,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.frame_timer.stop()
         self.status_timer.stop()
         self.session.runner.cancel()
+        if self.webhook.running:
+            self.set_webhook(False)
         super().closeEvent(event)
