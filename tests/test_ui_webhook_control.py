@@ -71,3 +71,4 @@ def test_the_window_trading_menu_toggles_the_webhook_server(qtbot, tmp_path, mon
         assert not window.webhook.running
     finally:
         asyncio.set_event_loop(None)
+        loop.close()
