@@ -8,7 +8,7 @@ See ``README.md`` in this folder for alert messages to paste into TradingView.
 """
 
 from tapeflow.webhook.auth import status_token
-from tapeflow.webhook.outcome import JOURNAL_COLUMNS, JOURNAL_TABLE, Code, Reply, WebhookRequest
+from tapeflow.webhook.outcome import JOURNAL_TABLE, Code, Reply, WebhookRequest
 from tapeflow.webhook.schema import Action, Alert, AlertPayload, PayloadError, decode_body, to_alert
 from tapeflow.webhook.settings import (
     SECRET_ENV,
@@ -32,7 +32,6 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "JOURNAL_COLUMNS",
     "JOURNAL_TABLE",
     "SECRET_ENV",
     "TRADINGVIEW_SENDERS",

@@ -89,15 +89,4 @@ class WebhookRequest(msgspec.Struct, frozen=True, kw_only=True):
 
 
 JOURNAL_TABLE = "webhook_requests"
-JOURNAL_COLUMNS: dict[str, type] = {
-    "ts_ns": int,
-    "client": str,
-    "status": int,
-    "code": str,
-    "action": str,
-    "symbol": str,
-    "alert": str,
-    "order_id": int,
-    "reason": str,
-}
-"""Columns of ``webhook_requests`` that always exist (the same list is in ``store.journal.TABLES``)."""
+"""Journal table of :class:`WebhookRequest` records (its columns are declared in ``store.journal.TABLES``)."""
