@@ -23,7 +23,24 @@ class PocRejectionParams:
     volume_decline: float = param(1.0, "bar volume must be below this x the previous bar's", min=0.0)
 
 
-class PocRejection(Detector):
+class _LevelsMemory(Detector):
+    """Remembers the session levels as they stood at the previous bar close (same session)."""
+
+    def __init__(self, params=None) -> None:
+        super().__init__(params)
+        self._before: LevelsSource | None = None
+        self._session = -1
+
+    def _bar_and_levels_before(self, view: BarView) -> tuple[dict, LevelsSource | None]:
+        """This bar's fields, and the levels before it closed (None at a session's first bar)."""
+        b = view.bar()
+        if b["session"] != self._session:
+            self._before, self._session = None, b["session"]
+        before, self._before = self._before, view.levels_source
+        return b, before
+
+
+class PocRejection(_LevelsMemory):
     """A bar that comes from one side, tests the POC and closes back away from it on less volume.
 
     From above (BUY): open > POC, low <= POC + tolerance, close >= POC + min_close_away.
@@ -34,18 +51,10 @@ class PocRejection(Detector):
     Params = PocRejectionParams
     summary = "price tests the developing or prior POC and fails on declining volume"
 
-    def __init__(self, params: PocRejectionParams | None = None) -> None:
-        super().__init__(params)
-        self._before: LevelsSource | None = None  # levels at the previous bar close (same session)
-        self._session = -1
-
     def on_bar(self, view: BarView) -> None:
         p = self.params
-        b = view.bar()
+        b, before = self._bar_and_levels_before(view)
         src = view.levels_source
-        if b["session"] != self._session:
-            self._before, self._session = None, b["session"]
-        before, self._before = self._before, src
         if view.i == 0:
             return
         prev_vol = int(view.bars.volume[view.i - 1])
@@ -78,25 +87,17 @@ class NodeBreakoutParams:
     reference: str = param("both", "nodes of the developing session, the prior one or both", choices=REFERENCES)
 
 
-class VolumeNodeBreakout(Detector):
+class VolumeNodeBreakout(_LevelsMemory):
     """A bar that opens inside a high-volume node and closes beyond it with strong delta."""
 
     kind = "volume_node_breakout"
     Params = NodeBreakoutParams
     summary = "price leaves a high-volume node with strong delta"
 
-    def __init__(self, params: NodeBreakoutParams | None = None) -> None:
-        super().__init__(params)
-        self._before: LevelsSource | None = None  # levels at the previous bar close (same session)
-        self._session = -1
-
     def on_bar(self, view: BarView) -> None:
         p = self.params
-        b = view.bar()
+        b, before = self._bar_and_levels_before(view)
         src = view.levels_source
-        if b["session"] != self._session:
-            self._before, self._session = None, b["session"]
-        before, self._before = self._before, src
         delta, vol, w = b["delta"], max(b["volume"], 1), p.node_ticks
         up = delta >= p.min_delta and delta / vol >= p.min_delta_ratio
         down = -delta >= p.min_delta and -delta / vol >= p.min_delta_ratio
