@@ -8,13 +8,15 @@ from tapeflow.core.events import Side
 from tapeflow.core.instruments import Instrument
 from tapeflow.pipeline import PipelineSnapshot
 from tapeflow.signals.model import Signal
+from tapeflow.ui.table_model import FixedColumnsModel
 from tapeflow.ui.text import et_time
 from tapeflow.ui.theme import Theme
 
 COLUMNS = ("Time ET", "Rule", "Kind", "Side", "Price", "Strength", "Action")
 
 
-class SignalModel(QtCore.QAbstractTableModel):
+class SignalModel(FixedColumnsModel):
+    columns = COLUMNS
     def __init__(self, instrument: Instrument, theme: Theme) -> None:
         super().__init__()
         self.instrument = instrument
@@ -26,16 +28,8 @@ class SignalModel(QtCore.QAbstractTableModel):
         self.signals = tuple(reversed(signals))
         self.endResetModel()
 
-    def rowCount(self, parent: QtCore.QModelIndex | None = None) -> int:  # noqa: N802 - Qt API
+    def row_count(self) -> int:
         return len(self.signals)
-
-    def columnCount(self, parent: QtCore.QModelIndex | None = None) -> int:  # noqa: N802 - Qt API
-        return len(COLUMNS)
-
-    def headerData(self, section: int, orientation, role: int = QtCore.Qt.ItemDataRole.DisplayRole):  # noqa: N802
-        if role == QtCore.Qt.ItemDataRole.DisplayRole and orientation == QtCore.Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
 
     def row_values(self, row: int) -> tuple[str, ...]:
         s = self.signals[row]

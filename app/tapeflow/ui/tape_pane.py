@@ -14,6 +14,7 @@ from tapeflow.core.events import Side
 from tapeflow.core.instruments import Instrument
 from tapeflow.pipeline import PipelineSnapshot
 from tapeflow.ui.cell_delegate import CellTableView
+from tapeflow.ui.table_model import FixedColumnsModel
 from tapeflow.ui.text import et_time
 from tapeflow.ui.theme import Theme
 
@@ -26,8 +27,10 @@ _ROLES = frozenset(int(r) for r in (QtCore.Qt.ItemDataRole.DisplayRole, QtCore.Q
                                     QtCore.Qt.ItemDataRole.BackgroundRole, QtCore.Qt.ItemDataRole.FontRole))
 
 
-class TapeModel(QtCore.QAbstractTableModel):
+class TapeModel(FixedColumnsModel):
     """Rows newest first; ``min_size`` hides small prints; ``large_lot`` marks big ones."""
+
+    columns = COLUMNS
 
     def __init__(self, instrument: Instrument, theme: Theme) -> None:
         super().__init__()
@@ -97,16 +100,8 @@ class TapeModel(QtCore.QAbstractTableModel):
             got = self._fmt[key] = (texts, fg, bg, big)
         return got
 
-    def rowCount(self, parent: QtCore.QModelIndex | None = None) -> int:  # noqa: N802 - Qt API
+    def row_count(self) -> int:
         return len(self.rows)
-
-    def columnCount(self, parent: QtCore.QModelIndex | None = None) -> int:  # noqa: N802 - Qt API
-        return len(COLUMNS)
-
-    def headerData(self, section: int, orientation, role: int = QtCore.Qt.ItemDataRole.DisplayRole):  # noqa: N802
-        if role == QtCore.Qt.ItemDataRole.DisplayRole and orientation == QtCore.Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
 
     def row_values(self, row: int) -> tuple[str, str, int, str]:
         r = self.rows[row]
