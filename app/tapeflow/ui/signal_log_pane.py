@@ -16,7 +16,10 @@ COLUMNS = ("Time ET", "Rule", "Kind", "Side", "Price", "Strength", "Action")
 
 
 class SignalModel(FixedColumnsModel):
+    """Signals newest first, one row each."""
+
     columns = COLUMNS
+
     def __init__(self, instrument: Instrument, theme: Theme) -> None:
         super().__init__()
         self.instrument = instrument
