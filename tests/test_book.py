@@ -154,3 +154,22 @@ def test_mbp1_levels_rebuild_the_last_records_bbo(mbp1_file: Path) -> None:
     assert book.best_ask() == (22117, 6)  # 5529.25 x 6
     v = book.traded_volume()
     assert int(v.traded_at_bid.sum()) == 111 and int(v.traded_at_ask.sum()) == 142
+
+
+def test_row_by_row_small_batches_build_the_same_book_as_one_big_batch():
+    from tapeflow.core.events import concat
+    from tapeflow.feeds.simulator import MarketSimulator
+    from tapeflow.flow.book import OrderBook
+
+    events = concat(list(MarketSimulator(seed=21, n_trades=3_000)))
+    whole, small = OrderBook(), OrderBook()
+    whole.apply(events)
+    for i in range(0, len(events), 3):
+        small.apply(events[i : i + 3])
+    a, b = whole.depth(10), small.depth(10)
+    for f in ("bid_price", "bid_size", "bid_count", "ask_price", "ask_size", "ask_count"):
+        assert getattr(a, f).tolist() == getattr(b, f).tolist(), f
+    lo, hi = int(a.bid_price[-1]), int(a.ask_price[-1])
+    la, lb = whole.ladder(lo, hi), small.ladder(lo, hi)
+    assert la.traded_at_bid.tolist() == lb.traded_at_bid.tolist()
+    assert la.traded_at_ask.tolist() == lb.traded_at_ask.tolist()

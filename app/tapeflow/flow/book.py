@@ -44,6 +44,7 @@ _BID_SZ, _BID_CT, _ASK_SZ, _ASK_CT, _VOL_BID, _VOL_ASK, _VOL_NONE = range(7)
 _ROWS = 7
 _N_SLOTS = 255
 _PAD = 64  # ticks of headroom added when the ladder grows
+_SMALL_BATCH = 16  # rows up to which depth-slot batches are applied row by row
 
 _ADD, _CANCEL, _MODIFY, _CLEAR = ord("A"), ord("C"), ord("M"), ord("R")
 
@@ -108,6 +109,8 @@ class OrderBook:
         is_trade = kind == K_TRADE
         if is_trade.any():
             self._add_trades(select(batch, is_trade))
+        if len(batch) <= _SMALL_BATCH and self._set_slots_small(batch):
+            return
         rows = select(batch, (kind == K_LEVEL) | (kind == K_ORDER) | (kind == K_CLEAR))
         if not len(rows):
             return
@@ -161,6 +164,27 @@ class OrderBook:
         self._slots[s, 0, lvl] = np.where(empty, NO_PRICE, run["price"])
         self._slots[s, 1, lvl] = np.where(empty, 0, size)
         self._slots[s, 2, lvl] = np.where(empty, 0, run["count"])
+
+    def _set_slots_small(self, batch: np.ndarray) -> bool:
+        """Live-sized batches of trades and depth-slot rows, row by row (numpy's per-call overhead
+        dominates there). Same result as :meth:`_set_slots`; False if the batch holds other rows."""
+        kinds, levels = batch["kind"].tolist(), batch["level"].tolist()
+        if any(k != K_TRADE and (k != K_LEVEL or lv == LEVEL_UNKNOWN) for k, lv in zip(kinds, levels, strict=True)):
+            return False
+        slots = self._slots
+        cols = (batch[f].tolist() for f in ("side", "price", "size", "count"))
+        for k, lvl, side, price, size, count in zip(kinds, levels, *cols, strict=True):
+            if k == K_TRADE:
+                continue
+            if side != S_BUY and side != S_SELL:
+                self.stats["book row without side"] += 1
+                continue
+            s = 1 if side == S_SELL else 0
+            if size <= 0:
+                slots[s, 0, lvl], slots[s, 1, lvl], slots[s, 2, lvl] = NO_PRICE, 0, 0
+            else:
+                slots[s, 0, lvl], slots[s, 1, lvl], slots[s, 2, lvl] = price, size, count
+        return True
 
     def _set_prices(self, run: np.ndarray) -> None:
         s, ok = self._side_index(run["side"])
