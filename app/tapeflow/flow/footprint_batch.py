@@ -109,7 +109,7 @@ def _aggregate(spec, ts, price, size, side, starts, start_ns, value_area, cum_re
     np.cumsum(high - low + 1, out=offsets[1:])
     rows = _RowAccumulator(int(offsets[-1]), packed=int(volume.max()) < _PACK)
     row_base = offsets[:-1] - low  # tick row of a print = price + row_base[its bar]
-    run_min, run_max, delta = _chunked_rows_and_delta(price, size, side, starts, row_base, rows)
+    run_min, run_max, delta = _chunked_rows_and_delta(price, size, side, starts, row_base, offsets, rows)
     bid, ask, unknown, count = rows.columns()
     total = bid + ask + unknown
     poc_rel = segment_poc(total, offsets)
@@ -174,10 +174,10 @@ class _RowAccumulator:
         return vol4[:, 3].copy(), vol4[:, 1].copy(), vol4[:, 0].copy(), cnt4.sum(axis=1)
 
 
-_CHUNK = 1 << 15  # prints per chunk: keeps every temporary in the CPU cache
+_CHUNK = 1 << 16  # prints per chunk: temporaries stay in cache, per-chunk overhead stays small
 
 
-def _chunked_rows_and_delta(price, size, side, starts, row_base, rows: _RowAccumulator):
+def _chunked_rows_and_delta(price, size, side, starts, row_base, offsets, rows: _RowAccumulator):
     """Fill ``rows`` and return per-bar (min running delta, max running delta, delta).
 
     Works through the prints in cache-sized chunks; a bar that spans chunks is cut into pieces
@@ -198,17 +198,16 @@ def _chunked_rows_and_delta(price, size, side, starts, row_base, rows: _RowAccum
         counts = np.diff(np.r_[local_starts, j - i])
         sz, sd = size[i:j], side[i:j]
         signed = sz * sd
-        running = np.cumsum(signed)
-        running += carry
+        running = np.cumsum(signed)  # within the chunk; + carry gives the series' running delta
         fresh = starts[b0:b1] >= i  # bars that begin inside this chunk
-        run_before[b0:b1][fresh] = (running - signed)[local_starts[fresh]]
+        ls = local_starts[fresh]
+        run_before[b0:b1][fresh] = running[ls] - signed[ls] + carry
         piece_bar.append(np.arange(b0, b1))
-        piece_min.append(np.minimum.reduceat(running, local_starts))
-        piece_max.append(np.maximum.reduceat(running, local_starts))
-        carry = int(running[-1])
+        piece_min.append(np.minimum.reduceat(running, local_starts) + carry)
+        piece_max.append(np.maximum.reduceat(running, local_starts) + carry)
+        carry += int(running[-1])
         key = (price[i:j] + np.repeat(row_base[b0:b1], counts)) * 4 + (sd & 3)
-        k0 = int(key.min())
-        rows.add(key, sz, k0, int(key.max()) + 1)
+        rows.add(key, sz, 4 * int(offsets[b0]), 4 * int(offsets[b1]))  # the rows of bars b0..b1-1
     bars = np.concatenate(piece_bar)
     first = np.flatnonzero(np.r_[True, bars[1:] != bars[:-1]])
     run_end = np.r_[run_before[1:], carry]  # running delta after each bar's last print
