@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from tapeflow.core.sessions import ns_to_et
 from tapeflow.errors import TapeflowError
 
 
@@ -75,8 +76,6 @@ def _trades_table(trades: list, inst, day: date) -> Table:
     t = Table(title=f"Round trips on {day.isoformat()} ({inst.root})")
     for col in ("entry ET", "exit ET", "side", "qty", "entry", "exit", "ticks", "net USD", "rule"):
         t.add_column(col, justify="right")
-    from tapeflow.core.sessions import ns_to_et
-
     for tr in trades:
         rt = tr.trip
         t.add_row(

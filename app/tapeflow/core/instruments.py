@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+import numpy as np
+
 from tapeflow.errors import TapeflowError
 
 MONTH_CODES = "FGHJKMNQUVXZ"
@@ -66,7 +68,7 @@ class Instrument:
         """Ticks as the price a trader reads (``5528.75``)."""
         return f"{self.to_price(ticks):.{self.price_decimals}f}"
 
-    def ticks_to_points(self, ticks):
+    def ticks_to_points(self, ticks: np.ndarray | int) -> np.ndarray | float:
         """Vectorized ticks -> float index points, for display and JSON only (never for money)."""
         return ticks * float(self.tick_size)
 
