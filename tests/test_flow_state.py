@@ -44,3 +44,42 @@ def test_tape_keeps_the_most_recent_trades_in_order():
         state.update(make_trades([t0 + 3 * i, t0 + 3 * i + 1, t0 + 3 * i + 2], [i] * 3, [1, 2, 3], [1, 1, 1]))
     tape = state.tape()
     assert tape["ts_event"].tolist() == [t0 + k for k in range(7, 12)]
+
+
+def _state_fingerprint(state: FlowState) -> dict:
+    snap = state.snapshot()
+    lo, hi = int(snap.profile_prices[0]), int(snap.profile_prices[-1])
+    ladder = state.book.ladder(lo, hi)
+    return {
+        "bars": state.bars(),
+        "profile": (snap.profile_prices.tolist(), snap.profile_bid.tolist(), snap.profile_ask.tolist(),
+                    state.profile.unknown.tolist()),
+        "prior": state.prior_profiles,
+        "depth": [getattr(snap.depth, f).tolist() for f in ("bid_price", "bid_size", "ask_price", "ask_size")],
+        "traded": (ladder.traded_at_bid.tolist(), ladder.traded_at_ask.tolist()),
+        "tape": snap.tape.tobytes(),
+        "last": (snap.last_price, snap.last_ts, snap.session, snap.events_seen),
+    }
+
+
+def test_live_sized_batches_leave_the_same_state_as_file_sized_ones_across_a_session_change():
+    """Batches of a few rows take the scalar path, bigger ones numpy: both must give the same state."""
+    from tapeflow.core.events import concat
+
+    start = iso_to_ns("2024-07-02T20:50:00Z")  # 16:50 ET: the halt at 17:00 and the 18:00 open follow
+    sim = MarketSimulator(seed=5, n_trades=6_000, start=start)
+    events = concat(list(sim))
+    events["side"][::97] = 0  # some prints without an aggressor side
+    gap = events["ts_event"] >= iso_to_ns("2024-07-02T20:59:00Z")
+    events["ts_event"][gap] += 75 * 60 * 10**9  # jump over the halt into the next session
+    fingerprints = []
+    for size in (len(events), 4096, 17, 16, 3, 1):
+        state = FlowState(instrument("ES"), FlowSettings(bar="1m"))
+        for i in range(0, len(events), size):
+            state.update(events[i : i + size])
+        fingerprints.append(_state_fingerprint(state))
+    assert len(fingerprints[0]["prior"]) == 1, "the stream must cross a session change"
+    for fp in fingerprints[1:]:
+        assert fp["bars"].same_as(fingerprints[0]["bars"])
+        for key in ("profile", "prior", "depth", "traded", "tape", "last"):
+            assert fp[key] == fingerprints[0][key], key

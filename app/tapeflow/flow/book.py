@@ -103,14 +103,16 @@ class OrderBook:
 
     def apply(self, batch: np.ndarray) -> None:
         """Apply an event batch in order (book rows in runs of one kind; trades are additive)."""
+        if len(batch) == 0:
+            return
         if self.instrument_id is not None:
             batch = select(batch, batch["instrument_id"] == self.instrument_id)
+        if len(batch) <= _SMALL_BATCH and self._apply_small(batch):
+            return
         kind = batch["kind"]
         is_trade = kind == K_TRADE
         if is_trade.any():
             self._add_trades(select(batch, is_trade))
-        if len(batch) <= _SMALL_BATCH and self._set_slots_small(batch):
-            return
         rows = select(batch, (kind == K_LEVEL) | (kind == K_ORDER) | (kind == K_CLEAR))
         if not len(rows):
             return
@@ -165,15 +167,18 @@ class OrderBook:
         self._slots[s, 1, lvl] = np.where(empty, 0, size)
         self._slots[s, 2, lvl] = np.where(empty, 0, run["count"])
 
-    def _set_slots_small(self, batch: np.ndarray) -> bool:
+    def _apply_small(self, batch: np.ndarray) -> bool:
         """Live-sized batches of trades and depth-slot rows, row by row (numpy's per-call overhead
-        dominates there). Same result as :meth:`_set_slots`; False if the batch holds other rows."""
+        dominates there). Same result as the vectorized path; False (nothing applied) if the batch
+        holds other rows."""
         kinds, levels = batch["kind"].tolist(), batch["level"].tolist()
         if any(k != K_TRADE and (k != K_LEVEL or lv == LEVEL_UNKNOWN) for k, lv in zip(kinds, levels, strict=True)):
             return False
+        sides, prices, sizes, counts = (batch[f].tolist() for f in ("side", "price", "size", "count"))
+        if K_TRADE in kinds:
+            self._add_trades_small(batch, kinds, sides, prices, sizes)
         slots = self._slots
-        cols = (batch[f].tolist() for f in ("side", "price", "size", "count"))
-        for k, lvl, side, price, size, count in zip(kinds, levels, *cols, strict=True):
+        for k, lvl, side, price, size, count in zip(kinds, levels, sides, prices, sizes, counts, strict=True):
             if k == K_TRADE:
                 continue
             if side != S_BUY and side != S_SELL:
@@ -185,6 +190,18 @@ class OrderBook:
             else:
                 slots[s, 0, lvl], slots[s, 1, lvl], slots[s, 2, lvl] = price, size, count
         return True
+
+    def _add_trades_small(self, batch: np.ndarray, kinds: list[int], sides: list[int], prices: list[int],
+                          sizes: list[int]) -> None:
+        """Traded volume of a few trades; the vectorized path when a price needs the ladder to grow."""
+        grid, base, width = self._grid, self._base, self._grid.shape[1]
+        anchor, half = base + width // 2, self.max_span_ticks // 2
+        trades = [(d, p, q) for k, d, p, q in zip(kinds, sides, prices, sizes, strict=True) if k == K_TRADE]
+        if not width or not all(base <= p < base + width and abs(p - anchor) <= half for _, p, _ in trades):
+            self._add_trades(select(batch, batch["kind"] == K_TRADE))
+            return
+        for d, p, q in trades:
+            grid[_VOL_ASK if d == S_BUY else _VOL_BID if d == S_SELL else _VOL_NONE, p - base] += q
 
     def _set_prices(self, run: np.ndarray) -> None:
         s, ok = self._side_index(run["side"])

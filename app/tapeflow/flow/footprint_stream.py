@@ -64,15 +64,15 @@ class FootprintBuilder:
                 ts, events["price"][is_trade], events["size"][is_trade], events["side"][is_trade]
             )
             return self._bars_closed - before
+        cols = (ts, events["price"][is_trade], events["size"][is_trade], events["side"][is_trade])
+        return self.add_trades(*(c.tolist() for c in cols))
+
+    def add_trades(self, ts: list[int], price: list[int], size: list[int], side: list[int]) -> int:
+        """Apply a few trades given as Python lists (the live path); returns how many bars closed."""
+        before = self._bars_closed
         add = self.add_trade
-        for t, price, size, side in zip(
-            ts.tolist(),
-            events["price"][is_trade].tolist(),
-            events["size"][is_trade].tolist(),
-            events["side"][is_trade].tolist(),
-            strict=True,
-        ):
-            add(t, price, size, side)
+        for t, p, q, d in zip(ts, price, size, side, strict=True):
+            add(t, p, q, d)
         return self._bars_closed - before
 
     def _update_time_vectorized(self, ts: np.ndarray, price: np.ndarray, size: np.ndarray, side: np.ndarray) -> None:

@@ -75,6 +75,16 @@ class VolumeProfile:
             if mask.any():
                 col += np.bincount(idx[mask], weights=trades.size[mask], minlength=n).astype(np.int64)
 
+    def add_one(self, price: int, size: int, side: int) -> None:
+        """Add one trade (ticks, contracts, aggressor -1/0/1): the live path, no numpy call unless
+        the price is outside the covered range."""
+        i = price - self.base
+        if not 0 <= i < len(self.bid):
+            self._cover(price, price)
+            i = price - self.base
+        col = self.bid if side < 0 else self.ask if side > 0 else self.unknown
+        col[i] += size
+
     def _cover(self, lo: int, hi: int) -> None:
         if len(self.bid) == 0:
             self.base = lo
