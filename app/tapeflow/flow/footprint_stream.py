@@ -18,9 +18,10 @@ from tapeflow.core.sessions import session_span
 from tapeflow.flow.bars import BarKind, BarSpec
 from tapeflow.flow.delta import CumReset, reset_key
 from tapeflow.flow.footprint import BAR_FIELDS, LEVEL_FIELDS, FootprintBars
-from tapeflow.flow.value_area import DEFAULT_VALUE_AREA, poc_index, value_area_indices
+from tapeflow.flow.value_area import DEFAULT_VALUE_AREA, poc_index_of, value_area_of
 
 _MIN_TS = np.iinfo(np.int64).min
+_NO_LEVEL = (0, 0, 0, 0)
 _VECTOR_MIN = 16  # trades in a batch from which time bars are built with numpy rather than per trade
 
 
@@ -208,15 +209,14 @@ class FootprintBuilder:
         self._bar_rth_open = self._rth_open
 
     def _open_bar_fields(self) -> tuple[dict[str, int], dict[str, np.ndarray]]:
-        """The open bar frozen into the same fields a closed bar has."""
+        """The open bar frozen into the same fields a closed bar has (plain Python until the one
+        array of level columns: this runs at every bar close, on the live path)."""
         low, high = self._low, self._high
-        n = high - low + 1
-        cols = np.zeros((4, n), np.int64)
-        for p, lv in self._levels.items():
-            cols[:, p - low] = lv
-        total = cols[0] + cols[1] + cols[2]
-        poc = poc_index(total)
-        va_lo, va_hi = value_area_indices(total, poc, self.value_area)
+        levels, empty = self._levels, _NO_LEVEL
+        rows = [levels.get(p, empty) for p in range(low, high + 1)]
+        total = [b + a + u for b, a, u, _ in rows]
+        poc = poc_index_of(total)
+        va_lo, va_hi = value_area_of(total, poc, self.value_area)
         key = reset_key(self._bar_session, self._end_ns, self._bar_rth_open, self.cum_reset)
         cum = self._delta + (self._cum if key == self._cum_key else 0)
         bar = {
@@ -238,6 +238,7 @@ class FootprintBuilder:
             "cum_delta": cum,
             "session": self._bar_session,
         }
+        cols = np.array(rows, np.int64).T
         return bar, dict(zip(LEVEL_FIELDS, cols, strict=True))
 
     def _close_bar(self) -> None:
@@ -264,7 +265,7 @@ class FootprintBuilder:
 
     def recent(self, count: int) -> FootprintBars:
         """The last ``count`` closed bars as their own series (O(count), for per-batch rule checks)."""
-        return self._store.series().select(slice(max(0, self._store.n - count), self._store.n))
+        return self._store.recent(count)
 
     def bars(self, include_open: bool = True) -> FootprintBars:
         """All closed bars (and the open one, if asked) as an immutable columnar series.
@@ -281,51 +282,73 @@ class FootprintBuilder:
 
 
 class _ClosedBars:
-    """Append-only, capacity-doubling column buffers of finished bars.
+    """Append-only, capacity-doubling column blocks of finished bars.
 
-    Rows already written never change, so views handed out earlier stay valid after later
-    appends (a reallocation leaves old views on the old buffer, which keeps its contents).
+    Bar fields live in one (fields x capacity) block and level fields in another, so a close
+    writes each with a single numpy call, and a series is a set of row views of the read-only
+    views of the blocks (made once per reallocation). Rows already written never change, so
+    views handed out earlier stay valid after later appends (a reallocation leaves old views on
+    the old block, which keeps its contents).
     """
 
     def __init__(self, spec: BarSpec) -> None:
         self.spec = spec
         self.n = 0
         self.n_levels = 0
-        self.bar_cols = {f: np.zeros(64, np.int64) for f in BAR_FIELDS}
-        self.level_cols = {f: np.zeros(1024, np.int64) for f in LEVEL_FIELDS}
-        self.offsets = np.zeros(65, np.int64)
+        self._bars = np.zeros((len(BAR_FIELDS), 64), np.int64)
+        self._levels = np.zeros((len(LEVEL_FIELDS), 1024), np.int64)
+        self._offsets = np.zeros(65, np.int64)
+        self._views()
         self._series: FootprintBars | None = None  # cached until the next bar closes
+
+    def _views(self) -> None:
+        self._ro_bars, self._ro_levels, self._ro_offsets = (
+            _readonly(a) for a in (self._bars, self._levels, self._offsets)
+        )
 
     def append(self, bar: dict[str, int], levels: dict[str, np.ndarray]) -> None:
         k = len(levels["bid"])
-        if self.n >= len(self.bar_cols["start_ns"]):
-            self.bar_cols = {f: _grown(a, 2 * len(a)) for f, a in self.bar_cols.items()}
-        if self.n + 1 >= len(self.offsets):
-            self.offsets = _grown(self.offsets, 2 * len(self.offsets))
-        if self.n_levels + k > len(self.level_cols["bid"]):
-            size = max(2 * len(self.level_cols["bid"]), self.n_levels + k)
-            self.level_cols = {f: _grown(a, size) for f, a in self.level_cols.items()}
-        for f, col in self.bar_cols.items():
-            col[self.n] = bar[f]
-        for f, col in self.level_cols.items():
-            col[self.n_levels : self.n_levels + k] = levels[f]
+        grown = False
+        if self.n >= self._bars.shape[1]:
+            self._bars, grown = _grown(self._bars, 2 * self._bars.shape[1]), True
+        if self.n + 1 >= len(self._offsets):
+            self._offsets, grown = _grown(self._offsets, 2 * len(self._offsets)), True
+        if self.n_levels + k > self._levels.shape[1]:
+            size = max(2 * self._levels.shape[1], self.n_levels + k)
+            self._levels, grown = _grown(self._levels, size), True
+        if grown:
+            self._views()
+        self._bars[:, self.n] = [bar[f] for f in BAR_FIELDS]
+        self._levels[:, self.n_levels : self.n_levels + k] = [levels[f] for f in LEVEL_FIELDS]
         self.n += 1
         self.n_levels += k
-        self.offsets[self.n] = self.n_levels
+        self._offsets[self.n] = self.n_levels
         self._series = None
 
     def series(self) -> FootprintBars:
-        if self._series is not None:
-            return self._series
-        kw = {f: _readonly(a[: self.n]) for f, a in self.bar_cols.items()}
-        kw.update({f: _readonly(a[: self.n_levels]) for f, a in self.level_cols.items()})
-        self._series = FootprintBars(spec=self.spec, level_offsets=_readonly(self.offsets[: self.n + 1]), **kw)
+        if self._series is None:
+            self._series = self._run(0, self.n)
         return self._series
+
+    def recent(self, count: int) -> FootprintBars:
+        """The last ``count`` bars (views; offsets rebased to 0)."""
+        a = max(0, self.n - count)
+        return self.series() if a == 0 else self._run(a, self.n)
+
+    def _run(self, a: int, b: int) -> FootprintBars:
+        lo, hi = int(self._offsets[a]), int(self._offsets[b])
+        offsets = self._ro_offsets[a : b + 1]
+        if lo:
+            offsets = offsets - lo
+        kw = {f: row[a:b] for f, row in zip(BAR_FIELDS, self._ro_bars, strict=True)}
+        kw.update({f: row[lo:hi] for f, row in zip(LEVEL_FIELDS, self._ro_levels, strict=True)})
+        return FootprintBars(spec=self.spec, level_offsets=offsets, **kw)
 
 
 def _grown(a: np.ndarray, size: int) -> np.ndarray:
-    out = np.zeros(size, a.dtype)
-    out[: len(a)] = a
+    """A copy of ``a`` with its last axis grown to ``size`` (zeros after the old contents)."""
+    out = np.zeros((*a.shape[:-1], size), a.dtype)
+    out[..., : a.shape[-1]] = a
     return out
 
 

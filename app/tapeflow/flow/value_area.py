@@ -32,10 +32,21 @@ def poc_index(volume: np.ndarray) -> int:
     return int(cand[np.argmin(dist)])
 
 
+def poc_index_of(volume: list[int]) -> int:
+    """:func:`poc_index` over a Python list (a bar's levels at close: cheaper than numpy calls)."""
+    best = max(volume)
+    mid2 = len(volume) - 1
+    return min((i for i, v in enumerate(volume) if v == best), key=lambda i: abs(2 * i - mid2) * 2 + (2 * i > mid2))
+
+
 def value_area_indices(volume: np.ndarray, poc: int, fraction: float = DEFAULT_VALUE_AREA) -> tuple[int, int]:
     """(low index, high index) of the value area in a dense volume array."""
+    return value_area_of(volume.tolist(), poc, fraction)
+
+
+def value_area_of(v: list[int], poc: int, fraction: float = DEFAULT_VALUE_AREA) -> tuple[int, int]:
+    """:func:`value_area_indices` over a Python list."""
     ppm = fraction_ppm(fraction)
-    v = volume.tolist()
     n = len(v)
     total = sum(v)
     lo = hi = poc
