@@ -113,3 +113,17 @@ def test_cli_bad_rules_file_is_one_line_error(capsys, tmp_path, mbp1_file):
     assert main(["signals", str(mbp1_file), "--rules", str(bad)]) == 2
     err = capsys.readouterr().err
     assert f"{bad}:4:" in err and "'session'" in err
+
+
+def test_streaming_across_a_session_change_gives_the_whole_file_signals():
+    """Live-sized batches (scalar path) and file-sized ones (numpy path) cut sessions alike."""
+    from tapeflow.core.timeutil import iso_to_ns
+
+    events = np.concatenate(list(MarketSimulator(seed=5, n_trades=8_000, start=iso_to_ns("2024-07-02T20:45:00Z"))))
+    gap = events["ts_event"] >= iso_to_ns("2024-07-02T20:59:00Z")
+    events["ts_event"][gap] += 75 * 60 * 10**9  # over the halt into the next session
+    rules = default_rules()
+    whole = run_rules(events, rules, ES)
+    assert len({s.ts_ns >= iso_to_ns("2024-07-02T22:00:00Z") for s in whole}) == 2, "signals on both sides"
+    for sizes in ([1], [3, 16, 17], [5000]):
+        assert stream(events, rules, sizes) == whole, sizes

@@ -24,7 +24,8 @@ from __future__ import annotations
 import itertools
 import logging
 import traceback
-from collections.abc import Iterable, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from tapeflow.core.sessions import label_ordinals, session_span
 from tapeflow.flow.bars import BarKind
 from tapeflow.flow.footprint import FootprintBars
 from tapeflow.flow.footprint_stream import FootprintBuilder
-from tapeflow.flow.state import FlowSettings, FlowState, FlowUpdate
+from tapeflow.flow.state import SMALL_BATCH, FlowSettings, FlowState, FlowUpdate
 from tapeflow.signals.api import BarView, BookView, Detector, Hit, LevelsSource, TradeView
 from tapeflow.signals.model import Action, Signal
 from tapeflow.signals.plugins import Registry, load_registry
@@ -140,37 +141,57 @@ class RuleEngine:
             return []
         if self._tracker is None:
             self._tracker = SessionTracker(state.settings.value_area)
-        is_trade = batch["kind"] == _TRADE
-        trade_rows = np.flatnonzero(is_trade)
+        small = len(batch) <= SMALL_BATCH  # live-sized: find the cuts with Python scalars, not numpy calls
+        if small:
+            kinds = batch["kind"].tolist()
+            trade_rows: list[int] | np.ndarray = [i for i, k in enumerate(kinds) if k == _TRADE]
+
+            def book_rows(r0: int, r1: int) -> list[int] | np.ndarray:
+                return [i for i in range(r0, r1) if kinds[i] != _TRADE]
+        else:
+            is_trade = batch["kind"] == _TRADE
+            trade_rows = np.flatnonzero(is_trade)
+            is_book = ~is_trade
+
+            def book_rows(r0: int, r1: int) -> list[int] | np.ndarray:
+                return np.flatnonzero(is_book[r0:r1]) + r0
         n = len(trade_rows)
         if n == 0 and not update.bars_closed:  # book rows only (most live batches): nothing but on_book
             if self._wants_book:
-                self._slice(state, 0, 0, None, None, None, None, None, None, batch, ~is_trade, 0, len(batch))
+                self._book_slice(state, batch, book_rows(0, len(batch)), self._bar_start or 0, self._trade_no)
                 return self._collect()
             return []
-        ts = batch["ts_event"][trade_rows]  # per column: gathering whole structured rows is ~20x slower
-        price = batch["price"][trade_rows]
-        size = batch["size"][trade_rows].astype(np.int64)
-        side = batch["side"][trade_rows]
-        clamped = np.maximum.accumulate(ts) if n else ts
-        if n and clamped[0] < self._last_ts:
-            clamped = np.maximum(clamped, self._last_ts)
+        if small:
+            trades = batch if n == len(batch) else batch[trade_rows]
+            ts, price, side = trades["ts_event"], trades["price"], trades["side"]
+            size = trades["size"].astype(np.int64)
+        else:  # per column: gathering whole structured rows is ~20x slower
+            ts, price, side = (batch[f][trade_rows] for f in ("ts_event", "price", "side"))
+            size = batch["size"][trade_rows].astype(np.int64)
         closed = recent_closed_bars(state.builder, update.bars_closed + BAR_HISTORY) if update.bars_closed else None
         k0 = (len(closed) - update.bars_closed) if closed is not None else 0
-        close_at = self._closing_indices(closed, k0, update.bars_closed, state, clamped, size)
-        sessions = self._sessions(ts) if n else np.zeros(0, np.int64)
-        cuts = sorted({0, n, *close_at, *(np.flatnonzero(sessions[1:] != sessions[:-1]) + 1).tolist()})
-        is_book = ~is_trade
+        if small:
+            clamped, sessions = self._clamped_few(ts.tolist()), self._sessions_few(ts.tolist())
+            close_at = self._closing_few(closed, k0, update.bars_closed, state, clamped, size.tolist())
+            changes = [j for j in range(1, n) if sessions[j] != sessions[j - 1]]
+        else:
+            clamped = np.maximum.accumulate(ts) if n else ts
+            if n and clamped[0] < self._last_ts:
+                clamped = np.maximum(clamped, self._last_ts)
+            close_at = self._closing_indices(closed, k0, update.bars_closed, state, clamped, size)
+            sessions = self._sessions(ts) if n else np.zeros(0, np.int64)
+            changes = (np.flatnonzero(sessions[1:] != sessions[:-1]) + 1).tolist()
+        cuts = sorted({0, n, *close_at, *changes})
         next_close = 0
         for a, b in itertools.pairwise(cuts):
             while next_close < len(close_at) and close_at[next_close] == a:
-                self._close_bar(closed, k0 + next_close, clamped[a], self._trade_no + a, state)
+                self._close_bar(closed, k0 + next_close, int(clamped[a]), self._trade_no + a, state)
                 next_close += 1
             r0 = 0 if a == 0 else int(trade_rows[a])
             r1 = int(trade_rows[b]) if b < n else len(batch)
-            self._slice(state, a, b, price, size, side, ts, clamped, sessions, batch, is_book, r0, r1)
+            self._slice(state, a, b, price, size, side, ts, clamped, sessions, batch, book_rows, r0, r1)
         if n == 0:
-            self._slice(state, 0, 0, price, size, side, ts, clamped, sessions, batch, is_book, 0, len(batch))
+            self._slice(state, 0, 0, price, size, side, ts, clamped, sessions, batch, book_rows, 0, len(batch))
         if next_close != len(close_at):
             raise RuntimeError(f"bar closes at trades {close_at} not matched in a batch of {n} trades")
         if n:
@@ -178,6 +199,43 @@ class RuleEngine:
             self._last_ts = int(clamped[-1])
             self._session = int(sessions[-1])
         return self._collect()
+
+    def _clamped_few(self, ts: list[int]) -> list[int]:
+        """Trade times made non-decreasing from the last one seen (as the footprint builder does)."""
+        out, last = [], self._last_ts
+        for t in ts:
+            if t > last:
+                last = t
+            out.append(last)
+        return out
+
+    def _sessions_few(self, ts: list[int]) -> list[int]:
+        """``_sessions`` trade by trade, from the cached session span."""
+        out, span = [], self._span
+        for t in ts:
+            if span is None or not span[0] <= t < span[1]:
+                sess, start, until, _ = session_span(t)
+                span = self._span = (start, until, sess)
+            out.append(span[2])
+        return out
+
+    def _closing_few(self, closed: FootprintBars | None, k0: int, m: int, state: FlowState,
+                     clamped: list[int], size: list[int]) -> list[int]:
+        """``_closing_indices`` with Python scalars and bisection."""
+        spec = state.builder.spec
+        if spec.kind is BarKind.TIME:
+            if m == 0 or closed is None:
+                return []
+            return [bisect_left(clamped, start + spec.size) for start in closed.start_ns[k0 : k0 + m].tolist()]
+        units = size if spec.kind is BarKind.VOLUME else [1] * len(size)
+        before = self._units_total - self._units_closed
+        self._units_total += sum(units)
+        if m == 0 or closed is None:
+            return []
+        per_bar = (closed.volume if spec.kind is BarKind.VOLUME else closed.trades)[k0 : k0 + m].tolist()
+        self._units_closed += sum(per_bar)
+        running = list(itertools.accumulate(units))
+        return [bisect_right(running, edge - before) for edge in itertools.accumulate(per_bar)]
 
     def _sessions(self, ts: np.ndarray) -> np.ndarray:
         """Trading-date ordinal per trade; a constant array while the batch stays inside the last span."""
@@ -210,10 +268,9 @@ class RuleEngine:
         return np.searchsorted(np.cumsum(units), np.cumsum(per_bar) - before, side="right").tolist()
 
     def _slice(self, state: FlowState, a: int, b: int, price: np.ndarray, size: np.ndarray, side: np.ndarray,
-               ts: np.ndarray, clamped: np.ndarray, sessions: np.ndarray, batch: np.ndarray,
-               is_book: np.ndarray, r0: int, r1: int) -> None:
+               ts: np.ndarray, clamped: Sequence[int], sessions: Sequence[int], batch: np.ndarray,
+               book_rows: Callable[[int, int], Sequence[int]], r0: int, r1: int) -> None:
         tracker = self._tracker
-        levels = LevelsSource(tracker.levels)
         new_bar = self._new_bar
         if b > a:
             sess = int(sessions[a])
@@ -225,15 +282,20 @@ class RuleEngine:
             bar_start = int(clamped[a]) // spec.size * spec.size if spec.kind is BarKind.TIME else self._bar_start
             signed, cum, vwap, sd = tracker.update(price[a:b], size[a:b], side[a:b], sess)
             view = TradeView(ts[a:b], price[a:b], size[a:b], side[a:b], signed, sess, cum, vwap, sd, bar_start, new_bar,
-                             new_session, self._trade_no + a, state, levels)
+                             new_session, self._trade_no + a, state, LevelsSource(tracker.levels))
             self._call_all("on_trades", view)
             self._new_bar = False
         else:
             bar_start = self._bar_start or 0
         if r1 > r0 and self._wants_book:
-            index = np.flatnonzero(is_book[r0:r1]) + r0
+            index = book_rows(r0, r1)
             if len(index):
-                self._call_all("on_book", BookView(batch, index, bar_start, new_bar, self._trade_no + b, state))
+                self._book_slice(state, batch, index, bar_start, self._trade_no + b, new_bar)
+
+    def _book_slice(self, state: FlowState, batch: np.ndarray, index: Sequence[int], bar_start: int, order: int,
+                    new_bar: bool | None = None) -> None:
+        new_bar = self._new_bar if new_bar is None else new_bar
+        self._call_all("on_book", BookView(batch, np.asarray(index, np.intp), bar_start, new_bar, order, state))
 
     def _close_bar(self, closed: FootprintBars, k: int, ts_ns: int, order: int, state: FlowState) -> None:
         view = BarView(closed, k, int(ts_ns), order, state, self._tracker.frozen_levels())
