@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tapeflow.core.events import Side, make_trades
 from tapeflow.core.instruments import instrument
@@ -58,6 +60,23 @@ def test_diagonal_imbalance_zero_rule_and_min_volume():
     assert diagonal_imbalances(bid, ask, 3.0, 5, "as_one")[0].tolist() == [False, True]  # 6 / 1 = 600 %
     assert not diagonal_imbalances(bid, ask, 3.0, 5, "skip")[0].any()
     assert not diagonal_imbalances(bid, ask, 3.0, 7, "as_one")[0].any()  # 6 < min_volume 7
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60)), min_size=1, max_size=40),
+       st.sampled_from([1.5, 3.0, 4.0]), st.integers(0, 12), st.sampled_from(["as_one", "skip"]))
+def test_the_detectors_plain_python_imbalances_equal_the_vectorized_reference(cells, ratio, min_volume, zero_rule):
+    """The detectors scan a bar's rows in Python (live bar closes); the numpy function is the reference."""
+    from types import SimpleNamespace
+
+    from tapeflow.signals.detectors.imbalance import ImbalanceParams, _bar_imbalances
+
+    bid, ask = (np.array(c, np.int64) for c in zip(*cells, strict=True))
+    view = SimpleNamespace(memo={}, columns=lambda: {"bid": bid.tolist(), "ask": ask.tolist()})
+    buy, sell = _bar_imbalances(view, ImbalanceParams(ratio, min_volume, zero_rule))
+    ref_buy, buy_r, ref_sell, sell_r = diagonal_imbalances(bid, ask, ratio, min_volume, zero_rule)
+    assert buy == [(int(j), float(buy_r[j])) for j in np.flatnonzero(ref_buy)]
+    assert sell == [(int(j), float(sell_r[j])) for j in np.flatnonzero(ref_sell)]
 
 
 def test_diagonal_imbalance_finds_the_scenario_levels():

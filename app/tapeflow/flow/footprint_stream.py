@@ -9,6 +9,7 @@ rules of :mod:`tapeflow.flow.bars` and the POC / value-area rules of
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import pairwise
 
 import numpy as np
@@ -48,6 +49,7 @@ class FootprintBuilder:
         self._cum_key: int | None = None
         self._levels: dict[int, list[int]] | None = None  # price -> [bid, ask, unknown, prints]
         self._bars_closed = 0
+        self._last_closed: tuple[dict[str, int], list[Sequence[int]]] | None = None
 
     # --- feeding -------------------------------------------------------------------------
     def update(self, events: np.ndarray) -> int:
@@ -209,8 +211,13 @@ class FootprintBuilder:
         self._bar_rth_open = self._rth_open
 
     def _open_bar_fields(self) -> tuple[dict[str, int], dict[str, np.ndarray]]:
-        """The open bar frozen into the same fields a closed bar has (plain Python until the one
-        array of level columns: this runs at every bar close, on the live path)."""
+        """The open bar frozen into the same fields a closed bar has."""
+        bar, rows = self._freeze()
+        return bar, dict(zip(LEVEL_FIELDS, np.array(rows, np.int64).T, strict=True))
+
+    def _freeze(self) -> tuple[dict[str, int], list[Sequence[int]]]:
+        """The open bar's fields and its per-tick rows (bid, ask, unknown, count; low to high) in
+        plain Python: this runs at every bar close, on the live path."""
         low, high = self._low, self._high
         levels, empty = self._levels, _NO_LEVEL
         rows = [levels.get(p, empty) for p in range(low, high + 1)]
@@ -238,19 +245,24 @@ class FootprintBuilder:
             "cum_delta": cum,
             "session": self._bar_session,
         }
-        cols = np.array(rows, np.int64).T
-        return bar, dict(zip(LEVEL_FIELDS, cols, strict=True))
+        return bar, rows
 
     def _close_bar(self) -> None:
         if self._levels is None or self._trades == 0:
             return
-        bar, levels = self._open_bar_fields()
+        bar, rows = self._freeze()
         key = reset_key(self._bar_session, self._end_ns, self._bar_rth_open, self.cum_reset)
         self._cum = bar["cum_delta"]
         self._cum_key = key
-        self._store.append(bar, levels)
+        self._store.append(bar, np.array(rows, np.int64).T)
+        self._last_closed = (bar, rows)
         self._levels = None
         self._bars_closed += 1
+
+    def last_closed(self) -> tuple[dict[str, int], list[Sequence[int]]] | None:
+        """The most recent closed bar as Python values: its fields, and per tick (low to high) its
+        (bid, ask, unknown, count). Read-only; what the rule engine's bar-close checks read."""
+        return self._last_closed
 
     # --- reading -------------------------------------------------------------------------
     @property
@@ -306,8 +318,9 @@ class _ClosedBars:
             _readonly(a) for a in (self._bars, self._levels, self._offsets)
         )
 
-    def append(self, bar: dict[str, int], levels: dict[str, np.ndarray]) -> None:
-        k = len(levels["bid"])
+    def append(self, bar: dict[str, int], levels: np.ndarray) -> None:
+        """One closed bar: its fields and its (LEVEL_FIELDS x ticks) level block."""
+        k = levels.shape[1]
         grown = False
         if self.n >= self._bars.shape[1]:
             self._bars, grown = _grown(self._bars, 2 * self._bars.shape[1]), True
@@ -319,7 +332,7 @@ class _ClosedBars:
         if grown:
             self._views()
         self._bars[:, self.n] = [bar[f] for f in BAR_FIELDS]
-        self._levels[:, self.n_levels : self.n_levels + k] = [levels[f] for f in LEVEL_FIELDS]
+        self._levels[:, self.n_levels : self.n_levels + k] = levels
         self.n += 1
         self.n_levels += k
         self._offsets[self.n] = self.n_levels

@@ -55,6 +55,14 @@ class VolumeProfile:
         p.add(trades)
         return p
 
+    def copy(self) -> VolumeProfile:
+        """An independent copy (what a frozen view of the developing profile needs), without the
+        generic ``copy`` machinery's cost."""
+        out = VolumeProfile.__new__(VolumeProfile)
+        out.__dict__.update(self.__dict__)
+        out.bid, out.ask, out.unknown = self.bid.copy(), self.ask.copy(), self.unknown.copy()
+        return out
+
     def reset(self) -> None:
         """Start a new session."""
         self.bid = self.ask = self.unknown = np.zeros(0, np.int64)

@@ -19,6 +19,7 @@ and backtest produce the same signals.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -156,14 +157,18 @@ class BarView:
     computed once and shared (treat what they return as read-only).
     """
 
-    __slots__ = ("_bar", "_levels", "_rows", "bars", "i", "memo", "order", "state", "ts_ns")
+    __slots__ = ("_bar", "_columns", "_levels", "_py_rows", "_rows", "bars", "i", "memo", "order", "state", "ts_ns")
 
     def __init__(self, bars: FootprintBars, i: int, ts_ns: int, order: int, state: FlowState,
-                 levels: LevelsSource) -> None:
+                 levels: LevelsSource, py: tuple[dict[str, int], Sequence[Sequence[int]]] | None = None) -> None:
         self.bars, self.i, self.ts_ns, self.order, self.state = bars, i, ts_ns, order, state
         self._levels = levels
-        self._bar: dict[str, int] | None = None
+        # ``py``: the same bar as Python values (fields; per tick bid, ask, unknown, count), when the
+        # builder still has them (the live case): then nothing is read back out of the arrays
+        self._bar: dict[str, int] | None = dict(py[0]) if py is not None else None
+        self._py_rows = py[1] if py is not None else None
         self._rows: dict[str, np.ndarray] | None = None
+        self._columns: dict[str, list[int]] | None = None
         self.memo: dict[Any, Any] = {}  # per-bar results shared between detectors, keyed by what they depend on
 
     @property
@@ -184,6 +189,18 @@ class BarView:
         if self._rows is None:
             self._rows = self.bars.rows(self.i)
         return self._rows
+
+    def columns(self) -> dict[str, list[int]]:
+        """``rows()`` as Python lists: a bar has tens of rows, where plain Python beats numpy calls."""
+        if self._columns is None:
+            if self._py_rows is not None:
+                bar = self.bar()
+                bid, ask, unknown, count = (list(c) for c in zip(*self._py_rows, strict=True))
+                price = list(range(bar["low"], bar["high"] + 1))
+                self._columns = {"price": price, "bid": bid, "ask": ask, "unknown": unknown, "count": count}
+            else:
+                self._columns = {k: v.tolist() for k, v in self.rows().items()}
+        return self._columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,12 +301,12 @@ class Detector:
 
         ``inputs`` are the numbers that made it fire (shown to the user and journaled).
         """
-        if isinstance(view, BarView):
+        if type(view) is BarView or isinstance(view, BarView):
             ts, order, phase = view.ts_ns, view.order, 0
             bar = view.bar()
             bar_start = bar["start_ns"]
             bar_volume: int | None = bar["volume"]
-        elif isinstance(view, TradeView):
+        elif type(view) is TradeView or isinstance(view, TradeView):
             j = len(view) - 1 if index is None else int(index)
             ts, order, phase = int(view.ts[j]), view.first_order + j, 1
             bar_start, bar_volume = view.bar_start_ns, None
@@ -299,7 +316,7 @@ class Detector:
         self._hits.append(Hit(
             kind=kind or self.kind,
             ts_ns=ts,
-            side=Side(int(side)),
+            side=_SIDES[int(side)],
             price=int(price),
             strength=float(strength),
             bar_start_ns=bar_start if bar_start_ns is None else int(bar_start_ns),
@@ -315,7 +332,13 @@ class Detector:
         return out
 
 
+_SIDES = {int(s): s for s in Side}
+
+
 def _plain(v: Any) -> InputValue:
+    t = type(v)
+    if t is int or t is float or t is str:  # the usual case, first
+        return v
     if isinstance(v, np.integer | bool):
         return int(v)
     if isinstance(v, np.floating):

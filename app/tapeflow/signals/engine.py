@@ -298,7 +298,8 @@ class RuleEngine:
         self._call_all("on_book", BookView(batch, np.asarray(index, np.intp), bar_start, new_bar, order, state))
 
     def _close_bar(self, closed: FootprintBars, k: int, ts_ns: int, order: int, state: FlowState) -> None:
-        view = BarView(closed, k, int(ts_ns), order, state, self._tracker.frozen_levels())
+        py = state.builder.last_closed() if k == len(closed) - 1 else None  # the builder's newest bar
+        view = BarView(closed, k, int(ts_ns), order, state, self._tracker.frozen_levels(), py)
         self._call_all("on_bar", view)
         self._new_bar = True
         self._bar_start = int(ts_ns)

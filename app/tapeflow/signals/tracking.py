@@ -8,7 +8,6 @@ session cumulative delta and session VWAP here.
 
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
@@ -106,9 +105,7 @@ class SessionTracker:
         """The levels as of now, kept valid after later updates (a bar close hands this to detectors)."""
         if not self._dirty:
             return FrozenLevels(None, self.prior, SessionLevels(self._summary, self.prior))
-        snap = copy.copy(self.profile)
-        snap.bid, snap.ask, snap.unknown = self.profile.bid.copy(), self.profile.ask.copy(), self.profile.unknown.copy()
-        return FrozenLevels(snap, self.prior, None)
+        return FrozenLevels(self.profile.copy(), self.prior, None)
 
 
 class FrozenLevels(LevelsSource):

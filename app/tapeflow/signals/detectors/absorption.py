@@ -84,10 +84,9 @@ class Absorption(Detector):
 
     def on_bar(self, view: BarView) -> None:
         p = self.params
-        rows = view.rows()
+        cols = view.columns()
         bar = view.bar()
-        total = rows["bid"] + rows["ask"] + rows["unknown"]
-        traded = int(np.count_nonzero(total))
+        traded = sum(1 for b, a, u in zip(cols["bid"], cols["ask"], cols["unknown"], strict=True) if b or a or u)
         self._avg.append(bar["volume"] / max(traded, 1))
         avg = sum(self._avg) / len(self._avg)
         book = self._book
@@ -95,8 +94,8 @@ class Absorption(Detector):
         checks = ((0, "bid", 1, Side.BUY, bar["close"] - bar["low"]),
                   (-1, "ask", -1, Side.SELL, bar["high"] - bar["close"]))
         for j, col, book_side, side, away in checks:
-            vol = int(rows[col][j])
-            price = int(rows["price"][j])
+            vol = cols[col][j]
+            price = cols["price"][j]
             if vol < p.min_volume or vol < p.factor * avg or away < p.min_close_away:
                 continue
             shown, refreshes = book[book_side].get(price, [0, 0])

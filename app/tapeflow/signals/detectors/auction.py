@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from tapeflow.core.events import Side
 from tapeflow.signals.api import BarView, Detector, TradeView, param
 from tapeflow.signals.zones import Zone, ZoneTracker
@@ -51,13 +49,13 @@ class UnfinishedAuction(_RetestMixin):
         self.tracker = ZoneTracker(self.params.max_zones)
 
     def on_bar(self, view: BarView) -> None:
-        rows = view.rows()
+        cols = view.columns()
         bar = view.bar()
         need = self.params.min_each_side
         for j, where, side, zone_side in ((-1, "high", Side.BUY, Side.SELL), (0, "low", Side.SELL, Side.BUY)):
-            bid, ask = int(rows["bid"][j]), int(rows["ask"][j])
+            bid, ask = cols["bid"][j], cols["ask"][j]
             if bid >= need and ask >= need:
-                price = int(rows["price"][j])
+                price = cols["price"][j]
                 strength = float(min(bid, ask))
                 zone = Zone(self.kind, zone_side, price, price, bar["start_ns"], view.ts_ns, strength=strength)
                 self.tracker.add(zone, last_price=bar["close"], ends_on_retest=True)
@@ -82,11 +80,11 @@ class ZeroPrint(_RetestMixin):
         self.tracker = ZoneTracker(self.params.max_zones)
 
     def on_bar(self, view: BarView) -> None:
-        rows = view.rows()
+        cols = view.columns()
         bar = view.bar()
-        total = rows["bid"] + rows["ask"] + rows["unknown"]
-        for j in np.flatnonzero(total == 0):
-            price = int(rows["price"][j])
+        untraded = (p for p, b, a, u in zip(cols["price"], cols["bid"], cols["ask"], cols["unknown"], strict=True)
+                    if not (b or a or u))
+        for price in untraded:
             side = Side.BUY if bar["close"] > price else Side.SELL
             zone = Zone(self.kind, side, price, price, bar["start_ns"], view.ts_ns, strength=1.0)
             self.tracker.add(zone, last_price=bar["close"], ends_on_retest=True)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from tapeflow.core.events import Side
 from tapeflow.signals.api import BarView, Detector, param
 
@@ -35,23 +33,28 @@ class DeltaDivergence(Detector):
         p = self.params
         bars, i = view.bars, view.i
         a = max(0, i - p.lookback)
-        same = np.flatnonzero(bars.session[a:i] == bars.session[i]) + a
-        if len(same) == 0:
+        # the lookback is a handful of bars: Python lists beat numpy's per-call cost here
+        session = bars.session[a : i + 1].tolist()
+        same = [k for k in range(i - a) if session[k] == session[-1]]
+        if not same:
             return
-        hi, lo = int(bars.high[i]), int(bars.low[i])
-        prev_hi, prev_lo = int(bars.high[same].max()), int(bars.low[same].min())
+        high, low = bars.high[a : i + 1].tolist(), bars.low[a : i + 1].tolist()
+        hi, lo = high[-1], low[-1]
+        prev_hi, prev_lo = max(high[k] for k in same), min(low[k] for k in same)
         new_high, new_low = hi >= prev_hi + p.min_price_ticks, lo <= prev_lo - p.min_price_ticks
         if not (new_high or new_low):  # no new extreme: delta does not matter
             return
-        base = bars.cum_delta[same] - bars.delta[same]
-        base_i = int(bars.cum_delta[i]) - int(bars.delta[i])
+        cum, delta = bars.cum_delta[a : i + 1].tolist(), bars.delta[a : i + 1].tolist()
+        base = [cum[k] - delta[k] for k in range(i - a + 1)]
         if new_high:
-            cd_hi, ref_hi = base_i + int(bars.max_delta[i]), int((base + bars.max_delta[same]).max())
+            top = bars.max_delta[a : i + 1].tolist()
+            cd_hi, ref_hi = base[-1] + top[-1], max(base[k] + top[k] for k in same)
             if cd_hi + p.min_delta_gap < ref_hi:
                 self.emit(view, side=Side.SELL, price=hi, strength=ref_hi - cd_hi, prev_high=prev_hi,
                           delta_high=cd_hi, prev_delta_high=ref_hi, bars=len(same))
         if new_low:
-            cd_lo, ref_lo = base_i + int(bars.min_delta[i]), int((base + bars.min_delta[same]).min())
+            bottom = bars.min_delta[a : i + 1].tolist()
+            cd_lo, ref_lo = base[-1] + bottom[-1], min(base[k] + bottom[k] for k in same)
             if cd_lo - p.min_delta_gap > ref_lo:
                 self.emit(view, side=Side.BUY, price=lo, strength=cd_lo - ref_lo, prev_low=prev_lo,
                           delta_low=cd_lo, prev_delta_low=ref_lo, bars=len(same))
