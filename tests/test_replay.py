@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+import threading
 
 import numpy as np
 import pytest
@@ -10,7 +13,7 @@ import pytest
 from tapeflow.core.events import make_trades
 from tapeflow.errors import TapeflowError
 from tapeflow.feeds import scenarios
-from tapeflow.feeds.replay import FakeClock, Replay
+from tapeflow.feeds.replay import READER_NICE, FakeClock, Replay
 from tapeflow.feeds.simulator import MarketSimulator
 
 T0 = 1_719_926_400_000_000_000  # 2024-07-02 13:20 UTC
@@ -176,3 +179,23 @@ def test_bad_speed_and_bad_step_are_user_errors():
         r.set_speed(-2)
     with pytest.raises(TapeflowError, match="step"):
         r.step_events(0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is a Linux feature")
+def test_source_is_read_on_a_lowest_priority_thread_so_the_loop_thread_keeps_the_cpu():
+    seen: list[tuple[int, int]] = []  # (thread id, niceness) of each read
+
+    def source():
+        for k in range(3):
+            seen.append((threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+            yield recording(1)[k * 3:(k + 1) * 3]
+
+    async def main() -> int:
+        n = 0
+        async for batch in Replay(source(), speed=None):
+            n += len(batch)
+        return n
+
+    assert asyncio.run(main()) == 9
+    assert seen and all(tid != threading.get_native_id() for tid, _ in seen)
+    assert all(nice == READER_NICE for _, nice in seen)

@@ -14,7 +14,10 @@ is injectable (``FakeClock`` in tests: its ``sleep`` advances fake time instantl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import os
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -29,6 +32,18 @@ from tapeflow.errors import TapeflowError
 NS_PER_SECOND = 1_000_000_000
 MAX_SLEEP_S = 0.1
 """Longest single sleep (wall s): pause, seek and speed changes are noticed at least this often."""
+READER_NICE = 19
+"""OS niceness of the reader thread (Linux: per thread). Why: simulating a source chunk is a few hundred
+ms of CPU; at normal priority it took half the CPU from the thread that paints (measured on one
+core: a 7 ms paint took 15 ms, and frames that fell in a chunk stalled the window for 50-75 ms).
+At the lowest priority it runs on the time the loop leaves idle, which is when it is awaited."""
+
+
+def _lower_reader_priority() -> None:
+    """Thread initializer: lower this thread's priority (no-op where threads have no own nice)."""
+    if hasattr(os, "setpriority") and hasattr(threading, "get_native_id") and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), READER_NICE)
 
 
 class Clock(Protocol):
@@ -153,7 +168,8 @@ class Replay:
         if self._reader is None:
             # Our own worker rather than the loop's default executor: under qasync that one is a
             # QThread pool, which Qt aborts on if it is still alive at interpreter exit.
-            self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-reader")
+            self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-reader",
+                                              initializer=_lower_reader_priority)
         batch = await asyncio.get_running_loop().run_in_executor(self._reader, self._next_batch)
         if batch is None:
             self._reader.shutdown(wait=False)
