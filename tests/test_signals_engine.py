@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tapeflow.cli import main
 from tapeflow.core.instruments import instrument
@@ -127,3 +129,18 @@ def test_streaming_across_a_session_change_gives_the_whole_file_signals():
     assert len({s.ts_ns >= iso_to_ns("2024-07-02T22:00:00Z") for s in whole}) == 2, "signals on both sides"
     for sizes in ([1], [3, 16, 17], [5000]):
         assert stream(events, rules, sizes) == whole, sizes
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 12), st.integers(1, 5), st.sampled_from([-1, 0, 1])),
+                min_size=1, max_size=120), st.sampled_from([1, 2, 5, 40]))
+def test_the_running_poc_equals_the_poc_of_the_whole_profile(trades, slice_len):
+    """The tracker keeps the developing POC trade by trade; a full scan of the profile is the reference."""
+    from tapeflow.signals.tracking import FrozenLevels, SessionTracker
+
+    tracker = SessionTracker()
+    price, size, side = (np.array(c, np.int64) for c in zip(*trades, strict=True))
+    for a in range(0, len(trades), slice_len):
+        tracker.update(price[a : a + slice_len] + 4000, size[a : a + slice_len], side[a : a + slice_len], 1)
+        reference = FrozenLevels(tracker.profile.copy(), None, None).poc()
+        assert tracker.frozen_levels().poc() == reference

@@ -28,6 +28,7 @@ class SessionTracker:
         self._cum = 0
         self._cum_session = -2
         self._summary: ProfileSummary | None = None
+        self._poc = _RunningPoc()  # the developing POC, kept up trade by trade (read at every bar close)
         self._dirty = True
 
     def update(self, price: np.ndarray, size: np.ndarray, side: np.ndarray,
@@ -50,6 +51,7 @@ class SessionTracker:
                 if summary is not None:
                     self.prior = summary
                 self.profile.reset()
+                self._poc = _RunningPoc()
             self.session = session
         self._add(price, size, side)
         self._dirty = True
@@ -88,12 +90,15 @@ class SessionTracker:
             prices = price.tolist()
             base = prof.base
             if min(prices) >= base and max(prices) < base + len(prof.bid):
+                bid, ask, unknown, poc = prof.bid, prof.ask, prof.unknown, self._poc
                 for p, s, sd in zip(prices, size.tolist(), side.tolist(), strict=True):
-                    col = prof.bid if sd < 0 else prof.ask if sd > 0 else prof.unknown
-                    col[p - base] += s
+                    i = p - base
+                    col = bid if sd < 0 else ask if sd > 0 else unknown
+                    col[i] += s
+                    poc.traded(p, int(bid[i] + ask[i] + unknown[i]))
                 return
         prof.add(_Columns(price, size, side))
-
+        self._poc.rescan(prof)
     def levels(self) -> SessionLevels:
         """Developing and prior profile summaries as of the last update."""
         if self._dirty:
@@ -105,7 +110,7 @@ class SessionTracker:
         """The levels as of now, kept valid after later updates (a bar close hands this to detectors)."""
         if not self._dirty:
             return FrozenLevels(None, self.prior, SessionLevels(self._summary, self.prior))
-        return FrozenLevels(self.profile.copy(), self.prior, None)
+        return FrozenLevels(self.profile.copy(), self.prior, None, self._poc.poc())
 
 
 class FrozenLevels(LevelsSource):
@@ -116,8 +121,8 @@ class FrozenLevels(LevelsSource):
     """
 
     def __init__(self, profile: VolumeProfile | None, prior: ProfileSummary | None,
-                 value: SessionLevels | None) -> None:
-        self._profile, self._prior, self._value = profile, prior, value
+                 value: SessionLevels | None, poc: int | None = None) -> None:
+        self._profile, self._prior, self._value, self._poc = profile, prior, value, poc
 
     def get(self) -> SessionLevels:
         if self._value is None:
@@ -131,6 +136,8 @@ class FrozenLevels(LevelsSource):
     def poc(self) -> int | None:
         if self._value is not None:
             return super().poc()
+        if self._poc is not None:
+            return self._poc
         vol = self._profile.volume
         if len(vol) == 0 or vol.sum() == 0:
             return None
@@ -149,6 +156,49 @@ class FrozenLevels(LevelsSource):
 
 _FEW = 16
 """Slices up to this many trades are added to the profile one by one (cheaper than numpy's fixed costs)."""
+
+
+class _RunningPoc:
+    """The developing POC of a session profile, kept up as trades arrive: volume per price only
+    grows within a session, so the prices at the highest volume are all the candidates there are;
+    the tie rule of :func:`tapeflow.flow.value_area.poc_index` (nearest the middle of the traded
+    range, then lower) picks among them when asked."""
+
+    def __init__(self) -> None:
+        self.best = 0
+        self.tied: list[int] = []  # prices holding ``best`` contracts
+        self.low: int | None = None
+        self.high: int | None = None
+
+    def traded(self, price: int, volume: int) -> None:
+        """``price`` now holds ``volume`` contracts in all."""
+        if self.low is None:
+            self.low = self.high = price
+        elif price < self.low:
+            self.low = price
+        elif price > self.high:
+            self.high = price
+        if volume > self.best:
+            self.best, self.tied = volume, [price]
+        elif volume == self.best and price not in self.tied:
+            self.tied.append(price)
+
+    def rescan(self, profile: VolumeProfile) -> None:
+        """Start over from a whole profile (after a vectorized add)."""
+        vol = profile.volume
+        traded = np.flatnonzero(vol)
+        if len(traded) == 0:
+            self.__init__()
+            return
+        self.best = int(vol[traded].max())
+        self.tied = (np.flatnonzero(vol == self.best) + profile.base).tolist()
+        self.low, self.high = profile.base + int(traded[0]), profile.base + int(traded[-1])
+
+    def poc(self) -> int | None:
+        if not self.tied:
+            return None
+        lo, mid2 = self.low, self.high - self.low
+        return min(self.tied, key=lambda p: (abs(2 * (p - lo) - mid2) * 2 + (2 * (p - lo) > mid2), p))
 
 
 class _SliceVwap:
