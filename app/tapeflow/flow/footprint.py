@@ -74,6 +74,15 @@ class FootprintBars:
         return len(self.start_ns)
 
     @classmethod
+    def of_columns(cls, spec: BarSpec, level_offsets: np.ndarray, columns: dict[str, np.ndarray]) -> FootprintBars:
+        """The same object as the constructor makes, without its per-field frozen-setattr cost
+        (a series is made at every bar close, on the live path). ``columns``: every bar and
+        level field by name."""
+        out = object.__new__(cls)
+        out.__dict__.update(columns, spec=spec, level_offsets=level_offsets)
+        return out
+
+    @classmethod
     def empty(cls, spec: BarSpec) -> FootprintBars:
         z = np.zeros(0, np.int64)
         kw: dict[str, Any] = {f: z for f in (*BAR_FIELDS, *LEVEL_FIELDS)}

@@ -355,7 +355,7 @@ class _ClosedBars:
             offsets = offsets - lo
         kw = {f: row[a:b] for f, row in zip(BAR_FIELDS, self._ro_bars, strict=True)}
         kw.update({f: row[lo:hi] for f, row in zip(LEVEL_FIELDS, self._ro_levels, strict=True)})
-        return FootprintBars(spec=self.spec, level_offsets=offsets, **kw)
+        return FootprintBars.of_columns(self.spec, offsets, kw)
 
 
 def _grown(a: np.ndarray, size: int) -> np.ndarray:

@@ -17,7 +17,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from tapeflow.core.events import Side
 from tapeflow.flow.footprint import FootprintBars
 from tapeflow.pipeline import PipelineSnapshot
-from tapeflow.ui.axes import BarTimeAxis
+from tapeflow.ui.axes import BarTimeAxis, ContractsAxis
 from tapeflow.ui.footprint_pane import FOOTPRINT_RIGHT_MARGIN_PX
 from tapeflow.ui.theme import Theme
 
@@ -197,7 +197,8 @@ class DeltaPane(QtWidgets.QWidget):
         self.value_label = QtWidgets.QLabel("")
         top.addWidget(self.value_label)
         self.time_axis = BarTimeAxis()
-        self.plot = pg.PlotWidget(axisItems={"bottom": self.time_axis})
+        self.value_axis = ContractsAxis("right")
+        self.plot = pg.PlotWidget(axisItems={"bottom": self.time_axis, "right": self.value_axis})
         self.plot.hideButtons()
         self.plot.setMenuEnabled(False)
         self.plot.hideAxis("left")

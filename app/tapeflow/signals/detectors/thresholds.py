@@ -9,6 +9,7 @@ session for cumulative delta and VWAP, the bar for bar delta and volume.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import accumulate
 
 import numpy as np
 
@@ -44,17 +45,19 @@ class CumDeltaCross(Detector):
         if len(view) == 0:
             return
         prev = 0 if view.session_is_new else self._last
-        self._last = int(view.cum_delta[-1])
-        self._report(view, view.cum_delta, prev, "cum_delta")
+        values = view.cum_delta.tolist() if len(view) <= _FEW else view.cum_delta
+        self._last = int(values[-1])
+        self._report(view, values, prev, "cum_delta")
 
-    def _report(self, view: TradeView, values: np.ndarray, prev: int, name: str) -> None:
+    def _report(self, view: TradeView, values: np.ndarray | list[int], prev: int, name: str) -> None:
+        """Emit the crossings in ``values`` (a list for a few trades: no numpy call unless one crosses)."""
         level = self.params.level
-        hi, lo = values.max(), values.min()
+        hi, lo = (max(values), min(values)) if isinstance(values, list) else (values.max(), values.min())
         no_up = hi < level or (prev >= level and lo >= level)  # never below then at/above +level
         no_down = lo > -level or (prev <= -level and hi <= -level)
         if no_up and no_down:
             return
-        up, down = _crossings(values, prev, level)
+        up, down = _crossings(np.asarray(values), prev, level)
         for j, side in sorted([(int(j), Side.BUY) for j in up] + [(int(j), Side.SELL) for j in down]):
             v = int(values[j])
             self.emit(view, side=side, price=view.price[j], strength=round(abs(v) / level, 4), index=j,
@@ -77,7 +80,10 @@ class BarDeltaCross(CumDeltaCross):
         if len(view) == 0:
             return
         prev = 0 if view.bar_is_new else self._last
-        values = np.cumsum(view.signed) + prev
+        if len(view) <= _FEW:
+            values = list(accumulate(view.signed.tolist(), initial=prev))[1:]
+        else:
+            values = np.cumsum(view.signed) + prev
         self._last = int(values[-1])
         self._report(view, values, prev, "bar_delta")
 
@@ -105,9 +111,11 @@ class BarVolumeCross(Detector):
         if view.bar_is_new:
             self._vol = self._delta = 0
         level = self.params.level
-        if not self._vol < level <= self._vol + int(view.size.sum()):  # volume only grows: no crossing here
-            self._vol += int(view.size.sum())
-            self._delta += int(view.signed.sum())
+        few = len(view) <= _FEW
+        added = sum(view.size.tolist()) if few else int(view.size.sum())
+        if not self._vol < level <= self._vol + added:  # volume only grows: no crossing here
+            self._vol += added
+            self._delta += sum(view.signed.tolist()) if few else int(view.signed.sum())
             return
         vol = np.cumsum(view.size) + self._vol
         delta = np.cumsum(view.signed) + self._delta
