@@ -20,7 +20,7 @@ from tapeflow.ui.text import et_time
 
 MIN_LABEL_PX = 64.0
 """Least horizontal room per time label (``HH:MM`` plus a gap), pixels."""
-MIN_ROW_LABEL_PX = 36.0
+MIN_ROW_LABEL_PX = 28.0
 """Least vertical room between two labels of a vertical axis, pixels."""
 BAR_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 240, 480, 960)
 _LABEL_CACHE = 2048
@@ -100,16 +100,20 @@ class FastAxis(pg.AxisItem):
         font = self.style["tickFont"] or p.font()
         p.setFont(font)
         p.setPen(self.textPen())
-        p.setClipRect(bounds)
         for pos, text in marks:
             if not text:
                 continue
             st = self._static(text, font)
             size = st.size()
+            # a label cut by the edge reads as another number: leave it out
             if vertical:
-                p.drawStaticText(QtCore.QPointF(bounds.left() + offset, pos - size.height() / 2), st)
+                top = pos - size.height() / 2
+                if bounds.top() <= top and top + size.height() <= bounds.bottom():
+                    p.drawStaticText(QtCore.QPointF(bounds.left() + offset, top), st)
             else:
-                p.drawStaticText(QtCore.QPointF(pos - size.width() / 2, bounds.top() + offset), st)
+                left = pos - size.width() / 2
+                if bounds.left() <= left and left + size.width() <= bounds.right():
+                    p.drawStaticText(QtCore.QPointF(left, bounds.top() + offset), st)
         p.restore()
 
 
