@@ -22,6 +22,8 @@ from tapeflow.flow.footprint import BAR_FIELDS, LEVEL_FIELDS, FootprintBars
 from tapeflow.flow.value_area import DEFAULT_VALUE_AREA, poc_index_of, value_area_of
 
 _MIN_TS = np.iinfo(np.int64).min
+HISTORY = 512
+"""Closed bars whose fields the builder keeps as Python values (``recent_fields``)."""
 _NO_LEVEL = (0, 0, 0, 0)
 _VECTOR_MIN = 16  # trades in a batch from which time bars are built with numpy rather than per trade
 
@@ -50,6 +52,7 @@ class FootprintBuilder:
         self._levels: dict[int, list[int]] | None = None  # price -> [bid, ask, unknown, prints]
         self._bars_closed = 0
         self._last_closed: tuple[dict[str, int], list[Sequence[int]]] | None = None
+        self._history: list[dict[str, int]] = []  # fields of the recent closed bars, oldest first
 
     # --- feeding -------------------------------------------------------------------------
     def update(self, events: np.ndarray) -> int:
@@ -254,10 +257,19 @@ class FootprintBuilder:
         key = reset_key(self._bar_session, self._end_ns, self._bar_rth_open, self.cum_reset)
         self._cum = bar["cum_delta"]
         self._cum_key = key
-        self._store.append(bar, np.array(rows, np.int64).T)
+        self._store.append(bar, rows)
         self._last_closed = (bar, rows)
+        history = self._history
+        history.append(bar)
+        if len(history) > 2 * HISTORY:
+            del history[:-HISTORY]
         self._levels = None
         self._bars_closed += 1
+
+    def recent_fields(self, count: int) -> list[dict[str, int]]:
+        """Fields of the last ``count`` closed bars (at most ``HISTORY``), oldest first, as Python ints.
+        Read-only: the live path reads bar history here rather than out of the arrays."""
+        return self._history[-count:] if count > 0 else []
 
     def last_closed(self) -> tuple[dict[str, int], list[Sequence[int]]] | None:
         """The most recent closed bar as Python values: its fields, and per tick (low to high) its
@@ -312,14 +324,25 @@ class _ClosedBars:
         self._offsets = np.zeros(65, np.int64)
         self._views()
         self._series: FootprintBars | None = None  # cached until the next bar closes
+        self._pending: list[tuple[dict[str, int], Sequence[Sequence[int]]]] = []  # closed, not yet written
 
     def _views(self) -> None:
         self._ro_bars, self._ro_levels, self._ro_offsets = (
             _readonly(a) for a in (self._bars, self._levels, self._offsets)
         )
 
-    def append(self, bar: dict[str, int], levels: np.ndarray) -> None:
-        """One closed bar: its fields and its (LEVEL_FIELDS x ticks) level block."""
+    def append(self, bar: dict[str, int], rows: Sequence[Sequence[int]]) -> None:
+        """One closed bar: its fields and per tick (low to high) its level fields. Written into the
+        blocks when a series is next read, so a bar close on the live path costs no numpy call."""
+        self._pending.append((bar, rows))
+        self._series = None
+
+    def _flush(self) -> None:
+        for bar, rows in self._pending:
+            self._write(bar, np.array(rows, np.int64).T)
+        self._pending.clear()
+
+    def _write(self, bar: dict[str, int], levels: np.ndarray) -> None:
         k = levels.shape[1]
         grown = False
         if self.n >= self._bars.shape[1]:
@@ -336,15 +359,18 @@ class _ClosedBars:
         self.n += 1
         self.n_levels += k
         self._offsets[self.n] = self.n_levels
-        self._series = None
 
     def series(self) -> FootprintBars:
+        if self._pending:
+            self._flush()
         if self._series is None:
             self._series = self._run(0, self.n)
         return self._series
 
     def recent(self, count: int) -> FootprintBars:
         """The last ``count`` bars (views; offsets rebased to 0)."""
+        if self._pending:
+            self._flush()
         a = max(0, self.n - count)
         return self.series() if a == 0 else self._run(a, self.n)
 

@@ -19,7 +19,7 @@ and backtest produce the same signals.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -151,25 +151,53 @@ class LevelsSource:
 
 class BarView:
     """A footprint bar that has just closed: ``bars`` holds the recent closed bars (this one is ``i``,
-    with at least 256 before it when the session has them).
+    with at least 256 before it when the session has them); ``history(k)`` gives the fields of this
+    bar and the ``k`` before it as Python ints (cheaper, and all most checks need).
 
     Every detector reads the same view, so ``bar()``, ``rows()`` and derived per-bar figures are
     computed once and shared (treat what they return as read-only).
     """
 
-    __slots__ = ("_bar", "_columns", "_levels", "_py_rows", "_rows", "bars", "i", "memo", "order", "state", "ts_ns")
+    __slots__ = ("_bar", "_bars", "_columns", "_history", "_i", "_levels", "_py_rows", "_rows", "_source", "memo",
+                 "order", "state", "ts_ns")
 
-    def __init__(self, bars: FootprintBars, i: int, ts_ns: int, order: int, state: FlowState,
-                 levels: LevelsSource, py: tuple[dict[str, int], Sequence[Sequence[int]]] | None = None) -> None:
-        self.bars, self.i, self.ts_ns, self.order, self.state = bars, i, ts_ns, order, state
+    def __init__(self, bars: FootprintBars | Callable[[], tuple[FootprintBars, int]], i: int, ts_ns: int,
+                 order: int, state: FlowState, levels: LevelsSource,
+                 py: tuple[dict[str, int], Sequence[Sequence[int]]] | None = None,
+                 history: Sequence[dict[str, int]] | None = None) -> None:
+        """``bars`` may be a callable giving (series, index) on first use: the live path then never
+        builds a series unless a detector reads it. ``py``: the same bar as Python values (fields;
+        per tick bid, ask, unknown, count), when the builder still has them. ``history``: fields of
+        closed bars as Python values, oldest first, ending with this bar."""
+        self._bars, self._i = (None, -1) if callable(bars) else (bars, i)
+        self._source = bars if callable(bars) else None
+        self.ts_ns, self.order, self.state = ts_ns, order, state
         self._levels = levels
-        # ``py``: the same bar as Python values (fields; per tick bid, ask, unknown, count), when the
-        # builder still has them (the live case): then nothing is read back out of the arrays
         self._bar: dict[str, int] | None = dict(py[0]) if py is not None else None
         self._py_rows = py[1] if py is not None else None
+        self._history = history
         self._rows: dict[str, np.ndarray] | None = None
         self._columns: dict[str, list[int]] | None = None
         self.memo: dict[Any, Any] = {}  # per-bar results shared between detectors, keyed by what they depend on
+
+    @property
+    def bars(self) -> FootprintBars:
+        if self._bars is None:
+            self._bars, self._i = self._source()
+        return self._bars
+
+    @property
+    def i(self) -> int:
+        if self._bars is None:
+            self._bars, self._i = self._source()
+        return self._i
+
+    def history(self, count: int) -> list[dict[str, int]]:
+        """Fields of up to ``count`` closed bars before this one, then this one (oldest first)."""
+        if self._history is not None and count < len(self._history):
+            return list(self._history[len(self._history) - count - 1 :])
+        bars, i = self.bars, self.i
+        return [bars.bar(k) for k in range(max(0, i - count), i + 1)]
 
     @property
     def levels(self) -> SessionLevels:
@@ -181,7 +209,7 @@ class BarView:
 
     def bar(self) -> dict[str, int]:
         if self._bar is None:
-            self._bar = self.bars.bar(self.i)
+            self._bar = dict(self._history[-1]) if self._history else self.bars.bar(self.i)
         return self._bar
 
     def rows(self) -> dict[str, np.ndarray]:

@@ -168,13 +168,16 @@ class RuleEngine:
         else:  # per column: gathering whole structured rows is ~20x slower
             ts, price, side = (batch[f][trade_rows] for f in ("ts_event", "price", "side"))
             size = batch["size"][trade_rows].astype(np.int64)
-        closed = recent_closed_bars(state.builder, update.bars_closed + BAR_HISTORY) if update.bars_closed else None
-        k0 = (len(closed) - update.bars_closed) if closed is not None else 0
-        if small:
+        m = update.bars_closed
+        if small:  # bar fields from the builder's Python history; a series only if a detector reads one
+            closed: FootprintBars | _LiveCloses | None = _LiveCloses(state.builder, m) if m else None
+            k0 = 0
             clamped, sessions = self._clamped_few(ts.tolist()), self._sessions_few(ts.tolist())
-            close_at = self._closing_few(closed, k0, update.bars_closed, state, clamped, size.tolist())
+            close_at = self._closing_few(closed, m, state, clamped, size.tolist())
             changes = [j for j in range(1, n) if sessions[j] != sessions[j - 1]]
         else:
+            closed = recent_closed_bars(state.builder, m + BAR_HISTORY) if m else None
+            k0 = (len(closed) - m) if closed is not None else 0
             clamped = np.maximum.accumulate(ts) if n else ts
             if n and clamped[0] < self._last_ts:
                 clamped = np.maximum(clamped, self._last_ts)
@@ -219,20 +222,20 @@ class RuleEngine:
             out.append(span[2])
         return out
 
-    def _closing_few(self, closed: FootprintBars | None, k0: int, m: int, state: FlowState,
+    def _closing_few(self, closed: _LiveCloses | None, m: int, state: FlowState,
                      clamped: list[int], size: list[int]) -> list[int]:
         """``_closing_indices`` with Python scalars and bisection."""
         spec = state.builder.spec
         if spec.kind is BarKind.TIME:
             if m == 0 or closed is None:
                 return []
-            return [bisect_left(clamped, start + spec.size) for start in closed.start_ns[k0 : k0 + m].tolist()]
+            return [bisect_left(clamped, b["start_ns"] + spec.size) for b in closed.fields]
         units = size if spec.kind is BarKind.VOLUME else [1] * len(size)
         before = self._units_total - self._units_closed
         self._units_total += sum(units)
         if m == 0 or closed is None:
             return []
-        per_bar = (closed.volume if spec.kind is BarKind.VOLUME else closed.trades)[k0 : k0 + m].tolist()
+        per_bar = [b["volume" if spec.kind is BarKind.VOLUME else "trades"] for b in closed.fields]
         self._units_closed += sum(per_bar)
         running = list(itertools.accumulate(units))
         return [bisect_right(running, edge - before) for edge in itertools.accumulate(per_bar)]
@@ -297,9 +300,14 @@ class RuleEngine:
         new_bar = self._new_bar if new_bar is None else new_bar
         self._call_all("on_book", BookView(batch, np.asarray(index, np.intp), bar_start, new_bar, order, state))
 
-    def _close_bar(self, closed: FootprintBars, k: int, ts_ns: int, order: int, state: FlowState) -> None:
-        py = state.builder.last_closed() if k == len(closed) - 1 else None  # the builder's newest bar
-        view = BarView(closed, k, int(ts_ns), order, state, self._tracker.frozen_levels(), py)
+    def _close_bar(self, closed: FootprintBars | _LiveCloses, k: int, ts_ns: int, order: int,
+                   state: FlowState) -> None:
+        levels = self._tracker.frozen_levels()
+        if isinstance(closed, _LiveCloses):
+            view = closed.view(k, int(ts_ns), order, state, levels)
+        else:
+            py = state.builder.last_closed() if k == len(closed) - 1 else None  # the builder's newest bar
+            view = BarView(closed, k, int(ts_ns), order, state, levels, py)
         self._call_all("on_bar", view)
         self._new_bar = True
         self._bar_start = int(ts_ns)
@@ -382,6 +390,27 @@ def registry_for(path: str | Path, plugins_dir: str | Path | None = None) -> Reg
 def recent_closed_bars(builder: FootprintBuilder, count: int) -> FootprintBars:
     """The last ``count`` closed bars as a series, in O(count): the engine only needs recent bars."""
     return builder.recent(count)
+
+
+class _LiveCloses:
+    """The ``m`` bars a live-sized batch closed, read from the builder's Python values; the series
+    of recent bars is built only if a detector asks for ``view.bars``."""
+
+    def __init__(self, builder: FootprintBuilder, m: int) -> None:
+        self.builder, self.m = builder, m
+        self.history = builder.recent_fields(m + BAR_HISTORY)
+        self.fields = self.history[len(self.history) - m :]
+        self._series: FootprintBars | None = None
+
+    def series(self, j: int) -> tuple[FootprintBars, int]:
+        if self._series is None:
+            self._series = recent_closed_bars(self.builder, self.m + BAR_HISTORY)
+        return self._series, len(self._series) - self.m + j
+
+    def view(self, j: int, ts_ns: int, order: int, state: FlowState, levels: LevelsSource) -> BarView:
+        py = self.builder.last_closed() if j == self.m - 1 else None
+        end = len(self.history) - (self.m - 1 - j)
+        return BarView(lambda: self.series(j), -1, ts_ns, order, state, levels, py, self.history[:end])
 
 
 def _builtins() -> dict[str, type[Detector]]:

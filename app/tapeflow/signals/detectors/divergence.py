@@ -31,30 +31,25 @@ class DeltaDivergence(Detector):
 
     def on_bar(self, view: BarView) -> None:
         p = self.params
-        bars, i = view.bars, view.i
-        a = max(0, i - p.lookback)
-        # the lookback is a handful of bars: Python lists beat numpy's per-call cost here
-        session = bars.session[a : i + 1].tolist()
-        same = [k for k in range(i - a) if session[k] == session[-1]]
+        *before, this = view.history(p.lookback)
+        same = [b for b in before if b["session"] == this["session"]]
         if not same:
             return
-        high, low = bars.high[a : i + 1].tolist(), bars.low[a : i + 1].tolist()
-        hi, lo = high[-1], low[-1]
-        prev_hi, prev_lo = max(high[k] for k in same), min(low[k] for k in same)
+        hi, lo = this["high"], this["low"]
+        prev_hi, prev_lo = max(b["high"] for b in same), min(b["low"] for b in same)
         new_high, new_low = hi >= prev_hi + p.min_price_ticks, lo <= prev_lo - p.min_price_ticks
         if not (new_high or new_low):  # no new extreme: delta does not matter
             return
-        cum, delta = bars.cum_delta[a : i + 1].tolist(), bars.delta[a : i + 1].tolist()
-        base = [cum[k] - delta[k] for k in range(i - a + 1)]
+        base = this["cum_delta"] - this["delta"]  # cumulative delta when the bar opened
         if new_high:
-            top = bars.max_delta[a : i + 1].tolist()
-            cd_hi, ref_hi = base[-1] + top[-1], max(base[k] + top[k] for k in same)
+            cd_hi = base + this["max_delta"]
+            ref_hi = max(b["cum_delta"] - b["delta"] + b["max_delta"] for b in same)
             if cd_hi + p.min_delta_gap < ref_hi:
                 self.emit(view, side=Side.SELL, price=hi, strength=ref_hi - cd_hi, prev_high=prev_hi,
                           delta_high=cd_hi, prev_delta_high=ref_hi, bars=len(same))
         if new_low:
-            bottom = bars.min_delta[a : i + 1].tolist()
-            cd_lo, ref_lo = base[-1] + bottom[-1], min(base[k] + bottom[k] for k in same)
+            cd_lo = base + this["min_delta"]
+            ref_lo = min(b["cum_delta"] - b["delta"] + b["min_delta"] for b in same)
             if cd_lo - p.min_delta_gap > ref_lo:
                 self.emit(view, side=Side.BUY, price=lo, strength=cd_lo - ref_lo, prev_low=prev_lo,
                           delta_low=cd_lo, prev_delta_low=ref_lo, bars=len(same))

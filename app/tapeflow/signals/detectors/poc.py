@@ -55,9 +55,10 @@ class PocRejection(_LevelsMemory):
         p = self.params
         b, before = self._bar_and_levels_before(view)
         src = view.levels_source
-        if view.i == 0:
+        recent = view.history(1)
+        if len(recent) < 2:
             return
-        prev_vol = int(view.bars.volume[view.i - 1])
+        prev_vol = recent[0]["volume"]
         if b["volume"] >= p.volume_decline * prev_vol:
             return
         refs: list[tuple[str, int]] = []
