@@ -134,13 +134,18 @@ def test_streaming_across_a_session_change_gives_the_whole_file_signals():
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 12), st.integers(1, 5), st.sampled_from([-1, 0, 1])),
                 min_size=1, max_size=120), st.sampled_from([1, 2, 5, 40]))
-def test_the_running_poc_equals_the_poc_of_the_whole_profile(trades, slice_len):
+def test_the_running_poc_equals_the_poc_of_the_whole_profile_and_frozen_levels_stay_frozen(trades, slice_len):
     """The tracker keeps the developing POC trade by trade; a full scan of the profile is the reference."""
     from tapeflow.signals.tracking import FrozenLevels, SessionTracker
 
     tracker = SessionTracker()
     price, size, side = (np.array(c, np.int64) for c in zip(*trades, strict=True))
+    frozen: list = []  # (levels frozen at a step, the profile summary at that step)
     for a in range(0, len(trades), slice_len):
         tracker.update(price[a : a + slice_len] + 4000, size[a : a + slice_len], side[a : a + slice_len], 1)
         reference = FrozenLevels(tracker.profile.copy(), None, None).poc()
-        assert tracker.frozen_levels().poc() == reference
+        levels = tracker.frozen_levels()
+        assert levels.poc() == reference
+        frozen.append((levels, tracker.profile.summary()))
+    for levels, summary in frozen:  # frozen levels keep their instant's profile (copy on write)
+        assert levels.get().profile == summary

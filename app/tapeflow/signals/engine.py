@@ -355,7 +355,7 @@ class RuleEngine:
             bar_start_ns=hit.bar_start_ns,
             rule=rule.name,
             action=rule.action,
-            inputs=dict(hit.inputs),
+            inputs=hit.inputs,  # made fresh by emit for this hit alone
             qty=rule.qty if entry else 1,
             stop_ticks=rule.stop_ticks if entry else None,
             target_ticks=rule.target_ticks if entry else None,

@@ -29,6 +29,7 @@ class SessionTracker:
         self._cum_session = -2
         self._summary: ProfileSummary | None = None
         self._poc = _RunningPoc()  # the developing POC, kept up trade by trade (read at every bar close)
+        self._sharing: list[FrozenLevels] = []  # frozen levels still reading ``profile`` itself
         self._dirty = True
 
     def update(self, price: np.ndarray, size: np.ndarray, side: np.ndarray,
@@ -50,6 +51,7 @@ class SessionTracker:
                 summary = self.profile.summary()
                 if summary is not None:
                     self.prior = summary
+                self._detach()
                 self.profile.reset()
                 self._poc = _RunningPoc()
             self.session = session
@@ -83,8 +85,18 @@ class SessionTracker:
         return (np.array(signed, np.int64), np.array(cum, np.int64), np.array(vwap, np.float64),
                 np.array(sd, np.float64))
 
+    def _detach(self) -> None:
+        """Copy on write: before ``profile`` changes, the frozen levels still reading it get one
+        shared copy. Done on the next update rather than at the bar close (the signal's path)."""
+        if self._sharing:
+            snap = self.profile.copy()
+            for frozen in self._sharing:
+                frozen.detach(snap)
+            self._sharing.clear()
+
     def _add(self, price: np.ndarray, size: np.ndarray, side: np.ndarray) -> None:
         """``profile.add``, with a plain loop for a few trades inside the covered range (live batches)."""
+        self._detach()
         prof = self.profile
         if len(price) <= _FEW and len(prof.bid):
             prices = price.tolist()
@@ -110,7 +122,9 @@ class SessionTracker:
         """The levels as of now, kept valid after later updates (a bar close hands this to detectors)."""
         if not self._dirty:
             return FrozenLevels(None, self.prior, SessionLevels(self._summary, self.prior))
-        return FrozenLevels(self.profile.copy(), self.prior, None, self._poc.poc())
+        frozen = FrozenLevels(self.profile, self.prior, None, self._poc.poc())
+        self._sharing.append(frozen)
+        return frozen
 
 
 class FrozenLevels(LevelsSource):
@@ -128,6 +142,10 @@ class FrozenLevels(LevelsSource):
         if self._value is None:
             self._value = SessionLevels(self._profile.summary(), self._prior)
         return self._value
+
+    def detach(self, copy: VolumeProfile) -> None:
+        """Read ``copy`` from now on: the tracker is about to change the profile shared so far."""
+        self._profile = copy
 
     @property
     def prior(self) -> ProfileSummary | None:
