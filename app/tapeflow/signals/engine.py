@@ -176,8 +176,11 @@ class RuleEngine:
             close_at = self._closing_few(closed, m, state, clamped, size.tolist())
             changes = [j for j in range(1, n) if sessions[j] != sessions[j - 1]]
         else:
-            closed = recent_closed_bars(state.builder, m + BAR_HISTORY) if m else None
-            k0 = (len(closed) - m) if closed is not None else 0
+            if 0 < m <= BAR_HISTORY:
+                closed, k0 = _LiveCloses(state.builder, m), 0
+            else:
+                closed = recent_closed_bars(state.builder, m + BAR_HISTORY) if m else None
+                k0 = (len(closed) - m) if closed is not None else 0
             clamped = np.maximum.accumulate(ts) if n else ts
             if n and clamped[0] < self._last_ts:
                 clamped = np.maximum(clamped, self._last_ts)
@@ -252,21 +255,21 @@ class RuleEngine:
             return np.full(len(ts), sess, np.int64)
         return label_ordinals(ts)[0]
 
-    def _closing_indices(self, closed: FootprintBars | None, k0: int, m: int, state: FlowState,
+    def _closing_indices(self, closed: FootprintBars | _LiveCloses | None, k0: int, m: int, state: FlowState,
                          clamped: np.ndarray, size: np.ndarray) -> list[int]:
         """For each bar closed in this batch, the index of the trade that closed it (opened the next)."""
         spec = state.builder.spec
         if spec.kind is BarKind.TIME:
             if m == 0 or closed is None:
                 return []
-            ends = closed.start_ns[k0 : k0 + m] + spec.size
+            ends = _closed_field(closed, k0, m, "start_ns") + spec.size
             return np.searchsorted(clamped, ends, side="left").tolist()
         units = size if spec.kind is BarKind.VOLUME else np.ones(len(size), np.int64)
         before = self._units_total - self._units_closed
         self._units_total += int(units.sum())
         if m == 0 or closed is None:
             return []
-        per_bar = (closed.volume if spec.kind is BarKind.VOLUME else closed.trades)[k0 : k0 + m]
+        per_bar = _closed_field(closed, k0, m, "volume" if spec.kind is BarKind.VOLUME else "trades")
         self._units_closed += int(per_bar.sum())
         return np.searchsorted(np.cumsum(units), np.cumsum(per_bar) - before, side="right").tolist()
 
@@ -390,6 +393,13 @@ def registry_for(path: str | Path, plugins_dir: str | Path | None = None) -> Reg
 def recent_closed_bars(builder: FootprintBuilder, count: int) -> FootprintBars:
     """The last ``count`` closed bars as a series, in O(count): the engine only needs recent bars."""
     return builder.recent(count)
+
+
+def _closed_field(closed: FootprintBars | _LiveCloses, k0: int, m: int, name: str) -> np.ndarray:
+    """One field of the ``m`` bars closed in a batch, as an array."""
+    if isinstance(closed, _LiveCloses):
+        return np.array([b[name] for b in closed.fields], np.int64)
+    return getattr(closed, name)[k0 : k0 + m]
 
 
 class _LiveCloses:
