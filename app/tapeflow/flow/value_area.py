@@ -35,6 +35,9 @@ def poc_index(volume: np.ndarray) -> int:
 def poc_index_of(volume: list[int]) -> int:
     """:func:`poc_index` over a Python list (a bar's levels at close: cheaper than numpy calls)."""
     best = max(volume)
+    first = volume.index(best)
+    if volume.count(best) == 1:  # the usual case: no tie to break
+        return first
     mid2 = len(volume) - 1
     return min((i for i, v in enumerate(volume) if v == best), key=lambda i: abs(2 * i - mid2) * 2 + (2 * i > mid2))
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import msgspec
 import numpy as np
 
 from tapeflow.core.events import Side
@@ -77,9 +78,9 @@ def describe_params(params_cls: type) -> list[ParamInfo]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """One emission of a detector, before rules wrap it into signals."""
+class Hit(msgspec.Struct, frozen=True):
+    """One emission of a detector, before rules wrap it into signals (a Struct: made on the
+    signal's path, ten times cheaper than a frozen dataclass)."""
 
     kind: str
     ts_ns: int
@@ -231,8 +232,7 @@ class BarView:
         return self._columns
 
 
-@dataclass(frozen=True, slots=True)
-class TradeView:
+class TradeView(msgspec.Struct, frozen=True):
     """Trades of one batch inside one footprint bar (columns, time order).
 
     ``cum_delta`` (session cumulative delta after each trade, contracts), ``vwap`` and ``vwap_sd``

@@ -8,6 +8,7 @@ least ``min_volume`` contracts. ``zero_rule`` says what a zero on the other side
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,13 +140,8 @@ def _bar_imbalances(view: BarView, p: ImbalanceParams) -> tuple[Found, Found]:
 def _found(num: list[int], den: list[int], shift: int, p: ImbalanceParams) -> Found:
     """(row, ratio) where ``num`` beats its diagonal ``den``; ``shift``: row of num[0] in the bar."""
     ratio, floor, skip = p.ratio, max(p.min_volume, 1), p.zero_rule == "skip"
-    out = []
-    for j, (a, b) in enumerate(zip(num, den, strict=True)):
-        if a >= floor and (b > 0 or not skip):
-            r = a / (b if b > 1 else 1)
-            if r >= ratio:
-                out.append((j + shift, r))
-    return out
+    return [(j, r) for j, a, b in zip(itertools.count(shift), num, den)
+            if a >= floor and (r := a / (b if b > 1 else 1)) >= ratio and (b > 0 or not skip)]
 
 
 def _runs(found: Found, min_len: int) -> list[Found]:
