@@ -61,3 +61,29 @@ def test_signal_log_lists_signals_newest_first_and_a_click_asks_to_jump_to_the_b
         pane.table.clicked.emit(pane.model.index(0, 0))
     assert got.args == [newest.bar_start_ns]
     shot(pane, "signal_log", tmp_path)
+
+
+def test_signal_log_cells_carry_the_row_texts_in_the_side_colour_and_a_selected_row_is_highlighted(qtbot, qapp,
+                                                                                                     tmp_path):
+    apply_theme(qapp, DARK)
+    s = make_session(tmp_path, engine=True)
+    feed_all(s)
+    snap = s.pipeline.snapshot()
+    pane = SignalLogPane(s.instrument, DARK, engine_note=s.engine_note)
+    qtbot.addWidget(pane)
+    pane.resize(560, 300)
+    pane.show()
+    pane.update_from(snap)
+    m = pane.model
+    newest = snap.signals[-1]
+    texts = [m.cell(0, c)[0] for c in range(m.columnCount())]
+    assert texts == list(m.row_values(0)) and texts[1] == newest.rule
+    want = DARK.color("ask" if newest.side == Side.BUY else "bid" if newest.side == Side.SELL else "text")
+    assert m.cell(0, 0)[2].color() == want
+    pane.table.selectRow(1)
+    img = pane.table.viewport().grab().toImage()
+    y = pane.table.rowViewportPosition(1) + 2
+    x = img.width() - 3  # the stretched last column's right end: background only
+    assert img.pixelColor(x, y) == pane.table.palette().color(pane.table.palette().ColorRole.Highlight)
+    assert img.pixelColor(x, pane.table.rowViewportPosition(0) + 2) != img.pixelColor(x, y)
+    shot(pane, "signal_log_selected", tmp_path)

@@ -100,8 +100,9 @@ class CellTableView(QtWidgets.QTableView):
 
     Why: with a Python delegate, Qt calls into Python once per cell, and that call plus the view's
     own per-cell work cost ~10 us a cell before anything is drawn: 4 ms of the ~8 ms a full repaint
-    of the 41 x 10 DOM took. Looping over the cells here costs a fraction of that. Selection and
-    grid are not drawn (both tables have them off); other models fall back to Qt's painting.
+    of the 41 x 10 DOM took. Looping over the cells here costs a fraction of that. Selected rows
+    (row selection) get the palette's highlight behind their cells; the grid is not drawn (tables
+    that show it fall back to Qt's painting), nor the focus frame.
     """
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
@@ -126,12 +127,19 @@ class CellTableView(QtWidgets.QTableView):
                    for c in range(c0, c1 + 1) if not self.isColumnHidden(c)]
         font = self.font()
         cell, paint = model.cell, self.cells.paint_cell
+        sel = self.selectionModel()
+        rows_selectable = sel is not None and sel.hasSelection() and \
+            self.selectionBehavior() is QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows
+        highlight = self.palette().brush(QtGui.QPalette.ColorRole.Highlight)
+        root = QtCore.QModelIndex()
         p = QtGui.QPainter(self.viewport())
         try:
             for r in range(r0, r1 + 1):
                 if self.isRowHidden(r):
                     continue
                 y, h = self.rowViewportPosition(r), self.rowHeight(r)
+                if rows_selectable and sel.isRowSelected(r, root):
+                    p.fillRect(QtCore.QRect(area.left(), y, area.width(), h), highlight)
                 for c, x, w in columns:
                     paint(p, QtCore.QRect(x, y, w, h), cell(r, c), font)
         finally:

@@ -8,11 +8,14 @@ from tapeflow.core.events import Side
 from tapeflow.core.instruments import Instrument
 from tapeflow.pipeline import PipelineSnapshot
 from tapeflow.signals.model import Signal
+from tapeflow.ui.cell_delegate import CellTableView
 from tapeflow.ui.table_model import FixedColumnsModel
 from tapeflow.ui.text import et_time
 from tapeflow.ui.theme import Theme
 
 COLUMNS = ("Time ET", "Rule", "Kind", "Side", "Price", "Strength", "Action")
+_LEFT = int(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter)
+_FORMAT_CACHE = 4096
 
 
 class SignalModel(FixedColumnsModel):
@@ -25,6 +28,8 @@ class SignalModel(FixedColumnsModel):
         self.instrument = instrument
         self.theme = theme
         self.signals: tuple[Signal, ...] = ()  # newest first
+        self._fmt: dict[int, tuple[Signal, tuple[str, ...], QtGui.QBrush]] = {}  # id(signal) -> texts, colour
+        self._fmt_key: tuple | None = None
 
     def set_signals(self, signals: tuple[Signal, ...]) -> None:
         self.beginResetModel()
@@ -39,6 +44,25 @@ class SignalModel(FixedColumnsModel):
         side = "BUY" if s.side == Side.BUY else "SELL" if s.side == Side.SELL else "-"
         return (et_time(s.ts_ns), s.rule, s.kind, side, self.instrument.format_price(s.price),
                 f"{s.strength:.2f}", str(s.action))
+
+    def _formatted(self, row: int) -> tuple[tuple[str, ...], QtGui.QBrush]:
+        """A signal's texts and colour, made once per signal: new signals re-list the whole log
+        (newest on top), and formatting every visible row again at each one cost ~4 ms a frame."""
+        key = (self.theme, self.instrument)
+        if key != self._fmt_key or len(self._fmt) > _FORMAT_CACHE:
+            self._fmt.clear()
+            self._fmt_key = key
+        s = self.signals[row]
+        got = self._fmt.get(id(s))
+        if got is None or got[0] is not s:
+            name = "ask" if s.side == Side.BUY else "bid" if s.side == Side.SELL else "text"
+            got = self._fmt[id(s)] = (s, self.row_values(row), QtGui.QBrush(self.theme.color(name)))
+        return got[1], got[2]
+
+    def cell(self, row: int, col: int) -> tuple:
+        """What :class:`~tapeflow.ui.cell_delegate.CellDelegate` paints: text, background, foreground, bold, align."""
+        texts, fg = self._formatted(row)
+        return texts[col], None, fg, False, _LEFT
 
     def data(self, index: QtCore.QModelIndex, role: int = QtCore.Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
@@ -69,8 +93,9 @@ class SignalLogPane(QtWidgets.QWidget):
         self.note = QtWidgets.QLabel(engine_note)
         self.note.setWordWrap(True)
         self.note.setVisible(bool(engine_note))
-        self.table = QtWidgets.QTableView()
+        self.table = CellTableView()
         self.table.setModel(self.model)
+        self.table.setShowGrid(False)
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(18)
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
