@@ -101,6 +101,11 @@ def concat(batches: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([b.view(_ROW) for b in batches]).view(EVENT_DTYPE)
 
 
+def put(dst: np.ndarray, at: int, src: np.ndarray) -> None:
+    """``dst[at : at + len(src)] = src`` for event rows, as one byte copy (see :func:`select`)."""
+    dst.view(_ROW)[at : at + len(src)] = src.view(_ROW)
+
+
 def empty_events(n: int = 0) -> np.ndarray:
     """A zero-filled event batch of length ``n``."""
     return np.zeros(n, dtype=EVENT_DTYPE)

@@ -13,7 +13,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from tapeflow.core.events import EVENT_DTYPE, K_TRADE, select
+from tapeflow.core.events import EVENT_DTYPE, K_TRADE, put, select
 from tapeflow.core.instruments import Instrument
 from tapeflow.core.sessions import label_ordinals, session_span
 from tapeflow.flow.bars import BarSpec, parse_bar_spec
@@ -126,7 +126,7 @@ class FlowState:
             self.book.apply(batch)
             return FlowUpdate(0, 0, False, last_ts)
         rows = [i for i, k in enumerate(kinds) if k == K_TRADE]
-        trades = batch if len(rows) == len(kinds) else batch[rows]
+        trades = batch if len(rows) == len(kinds) else select(batch, rows)
         ts, price, size, side = (trades[f].tolist() for f in ("ts_event", "price", "size", "side"))
         new_session = False
         book_from = 0
@@ -174,10 +174,10 @@ class FlowState:
         cap = len(self._tape) // 2
         trades = trades[-cap:]
         if self._tape_n + len(trades) > len(self._tape):
-            keep = self._tape[self._tape_n - (cap - len(trades)) : self._tape_n].copy()
-            self._tape[: len(keep)] = keep
+            keep = select(self._tape, slice(self._tape_n - (cap - len(trades)), self._tape_n)).copy()
+            put(self._tape, 0, keep)
             self._tape_n = len(keep)
-        self._tape[self._tape_n : self._tape_n + len(trades)] = trades
+        put(self._tape, self._tape_n, trades)  # byte copies: structured assignment goes field by field
         self._tape_n += len(trades)
 
     def tape(self, n: int | None = None) -> np.ndarray:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tapeflow.core.events import Kind
+from tapeflow.core.events import Kind, select
 from tapeflow.core.instruments import Instrument, parse_symbol
 from tapeflow.core.sessions import label_ordinals, session_span
 from tapeflow.flow.bars import BarKind
@@ -162,7 +162,7 @@ class RuleEngine:
                 return self._collect()
             return []
         if small:
-            trades = batch if n == len(batch) else batch[trade_rows]
+            trades = batch if n == len(batch) else select(batch, trade_rows)
             ts, price, side = trades["ts_event"], trades["price"], trades["side"]
             size = trades["size"].astype(np.int64)
         else:  # per column: gathering whole structured rows is ~20x slower

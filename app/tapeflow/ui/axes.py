@@ -47,6 +47,7 @@ class FastAxis(pg.AxisItem):
 
     def __init__(self, orientation: str) -> None:
         super().__init__(orientation)
+        self.enableAutoSIPrefix(False)
         self._texts: dict[str, QtGui.QStaticText] = {}
         self._font_key: str | None = None
 
@@ -115,6 +116,13 @@ class FastAxis(pg.AxisItem):
                 if bounds.left() <= left and left + size.width() <= bounds.right():
                     p.drawStaticText(QtCore.QPointF(left, bounds.top() + offset), st)
         p.restore()
+
+
+def quiet_axes(plot: pg.PlotItem) -> None:
+    """No SI-prefix bookkeeping on any axis of ``plot``, shown or hidden: with it on, every range
+    change re-set each axis title as HTML and re-sized the axis (~0.1 ms an axis, every scroll)."""
+    for name in ("left", "right", "top", "bottom"):
+        plot.getAxis(name).enableAutoSIPrefix(False)
 
 
 class BarTimeAxis(FastAxis):

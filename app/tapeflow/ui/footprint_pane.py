@@ -16,7 +16,7 @@ from PySide6 import QtCore, QtWidgets
 from tapeflow.core.instruments import Instrument
 from tapeflow.flow.footprint import FootprintBars
 from tapeflow.pipeline import PipelineSnapshot
-from tapeflow.ui.axes import BarTimeAxis, PriceAxis
+from tapeflow.ui.axes import BarTimeAxis, PriceAxis, quiet_axes
 from tapeflow.ui.footprint_item import FootprintItem, FootprintMode
 from tapeflow.ui.highlight_item import Band, HighlightItem
 from tapeflow.ui.profile_item import SessionProfileItem
@@ -101,6 +101,8 @@ class FootprintPane(QtWidgets.QWidget):
         self.profile_plot.getViewBox().disableAutoRange()  # x set to the largest volume, y linked
         self.profile = SessionProfileItem(theme)
         self.profile_plot.addItem(self.profile)
+        quiet_axes(self.plot)
+        quiet_axes(self.profile_plot)
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
