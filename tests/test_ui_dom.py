@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PySide6 import QtCore
 from test_ui_support import feed_all, make_session, shot
 
 from tapeflow.core.events import Side
+from tapeflow.core.instruments import instrument
+from tapeflow.flow.book import LadderSnapshot
 from tapeflow.ui.dom_pane import DomPane
-from tapeflow.ui.ladder_model import Col
+from tapeflow.ui.ladder_model import Col, LadderModel
 from tapeflow.ui.theme import DARK, apply_theme
 
 
@@ -105,3 +108,27 @@ def test_screenshot_of_the_ladder_with_a_working_order(dom, tmp_path):
     pane.click_cell(_index(pane, bid, Col.BID))
     pane.update_from(s.pipeline.snapshot())
     shot(pane, "dom", tmp_path)
+
+
+def test_a_ladder_update_announces_one_block_spanning_exactly_the_cells_that_changed(qapp):
+    prices = np.arange(22_000, 22_011, dtype=np.int64)  # 11 rows, highest (22010) on row 0
+    zeros = np.zeros(11, np.int64)
+
+    def ladder(bid: np.ndarray, ask: np.ndarray) -> LadderSnapshot:
+        return LadderSnapshot(price=prices, bid_size=bid, ask_size=ask, traded_at_bid=zeros, traded_at_ask=zeros)
+
+    m = LadderModel(instrument("ES"), DARK, rows=11, wall=lambda: 100.0)
+    bid, ask = np.full(11, 5, np.int64), np.full(11, 7, np.int64)
+    m.set_state(ladder(bid, ask), last_price=None, last_size=0, last_ts=None, orders=[])
+    got: list[tuple[int, int, int, int]] = []
+    m.dataChanged.connect(lambda a, b, *_: got.append((a.row(), a.column(), b.row(), b.column())))
+    bid2, ask2 = bid.copy(), ask.copy()
+    bid2[2] = 9  # price 22002: row 8
+    ask2[7] = 1  # price 22007: row 3
+    m.set_state(ladder(bid2, ask2), last_price=None, last_size=0, last_ts=None, orders=[])
+    # rows 3..8; columns from the bid change (±) and bid to the ask and its change (±)
+    assert got == [(3, int(Col.BID_CHANGE), 8, int(Col.ASK_CHANGE))]
+    assert m.value(8, Col.BID) == 9 and m.value(3, Col.ASK) == 1
+    got.clear()
+    m.set_state(ladder(bid2, ask2), last_price=None, last_size=0, last_ts=None, orders=[])
+    assert got == []  # nothing changed, nothing to repaint

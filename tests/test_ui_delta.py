@@ -1,0 +1,71 @@
+"""Cumulative delta pane: candle values, where they are drawn and in which colour, markers."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pyqtgraph as pg
+import pytest
+
+from tapeflow.ui.delta_item import DeltaCandlesItem, delta_candles
+from tapeflow.ui.theme import DARK, apply_theme
+
+
+class Bars(SimpleNamespace):
+    """What the delta series reads of a footprint: per-bar delta, cumulative delta, running extremes."""
+
+    def __len__(self) -> int:
+        return len(self.delta)
+
+
+def bars(delta: list[int], cum: list[int], max_d: list[int], min_d: list[int]) -> Bars:
+    return Bars(delta=np.array(delta), cum_delta=np.array(cum), max_delta=np.array(max_d), min_delta=np.array(min_d))
+
+
+# bar 0: +40 (ran to +50, dipped to -10); bar 1: -30 from 40 (ran +5, -35); bar 2: new session, +20 from 0
+B = bars([40, -30, 20], [40, 10, 20], [50, 5, 25], [-10, -35, -5])
+
+
+def test_candles_open_at_the_previous_close_and_a_restart_is_marked():
+    c = delta_candles(B)
+    assert c["open"].tolist() == [0, 40, 0]
+    assert c["close"].tolist() == [40, 10, 20]
+    assert c["high"].tolist() == [50, 45, 25]
+    assert c["low"].tolist() == [-10, 5, -5]
+    assert c["reset"].tolist() == [False, False, True]
+
+
+@pytest.fixture
+def plot(qtbot, qapp):
+    apply_theme(qapp, DARK)
+    w = pg.PlotWidget()
+    w.setBackground(DARK.background)
+    w.hideAxis("left")
+    w.hideAxis("bottom")
+    w.resize(300, 300)
+    qtbot.addWidget(w)
+    w.show()
+    return w
+
+
+def _color_at(w: pg.PlotWidget, x: float, y: float):
+    img = w.grab().toImage()
+    pt = w.plotItem.vb.mapViewToScene(pg.Point(x, y))
+    pos = w.mapFromScene(pt)
+    return img.pixelColor(pos.x(), pos.y())
+
+
+def test_rising_candles_are_drawn_in_the_ask_colour_falling_in_the_bid_colour(plot):
+    item = DeltaCandlesItem(DARK)
+    plot.addItem(item)
+    item.set_bars(B)
+    plot.setXRange(-0.5, 2.5, padding=0)
+    plot.setYRange(-20, 60, padding=0)
+    assert _color_at(plot, 0, 20) == DARK.color("ask")  # body of bar 0 (0 -> 40)
+    assert _color_at(plot, 1, 25) == DARK.color("bid")  # body of bar 1 (40 -> 10)
+    assert _color_at(plot, 0, 58) == DARK.color("background")  # above bar 0's high: nothing
+    item.set_markers([(1, 45.0, True)])
+    # a bearish divergence: a triangle above the high of bar 1, in the strong bid colour
+    above = _color_at(plot, 1, 45 + 4 * 80 / plot.plotItem.vb.height())
+    assert above == DARK.color("bid_strong")
