@@ -5,14 +5,18 @@ from __future__ import annotations
 from datetime import date
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
+from PySide6 import QtGui
 from test_ui_support import feed_all, make_session, shot
 
+from tapeflow.core.events import Side
 from tapeflow.core.instruments import instrument
 from tapeflow.pipeline import Pipeline
 from tapeflow.trading.testing import et, trades
 from tapeflow.ui.footprint_item import FootprintMode, choose_detail
 from tapeflow.ui.footprint_pane import FootprintPane
+from tapeflow.ui.highlight_item import Band
 from tapeflow.ui.theme import DARK, LIGHT, apply_theme
 
 D = date(2024, 7, 2)
@@ -121,3 +125,33 @@ def test_footer_numbers_are_kept_in_the_cached_sprites(pane, tmp_path):
     pane.graphics.grab()
     sprites = list(pane.item._footer_cache.values())
     assert sprites and all(sp.pixmap.height() >= 3 * 13 and sp.pixmap.width() >= 40 for sp in sprites)
+
+
+def test_zone_bands_stop_above_the_footer_and_do_not_cover_its_numbers(pane, tmp_path):
+    s = make_session(tmp_path, engine=False)
+    feed_all(s)
+    snap = s.pipeline.snapshot()
+    bars = snap.flow.bars
+    pane.visible_bars = 8
+    # a band over every price from the first bar on: it covers the whole plot, footer included
+    band = Band("stacked_imbalance", Side.BUY, int(bars.low.min()) - 500, int(bars.high.max()) + 500,
+                int(bars.start_ns[0]))
+    pane.update_from(snap, (band,))
+    pane.set_follow(True)
+    img = pane.graphics.grab().toImage()
+    vb = pane.plot.getViewBox()
+    (x0, x1), (y0, y1) = vb.viewRange()
+    px_per_tick = vb.height() / (y1 - y0)
+    footer = pane.item.footer_px(vb.width() / (x1 - x0))
+    assert footer > 0  # at 8 bars the footer is shown
+    x = x0 + 0.02 * (x1 - x0)  # left edge: the gap before the first bar in view, no cells
+
+    def color_at(price: float):
+        p = pane.graphics.mapFromScene(vb.mapViewToScene(pg.Point(x, price)))
+        return img.pixelColor(p.x(), p.y())
+
+    in_footer = color_at(y0 + 0.5 * footer / px_per_tick)
+    above = color_at(y0 + 2 * footer / px_per_tick)
+    assert in_footer == pane.theme.color("panel", 235) or in_footer.rgb() != above.rgb()
+    assert above.rgb() != QtGui.QColor(pane.theme.background).rgb()  # the band tints the plot above it
+    shot(pane, "footprint_band_and_footer", tmp_path)

@@ -211,7 +211,13 @@ class FootprintItem(pg.GraphicsObject):
         p.save()
         p.resetTransform()
         if not detail.cells:
-            self._paint_coarse(p, t, i0, i1)
+            # and only those reaching the exposed prices: the last-price line moving exposes a strip
+            # across every bar, which touches a few of them
+            idx = np.arange(i0, i1 + 1)
+            pad = tpr + 4.0 / abs(sy)
+            idx = idx[(bars.high[idx] + pad >= exposed.top()) & (bars.low[idx] - pad <= exposed.bottom())]
+            if len(idx):
+                self._paint_coarse(p, t, idx)
             if self.show_footer and sx >= FOOTER_MIN_BAR_PX:
                 self._paint_footer(p, t, view, i0, i1, sx)
             p.restore()
@@ -224,8 +230,8 @@ class FootprintItem(pg.GraphicsObject):
             self._paint_footer(p, t, view, i0, i1, sx)
         p.restore()
 
-    def _paint_coarse(self, p: QtGui.QPainter, t: QtGui.QTransform, i0: int, i1: int) -> None:
-        """Far out (rows under 1.5 px): every bar in view is a candle and a POC tick, drawn straight
+    def _paint_coarse(self, p: QtGui.QPainter, t: QtGui.QTransform, idx: np.ndarray) -> None:
+        """Far out (rows under 1.5 px): every bar ``idx`` is a candle and a POC tick, drawn straight
         in device pixels with a handful of batched calls. The per-bar sprites cost ~2.5 ms for 200
         bars in Python loop and blits alone; this is a fraction of that, and the picture is the same
         as :meth:`_draw_bar` draws at this level of detail."""
@@ -234,10 +240,9 @@ class FootprintItem(pg.GraphicsObject):
         th = self.theme
         tpr = self.ticks_per_row
         sx, sy, dx, dy = t.m11(), t.m22(), t.dx(), t.dy()
-        sl = slice(i0, i1 + 1)
-        xs = np.arange(i0, i1 + 1, dtype=float) * sx + dx
-        o, c = bars.open[sl].astype(float), bars.close[sl].astype(float)
-        hi, lo = bars.high[sl].astype(float), bars.low[sl].astype(float)
+        xs = idx.astype(float) * sx + dx
+        o, c = bars.open[idx].astype(float), bars.close[idx].astype(float)
+        hi, lo = bars.high[idx].astype(float), bars.low[idx].astype(float)
         cx0, cx1 = _CANDLE_L * sx, _CANDLE_R * sx
         wick_x = xs + (cx0 + cx1) / 2
         up = c >= o
@@ -257,9 +262,9 @@ class FootprintItem(pg.GraphicsObject):
             p.setBrush(color)
             p.drawRects([QtCore.QRectF(x + cx0, a, body_w, max(1.0, b - a)) for x, a, b in zip(
                 xs[sel].tolist(), y_top[sel].tolist(), y_bottom[sel].tolist(), strict=True)])
-        traded = bars.volume[sl] > 0
+        traded = bars.volume[idx] > 0
         if traded.any():
-            poc_row = (bars.poc[sl][traded].astype(np.int64) // tpr) * tpr
+            poc_row = (bars.poc[idx][traded].astype(np.int64) // tpr) * tpr
             y_mid = (poc_row + tpr - 0.5) * sy + dy + tpr * abs(sy) / 2
             x_poc = xs[traded]
             p.setPen(QtGui.QPen(th.color("poc"), 2.0))
@@ -413,6 +418,10 @@ class FootprintItem(pg.GraphicsObject):
 
     def footer_height_px(self) -> float:
         return FOOTER_LINES * 13.0 + 4.0
+
+    def footer_px(self, px_per_bar: float) -> float:
+        """Height of the footer band at the bottom of the view at this zoom (0: none drawn)."""
+        return self.footer_height_px() if self.show_footer and px_per_bar >= FOOTER_MIN_BAR_PX else 0.0
 
     def _paint_footer(
         self, p: QtGui.QPainter, t: QtGui.QTransform, view: QtCore.QRectF, i0: int, i1: int, sx: float

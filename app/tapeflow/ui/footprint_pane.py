@@ -74,6 +74,7 @@ class FootprintPane(QtWidgets.QWidget):
         self.plot.hideButtons()
         self.item = FootprintItem(theme)
         self.highlights = HighlightItem(theme)
+        self.highlights.footer_px = self.item.footer_px
         self.plot.addItem(self.item)
         self.plot.addItem(self.highlights)
         self.last_line = pg.InfiniteLine(angle=0, movable=False)
