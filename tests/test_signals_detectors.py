@@ -277,3 +277,13 @@ def test_vwap_cross_up_and_down_with_hysteresis():
     assert [(s.side, s.price) for s in sigs] == [(Side.BUY, 22004), (Side.SELL, 21990)]
     assert sigs[0].inputs["vwap"] == round((22000 * 10 + 21998 * 10 + 22004) / 21, 4)
     assert fired(bar_trades(0, legs[:3]), rule("vwap_cross", confirm_ticks=5)) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(-6, 6), st.integers(1, 9), st.sampled_from([B, S])), min_size=17, max_size=60),
+       st.sampled_from([0.0, 0.5, 1.0]), st.integers(0, 2))
+def test_vwap_crossings_trade_by_trade_equal_the_vectorized_path(legs, band, confirm):
+    """Live trades take the scalar path, file batches numpy: same crossings, sides and inputs."""
+    events = bar_trades(0, [(22000 + p, sd, sz) for p, sz, sd in legs])
+    r = rule("vwap_cross", band=band, confirm_ticks=confirm)
+    assert fired(events, r, batch_size=1) == fired(events, r, batch_size=len(events) + 20)

@@ -3,8 +3,8 @@
 Why our own painting: pyqtgraph's generic axis lays every label out again (text bounding
 boxes, fill ratios, a picture recorded then replayed) whenever the range moves, about 1 ms an
 axis. In follow mode the time axes move at every new bar, so that was ~2 ms of every chart frame.
-These axes pick one level of whole-unit ticks themselves and draw each label from a cache of
-:class:`QStaticText` (a label laid out once is blitted ever after): a tenth of the cost.
+These axes pick one level of whole-unit ticks themselves, draw each label from a cache of
+:class:`QStaticText`, and keep the drawn labels as a pixmap until the range changes.
 """
 
 from __future__ import annotations
@@ -50,6 +50,9 @@ class FastAxis(pg.AxisItem):
         self.enableAutoSIPrefix(False)
         self._texts: dict[str, QtGui.QStaticText] = {}
         self._font_key: str | None = None
+        self._paint_key: tuple | None = None
+        self._marks: list[float] = []
+        self._pixmap = QtGui.QPixmap()
 
     def labels(self, lo: float, hi: float, length_px: float) -> list[tuple[float, str]]:
         raise NotImplementedError
@@ -66,42 +69,64 @@ class FastAxis(pg.AxisItem):
             st.prepare(QtGui.QTransform(), font)
         return st
 
+    def content_key(self) -> object:
+        """What the labels depend on besides the range (subclasses: the bars' times, the instrument)."""
+        return None
+
     def paint(self, p: QtGui.QPainter, opt, widget=None) -> None:
-        if self.orientation not in ("right", "bottom") or self.grid is not False:
+        t = p.transform()
+        if self.orientation not in ("right", "bottom") or self.grid is not False or t.isScaling() or t.isRotating():
             super().paint(p, opt, widget)
             return
         bounds = self.mapRectFromParent(self.geometry())
         lo, hi = (float(v) for v in self.range)
+        if hi <= lo or bounds.width() <= 0 or bounds.height() <= 0:
+            return
+        font = self.style["tickFont"] or p.font()
+        dpr = p.device().devicePixelRatioF() if p.device() is not None else 1.0
+        key = (lo, hi, bounds.width(), bounds.height(), font.key(), self.pen().color().rgba(),
+               self.textPen().color().rgba(), dpr, self.content_key())
+        if key != self._paint_key:
+            # the labels are drawn once per range into a pixmap: the axis is also repainted whenever
+            # a live bar's column next to it is, and laying the labels out each time cost ~0.5 ms
+            self._marks, self._pixmap = self._render(bounds, lo, hi, font, dpr)
+            self._paint_key = key
+        p.drawPixmap(bounds.topLeft(), self._pixmap)
+        tick_len = self.style["tickLength"]  # ticks reach into the plot, outside the pixmap
+        p.setPen(self.tickPen())
+        if self.orientation == "right":
+            x0 = bounds.left()
+            p.drawLines([QtCore.QLineF(x0, y, x0 + tick_len, y) for y in self._marks])
+        else:
+            y0 = bounds.top()
+            p.drawLines([QtCore.QLineF(x, y0, x, y0 + tick_len) for x in self._marks])
+
+    def _render(self, bounds: QtCore.QRectF, lo: float, hi: float, font: QtGui.QFont,
+                dpr: float) -> tuple[list[float], QtGui.QPixmap]:
+        """Tick positions (item pixels) and the axis line with its labels in a pixmap of ``bounds``."""
         vertical = self.orientation == "right"
         length = bounds.height() if vertical else bounds.width()
-        if hi <= lo or length <= 0:
-            return
         scale = length / (hi - lo)
-        p.save()
-        tick_len = self.style["tickLength"]
-        offset = max(0, tick_len) + self.style["tickTextOffset"][0 if vertical else 1]
-        p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, False)
+        labels = [(bounds.top() + (hi - v) * scale if vertical else bounds.left() + (v - lo) * scale, text)
+                  for v, text in self.labels(lo, hi, length) if lo <= v <= hi]
+        w, h = bounds.width(), bounds.height()
+        pm = QtGui.QPixmap(max(1, math.ceil(w * dpr)), max(1, math.ceil(h * dpr)))
+        pm.setDevicePixelRatio(dpr)
+        pm.fill(QtCore.Qt.GlobalColor.transparent)
+        p = QtGui.QPainter(pm)
+        p.translate(-bounds.left(), -bounds.top())
         p.setRenderHint(QtGui.QPainter.RenderHint.TextAntialiasing, True)
         p.setPen(self.pen())
         if vertical:
             x = bounds.left() + 1
-            p.drawLine(QtCore.QLineF(x, bounds.top() - 1, x, bounds.bottom() + 1))
+            p.drawLine(QtCore.QLineF(x, bounds.top(), x, bounds.bottom()))
         else:
             y = bounds.top() + 1
-            p.drawLine(QtCore.QLineF(bounds.left() - 1, y, bounds.right() + 1, y))
-        marks = [(bounds.top() + (hi - v) * scale if vertical else bounds.left() + (v - lo) * scale, text)
-                 for v, text in self.labels(lo, hi, length) if lo <= v <= hi]
-        p.setPen(self.tickPen())
-        if vertical:
-            x0 = bounds.left()
-            p.drawLines([QtCore.QLineF(x0, y, x0 + tick_len, y) for y, _ in marks])
-        else:
-            y0 = bounds.top()
-            p.drawLines([QtCore.QLineF(x, y0, x, y0 + tick_len) for x, _ in marks])
-        font = self.style["tickFont"] or p.font()
+            p.drawLine(QtCore.QLineF(bounds.left(), y, bounds.right(), y))
+        offset = max(0, self.style["tickLength"]) + self.style["tickTextOffset"][0 if vertical else 1]
         p.setFont(font)
         p.setPen(self.textPen())
-        for pos, text in marks:
+        for pos, text in labels:
             if not text:
                 continue
             st = self._static(text, font)
@@ -115,7 +140,8 @@ class FastAxis(pg.AxisItem):
                 left = pos - size.width() / 2
                 if bounds.left() <= left and left + size.width() <= bounds.right():
                     p.drawStaticText(QtCore.QPointF(left, bounds.top() + offset), st)
-        p.restore()
+        p.end()
+        return [pos for pos, _ in labels], pm
 
 
 def quiet_axes(plot: pg.PlotItem) -> None:
@@ -131,6 +157,10 @@ class BarTimeAxis(FastAxis):
     def __init__(self, orientation: str = "bottom") -> None:
         super().__init__(orientation)
         self.start_ns = np.zeros(0, np.int64)
+
+    def content_key(self) -> object:
+        n = len(self.start_ns)
+        return (n, int(self.start_ns[0]) if n else 0)
 
     def bar_step(self, lo: float, hi: float, length_px: float) -> int:
         """Bars between labels: whole bars, far enough apart that ``HH:MM`` labels never overlap."""
@@ -152,6 +182,9 @@ class PriceAxis(FastAxis):
     def __init__(self, instrument: Instrument, orientation: str = "left") -> None:
         super().__init__(orientation)
         self.instrument = instrument
+
+    def content_key(self) -> object:
+        return self.instrument
 
     def labels(self, lo: float, hi: float, length_px: float) -> list[tuple[float, str]]:
         step = nice_step(MIN_ROW_LABEL_PX * (hi - lo) / length_px, (1, 2, 4, 5))

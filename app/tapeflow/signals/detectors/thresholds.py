@@ -156,7 +156,8 @@ class VwapCross(Detector):
         if view.session_is_new:
             self._upper_side = self._lower_side = 0
         p = self.params
-        if len(view) <= _FEW and self._stays_few(view):
+        if len(view) <= _FEW:
+            self._few(view)
             return
         price = view.price.astype(np.float64)
         upper = view.vwap + p.band * view.vwap_sd
@@ -174,19 +175,37 @@ class VwapCross(Detector):
             self.emit(view, side=side, price=view.price[j], strength=round(abs(price[j] - line), 4), index=j,
                       vwap=round(float(view.vwap[j]), 4), line=round(float(line), 4), band=p.band)
 
-    def _stays_few(self, view: TradeView) -> bool:
-        """``_stays`` for both lines with Python floats (same IEEE steps): a live batch of a few trades
-        that leaves both sides as they were costs no numpy calls here."""
-        band, confirm, up, lo = self.params.band, self.params.confirm_ticks, self._upper_side, self._lower_side
-        if up == 0 or lo == 0:
-            return False
-        for x, v, sd in zip(view.price.tolist(), view.vwap.tolist(), view.vwap_sd.tolist(), strict=True):
-            for line, carry in ((v + band * sd, up), (v - band * sd, lo)):
-                if carry == 1 and (x < line if confirm == 0 else x <= line - confirm):
-                    return False
-                if carry == -1 and (x > line if confirm == 0 else x >= line + confirm):
-                    return False
-        return True
+    def _few(self, view: TradeView) -> None:
+        """The same sides, crossings and figures for a few trades with Python floats (the same
+        IEEE steps as the numpy path): a live trade costs no numpy call here."""
+        band, confirm = self.params.band, self.params.confirm_ticks
+        up, lo = self._upper_side, self._lower_side
+        hits = []
+        for j, (x, v, sd) in enumerate(zip(view.price.tolist(), view.vwap.tolist(), view.vwap_sd.tolist(),
+                                           strict=True)):
+            x = float(x)
+            upper, lower = v + band * sd, v - band * sd
+            side = _side_of(x, upper, confirm)
+            if side:
+                if up == -1 and side == 1:
+                    hits.append((j, Side.BUY, x, v, upper))
+                up = side
+            side = _side_of(x, lower, confirm)
+            if side:
+                if lo == 1 and side == -1:
+                    hits.append((j, Side.SELL, x, v, lower))
+                lo = side
+        self._upper_side, self._lower_side = up, lo
+        for j, side, x, v, line in sorted(hits, key=lambda h: (h[0], h[1])):
+            self.emit(view, side=side, price=view.price[j], strength=round(abs(x - line), 4), index=j,
+                      vwap=round(v, 4), line=round(line, 4), band=band)
+
+
+def _side_of(price: float, line: float, confirm: int) -> int:
+    """1 above ``line`` (by ``confirm`` ticks or more), -1 below, 0 undecided (``_sides`` per trade)."""
+    if confirm == 0:
+        return 1 if price > line else -1 if price < line else 0
+    return 1 if price >= line + confirm else -1 if price <= line - confirm else 0
 
 
 _FEW = 16
