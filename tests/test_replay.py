@@ -12,6 +12,7 @@ import pytest
 
 from tapeflow.core.events import make_trades
 from tapeflow.errors import TapeflowError
+from tapeflow.feeds import replay as replay_module
 from tapeflow.feeds import scenarios
 from tapeflow.feeds.replay import READER_NICE, FakeClock, Replay
 from tapeflow.feeds.simulator import MarketSimulator
@@ -199,3 +200,23 @@ def test_source_is_read_on_a_lowest_priority_thread_so_the_loop_thread_keeps_the
     assert asyncio.run(main()) == 9
     assert seen and all(tid != threading.get_native_id() for tid, _ in seen)
     assert all(nice == READER_NICE for _, nice in seen)
+
+
+def test_the_growing_store_is_copied_on_the_reader_thread_and_keeps_every_event(monkeypatch):
+    calls: list[int] = []  # thread id of every growth
+    real = replay_module._grown
+
+    def spy(buf, n, need):
+        calls.append(threading.get_native_id())
+        return real(buf, n, need)
+
+    monkeypatch.setattr(replay_module, "_grown", spy)
+    ev = recording(seconds=300)  # 3,001 trades in batches of 500: the store grows from 0 to 4,096 rows
+    batches = [ev[k:k + 500] for k in range(0, len(ev), 500)]
+
+    async def main() -> np.ndarray:
+        return np.concatenate([b async for b in Replay(iter(batches), speed=None, max_batch=700)])
+
+    got = asyncio.run(main())
+    assert np.array_equal(got, ev)
+    assert calls and all(tid != threading.get_native_id() for tid in calls)
