@@ -287,3 +287,16 @@ def test_vwap_crossings_trade_by_trade_equal_the_vectorized_path(legs, band, con
     events = bar_trades(0, [(22000 + p, sd, sz) for p, sz, sd in legs])
     r = rule("vwap_cross", band=band, confirm_ticks=confirm)
     assert fired(events, r, batch_size=1) == fired(events, r, batch_size=len(events) + 20)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(-3, 3), st.integers(1, 9), st.sampled_from([B, S])), min_size=17, max_size=60),
+       st.integers(5, 40))
+def test_threshold_crossings_trade_by_trade_equal_the_vectorized_path(legs, level):
+    """Cumulative delta, bar delta and bar volume crossings: scalar (live) and numpy (file) paths agree."""
+    events = bar_trades(0, [(22000 + p, sd, sz) for p, sz, sd in legs])
+    rules = [rule("cum_delta_cross", level=level), rule("bar_delta_cross", level=level),
+             rule("bar_volume_cross", level=3 * level)]
+    one_by_one = fired(events, *rules, batch_size=1)
+    assert one_by_one == fired(events, *rules, batch_size=len(events) + 20)
+    assert any(s.kind == "bar_volume_cross" for s in one_by_one) == (sum(sz for _, sz, _ in legs) >= 3 * level)

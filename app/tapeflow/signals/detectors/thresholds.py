@@ -8,6 +8,7 @@ session for cumulative delta and VWAP, the bar for bar delta and volume.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from itertools import accumulate
 
@@ -22,6 +23,18 @@ def _crossings(values: np.ndarray, prev: int | float, level: float) -> tuple[np.
     before = _shift(values, prev)
     up = np.flatnonzero((before < level) & (values >= level))
     down = np.flatnonzero((before > -level) & (values <= -level))
+    return up, down
+
+
+def _crossings_few(values: list[int], prev: int, level: int) -> tuple[list[int], list[int]]:
+    """:func:`_crossings` over a Python list."""
+    up, down = [], []
+    for j, v in enumerate(values):
+        if prev < level <= v:
+            up.append(j)
+        if prev > -level >= v:
+            down.append(j)
+        prev = v
     return up, down
 
 
@@ -57,10 +70,14 @@ class CumDeltaCross(Detector):
         no_down = lo > -level or (prev <= -level and hi <= -level)
         if no_up and no_down:
             return
-        up, down = _crossings(np.asarray(values), prev, level)
-        for j, side in sorted([(int(j), Side.BUY) for j in up] + [(int(j), Side.SELL) for j in down]):
+        if isinstance(values, list):
+            up, down = _crossings_few(values, prev, level)
+        else:
+            up, down = (c.tolist() for c in _crossings(values, prev, level))
+        prices = view.price.tolist() if len(view) <= _FEW else view.price
+        for j, side in sorted([(j, Side.BUY) for j in up] + [(j, Side.SELL) for j in down]):
             v = int(values[j])
-            self.emit(view, side=side, price=view.price[j], strength=round(abs(v) / level, 4), index=j,
+            self.emit(view, side=side, price=int(prices[j]), strength=round(abs(v) / level, 4), index=j,
                       **{name: v, "level": level if side == Side.BUY else -level})
 
 
@@ -117,14 +134,14 @@ class BarVolumeCross(Detector):
             self._vol += added
             self._delta += sum(view.signed.tolist()) if few else int(view.signed.sum())
             return
-        vol = np.cumsum(view.size) + self._vol
-        delta = np.cumsum(view.signed) + self._delta
-        before = _shift(vol, self._vol)
-        self._vol, self._delta = int(vol[-1]), int(delta[-1])
-        for j in np.flatnonzero((before < level) & (vol >= level)):
-            d = int(delta[j])
-            self.emit(view, side=int(np.sign(d)), price=view.price[j], strength=round(int(vol[j]) / level, 4),
-                      index=int(j), bar_volume=int(vol[j]), bar_delta=d)
+        # volume only grows, so exactly one trade of this slice reaches the level
+        vol = list(accumulate(view.size.tolist(), initial=self._vol))  # vol[j]: before trade j, vol[j + 1]: after
+        delta = list(accumulate(view.signed.tolist(), initial=self._delta))
+        self._vol, self._delta = vol[-1], delta[-1]
+        j = bisect_left(vol, level) - 1
+        d = delta[j + 1]
+        self.emit(view, side=(d > 0) - (d < 0), price=int(view.price[j]), strength=round(vol[j + 1] / level, 4),
+                  index=j, bar_volume=vol[j + 1], bar_delta=d)
 
 
 @dataclass(frozen=True)
