@@ -73,7 +73,7 @@ def test_live_sized_batches_leave_the_same_state_as_file_sized_ones_across_a_ses
     gap = events["ts_event"] >= iso_to_ns("2024-07-02T20:59:00Z")
     events["ts_event"][gap] += 75 * 60 * 10**9  # jump over the halt into the next session
     fingerprints = []
-    for size in (len(events), 4096, 17, 16, 3, 1):
+    for size in (len(events), 4096, 65, 64, 17, 3, 1):
         state = FlowState(instrument("ES"), FlowSettings(bar="1m"))
         for i in range(0, len(events), size):
             state.update(events[i : i + size])

@@ -280,7 +280,7 @@ def test_vwap_cross_up_and_down_with_hysteresis():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(-6, 6), st.integers(1, 9), st.sampled_from([B, S])), min_size=17, max_size=60),
+@given(st.lists(st.tuples(st.integers(-6, 6), st.integers(1, 9), st.sampled_from([B, S])), min_size=65, max_size=120),
        st.sampled_from([0.0, 0.5, 1.0]), st.integers(0, 2))
 def test_vwap_crossings_trade_by_trade_equal_the_vectorized_path(legs, band, confirm):
     """Live trades take the scalar path, file batches numpy: same crossings, sides and inputs."""
@@ -290,7 +290,7 @@ def test_vwap_crossings_trade_by_trade_equal_the_vectorized_path(legs, band, con
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(-3, 3), st.integers(1, 9), st.sampled_from([B, S])), min_size=17, max_size=60),
+@given(st.lists(st.tuples(st.integers(-3, 3), st.integers(1, 9), st.sampled_from([B, S])), min_size=65, max_size=120),
        st.integers(5, 40))
 def test_threshold_crossings_trade_by_trade_equal_the_vectorized_path(legs, level):
     """Cumulative delta, bar delta and bar volume crossings: scalar (live) and numpy (file) paths agree."""

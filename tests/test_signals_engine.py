@@ -127,13 +127,13 @@ def test_streaming_across_a_session_change_gives_the_whole_file_signals():
     rules = default_rules()
     whole = run_rules(events, rules, ES)
     assert len({s.ts_ns >= iso_to_ns("2024-07-02T22:00:00Z") for s in whole}) == 2, "signals on both sides"
-    for sizes in ([1], [3, 16, 17], [5000]):
+    for sizes in ([1], [3, 16, 17, 64, 65], [5000]):
         assert stream(events, rules, sizes) == whole, sizes
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 12), st.integers(1, 5), st.sampled_from([-1, 0, 1])),
-                min_size=1, max_size=120), st.sampled_from([1, 2, 5, 40]))
+                min_size=1, max_size=160), st.sampled_from([1, 2, 5, 40, 80]))
 def test_the_running_poc_equals_the_poc_of_the_whole_profile_and_frozen_levels_stay_frozen(trades, slice_len):
     """The tracker keeps the developing POC trade by trade; a full scan of the profile is the reference."""
     from tapeflow.signals.tracking import FrozenLevels, SessionTracker

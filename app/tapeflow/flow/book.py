@@ -44,7 +44,7 @@ _BID_SZ, _BID_CT, _ASK_SZ, _ASK_CT, _VOL_BID, _VOL_ASK, _VOL_NONE = range(7)
 _ROWS = 7
 _N_SLOTS = 255
 _PAD = 64  # ticks of headroom added when the ladder grows
-_SMALL_BATCH = 16  # rows up to which depth-slot batches are applied row by row
+_SMALL_BATCH = 64  # rows up to which depth-slot batches are applied row by row
 
 _ADD, _CANCEL, _MODIFY, _CLEAR = ord("A"), ord("C"), ord("M"), ord("R")
 

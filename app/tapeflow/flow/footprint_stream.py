@@ -25,7 +25,7 @@ _MIN_TS = np.iinfo(np.int64).min
 HISTORY = 512
 """Closed bars whose fields the builder keeps as Python values (``recent_fields``)."""
 _NO_LEVEL = (0, 0, 0, 0)
-_VECTOR_MIN = 16  # trades in a batch from which time bars are built with numpy rather than per trade
+_VECTOR_MIN = 64  # trades in a batch from which time bars are built with numpy rather than per trade
 
 
 class FootprintBuilder:

@@ -172,7 +172,7 @@ class FrozenLevels(LevelsSource):
         return tuple(int(x) for x in self._profile.nodes()[0])
 
 
-_FEW = 16
+_FEW = 64
 """Slices up to this many trades are added to the profile one by one (cheaper than numpy's fixed costs)."""
 
 

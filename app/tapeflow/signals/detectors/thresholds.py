@@ -225,7 +225,7 @@ def _side_of(price: float, line: float, confirm: int) -> int:
     return 1 if price >= line + confirm else -1 if price <= line - confirm else 0
 
 
-_FEW = 16
+_FEW = 64
 """Slices up to this many trades take the plain-Python checks (cheaper than numpy's fixed costs)."""
 
 
