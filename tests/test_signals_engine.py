@@ -149,3 +149,22 @@ def test_the_running_poc_equals_the_poc_of_the_whole_profile_and_frozen_levels_s
         frozen.append((levels, tracker.profile.summary()))
     for levels, summary in frozen:  # frozen levels keep their instant's profile (copy on write)
         assert levels.get().profile == summary
+
+
+def test_idle_precomputation_never_changes_the_signals(sim_events):
+    """A live runner calls ``idle`` whenever the feed is quiet; a backtest never does: same signals."""
+    from tapeflow.signals.detectors.poc import NodeBreakoutParams
+    from tapeflow.signals.rules import Rule
+
+    keen = Rule("keen_breakout", "volume_node_breakout", NodeBreakoutParams(min_delta=20, min_delta_ratio=0.05))
+    rules = (*default_rules(), keen)  # node breakouts read the nodes that idle precomputes
+    engine = RuleEngine(rules, ES)
+    state = FlowState(ES, FlowSettings(bar="1m"))
+    out = []
+    for i in range(0, len(sim_events), 5):
+        batch = sim_events[i : i + 5]
+        out += engine.on_update(state, state.update(batch), batch)
+        engine.idle()
+        state.builder.flush()
+    assert out == run_rules(sim_events, rules, ES)
+    assert any(s.rule == "keen_breakout" for s in out)

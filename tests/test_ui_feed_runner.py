@@ -19,7 +19,7 @@ def test_max_speed_delivers_every_event_then_finishes(tmp_path):
     total = len(all_events(s))
     s.runner.set_speed(None)
     asyncio.run(s.runner._run())
-    assert s.runner.state is FeedState.FINISHED
+    assert s.runner.state is FeedState.FINISHED, s.runner.error
     assert s.runner.figures.events == total == s.pipeline.flow.events_seen
 
 
@@ -67,6 +67,6 @@ def test_a_slow_pipeline_gets_its_batches_in_slices_that_fit_the_step_budget(tmp
     s.pipeline.process = slow
     s.runner.set_speed(None)
     asyncio.run(s.runner._run())
-    assert s.runner.state is FeedState.FINISHED
+    assert s.runner.state is FeedState.FINISHED, s.runner.error
     assert s.runner.figures.events == len(all_events(s))
     assert len(sizes) > 3 and max(sizes) <= 1024 and max(sizes[3:]) <= 400

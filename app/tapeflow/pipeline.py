@@ -109,6 +109,14 @@ class Pipeline:
             self.account.on_events(batch[start:])
         return fired
 
+    def idle(self) -> None:
+        """The feed has nothing waiting (live, or a replay between batches): do now the work that
+        would otherwise fall on the next events' path. Never changes results; a backtest skips it."""
+        self.flow.builder.flush()
+        idle = getattr(self.engine, "idle", None)
+        if idle is not None:
+            idle()
+
     @staticmethod
     def _cut(sig: Signal, ts: np.ndarray, trade_rows: np.ndarray, trades_before: int) -> int:
         """Rows of the batch the broker sees before ``sig`` is acted on: through the trade that made

@@ -266,6 +266,10 @@ class FootprintBuilder:
         self._levels = None
         self._bars_closed += 1
 
+    def flush(self) -> None:
+        """Write closed bars into the column blocks now (otherwise done by the next read)."""
+        self._store.series()
+
     def recent_fields(self, count: int) -> list[dict[str, int]]:
         """Fields of the last ``count`` closed bars (at most ``HISTORY``), oldest first, as Python ints.
         Read-only: the live path reads bar history here rather than out of the arrays."""

@@ -317,6 +317,11 @@ class Detector:
     def on_bar(self, view: BarView) -> None:
         """A bar has closed."""
 
+    def on_idle(self) -> None:
+        """The feed has nothing waiting: precompute what a coming hook will need, so the work is not
+        on the path of the event that makes a signal fire. Must not emit, and must not change what
+        the detector reports (a backtest never calls it, and gives the same signals)."""
+
     def zones(self) -> list[Zone]:
         """Zones still active (support/resistance, levels awaiting a retest)."""
         return []

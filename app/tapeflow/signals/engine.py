@@ -129,7 +129,7 @@ class RuleEngine:
             hook: [(det, rules, getattr(det, hook), det.kind in self._plugin_kinds) for det, rules in self._routes
                    if getattr(type(det), hook) is not getattr(Detector, hook)
                    and (hook != "on_book" or getattr(det, "uses_book", True))]
-            for hook in ("on_trades", "on_book", "on_bar")
+            for hook in ("on_trades", "on_book", "on_bar", "on_idle")
         }
         self._wants_book = bool(self._hooks["on_book"])
         self._drains = [(d, rs, d.kind in self._plugin_kinds) for d, rs in self._routes]
@@ -243,6 +243,11 @@ class RuleEngine:
         running = list(itertools.accumulate(units))
         return [bisect_right(running, edge - before) for edge in itertools.accumulate(per_bar)]
 
+    def idle(self) -> None:
+        """Let detectors precompute while the feed is quiet (see ``Detector.on_idle``)."""
+        if self._hooks["on_idle"]:
+            self._call_all("on_idle", None)
+
     def _sessions(self, ts: np.ndarray) -> np.ndarray:
         """Trading-date ordinal per trade; a constant array while the batch stays inside the last span."""
         lo, hi = int(ts.min()), int(ts.max())
@@ -318,12 +323,12 @@ class RuleEngine:
     def _call_all(self, hook: str, view: object) -> None:
         for det, rules, fn, plugin in self._hooks[hook]:
             if not plugin:
-                fn(view)
+                fn(view) if view is not None else fn()
                 continue
             if det in self._dead:
                 continue
             try:
-                fn(view)
+                fn(view) if view is not None else fn()
             except Exception as e:
                 tb = traceback.format_exc()
                 log.error("plugin detector %s raised and is disabled:\n%s", det.kind, tb)

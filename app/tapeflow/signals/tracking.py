@@ -137,6 +137,7 @@ class FrozenLevels(LevelsSource):
     def __init__(self, profile: VolumeProfile | None, prior: ProfileSummary | None,
                  value: SessionLevels | None, poc: int | None = None) -> None:
         self._profile, self._prior, self._value, self._poc = profile, prior, value, poc
+        self._hvn: tuple[int, ...] | None = None  # computed once, on first use (or on idle)
 
     def get(self) -> SessionLevels:
         if self._value is None:
@@ -166,10 +167,11 @@ class FrozenLevels(LevelsSource):
     def hvn(self) -> tuple[int, ...]:
         if self._value is not None:
             return super().hvn()
-        vol = self._profile.volume
-        if len(vol) == 0 or vol.sum() == 0:
-            return ()
-        return tuple(int(x) for x in self._profile.nodes()[0])
+        if self._hvn is None:
+            vol = self._profile.volume
+            empty = len(vol) == 0 or vol.sum() == 0
+            self._hvn = () if empty else tuple(int(x) for x in self._profile.nodes()[0])
+        return self._hvn
 
 
 _FEW = 64

@@ -114,6 +114,7 @@ class FeedRunner:
                     self._process(part)
                     self._adapt(len(part), self.wall() - t0)
                     await asyncio.sleep(0)  # let Qt paint and take input between slices
+                self.pipeline.idle()  # caught up with the source: precompute off the next events' path
             self.state = FeedState.FINISHED
         except asyncio.CancelledError:
             raise

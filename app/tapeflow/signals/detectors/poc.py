@@ -95,6 +95,12 @@ class VolumeNodeBreakout(_LevelsMemory):
     Params = NodeBreakoutParams
     summary = "price leaves a high-volume node with strong delta"
 
+    def on_idle(self) -> None:
+        """The developing nodes as of the last close are a scan of the whole session profile: do it
+        now rather than at the next close, whose breakout check needs them."""
+        if self.params.reference != "prior" and self._before is not None:
+            self._before.hvn()
+
     def on_bar(self, view: BarView) -> None:
         p = self.params
         b, before = self._bar_and_levels_before(view)
