@@ -1,6 +1,6 @@
 """Rule-engine cost: the full pipeline (flow + all built-in detectors) vs the bare FlowState update.
 
-Run: ``.venv/bin/python benchmarks/bench_rules.py [--hours 6.5] [--batch 65536] [--live 1,10,50]``
+Run: ``.venv/bin/python benchmarks/bench_rules.py [--hours 6.5] [--batch 65536] [--live 1,10,50] [--no-idle]``
 
 The flow is simulated RTH (09:30 ET on, ``--hours`` of it) at the simulator's calibrated ES
 density, so bars hold as many trades as a real RTH minute (printed as trades per bar).
@@ -17,6 +17,9 @@ Figures (one run, same batches, same machine; baseline = ``Pipeline`` without a 
   (target p99 < 200 µs); the baseline is the FlowState.update stage of the same calls. The stream
   is first played up to ``--warm-min`` minutes in file-sized batches so the session has history, then
   ``--window`` events are fed in live batches;
+- between live batches the benchmark calls ``Pipeline.idle`` as the live runner does when the
+  feed has nothing waiting (a live ES feed leaves milliseconds between packets); its cost is
+  printed on its own line, outside every latency figure; ``--no-idle`` feeds them back to back;
 - the same pipeline from the adapter over the largest real file (the recorded files are tiny:
   indicative only).
 """
@@ -74,24 +77,31 @@ class _Timed:
         return out
 
 
-def latency(warm: list[np.ndarray], live: list[np.ndarray]) -> dict[str, np.ndarray]:
+def latency(warm: list[np.ndarray], live: list[np.ndarray], idle: bool = True) -> dict[str, np.ndarray]:
     """Per live batch (s): Pipeline.process in all, its FlowState.update and RuleEngine.on_update
-    stages, and whether it returned a signal."""
+    stages, whether it returned a signal, and (``idle``) the ``Pipeline.idle`` call made after it, as
+    a live runner does when the feed has nothing waiting (timed apart: it is not on any event's path)."""
     pipe = pipeline(with_rules=True)
     for b in warm:
         pipe.process(b)
     flow, rules = _Timed(pipe.flow.update), _Timed(pipe.engine.on_update)
     pipe.flow.update, pipe.engine.on_update = flow, rules  # instance attributes shadow the methods
     per = np.empty(len(live))
+    idle_s = np.zeros(len(live))
     fired = np.zeros(len(live), bool)
     clock = time.perf_counter_ns
     gc.collect()
     for i, b in enumerate(live):
         t0 = clock()
         out = pipe.process(b)
-        per[i] = (clock() - t0) * 1e-9
+        t1 = clock()
+        if idle:
+            pipe.idle()
+            idle_s[i] = (clock() - t1) * 1e-9
+        per[i] = (t1 - t0) * 1e-9
         fired[i] = bool(out)
-    return {"all": per, "flow": np.array(flow.ns) * 1e-9, "rules": np.array(rules.ns) * 1e-9, "fired": fired}
+    return {"all": per, "flow": np.array(flow.ns) * 1e-9, "rules": np.array(rules.ns) * 1e-9, "fired": fired,
+            "idle": idle_s}
 
 
 def pct(seconds: np.ndarray, q: float) -> float:
@@ -114,7 +124,11 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=65_536, help="rows per file-adapter batch (book rows included)")
     ap.add_argument("--live", default="1,10,50", help="events per live batch, comma separated")
     ap.add_argument("--warm-min", type=float, default=30.0, help="RTH minutes played before the latency window")
-    ap.add_argument("--window", type=int, default=20_000, help="events fed in live batches per size")
+    ap.add_argument("--window", type=int, default=120_000,
+                    help="events fed in live batches per size (120k: about an hour of RTH, ~60 bar closes, so the "
+                         "signal p99 rests on several hundred fired batches, not a handful)")
+    ap.add_argument("--no-idle", action="store_true",
+                    help="feed live batches back to back without Pipeline.idle between them (a backtest's cadence)")
     ap.add_argument("--repeat", type=int, default=3, help="throughput runs (the fastest counts)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--file", type=Path, default=None, help="real file for the adapter run (default: largest DBN)")
@@ -143,15 +157,17 @@ def main() -> None:
     window = events[warm_end : warm_end + args.window]
     for size in (int(x) for x in args.live.split(",")):
         live = batches_of(window, size)
-        t = latency(warm, live)
+        t = latency(warm, live, idle=not args.no_idle)
         lat, flow, rules, fired = t["all"], t["flow"], t["rules"], t["fired"]
         rows += [
             (f"latency p50, {size}/batch", pct(lat, 50), "µs", pct(flow, 50)),
             (f"latency p99, {size}/batch", pct(lat, 99), "µs", pct(flow, 99)),
             (f"  rules stage p50, {size}/batch", pct(rules, 50), "µs", pct(flow, 50)),
             (f"  rules stage p99, {size}/batch", pct(rules, 99), "µs", pct(flow, 99)),
+            (f"batches that fired, {size}/batch", float(fired.sum()), "batches", float(len(fired))),
             (f"signal latency p50, {size}/batch", pct(lat[fired], 50), "µs", pct(flow[fired], 50)),
             (f"signal latency p99, {size}/batch", pct(lat[fired], 99), "µs", pct(flow[fired], 99)),
+            (f"  idle call between batches p99, {size}/batch", pct(t["idle"], 99), "µs", pct(flow, 99)),
         ]
 
     print(f"{n_sig:,} signals over {bars:,} one-minute bars; latency window: {len(window):,} events from "
