@@ -43,6 +43,7 @@ import qasync
 from PySide6 import QtCore, QtWidgets
 
 from tapeflow.appdirs import app_paths
+from tapeflow.runtime import settle_heap
 from tapeflow.ui.main_window import MainWindow
 from tapeflow.ui.session import build_session
 from tapeflow.ui.settings_store import UiSettingsStore
@@ -94,6 +95,7 @@ def run(spec: str, bar: str, *, panes: bool, seconds: float, preload_bars: int, 
         window.refresh()
         QtCore.QCoreApplication.sendPostedEvents()
         window.grab()  # first paint polishes every widget; measured frames are warm
+        settle_heap()  # as the terminal does once its window is up (tapeflow.ui.app.run_terminal)
 
         pane_ms: dict[str, list[float]] = defaultdict(list)
         for name in PANES:

@@ -15,6 +15,7 @@ import qasync
 from PySide6 import QtGui, QtWidgets
 
 from tapeflow.appdirs import ensure_first_run, find_resource
+from tapeflow.runtime import settle_heap
 from tapeflow.ui.main_window import MainWindow
 from tapeflow.ui.session import DEFAULT_SOURCE, build_session
 from tapeflow.ui.settings_store import UiSettingsStore
@@ -60,6 +61,7 @@ def run_terminal(opts: LaunchOptions) -> int:
     done = asyncio.Event()
     app.lastWindowClosed.connect(done.set)
     window.show()
+    settle_heap()  # the window and session live as long as the run: no full collection walks them again
     code = 0
 
     async def main() -> None:
