@@ -24,6 +24,8 @@ from tapeflow.flow.value_area import DEFAULT_VALUE_AREA, poc_index_of, value_are
 _MIN_TS = np.iinfo(np.int64).min
 HISTORY = 512
 """Closed bars whose fields the builder keeps as Python values (``recent_fields``)."""
+_MAX_PENDING = 64
+"""Closed bars kept as Python lists before they are written into the blocks even if nothing reads."""
 _NO_LEVEL = (0, 0, 0, 0)
 _VECTOR_MIN = 64  # trades in a batch from which time bars are built with numpy rather than per trade
 
@@ -340,6 +342,8 @@ class _ClosedBars:
         blocks when a series is next read, so a bar close on the live path costs no numpy call."""
         self._pending.append((bar, rows))
         self._series = None
+        if len(self._pending) >= _MAX_PENDING:  # nobody reads (headless, no idle calls): bound the lists kept
+            self._flush()
 
     def _flush(self) -> None:
         for bar, rows in self._pending:
