@@ -173,3 +173,33 @@ def label_ordinals(ts_ns: np.ndarray, times: SessionTimes = CME_EQUITY) -> tuple
     inside = lab.index >= 0
     far = np.iinfo(np.int64).max
     return np.where(inside, ords[safe], -1), np.where(inside, rth[safe], far)
+
+
+class SessionLabeller:
+    """Session ordinals of timestamps arriving in time order (streaming code): one
+    :func:`session_span` look-up per span, not per trade or batch. Same labels as
+    :func:`label_ordinals`."""
+
+    def __init__(self, times: SessionTimes = CME_EQUITY) -> None:
+        self.times = times
+        self._span: tuple[int, int, int] | None = None  # (from ns, until ns, session) of the last span
+
+    def of(self, ts_ns: int) -> int:
+        """The session ordinal of one timestamp (-1 in the halt or a weekend)."""
+        span = self._span
+        if span is None or not span[0] <= ts_ns < span[1]:
+            sess, start, until, _ = session_span(ts_ns, self.times)
+            span = self._span = (start, until, sess)
+        return span[2]
+
+    def of_array(self, ts_ns: np.ndarray) -> np.ndarray:
+        """Ordinals of a batch; a constant array while it stays inside one span."""
+        lo, hi = int(ts_ns.min()), int(ts_ns.max())
+        span = self._span
+        if span is not None and span[0] <= lo and hi < span[1]:
+            return np.full(len(ts_ns), span[2], np.int64)
+        sess, start, until, _ = session_span(hi, self.times)
+        self._span = (start, until, sess)
+        if start <= lo:
+            return np.full(len(ts_ns), sess, np.int64)
+        return label_ordinals(ts_ns, self.times)[0]

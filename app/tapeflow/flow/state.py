@@ -15,7 +15,7 @@ import numpy as np
 
 from tapeflow.core.events import EVENT_DTYPE, K_TRADE, put, select
 from tapeflow.core.instruments import Instrument
-from tapeflow.core.sessions import label_ordinals, session_span
+from tapeflow.core.sessions import SessionLabeller
 from tapeflow.flow.bars import BarSpec, parse_bar_spec
 from tapeflow.flow.book import DepthSnapshot, OrderBook
 from tapeflow.flow.delta import CumReset
@@ -87,7 +87,7 @@ class FlowState:
         self.events_seen = 0
         self._tape = np.zeros(2 * s.tape_length, EVENT_DTYPE)
         self._tape_n = 0
-        self._span: tuple[int, int, int] | None = None  # (from ns, until ns, session) of the last batch
+        self._sessions = SessionLabeller()
 
     def update(self, batch: np.ndarray) -> FlowUpdate:
         """Apply one batch in source order; returns what changed."""
@@ -131,15 +131,13 @@ class FlowState:
         ts, price, size, side = (trades[f].tolist() for f in ("ts_event", "price", "size", "side"))
         new_session = False
         book_from = 0
-        span, add = self._span, self.profile.add_one
+        session_of, add = self._sessions.of, self.profile.add_one
         for row, t, p, q, d in zip(rows, ts, price, size, side, strict=True):
-            if span is None or not span[0] <= t < span[1]:
-                sess, start, until, _ = session_span(t)
-                span = self._span = (start, until, sess)
-            if span[2] != -1 and span[2] != self.session:
+            sess = session_of(t)
+            if sess != -1 and sess != self.session:
                 self.book.apply(batch[book_from:row])
                 book_from = row
-                new_session |= self._start_session(span[2])
+                new_session |= self._start_session(sess)
             add(p, q, d)
         self.book.apply(batch[book_from:])
         self.last_price = price[-1]
@@ -148,16 +146,8 @@ class FlowState:
         return FlowUpdate(len(ts), closed, new_session, last_ts)
 
     def _session_runs(self, ts: np.ndarray) -> list[tuple[int, slice]]:
-        """(session ordinal, slice) runs of a batch; one look-up per session span, not per batch."""
-        lo, hi = int(ts.min()), int(ts.max())
-        span = self._span
-        if span is not None and span[0] <= lo and hi < span[1]:
-            return [(span[2], slice(0, len(ts)))]
-        sess, start, until, _ = session_span(hi)
-        self._span = (start, until, sess)
-        if start <= lo:
-            return [(sess, slice(0, len(ts)))]
-        labels, _ = label_ordinals(ts)
+        """(session ordinal, slice) runs of a batch."""
+        labels = self._sessions.of_array(ts)
         return [(int(labels[seg.start]), seg) for seg in _runs(labels)]
 
     def _start_session(self, session: int) -> bool:

@@ -334,12 +334,12 @@ class Detector:
 
         ``inputs`` are the numbers that made it fire (shown to the user and journaled).
         """
-        if type(view) is BarView or isinstance(view, BarView):
+        if isinstance(view, BarView):
             ts, order, phase = view.ts_ns, view.order, 0
             bar = view.bar()
             bar_start = bar["start_ns"]
             bar_volume: int | None = bar["volume"]
-        elif type(view) is TradeView or isinstance(view, TradeView):
+        elif isinstance(view, TradeView):
             j = len(view) - 1 if index is None else int(index)
             ts, order, phase = int(view.ts[j]), view.first_order + j, 1
             bar_start, bar_volume = view.bar_start_ns, None

@@ -33,7 +33,7 @@ import numpy as np
 
 from tapeflow.core.events import Kind, select
 from tapeflow.core.instruments import Instrument, parse_symbol
-from tapeflow.core.sessions import label_ordinals, session_span
+from tapeflow.core.sessions import SessionLabeller
 from tapeflow.flow.bars import BarKind
 from tapeflow.flow.footprint import FootprintBars
 from tapeflow.flow.footprint_stream import FootprintBuilder
@@ -90,7 +90,7 @@ class RuleEngine:
         self._session = -2  # session label of the last trade
         self._bar_start: int | None = None  # start of the bar in progress (tick/volume bars)
         self._new_bar = True
-        self._span: tuple[int, int, int] | None = None  # (from ns, until ns, session) of the last session span
+        self._labeller = SessionLabeller()
 
     @classmethod
     def from_file(cls, path: str | Path, instrument: Instrument | str, *,
@@ -172,7 +172,8 @@ class RuleEngine:
         if small:  # bar fields from the builder's Python history; a series only if a detector reads one
             closed: FootprintBars | _LiveCloses | None = _LiveCloses(state.builder, m) if m else None
             k0 = 0
-            clamped, sessions = self._clamped_few(ts.tolist()), self._sessions_few(ts.tolist())
+            ts_list = ts.tolist()
+            clamped, sessions = self._clamped_few(ts_list), [self._labeller.of(t) for t in ts_list]
             close_at = self._closing_few(closed, m, state, clamped, size.tolist())
             changes = [j for j in range(1, n) if sessions[j] != sessions[j - 1]]
         else:
@@ -185,7 +186,7 @@ class RuleEngine:
             if n and clamped[0] < self._last_ts:
                 clamped = np.maximum(clamped, self._last_ts)
             close_at = self._closing_indices(closed, k0, update.bars_closed, state, clamped, size)
-            sessions = self._sessions(ts) if n else np.zeros(0, np.int64)
+            sessions = self._labeller.of_array(ts) if n else np.zeros(0, np.int64)
             changes = (np.flatnonzero(sessions[1:] != sessions[:-1]) + 1).tolist()
         cuts = sorted({0, n, *close_at, *changes})
         next_close = 0
@@ -215,16 +216,6 @@ class RuleEngine:
             out.append(last)
         return out
 
-    def _sessions_few(self, ts: list[int]) -> list[int]:
-        """``_sessions`` trade by trade, from the cached session span."""
-        out, span = [], self._span
-        for t in ts:
-            if span is None or not span[0] <= t < span[1]:
-                sess, start, until, _ = session_span(t)
-                span = self._span = (start, until, sess)
-            out.append(span[2])
-        return out
-
     def _closing_few(self, closed: _LiveCloses | None, m: int, state: FlowState,
                      clamped: list[int], size: list[int]) -> list[int]:
         """``_closing_indices`` with Python scalars and bisection."""
@@ -246,19 +237,7 @@ class RuleEngine:
     def idle(self) -> None:
         """Let detectors precompute while the feed is quiet (see ``Detector.on_idle``)."""
         if self._hooks["on_idle"]:
-            self._call_all("on_idle", None)
-
-    def _sessions(self, ts: np.ndarray) -> np.ndarray:
-        """Trading-date ordinal per trade; a constant array while the batch stays inside the last span."""
-        lo, hi = int(ts.min()), int(ts.max())
-        span = self._span
-        if span is not None and span[0] <= lo and hi < span[1]:
-            return np.full(len(ts), span[2], np.int64)
-        sess, start, until, _ = session_span(hi)
-        self._span = (start, until, sess)
-        if start <= lo:
-            return np.full(len(ts), sess, np.int64)
-        return label_ordinals(ts)[0]
+            self._call_all("on_idle")
 
     def _closing_indices(self, closed: FootprintBars | _LiveCloses | None, k0: int, m: int, state: FlowState,
                          clamped: np.ndarray, size: np.ndarray) -> list[int]:
@@ -320,15 +299,15 @@ class RuleEngine:
         self._new_bar = True
         self._bar_start = int(ts_ns)
 
-    def _call_all(self, hook: str, view: object) -> None:
+    def _call_all(self, hook: str, *view: object) -> None:
         for det, rules, fn, plugin in self._hooks[hook]:
             if not plugin:
-                fn(view) if view is not None else fn()
+                fn(*view)
                 continue
             if det in self._dead:
                 continue
             try:
-                fn(view) if view is not None else fn()
+                fn(*view)
             except Exception as e:
                 tb = traceback.format_exc()
                 log.error("plugin detector %s raised and is disabled:\n%s", det.kind, tb)
@@ -424,8 +403,8 @@ class _LiveCloses:
 
     def view(self, j: int, ts_ns: int, order: int, state: FlowState, levels: LevelsSource) -> BarView:
         py = self.builder.last_closed() if j == self.m - 1 else None
-        end = len(self.history) - (self.m - 1 - j)
-        return BarView(lambda: self.series(j), -1, ts_ns, order, state, levels, py, self.history[:end])
+        history = self.history if j == self.m - 1 else self.history[: len(self.history) - (self.m - 1 - j)]
+        return BarView(lambda: self.series(j), -1, ts_ns, order, state, levels, py, history)
 
 
 def _builtins() -> dict[str, type[Detector]]:

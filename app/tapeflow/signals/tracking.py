@@ -95,20 +95,16 @@ class SessionTracker:
             self._sharing.clear()
 
     def _add(self, price: np.ndarray, size: np.ndarray, side: np.ndarray) -> None:
-        """``profile.add``, with a plain loop for a few trades inside the covered range (live batches)."""
+        """``profile.add``, trade by trade for a few trades (live batches), keeping the running POC."""
         self._detach()
         prof = self.profile
-        if len(price) <= _FEW and len(prof.bid):
-            prices = price.tolist()
-            base = prof.base
-            if min(prices) >= base and max(prices) < base + len(prof.bid):
-                bid, ask, unknown, poc = prof.bid, prof.ask, prof.unknown, self._poc
-                for p, s, sd in zip(prices, size.tolist(), side.tolist(), strict=True):
-                    i = p - base
-                    col = bid if sd < 0 else ask if sd > 0 else unknown
-                    col[i] += s
-                    poc.traded(p, int(bid[i] + ask[i] + unknown[i]))
-                return
+        if len(price) <= _FEW:
+            add, traded = prof.add_one, self._poc.traded
+            for p, s, sd in zip(price.tolist(), size.tolist(), side.tolist(), strict=True):
+                add(p, s, sd)
+                i = p - prof.base
+                traded(p, int(prof.bid[i] + prof.ask[i] + prof.unknown[i]))
+            return
         prof.add(_Columns(price, size, side))
         self._poc.rescan(prof)
     def levels(self) -> SessionLevels:
