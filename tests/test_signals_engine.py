@@ -14,6 +14,7 @@ from tapeflow.core.instruments import instrument
 from tapeflow.feeds import scenarios as sc
 from tapeflow.feeds.open import open_source
 from tapeflow.feeds.simulator import MarketSimulator
+from tapeflow.flow.footprint import BAR_FIELDS, LEVEL_FIELDS
 from tapeflow.flow.state import FlowSettings, FlowState
 from tapeflow.signals.engine import RuleEngine, run_rules
 from tapeflow.signals.paths import default_plugins_dir
@@ -158,13 +159,58 @@ def test_idle_precomputation_never_changes_the_signals(sim_events):
 
     keen = Rule("keen_breakout", "volume_node_breakout", NodeBreakoutParams(min_delta=20, min_delta_ratio=0.05))
     rules = (*default_rules(), keen)  # node breakouts read the nodes that idle precomputes
+    reference = run_rules(sim_events, rules, ES)
+    assert any(s.rule == "keen_breakout" for s in reference)
+    for size in (1, 5):
+        engine = RuleEngine(rules, ES)
+        state = FlowState(ES, FlowSettings(bar="1m"))
+        out = []
+        for i in range(0, len(sim_events), size):
+            batch = sim_events[i : i + size]
+            out += engine.on_update(state, state.update(batch), batch)
+            engine.idle(state)
+            state.builder.flush()
+        assert out == reference, size
+        if size == 1:  # one event at a time, the closing trade finds its close made ready
+            assert engine.prepared_closes > 0.5 * state.builder.closed_count
+
+
+def test_a_prepared_close_is_dropped_when_a_late_trade_joins_the_bar(sim_events):
+    """The feed's clock passes a bar's end (a book row), the close is prepared, then a trade stamped
+    before the end arrives and joins the bar: the preparation must not be used, signals unchanged."""
+    from tapeflow.core.events import K_TRADE
+
+    events = sim_events.copy()
+    trade = np.flatnonzero(events["kind"] == K_TRADE)
+    minute = 60 * 10**9
+    keys = events["ts_event"][trade] // minute
+    firsts = trade[np.flatnonzero(keys[1:] != keys[:-1]) + 1]  # first trade of each new bar
+    parts, start = [], 0
+    for row in firsts.tolist():
+        end = int(events["ts_event"][row]) // minute * minute
+        book = events[trade[0] - 1 : trade[0]].copy() if events["kind"][0] == K_TRADE else events[:1].copy()
+        book["ts_event"] = end  # the clock reaches the bar's end on a book row ...
+        late = events[row : row + 1].copy()
+        late["ts_event"] = end - 1  # ... then a trade stamped just before it
+        late["size"] = 1
+        parts += [events[start:row], book, late]
+        start = row
+    parts.append(events[start:])
+    events = np.concatenate(parts)
+    rules = default_rules()
+    reference = run_rules(events, rules, ES)
     engine = RuleEngine(rules, ES)
     state = FlowState(ES, FlowSettings(bar="1m"))
     out = []
-    for i in range(0, len(sim_events), 5):
-        batch = sim_events[i : i + 5]
+    for i in range(len(events)):
+        batch = events[i : i + 1]
         out += engine.on_update(state, state.update(batch), batch)
-        engine.idle()
-        state.builder.flush()
-    assert out == run_rules(sim_events, rules, ES)
-    assert any(s.rule == "keen_breakout" for s in out)
+        if batch["kind"][0] != K_TRADE:  # the feed goes quiet after book rows only: the late trade and
+            engine.idle(state)  # the closing trade come back to back, so every preparation goes stale
+    assert out == reference
+    assert engine.prepared_closes == 0
+    whole = FlowState(ES, FlowSettings(bar="1m"))
+    whole.update(events)
+    streamed, batched = state.bars(), whole.bars()
+    for name in (*BAR_FIELDS, *LEVEL_FIELDS):  # the builder froze the bars again, with the late trades
+        assert np.array_equal(getattr(streamed, name), getattr(batched, name)), name

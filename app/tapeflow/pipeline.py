@@ -115,7 +115,7 @@ class Pipeline:
         self.flow.builder.flush()
         idle = getattr(self.engine, "idle", None)
         if idle is not None:
-            idle()
+            idle(self.flow)
 
     @staticmethod
     def _cut(sig: Signal, ts: np.ndarray, trade_rows: np.ndarray, trades_before: int) -> int:

@@ -55,6 +55,7 @@ class FootprintBuilder:
         self._bars_closed = 0
         self._last_closed: tuple[dict[str, int], list[Sequence[int]]] | None = None
         self._history: list[dict[str, int]] = []  # fields of the recent closed bars, oldest first
+        self._prepared: tuple[tuple[int, int], dict[str, int], list[Sequence[int]]] | None = None
 
     # --- feeding -------------------------------------------------------------------------
     def update(self, events: np.ndarray) -> int:
@@ -252,10 +253,38 @@ class FootprintBuilder:
         }
         return bar, rows
 
+    def closes_soon(self, now_ns: int | None, within_ns: int) -> bool:
+        """True when the open bar is about to close: a tick or volume bar that is full (the next trade
+        opens another), a time bar whose end is at most ``within_ns`` after the feed's clock ``now_ns``
+        (the last event of any kind)."""
+        if self._levels is None or self._trades == 0:
+            return False
+        kind = self.spec.kind
+        if kind is BarKind.TIME:
+            return now_ns is not None and now_ns >= self._bar_end - within_ns
+        return (self._trades if kind is BarKind.TICK else self._volume) >= self.spec.size
+
+    def prepare_close(self) -> tuple[dict[str, int], list[Sequence[int]]] | None:
+        """Freeze the open bar ahead of its close (call when the feed is idle and the bar ``closes_soon``).
+
+        The close then reuses these very objects if no trade was added in between (the bar's number
+        and print count are the check), so its cost leaves the closing trade's path; otherwise the
+        bar is frozen again at the close. Returns (fields, rows) as :meth:`last_closed` will."""
+        if self._levels is None or self._trades == 0:
+            return None
+        key = (self._bars_closed, self._trades)
+        if self._prepared is None or self._prepared[0] != key:
+            self._prepared = (key, *self._freeze())
+        return self._prepared[1], self._prepared[2]
+
     def _close_bar(self) -> None:
         if self._levels is None or self._trades == 0:
             return
-        bar, rows = self._freeze()
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared[0] == (self._bars_closed, self._trades):
+            bar, rows = prepared[1], prepared[2]
+        else:
+            bar, rows = self._freeze()
         key = reset_key(self._bar_session, self._end_ns, self._bar_rth_open, self.cum_reset)
         self._cum = bar["cum_delta"]
         self._cum_key = key

@@ -8,7 +8,9 @@ with :func:`param`, so the UI can list them), and up to three hooks the engine c
   one session (a batch is cut where bars close and sessions change, so a detector never sees
   trades of two bars at once);
 - ``on_book(view: BookView)``: the book rows (LEVEL/ORDER/CLEAR) of that same slice;
-- ``on_bar(view: BarView)``: a footprint bar has just closed.
+- ``on_bar(view: BarView)``: a footprint bar has just closed;
+- optionally ``prepare_bar(view)`` and ``on_idle()``: precomputation while the feed is quiet, off the
+  path of the event that fires (never changes what is reported).
 
 It reports with ``self.emit(...)``; the engine turns each emission into one :class:`Signal` per
 rule that uses the detector and whose filters pass. Everything is in ticks, contracts and UTC ns.
@@ -159,27 +161,32 @@ class BarView:
     computed once and shared (treat what they return as read-only).
     """
 
-    __slots__ = ("_bar", "_bars", "_columns", "_history", "_i", "_levels", "_py_rows", "_rows", "_source", "memo",
-                 "order", "state", "ts_ns")
+    __slots__ = ("_bar", "_bars", "_columns", "_history", "_i", "_levels", "_py_rows", "_rows", "_source",
+                 "_whole_history", "memo", "order", "state", "ts_ns")
 
     def __init__(self, bars: FootprintBars | Callable[[], tuple[FootprintBars, int]], i: int, ts_ns: int,
                  order: int, state: FlowState, levels: LevelsSource,
                  py: tuple[dict[str, int], Sequence[Sequence[int]]] | None = None,
-                 history: Sequence[dict[str, int]] | None = None) -> None:
+                 history: Sequence[dict[str, int]] | None = None, *, whole_history: bool = False) -> None:
         """``bars`` may be a callable giving (series, index) on first use: the live path then never
         builds a series unless a detector reads it. ``py``: the same bar as Python values (fields;
         per tick bid, ask, unknown, count), when the builder still has them. ``history``: fields of
-        closed bars as Python values, oldest first, ending with this bar."""
+        closed bars as Python values, oldest first, ending with this bar; ``whole_history``: it holds
+        every closed bar there is (so a longer lookback needs no series)."""
         self._bars, self._i = (None, -1) if callable(bars) else (bars, i)
         self._source = bars if callable(bars) else None
         self.ts_ns, self.order, self.state = ts_ns, order, state
         self._levels = levels
         self._bar: dict[str, int] | None = dict(py[0]) if py is not None else None
         self._py_rows = py[1] if py is not None else None
-        self._history = history
+        self._history, self._whole_history = history, whole_history
         self._rows: dict[str, np.ndarray] | None = None
         self._columns: dict[str, list[int]] | None = None
         self.memo: dict[Any, Any] = {}  # per-bar results shared between detectors, keyed by what they depend on
+
+    def bind_series(self, source: Callable[[], tuple[FootprintBars, int]]) -> None:
+        """Where ``bars`` comes from (a view made before its bar closed gets it at the close)."""
+        self._bars, self._i, self._source = None, -1, source
 
     @property
     def bars(self) -> FootprintBars:
@@ -195,7 +202,7 @@ class BarView:
 
     def history(self, count: int) -> list[dict[str, int]]:
         """Fields of up to ``count`` closed bars before this one, then this one (oldest first)."""
-        if self._history is not None and count < len(self._history):
+        if self._history is not None and (count < len(self._history) or self._whole_history):
             return list(self._history[len(self._history) - count - 1 :])
         bars, i = self.bars, self.i
         return [bars.bar(k) for k in range(max(0, i - count), i + 1)]
@@ -218,6 +225,15 @@ class BarView:
         if self._rows is None:
             self._rows = self.bars.rows(self.i)
         return self._rows
+
+    def untraded(self) -> list[int]:
+        """Prices inside the bar's range with no volume at all (zero prints), low to high."""
+        got = self.memo.get("untraded")
+        if got is None:
+            cols = self.columns()
+            got = self.memo["untraded"] = [p for p, b, a, u in zip(cols["price"], cols["bid"], cols["ask"],
+                                                                   cols["unknown"], strict=True) if not (b or a or u)]
+        return got
 
     def columns(self) -> dict[str, list[int]]:
         """``rows()`` as Python lists: a bar has tens of rows, where plain Python beats numpy calls."""
@@ -316,6 +332,13 @@ class Detector:
 
     def on_bar(self, view: BarView) -> None:
         """A bar has closed."""
+
+    def prepare_bar(self, view: BarView) -> None:
+        """The feed is idle and the open bar is about to close (maybe at the next trade): compute into
+        ``view.memo`` what ``on_bar`` will read, so the close itself costs less. ``view`` is the very
+        object ``on_bar`` receives if no trade comes in between (else the work is dropped). Read only
+        ``bar()``, ``columns()``, ``history()`` and the levels (not ``bars``, ``ts_ns`` or ``order``,
+        not known yet); memo keys must say what the value depends on. Must not emit or change state."""
 
     def on_idle(self) -> None:
         """The feed has nothing waiting: precompute what a coming hook will need, so the work is not

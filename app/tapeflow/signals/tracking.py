@@ -114,10 +114,15 @@ class SessionTracker:
             self._dirty = False
         return SessionLevels(self._summary, self.prior)
 
-    def frozen_levels(self) -> FrozenLevels:
-        """The levels as of now, kept valid after later updates (a bar close hands this to detectors)."""
+    def frozen_levels(self, *, own_copy: bool = False) -> FrozenLevels:
+        """The levels as of now, kept valid after later updates (a bar close hands this to detectors).
+
+        By default they share the profile until the next update copies it; ``own_copy`` copies it
+        now (a close prepared while the feed is idle, which may be dropped if a trade comes first)."""
         if not self._dirty:
             return FrozenLevels(None, self.prior, SessionLevels(self._summary, self.prior))
+        if own_copy:
+            return FrozenLevels(self.profile.copy(), self.prior, None, self._poc.poc())
         frozen = FrozenLevels(self.profile, self.prior, None, self._poc.poc())
         self._sharing.append(frozen)
         return frozen

@@ -86,7 +86,7 @@ class Absorption(Detector):
         p = self.params
         cols = view.columns()
         bar = view.bar()
-        traded = sum(1 for b, a, u in zip(cols["bid"], cols["ask"], cols["unknown"], strict=True) if b or a or u)
+        traded = len(cols["price"]) - len(view.untraded())
         self._avg.append(bar["volume"] / max(traded, 1))
         avg = sum(self._avg) / len(self._avg)
         book = self._book

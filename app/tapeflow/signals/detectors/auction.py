@@ -80,11 +80,8 @@ class ZeroPrint(_RetestMixin):
         self.tracker = ZoneTracker(self.params.max_zones)
 
     def on_bar(self, view: BarView) -> None:
-        cols = view.columns()
         bar = view.bar()
-        untraded = (p for p, b, a, u in zip(cols["price"], cols["bid"], cols["ask"], cols["unknown"], strict=True)
-                    if not (b or a or u))
-        for price in untraded:
+        for price in view.untraded():
             side = Side.BUY if bar["close"] > price else Side.SELL
             zone = Zone(self.kind, side, price, price, bar["start_ns"], view.ts_ns, strength=1.0)
             self.tracker.add(zone, last_price=bar["close"], ends_on_retest=True)

@@ -29,27 +29,45 @@ class DeltaDivergence(Detector):
     Params = DivergenceParams
     summary = "price makes a new extreme that cumulative delta does not"
 
+    def prepare_bar(self, view: BarView) -> None:
+        self._found(view)
+
     def on_bar(self, view: BarView) -> None:
+        for side, price, strength, inputs in self._found(view):
+            self.emit(view, side=side, price=price, strength=strength, **inputs)
+
+    def _found(self, view: BarView) -> list[tuple[Side, int, int, dict[str, int]]]:
+        """The divergences of the view's bar: a pure function of its history and the parameters,
+        so it is computed once per bar (ahead of the close when the feed is idle)."""
+        key = (self.kind, self.params)
+        got = view.memo.get(key)
+        if got is None:
+            got = view.memo[key] = self._scan(view.history(self.params.lookback))
+        return got
+
+    def _scan(self, history: list[dict[str, int]]) -> list[tuple[Side, int, int, dict[str, int]]]:
         p = self.params
-        *before, this = view.history(p.lookback)
+        *before, this = history
         same = [b for b in before if b["session"] == this["session"]]
         if not same:
-            return
+            return []
         hi, lo = this["high"], this["low"]
         prev_hi, prev_lo = max(b["high"] for b in same), min(b["low"] for b in same)
         new_high, new_low = hi >= prev_hi + p.min_price_ticks, lo <= prev_lo - p.min_price_ticks
         if not (new_high or new_low):  # no new extreme: delta does not matter
-            return
+            return []
+        found = []
         base = this["cum_delta"] - this["delta"]  # cumulative delta when the bar opened
         if new_high:
             cd_hi = base + this["max_delta"]
             ref_hi = max(b["cum_delta"] - b["delta"] + b["max_delta"] for b in same)
             if cd_hi + p.min_delta_gap < ref_hi:
-                self.emit(view, side=Side.SELL, price=hi, strength=ref_hi - cd_hi, prev_high=prev_hi,
-                          delta_high=cd_hi, prev_delta_high=ref_hi, bars=len(same))
+                found.append((Side.SELL, hi, ref_hi - cd_hi, {"prev_high": prev_hi, "delta_high": cd_hi,
+                                                              "prev_delta_high": ref_hi, "bars": len(same)}))
         if new_low:
             cd_lo = base + this["min_delta"]
             ref_lo = min(b["cum_delta"] - b["delta"] + b["min_delta"] for b in same)
             if cd_lo - p.min_delta_gap > ref_lo:
-                self.emit(view, side=Side.BUY, price=lo, strength=cd_lo - ref_lo, prev_low=prev_lo,
-                          delta_low=cd_lo, prev_delta_low=ref_lo, bars=len(same))
+                found.append((Side.BUY, lo, cd_lo - ref_lo, {"prev_low": prev_lo, "delta_low": cd_lo,
+                                                             "prev_delta_low": ref_lo, "bars": len(same)}))
+        return found

@@ -53,6 +53,9 @@ class DiagonalImbalance(Detector):
     Params = ImbalanceParams
     summary = "ask at P vs bid at P-1 (and bid at P vs ask at P+1) beyond a ratio"
 
+    def prepare_bar(self, view: BarView) -> None:
+        _bar_imbalances(view, self.params)
+
     def on_bar(self, view: BarView) -> None:
         buy, sell = _bar_imbalances(view, self.params)
         if not (buy or sell):
@@ -88,6 +91,9 @@ class StackedImbalance(Detector):
     def __init__(self, params: StackedParams | None = None) -> None:
         super().__init__(params)
         self.tracker = ZoneTracker(self.params.max_zones)
+
+    def prepare_bar(self, view: BarView) -> None:
+        _bar_imbalances(view, self.params)
 
     def on_bar(self, view: BarView) -> None:
         p = self.params
