@@ -88,6 +88,7 @@ class FlowState:
         self._tape = np.zeros(2 * s.tape_length, EVENT_DTYPE)
         self._tape_n = 0
         self._sessions = SessionLabeller()
+        self._live: LiveColumns | None = None  # the lists of the last live-sized batch
 
     def update(self, batch: np.ndarray) -> FlowUpdate:
         """Apply one batch in source order; returns what changed."""
@@ -121,14 +122,12 @@ class FlowState:
         """``update`` for a live-sized batch, with Python scalars: numpy's fixed cost per call (1-3 µs
         here) would otherwise be most of the cost of a batch of a few rows. Same resulting state."""
         self.events_seen += len(batch)
-        kinds = batch["kind"].tolist()
+        cols = self._live = live_columns_of(batch)
         last_ts = self.last_ts = int(batch["ts_event"][-1])
-        if K_TRADE not in kinds:
+        if not cols.rows:
             self.book.apply(batch)
             return FlowUpdate(0, 0, False, last_ts)
-        rows = [i for i, k in enumerate(kinds) if k == K_TRADE]
-        trades = batch if len(rows) == len(kinds) else select(batch, rows)
-        ts, price, size, side = (trades[f].tolist() for f in ("ts_event", "price", "size", "side"))
+        rows, ts, price, size, side = cols.rows, cols.ts, cols.price, cols.size, cols.side
         new_session = False
         book_from = 0
         session_of, add = self._sessions.of, self.profile.add_one
@@ -141,9 +140,15 @@ class FlowState:
             add(p, q, d)
         self.book.apply(batch[book_from:])
         self.last_price = price[-1]
-        self._push_tape(trades)
+        self._push_tape(cols.trades)
         closed = self.builder.add_trades(ts, price, size, side)
         return FlowUpdate(len(ts), closed, new_session, last_ts)
+
+    def live_columns(self, batch: np.ndarray) -> LiveColumns:
+        """The Python lists of a live-sized batch (what the rule engine reads next): the ones this
+        state read from ``batch`` when it took it, else read again."""
+        got = self._live
+        return got if got is not None and got.batch is batch else live_columns_of(batch)
 
     def _session_runs(self, ts: np.ndarray) -> list[tuple[int, slice]]:
         """(session ordinal, slice) runs of a batch."""
@@ -200,6 +205,31 @@ class FlowState:
             session=self.session,
             events_seen=self.events_seen,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class LiveColumns:
+    """A live-sized batch as Python lists: every row's kind, the rows that are trades, and those
+    trades' time, price, size and aggressor side (read once, shared by the flow state and the engine)."""
+
+    batch: np.ndarray
+    trades: np.ndarray  # its trade rows
+    kinds: list[int]
+    rows: list[int]
+    ts: list[int]
+    price: list[int]
+    size: list[int]
+    side: list[int]
+
+
+def live_columns_of(batch: np.ndarray) -> LiveColumns:
+    kinds = batch["kind"].tolist()
+    rows = [i for i, k in enumerate(kinds) if k == K_TRADE]
+    if not rows:
+        return LiveColumns(batch, batch[:0], kinds, rows, [], [], [], [])
+    trades = batch if len(rows) == len(kinds) else select(batch, rows)
+    ts, price, size, side = (trades[f].tolist() for f in ("ts_event", "price", "size", "side"))
+    return LiveColumns(batch, trades, kinds, rows, ts, price, size, side)
 
 
 def _runs(labels: np.ndarray) -> list[slice]:

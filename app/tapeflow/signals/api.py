@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from tapeflow.signals.zones import Zone
 
 InputValue = float | int | str
+Column = list | np.ndarray  # a TradeView column: a Python list (a few trades) or a numpy array
 
 
 def param(default: Any, doc: str, *, min: float | None = None, max: float | None = None,
@@ -248,32 +249,74 @@ class BarView:
         return self._columns
 
 
-class TradeView(msgspec.Struct, frozen=True):
+_TRADE_COLUMNS = (("ts", np.int64), ("price", np.int64), ("size", np.int64), ("side", np.int8),
+                  ("signed", np.int64), ("cum_delta", np.int64), ("vwap", np.float64), ("vwap_sd", np.float64))
+
+
+def _trade_column(i: int, dtype: type) -> tuple[property, property]:
+    """The ``i``-th column of a TradeView as a numpy array and as a Python list, each made from the
+    other on first use and kept."""
+
+    def array(view: TradeView) -> np.ndarray:
+        a = view._arrays[i]
+        if a is None:
+            a = view._arrays[i] = np.array(view._lists[i], dtype)
+        return a
+
+    def listed(view: TradeView) -> list:
+        values = view._lists[i]
+        if values is None:
+            values = view._lists[i] = view._arrays[i].tolist()
+        return values
+
+    return property(array), property(listed)
+
+
+class TradeView:
     """Trades of one batch inside one footprint bar (columns, time order).
+
+    Each column is there as a numpy array (``price``) and as a Python list (``price_list``): the
+    engine hands over whichever it has (lists for live batches of a few trades, arrays for file
+    batches) and the other is made on first use. A detector looking at a few trades reads the
+    lists; numpy's fixed cost per call would be most of the work there.
 
     ``cum_delta`` (session cumulative delta after each trade, contracts), ``vwap`` and ``vwap_sd``
     (session VWAP and its volume-weighted standard deviation after each trade, ticks) come from the
     engine's own trackers, so they are exact whatever the batch boundaries.
     """
 
-    ts: np.ndarray  # int64 UTC ns
-    price: np.ndarray  # int64 ticks
-    size: np.ndarray  # int64 contracts
-    side: np.ndarray  # int8 aggressor: 1 buy, -1 sell, 0 unknown
-    signed: np.ndarray  # int64 size signed by the aggressor side (contracts; 0 for unknown)
-    session: int  # trading-date ordinal of every trade in the slice, -1 outside sessions
-    cum_delta: np.ndarray  # int64
-    vwap: np.ndarray  # float64 ticks
-    vwap_sd: np.ndarray  # float64 ticks
-    bar_start_ns: int  # start of the footprint bar these trades belong to
-    bar_is_new: bool  # True when this slice starts a new bar (per-bar accumulators reset)
-    session_is_new: bool  # True when this slice starts a new session (session accumulators reset)
-    first_order: int  # global number of the first trade (ordering key for emit)
-    state: FlowState
-    _levels: LevelsSource
+    __slots__ = ("_arrays", "_levels", "_lists", "bar_is_new", "bar_start_ns", "few", "first_order", "session",
+                 "session_is_new", "state")
+
+    ts, ts_list = _trade_column(0, np.int64)  # int64 UTC ns
+    price, price_list = _trade_column(1, np.int64)  # ticks
+    size, size_list = _trade_column(2, np.int64)  # contracts
+    side, side_list = _trade_column(3, np.int8)  # aggressor: 1 buy, -1 sell, 0 unknown
+    signed, signed_list = _trade_column(4, np.int64)  # size signed by the aggressor side (0 for unknown)
+    cum_delta, cum_delta_list = _trade_column(5, np.int64)
+    vwap, vwap_list = _trade_column(6, np.float64)
+    vwap_sd, vwap_sd_list = _trade_column(7, np.float64)
+
+    def __init__(self, ts: Column, price: Column, size: Column, side: Column, signed: Column, session: int,
+                 cum_delta: Column, vwap: Column, vwap_sd: Column, bar_start_ns: int, bar_is_new: bool,
+                 session_is_new: bool, first_order: int, state: FlowState, levels: LevelsSource) -> None:
+        columns = [ts, price, size, side, signed, cum_delta, vwap, vwap_sd]
+        self.few = type(price) is list  # the columns came as lists (a live slice): ``*_list`` costs nothing
+        if self.few:
+            self._lists, self._arrays = columns, [None] * 8
+        else:
+            self._arrays, self._lists = columns, [None] * 8
+        self.session = session  # trading-date ordinal of every trade in the slice, -1 outside sessions
+        self.bar_start_ns = bar_start_ns  # start of the footprint bar these trades belong to
+        self.bar_is_new = bar_is_new  # True when this slice starts a new bar (per-bar accumulators reset)
+        self.session_is_new = session_is_new  # True when this slice starts a new session
+        self.first_order = first_order  # global number of the first trade (ordering key for emit)
+        self.state = state
+        self._levels = levels
 
     def __len__(self) -> int:
-        return len(self.price)
+        got = self._lists[1]
+        return len(got if got is not None else self._arrays[1])
 
     @property
     def levels(self) -> SessionLevels:
@@ -364,7 +407,7 @@ class Detector:
             bar_volume: int | None = bar["volume"]
         elif isinstance(view, TradeView):
             j = len(view) - 1 if index is None else int(index)
-            ts, order, phase = int(view.ts[j]), view.first_order + j, 1
+            ts, order, phase = view.ts_list[j], view.first_order + j, 1
             bar_start, bar_volume = view.bar_start_ns, None
         else:
             ts = view.last_ts

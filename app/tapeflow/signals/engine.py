@@ -31,14 +31,14 @@ from pathlib import Path
 
 import numpy as np
 
-from tapeflow.core.events import Kind, select
+from tapeflow.core.events import Kind
 from tapeflow.core.instruments import Instrument, parse_symbol
 from tapeflow.core.sessions import SessionLabeller
 from tapeflow.flow.bars import BarKind
 from tapeflow.flow.footprint import FootprintBars
 from tapeflow.flow.footprint_stream import FootprintBuilder
 from tapeflow.flow.state import SMALL_BATCH, FlowSettings, FlowState, FlowUpdate
-from tapeflow.signals.api import BarView, BookView, Detector, Hit, LevelsSource, TradeView
+from tapeflow.signals.api import BarView, BookView, Column, Detector, Hit, LevelsSource, TradeView
 from tapeflow.signals.model import Action, Signal
 from tapeflow.signals.plugins import Registry, load_registry
 from tapeflow.signals.rules import Rule, RuleSet, load_rules, plugin_dirs_of
@@ -149,8 +149,9 @@ class RuleEngine:
             self._tracker = SessionTracker(state.settings.value_area)
         small = len(batch) <= SMALL_BATCH  # live-sized: find the cuts with Python scalars, not numpy calls
         if small:
-            kinds = batch["kind"].tolist()
-            trade_rows: list[int] | np.ndarray = [i for i, k in enumerate(kinds) if k == _TRADE]
+            live = state.live_columns(batch)
+            kinds = live.kinds
+            trade_rows: list[int] | np.ndarray = live.rows
 
             def book_rows(r0: int, r1: int) -> list[int] | np.ndarray:
                 return [i for i in range(r0, r1) if kinds[i] != _TRADE]
@@ -167,10 +168,12 @@ class RuleEngine:
                 self._book_slice(state, batch, book_rows(0, len(batch)), self._bar_start or 0, self._trade_no)
                 return self._collect()
             return []
-        if small:
-            trades = batch if n == len(batch) else select(batch, trade_rows)
-            ts, price, side = trades["ts_event"], trades["price"], trades["side"]
-            size = trades["size"].astype(np.int64)
+        ts: Column
+        price: Column
+        size: Column
+        side: Column
+        if small:  # Python lists
+            ts, price, size, side = live.ts, live.price, live.size, live.side
         else:  # per column: gathering whole structured rows is ~20x slower
             ts, price, side = (batch[f][trade_rows] for f in ("ts_event", "price", "side"))
             size = batch["size"][trade_rows].astype(np.int64)
@@ -178,9 +181,9 @@ class RuleEngine:
         if small:  # bar fields from the builder's Python history; a series only if a detector reads one
             closed: FootprintBars | _LiveCloses | None = _LiveCloses(state.builder, m) if m else None
             k0 = 0
-            ts_list = ts.tolist()
-            clamped, sessions = self._clamped_few(ts_list), [self._labeller.of(t) for t in ts_list]
-            close_at = self._closing_few(closed, m, state, clamped, size.tolist())
+            label = self._labeller.of
+            clamped, sessions = self._clamped_few(ts), [label(t) for t in ts]
+            close_at = self._closing_few(closed, m, state, clamped, size)
             changes = [j for j in range(1, n) if sessions[j] != sessions[j - 1]]
         else:
             if 0 < m <= BAR_HISTORY:
@@ -306,8 +309,8 @@ class RuleEngine:
         self._units_closed += int(per_bar.sum())
         return np.searchsorted(np.cumsum(units), np.cumsum(per_bar) - before, side="right").tolist()
 
-    def _slice(self, state: FlowState, a: int, b: int, price: np.ndarray, size: np.ndarray, side: np.ndarray,
-               ts: np.ndarray, clamped: Sequence[int], sessions: Sequence[int], batch: np.ndarray,
+    def _slice(self, state: FlowState, a: int, b: int, price: Column, size: Column, side: Column,
+               ts: Column, clamped: Sequence[int], sessions: Sequence[int], batch: np.ndarray,
                book_rows: Callable[[int, int], Sequence[int]], r0: int, r1: int) -> None:
         tracker = self._tracker
         new_bar = self._new_bar
@@ -319,9 +322,13 @@ class RuleEngine:
                 self._bar_start = int(clamped[a])
             spec = state.builder.spec
             bar_start = int(clamped[a]) // spec.size * spec.size if spec.kind is BarKind.TIME else self._bar_start
-            signed, cum, vwap, sd = tracker.update(price[a:b], size[a:b], side[a:b], sess)
-            view = TradeView(ts[a:b], price[a:b], size[a:b], side[a:b], signed, sess, cum, vwap, sd, bar_start, new_bar,
-                             new_session, self._trade_no + a, state, LevelsSource(tracker.levels))
+            cols = [c[a:b] for c in (ts, price, size, side)]
+            if b - a <= SMALL_BATCH and type(price) is not list:  # a few trades of a file batch: as lists
+                cols = [c.tolist() for c in cols]
+            t, p, q, d = cols
+            signed, cum, vwap, sd = tracker.update(p, q, d, sess)
+            view = TradeView(t, p, q, d, signed, sess, cum, vwap, sd, bar_start, new_bar, new_session,
+                             self._trade_no + a, state, LevelsSource(tracker.levels))
             self._call_all("on_trades", view)
             self._new_bar = False
         else:

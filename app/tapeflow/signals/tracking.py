@@ -14,7 +14,7 @@ import numpy as np
 
 from tapeflow.flow.profile import ProfileSummary, VolumeProfile
 from tapeflow.flow.value_area import poc_index
-from tapeflow.signals.api import LevelsSource, SessionLevels
+from tapeflow.signals.api import Column, LevelsSource, SessionLevels
 
 
 class SessionTracker:
@@ -32,15 +32,18 @@ class SessionTracker:
         self._sharing: list[FrozenLevels] = []  # frozen levels still reading ``profile`` itself
         self._dirty = True
 
-    def update(self, price: np.ndarray, size: np.ndarray, side: np.ndarray,
-               session: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Add one slice of trades of one session; returns per trade (signed size, cum delta, vwap, vwap sd)."""
+    def update(self, price: Column, size: Column, side: Column, session: int) -> tuple[Column, Column, Column, Column]:
+        """Add one slice of trades of one session; returns per trade (signed size, cum delta, vwap, vwap sd).
+
+        Python lists in (a live slice of a few trades): lists out, with no numpy call; arrays in:
+        arrays out. Both give the same integers and the same float64 values."""
         if len(price) == 0:
             z = np.zeros(0)
             return np.zeros(0, np.int64), np.zeros(0, np.int64), z, z
         carry = self._cum if session == self._cum_session else 0
-        if len(price) <= _FEW:
-            signed, cum, vwap, sd = self._few(price.tolist(), size.tolist(), side.tolist(), carry, session)
+        few = type(price) is list
+        if few:
+            signed, cum, vwap, sd = self._few(price, size, side, carry, session)
         else:
             signed = size.astype(np.int64) * np.sign(side).astype(np.int64)
             cum = np.cumsum(signed) + carry
@@ -55,12 +58,12 @@ class SessionTracker:
                 self.profile.reset()
                 self._poc = _RunningPoc()
             self.session = session
-        self._add(price, size, side)
+        self._add(price, size, side, few)
         self._dirty = True
         return signed, cum, vwap, sd
 
     def _few(self, price: list[int], size: list[int], side: list[int], carry: int,
-             session: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+             session: int) -> tuple[list[int], list[int], list[float], list[float]]:
         """``update``'s figures for a few trades with Python ints and floats: the same integer sums and
         IEEE steps as the numpy path (int -> float64, divide, subtract, sqrt), so bit-identical."""
         vw = self.vwap
@@ -82,8 +85,7 @@ class SessionTracker:
             vwap.append(w)
             sd.append(math.sqrt(var) if var > 0.0 else 0.0)
         vw._v, vw._pv, vw._p2v = v, pv, p2v
-        return (np.array(signed, np.int64), np.array(cum, np.int64), np.array(vwap, np.float64),
-                np.array(sd, np.float64))
+        return signed, cum, vwap, sd
 
     def _detach(self) -> None:
         """Copy on write: before ``profile`` changes, the frozen levels still reading it get one
@@ -94,16 +96,16 @@ class SessionTracker:
                 frozen.detach(snap)
             self._sharing.clear()
 
-    def _add(self, price: np.ndarray, size: np.ndarray, side: np.ndarray) -> None:
-        """``profile.add``, trade by trade for a few trades (live batches), keeping the running POC."""
+    def _add(self, price: Column, size: Column, side: Column, few: bool) -> None:
+        """``profile.add``, trade by trade for a few trades (lists: live batches), keeping the running POC."""
         self._detach()
         prof = self.profile
-        if len(price) <= _FEW:
+        if few:
             add, traded = prof.add_one, self._poc.traded
-            for p, s, sd in zip(price.tolist(), size.tolist(), side.tolist(), strict=True):
+            for p, s, sd in zip(price, size, side, strict=True):
                 add(p, s, sd)
                 i = p - prof.base
-                traded(p, int(prof.bid[i] + prof.ask[i] + prof.unknown[i]))
+                traded(p, int(prof.bid[i]) + int(prof.ask[i]) + int(prof.unknown[i]))
             return
         prof.add(_Columns(price, size, side))
         self._poc.rescan(prof)
@@ -174,9 +176,6 @@ class FrozenLevels(LevelsSource):
             self._hvn = () if empty else tuple(int(x) for x in self._profile.nodes()[0])
         return self._hvn
 
-
-_FEW = 64
-"""Slices up to this many trades are added to the profile one by one (cheaper than numpy's fixed costs)."""
 
 
 class _RunningPoc:

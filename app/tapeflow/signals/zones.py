@@ -66,19 +66,28 @@ class ZoneTracker:
     def zones(self) -> list[Zone]:
         return [_snapshot(z) for z in self._live]
 
-    def scan(self, price: np.ndarray) -> list[ZoneEvent]:
-        """Apply a slice of trade prices (ticks, time order); returns retests and trade-throughs in order."""
+    def scan(self, price: np.ndarray | list[int]) -> list[ZoneEvent]:
+        """Apply a slice of trade prices (ticks, time order; a list for a few trades); returns retests
+        and trade-throughs in order. Zones the slice's range does not reach cost no numpy call."""
         if not self._live or len(price) == 0:
             return []
-        if len(price) <= 16:  # live batches: one list beats two numpy reductions
+        if type(price) is list:
+            lo_p, hi_p = min(price), max(price)
+        elif len(price) <= 16:  # one list beats two numpy reductions
             listed = price.tolist()
             lo_p, hi_p = min(listed), max(listed)
         else:
             lo_p, hi_p = int(price.min()), int(price.max())
         events: list[ZoneEvent] = []
         keep: list[_Live] = []
+        array: np.ndarray | None = None
         for z in self._live:
-            ev, alive = _scan_one(z, price, lo_p, hi_p)
+            if _unreached(z, lo_p, hi_p):
+                keep.append(z)
+                continue
+            if array is None:
+                array = np.asarray(price, np.int64)
+            ev, alive = _scan_one(z, array, lo_p, hi_p)
             events.extend(ev)
             if alive:
                 keep.append(z)
@@ -94,15 +103,21 @@ def _snapshot(z: _Live) -> Zone:
                 z.retested, z.zone.strength)
 
 
-def _scan_one(z: _Live, price: np.ndarray, lo_p: int, hi_p: int) -> tuple[list[ZoneEvent], bool]:
+def _unreached(z: _Live, lo_p: int, hi_p: int) -> bool:
+    """True when prices within [lo_p, hi_p] can neither retest nor trade through the zone."""
     lo, hi = z.zone.low, z.zone.high
     if z.below:
-        if (z.armed and lo_p > hi) or (z.retested and lo_p >= lo):  # nothing reached the zone
-            return [], True
+        return (z.armed and lo_p > hi) or (z.retested and lo_p >= lo)
+    return (z.armed and hi_p < lo) or (z.retested and hi_p <= hi)
+
+
+def _scan_one(z: _Live, price: np.ndarray, lo_p: int, hi_p: int) -> tuple[list[ZoneEvent], bool]:
+    lo, hi = z.zone.low, z.zone.high
+    if _unreached(z, lo_p, hi_p):
+        return [], True
+    if z.below:
         away, touch, through = price > hi, price <= hi, price < lo
     else:
-        if (z.armed and hi_p < lo) or (z.retested and hi_p <= hi):
-            return [], True
         away, touch, through = price < lo, price >= lo, price > hi
     n = len(price)
     t = _first(through, 0) if not z.ends_on_retest else n

@@ -26,12 +26,12 @@ class _RetestMixin(Detector):
     tracker: ZoneTracker
 
     def on_trades(self, view: TradeView) -> None:
-        for ev in self.tracker.scan(view.price):
+        for ev in self.tracker.scan(view.price_list if view.few else view.price):
             if ev.what == "retest" and self.params.retest:
                 z = ev.zone
                 self.emit(view, side=z.side, price=z.low, strength=z.strength, index=ev.index,
                           kind=f"{self.kind}_retest", level=z.low, zone_bar_start_ns=z.bar_start_ns,
-                          trade_price=view.price[ev.index])
+                          trade_price=view.price_list[ev.index])
 
     def zones(self) -> list[Zone]:
         return self.tracker.zones()

@@ -112,10 +112,10 @@ class StackedImbalance(Detector):
                           levels=len(run), zone_low=lo, zone_high=hi, min_ratio=weakest)
 
     def on_trades(self, view: TradeView) -> None:
-        for ev in self.tracker.scan(view.price):
+        for ev in self.tracker.scan(view.price_list if view.few else view.price):
             if ev.what == "retest" and self.params.retest:
                 z = ev.zone
-                self.emit(view, side=z.side, price=view.price[ev.index], strength=z.strength, index=ev.index,
+                self.emit(view, side=z.side, price=view.price_list[ev.index], strength=z.strength, index=ev.index,
                           kind="stacked_imbalance_retest", zone_low=z.low, zone_high=z.high,
                           zone_bar_start_ns=z.bar_start_ns)
 

@@ -58,7 +58,7 @@ class CumDeltaCross(Detector):
         if len(view) == 0:
             return
         prev = 0 if view.session_is_new else self._last
-        values = view.cum_delta.tolist() if len(view) <= _FEW else view.cum_delta
+        values = view.cum_delta_list if len(view) <= _FEW else view.cum_delta
         self._last = int(values[-1])
         self._report(view, values, prev, "cum_delta")
 
@@ -74,7 +74,7 @@ class CumDeltaCross(Detector):
             up, down = _crossings_few(values, prev, level)
         else:
             up, down = (c.tolist() for c in _crossings(values, prev, level))
-        prices = view.price.tolist() if len(view) <= _FEW else view.price
+        prices = view.price_list if len(view) <= _FEW else view.price
         for j, side in sorted([(j, Side.BUY) for j in up] + [(j, Side.SELL) for j in down]):
             v = int(values[j])
             self.emit(view, side=side, price=int(prices[j]), strength=round(abs(v) / level, 4), index=j,
@@ -98,7 +98,7 @@ class BarDeltaCross(CumDeltaCross):
             return
         prev = 0 if view.bar_is_new else self._last
         if len(view) <= _FEW:
-            values = list(accumulate(view.signed.tolist(), initial=prev))[1:]
+            values = list(accumulate(view.signed_list, initial=prev))[1:]
         else:
             values = np.cumsum(view.signed) + prev
         self._last = int(values[-1])
@@ -129,18 +129,18 @@ class BarVolumeCross(Detector):
             self._vol = self._delta = 0
         level = self.params.level
         few = len(view) <= _FEW
-        added = sum(view.size.tolist()) if few else int(view.size.sum())
+        added = sum(view.size_list) if few else int(view.size.sum())
         if not self._vol < level <= self._vol + added:  # volume only grows: no crossing here
             self._vol += added
-            self._delta += sum(view.signed.tolist()) if few else int(view.signed.sum())
+            self._delta += sum(view.signed_list) if few else int(view.signed.sum())
             return
         # volume only grows, so exactly one trade of this slice reaches the level
-        vol = list(accumulate(view.size.tolist(), initial=self._vol))  # vol[j]: before trade j, vol[j + 1]: after
-        delta = list(accumulate(view.signed.tolist(), initial=self._delta))
+        vol = list(accumulate(view.size_list, initial=self._vol))  # vol[j]: before trade j, vol[j + 1]: after
+        delta = list(accumulate(view.signed_list, initial=self._delta))
         self._vol, self._delta = vol[-1], delta[-1]
         j = bisect_left(vol, level) - 1
         d = delta[j + 1]
-        self.emit(view, side=(d > 0) - (d < 0), price=int(view.price[j]), strength=round(vol[j + 1] / level, 4),
+        self.emit(view, side=(d > 0) - (d < 0), price=view.price_list[j], strength=round(vol[j + 1] / level, 4),
                   index=j, bar_volume=vol[j + 1], bar_delta=d)
 
 
@@ -198,8 +198,7 @@ class VwapCross(Detector):
         band, confirm = self.params.band, self.params.confirm_ticks
         up, lo = self._upper_side, self._lower_side
         hits = []
-        for j, (x, v, sd) in enumerate(zip(view.price.tolist(), view.vwap.tolist(), view.vwap_sd.tolist(),
-                                           strict=True)):
+        for j, (x, v, sd) in enumerate(zip(view.price_list, view.vwap_list, view.vwap_sd_list, strict=True)):
             x = float(x)
             upper, lower = v + band * sd, v - band * sd
             side = _side_of(x, upper, confirm)
@@ -214,7 +213,7 @@ class VwapCross(Detector):
                 lo = side
         self._upper_side, self._lower_side = up, lo
         for j, side, x, v, line in sorted(hits, key=lambda h: (h[0], h[1])):
-            self.emit(view, side=side, price=view.price[j], strength=round(abs(x - line), 4), index=j,
+            self.emit(view, side=side, price=view.price_list[j], strength=round(abs(x - line), 4), index=j,
                       vwap=round(v, 4), line=round(line, 4), band=band)
 
 
