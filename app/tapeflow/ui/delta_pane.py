@@ -40,6 +40,9 @@ class DeltaPane(QtWidgets.QWidget):
         self.value_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
         fm = self.value_label.fontMetrics()
         self.value_label.setFixedSize(fm.horizontalAdvance("+99,999,999") + 8, fm.height() + 4)
+        # and opaque: a transparent label has the dock behind it repainted first (its styled frame:
+        # 1-2 ms for this little rectangle); filled with the same window colour it repaints alone
+        self.value_label.setAutoFillBackground(True)
         top.addWidget(self.value_label)
         self.time_axis = BarTimeAxis()
         self.value_axis = ContractsAxis("right")
