@@ -6,10 +6,7 @@ already hold each cell as ``(text, background brush, foreground brush, bold, ali
 delegate fills the rectangle and draws the text from a cache of :class:`QStaticText` (a number
 laid out once is drawn many times: prices and sizes repeat). Selection and editing are not drawn:
 both tables have them off. :class:`CellTableView` goes one step further and paints all exposed
-cells in one Python call; with ``sprites`` on (the DOM) each from a small opaque pixmap of the
-finished cell (background and text), kept by the model's key for the cell's content: a 41 x 10
-ladder repainted at max speed took 7-14 ms drawn cell by cell (a fill, a font, a pen and a text
-each), and is mostly blits of cells it has drawn before.
+cells in one Python call.
 """
 
 from __future__ import annotations
@@ -23,27 +20,12 @@ Cell = tuple[str, QtGui.QBrush | None, QtGui.QBrush, bool, int]
 
 _PAD_PX = 3
 _CACHE = 4096
-_SPRITES = 8192
-"""Most finished cells kept as pixmaps (a ladder cell is about 46 x 18 px: 3 KB)."""
-_MISSING = object()
 _RIGHT = QtCore.Qt.AlignmentFlag.AlignRight.value
 _HCENTER = QtCore.Qt.AlignmentFlag.AlignHCenter.value
 
 
 class CellSource(Protocol):
     def cell(self, row: int, col: int) -> Cell: ...
-
-
-class SpriteCellSource(CellSource, Protocol):
-    """A model whose cells :class:`CellTableView` may keep as pixmaps (``sprites=True``)."""
-
-    def cell_key(self, row: int, col: int) -> object:
-        """Hashable, and equal for two cells exactly when they look the same (at the same size)."""
-        ...
-
-    def cell_look(self) -> object:
-        """What every cell's look also depends on (the theme): a change drops the pixmaps."""
-        ...
 
 
 class CellDelegate(QtWidgets.QStyledItemDelegate):
@@ -54,8 +36,6 @@ class CellDelegate(QtWidgets.QStyledItemDelegate):
         self._texts: dict[tuple[str, bool], tuple[QtGui.QStaticText, float]] = {}
         self._fonts: tuple[QtGui.QFont, QtGui.QFont] | None = None  # normal, bold: the view's font
         self._pens: dict[int, tuple[QtGui.QBrush, QtGui.QColor]] = {}
-        self._sprites: dict[tuple, QtGui.QPixmap | None] = {}
-        self._sprite_env: tuple | None = None
 
     def _static(self, text: str, font: QtGui.QFont, bold: bool) -> tuple[QtGui.QStaticText, float]:
         key = (text, bold)
@@ -78,35 +58,6 @@ class CellDelegate(QtWidgets.QStyledItemDelegate):
                 self._pens.clear()
             got = self._pens[id(fg)] = (fg, fg.color())
         return got[1]
-
-    def sprite_cache(self, env: tuple) -> dict[tuple, QtGui.QPixmap | None]:
-        """The finished cells drawn for ``env`` (font, device pixel ratio, backdrop, model's look):
-        ``(model's cell key, width, height)`` -> pixmap, or None for a blank cell."""
-        if env != self._sprite_env:
-            self._sprites.clear()
-            self._fonts = None
-            self._texts.clear()
-            self._sprite_env = env
-        elif len(self._sprites) > _SPRITES:
-            self._sprites.clear()
-        return self._sprites
-
-    def make_sprite(self, cell: Cell, w: int, h: int, view_font: QtGui.QFont, dpr: float,
-                    backdrop: QtGui.QColor) -> QtGui.QPixmap | None:
-        """The finished cell as a pixmap of ``w`` x ``h`` over ``backdrop`` (the view's background, so
-        the pixmap is opaque and blits as a plain copy); None for a blank cell (nothing to draw)."""
-        text, bg = cell[0], cell[1]
-        if bg is None and not text:
-            return None
-        pm = QtGui.QPixmap(max(1, round(w * dpr)), max(1, round(h * dpr)))
-        pm.setDevicePixelRatio(dpr)
-        pm.fill(backdrop)
-        p = QtGui.QPainter(pm)
-        try:
-            self.paint_cell(p, QtCore.QRect(0, 0, w, h), cell, view_font)
-        finally:
-            p.end()
-        return pm
 
     def paint(self, p: QtGui.QPainter, option: QtWidgets.QStyleOptionViewItem, index: QtCore.QModelIndex) -> None:
         model = index.model()
@@ -154,12 +105,9 @@ class CellTableView(QtWidgets.QTableView):
     that show it fall back to Qt's painting), nor the focus frame.
     """
 
-    def __init__(self, parent: QtWidgets.QWidget | None = None, *, sprites: bool = False) -> None:
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.cells = CellDelegate(self)
-        # cells as cached pixmaps, for tables whose cells repeat (a ladder's sizes and prices) and whose
-        # model is a SpriteCellSource; a tape, whose every row has a new time, draws its cells
-        self.sprites = sprites
         self.setItemDelegate(self.cells)
 
     def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802 - Qt API
@@ -179,13 +127,6 @@ class CellTableView(QtWidgets.QTableView):
                    for c in range(c0, c1 + 1) if not self.isColumnHidden(c)]
         font = self.font()
         cell, paint = model.cell, self.cells.paint_cell
-        key_of = getattr(model, "cell_key", None) if self.sprites else None
-        if key_of is not None:
-            vp = self.viewport()
-            dpr = vp.devicePixelRatioF()
-            backdrop = vp.palette().brush(vp.backgroundRole()).color()
-            cache = self.cells.sprite_cache((font.key(), dpr, backdrop.rgba(), model.cell_look()))
-            make = self.cells.make_sprite
         sel = self.selectionModel()
         rows_selectable = sel is not None and sel.hasSelection() and \
             self.selectionBehavior() is QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows
@@ -199,16 +140,7 @@ class CellTableView(QtWidgets.QTableView):
                 y, h = self.rowViewportPosition(r), self.rowHeight(r)
                 if rows_selectable and sel.isRowSelected(r, root):
                     p.fillRect(QtCore.QRect(area.left(), y, area.width(), h), highlight)
-                if key_of is None:
-                    for c, x, w in columns:
-                        paint(p, QtCore.QRect(x, y, w, h), cell(r, c), font)
-                    continue
                 for c, x, w in columns:
-                    k = (key_of(r, c), w, h)
-                    pm = cache.get(k, _MISSING)
-                    if pm is _MISSING:
-                        pm = cache[k] = make(cell(r, c), w, h, font, dpr, backdrop)
-                    if pm is not None:
-                        p.drawPixmap(x, y, pm)
+                    paint(p, QtCore.QRect(x, y, w, h), cell(r, c), font)
         finally:
             p.end()

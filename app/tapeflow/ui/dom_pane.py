@@ -67,7 +67,7 @@ class DomPane(QtWidgets.QWidget):
         self.message = QtWidgets.QLabel("")
         self.message.setWordWrap(True)
 
-        self.table = CellTableView(sprites=True)
+        self.table = CellTableView()
         self.table.setModel(self.model)
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(18)

@@ -278,13 +278,6 @@ class LadderModel(QtCore.QAbstractTableModel):
         return (text, None if bg is None else self.brush(bg), self.brush(fg),
                 bold and col in (Col.PRICE, Col.LAST), _ALIGN[col])
 
-    def cell_key(self, row: int, col: int) -> tuple:
-        """The cell's content as a key for its cached picture (the view keys size and theme apart)."""
-        return self._cells[row][col], col
-
-    def cell_look(self) -> object:
-        return self.theme
-
     def data(self, index: QtCore.QModelIndex, role: int = QtCore.Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
