@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6 import QtCore
+from PySide6 import QtCore, QtGui
 from test_ui_support import feed_all, make_session, shot
 
 from tapeflow.core.events import Side
 from tapeflow.core.instruments import instrument
 from tapeflow.flow.book import LadderSnapshot
+from tapeflow.ui.cell_delegate import CellTableView
 from tapeflow.ui.dom_pane import DomPane
 from tapeflow.ui.ladder_model import Col, LadderModel
 from tapeflow.ui.theme import DARK, apply_theme
@@ -128,7 +129,36 @@ def test_a_ladder_update_announces_one_block_spanning_exactly_the_cells_that_cha
     m.set_state(ladder(bid2, ask2), last_price=None, last_size=0, last_ts=None, orders=[])
     # rows 3..8; columns from the bid change (±) and bid to the ask and its change (±)
     assert got == [(3, int(Col.BID_CHANGE), 8, int(Col.ASK_CHANGE))]
+    # and the cells themselves, which the DOM's view repaints (not the block between them)
+    assert m.dirty_cells == [(3, int(Col.ASK)), (3, int(Col.ASK_CHANGE)), (8, int(Col.BID_CHANGE)), (8, int(Col.BID))]
     assert m.value(8, Col.BID) == 9 and m.value(3, Col.ASK) == 1
     got.clear()
     m.set_state(ladder(bid2, ask2), last_price=None, last_size=0, last_ts=None, orders=[])
-    assert got == []  # nothing changed, nothing to repaint
+    assert got == [] and m.dirty_cells == []  # nothing changed, nothing to repaint
+
+
+def test_the_dom_view_repaints_the_changed_cells_not_the_block_spanning_them(qapp):
+    prices = np.arange(22_000, 22_011, dtype=np.int64)
+    zeros = np.zeros(11, np.int64)
+
+    def ladder(bid: np.ndarray) -> LadderSnapshot:
+        return LadderSnapshot(price=prices, bid_size=bid, ask_size=np.full(11, 7, np.int64),
+                              traded_at_bid=zeros, traded_at_ask=zeros)
+
+    m = LadderModel(instrument("ES"), DARK, rows=11, wall=lambda: 100.0)
+    view = CellTableView()
+    view.setModel(m)
+    bid = np.full(11, 5, np.int64)
+    m.set_state(ladder(bid), last_price=None, last_size=0, last_ts=None, orders=[])
+    bid[2], bid[8] = 9, 1  # rows 8 and 2
+    m.set_state(ladder(bid), last_price=None, last_size=0, last_ts=None, orders=[])
+    assert m.dirty_cells == [(2, int(Col.BID_CHANGE)), (2, int(Col.BID)), (8, int(Col.BID_CHANGE)), (8, int(Col.BID))]
+
+    def cells(r: int, c0: int, c1: int) -> QtCore.QRect:
+        x0 = view.columnViewportPosition(c0)
+        return QtCore.QRect(x0, view.rowViewportPosition(r),
+                            view.columnViewportPosition(c1) + view.columnWidth(c1) - x0, view.rowHeight(r))
+
+    # one run of two cells per row; rows 3..7 between them are not repainted
+    expected = QtGui.QRegion(cells(2, int(Col.BID_CHANGE), int(Col.BID))) + cells(8, int(Col.BID_CHANGE), int(Col.BID))
+    assert view.cells_region(m.dirty_cells) == expected
