@@ -170,31 +170,41 @@ class FootprintPane(QtWidgets.QWidget):
 
     # ---------------------------------------------------------------- frames
 
-    def update_from(self, snap: PipelineSnapshot, bands: tuple[Band, ...] = (), *, full: bool = True) -> bool:
+    def update_from(self, snap: PipelineSnapshot, bands: tuple[Band, ...] = (), *, full: bool = True,
+                    profile: bool | None = None) -> bool:
         """One frame: returns True if anything was redrawn.
 
         ``full=False`` (the frame timer between two table-pane frames) updates the live bar only;
-        the session profile and the signal overlay, whose pictures cost the most to rebuild, and
-        anything that repaints the whole chart (a new bar, which scrolls the view, or a re-centred
-        price range) wait for the next full frame (10 Hz). At max speed a bar closes almost every
-        frame, and repainting every chart in full on every frame is what stalled the window.
+        the signal overlay, whose picture costs the most to rebuild, and anything that repaints the
+        whole chart (a new bar, which scrolls the view, or a re-centred price range) wait for the
+        next full frame (10 Hz). At max speed a bar closes almost every frame, and repainting every
+        chart in full on every frame is what stalled the window. ``profile`` says whether the session
+        profile is brought up to date (default: on full frames); the frame timer does it on another
+        frame than the full one, so no frame pays for both (it has its own plot: a scrolled chart
+        does not repaint it).
         """
         flow = snap.flow
         bars = flow.bars
-        if not full and self.item.bars is not None and len(bars) != len(self.item.bars):
-            return False
-        changed = self.item.set_bars(bars)
-        self.time_axis.start_ns = bars.start_ns
+        # a new bar waits for the next full frame (the profile, if asked for, does not)
+        pending = not full and self.item.bars is not None and len(bars) != len(self.item.bars)
+        changed = False
+        if not pending:
+            changed = self.item.set_bars(bars)
+            self.time_axis.start_ns = bars.start_ns
         if full:
             changed |= self.highlights.set_content(bars.start_ns, snap.signals, bands)
-            if self.profile.set_profile(flow.profile_prices, flow.profile_bid, flow.profile_ask,
-                                        flow.profile, flow.prior_profile):
-                changed = True
-                vmax = float((flow.profile_bid + flow.profile_ask).max()) if len(flow.profile_bid) else 1.0
-                want = max(1.0, vmax) * 1.04
-                (_, x1), _ = self.profile_plot.getViewBox().viewRange()
-                if not 0.8 * x1 <= want <= x1:  # rescale in steps, not on every print
-                    self.profile_plot.setXRange(0, want * 1.1, padding=0)
+        want_profile = full if profile is None else profile
+        if want_profile and self.profile.set_profile(flow.profile_prices, flow.profile_bid, flow.profile_ask,
+                                                     flow.profile, flow.prior_profile):
+            changed = True
+            vmax = float((flow.profile_bid + flow.profile_ask).max()) if len(flow.profile_bid) else 1.0
+            want = max(1.0, vmax) * 1.04
+            (_, x1), _ = self.profile_plot.getViewBox().viewRange()
+            if not 0.8 * x1 <= want <= x1:  # rescale in steps, not on every print
+                self.profile_plot.setXRange(0, want * 1.1, padding=0)
+        if pending:
+            self.graphics.scene().prepareForPaint()
+            return changed
         if flow.last_price is not None and flow.last_price != self._last_price:
             self._last_price = flow.last_price
             self.last_line.setPos(flow.last_price)

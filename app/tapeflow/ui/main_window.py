@@ -3,9 +3,9 @@
 Once per frame (about 30 Hz) the window takes one ``Pipeline.snapshot()`` and hands it to the
 panes; each pane redraws only what changed since its previous frame. The charts' bars
 (footprint, cumulative delta) take every frame; the table panes (DOM, time and sales, signal log,
-risk) and the footprint's session profile and signal overlay take one frame in three (about
-10 Hz, what professional terminals refresh a ladder and a tape at), in turn: their repaint is
-the costly part of a frame. Nothing here runs per event, so a burst of events
+risk), the footprint's session profile and signal overlay, and a new bar (which scrolls the charts)
+take one frame in three (about 10 Hz, what professional terminals refresh a ladder and a tape at),
+in turn: their repaint is the costly part of a frame. Nothing here runs per event, so a burst of events
 only makes the next snapshot bigger, never the window slower to react.
 """
 
@@ -264,7 +264,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def tick(self) -> PipelineSnapshot:
         """What the frame timer runs: the charts' bars every frame; the slower parts in turn, one
         group a frame, so each refreshes every third frame (10 Hz) and no frame pays for all:
-        the DOM; the tape, signal log and risk; the footprint's session profile and overlay."""
+        the DOM; the tape, signal log, risk and the footprint's session profile; the charts in full
+        (a new bar scrolls both) and the footprint's overlay."""
         self._phase = (self._phase + 1) % 3
         return self._frame(phases=(self._phase,))
 
@@ -273,7 +274,7 @@ class MainWindow(QtWidgets.QMainWindow):
         s = self.session
         snap = s.pipeline.snapshot()
         self.last_snapshot = snap
-        self.footprint.update_from(snap, s.bands(), full=2 in phases)
+        self.footprint.update_from(snap, s.bands(), full=2 in phases, profile=1 in phases)
         self.delta.update_from(snap, full=2 in phases)
         if 0 in phases:
             # the DOM reads the live book: keep it pointing at the current flow state (a backward jump replaces it)
