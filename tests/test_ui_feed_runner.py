@@ -9,7 +9,7 @@ from test_ui_support import all_events, make_session
 
 from tapeflow.core.instruments import instrument
 from tapeflow.pipeline import Pipeline
-from tapeflow.ui.feed_runner import FeedState
+from tapeflow.ui.feed_runner import MIN_STEP_ROWS, STEP_BUDGET_S, FeedState
 
 MINUTE = 60_000_000_000
 
@@ -50,9 +50,10 @@ def test_jump_back_rebuilds_the_footprint_as_if_played_from_the_start(tmp_path):
 
 
 def test_a_slow_pipeline_gets_its_batches_in_slices_that_fit_the_step_budget(tmp_path):
-    # a fake wall clock: every event costs 20 us, so 8 ms (STEP_BUDGET_S) holds 400 events; the
+    # a fake wall clock: every event costs 20 us, so STEP_BUDGET_S (5 ms) holds 250 events; the
     # runner starts with 1024-row slices (20 ms here), and from the measured rate on it must hand
-    # back the loop every ~400 rows (it may only grow by x2 a step, never past the budget it measured)
+    # back the loop every ~250 rows (it may only grow by x2 a step, never past the budget it measured;
+    # never under MIN_STEP_ROWS)
     s = make_session(tmp_path, engine=False)
     clock = [0.0]
     s.runner.wall = lambda: clock[0]
@@ -69,4 +70,5 @@ def test_a_slow_pipeline_gets_its_batches_in_slices_that_fit_the_step_budget(tmp
     asyncio.run(s.runner._run())
     assert s.runner.state is FeedState.FINISHED, s.runner.error
     assert s.runner.figures.events == len(all_events(s))
-    assert len(sizes) > 3 and max(sizes) <= 1024 and max(sizes[3:]) <= 400
+    fits = max(MIN_STEP_ROWS, int(STEP_BUDGET_S / 20e-6))
+    assert len(sizes) > 3 and max(sizes) <= 1024 and max(sizes[3:]) <= fits

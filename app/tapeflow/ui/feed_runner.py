@@ -26,13 +26,16 @@ from tapeflow.pipeline import Pipeline
 FAST_FORWARD_ROWS = 8192
 """Rows per step when jumping ahead: small enough that one step never stalls the window."""
 
-STEP_BUDGET_S = 0.008
+STEP_BUDGET_S = 0.005
 """Wall time one pipeline step may take before the loop gets control back (seconds).
 
 A replay batch holds up to 8192 rows, and the pipeline's cost per row varies with the market
 (a burst of book updates, a rule firing): whole batches took up to 30 ms, and one of those right
 after a chart frame made a visible stall. So a batch is processed in slices sized from the rate
-measured on the previous slices, and the loop runs (Qt paints, input is handled) between slices."""
+measured on the previous slices, and the loop runs (Qt paints, input is handled) between slices.
+5 ms rather than 8: the slice sized from the previous rate overshoots (8 ms slices took 10-12 ms
+at p95 in the window benchmark), and the longest stalls measured were one frame plus one slice;
+the loop round trip between slices costs well under 1% of a slice at this size."""
 
 MIN_STEP_ROWS = 256
 """Smallest slice: below this the per-step overhead outweighs the pipeline's work."""
