@@ -199,30 +199,35 @@ class FootprintItem(pg.GraphicsObject):
         if view is None:
             return
         n = len(bars)
-        # only the bars in the exposed part: a live-bar update exposes one column, not the chart
-        exposed = opt.exposedRect if opt is not None else view
-        left, right = max(view.left(), exposed.left()), min(view.right(), exposed.right())
-        i0 = max(0, math.floor(left - 0.5))
-        i1 = min(n - 1, math.ceil(right + 0.5))
-        if i1 < i0:
+        # only the bars in the exposed parts: a live-bar update exposes one column, not the chart.
+        # Qt hands the item the bounding rect of what is exposed; the view's region is finer: the
+        # last-price line moving exposes a strip across the chart, and with the live bar's column
+        # beside it the bounding rect was the whole chart (every bar repainted, every frame)
+        parts = _exposed_parts(t, widget, opt.exposedRect if opt is not None else view, view)
+        spans = [(max(0, math.floor(r.left() - 0.5)), min(n - 1, math.ceil(r.right() + 0.5)), r) for r in parts]
+        spans = [sp for sp in spans if sp[0] <= sp[1]]
+        if not spans:
             return
+        i0, i1 = min(sp[0] for sp in spans), max(sp[1] for sp in spans)
         tpr = self.ticks_per_row
         detail = choose_detail(sx, abs(sy) * tpr, self.mode)
         p.save()
         p.resetTransform()
         if not detail.cells:
-            # and only those reaching the exposed prices: the last-price line moving exposes a strip
-            # across every bar, which touches a few of them
-            idx = np.arange(i0, i1 + 1)
+            # and only those reaching the exposed prices: a strip across every bar touches a few of them
             pad = tpr + 4.0 / abs(sy)
-            idx = idx[(bars.high[idx] + pad >= exposed.top()) & (bars.low[idx] - pad <= exposed.bottom())]
+            picks = []
+            for a, b, r in spans:
+                idx = np.arange(a, b + 1)
+                picks.append(idx[(bars.high[idx] + pad >= r.top()) & (bars.low[idx] - pad <= r.bottom())])
+            idx = np.unique(np.concatenate(picks)) if len(picks) > 1 else picks[0]
             if len(idx):
                 self._paint_coarse(p, t, idx)
             if self.show_footer and sx >= FOOTER_MIN_BAR_PX:
                 self._paint_footer(p, t, view, i0, i1, sx)
             p.restore()
             return
-        for i in range(i0, i1 + 1):
+        for i in sorted({i for a, b, _ in spans for i in range(a, b + 1)}):
             sprite = self._picture(i, sx, sy, detail)
             top = _row_top(int(bars.high[i]), tpr)
             sprite.draw(p, t.map(QtCore.QPointF(i, top)))
@@ -487,6 +492,37 @@ class Sprite:
 
     def draw(self, p: QtGui.QPainter, at: QtCore.QPointF) -> None:
         p.drawPixmap(at + self.offset, self.pixmap)
+
+
+def _exposed_parts(t: QtGui.QTransform, widget, exposed: QtCore.QRectF,
+                   view: QtCore.QRectF) -> list[QtCore.QRectF]:
+    """The exposed rectangles in item coordinates, within the view: the paint event's region of the
+    view that paints (``widget`` is its viewport; see :class:`RegionGraphicsView`) when it is known
+    and made of several rectangles, else Qt's bounding ``exposed`` rect."""
+    view_widget = widget.parentWidget() if widget is not None else None
+    region = getattr(view_widget, "paint_region", None)
+    clip = exposed.intersected(view)
+    if region is None or region.rectCount() < 2:
+        return [clip]
+    inv, ok = t.inverted()
+    if not ok:
+        return [clip]
+    parts = [inv.mapRect(QtCore.QRectF(r)).intersected(clip) for r in region]
+    return [r for r in parts if not r.isEmpty()] or [clip]
+
+
+class RegionGraphicsView(pg.GraphicsLayoutWidget):
+    """A graphics layout whose paint event's region its items can read (``paint_region``) while it
+    paints: Qt gives each item only the bounding rect of what is exposed."""
+
+    paint_region: QtGui.QRegion | None = None
+
+    def paintEvent(self, ev: QtGui.QPaintEvent) -> None:  # noqa: N802 - Qt API
+        self.paint_region = ev.region()
+        try:
+            super().paintEvent(ev)
+        finally:
+            self.paint_region = None
 
 
 def _alpha(v: int, vmax: int) -> int:

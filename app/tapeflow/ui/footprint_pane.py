@@ -17,7 +17,7 @@ from tapeflow.core.instruments import Instrument
 from tapeflow.flow.footprint import FootprintBars
 from tapeflow.pipeline import PipelineSnapshot
 from tapeflow.ui.axes import BarTimeAxis, PriceAxis, quiet_axes
-from tapeflow.ui.footprint_item import FootprintItem, FootprintMode
+from tapeflow.ui.footprint_item import FootprintItem, FootprintMode, RegionGraphicsView
 from tapeflow.ui.highlight_item import Band, HighlightItem
 from tapeflow.ui.profile_item import SessionProfileItem
 from tapeflow.ui.text import compact, et_time
@@ -66,7 +66,7 @@ class FootprintPane(QtWidgets.QWidget):
 
         self.time_axis = BarTimeAxis()
         self.price_axis = PriceAxis(instrument, "right")
-        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics = RegionGraphicsView()
         self.plot: pg.PlotItem = self.graphics.addPlot(row=0, col=0, axisItems={"bottom": self.time_axis})
         self.plot.hideAxis("left")
         self.plot.getViewBox().disableAutoRange()  # follow mode and the user own the range
