@@ -7,7 +7,7 @@ from datetime import date
 import numpy as np
 import pyqtgraph as pg
 import pytest
-from PySide6 import QtGui
+from PySide6 import QtCore, QtGui
 from test_ui_support import feed_all, make_session, shot
 
 from tapeflow.core.events import Side
@@ -155,3 +155,27 @@ def test_zone_bands_stop_above_the_footer_and_do_not_cover_its_numbers(pane, tmp
     assert in_footer == pane.theme.color("panel", 235) or in_footer.rgb() != above.rgb()
     assert above.rgb() != QtGui.QColor(pane.theme.background).rgb()  # the band tints the plot above it
     shot(pane, "footprint_band_and_footer", tmp_path)
+
+
+def test_a_split_paint_region_is_painted_part_by_part_not_as_its_bounding_rect(qapp):
+    # the live bar's column and the last-price strip across the chart: Qt's exposed rect is their
+    # bounding rect (the whole chart); the view's region gives the two parts, in item coordinates
+    from tapeflow.ui.footprint_item import _exposed_parts
+
+    t = QtGui.QTransform(10, 0, 0, -2, 0, 400)  # item (bar, tick) -> pixels: x * 10, 400 - 2 y
+    column, strip = QtCore.QRect(0, 0, 10, 100), QtCore.QRect(0, 200, 500, 4)
+
+    class View:
+        paint_region = QtGui.QRegion(column) + strip
+
+    class Viewport:
+        def parentWidget(self):  # noqa: N802 - Qt API
+            return View()
+
+    exposed = QtCore.QRectF(0, 98, 50, 102)  # their bounding rect
+    view = QtCore.QRectF(0, 0, 100, 300)
+    parts = sorted((r.left(), r.top(), r.width(), r.height()) for r in _exposed_parts(t, Viewport(), exposed, view))
+    assert parts == [(0.0, 98.0, 50.0, 2.0), (0.0, 150.0, 1.0, 50.0)]
+    View.paint_region = QtGui.QRegion(column)  # one rectangle: Qt's rect as it is
+    assert _exposed_parts(t, Viewport(), exposed, view) == [exposed]
+    assert _exposed_parts(t, None, exposed, view) == [exposed]
