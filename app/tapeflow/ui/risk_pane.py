@@ -21,7 +21,7 @@ from tapeflow.trading.orders import AUTOMATED_SOURCES, Source
 from tapeflow.trading.settings import TradingState
 from tapeflow.trading.snapshot import AccountSnapshot
 from tapeflow.ui.text import et_time, usd
-from tapeflow.ui.theme import Theme
+from tapeflow.ui.theme import Theme, restyle
 
 Confirm = Callable[[QtWidgets.QWidget, str, str], bool]
 
@@ -172,16 +172,15 @@ class RiskPane(QtWidgets.QWidget):
         color = colors[a.state]
         state = a.state.value.upper() + (f" ({a.state_rule})" if a.state_rule else "")
         self.state_label.setText(state)
-        self.state_label.setStyleSheet(
-            f"background: {color}; color: #ffffff; font-size: 15px; font-weight: bold; padding: 6px;"
-            " border-radius: 4px;"
-        )
+        restyle(self.state_label,
+                f"background: {color}; color: #ffffff; font-size: 15px; font-weight: bold; padding: 6px;"
+                " border-radius: 4px;")
         if a.kill_switch_latched:
             self.latch_label.setText(f"KILL SWITCH LATCHED by {a.kill_switch_by}: {a.kill_switch_reason}")
-            self.latch_label.setStyleSheet(f"color: {th.danger}; font-weight: bold;")
+            restyle(self.latch_label, f"color: {th.danger}; font-weight: bold;")
         else:
             self.latch_label.setText("kill switch armed (not pulled)")
-            self.latch_label.setStyleSheet(f"color: {th.text_dim};")
+            restyle(self.latch_label, f"color: {th.text_dim};")
         self.rearm_button.setEnabled(a.kill_switch_latched)
         for src, box in self.automation.items():
             box.blockSignals(True)
@@ -232,7 +231,7 @@ class RiskPane(QtWidgets.QWidget):
             bar.setFormat(_gauge_text(g.rule, g.used, g.limit, g.unit))
             share = g.used / g.limit if g.limit else 0.0
             chunk = self.theme.ask if share < 0.6 else self.theme.warning if share < 0.9 else self.theme.danger
-            bar.setStyleSheet(f"QProgressBar::chunk {{ background: {chunk}; }} QProgressBar {{ text-align: center; }}")
+            restyle(bar, f"QProgressBar::chunk {{ background: {chunk}; }} QProgressBar {{ text-align: center; }}")
         for rule in [r for r in self.gauges if r not in seen]:
             self.gauges.pop(rule).deleteLater()
 

@@ -9,7 +9,7 @@ from PySide6 import QtWidgets
 from tapeflow.ui.feed_runner import FeedRunner, FeedState
 from tapeflow.ui.replay_bar import speed_label
 from tapeflow.ui.text import et_datetime, session_label
-from tapeflow.ui.theme import Theme
+from tapeflow.ui.theme import Theme, restyle
 
 
 def p95(values: Sequence[float]) -> float:
@@ -48,11 +48,11 @@ class StatusLine(QtWidgets.QWidget):
         if state is FeedState.ERROR:
             text += f": {runner.error}"
         self.labels["feed"].setText(text)
-        self.labels["feed"].setStyleSheet(f"color: {color}; font-weight: bold;")
+        restyle(self.labels["feed"], f"color: {color}; font-weight: bold;")
         self.labels["latency"].setText(f"latency {f.latency_ms:.1f} ms" if f.latency_ms is not None else "latency --")
         self.labels["rate"].setText(f"{f.events_per_s:,.0f} ev/s")
         self.labels["frame"].setText(f"frame p95 {p95(frame_ms):.1f} ms · batch max {f.slowest_batch_ms:.0f} ms")
         self.labels["clock"].setText(et_datetime(now_ns))
         sess = session_label(now_ns)
         self.labels["session"].setText(sess)
-        self.labels["session"].setStyleSheet(f"color: {th.last if sess == 'RTH' else th.warning}; font-weight: bold;")
+        restyle(self.labels["session"], f"color: {th.last if sess == 'RTH' else th.warning}; font-weight: bold;")

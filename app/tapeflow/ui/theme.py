@@ -120,3 +120,12 @@ def apply_theme(app: QtWidgets.QApplication, theme: Theme) -> None:
         f"QHeaderView::section {{ background: {theme.panel}; color: {theme.text_dim}; border: 0px;"
         f" border-bottom: 1px solid {theme.grid}; padding: 2px; }}"
     )
+
+
+def restyle(widget: QtWidgets.QWidget, css: str) -> bool:
+    """Set a widget's style sheet only when it differs: setting one, even the same, re-polishes the
+    widget and lays out and repaints it (0.2-0.5 ms each; the risk pane set three per update)."""
+    if widget.styleSheet() == css:
+        return False
+    widget.setStyleSheet(css)
+    return True
