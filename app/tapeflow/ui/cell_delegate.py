@@ -170,11 +170,14 @@ class CellTableView(QtWidgets.QTableView):
                 runs[-1] = (r, runs[-1][1], c)
             else:
                 runs.append((r, c, c))
+        cols = {c for _, c0, c1 in runs for c in (c0, c1)}
+        xs = {c: (self.columnViewportPosition(c), self.columnWidth(c)) for c in cols}
+        ys = {r: (self.rowViewportPosition(r), self.rowHeight(r)) for r in {r for r, _, _ in runs}}
         region = QtGui.QRegion()
         for r, c0, c1 in runs:
-            x0 = self.columnViewportPosition(c0)
-            region += QtCore.QRect(x0, self.rowViewportPosition(r),
-                                   self.columnViewportPosition(c1) + self.columnWidth(c1) - x0, self.rowHeight(r))
+            y, h = ys[r]
+            x0 = xs[c0][0]
+            region += QtCore.QRect(x0, y, xs[c1][0] + xs[c1][1] - x0, h)
         return region
 
     def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802 - Qt API
