@@ -222,11 +222,14 @@ class LiveColumns:
     side: list[int]
 
 
+_NO_TRADES = np.zeros(0, EVENT_DTYPE)
+
+
 def live_columns_of(batch: np.ndarray) -> LiveColumns:
     kinds = batch["kind"].tolist()
     rows = [i for i, k in enumerate(kinds) if k == K_TRADE]
     if not rows:
-        return LiveColumns(batch, batch[:0], kinds, rows, [], [], [], [])
+        return LiveColumns(batch, _NO_TRADES, kinds, rows, [], [], [], [])
     trades = batch if len(rows) == len(kinds) else select(batch, rows)
     ts, price, size, side = (trades[f].tolist() for f in ("ts_event", "price", "size", "side"))
     return LiveColumns(batch, trades, kinds, rows, ts, price, size, side)
