@@ -454,8 +454,7 @@ class _LiveCloses:
 
     def __init__(self, builder: FootprintBuilder, m: int) -> None:
         self.builder, self.m = builder, m
-        self.history = builder.recent_fields(m + BAR_HISTORY)
-        self.fields = self.history[len(self.history) - m :]
+        self.fields = builder.recent_fields(m)
         self._series: FootprintBars | None = None
 
     def series(self, j: int) -> tuple[FootprintBars, int]:
@@ -465,7 +464,9 @@ class _LiveCloses:
 
     def view(self, j: int, ts_ns: int, order: int, state: FlowState, levels: LevelsSource) -> BarView:
         py = self.builder.last_closed() if j == self.m - 1 else None
-        history = self.history if j == self.m - 1 else self.history[: len(self.history) - (self.m - 1 - j)]
+        history = self.builder.recent_fields(self.m + BAR_HISTORY)  # read here: a prepared close needs none
+        if j < self.m - 1:
+            history = history[: len(history) - (self.m - 1 - j)]
         return BarView(lambda: self.series(j), -1, ts_ns, order, state, levels, py, history)
 
 
