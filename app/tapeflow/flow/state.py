@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import pairwise
+from typing import NamedTuple
 
 import numpy as np
 
@@ -207,8 +208,7 @@ class FlowState:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class LiveColumns:
+class LiveColumns(NamedTuple):
     """A live-sized batch as Python lists: every row's kind, the rows that are trades, and those
     trades' time, price, size and aggressor side (read once, shared by the flow state and the engine)."""
 
@@ -227,9 +227,9 @@ _NO_TRADES = np.zeros(0, EVENT_DTYPE)
 
 def live_columns_of(batch: np.ndarray) -> LiveColumns:
     kinds = batch["kind"].tolist()
+    if K_TRADE not in kinds:  # most live batches: book rows only
+        return LiveColumns(batch, _NO_TRADES, kinds, [], [], [], [], [])
     rows = [i for i, k in enumerate(kinds) if k == K_TRADE]
-    if not rows:
-        return LiveColumns(batch, _NO_TRADES, kinds, rows, [], [], [], [])
     trades = batch if len(rows) == len(kinds) else select(batch, rows)
     ts, price, size, side = (trades[f].tolist() for f in ("ts_event", "price", "size", "side"))
     return LiveColumns(batch, trades, kinds, rows, ts, price, size, side)
