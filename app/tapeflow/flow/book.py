@@ -176,7 +176,8 @@ class OrderBook:
             return False
         sides, prices, sizes, counts = (batch[f].tolist() for f in ("side", "price", "size", "count"))
         if K_TRADE in kinds:
-            self._add_trades_small(batch, kinds, sides, prices, sizes)
+            trades = [(d, p, q) for k, d, p, q in zip(kinds, sides, prices, sizes, strict=True) if k == K_TRADE]
+            self._add_trades_small(batch, trades)
         slots = self._slots
         for k, lvl, side, price, size, count in zip(kinds, levels, sides, prices, sizes, counts, strict=True):
             if k == K_TRADE:
@@ -191,12 +192,19 @@ class OrderBook:
                 slots[s, 0, lvl], slots[s, 1, lvl], slots[s, 2, lvl] = price, size, count
         return True
 
-    def _add_trades_small(self, batch: np.ndarray, kinds: list[int], sides: list[int], prices: list[int],
-                          sizes: list[int]) -> None:
-        """Traded volume of a few trades; the vectorized path when a price needs the ladder to grow."""
+    def add_trades_few(self, batch: np.ndarray, sides: list[int], prices: list[int], sizes: list[int]) -> None:
+        """``apply(batch)`` for a live batch of trades only, given as Python lists (the flow state has
+        them already): traded volume per price, with no numpy call unless the ladder must grow."""
+        if self.instrument_id is not None:
+            self.apply(batch)
+            return
+        self._add_trades_small(batch, list(zip(sides, prices, sizes, strict=True)))
+
+    def _add_trades_small(self, batch: np.ndarray, trades: list[tuple[int, int, int]]) -> None:
+        """Traded volume of a few trades (side, price, size); the vectorized path when a price needs
+        the ladder to grow."""
         grid, base, width = self._grid, self._base, self._grid.shape[1]
         anchor, half = base + width // 2, self.max_span_ticks // 2
-        trades = [(d, p, q) for k, d, p, q in zip(kinds, sides, prices, sizes, strict=True) if k == K_TRADE]
         if not width or not all(base <= p < base + width and abs(p - anchor) <= half for _, p, _ in trades):
             self._add_trades(select(batch, batch["kind"] == K_TRADE))
             return

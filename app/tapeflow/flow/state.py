@@ -139,7 +139,10 @@ class FlowState:
                 book_from = row
                 new_session |= self._start_session(sess)
             add(p, q, d)
-        self.book.apply(batch[book_from:])
+        if book_from == 0 and len(rows) == len(batch):  # trades only: the lists are at hand
+            self.book.add_trades_few(batch, side, price, size)
+        else:
+            self.book.apply(batch[book_from:])
         self.last_price = price[-1]
         self._push_tape(cols.trades)
         closed = self.builder.add_trades(ts, price, size, side)
