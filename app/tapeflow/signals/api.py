@@ -253,59 +253,51 @@ _TRADE_COLUMNS = (("ts", np.int64), ("price", np.int64), ("size", np.int64), ("s
                   ("signed", np.int64), ("cum_delta", np.int64), ("vwap", np.float64), ("vwap_sd", np.float64))
 
 
-def _trade_column(i: int, dtype: type) -> tuple[property, property]:
-    """The ``i``-th column of a TradeView as a numpy array and as a Python list, each made from the
-    other on first use and kept."""
-
-    def array(view: TradeView) -> np.ndarray:
-        a = view._arrays[i]
-        if a is None:
-            a = view._arrays[i] = np.array(view._lists[i], dtype)
-        return a
-
-    def listed(view: TradeView) -> list:
-        values = view._lists[i]
-        if values is None:
-            values = view._lists[i] = view._arrays[i].tolist()
-        return values
-
-    return property(array), property(listed)
-
-
 class TradeView:
     """Trades of one batch inside one footprint bar (columns, time order).
 
-    Each column is there as a numpy array (``price``) and as a Python list (``price_list``): the
-    engine hands over whichever it has (lists for live batches of a few trades, arrays for file
-    batches) and the other is made on first use. A detector looking at a few trades reads the
-    lists; numpy's fixed cost per call would be most of the work there.
+    Each column is there as a numpy array (``price``) and as a Python list (``price_list``). The
+    engine hands over whichever it has: lists for a live slice of a few trades (``few`` is True),
+    arrays for file batches; the other form is made on first use and kept. A detector looking at
+    a few trades reads the lists, where numpy's fixed cost per call would be most of the work.
 
+    Columns: ``ts`` (int64 UTC ns), ``price`` (ticks), ``size`` (contracts), ``side`` (int8
+    aggressor: 1 buy, -1 sell, 0 unknown), ``signed`` (size signed by the aggressor, 0 for unknown),
     ``cum_delta`` (session cumulative delta after each trade, contracts), ``vwap`` and ``vwap_sd``
-    (session VWAP and its volume-weighted standard deviation after each trade, ticks) come from the
-    engine's own trackers, so they are exact whatever the batch boundaries.
+    (session VWAP and its volume-weighted standard deviation after each trade, ticks). The last
+    three come from the engine's own trackers, so they are exact whatever the batch boundaries.
     """
 
-    __slots__ = ("_arrays", "_levels", "_lists", "bar_is_new", "bar_start_ns", "few", "first_order", "session",
-                 "session_is_new", "state")
+    __slots__ = ("_levels", "bar_is_new", "bar_start_ns", "first_order", "n", "session", "session_is_new", "state")
+    few: ClassVar[bool]
+    ts: np.ndarray
+    price: np.ndarray
+    size: np.ndarray
+    side: np.ndarray
+    signed: np.ndarray
+    cum_delta: np.ndarray
+    vwap: np.ndarray
+    vwap_sd: np.ndarray
+    ts_list: list[int]
+    price_list: list[int]
+    size_list: list[int]
+    side_list: list[int]
+    signed_list: list[int]
+    cum_delta_list: list[int]
+    vwap_list: list[float]
+    vwap_sd_list: list[float]
 
-    ts, ts_list = _trade_column(0, np.int64)  # int64 UTC ns
-    price, price_list = _trade_column(1, np.int64)  # ticks
-    size, size_list = _trade_column(2, np.int64)  # contracts
-    side, side_list = _trade_column(3, np.int8)  # aggressor: 1 buy, -1 sell, 0 unknown
-    signed, signed_list = _trade_column(4, np.int64)  # size signed by the aggressor side (0 for unknown)
-    cum_delta, cum_delta_list = _trade_column(5, np.int64)
-    vwap, vwap_list = _trade_column(6, np.float64)
-    vwap_sd, vwap_sd_list = _trade_column(7, np.float64)
+    def __new__(cls, *args: Any, **kw: Any) -> TradeView:
+        if cls is TradeView:  # lists or arrays: the subclass that holds them as plain attributes
+            price = args[1] if len(args) > 1 else kw["price"]
+            cls = _ListTrades if type(price) is list else _ArrayTrades
+        return object.__new__(cls)
 
     def __init__(self, ts: Column, price: Column, size: Column, side: Column, signed: Column, session: int,
                  cum_delta: Column, vwap: Column, vwap_sd: Column, bar_start_ns: int, bar_is_new: bool,
                  session_is_new: bool, first_order: int, state: FlowState, levels: LevelsSource) -> None:
-        columns = [ts, price, size, side, signed, cum_delta, vwap, vwap_sd]
-        self.few = type(price) is list  # the columns came as lists (a live slice): ``*_list`` costs nothing
-        if self.few:
-            self._lists, self._arrays = columns, [None] * 8
-        else:
-            self._arrays, self._lists = columns, [None] * 8
+        self._columns(ts, price, size, side, signed, cum_delta, vwap, vwap_sd)
+        self.n = len(price)
         self.session = session  # trading-date ordinal of every trade in the slice, -1 outside sessions
         self.bar_start_ns = bar_start_ns  # start of the footprint bar these trades belong to
         self.bar_is_new = bar_is_new  # True when this slice starts a new bar (per-bar accumulators reset)
@@ -314,13 +306,58 @@ class TradeView:
         self.state = state
         self._levels = levels
 
+    def _columns(self, *columns: Column) -> None:
+        raise NotImplementedError
+
     def __len__(self) -> int:
-        got = self._lists[1]
-        return len(got if got is not None else self._arrays[1])
+        return self.n
 
     @property
     def levels(self) -> SessionLevels:
         return self._levels.get()
+
+
+def _made_from(source: str, make: Callable[[Any], Any]) -> property:
+    """A column made on first use from its other form (attribute ``source``), then kept."""
+    cache = f"_{source}_made"
+
+    def get(view: TradeView) -> Any:
+        made = view._made  # type: ignore[attr-defined]
+        got = made.get(cache)
+        if got is None:
+            got = made[cache] = make(getattr(view, source))
+        return got
+
+    return property(get)
+
+
+class _ListTrades(TradeView):
+    """A live slice: the columns are Python lists; arrays are made on first use."""
+
+    __slots__ = ("_made", *(f"{name}_list" for name, _ in _TRADE_COLUMNS))
+    few = True
+
+    def _columns(self, *columns: Column) -> None:
+        (self.ts_list, self.price_list, self.size_list, self.side_list, self.signed_list, self.cum_delta_list,
+         self.vwap_list, self.vwap_sd_list) = columns
+        self._made: dict[str, np.ndarray] = {}
+
+
+class _ArrayTrades(TradeView):
+    """A file batch's slice: the columns are numpy arrays; lists are made on first use."""
+
+    __slots__ = ("_made", *(name for name, _ in _TRADE_COLUMNS))
+    few = False
+
+    def _columns(self, *columns: Column) -> None:
+        (self.ts, self.price, self.size, self.side, self.signed, self.cum_delta, self.vwap,
+         self.vwap_sd) = columns
+        self._made: dict[str, list] = {}
+
+
+for _name, _dtype in _TRADE_COLUMNS:
+    setattr(_ListTrades, _name, _made_from(f"{_name}_list", lambda v, dt=_dtype: np.array(v, dt)))
+    setattr(_ArrayTrades, f"{_name}_list", _made_from(_name, np.ndarray.tolist))
 
 
 class BookView:
