@@ -83,3 +83,75 @@ def test_live_sized_batches_leave_the_same_state_as_file_sized_ones_across_a_ses
         assert fp["bars"].same_as(fingerprints[0]["bars"])
         for key in ("profile", "prior", "depth", "traded", "tape", "last"):
             assert fp[key] == fingerprints[0][key], key
+
+
+def _fresh_snapshot_parts(state: FlowState) -> dict:
+    """What a snapshot shows, computed from scratch (no cache of the state's involved)."""
+    prof = state.profile
+    return {
+        "bars": state.builder.bars(),
+        "profile": (prof.prices.tolist(), prof.bid.tolist(), prof.ask.tolist()),
+        "summary": prof.summary(),
+        "prior": state.prior_profile,
+        "tape": state.tape().tobytes(),
+        "depth": [getattr(state.book.depth(state.settings.depth_levels), f).tolist()
+                  for f in ("bid_price", "bid_size", "ask_price", "ask_size", "bid_count", "ask_count")],
+        "last": (state.last_price, state.last_ts, state.session, state.events_seen),
+    }
+
+
+def _assert_snapshot_is_fresh(snap, fresh: dict) -> None:
+    assert snap.bars.same_as(fresh["bars"]), snap.bars.differences(fresh["bars"])
+    assert (snap.profile_prices.tolist(), snap.profile_bid.tolist(), snap.profile_ask.tolist()) == fresh["profile"]
+    assert snap.profile == fresh["summary"]
+    assert snap.prior_profile == fresh["prior"]
+    assert snap.tape.tobytes() == fresh["tape"]
+    assert [getattr(snap.depth, f).tolist()
+            for f in ("bid_price", "bid_size", "ask_price", "ask_size", "bid_count", "ask_count")] == fresh["depth"]
+    assert (snap.last_price, snap.last_ts, snap.session, snap.events_seen) == fresh["last"]
+
+
+def test_cached_snapshots_equal_fresh_ones_after_every_batch_across_a_session_change():
+    """The snapshot hands out again what did not change: after every batch (trades or book only,
+    live- or file-sized, over a session change) it must equal a snapshot computed from scratch,
+    and a snapshot taken earlier must not change when the state moves on."""
+    from tapeflow.core.events import K_TRADE, concat
+
+    start = iso_to_ns("2024-07-02T20:50:00Z")
+    sim = MarketSimulator(seed=7, n_trades=4_000, start=start)
+    events = concat(list(sim))
+    gap = events["ts_event"] >= iso_to_ns("2024-07-02T20:59:00Z")
+    events["ts_event"][gap] += 75 * 60 * 10**9  # into the next session
+    state = FlowState(instrument("ES"), FlowSettings(bar="1m", tape_length=300))
+    kept = []
+    i, sizes, k = 0, (1, 5, 64, 65, 700, 3), 0
+    book_only_batches = 0
+    while i < len(events):
+        batch = events[i : i + sizes[k % len(sizes)]]
+        i, k = i + len(batch), k + 1
+        book_only_batches += not (batch["kind"] == K_TRADE).any()
+        state.update(batch)
+        snap = state.snapshot()
+        again = state.snapshot()  # nothing new: the cached parts come back
+        fresh = _fresh_snapshot_parts(state)
+        _assert_snapshot_is_fresh(snap, fresh)
+        _assert_snapshot_is_fresh(again, fresh)
+        assert again.tape is snap.tape and again.bars is snap.bars and again.profile is snap.profile
+        if k % 17 == 0:
+            kept.append((snap, fresh))
+    assert state.prior_profile is not None, "the stream must cross a session change"
+    assert book_only_batches, "some batches must carry no trade"
+    for snap, fresh in kept:  # earlier snapshots are untouched by later batches
+        _assert_snapshot_is_fresh(snap, fresh)
+
+
+def test_snapshot_arrays_are_read_only():
+    sim = MarketSimulator(seed=3, n_trades=2_000)
+    state = FlowState(instrument("ES"))
+    for batch in sim:
+        state.update(batch)
+    snap = state.snapshot()
+    for a in (snap.tape, snap.profile_prices, snap.profile_bid, snap.profile_ask, snap.depth.bid_price,
+              snap.depth.ask_size):
+        assert not a.flags.writeable
+    assert state.tape().flags.writeable, "tape() is the caller's own copy"

@@ -53,3 +53,19 @@ def test_volume_nodes_find_two_peaks_and_the_gap_between():
     s = VolumeProfile.from_trades(ev).summary()
     assert s.hvn == (110, 130)
     assert len(s.lvn) == 1 and 118 <= s.lvn[0] <= 122
+
+
+def test_version_moves_with_every_change_of_the_profile():
+    p = VolumeProfile()
+    seen = [p.version]
+    p.add(make_trades([1, 2], [100, 102], [3, 4], [1, -1]))
+    seen.append(p.version)
+    p.add_one(101, 2, 0)
+    seen.append(p.version)
+    p.add_one(90, 1, 1)  # outside the covered range: grows it
+    seen.append(p.version)
+    summary = p.summary()
+    p.reset()
+    seen.append(p.version)
+    assert len(set(seen)) == len(seen)
+    assert summary.volume == 10 and p.summary() is None

@@ -346,7 +346,10 @@ class OrderBook:
             bid, ask = self._slot_side(0, n, descending=True), self._slot_side(1, n, descending=False)
         else:
             bid, ask = self._ladder_side(0, n, descending=True), self._ladder_side(1, n, descending=False)
-        return DepthSnapshot(*(_frozen(a) for a in (*bid, *ask)))
+        out = (*bid, *ask)  # fresh arrays (fancy indexing, arithmetic): sealed, not copied again
+        for a in out:
+            a.flags.writeable = False
+        return DepthSnapshot(*out)
 
     def _slot_side(self, s: int, n: int, *, descending: bool) -> tuple[np.ndarray, ...]:
         px, sz, ct = self._slots[s]

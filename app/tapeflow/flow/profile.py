@@ -48,6 +48,7 @@ class VolumeProfile:
         self.bid = np.zeros(0, np.int64)
         self.ask = np.zeros(0, np.int64)
         self.unknown = np.zeros(0, np.int64)
+        self.version = 0  # bumped by every change (what a cached summary or view is keyed on)
 
     @classmethod
     def from_trades(cls, trades: np.ndarray | TradeColumns, **kw) -> VolumeProfile:
@@ -65,6 +66,7 @@ class VolumeProfile:
 
     def reset(self) -> None:
         """Start a new session."""
+        self.version += 1
         self.bid = self.ask = self.unknown = np.zeros(0, np.int64)
 
     def add(self, trades: np.ndarray | TradeColumns) -> None:
@@ -75,6 +77,7 @@ class VolumeProfile:
             trades = trade_columns(trades)
         if len(trades) == 0:
             return
+        self.version += 1
         lo, hi = int(trades.price.min()), int(trades.price.max())
         self._cover(lo, hi)
         idx = trades.price - self.base
@@ -86,6 +89,7 @@ class VolumeProfile:
     def add_one(self, price: int, size: int, side: int) -> None:
         """Add one trade (ticks, contracts, aggressor -1/0/1): the live path, no numpy call unless
         the price is outside the covered range."""
+        self.version += 1
         i = price - self.base
         if not 0 <= i < len(self.bid):
             self._cover(price, price)

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from tapeflow.core.events import EVENT_DTYPE, K_TRADE, put, select
+from tapeflow.core.events import EVENT_DTYPE, K_TRADE, concat, put, select
 from tapeflow.core.instruments import Instrument
 from tapeflow.core.sessions import SessionLabeller
 from tapeflow.flow.bars import BarSpec, parse_bar_spec
@@ -88,6 +88,10 @@ class FlowState:
         self.events_seen = 0
         self._tape = np.zeros(2 * s.tape_length, EVENT_DTYPE)
         self._tape_n = 0
+        self._trades_in = 0  # trades pushed to the tape so far: what snapshot caches are keyed on
+        self._snap_tape: tuple[int, np.ndarray] | None = None  # (trades_in, read-only tape)
+        self._snap_bars: tuple[int, FootprintBars, FootprintBars] | None = None  # (trades_in, closed, bars)
+        self._snap_profile: tuple[tuple, tuple] | None = None  # (profile key, (prices, bid, ask, summary))
         self._sessions = SessionLabeller()
         self._live: LiveColumns | None = None  # the lists of the last live-sized batch
 
@@ -179,12 +183,13 @@ class FlowState:
             self._tape_n = len(keep)
         put(self._tape, self._tape_n, trades)  # byte copies: structured assignment goes field by field
         self._tape_n += len(trades)
+        self._trades_in += len(trades)
 
     def tape(self, n: int | None = None) -> np.ndarray:
         """The last ``n`` trades (default: the configured tape length), oldest first, a copy."""
         cap = len(self._tape) // 2
         n = cap if n is None else min(n, cap)
-        return self._tape[max(0, self._tape_n - n) : self._tape_n].copy()
+        return concat([self._tape[max(0, self._tape_n - n) : self._tape_n]])  # one byte copy (10x a structured copy)
 
     def bars(self) -> FootprintBars:
         return self.builder.bars()
@@ -194,21 +199,55 @@ class FlowState:
         return self.prior_profiles[-1] if self.prior_profiles else None
 
     def snapshot(self) -> FlowSnapshot:
-        prof = self.profile
+        """An immutable view of the state now. What did not change since the last snapshot is
+        handed out again (every array in it is read-only): the tape and the bars are rebuilt only
+        when trades came (or a bar closed), the profile arrays and summary only when the profile
+        changed, so a frame with nothing new costs little more than the book depth."""
+        prices, bid, ask, summary = self._profile_view()
         return FlowSnapshot(
-            bars=self.builder.bars(),
+            bars=self._bars_view(),
             depth=self.book.depth(self.settings.depth_levels),
-            profile_prices=prof.prices,
-            profile_bid=prof.bid.copy(),
-            profile_ask=prof.ask.copy(),
-            profile=prof.summary(),
+            profile_prices=prices,
+            profile_bid=bid,
+            profile_ask=ask,
+            profile=summary,
             prior_profile=self.prior_profile,
-            tape=self.tape(),
+            tape=self._tape_view(),
             last_price=self.last_price,
             last_ts=self.last_ts,
             session=self.session,
             events_seen=self.events_seen,
         )
+
+    def _tape_view(self) -> np.ndarray:
+        got = self._snap_tape
+        if got is not None and got[0] == self._trades_in:
+            return got[1]
+        tape = self.tape()
+        tape.flags.writeable = False
+        self._snap_tape = (self._trades_in, tape)
+        return tape
+
+    def _bars_view(self) -> FootprintBars:
+        """``builder.bars()``, made again only when trades came or a bar closed (the open bar
+        changes only with a trade; a close on a later event's time makes a new closed series)."""
+        closed = self.builder.bars(include_open=False)  # the builder's cached series until a close
+        got = self._snap_bars
+        if got is not None and got[0] == self._trades_in and got[1] is closed:
+            return got[2]
+        bars = self.builder.bars()
+        self._snap_bars = (self._trades_in, closed, bars)
+        return bars
+
+    def _profile_view(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, ProfileSummary | None]:
+        prof = self.profile
+        key = (prof.version, prof.value_area, prof.node_window, prof.hvn_ratio, prof.lvn_ratio)
+        got = self._snap_profile
+        if got is not None and got[0] == key:
+            return got[1]
+        view = (_read_only(prof.prices), _read_only(prof.bid.copy()), _read_only(prof.ask.copy()), prof.summary())
+        self._snap_profile = (key, view)
+        return view
 
 
 class LiveColumns(NamedTuple):
@@ -236,6 +275,11 @@ def live_columns_of(batch: np.ndarray) -> LiveColumns:
     trades = batch if len(rows) == len(kinds) else select(batch, rows)
     ts, price, size, side = (trades[f].tolist() for f in ("ts_event", "price", "size", "side"))
     return LiveColumns(batch, trades, kinds, rows, ts, price, size, side)
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
 
 
 def _runs(labels: np.ndarray) -> list[slice]:
