@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 from test_ui_support import SIM, feed_all, make_session, shot
 
 from tapeflow.core.events import Side
@@ -130,6 +130,34 @@ def test_layout_theme_and_pane_settings_persist_per_user(window, qtbot, tmp_path
     assert not w2.docks["signals"].isVisible() and w2.docks["dom"].isVisible()
     assert not w2.dom.one_click_enabled  # never restored: off at every start
     w2.apply_theme("dark")
+
+
+def _assert_every_dom_column_readable(w: MainWindow) -> None:
+    from tapeflow.ui.ladder_model import HEADERS, Col
+
+    QtWidgets.QApplication.processEvents()
+    table, model = w.dom.table, w.dom.model
+    widths = [table.columnWidth(int(c)) for c in Col]
+    assert sum(widths) <= table.viewport().width(), (widths, table.viewport().width())
+    assert table.horizontalScrollBar().maximum() == 0  # nothing scrolled out of view
+    header_fm = table.horizontalHeader().fontMetrics()
+    bold = QtGui.QFont(table.font())
+    bold.setBold(True)
+    cell_fm = QtGui.QFontMetrics(bold)
+    for c in Col:
+        assert header_fm.horizontalAdvance(HEADERS[c]) + 4 <= widths[c], c.name
+        texts = [model.cell(r, int(c))[0] for r in range(model.rowCount())]
+        widest = max((cell_fm.horizontalAdvance(t) for t in texts), default=0)
+        assert widest + 6 <= widths[c], (c.name, max(texts, key=len))
+
+
+def test_every_dom_column_is_readable_at_the_default_window_size(window):
+    feed_all(window.session)
+    window.refresh()
+    assert window.width() == 1600
+    _assert_every_dom_column_readable(window)
+    window.reset_layout()
+    _assert_every_dom_column_readable(window)
 
 
 def test_screenshots_of_the_window_and_every_pane(window, tmp_path):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from tapeflow.core.events import Side
 from tapeflow.core.instruments import Instrument
@@ -19,9 +19,20 @@ from tapeflow.pipeline import PipelineSnapshot
 from tapeflow.trading.account import Account, SubmitResult
 from tapeflow.trading.orders import OrderRequest, OrderType, Source
 from tapeflow.ui.cell_delegate import CellTableView
-from tapeflow.ui.ladder_model import Col, LadderModel
+from tapeflow.ui.ladder_model import HEADERS, Col, LadderModel
 from tapeflow.ui.text import usd
 from tapeflow.ui.theme import Theme
+
+COLUMN_MIN_PX = {
+    Col.BUY_ORDERS: 34, Col.BID_CHANGE: 40, Col.BID: 46, Col.PRICE: 66, Col.ASK: 46,
+    Col.ASK_CHANGE: 40, Col.SELL_ORDERS: 34, Col.SOLD: 44, Col.BOUGHT: 44, Col.LAST: 36,
+}
+COLUMN_SAMPLE = {  # the widest text a column usually shows (``compact`` sizes, signed changes)
+    Col.BUY_ORDERS: "999", Col.BID_CHANGE: "+999", Col.BID: "999k", Col.ASK: "999k",
+    Col.ASK_CHANGE: "+999", Col.SELL_ORDERS: "999", Col.SOLD: "999k", Col.BOUGHT: "999k", Col.LAST: "999",
+}
+HEADER_PAD_PX = 12  # header section padding (theme: 2 px a side) and a margin
+CELL_PAD_PX = 10  # the cell delegate's text padding (3 px a side) and a margin
 
 LadderSource = Callable[[int, int], LadderSnapshot]
 """``book.ladder(lo, hi)``: resting size and session traded volume per price (ticks)."""
@@ -77,9 +88,8 @@ class DomPane(QtWidgets.QWidget):
         self.table.setShowGrid(False)
         self.table.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
         self.table.clicked.connect(self.click_cell)
-        for col, w in ((Col.BUY_ORDERS, 34), (Col.BID_CHANGE, 40), (Col.BID, 46), (Col.PRICE, 66), (Col.ASK, 46),
-                       (Col.ASK_CHANGE, 40), (Col.SELL_ORDERS, 34), (Col.SOLD, 44), (Col.BOUGHT, 44), (Col.LAST, 36)):
-            self.table.setColumnWidth(int(col), w)
+        self.table.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.size_columns()
 
         buttons = QtWidgets.QHBoxLayout()
         buttons.setContentsMargins(4, 2, 4, 2)
@@ -106,6 +116,40 @@ class DomPane(QtWidgets.QWidget):
         layout.addWidget(self.message)
         self.apply_theme(theme)
         self._one_click_changed(False)
+
+    # ---------------------------------------------------------------- geometry
+
+    def column_width(self, col: Col) -> int:
+        """Pixels column ``col`` needs: its header and its widest usual value (bold where the ladder
+        bolds it) in the view's fonts, and never less than the column's minimum."""
+        header_fm = self.table.horizontalHeader().fontMetrics()
+        bold = QtGui.QFont(self.table.font())
+        bold.setBold(True)
+        cell_fm = QtGui.QFontMetrics(bold)  # bold is the wider of the two
+        header = header_fm.horizontalAdvance(HEADERS[col]) + HEADER_PAD_PX
+        sample = cell_fm.horizontalAdvance(self._sample(col)) + CELL_PAD_PX
+        return max(COLUMN_MIN_PX[col], header, sample)
+
+    def _sample(self, col: Col) -> str:
+        if col is Col.PRICE:  # the widest price of the instrument's usual range, five digits left of the point
+            return self.instrument.format_price(int(99_999 / self.instrument.tick_size))
+        return COLUMN_SAMPLE[col]
+
+    def size_columns(self) -> None:
+        """Every column as wide as its header and usual values need (fonts differ between systems)."""
+        for col in Col:
+            self.table.setColumnWidth(int(col), self.column_width(col))
+
+    def ladder_width(self) -> int:
+        """Width the pane needs to show every ladder column without a horizontal scroll bar."""
+        t = self.table
+        columns = sum(t.columnWidth(int(c)) for c in Col)
+        scroll = t.verticalScrollBar().sizeHint().width()
+        return columns + scroll + 2 * t.frameWidth()
+
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802 - Qt API
+        hint = super().sizeHint()
+        return QtCore.QSize(max(hint.width(), self.ladder_width()), hint.height())
 
     # ---------------------------------------------------------------- state
 

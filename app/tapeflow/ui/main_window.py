@@ -132,7 +132,20 @@ class MainWindow(QtWidgets.QMainWindow):
         self.splitDockWidget(d["risk"], d["tape"], vertical)
         self.splitDockWidget(d["tape"], d["signals"], vertical)
         self.splitDockWidget(d["footprint"], d["delta"], vertical)
-        self.resizeDocks([d["dom"], d["footprint"], d["risk"]], [420, 1000, 360], horizontal)
+        self._default_sizes()
+
+    def _default_sizes(self) -> None:
+        """Dock sizes of the default layout for the window's current width (called again once the
+        window has its size). Qt scales the sizes given to fit the window, so they are taken as
+        shares of its width: the DOM gets the width its ladder columns need, the right column a
+        fixed share, the footprint the rest."""
+        d = self.docks
+        horizontal, vertical = QtCore.Qt.Orientation.Horizontal, QtCore.Qt.Orientation.Vertical
+        dom_px = max(420, d["dom"].sizeHint().width())  # every ladder column readable (the pane's hint)
+        right_px = 320
+        seps = 2 * self.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_DockWidgetSeparatorExtent, None, self)
+        chart_px = max(400, self.width() - dom_px - right_px - seps)
+        self.resizeDocks([d["dom"], d["footprint"], d["risk"]], [dom_px, chart_px, right_px], horizontal)
         self.resizeDocks([d["footprint"], d["delta"]], [640, 200], vertical)
         self.resizeDocks([d["risk"], d["tape"], d["signals"]], [340, 330, 200], vertical)
 
@@ -144,6 +157,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._default_layout()
         for dock in self.docks.values():
             dock.show()
+        self._default_sizes()  # again, with the docks back in the layout
 
     def _menus(self) -> None:
         bar = self.menuBar()
@@ -328,6 +342,8 @@ class MainWindow(QtWidgets.QMainWindow):
         state = st.bytes("window_state")
         if state is not None and int(st.get("layout_version", 0)) == LAYOUT_VERSION:
             self.restoreState(state, LAYOUT_VERSION)
+        else:
+            self._default_sizes()
         self.footprint.restore(st.get_json("footprint", {}))  # type: ignore[arg-type]
         self.tape.restore(st.get_json("tape", {}))  # type: ignore[arg-type]
         self.dom.size_box.setValue(int(st.get("dom_size", 1)))
