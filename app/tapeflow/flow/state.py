@@ -269,12 +269,12 @@ _NO_TRADES = np.zeros(0, EVENT_DTYPE)
 
 def live_columns_of(batch: np.ndarray) -> LiveColumns:
     kinds = batch["kind"].tolist()
-    if K_TRADE not in kinds:  # most live batches: book rows only
-        return LiveColumns(batch, _NO_TRADES, kinds, [], [], [], [], [])
+    if K_TRADE not in kinds:  # most live batches: book rows only (``_make``: the tuple's C constructor)
+        return LiveColumns._make((batch, _NO_TRADES, kinds, [], [], [], [], []))
     rows = [i for i, k in enumerate(kinds) if k == K_TRADE]
     trades = batch if len(rows) == len(kinds) else select(batch, rows)
     ts, price, size, side = (trades[f].tolist() for f in ("ts_event", "price", "size", "side"))
-    return LiveColumns(batch, trades, kinds, rows, ts, price, size, side)
+    return LiveColumns._make((batch, trades, kinds, rows, ts, price, size, side))
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:
