@@ -359,6 +359,7 @@ class _ClosedBars:
         self._offsets = np.zeros(65, np.int64)
         self._views()
         self._series: FootprintBars | None = None  # cached until the next bar closes
+        self._stale = False  # a bar closed since ``_series`` was made (dropped when next read, not at the close)
         self._pending: list[tuple[dict[str, int], Sequence[Sequence[int]]]] = []  # closed, not yet written
 
     def _views(self) -> None:
@@ -370,7 +371,7 @@ class _ClosedBars:
         """One closed bar: its fields and per tick (low to high) its level fields. Written into the
         blocks when a series is next read, so a bar close on the live path costs no numpy call."""
         self._pending.append((bar, rows))
-        self._series = None
+        self._stale = True  # freeing the old series (tens of views) is left to the next read, off the close
         if len(self._pending) >= _MAX_PENDING:  # nobody reads (headless, no idle calls): bound the lists kept
             self._flush()
 
@@ -400,8 +401,9 @@ class _ClosedBars:
     def series(self) -> FootprintBars:
         if self._pending:
             self._flush()
-        if self._series is None:
+        if self._series is None or self._stale:
             self._series = self._run(0, self.n)
+            self._stale = False
         return self._series
 
     def recent(self, count: int) -> FootprintBars:
