@@ -80,7 +80,7 @@ class Filters:
                 return False
         if self.windows and not _inside(self._day_windows(ts // NS_PER_DAY), ts):
             return False
-        return not any(a <= ts <= b for a, b in (n.span for n in self.news))
+        return not (self.news and any(a <= ts <= b for a, b in (n.span for n in self.news)))
 
     def _day_windows(self, utc_day: int) -> list[int]:
         """Flat sorted [start, end, start, end, ...] UTC ns of every window touching that UTC day."""
