@@ -160,6 +160,43 @@ def test_every_dom_column_is_readable_at_the_default_window_size(window):
     _assert_every_dom_column_readable(window)
 
 
+def _assert_table_columns_readable(table, model, *, bold: bool, elided: frozenset[int] = frozenset(),
+                                   least: dict[int, str] | None = None) -> list[int]:
+    """Every shown column's header and values fit (``bold``: as large prints are), or for an
+    ``elided`` column at least its ``least`` text; no horizontal scroll; returns the shown columns."""
+    QtWidgets.QApplication.processEvents()
+    shown = [c for c in range(model.columnCount()) if not table.isColumnHidden(c)]
+    widths = {c: table.columnWidth(c) for c in shown}
+    assert sum(widths.values()) <= table.viewport().width(), (widths, table.viewport().width())
+    assert table.horizontalScrollBar().maximum() == 0 and not table.horizontalScrollBar().isVisible()
+    header_fm = table.horizontalHeader().fontMetrics()
+    font = QtGui.QFont(table.font())
+    font.setBold(bold)
+    cell_fm = QtGui.QFontMetrics(font)
+    for c in shown:
+        name = model.headerData(c, QtCore.Qt.Orientation.Horizontal)
+        assert header_fm.horizontalAdvance(name) + 4 <= widths[c], name
+        texts = [str(model.cell(r, c)[0]) for r in range(model.rowCount())]
+        if c in elided:
+            texts = [(least or {})[c]]
+        widest = max((cell_fm.horizontalAdvance(t) for t in texts), default=0)
+        assert widest + 6 <= widths[c], (name, max(texts, key=len, default=""))
+    return shown
+
+
+def test_tape_and_signal_log_columns_fit_their_panes_at_the_default_window_size(window):
+    feed_all(window.session)
+    window.refresh()
+    assert window.width() == 1600 and window.tape.model.rowCount() and window.signals.model.rowCount()
+    for _ in range(2):  # as opened, and after a layout reset
+        tape = _assert_table_columns_readable(window.tape.table, window.tape.model, bold=True)
+        assert tape == [0, 1, 2, 3]  # time, price, size and side
+        log = _assert_table_columns_readable(window.signals.table, window.signals.model, bold=False,
+                                             elided=frozenset({1, 2}), least={1: "bar volume 2000"})
+        assert {0, 1, 3, 4} <= set(log)  # time, rule (cut with an ellipsis when long), side and price
+        window.reset_layout()
+
+
 def test_screenshots_of_the_window_and_every_pane(window, tmp_path):
     s = window.session
     feed_all(s)

@@ -21,6 +21,8 @@ Cell = tuple[str, QtGui.QBrush | None, QtGui.QBrush, bool, int]
 """text, background (None = the view's), foreground, bold, ``Qt.AlignmentFlag`` as int."""
 
 _PAD_PX = 3
+HEADER_PAD_PX = 12  # header section padding (theme: 2 px a side) and a margin
+CELL_PAD_PX = 10  # the text padding (3 px a side) and a margin
 _CACHE = 4096
 _RIGHT = QtCore.Qt.AlignmentFlag.AlignRight.value
 _HCENTER = QtCore.Qt.AlignmentFlag.AlignHCenter.value
@@ -151,6 +153,35 @@ class CellTableView(QtWidgets.QTableView):
         super().__init__(parent)
         self.cells = CellDelegate(self)
         self.setItemDelegate(self.cells)
+        self.elide_columns: frozenset[int] = frozenset()
+        """Columns whose text is cut with an ellipsis when it does not fit (free text such as a rule's
+        name); other columns are clipped to their cell."""
+        self._elided: dict[tuple[str, bool, int], str] = {}
+        self._elided_font: str | None = None
+
+    def column_px(self, header: str, samples: tuple[str, ...] = (), *, bold: bool = False) -> int:
+        """Pixels a column needs to show ``header`` and each of ``samples`` (its widest usual values,
+        ``bold`` when the model may bold them) in this view's fonts, padding included."""
+        header_px = self.horizontalHeader().fontMetrics().horizontalAdvance(header) + HEADER_PAD_PX
+        font = QtGui.QFont(self.font())
+        font.setBold(bold)
+        fm = QtGui.QFontMetrics(font)
+        return max([header_px] + [fm.horizontalAdvance(s) + CELL_PAD_PX for s in samples])
+
+    def _elide(self, cell: Cell, width: int, font: QtGui.QFont) -> Cell:
+        """``cell`` with its text cut to ``width`` (an ellipsis at the end) when it is wider."""
+        text, bold = cell[0], cell[3]
+        if font.key() != self._elided_font or len(self._elided) > _CACHE:
+            self._elided.clear()
+            self._elided_font = font.key()
+        key = (text, bold, width)
+        got = self._elided.get(key)
+        if got is None:
+            f = QtGui.QFont(font)
+            f.setBold(bold)
+            got = self._elided[key] = QtGui.QFontMetrics(f).elidedText(
+                text, QtCore.Qt.TextElideMode.ElideRight, max(0, width - 2 * _PAD_PX))
+        return cell if got == text else (got, *cell[1:])  # type: ignore[return-value]
 
     def dataChanged(self, top_left: QtCore.QModelIndex, bottom_right: QtCore.QModelIndex,  # noqa: N802 - Qt API
                     roles: list[int] | None = None) -> None:
@@ -202,7 +233,7 @@ class CellTableView(QtWidgets.QTableView):
         where = {c: (self.columnViewportPosition(c), self.columnWidth(c))
                  for c in set().union(*spans.values()) if not self.isColumnHidden(c)} if spans else {}
         font = self.font()
-        cell = model.cell
+        cell, elide = model.cell, self.elide_columns
         todo: list[tuple[int, int, int, int, Cell]] = []
         sel = self.selectionModel()
         rows_selectable = sel is not None and sel.hasSelection() and \
@@ -221,6 +252,8 @@ class CellTableView(QtWidgets.QTableView):
                     xw = where.get(c)
                     if xw is not None:
                         cl = cell(r, c)
+                        if cl[0] and c in elide:
+                            cl = self._elide(cl, xw[1], font)
                         if cl[0] or cl[1] is not None:  # a blank cell is the view's background
                             todo.append((xw[0], y, xw[1], h, cl))
             self.cells.paint_cells(p, todo, font)

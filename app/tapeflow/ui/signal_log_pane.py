@@ -7,13 +7,21 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from tapeflow.core.events import Side
 from tapeflow.core.instruments import Instrument
 from tapeflow.pipeline import PipelineSnapshot
-from tapeflow.signals.model import Signal
+from tapeflow.signals.model import Action, Signal
 from tapeflow.ui.cell_delegate import CellTableView
 from tapeflow.ui.table_model import FixedColumnsModel
 from tapeflow.ui.text import et_time
 from tapeflow.ui.theme import Theme
 
 COLUMNS = ("Time ET", "Rule", "Kind", "Side", "Price", "Strength", "Action")
+TIME, RULE, KIND, SIDE, PRICE, STRENGTH, ACTION = range(len(COLUMNS))
+PRIORITY = (TIME, RULE, SIDE, PRICE, KIND, ACTION, STRENGTH)
+"""Which columns a narrow pane keeps: the first ones that fit (the row's tooltip tells the rest)."""
+TEXT_COLUMNS = (RULE, KIND)  # free text: as wide as fits, cut with an ellipsis
+TEXT_SAMPLES = {  # (least readable, widest usual): rule names are the user's, kinds the detectors'
+    RULE: ("bar volume 2000", "diagonal imbalance 3x"),
+    KIND: ("stacked_imbalance", "volume_node_breakout"),
+}
 _LEFT = int(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter)
 _FORMAT_CACHE = 4096
 
@@ -73,9 +81,12 @@ class SignalModel(FixedColumnsModel):
             s = self.signals[index.row()]
             name = "ask" if s.side == Side.BUY else "bid" if s.side == Side.SELL else "text"
             return QtGui.QBrush(self.theme.color(name))
-        if role == QtCore.Qt.ItemDataRole.ToolTipRole:
+        if role == QtCore.Qt.ItemDataRole.ToolTipRole:  # every column: a narrow pane hides some
             s = self.signals[index.row()]
-            return ", ".join(f"{k}={v}" for k, v in s.inputs.items()) or None
+            time, rule, kind, side, price, strength, action = self.row_values(index.row())
+            head = f"{time} {rule} ({kind}): {side} {price}, strength {strength}, {action}"
+            inputs = ", ".join(f"{k}={v}" for k, v in s.inputs.items())
+            return f"{head}\n{inputs}" if inputs else head
         return None
 
 
@@ -99,14 +110,63 @@ class SignalLogPane(QtWidgets.QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(18)
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.elide_columns = frozenset(TEXT_COLUMNS)
+        self.table.horizontalHeader().setMinimumSectionSize(16)
         self.table.clicked.connect(self._clicked)
-        for c, w in enumerate((64, 130, 130, 40, 66, 56)):
-            self.table.setColumnWidth(c, w)
+        self.table.viewport().installEventFilter(self)
+        self.fit_columns()
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.note)
         layout.addWidget(self.table, 1)
+
+    # ---------------------------------------------------------------- geometry
+
+    def column_px(self, col: int) -> tuple[int, int]:
+        """(least, wanted) pixels of column ``col`` in the view's fonts: a fixed column needs its
+        header and widest usual value; a text column can be cut down to a short rule name."""
+        t = self.table
+        if col in TEXT_SAMPLES:
+            least, widest = TEXT_SAMPLES[col]
+            return t.column_px(COLUMNS[col], (least,)), t.column_px(COLUMNS[col], (widest,))
+        inst = self.model.instrument
+        samples = {TIME: ("00:00:00",), SIDE: ("SELL", "BUY"), STRENGTH: ("99.99",),
+                   PRICE: (inst.format_price(int(99_999 / inst.tick_size)),),
+                   ACTION: tuple(str(a) for a in Action)}[col]
+        px = t.column_px(COLUMNS[col], samples)
+        return px, px
+
+    def fit_columns(self) -> None:
+        """Show the columns that fit the table's width, most useful first (:data:`PRIORITY`): each
+        at its least width, then the text columns grow towards their wanted width and the rule's
+        name takes what is left. Nothing scrolls sideways; hidden columns are in the tooltip."""
+        t = self.table
+        avail = t.viewport().width()
+        px = {c: self.column_px(c) for c in range(len(COLUMNS))}
+        shown: list[int] = []
+        used = 0
+        for c in PRIORITY:
+            if len(shown) >= 2 and used + px[c][0] > avail:  # the time and the rule always show
+                break
+            shown.append(c)
+            used += px[c][0]
+        widths = {c: px[c][0] for c in shown}
+        left = max(0, avail - used)
+        for c in TEXT_COLUMNS:
+            if c in widths:
+                grow = min(left, px[c][1] - px[c][0])
+                widths[c] += grow
+                left -= grow
+        widths[RULE] += left
+        for c in range(len(COLUMNS)):
+            t.setColumnHidden(c, c not in widths)
+            if c in widths:
+                t.setColumnWidth(c, widths[c])
+
+    def eventFilter(self, obj: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802 - Qt API
+        if obj is self.table.viewport() and event.type() == QtCore.QEvent.Type.Resize:
+            self.fit_columns()
+        return False
 
     def _clicked(self, index: QtCore.QModelIndex) -> None:
         if index.isValid():
@@ -115,9 +175,11 @@ class SignalLogPane(QtWidgets.QWidget):
     def apply_theme(self, theme: Theme) -> None:
         self.model.theme = theme
         self._key = None
+        self.fit_columns()
 
     def set_instrument(self, instrument: Instrument) -> None:
         self.model.instrument = instrument
+        self.fit_columns()
 
     def update_from(self, snap: PipelineSnapshot) -> bool:
         sig = snap.signals

@@ -164,9 +164,7 @@ class TapePane(QtWidgets.QWidget):
         self.table.verticalHeader().setDefaultSectionSize(17)
         self.table.setShowGrid(False)
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        for c, w in enumerate((96, 70, 46)):
-            self.table.setColumnWidth(c, w)
+        self.size_columns()
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
@@ -174,6 +172,23 @@ class TapePane(QtWidgets.QWidget):
         self.min_box.valueChanged.connect(self._filters_changed)
         self.large_box.valueChanged.connect(self._filters_changed)
         self._tape = np.zeros(0)
+
+    def column_samples(self) -> tuple[tuple[str, ...], ...]:
+        """The widest text each column usually shows: a price with five digits before the point,
+        a print of 9999 lots."""
+        price = self.model.instrument.format_price(int(99_999 / self.model.instrument.tick_size))
+        return ("00:00:00.000",), (price,), ("9999",), ("SELL", "BUY")
+
+    def size_columns(self) -> None:
+        """Each column as wide as its header and usual values need in the view's fonts (bold: large
+        lots are bold); Side, the last, takes what is left, so there is no horizontal scroll bar."""
+        t, header = self.table, self.table.horizontalHeader()
+        widths = [t.column_px(h, samples, bold=True) for h, samples in zip(COLUMNS, self.column_samples(), strict=True)]
+        header.setStretchLastSection(False)  # a stretched section keeps its width from before as its least
+        header.setMinimumSectionSize(min(widths))
+        for c, w in enumerate(widths):
+            t.setColumnWidth(c, w)
+        header.setStretchLastSection(True)
 
     def _filters_changed(self) -> None:
         self.model.min_size = self.min_box.value()
@@ -185,9 +200,11 @@ class TapePane(QtWidgets.QWidget):
     def apply_theme(self, theme: Theme) -> None:
         self.model.theme = theme
         self._key = None
+        self.size_columns()
 
     def set_instrument(self, instrument: Instrument) -> None:
         self.model.instrument = instrument
+        self.size_columns()
 
     def update_from(self, snap: PipelineSnapshot) -> bool:
         tape = snap.flow.tape
