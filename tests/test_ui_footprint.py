@@ -127,6 +127,27 @@ def test_footer_numbers_are_kept_in_the_cached_sprites(pane, tmp_path):
     assert sprites and all(sp.pixmap.height() >= 3 * 13 and sp.pixmap.width() >= 40 for sp in sprites)
 
 
+def test_every_footer_line_is_whole_and_clear_of_the_time_axis_ticks(pane, tmp_path):
+    s = make_session(tmp_path, engine=False)
+    feed_all(s)
+    pane.visible_bars = 8
+    pane.update_from(s.pipeline.snapshot())
+    pane.set_follow(True)
+    pane.graphics.grab()
+    item = pane.item
+    h = item.footer_height_px()
+    ticks = max(0, -pane.time_axis.style["tickLength"])  # drawn up into the plot, over the footer's bottom
+    sprites = list(item._footer_cache.values())
+    assert sprites
+    for sp in sprites:  # the footer numbers' ink (the sprites are transparent elsewhere)
+        img = sp.pixmap.toImage()
+        dpr = sp.pixmap.devicePixelRatio()
+        inked = [y for y in range(img.height()) if any(img.pixelColor(x, y).alpha() for x in range(img.width()))]
+        assert inked and inked[0] / dpr + sp.offset.y() >= 0
+        assert (inked[-1] + 1) / dpr + sp.offset.y() <= h - ticks, (inked[-1], h, ticks)
+    shot(pane, "footprint_footer", tmp_path)
+
+
 def test_zone_bands_stop_above_the_footer_and_do_not_cover_its_numbers(pane, tmp_path):
     s = make_session(tmp_path, engine=False)
     feed_all(s)

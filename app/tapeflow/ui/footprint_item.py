@@ -30,6 +30,8 @@ TEXT_MIN_CELL_PX = 24.0  # cells narrower than this show no numbers
 CELLS_MIN_ROW_PX = 1.5  # below this only candles and POC are drawn
 FOOTER_MIN_BAR_PX = 34.0  # bars narrower than this have no footer numbers
 FOOTER_LINES = 3  # volume, delta, cumulative delta
+FOOTER_FONT_PX = 11
+FOOTER_TOP_PX = 2.0  # space above the first footer line
 
 # horizontal layout of one bar, as fractions of the bar pitch (1.0 = one bar index)
 _CANDLE_L, _CANDLE_R = -0.46, -0.40
@@ -71,6 +73,10 @@ class FootprintItem(pg.GraphicsObject):
         self.mode = mode
         self.ticks_per_row = max(1, int(ticks_per_row))
         self.show_footer = True
+        self.footer_clearance_px = 0.0
+        """Space kept free under the footer's last line: the time axis draws its ticks up into the
+        plot, over the footer (the pane sets it from the axis)."""
+        self._footer_line: float | None = None
         self.bars: FootprintBars | None = None
         self._cache: dict[int, Sprite] = {}  # closed bar index -> drawn bar at _scale_key
         self._footer_cache: dict[int, Sprite] = {}
@@ -421,8 +427,20 @@ class FootprintItem(pg.GraphicsObject):
 
     # ---------------------------------------------------------------- footer
 
+    def _footer_font(self) -> QtGui.QFont:
+        font = QtGui.QFont()
+        font.setPixelSize(FOOTER_FONT_PX)
+        return font
+
+    def footer_line_px(self) -> float:
+        """Height of one footer line: the font's full height (ascent and descent), whole pixels."""
+        if self._footer_line is None:
+            self._footer_line = float(math.ceil(QtGui.QFontMetricsF(self._footer_font()).height()))
+        return self._footer_line
+
     def footer_height_px(self) -> float:
-        return FOOTER_LINES * 13.0 + 4.0
+        """The footer band: its lines, the space above them and the axis ticks' clearance below."""
+        return FOOTER_TOP_PX + FOOTER_LINES * self.footer_line_px() + 2.0 + self.footer_clearance_px
 
     def footer_px(self, px_per_bar: float) -> float:
         """Height of the footer band at the bottom of the view at this zoom (0: none drawn)."""
@@ -453,9 +471,8 @@ class FootprintItem(pg.GraphicsObject):
         th = self.theme
         pic = QtGui.QPicture()
         p = QtGui.QPainter(pic)
-        font = QtGui.QFont()
-        font.setPixelSize(11)
-        p.setFont(font)
+        p.setFont(self._footer_font())
+        line = self.footer_line_px()
         x0, w = _CELLS_L * sx, (_CELLS_R - _CELLS_L) * sx
         center = QtCore.Qt.AlignmentFlag.AlignCenter
         vol, delta, cum = int(bars.volume[i]), int(bars.delta[i]), int(bars.cum_delta[i])
@@ -466,7 +483,7 @@ class FootprintItem(pg.GraphicsObject):
         )
         for k, (val, color) in enumerate(lines):
             p.setPen(th.color(color))
-            p.drawText(QtCore.QRectF(x0, 2 + k * 13, w, 13), center, val)
+            p.drawText(QtCore.QRectF(x0, FOOTER_TOP_PX + k * line, w, line), center, val)
         p.end()
         return pic
 

@@ -73,6 +73,8 @@ class FootprintPane(QtWidgets.QWidget):
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         self.item = FootprintItem(theme)
+        # the time axis's ticks reach up into the plot (negative length): keep the footer's numbers above them
+        self.item.footer_clearance_px = max(0.0, -float(self.time_axis.style["tickLength"])) + 1.0
         self.highlights = HighlightItem(theme)
         self.highlights.footer_px = self.item.footer_px
         self.plot.addItem(self.item)
