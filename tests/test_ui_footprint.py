@@ -200,3 +200,27 @@ def test_a_split_paint_region_is_painted_part_by_part_not_as_its_bounding_rect(q
     View.paint_region = QtGui.QRegion(column)  # one rectangle: Qt's rect as it is
     assert _exposed_parts(t, Viewport(), exposed, view) == [exposed]
     assert _exposed_parts(t, None, exposed, view) == [exposed]
+
+
+def test_follow_moves_x_and_y_in_one_range_update(pane, tmp_path):
+    """A new bar that also re-centres the price range updates the view (and its linked panes) once."""
+    s = make_session(tmp_path, engine=False)
+    feed_all(s)
+    snap = s.pipeline.snapshot()
+    bars = snap.flow.bars
+    pane.update_from(snap)
+    vb = pane.plot.getViewBox()
+    vb.setRange(xRange=(0, 3), yRange=(0, 20), padding=0)  # far from the live bar, both axes off
+    pane._n_bars = len(bars)
+    seen = []
+    vb.sigRangeChanged.connect(lambda *_: seen.append(vb.viewRange()))
+    pane._follow(bars)
+    assert len(seen) == 1
+    (x0, x1), (y0, y1) = vb.viewRange()
+    n = len(bars)
+    assert (x0, x1) == pytest.approx((n - pane.visible_bars - 0.5, n + 0.5))
+    last = pane._last_price if pane._last_price is not None else int(bars.close[-1])
+    assert (y0 + y1) / 2 == pytest.approx(last) and y1 - y0 == pytest.approx(20)
+    seen.clear()
+    pane._follow(bars)  # already there: no update at all
+    assert seen == []

@@ -238,12 +238,17 @@ class FootprintPane(QtWidgets.QWidget):
             span = y1 - y0
             if recentre and not (y0 + 0.2 * span <= last <= y1 - 0.2 * span):
                 ny0, ny1 = last - span / 2, last + span / 2
+        # x and y in one call: two calls update the view (its linked delta pane, axes, items) twice
+        ranges = {}
+        if force or (abs(x0 - want_x[0]) > 1e-6 or abs(x1 - want_x[1]) > 1e-6):
+            ranges["xRange"] = want_x
+        if (ny0, ny1) != (y0, y1):
+            ranges["yRange"] = (ny0, ny1)
+        if not ranges:
+            return
         self._programmatic = True
         try:
-            if force or (abs(x0 - want_x[0]) > 1e-6 or abs(x1 - want_x[1]) > 1e-6):
-                vb.setXRange(*want_x, padding=0)
-            if (ny0, ny1) != (y0, y1):
-                vb.setYRange(ny0, ny1, padding=0)
+            vb.setRange(**ranges, padding=0)
         finally:
             self._programmatic = False
 
