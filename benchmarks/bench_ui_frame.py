@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import os
 import pstats
 import sys
@@ -77,8 +78,61 @@ def preload(session, bars: int) -> int:
     return n
 
 
+def trace_footprint(window, slow_ms: float) -> dict[str, list[float]]:
+    """Time the parts of the footprint pane's update (and garbage collections inside it); print every
+    update slower than ``slow_ms`` with what it did, its wall and CPU time (CPU well under wall: the
+    thread was off the CPU, not working). Returns the parts dict the pane's wrapper fills."""
+    fp = window.footprint
+    vb = fp.plot.getViewBox()
+    parts: dict[str, list[float]] = {}
+
+    def seg(name, f):
+        def timed(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return f(*a, **k)
+            finally:
+                parts.setdefault(name, []).append((time.perf_counter() - t0) * 1000)
+        return timed
+
+    fp.item.set_bars = seg("bars", fp.item.set_bars)  # a new bar, the live bar, a new high or low
+    fp.highlights.set_content = seg("overlay", fp.highlights.set_content)  # signals / zones changed
+    fp.profile.set_profile = seg("profile", fp.profile.set_profile)
+    fp._follow = seg("follow", fp._follow)  # auto-follow: scroll to a new bar, re-centre price
+    vb.setRange = seg("range", vb.setRange)  # the view (and the linked delta pane) moved
+    scene = fp.graphics.scene()
+    scene.prepareForPaint = seg("prepare", scene.prepareForPaint)  # view matrix, axes
+    gc_t0 = [0.0]
+
+    def on_gc(phase, info):
+        if phase == "start":
+            gc_t0[0] = time.perf_counter()
+        else:
+            parts.setdefault(f"gc{info['generation']}", []).append((time.perf_counter() - gc_t0[0]) * 1000)
+
+    gc.callbacks.append(on_gc)
+    orig = fp.update_from
+
+    def update_from(snap, *a, **k):
+        parts.clear()
+        t0, c0 = time.perf_counter(), time.thread_time()
+        try:
+            return orig(snap, *a, **k)
+        finally:
+            wall, cpu = (time.perf_counter() - t0) * 1000, (time.thread_time() - c0) * 1000
+            if wall > slow_ms:
+                what = " ".join(f"{n}={sum(v):.2f}" + (f"x{len(v)}" if len(v) > 1 else "")
+                                for n, v in parts.items() if sum(v) >= 0.05)
+                print(f"slow footprint.update_from {wall:.2f} ms (cpu {cpu:.2f} ms) bars={len(snap.flow.bars)} "
+                      f"signals={len(snap.signals)} {k}: {what}", flush=True)
+
+    fp.update_from = update_from
+    window._trace_gc = on_gc  # removed by the caller
+    return parts
+
+
 def run(spec: str, bar: str, *, panes: bool, seconds: float, preload_bars: int, profile: bool,
-        shots: Path | None, tag: str) -> dict:
+        shots: Path | None, tag: str, trace_slow: float | None = None) -> dict:
     """One replay at max speed in a fresh window; returns the figures."""
     app = QtWidgets.QApplication.instance()
     with tempfile.TemporaryDirectory() as home:
@@ -97,6 +151,8 @@ def run(spec: str, bar: str, *, panes: bool, seconds: float, preload_bars: int, 
         window.grab()  # first paint polishes every widget; measured frames are warm
         settle_heap()  # as the terminal does once its window is up (tapeflow.ui.app.run_terminal)
 
+        if trace_slow is not None and panes:
+            trace_footprint(window, trace_slow)
         pane_ms: dict[str, list[float]] = defaultdict(list)
         for name in PANES:
             pane = getattr(window, name)
@@ -184,6 +240,8 @@ def run(spec: str, bar: str, *, panes: bool, seconds: float, preload_bars: int, 
             for name in PANES:
                 window.docks[name].grab().save(str(shots / f"perf_{tag}_{name}.png"))
         session.runner.cancel()
+        if getattr(window, "_trace_gc", None) in gc.callbacks:
+            gc.callbacks.remove(window._trace_gc)
         window.frame_timer.stop()
         window.status_timer.stop()
         window.hide()
@@ -245,12 +303,14 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=12.0, help="wall seconds of replay per run (default 12)")
     ap.add_argument("--profile", action="store_true", help="cProfile the frame ticks of the sim run")
     ap.add_argument("--shots", type=Path, default=None, help="save window and pane screenshots here")
+    ap.add_argument("--trace-slow", type=float, default=None, metavar="MS",
+                    help="print each footprint update slower than MS with what it did (parts, CPU vs wall time)")
     ap.add_argument("--no-file", action="store_true", help="skip the real-file run")
     ap.add_argument("--runs", type=int, default=3, help="fresh sim runs pooled into one table (default 3)")
     args = ap.parse_args()
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     apply_theme(app, DARK)
-    common = {"seconds": args.seconds, "preload_bars": VISIBLE_BARS + 2}
+    common = {"seconds": args.seconds, "preload_bars": VISIBLE_BARS + 2, "trace_slow": args.trace_slow}
     # the rest of the session after the preload replays in a second or two once the panes keep up:
     # a few fresh runs pooled give the percentiles enough frames to mean something
     got = pooled([run(SIM_SPEC, SIM_BAR, panes=True, profile=args.profile and k == 0,
@@ -262,7 +322,7 @@ def main() -> None:
           f"{args.runs} runs pooled")
     table("simulator (NQ, RTH density)", got, base)
     if REAL_FILE.is_file() and not args.no_file:
-        common = {"seconds": args.seconds, "preload_bars": 0}
+        common = {"seconds": args.seconds, "preload_bars": 0, "trace_slow": args.trace_slow}
         got = run(str(REAL_FILE), "1m", panes=True, profile=False, shots=args.shots, tag="file", **common)
         base = run(str(REAL_FILE), "1m", panes=False, profile=False, shots=None, tag="file_base", **common)
         table(f"real file {REAL_FILE.name} (1m bars; the whole file)", got, base)
