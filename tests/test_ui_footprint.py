@@ -32,12 +32,17 @@ def pane(qtbot, qapp):
     return p
 
 
-def test_item_bounding_rect_covers_every_bar_from_lowest_low_to_highest_high(pane, tmp_path):
+def shown_session(pane, tmp_path):
+    """A whole simulated session fed and shown in the pane; returns its bars."""
     s = make_session(tmp_path, engine=False)
     feed_all(s)
     snap = s.pipeline.snapshot()
-    bars = snap.flow.bars
     pane.update_from(snap)
+    return snap.flow.bars
+
+
+def test_item_bounding_rect_covers_every_bar_from_lowest_low_to_highest_high(pane, tmp_path):
+    bars = shown_session(pane, tmp_path)
     r = pane.item.boundingRect()
     assert len(bars) >= 10
     assert r.left() <= -0.5 and r.right() >= len(bars) - 0.5
@@ -204,11 +209,7 @@ def test_a_split_paint_region_is_painted_part_by_part_not_as_its_bounding_rect(q
 
 def test_follow_moves_x_and_y_in_one_range_update(pane, tmp_path):
     """A new bar that also re-centres the price range updates the view (and its linked panes) once."""
-    s = make_session(tmp_path, engine=False)
-    feed_all(s)
-    snap = s.pipeline.snapshot()
-    bars = snap.flow.bars
-    pane.update_from(snap)
+    bars = shown_session(pane, tmp_path)
     vb = pane.plot.getViewBox()
     vb.setRange(xRange=(0, 3), yRange=(0, 20), padding=0)  # far from the live bar, both axes off
     pane._n_bars = len(bars)

@@ -75,19 +75,11 @@ class CellDelegate(QtWidgets.QStyledItemDelegate):
             p.fillRect(r, bg)
         if not text:
             return
-        if self._fonts is None:
-            normal, heavy = QtGui.QFont(view_font), QtGui.QFont(view_font)
-            heavy.setBold(True)
-            self._fonts = (normal, heavy)
-        font = self._fonts[1] if bold else self._fonts[0]
+        normal, heavy = self._fonts_of(view_font)
+        font = heavy if bold else normal
         st, w, h = self._static(text, font, bold)
         left, width = r.left(), r.width()
-        if align & _RIGHT:
-            x = left + width - 1 - _PAD_PX - w
-        elif align & _HCENTER:
-            x = left + (width - w) / 2
-        else:
-            x = left + _PAD_PX
+        x = _text_x(align, left, width, w)
         y = r.top() + (r.height() - h) / 2
         overflow = w > width - 2 * _PAD_PX
         if overflow:
@@ -99,15 +91,19 @@ class CellDelegate(QtWidgets.QStyledItemDelegate):
             p.setClipping(False)
 
 
-    def paint_cells(self, p: QtGui.QPainter, cells: list[tuple[int, int, int, int, Cell]],
-                    view_font: QtGui.QFont) -> None:
-        """Many cells ``(x, y, width, height, cell)`` as :meth:`paint_cell` paints them, in one call:
-        the painter's font and pen are set only when they change (a ladder has a few of each)."""
+    def _fonts_of(self, view_font: QtGui.QFont) -> tuple[QtGui.QFont, QtGui.QFont]:
+        """(normal, bold) copies of the view's font, made once."""
         if self._fonts is None:
             normal, heavy = QtGui.QFont(view_font), QtGui.QFont(view_font)
             heavy.setBold(True)
             self._fonts = (normal, heavy)
-        normal, heavy = self._fonts
+        return self._fonts
+
+    def paint_cells(self, p: QtGui.QPainter, cells: list[tuple[int, int, int, int, Cell]],
+                    view_font: QtGui.QFont) -> None:
+        """Many cells ``(x, y, width, height, cell)`` as :meth:`paint_cell` paints them, in one call:
+        the painter's font and pen are set only when they change (a ladder has a few of each)."""
+        normal, heavy = self._fonts_of(view_font)
         texts, static, pen_of, point = self._texts, self._static, self._pen, QtCore.QPointF
         cur_font = cur_pen = None
         for left, top, width, height, (text, bg, fg, bold, align) in cells:
@@ -118,12 +114,7 @@ class CellDelegate(QtWidgets.QStyledItemDelegate):
             font = heavy if bold else normal
             got = texts.get((text, bold))
             st, w, h = got if got is not None else static(text, font, bold)
-            if align & _RIGHT:
-                x = left + width - 1 - _PAD_PX - w
-            elif align & _HCENTER:
-                x = left + (width - w) / 2
-            else:
-                x = left + _PAD_PX
+            x = _text_x(align, left, width, w)
             if font is not cur_font:
                 p.setFont(font)
                 cur_font = font
@@ -259,3 +250,12 @@ class CellTableView(QtWidgets.QTableView):
             self.cells.paint_cells(p, todo, font)
         finally:
             p.end()
+
+
+def _text_x(align: int, left: float, width: float, text_width: float) -> float:
+    """Left edge of a text of ``text_width`` in a cell, by its horizontal alignment."""
+    if align & _RIGHT:
+        return left + width - 1 - _PAD_PX - text_width
+    if align & _HCENTER:
+        return left + (width - text_width) / 2
+    return left + _PAD_PX
