@@ -121,24 +121,24 @@ def test_screenshot_zoomed_out_with_merged_rows_in_the_light_theme(pane, tmp_pat
     shot(pane, "footprint_light_far", tmp_path)
 
 
-def test_footer_numbers_are_kept_in_the_cached_sprites(pane, tmp_path):
+def footers_drawn(pane, tmp_path) -> None:
+    """A session shown with 8 bars in view, followed and painted (footer sprites cached)."""
     s = make_session(tmp_path, engine=False)
     feed_all(s)
     pane.visible_bars = 8
     pane.update_from(s.pipeline.snapshot())
     pane.set_follow(True)
     pane.graphics.grab()
+
+
+def test_footer_numbers_are_kept_in_the_cached_sprites(pane, tmp_path):
+    footers_drawn(pane, tmp_path)
     sprites = list(pane.item._footer_cache.values())
     assert sprites and all(sp.pixmap.height() >= 3 * 13 and sp.pixmap.width() >= 40 for sp in sprites)
 
 
 def test_every_footer_line_is_whole_and_clear_of_the_time_axis_ticks(pane, tmp_path):
-    s = make_session(tmp_path, engine=False)
-    feed_all(s)
-    pane.visible_bars = 8
-    pane.update_from(s.pipeline.snapshot())
-    pane.set_follow(True)
-    pane.graphics.grab()
+    footers_drawn(pane, tmp_path)
     item = pane.item
     h = item.footer_height_px()
     ticks = max(0, -pane.time_axis.style["tickLength"])  # drawn up into the plot, over the footer's bottom
