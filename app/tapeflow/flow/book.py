@@ -28,6 +28,7 @@ from itertools import pairwise
 
 import numpy as np
 
+from tapeflow.core.arrays import sealed
 from tapeflow.core.events import (
     K_CLEAR,
     K_LEVEL,
@@ -50,9 +51,7 @@ _ADD, _CANCEL, _MODIFY, _CLEAR = ord("A"), ord("C"), ord("M"), ord("R")
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
-    a = np.array(a, copy=True)
-    a.flags.writeable = False
-    return a
+    return sealed(np.array(a, copy=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,10 +345,7 @@ class OrderBook:
             bid, ask = self._slot_side(0, n, descending=True), self._slot_side(1, n, descending=False)
         else:
             bid, ask = self._ladder_side(0, n, descending=True), self._ladder_side(1, n, descending=False)
-        out = (*bid, *ask)  # fresh arrays (fancy indexing, arithmetic): sealed, not copied again
-        for a in out:
-            a.flags.writeable = False
-        return DepthSnapshot(*out)
+        return DepthSnapshot(*(sealed(a) for a in (*bid, *ask)))  # fresh arrays (fancy indexing): not copied again
 
     def _slot_side(self, s: int, n: int, *, descending: bool) -> tuple[np.ndarray, ...]:
         px, sz, ct = self._slots[s]

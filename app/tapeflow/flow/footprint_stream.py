@@ -14,6 +14,7 @@ from itertools import pairwise
 
 import numpy as np
 
+from tapeflow.core.arrays import sealed
 from tapeflow.core.events import K_TRADE
 from tapeflow.core.sessions import session_span
 from tapeflow.flow.bars import BarKind, BarSpec
@@ -364,7 +365,7 @@ class _ClosedBars:
 
     def _views(self) -> None:
         self._ro_bars, self._ro_levels, self._ro_offsets = (
-            _readonly(a) for a in (self._bars, self._levels, self._offsets)
+            sealed(a.view()) for a in (self._bars, self._levels, self._offsets)
         )
 
     def append(self, bar: dict[str, int], rows: Sequence[Sequence[int]]) -> None:
@@ -428,12 +429,6 @@ def _grown(a: np.ndarray, size: int) -> np.ndarray:
     out = np.zeros((*a.shape[:-1], size), a.dtype)
     out[..., : a.shape[-1]] = a
     return out
-
-
-def _readonly(a: np.ndarray) -> np.ndarray:
-    v = a.view()
-    v.flags.writeable = False
-    return v
 
 
 def _append(closed: FootprintBars, bar: dict[str, int], levels: dict[str, np.ndarray]) -> FootprintBars:

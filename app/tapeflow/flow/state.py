@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from tapeflow.core.arrays import sealed
 from tapeflow.core.events import EVENT_DTYPE, K_TRADE, concat, put, select
 from tapeflow.core.instruments import Instrument
 from tapeflow.core.sessions import SessionLabeller
@@ -223,8 +224,7 @@ class FlowState:
         got = self._snap_tape
         if got is not None and got[0] == self._trades_in:
             return got[1]
-        tape = self.tape()
-        tape.flags.writeable = False
+        tape = sealed(self.tape())
         self._snap_tape = (self._trades_in, tape)
         return tape
 
@@ -245,7 +245,7 @@ class FlowState:
         got = self._snap_profile
         if got is not None and got[0] == key:
             return got[1]
-        view = (_read_only(prof.prices), _read_only(prof.bid.copy()), _read_only(prof.ask.copy()), prof.summary())
+        view = (sealed(prof.prices), sealed(prof.bid.copy()), sealed(prof.ask.copy()), prof.summary())
         self._snap_profile = (key, view)
         return view
 
@@ -275,11 +275,6 @@ def live_columns_of(batch: np.ndarray) -> LiveColumns:
     trades = batch if len(rows) == len(kinds) else select(batch, rows)
     ts, price, size, side = (trades[f].tolist() for f in ("ts_event", "price", "size", "side"))
     return LiveColumns._make((batch, trades, kinds, rows, ts, price, size, side))
-
-
-def _read_only(a: np.ndarray) -> np.ndarray:
-    a.flags.writeable = False
-    return a
 
 
 def _runs(labels: np.ndarray) -> list[slice]:

@@ -286,8 +286,8 @@ class RuleEngine:
         scratch.kind = "warm_up"
         scratch.emit(view, side=0, price=0, strength=0.0, warm=0)
         hit = scratch.drain()[0]
-        for _, rules, _ in self._drains[:1]:
-            rule = rules[0][1]
+        if self._drains:
+            rule = self._drains[0][1][0][1]  # the first route's first (index, rule)
             rule.filters.passes(hit)
             self._signal(hit, rule)
 

@@ -58,7 +58,7 @@ class CumDeltaCross(Detector):
         if len(view) == 0:
             return
         prev = 0 if view.session_is_new else self._last
-        values = view.cum_delta_list if len(view) <= _FEW else view.cum_delta
+        values = view.cum_delta_list if view.few else view.cum_delta
         self._last = int(values[-1])
         self._report(view, values, prev, "cum_delta")
 
@@ -74,7 +74,7 @@ class CumDeltaCross(Detector):
             up, down = _crossings_few(values, prev, level)
         else:
             up, down = (c.tolist() for c in _crossings(values, prev, level))
-        prices = view.price_list if len(view) <= _FEW else view.price
+        prices = view.price_list if view.few else view.price
         for j, side in sorted([(j, Side.BUY) for j in up] + [(j, Side.SELL) for j in down]):
             v = int(values[j])
             self.emit(view, side=side, price=int(prices[j]), strength=round(abs(v) / level, 4), index=j,
@@ -97,10 +97,8 @@ class BarDeltaCross(CumDeltaCross):
         if len(view) == 0:
             return
         prev = 0 if view.bar_is_new else self._last
-        if len(view) <= _FEW:
-            values = list(accumulate(view.signed_list, initial=prev))[1:]
-        else:
-            values = np.cumsum(view.signed) + prev
+        few = view.few
+        values = list(accumulate(view.signed_list, initial=prev))[1:] if few else np.cumsum(view.signed) + prev
         self._last = int(values[-1])
         self._report(view, values, prev, "bar_delta")
 
@@ -128,7 +126,7 @@ class BarVolumeCross(Detector):
         if view.bar_is_new:
             self._vol = self._delta = 0
         level = self.params.level
-        few = len(view) <= _FEW
+        few = view.few
         added = sum(view.size_list) if few else int(view.size.sum())
         if not self._vol < level <= self._vol + added:  # volume only grows: no crossing here
             self._vol += added
@@ -173,7 +171,7 @@ class VwapCross(Detector):
         if view.session_is_new:
             self._upper_side = self._lower_side = 0
         p = self.params
-        if len(view) <= _FEW:
+        if view.few:
             self._few(view)
             return
         price = view.price.astype(np.float64)
@@ -223,9 +221,6 @@ def _side_of(price: float, line: float, confirm: int) -> int:
         return 1 if price > line else -1 if price < line else 0
     return 1 if price >= line + confirm else -1 if price <= line - confirm else 0
 
-
-_FEW = 64
-"""Slices up to this many trades take the plain-Python checks (cheaper than numpy's fixed costs)."""
 
 
 def _stays(price: np.ndarray, line: np.ndarray, confirm: int, carry: int) -> bool:
