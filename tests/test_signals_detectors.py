@@ -300,3 +300,17 @@ def test_threshold_crossings_trade_by_trade_equal_the_vectorized_path(legs, leve
     one_by_one = fired(events, *rules, batch_size=1)
     assert one_by_one == fired(events, *rules, batch_size=len(events) + 20)
     assert any(s.kind == "bar_volume_cross" for s in one_by_one) == (sum(sz for _, sz, _ in legs) >= 3 * level)
+
+
+def test_rounded_matches_round_to_four_places_and_keeps_non_finite():
+    import math
+    import random
+
+    from tapeflow.signals.api import rounded
+
+    rng = random.Random(7)
+    values = [rng.uniform(-5000, 5000) for _ in range(20_000)] + [0.0, 1.0, 3.33335, 2.71828182, 1e-5, -1e-5]
+    assert all(rounded(v) == round(v, 4) for v in values if abs(v * 10000.0 % 1.0 - 0.5) > 1e-6)
+    assert rounded(1.00005) in (1.0, 1.0001)  # a tie (in binary, nearly): either neighbour
+    assert rounded(np.float64(2.5)) == 2.5 and type(rounded(np.float64(2.5))) is float
+    assert rounded(math.inf) == math.inf and math.isnan(rounded(math.nan))

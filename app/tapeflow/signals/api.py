@@ -21,6 +21,7 @@ and backtest produce the same signals.
 from __future__ import annotations
 
 import dataclasses
+from math import floor as _floor
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -437,30 +438,24 @@ class Detector:
 
         ``inputs`` are the numbers that made it fire (shown to the user and journaled).
         """
-        if isinstance(view, BarView):
+        if isinstance(view, TradeView):  # most signals: a trade crossed something
+            j = len(view) - 1 if index is None else int(index)
+            ts, order, phase = view.ts_list[j], view.first_order + j, 1
+            bar_start, bar_volume = view.bar_start_ns, None
+        elif isinstance(view, BarView):
             ts, order, phase = view.ts_ns, view.order, 0
             bar = view.bar()
             bar_start = bar["start_ns"]
             bar_volume: int | None = bar["volume"]
-        elif isinstance(view, TradeView):
-            j = len(view) - 1 if index is None else int(index)
-            ts, order, phase = view.ts_list[j], view.first_order + j, 1
-            bar_start, bar_volume = view.bar_start_ns, None
         else:
             ts = view.last_ts
             order, phase, bar_start, bar_volume = view.first_order, 2, view.bar_start_ns, None
-        self._hits.append(Hit(
-            kind=kind or self.kind,
-            ts_ns=ts,
-            side=_SIDES[int(side)],
-            price=int(price),
-            strength=float(strength),
-            bar_start_ns=bar_start if bar_start_ns is None else int(bar_start_ns),
-            order=order,
-            phase=phase,
-            bar_volume=bar_volume,
-            inputs={k: _plain(v) for k, v in inputs.items()},
-        ))
+        for k, v in inputs.items():  # ``inputs`` is this call's own dict: made plain in place
+            if type(v) not in _PLAIN:
+                inputs[k] = _plain(v)
+        self._hits.append(Hit(kind or self.kind, ts, _SIDES[int(side)], int(price), float(strength),
+                              bar_start if bar_start_ns is None else int(bar_start_ns), order, phase, bar_volume,
+                              inputs))
 
     def drain(self) -> list[Hit]:
         """Hand the emitted hits to the engine (and forget them)."""
@@ -469,6 +464,18 @@ class Detector:
 
 
 _SIDES = {int(s): s for s in Side}
+_PLAIN = frozenset({int, float, str})
+
+
+def rounded(x: float) -> float:
+    """``x`` to 4 decimal places, the precision signals report strengths and inputs in (half up).
+
+    Not ``round(x, 4)``: that goes through decimal conversion, which costs 5-15 µs when it runs
+    once a signal on a live feed (out of the CPU caches), against well under 1 µs for this."""
+    try:
+        return _floor(x * 10000.0 + 0.5) / 10000.0
+    except (OverflowError, ValueError):  # inf, nan: as they are
+        return float(x)
 
 
 def _plain(v: Any) -> InputValue:

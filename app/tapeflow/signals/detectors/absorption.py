@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tapeflow.core.events import Kind, Side
-from tapeflow.signals.api import BarView, BookView, Detector, param
+from tapeflow.signals.api import BarView, BookView, Detector, param, rounded
 
 LOCATIONS = ("poc", "vah", "val", "prior_poc", "prior_vah", "prior_val", "prior_high", "prior_low",
              "session_high", "session_low", "hvn")
@@ -104,8 +104,8 @@ class Absorption(Detector):
             near = _near(view, price, p.near, p.near_ticks) if p.near else ""
             if p.near and not near:
                 continue
-            self.emit(view, side=side, price=price, strength=round(vol / avg, 4) if avg else 0.0,
-                      volume=vol, avg_level_volume=round(avg, 4), close_away=away, max_shown=shown,
+            self.emit(view, side=side, price=price, strength=rounded(vol / avg) if avg else 0.0,
+                      volume=vol, avg_level_volume=rounded(avg), close_away=away, max_shown=shown,
                       refreshes=refreshes, near=near)
 
 

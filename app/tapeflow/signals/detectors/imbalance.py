@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tapeflow.core.events import Side
-from tapeflow.signals.api import BarView, Detector, TradeView, param
+from tapeflow.signals.api import BarView, Detector, TradeView, param, rounded
 from tapeflow.signals.zones import Zone, ZoneTracker
 
 ZERO_RULES = ("as_one", "skip")
@@ -63,10 +63,10 @@ class DiagonalImbalance(Detector):
         cols = view.columns()
         px, bid, ask = cols["price"], cols["bid"], cols["ask"]
         for j, ratio in buy:
-            r = round(ratio, 4)
+            r = rounded(ratio)
             self.emit(view, side=Side.BUY, price=px[j], strength=r, ask=ask[j], bid_below=bid[j - 1], ratio=r)
         for j, ratio in sell:
-            r = round(ratio, 4)
+            r = rounded(ratio)
             self.emit(view, side=Side.SELL, price=px[j], strength=r, bid=bid[j], ask_above=ask[j + 1], ratio=r)
 
 
@@ -105,7 +105,7 @@ class StackedImbalance(Detector):
         for found, side in ((buy, Side.BUY), (sell, Side.SELL)):
             for run in _runs(found, p.min_levels):
                 lo, hi = px[run[0][0]], px[run[-1][0]]
-                weakest = round(min(r for _, r in run), 4)
+                weakest = rounded(min(r for _, r in run))
                 zone = Zone(self.kind, side, lo, hi, bar["start_ns"], view.ts_ns, strength=weakest)
                 self.tracker.add(zone, last_price=bar["close"], ends_on_retest=False)
                 self.emit(view, side=side, price=hi if side == Side.BUY else lo, strength=weakest,

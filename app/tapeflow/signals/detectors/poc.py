@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tapeflow.core.events import Side
-from tapeflow.signals.api import BarView, Detector, LevelsSource, param
+from tapeflow.signals.api import BarView, Detector, LevelsSource, param, rounded
 
 REFERENCES = ("both", "developing", "prior")
 
@@ -75,7 +75,7 @@ class PocRejection(_LevelsMemory):
                 side = Side.SELL
             else:
                 continue
-            self.emit(view, side=side, price=poc, strength=round(prev_vol / max(b["volume"], 1), 4),
+            self.emit(view, side=side, price=poc, strength=rounded(prev_vol / max(b["volume"], 1)),
                       reference=name, poc=poc, volume=b["volume"], prev_volume=prev_vol, close=b["close"])
             return
 
@@ -122,6 +122,6 @@ class VolumeNodeBreakout(_LevelsMemory):
                 side = Side.SELL
             else:
                 continue
-            self.emit(view, side=side, price=b["close"], strength=round(abs(delta) / vol, 4),
+            self.emit(view, side=side, price=b["close"], strength=rounded(abs(delta) / vol),
                       node=node, delta=delta, volume=b["volume"])
             return

@@ -15,7 +15,7 @@ from itertools import accumulate
 import numpy as np
 
 from tapeflow.core.events import Side
-from tapeflow.signals.api import Detector, TradeView, param
+from tapeflow.signals.api import Detector, TradeView, param, rounded
 
 
 def _crossings(values: np.ndarray, prev: int | float, level: float) -> tuple[np.ndarray, np.ndarray]:
@@ -77,7 +77,7 @@ class CumDeltaCross(Detector):
         prices = view.price_list if view.few else view.price
         for j, side in sorted([(j, Side.BUY) for j in up] + [(j, Side.SELL) for j in down]):
             v = int(values[j])
-            self.emit(view, side=side, price=int(prices[j]), strength=round(abs(v) / level, 4), index=j,
+            self.emit(view, side=side, price=int(prices[j]), strength=rounded(abs(v) / level), index=j,
                       **{name: v, "level": level if side == Side.BUY else -level})
 
 
@@ -138,7 +138,7 @@ class BarVolumeCross(Detector):
         self._vol, self._delta = vol[-1], delta[-1]
         j = bisect_left(vol, level) - 1
         d = delta[j + 1]
-        self.emit(view, side=(d > 0) - (d < 0), price=view.price_list[j], strength=round(vol[j + 1] / level, 4),
+        self.emit(view, side=(d > 0) - (d < 0), price=view.price_list[j], strength=rounded(vol[j + 1] / level),
                   index=j, bar_volume=vol[j + 1], bar_delta=d)
 
 
@@ -187,8 +187,8 @@ class VwapCross(Detector):
         hits += [(int(j), Side.SELL) for j in np.flatnonzero((lo_prev == 1) & (lo_state == -1))]
         for j, side in sorted(hits):
             line = upper[j] if side == Side.BUY else lower[j]
-            self.emit(view, side=side, price=view.price[j], strength=round(abs(price[j] - line), 4), index=j,
-                      vwap=round(float(view.vwap[j]), 4), line=round(float(line), 4), band=p.band)
+            self.emit(view, side=side, price=view.price[j], strength=rounded(abs(price[j] - line)), index=j,
+                      vwap=rounded(float(view.vwap[j])), line=rounded(float(line)), band=p.band)
 
     def _few(self, view: TradeView) -> None:
         """The same sides, crossings and figures for a few trades with Python floats (the same
@@ -210,9 +210,11 @@ class VwapCross(Detector):
                     hits.append((j, Side.SELL, x, v, lower))
                 lo = side
         self._upper_side, self._lower_side = up, lo
-        for j, side, x, v, line in sorted(hits, key=lambda h: (h[0], h[1])):
-            self.emit(view, side=side, price=view.price_list[j], strength=round(abs(x - line), 4), index=j,
-                      vwap=round(v, 4), line=round(line, 4), band=band)
+        if len(hits) > 1:  # both lines crossed (a band): by trade, then side
+            hits.sort(key=lambda h: (h[0], h[1]))
+        for j, side, x, v, line in hits:
+            self.emit(view, side=side, price=view.price_list[j], strength=rounded(abs(x - line)), index=j,
+                      vwap=rounded(v), line=rounded(line), band=band)
 
 
 def _side_of(price: float, line: float, confirm: int) -> int:
