@@ -8,15 +8,17 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 from PySide6 import QtCore, QtGui
-from test_ui_support import feed_all, make_session, shot
+from test_ui_support import SIM, feed_all, make_session, shot
 
+from tapeflow.appdirs import app_paths
 from tapeflow.core.events import Side
 from tapeflow.core.instruments import instrument
 from tapeflow.pipeline import Pipeline
 from tapeflow.trading.testing import et, trades
-from tapeflow.ui.footprint_item import FootprintMode, choose_detail
+from tapeflow.ui.footprint_item import COARSE_TILE, FootprintMode, choose_detail
 from tapeflow.ui.footprint_pane import FootprintPane
 from tapeflow.ui.highlight_item import Band
+from tapeflow.ui.session import build_session
 from tapeflow.ui.theme import DARK, LIGHT, apply_theme
 
 D = date(2024, 7, 2)
@@ -225,3 +227,55 @@ def test_follow_moves_x_and_y_in_one_range_update(pane, tmp_path):
     seen.clear()
     pane._follow(bars)  # already there: no update at all
     assert seen == []
+
+
+def far_out(pane, tmp_path, cut: int = 0):
+    """A session (less its last ``cut`` events) with every bar in view: rows under 1.5 px, the
+    candles-only level of detail; returns the session and its events."""
+    s = build_session(SIM, app_paths(tmp_path), use_engine=False, bar="20s")  # 90 bars: several tiles
+    events = np.concatenate(list(s.source))
+    s.pipeline.process(events[: len(events) - cut])
+    bars = s.pipeline.snapshot().flow.bars
+    pane.visible_bars = len(bars)
+    pane.update_from(s.pipeline.snapshot())
+    vb = pane.plot.getViewBox()
+    vb.setRange(xRange=(-0.5, len(bars) + 0.5),
+                yRange=(int(bars.low.min()) - 250, int(bars.high.max()) + 250), padding=0)
+    pane.graphics.scene().prepareForPaint()
+    assert not choose_detail(*_px_per_bar_and_row(pane), pane.item.mode).cells
+    return s, events
+
+
+def _px_per_bar_and_row(pane) -> tuple[float, float]:
+    vb = pane.plot.getViewBox()
+    (x0, x1), (y0, y1) = vb.viewRange()
+    return vb.width() / (x1 - x0), vb.height() / (y1 - y0)
+
+
+def test_far_out_the_finished_bars_come_from_tiles_that_look_like_drawing_them(pane, tmp_path):
+    far_out(pane, tmp_path)
+    tiled = pane.graphics.grab().toImage()
+    assert pane.item._tiles  # the finished bars were drawn into tiles
+    pane.item.caching = False  # every bar drawn straight, as before tiles
+    pane.item.update()
+    straight = pane.graphics.grab().toImage()
+    assert tiled == straight
+
+
+def test_a_finished_bar_redraws_the_tile_it_joins_and_only_that_one(pane, tmp_path):
+    s, events = far_out(pane, tmp_path, cut=3000)
+    pane.graphics.grab()
+    tiles = dict(pane.item._tiles)
+    n = len(pane.item.bars)
+    built = pane.item.pictures_built
+    pane.graphics.grab()
+    assert pane.item.pictures_built == built  # nothing new: every tile reused
+    k = 0
+    while len(s.pipeline.snapshot().flow.bars) == n:  # up to the next bar
+        s.pipeline.process(events[len(events) - 3000 + k : len(events) - 3000 + k + 50])
+        k += 50
+    pane.update_from(s.pipeline.snapshot())
+    pane.graphics.grab()
+    redrawn = [i for i, tile in pane.item._tiles.items() if tiles.get(i) is not tile]
+    assert redrawn == [(n - 1) // COARSE_TILE]  # the bar that closed joined its tile
+    assert pane.item._tiles[redrawn[0]].count == (n - 1) - redrawn[0] * COARSE_TILE + 1
