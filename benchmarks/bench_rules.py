@@ -14,9 +14,10 @@ Figures (one run, same batches, same machine; baseline = ``Pipeline`` without a 
 - latency with live-sized batches (``--live`` events per batch): wall time of
   ``Pipeline.process(batch)`` from the call to the returned signals, p50 and p99 over every batch,
   the rules stage (``RuleEngine.on_update``) alone, and over the batches that produced a signal
-  (target p99 < 200 µs); the baseline is the FlowState.update stage of the same calls. The stream
-  is first played up to ``--warm-min`` minutes in file-sized batches so the session has history, then
-  ``--window`` events are fed in live batches;
+  (target p99 < 200 µs), then split into batches where a bar closed (bar-close signals) and the
+  rest (signals fired by a trade inside the bar); the baseline is the FlowState.update stage of
+  the same calls. The stream is first played up to ``--warm-min`` minutes in file-sized batches
+  so the session has history, then ``--window`` events are fed in live batches;
 - between live batches the benchmark calls ``Pipeline.idle`` as the live runner does when the
   feed has nothing waiting (a live ES feed leaves milliseconds between packets); its cost is
   printed on its own line, outside every latency figure; ``--no-idle`` feeds them back to back.
@@ -91,20 +92,24 @@ def latency(warm: list[np.ndarray], live: list[np.ndarray], idle: bool = True) -
     per = np.empty(len(live))
     idle_s = np.zeros(len(live))
     fired = np.zeros(len(live), bool)
+    closed = np.zeros(len(live), bool)
+    builder = pipe.flow.builder
     clock = time.perf_counter_ns
     closes0 = pipe.flow.builder.closed_count
     gc.collect()
     for i, b in enumerate(live):
+        bars_before = builder.closed_count
         t0 = clock()
         out = pipe.process(b)
         t1 = clock()
+        closed[i] = builder.closed_count != bars_before
         if idle:
             pipe.idle()
             idle_s[i] = (clock() - t1) * 1e-9
         per[i] = (t1 - t0) * 1e-9
         fired[i] = bool(out)
     return {"all": per, "flow": np.array(flow.ns) * 1e-9, "rules": np.array(rules.ns) * 1e-9, "fired": fired,
-            "idle": idle_s, "closes": pipe.flow.builder.closed_count - closes0,
+            "closed": closed, "idle": idle_s, "closes": pipe.flow.builder.closed_count - closes0,
             "prepared": pipe.engine.prepared_closes}
 
 
@@ -171,6 +176,14 @@ def main() -> None:
             (f"batches that fired, {size}/batch", float(fired.sum()), "batches", float(len(fired))),
             (f"signal latency p50, {size}/batch", pct(lat[fired], 50), "µs", pct(flow[fired], 50)),
             (f"signal latency p99, {size}/batch", pct(lat[fired], 99), "µs", pct(flow[fired], 99)),
+            (f"  bar-close signals p50, {size}/batch", pct(lat[fired & t["closed"]], 50), "µs",
+             pct(flow[fired & t["closed"]], 50)),
+            (f"  bar-close signals p99, {size}/batch", pct(lat[fired & t["closed"]], 99), "µs",
+             pct(flow[fired & t["closed"]], 99)),
+            (f"  intra-bar signals p50, {size}/batch", pct(lat[fired & ~t["closed"]], 50), "µs",
+             pct(flow[fired & ~t["closed"]], 50)),
+            (f"  intra-bar signals p99, {size}/batch", pct(lat[fired & ~t["closed"]], 99), "µs",
+             pct(flow[fired & ~t["closed"]], 99)),
             (f"  idle call between batches p99, {size}/batch", pct(t["idle"], 99), "µs", pct(flow, 99)),
             (f"  bar closes prepared while idle, {size}/batch", float(t["prepared"]), "closes", float(t["closes"])),
         ]
