@@ -21,9 +21,9 @@ and backtest produce the same signals.
 from __future__ import annotations
 
 import dataclasses
-from math import floor as _floor
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from math import floor as _floor
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
