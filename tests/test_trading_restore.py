@@ -57,3 +57,33 @@ def test_the_terminal_journals_paper_trading_and_restores_only_for_live_feeds(tm
     assert session.account.journal is not None and paths.journal_file.exists()
     assert session.restore_notes == ()
     assert is_live_spec("ws://127.0.0.1:8765") and not is_live_spec("sim://") and not is_live_spec("a.dbn")
+
+
+def test_restore_keeps_the_trailing_drawdown_high_water_mark_of_the_day(tmp_path):
+    """A winner then a loser, then a restart: the trailing drawdown is measured from the equity peak
+    the journal shows (after the winner), not from the equity at restart; a restart gives no new room."""
+    from tapeflow.trading.settings import RiskSettings, TradingSettings, TradingState
+
+    day = date(2024, 7, 2)
+    settings = TradingSettings(risk=RiskSettings(trailing_drawdown_cents=50_000))  # $500
+    before = Account(settings, journal=Journal(tmp_path / "journal.db"))
+    legs = [("10:00", 22000, Side.BUY), ("10:01", 22016, Side.SELL),  # +16 ticks x 2: +$400
+            ("10:02", 22016, Side.BUY), ("10:03", 22004, Side.SELL)]  # -12 ticks x 2: -$300
+    for at, px, side in legs:
+        before.on_events(trades(et(day, at), [(px, 1, 1)]))
+        assert before.submit(_market(side, 2), ts_ns=et(day, at, 1)).ok
+        before.on_events(trades(et(day, at, 2), [(px, 1, 1)]))
+    dd_before = before.risk.drawdown_cents()
+    assert 30_000 <= dd_before < 50_000  # $300 plus commissions: still inside the limit
+
+    after = Account(settings, journal=Journal(tmp_path / "journal.db"))
+    after.restore(after.journal)
+    assert after.risk.hwm_cents == before.risk.hwm_cents > settings.risk.starting_balance_cents
+    assert after.risk.drawdown_cents() == dd_before
+    assert after.risk.state == TradingState.ACTIVE
+    # $250 more lost after the restart crosses the $500 trailing limit measured from that peak
+    after.on_events(trades(et(day, "10:05"), [(22004, 1, 1)]))
+    assert after.submit(_market(Side.BUY, 2), ts_ns=et(day, "10:05", 1)).ok
+    after.on_events(trades(et(day, "10:05", 2), [(22004, 1, 1)]))
+    after.on_events(trades(et(day, "10:06"), [(21994, 1, -1)]))
+    assert after.risk.drawdown_cents() >= 50_000 and after.risk.state == TradingState.HALTED

@@ -351,7 +351,8 @@ class Account:
             self.broker.settings = settings.paper
 
     def restore(self, journal: JournalReader) -> RestoreReport:
-        """Rebuild positions, P&L, day statistics, loss streaks and order ids from the journal.
+        """Rebuild positions, P&L, day statistics, loss streaks, order ids and the trailing drawdown's
+        high-water mark (as of each fill: marks between fills are not journaled) from the journal.
 
         Call on a fresh account at start-up, before any order. Fills are replayed through the same
         ledger and risk bookkeeping that booked them, so the account matches what it was before the
@@ -366,6 +367,7 @@ class Account:
             for rt in self.ledger.apply(f):
                 trips += 1
                 self.risk.on_round_trip(rt)
+            self.risk.mark_equity(self.ledger)  # the peaks along the way: the trailing drawdown's reference
         last_status: dict[int, str] = {}
         for r in journal.rows("order_events"):
             last_status[int(r["order_id"])] = str(r["order_status"])

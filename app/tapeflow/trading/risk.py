@@ -244,9 +244,7 @@ class RiskManager:
     def evaluate(self, ts_ns: int, ledger: Ledger) -> list[Breach]:
         """Update equity and high-water mark; return limits newly crossed by P&L."""
         s = self.settings
-        self.equity_cents = s.starting_balance_cents + ledger.realized_cents - ledger.commission_cents
-        self.equity_cents += ledger.unrealized_cents
-        self.hwm_cents = max(self.hwm_cents, self.equity_cents)
+        self.mark_equity(ledger)
         out: list[Breach] = []
         d = self.trading_date
         if s.daily_loss_limit_cents is not None and d is not None:
@@ -276,6 +274,14 @@ class RiskManager:
             if b.state == TradingState.HALTED or self.state == TradingState.ACTIVE:
                 self._set_state(ts_ns, b.state, b.rule, b.reason)
         return out
+
+    def mark_equity(self, ledger: Ledger) -> None:
+        """Equity from the ledger now, and the high-water mark it may raise (no limit is checked:
+        a restart replays the journal's fills through this so the trailing drawdown keeps the
+        peaks the day already made)."""
+        self.equity_cents = (self.settings.starting_balance_cents + ledger.realized_cents
+                             - ledger.commission_cents + ledger.unrealized_cents)
+        self.hwm_cents = max(self.hwm_cents, self.equity_cents)
 
     def drawdown_cents(self) -> int:
         return self.hwm_cents - self.equity_cents
