@@ -262,11 +262,14 @@ def test_far_out_the_finished_bars_come_from_tiles_that_look_like_drawing_them(p
     assert tiled == straight
 
 
-def test_a_finished_bar_redraws_the_tile_it_joins_and_only_that_one(pane, tmp_path):
+def test_a_finished_bar_is_added_to_the_tile_it_joins_and_only_that_one(pane, tmp_path):
     s, events = far_out(pane, tmp_path, cut=3000)
+    pane.set_follow(False)  # the view stays put: the tiles are blitted at the sub-pixel phase they were drawn at
     pane.graphics.grab()
-    tiles = dict(pane.item._tiles)
+    before = {i: (tile.count, tile.pixmap.cacheKey()) for i, tile in pane.item._tiles.items()}
     n = len(pane.item.bars)
+    joined = (n - 1) // COARSE_TILE
+    tile = pane.item._tiles.get(joined)
     built = pane.item.pictures_built
     pane.graphics.grab()
     assert pane.item.pictures_built == built  # nothing new: every tile reused
@@ -275,7 +278,12 @@ def test_a_finished_bar_redraws_the_tile_it_joins_and_only_that_one(pane, tmp_pa
         s.pipeline.process(events[len(events) - 3000 + k : len(events) - 3000 + k + 50])
         k += 50
     pane.update_from(s.pipeline.snapshot())
-    pane.graphics.grab()
-    redrawn = [i for i, tile in pane.item._tiles.items() if tiles.get(i) is not tile]
-    assert redrawn == [(n - 1) // COARSE_TILE]  # the bar that closed joined its tile
-    assert pane.item._tiles[redrawn[0]].count == (n - 1) - redrawn[0] * COARSE_TILE + 1
+    tiled = pane.graphics.grab().toImage()
+    after = {i: (tile.count, tile.pixmap.cacheKey()) for i, tile in pane.item._tiles.items()}
+    changed = [i for i in after if after[i] != before.get(i)]
+    assert changed == [joined]  # the bar that closed joined its tile
+    assert tile is None or pane.item._tiles[joined] is tile  # drawn onto it (there was room), not anew
+    assert after[joined][0] == (n - 1) - joined * COARSE_TILE + 1
+    pane.item.caching = False
+    pane.item.update()
+    assert tiled == pane.graphics.grab().toImage()  # as if every bar were drawn straight

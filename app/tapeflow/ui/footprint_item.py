@@ -33,6 +33,7 @@ FOOTER_LINES = 3  # volume, delta, cumulative delta
 FOOTER_FONT_PX = 11
 FOOTER_TOP_PX = 2.0  # space above the first footer line
 COARSE_TILE = 16  # finished bars per cached tile far out
+TILE_ROOM_PX = 48.0  # a tile not yet full has this much room above and below its bars for the next ones
 
 # horizontal layout of one bar, as fractions of the bar pitch (1.0 = one bar index)
 _CANDLE_L, _CANDLE_R = -0.46, -0.40
@@ -81,6 +82,7 @@ class FootprintItem(pg.GraphicsObject):
         self.bars: FootprintBars | None = None
         self._cache: dict[int, Sprite] = {}  # closed bar index -> drawn bar at _scale_key
         self._footer_cache: dict[int, Sprite] = {}
+        self._colors: tuple[Theme, dict[str, QtGui.QColor]] | None = None
         self._tiles: dict[int, CoarseTile] = {}  # far out: tile index -> finished bars drawn at _scale_key
         self._live: tuple[tuple, Sprite] | None = None  # (content key, drawn bar) of the last bar
         self._scale_key: tuple[int, int] | None = None
@@ -268,22 +270,38 @@ class FootprintItem(pg.GraphicsObject):
             self._paint_coarse(p, t, idx[-1:])
 
     def _coarse_tile(self, k: int, t: QtGui.QTransform) -> CoarseTile:
-        """Tile ``k`` (finished bars ``k * COARSE_TILE`` on) at this zoom, drawn if missing or short of bars."""
+        """Tile ``k`` (finished bars ``k * COARSE_TILE`` on) at this zoom, drawn if missing; bars that
+        finished since it was drawn are added onto it when they fit its pixmap (it is drawn taller
+        than its bars until it is full), else it is drawn again."""
         bars = self.bars
         assert bars is not None
         a = k * COARSE_TILE
         b = min(a + COARSE_TILE, len(bars) - 1)  # the live bar is never in a tile
         tile = self._tiles.get(k)
-        if tile is not None and tile.count == b - a:
-            return tile
+        if tile is not None:
+            if tile.count == b - a:
+                return tile
+            new = slice(a + tile.count, b)
+            if tile.count < b - a and int(bars.high[new].max()) <= tile.top and int(bars.low[new].min()) >= tile.bottom:
+                self.pictures_built += 1
+                local = QtGui.QTransform(tile.sx, 0, 0, tile.sy, tile.x - a * tile.sx, tile.y - tile.price * tile.sy)
+                painter = QtGui.QPainter(tile.pixmap)
+                self._paint_coarse(painter, local, np.arange(new.start, new.stop))
+                painter.end()
+                tile.count = b - a
+                return tile
         self.pictures_built += 1
         sx, sy = t.m11(), t.m22()
+        ay, tpr = abs(sy), self.ticks_per_row
         hi, lo = int(bars.high[a:b].max()), int(bars.low[a:b].min())
+        # room for the bars still to join: a tile that is not full is drawn taller than its bars
+        room = 0 if b - a == COARSE_TILE else max(8, math.ceil(TILE_ROOM_PX / max(ay, 1e-9)))
+        top, bottom = hi + room, lo - room
         # device box of the bars relative to the anchor (bar a, price hi): candles, wicks, POC ticks
         x0 = math.floor(_CANDLE_L * sx) - 3
-        x1 = math.ceil((b - 1 - a) * sx + max(_CELLS_R * sx * 0.2, _CANDLE_R * sx)) + 3
-        y1 = math.ceil((hi - lo + 1 + self.ticks_per_row) * abs(sy)) + 4
-        y0 = -math.ceil(abs(sy) * (self.ticks_per_row + 1)) - 4
+        x1 = math.ceil((COARSE_TILE - 1) * sx + max(_CELLS_R * sx * 0.2, _CANDLE_R * sx)) + 3
+        y1 = math.ceil((hi - bottom + 1 + tpr) * ay) + 4
+        y0 = -math.ceil(ay * (top - hi + tpr + 1)) - 4
         dpr = self._dpr
         pm = QtGui.QPixmap(max(1, math.ceil((x1 - x0) * dpr)), max(1, math.ceil((y1 - y0) * dpr)))
         pm.setDevicePixelRatio(dpr)
@@ -295,50 +313,62 @@ class FootprintItem(pg.GraphicsObject):
         painter = QtGui.QPainter(pm)
         self._paint_coarse(painter, local, np.arange(a, b))
         painter.end()
-        tile = self._tiles[k] = CoarseTile(a, hi, b - a, -x0 + fx, -y0 + fy, pm)
+        tile = self._tiles[k] = CoarseTile(a, hi, b - a, -x0 + fx, -y0 + fy, pm, sx, sy, top, bottom)
         return tile
 
     def _paint_coarse(self, p: QtGui.QPainter, t: QtGui.QTransform, idx: np.ndarray) -> None:
         """Far out (rows under 1.5 px): every bar ``idx`` is a candle and a POC tick, drawn straight
         in device pixels with a handful of batched calls. The per-bar sprites cost ~2.5 ms for 200
         bars in Python loop and blits alone; this is a fraction of that, and the picture is the same
-        as :meth:`_draw_bar` draws at this level of detail."""
+        as :meth:`_draw_bar` draws at this level of detail. Plain Python floats: it mostly draws the
+        live bar or a tile's few bars, where numpy's cost per call was most of it (~0.2 ms a bar)."""
         bars = self.bars
         assert bars is not None
-        th = self.theme
         tpr = self.ticks_per_row
         sx, sy, dx, dy = t.m11(), t.m22(), t.dx(), t.dy()
-        xs = idx.astype(float) * sx + dx
-        o, c = bars.open[idx].astype(float), bars.close[idx].astype(float)
-        hi, lo = bars.high[idx].astype(float), bars.low[idx].astype(float)
         cx0, cx1 = _CANDLE_L * sx, _CANDLE_R * sx
-        wick_x = xs + (cx0 + cx1) / 2
-        up = c >= o
-        top = np.where(up, c, o) + 0.5
-        bottom = np.where(up, o, c) - 0.5
-        y_top, y_bottom = top * sy + dy, bottom * sy + dy  # sy < 0: y_top is the smaller pixel y
+        half = (cx0 + cx1) / 2
         body_w = max(1.0, cx1 - cx0)
-        for name, sel in (("ask", up), ("bid", ~up)):
-            if not sel.any():
+        pen_w = max(1.0, (cx1 - cx0) * 0.25)
+        poc_dy = tpr * abs(sy) / 2
+        poc_x1 = _CELLS_R * sx * 0.2
+        line, rect = QtCore.QLineF, QtCore.QRectF
+        wicks: dict[bool, list[QtCore.QLineF]] = {True: [], False: []}
+        bodies: dict[bool, list[QtCore.QRectF]] = {True: [], False: []}
+        pocs: list[QtCore.QLineF] = []
+        for i, o, c, hi, lo, vol, poc in zip(
+            idx.tolist(), bars.open[idx].tolist(), bars.close[idx].tolist(), bars.high[idx].tolist(),
+            bars.low[idx].tolist(), bars.volume[idx].tolist(), bars.poc[idx].tolist(), strict=True,
+        ):
+            x = float(i) * sx + dx
+            up = c >= o
+            y_top = ((c if up else o) + 0.5) * sy + dy  # sy < 0: y_top is the smaller pixel y
+            y_bottom = ((o if up else c) - 0.5) * sy + dy
+            wicks[up].append(line(x + half, (hi + 0.5) * sy + dy, x + half, (lo - 0.5) * sy + dy))
+            bodies[up].append(rect(x + cx0, y_top, body_w, max(1.0, y_bottom - y_top)))
+            if vol > 0:
+                y = ((poc // tpr) * tpr + tpr - 0.5) * sy + dy + poc_dy
+                pocs.append(line(x + cx0 - 1, y, x + poc_x1, y))
+        colors = self._coarse_colors()
+        for name, up in (("ask", True), ("bid", False)):
+            if not wicks[up]:
                 continue
-            color = th.color(name)
-            p.setPen(QtGui.QPen(color, max(1.0, (cx1 - cx0) * 0.25)))
-            p.drawLines([QtCore.QLineF(x, a, x, b) for x, a, b in zip(
-                wick_x[sel].tolist(), ((hi[sel] + 0.5) * sy + dy).tolist(), ((lo[sel] - 0.5) * sy + dy).tolist(),
-                strict=True)])
+            color = colors[name]
+            p.setPen(QtGui.QPen(color, pen_w))
+            p.drawLines(wicks[up])
             p.setPen(QtCore.Qt.PenStyle.NoPen)
             p.setBrush(color)
-            p.drawRects([QtCore.QRectF(x + cx0, a, body_w, max(1.0, b - a)) for x, a, b in zip(
-                xs[sel].tolist(), y_top[sel].tolist(), y_bottom[sel].tolist(), strict=True)])
-        traded = bars.volume[idx] > 0
-        if traded.any():
-            poc_row = (bars.poc[idx][traded].astype(np.int64) // tpr) * tpr
-            y_mid = (poc_row + tpr - 0.5) * sy + dy + tpr * abs(sy) / 2
-            x_poc = xs[traded]
-            p.setPen(QtGui.QPen(th.color("poc"), 2.0))
+            p.drawRects(bodies[up])
+        if pocs:
+            p.setPen(QtGui.QPen(colors["poc"], 2.0))
             p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
-            p.drawLines([QtCore.QLineF(x + cx0 - 1, y, x + _CELLS_R * sx * 0.2, y)
-                         for x, y in zip(x_poc.tolist(), y_mid.tolist(), strict=True)])
+            p.drawLines(pocs)
+
+    def _coarse_colors(self) -> dict[str, QtGui.QColor]:
+        got = self._colors
+        if got is None or got[0] is not self.theme:
+            got = self._colors = (self.theme, {n: self.theme.color(n) for n in ("ask", "bid", "poc")})
+        return got[1]
 
     def _picture(self, i: int, sx: float, sy: float, detail: Detail) -> Sprite:
         bars = self.bars
@@ -568,10 +598,11 @@ class Sprite:
         p.drawPixmap(at + self.offset, self.pixmap)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CoarseTile:
     """Finished bars ``bar .. bar + count - 1`` drawn far out (candles and POC ticks) into a pixmap;
-    (``x``, ``y``) is where the anchor (bar ``bar``, price ``price``) falls in it, in pixels."""
+    (``x``, ``y``) is where the anchor (bar ``bar``, price ``price``) falls in it, in pixels, at the
+    scale (``sx``, ``sy``) it was drawn at; bars from ``bottom`` to ``top`` (ticks) fit in it."""
 
     bar: int
     price: int
@@ -579,6 +610,10 @@ class CoarseTile:
     x: float
     y: float
     pixmap: QtGui.QPixmap
+    sx: float
+    sy: float
+    top: int
+    bottom: int
 
 
 def _exposed_parts(t: QtGui.QTransform, widget, exposed: QtCore.QRectF,
