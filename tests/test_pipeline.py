@@ -52,6 +52,21 @@ def test_entry_signals_reach_the_auto_trader_and_fill_at_the_touch_of_their_time
     assert pos.unrealized_cents == 1250  # marked one tick higher: 1 ES tick = $12.50
 
 
+def test_a_live_feeds_entry_hold_reaches_the_auto_trader():
+    asked: list[Signal] = []
+
+    def hold(sig: Signal) -> str | None:
+        asked.append(sig)
+        return "feed stale: automatic entries hold"
+
+    pipe = Pipeline(instrument("ES"), engine=EveryNthTrade(), account=Account(), entry_hold=hold)
+    fired = pipe.process(make_trades(T0 + np.arange(50), [22000] * 50, [1] * 50, [1] * 50))
+    assert asked == fired and len(fired) == 1
+    ((_, decision),) = pipe.decisions
+    assert not decision.acted and decision.reason == "feed stale: automatic entries hold"
+    assert pipe.account.snapshot().positions == ()
+
+
 def test_flow_results_do_not_depend_on_batch_size():
     events = np.concatenate(list(MarketSimulator(seed=5, n_trades=5_000)))
     a = Pipeline(instrument("ES"))

@@ -88,3 +88,15 @@ def test_limit_entries_at_the_signal_price():
     acct.on_events(trades(T + MS, [(3997, 1, -1)]))
     assert acct.ledger.positions["ES"].qty == 1
     assert {o.stop_price or o.limit_price for o in acct.open_orders()} == {3990, 4010}
+
+
+def test_a_held_entry_is_not_sent():
+    """A live feed's hold (stale feed, old signal) stops the entry with its reason; other entries pass."""
+    acct = Account(TradingSettings())
+    acct.on_events(trades(T, [(4000, 1, 1)]))
+    reasons: list[str | None] = ["feed stale: automatic entries hold", None]
+    bot = AutoTrader(acct, hold=lambda s: reasons.pop(0))
+    held = bot.on_signal(signal(Action.ENTER_LONG))
+    assert (held.acted, held.reason) == (False, "feed stale: automatic entries hold") and not acct.orders
+    assert bot.on_signal(signal(Action.ENTER_LONG)).acted and acct.ledger.positions["ES"].qty == 1
+    assert bot.on_signal(signal(Action.ALERT)).reason == "alert is not an entry"  # no hold asked for alerts

@@ -353,6 +353,49 @@ def test_stale_after_no_data_for_stale_after_s_then_live_again_on_data():
     assert run(main()) == [FeedState.LIVE, FeedState.STALE, FeedState.STALE, FeedState.LIVE, FeedState.ENDED]
 
 
+def test_automatic_entries_hold_while_the_feed_is_stale_or_the_signal_is_old():
+    """``entry_hold`` (what the pipeline asks before the auto-trader acts): a reason while the feed is
+    not LIVE, or when the signal's event time is behind the wall clock by more than the limit."""
+    from types import SimpleNamespace
+
+    now, wall = [100.0], [2_000_000_000_000_000_000]
+    sig = SimpleNamespace(ts_ns=wall[0] - 500_000_000)  # 0.5 s old
+
+    async def main() -> list[str | None]:
+        server = FeedServer(None, heartbeat_s=0.02)
+        await server.start()
+        client = WebsocketSource(server.url, start_event=0, stale_after_s=2.0, max_signal_age_s=2.0, backoff=FAST,
+                                 clock=lambda: now[0], wall_ns=lambda: wall[0])
+        holds = [client.entry_hold(sig)]  # still connecting
+        got = asyncio.Event()
+
+        async def consume() -> None:
+            async for _ in client:
+                got.set()
+
+        task = asyncio.create_task(consume())
+        server.publish(trades(2))
+        await got.wait()
+        got.clear()
+        holds.append(client.entry_hold(sig))  # live, fresh signal
+        wall[0] += 2_000_000_000  # the same signal 2.5 s later
+        holds.append(client.entry_hold(sig))
+        wall[0] -= 2_000_000_000
+        now[0] += 2.5  # no data for 2.5 s
+        await asyncio.sleep(0.05)
+        holds.append(client.entry_hold(sig))
+        server.end_stream()
+        await task
+        holds.append(client.entry_hold(sig))
+        await server.stop()
+        return holds
+
+    holds = run(main())
+    assert holds[1] is None
+    assert "connecting" in holds[0] and "stale" in holds[3] and "ended" in holds[4]
+    assert holds[2] == "signal 2.5 s old (limit 2 s): automatic entries hold"
+
+
 def _feed(policy: str, **kw) -> WebsocketSource:
     return WebsocketSource("ws://127.0.0.1:9", policy=policy, **kw)
 

@@ -17,6 +17,7 @@ The UI never calls into this per event: it reads :meth:`Pipeline.snapshot` on a 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -58,11 +59,13 @@ class Pipeline:
     engine: SignalEngine | None = None
     account: Account | None = None
     auto_trade: bool = True
+    entry_hold: Callable[[Signal], str | None] | None = None
+    """A live feed's check before automatic entries (``LiveFeed.entry_hold``): stale feed, old signal."""
     signal_history: int = 500
 
     def __post_init__(self) -> None:
         self.flow = FlowState(self.instrument, self.flow_settings)
-        self.auto = AutoTrader(self.account) if self.account is not None else None
+        self.auto = AutoTrader(self.account, hold=self.entry_hold) if self.account is not None else None
         self.signals: deque[Signal] = deque(maxlen=self.signal_history)
         self.decisions: deque[tuple[Signal, AutoDecision]] = deque(maxlen=self.signal_history)
         self.batches = 0

@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import msgspec
 import numpy as np
@@ -182,6 +182,7 @@ class LiveFeed:
         max_queue_events: int = 2_000_000,
         heartbeat_timeout_s: float = 5.0,
         stale_after_s: float = 2.0,
+        max_signal_age_s: float = 2.0,
         backoff: Backoff | None = None,
         max_attempts: int | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -196,6 +197,7 @@ class LiveFeed:
         self.max_queue_events = max(1, max_queue_events)
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self.stale_after_s = stale_after_s
+        self.max_signal_age_s = max_signal_age_s
         self.backoff = backoff or Backoff()
         self.max_attempts = max_attempts
         self.clock = clock
@@ -232,11 +234,8 @@ class LiveFeed:
 
     def status(self) -> FeedStatus:
         now = self.clock()
-        state = self._state
+        state = self._state_at(now)
         age = None if self._last_data is None else now - self._last_data
-        since = self._last_data if self._last_data is not None else self._connected_at
-        if state is FeedState.LIVE and since is not None and now - since > self.stale_after_s:
-            state = FeedState.STALE
         while self._rate and now - self._rate[0][0] > _RATE_WINDOW_S:
             self._rate.popleft()
         rate = sum(n for _, n in self._rate) / _RATE_WINDOW_S
@@ -265,10 +264,30 @@ class LiveFeed:
             data_age_s=age,
         )
 
+    def _state_at(self, now: float) -> FeedState:
+        """The state, STALE when connected but silent for longer than ``stale_after_s``."""
+        since = self._last_data if self._last_data is not None else self._connected_at
+        if self._state is FeedState.LIVE and since is not None and now - since > self.stale_after_s:
+            return FeedState.STALE
+        return self._state
+
     @property
     def stale(self) -> bool:
         """True while signals should be suppressed: not LIVE with fresh data."""
-        return self.status().state is not FeedState.LIVE
+        return self._state_at(self.clock()) is not FeedState.LIVE
+
+    def entry_hold(self, signal: Any) -> str | None:
+        """Why automation must not enter on ``signal`` now, or None: the feed is not LIVE (stale,
+        reconnecting, ended), or the signal's event time is more than ``max_signal_age_s`` behind the
+        wall clock (a backlog after a reconnect or a coalesced queue: the market has moved on).
+        The pipeline asks this before the auto-trader acts (``Pipeline.entry_hold``)."""
+        state = self._state_at(self.clock())
+        if state is not FeedState.LIVE:
+            return f"feed {state.value.lower()}: automatic entries hold"
+        age_s = (self.wall_ns() - int(signal.ts_ns)) / 1e9
+        if age_s > self.max_signal_age_s:
+            return f"signal {age_s:.1f} s old (limit {self.max_signal_age_s:g} s): automatic entries hold"
+        return None
 
     # ------------------------------------------------------------------ consumer side
 

@@ -12,6 +12,7 @@ module depends on ``core`` only, as the package rules require; ``signals.model.S
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import msgspec
@@ -49,8 +50,9 @@ class AutoDecision(msgspec.Struct, frozen=True):
 class AutoTrader:
     """Signal -> bracket order, via the account."""
 
-    def __init__(self, account: Account) -> None:
+    def __init__(self, account: Account, hold: Callable[[SignalLike], str | None] | None = None) -> None:
         self.account = account
+        self.hold = hold  # a live feed's health check: a reason to let an entry pass, or None
 
     def on_signal(self, signal: SignalLike) -> AutoDecision:
         """Act on one signal; the decision says why when nothing was sent."""
@@ -60,6 +62,9 @@ class AutoTrader:
         side = ENTRY_ACTIONS.get(str(signal.action))
         if side is None:
             return AutoDecision(False, f"{signal.action} is not an entry")
+        held = self.hold(signal) if self.hold is not None else None
+        if held:
+            return AutoDecision(False, held)
         try:
             root = parse_symbol(signal.instrument).instrument.root
         except TapeflowError as e:

@@ -88,7 +88,9 @@ def build_session(
     engine, note = (None, "")
     if use_engine:
         engine, note = make_engine(inst, default_rules_file(paths.rules_file), paths.plugins_dir)
-    pipeline = Pipeline(inst, FlowSettings(bar=bar), engine=engine, account=account)
+    # a live feed vetoes automatic entries while it is stale or behind (LiveFeed.entry_hold); files have none
+    pipeline = Pipeline(inst, FlowSettings(bar=bar), engine=engine, account=account,
+                        entry_hold=getattr(source, "entry_hold", None))
     replay = Replay(source, speed=speed, max_batch=REPLAY_MAX_BATCH)
     runner = FeedRunner(pipeline, replay)
     session = TerminalSession(spec, inst, source, pipeline, account, replay, runner, engine, note, restore_notes)
