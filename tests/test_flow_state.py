@@ -155,3 +155,19 @@ def test_snapshot_arrays_are_read_only():
               snap.depth.ask_size):
         assert not a.flags.writeable
     assert state.tape().flags.writeable, "tape() is the caller's own copy"
+
+
+def test_the_profile_summary_read_later_is_that_of_the_snapshot_time():
+    """The snapshot's profile summary is worked out when first read, from the columns as they were."""
+    sim = MarketSimulator(seed=5, n_trades=6_000, batch_size=1_500)
+    state = FlowState(instrument("ES"), FlowSettings(bar="1m"))
+    batches = list(sim)
+    state.update(batches[0])
+    snap = state.snapshot()  # its summary not read yet
+    expected = state.profile.summary()
+    for batch in batches[1:]:
+        state.update(batch)
+    assert state.profile.summary() != expected  # the profile moved on
+    assert snap.profile == expected
+    assert snap.profile is snap.profile  # made once
+    assert state.snapshot().profile == state.profile.summary()

@@ -23,7 +23,7 @@ from tapeflow.flow.book import DepthSnapshot, OrderBook
 from tapeflow.flow.delta import CumReset
 from tapeflow.flow.footprint import FootprintBars
 from tapeflow.flow.footprint_stream import FootprintBuilder
-from tapeflow.flow.profile import ProfileSummary, VolumeProfile
+from tapeflow.flow.profile import ProfileSummary, VolumeProfile, summary_of
 from tapeflow.flow.value_area import DEFAULT_VALUE_AREA
 
 SMALL_BATCH = 64
@@ -50,13 +50,37 @@ class FlowSnapshot:
     profile_prices: np.ndarray
     profile_bid: np.ndarray
     profile_ask: np.ndarray
-    profile: ProfileSummary | None
+    profile_summary: ProfileView  # what ``profile`` reads
     prior_profile: ProfileSummary | None
     tape: np.ndarray  # most recent trades, oldest first (EVENT_DTYPE rows)
     last_price: int | None
     last_ts: int | None
     session: int  # trading-date ordinal of the current session (-1 before any trade)
     events_seen: int
+
+    @property
+    def profile(self) -> ProfileSummary | None:
+        """The session profile's summary (POC, value area, nodes) as of the snapshot: worked out
+        when first read, from the profile's columns copied then (a frame that does not draw the
+        profile does not pay for its value area and nodes)."""
+        return self.profile_summary.get()
+
+
+class ProfileView:
+    """A profile's summary made on first :meth:`get` from a frozen copy of its columns."""
+
+    __slots__ = ("_args", "_kw", "_summary")
+
+    def __init__(self, base: int, bid: np.ndarray, ask: np.ndarray, unknown: np.ndarray, **kw) -> None:
+        self._args: tuple | None = (base, bid, ask, unknown)
+        self._kw = kw
+        self._summary: ProfileSummary | None = None
+
+    def get(self) -> ProfileSummary | None:
+        if self._args is not None:
+            self._summary = summary_of(*self._args, **self._kw)
+            self._args = None  # the copies are no longer needed
+        return self._summary
 
 
 @dataclass
@@ -92,7 +116,7 @@ class FlowState:
         self._trades_in = 0  # trades pushed to the tape so far: what snapshot caches are keyed on
         self._snap_tape: tuple[int, np.ndarray] | None = None  # (trades_in, read-only tape)
         self._snap_bars: tuple[int, FootprintBars, FootprintBars] | None = None  # (trades_in, closed, bars)
-        self._snap_profile: tuple[tuple, tuple] | None = None  # (profile key, (prices, bid, ask, summary))
+        self._snap_profile: tuple[tuple, tuple] | None = None  # (profile key, (prices, bid, ask, summary view))
         self._sessions = SessionLabeller()
         self._live: LiveColumns | None = None  # the lists of the last live-sized batch
 
@@ -211,7 +235,7 @@ class FlowState:
             profile_prices=prices,
             profile_bid=bid,
             profile_ask=ask,
-            profile=summary,
+            profile_summary=summary,
             prior_profile=self.prior_profile,
             tape=self._tape_view(),
             last_price=self.last_price,
@@ -239,13 +263,16 @@ class FlowState:
         self._snap_bars = (self._trades_in, closed, bars)
         return bars
 
-    def _profile_view(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, ProfileSummary | None]:
+    def _profile_view(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, ProfileView]:
         prof = self.profile
         key = (prof.version, prof.value_area, prof.node_window, prof.hvn_ratio, prof.lvn_ratio)
         got = self._snap_profile
         if got is not None and got[0] == key:
             return got[1]
-        view = (sealed(prof.prices), sealed(prof.bid.copy()), sealed(prof.ask.copy()), prof.summary())
+        bid, ask = sealed(prof.bid.copy()), sealed(prof.ask.copy())
+        summary = ProfileView(prof.base, bid, ask, prof.unknown.copy(), value_area=prof.value_area,
+                              node_window=prof.node_window, hvn_ratio=prof.hvn_ratio, lvn_ratio=prof.lvn_ratio)
+        view = (sealed(prof.prices), bid, ask, summary)
         self._snap_profile = (key, view)
         return view
 
