@@ -69,3 +69,45 @@ def test_rising_candles_are_drawn_in_the_ask_colour_falling_in_the_bid_colour(pl
     # a bearish divergence: a triangle above the high of bar 1, in the strong bid colour
     above = _color_at(plot, 1, 45 + 4 * 80 / plot.plotItem.vb.height())
     assert above == DARK.color("bid_strong")
+
+
+def test_finished_candles_come_from_tiles_that_look_like_drawing_them(plot, tmp_path):
+    from test_ui_support import SIM
+
+    from tapeflow.appdirs import app_paths
+    from tapeflow.ui.delta_item import TILE
+    from tapeflow.ui.session import build_session
+
+    s = build_session(SIM, app_paths(tmp_path), use_engine=False, bar="20s")
+    events = np.concatenate(list(s.source))
+    s.pipeline.process(events[:-3000])
+    item = DeltaCandlesItem(DARK)
+    plot.addItem(item)
+    item.set_bars(s.pipeline.snapshot().flow.bars)
+    n = len(item.c["close"])
+    c = item.c
+    plot.plotItem.vb.setRange(xRange=(-0.5, n + 3.5), padding=0,
+                              yRange=(float(c["low"].min()) - 200, float(c["high"].max()) + 200))
+    tiled = plot.grab().toImage()
+    assert len(item._tiles) >= 2
+
+    def straight():
+        item.caching = False
+        item.update()
+        img = plot.grab().toImage()
+        item.caching = True
+        item.update()
+        return img
+
+    assert tiled == straight()
+    joined = (n - 1) // TILE
+    tile = item._tiles.get(joined)
+    k = 0
+    while len(s.pipeline.snapshot().flow.bars) == n:  # up to the next bar
+        s.pipeline.process(events[len(events) - 3000 + k : len(events) - 3000 + k + 50])
+        k += 50
+    item.set_bars(s.pipeline.snapshot().flow.bars)
+    tiled = plot.grab().toImage()
+    assert item._tiles[joined].count == (n - 1) - joined * TILE + 1  # the finished candle joined its tile
+    assert tile is None or item._tiles[joined] is tile  # drawn onto it (there was room), not anew
+    assert tiled == straight()

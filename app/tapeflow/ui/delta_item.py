@@ -10,6 +10,7 @@ a handful of batched calls per colour: wicks, bodies, markers.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
@@ -23,6 +24,34 @@ BODY_HALF = 0.32
 """Half the candle body's width, in bars."""
 MARKER_PX = 11.0
 """Divergence triangle size, pixels."""
+
+
+TILE = 16
+"""Finished candles per cached tile."""
+TILE_ROOM_PX = 48.0
+"""Room above and below the candles of a tile not yet full, for the next ones (pixels)."""
+
+
+@dataclass(slots=True)
+class _Tile:
+    """Finished candles drawn into a pixmap; (``x``, ``y``) is where (its first bar, ``value``) falls
+    in it; candles between ``bottom`` and ``top`` (contracts) fit in it."""
+
+    value: float
+    count: int
+    x: float
+    y: float
+    pixmap: QtGui.QPixmap
+    top: float
+    bottom: float
+
+
+def _top(c: dict[str, np.ndarray], sl: slice) -> float:
+    return float(max(c["high"][sl].max(), c["open"][sl].max(), c["close"][sl].max()))
+
+
+def _bottom(c: dict[str, np.ndarray], sl: slice) -> float:
+    return float(min(c["low"][sl].min(), c["open"][sl].min(), c["close"][sl].min()))
 
 
 class DeltaStyle(StrEnum):
@@ -52,12 +81,21 @@ class DeltaCandlesItem(pg.GraphicsObject):
         self.c: dict[str, np.ndarray] | None = None
         self.markers: list[tuple[int, float, bool]] = []  # (bar index, contracts, bearish) of divergences
         self._rect = QtCore.QRectF()
+        self.caching = True  # finished candles blitted from tiles (tests switch it off to compare)
+        self._tiles: dict[int, _Tile] = {}  # tile index -> finished candles drawn at _tile_scale
+        self._tile_scale: tuple[float, float] | None = None
+        self._first_ns: int | None = None
         self.setFlag(self.GraphicsItemFlag.ItemUsesExtendedStyleOption)  # paint the exposed bars only
 
     def set_bars(self, bars: FootprintBars) -> None:
         """New snapshot: repaints the live candle's column, or everything when the bounds grew."""
         c = delta_candles(bars)
         n = len(bars)
+        starts = getattr(bars, "start_ns", None)  # (tests hand in bare series)
+        first = int(starts[0]) if n and starts is not None else None
+        if self.c is not None and (n < len(self.c["close"]) or first != self._first_ns):
+            self._tiles.clear()  # another series (a restart, a jump back): its candles are not these
+        self._first_ns = first
         same_bars = self.c is not None and len(self.c["close"]) == n
         self.c = c
         grew = False
@@ -85,6 +123,7 @@ class DeltaCandlesItem(pg.GraphicsObject):
 
     def set_theme(self, theme: Theme) -> None:
         self.theme = theme
+        self._tiles.clear()
         self.update()
 
     def set_style(self, style: DeltaStyle) -> None:
@@ -115,6 +154,10 @@ class DeltaCandlesItem(pg.GraphicsObject):
         xs = np.arange(i0, i1 + 1, dtype=float) * sx + dx
         if self.style is DeltaStyle.LINE:
             self._paint_line(p, sl, sx, dx, sy, dy)
+        elif self.caching and i0 < n - 1:
+            self._paint_candle_tiles(p, i0, min(i1, n - 2), t)
+            if i1 == n - 1:
+                self._paint_candles(p, slice(n - 1, n), xs[-1:], sx, sy, dy)
         else:
             self._paint_candles(p, sl, xs, sx, sy, dy)
         self._paint_resets(p, sl, xs, sx, t, view)
@@ -143,6 +186,61 @@ class DeltaCandlesItem(pg.GraphicsObject):
             p.drawRects([QtCore.QRectF(x - half, y, 2 * half, h) for x, y, h in zip(
                 xs[sel].tolist(), top[sel].tolist(), height[sel].tolist(), strict=True)])
         p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
+
+    def _paint_candle_tiles(self, p: QtGui.QPainter, i0: int, i1: int, t: QtGui.QTransform) -> None:
+        """Finished candles ``i0..i1`` blitted from tiles of ``TILE`` candles drawn once at this scale
+        (a new bar scrolls the pane and repainted all 200 candles, ~1.4 ms); a candle that finishes
+        is drawn onto its tile when it fits (a tile not yet full has room above and below)."""
+        sx, sy, dx, dy = t.m11(), t.m22(), t.dx(), t.dy()
+        if self._tile_scale != (sx, sy):
+            self._tiles.clear()
+            self._tile_scale = (sx, sy)
+        c = self.c
+        assert c is not None
+        last = len(c["close"]) - 1  # the live candle is never in a tile
+        for k in range(i0 // TILE, i1 // TILE + 1):
+            a = k * TILE
+            b = min(a + TILE, last)
+            tile = self._tiles.get(k)
+            if tile is not None and tile.count < b - a:
+                new = slice(a + tile.count, b)
+                if _top(c, new) <= tile.top and _bottom(c, new) >= tile.bottom:
+                    painter = QtGui.QPainter(tile.pixmap)
+                    xs = np.arange(new.start, new.stop, dtype=float) * sx + (tile.x - a * sx)
+                    self._paint_candles(painter, new, xs, sx, sy, tile.y - tile.value * sy)
+                    painter.end()
+                    tile.count = b - a
+                else:
+                    tile = None
+            if tile is None:
+                tile = self._tiles[k] = self._draw_tile(a, b, t, p.device())
+            ax, ay = a * sx + dx, tile.value * sy + dy
+            p.drawPixmap(QtCore.QPointF(ax - tile.x, ay - tile.y), tile.pixmap)
+
+    def _draw_tile(self, a: int, b: int, t: QtGui.QTransform, device) -> _Tile:
+        c = self.c
+        assert c is not None
+        sx, sy, dx, dy = t.m11(), t.m22(), t.dx(), t.dy()
+        hi, lo = _top(c, slice(a, b)), _bottom(c, slice(a, b))
+        room = 0.0 if b - a == TILE else TILE_ROOM_PX / abs(sy)
+        top, bottom = hi + room, lo - room
+        half = max(0.5, BODY_HALF * sx)
+        x0 = math.floor(-half) - 3
+        x1 = math.ceil((TILE - 1) * sx + half) + 3
+        y0 = -math.ceil(room * abs(sy)) - 3
+        y1 = math.ceil((hi - bottom) * abs(sy)) + 4
+        dpr = device.devicePixelRatioF() if device is not None else 1.0
+        pm = QtGui.QPixmap(max(1, math.ceil((x1 - x0) * dpr)), max(1, math.ceil((y1 - y0) * dpr)))
+        pm.setDevicePixelRatio(dpr)
+        pm.fill(QtCore.Qt.GlobalColor.transparent)
+        # the pane's transform with the anchor (bar a, value hi) at (-x0, -y0), keeping its sub-pixel phase
+        ax, ay = a * sx + dx, hi * sy + dy
+        tx, ty = -x0 + ax - math.floor(ax), -y0 + ay - math.floor(ay)
+        painter = QtGui.QPainter(pm)
+        xs = np.arange(a, b, dtype=float) * sx + (tx - a * sx)
+        self._paint_candles(painter, slice(a, b), xs, sx, sy, ty - hi * sy)
+        painter.end()
+        return _Tile(hi, b - a, tx, ty, pm, top, bottom)
 
     def _paint_line(self, p: QtGui.QPainter, sl: slice, sx: float, dx: float, sy: float, dy: float) -> None:
         c = self.c
