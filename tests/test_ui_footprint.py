@@ -287,3 +287,41 @@ def test_a_finished_bar_is_added_to_the_tile_it_joins_and_only_that_one(pane, tm
     pane.item.caching = False
     pane.item.update()
     assert tiled == pane.graphics.grab().toImage()  # as if every bar were drawn straight
+
+
+def test_far_out_a_new_bar_keeps_the_signal_marks_and_still_draws_them_as_made_afresh(pane, tmp_path):
+    from tapeflow.signals.model import Signal
+
+    s, _ = far_out(pane, tmp_path, cut=3000)
+    pane.set_follow(False)
+    bars = s.pipeline.snapshot().flow.bars
+    n = len(bars)
+
+    def sig(i: int, kind: str, side) -> Signal:
+        return Signal(ts_ns=int(bars.start_ns[min(i, n - 1)]) + 1, instrument="ES", kind=kind, side=side,
+                      price=int(bars.close[min(i, n - 1)]) + (i % 5), strength=3.0,
+                      bar_start_ns=int(bars.start_ns[min(i, n - 1)]) + (10**12 if i >= n else 0), rule="r")
+
+    # imbalances, absorptions and zones on the bars, and one on a bar still to come
+    signals = tuple(sig(i, k, side) for i in range(0, n + 1, 2)
+                    for k, side in (("imbalance", Side.BUY), ("absorption", Side.SELL), ("stacked_zone", Side.BUY)))
+    hl = pane.highlights
+    hl.set_content(bars.start_ns, signals, ())
+    pane.graphics.grab()
+    assert hl._far and hl._marks_waiting  # far-out fills; the last signal's bar is not there yet
+    marks = hl._mark_fills
+    pane.graphics.grab()
+    starts = np.append(bars.start_ns, bars.start_ns[-1] + 10**12)  # its bar comes
+    hl.set_content(starts, signals, ())
+    kept = pane.graphics.grab().toImage()
+    assert hl._mark_fills is not marks and not hl._marks_waiting  # made again once, for the waiting one
+    marks = hl._mark_fills
+    starts = np.append(starts, starts[-1] + 10**12)  # a bar more, same signals: the marks are kept
+    hl.set_content(starts, signals, ())
+    kept = pane.graphics.grab().toImage()
+    assert hl._mark_fills is marks
+    hl._mark_fills = None  # all made afresh
+    hl._far_cache = {}
+    hl._far_fills = None
+    hl.update()
+    assert kept == pane.graphics.grab().toImage()
