@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tapeflow.core.events import make_trades
+from tapeflow.core.events import K_LEVEL, make_trades
 from tapeflow.core.timeutil import iso_to_ns
 from tapeflow.flow.bars import BarKind, BarSpec, parse_bar_spec
 from tapeflow.flow.delta import CumReset
@@ -111,6 +111,22 @@ def test_a_late_print_joins_the_open_bar_rather_than_reopening_a_closed_one():
     assert len(fp) == 1 and fp.trades.tolist() == [2]
 
 
+def test_a_book_row_at_a_bars_end_closes_it_and_a_later_late_print_opens_the_next():
+    """The feed's clock, not only the next trade, closes a time bar: a book row stamped at the end
+    closes it at once (a quiet market may print again only seconds later); a print stamped before
+    that row but arriving after it counts at the row's time, in the next bar."""
+    ev = make_trades([T0 + 10 * S, T0 + 60 * S, T0 + 59 * S], [1, 2, 3], [1, 1, 1], [BUY] * 3)
+    ev["kind"][1] = K_LEVEL  # a quote update at 10:01:00
+    builder = FootprintBuilder(parse_bar_spec("1m"))
+    assert builder.update(ev[:1]) == 0
+    assert builder.update(ev[1:2]) == 1 and builder.closed_count == 1  # closed on the book row
+    builder.update(ev[2:])
+    fp = both(ev, parse_bar_spec("1m"))
+    assert fp.same_as(builder.bars())
+    assert fp.start_ns.tolist() == [T0, T0 + 60 * S] and fp.trades.tolist() == [1, 1]
+    assert FootprintBuilder(parse_bar_spec("3t")).update(ev[:2]) == 0  # tick bars close on trades only
+
+
 def test_tick_bars_hold_n_prints():
     ev = make_trades([T0 + i for i in range(7)], [1] * 7, [1] * 7, [BUY] * 7)
     assert both(ev, BarSpec(BarKind.TICK, 3)).trades.tolist() == [3, 3, 1]
@@ -183,6 +199,12 @@ def test_streaming_equals_batch_on_random_trades(rows, spec):
     ts, px, sz, sd = zip(*rows, strict=True)
     ev = make_trades(np.array(ts) + T0, np.array(px) + 22000, sz, sd)
     both(ev, parse_bar_spec(spec))
+    ev["kind"][np.array(px) % 3 == 0] = K_LEVEL  # a third of the rows book rows: they move the clock
+    expected = both(ev, parse_bar_spec(spec))
+    stream = FootprintBuilder(parse_bar_spec(spec))
+    for i in range(len(ev)):  # one row at a time, as a live feed delivers them
+        stream.update(ev[i : i + 1])
+    assert expected.same_as(stream.bars()), expected.differences(stream.bars())
 
 
 def test_streaming_equals_batch_on_the_real_es_file(mbp1_file):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tapeflow.cli import main
+from tapeflow.core.events import K_LEVEL, K_TRADE
 from tapeflow.core.instruments import instrument
 from tapeflow.feeds import scenarios as sc
 from tapeflow.feeds.open import open_source
@@ -22,6 +24,7 @@ from tapeflow.signals.plugins import load_registry
 from tapeflow.signals.rules import default_rules
 
 ES = instrument("ES")
+MINUTE = 60 * 10**9
 
 
 @pytest.fixture(scope="module")
@@ -175,42 +178,86 @@ def test_idle_precomputation_never_changes_the_signals(sim_events):
             assert engine.prepared_closes > 0.5 * state.builder.closed_count
 
 
-def test_a_prepared_close_is_dropped_when_a_late_trade_joins_the_bar(sim_events):
-    """The feed's clock passes a bar's end (a book row), the close is prepared, then a trade stamped
-    before the end arrives and joins the bar: the preparation must not be used, signals unchanged."""
-    from tapeflow.core.events import K_TRADE
-
-    events = sim_events.copy()
+def _with_rows_at_bar_ends(events: np.ndarray, inserts: list[tuple[int, int]]) -> np.ndarray:
+    """``events`` with rows inserted before the first trade of each new one-minute bar: for each
+    (offset_ns, kind) of ``inserts``, a copy of a row of that kind stamped at the bar's end + offset
+    (an inserted trade is 1 lot)."""
     trade = np.flatnonzero(events["kind"] == K_TRADE)
-    minute = 60 * 10**9
-    keys = events["ts_event"][trade] // minute
+    book_row = int(np.flatnonzero(events["kind"] == K_LEVEL)[0])
+    keys = events["ts_event"][trade] // MINUTE
     firsts = trade[np.flatnonzero(keys[1:] != keys[:-1]) + 1]  # first trade of each new bar
     parts, start = [], 0
     for row in firsts.tolist():
-        end = int(events["ts_event"][row]) // minute * minute
-        book = events[trade[0] - 1 : trade[0]].copy() if events["kind"][0] == K_TRADE else events[:1].copy()
-        book["ts_event"] = end  # the clock reaches the bar's end on a book row ...
-        late = events[row : row + 1].copy()
-        late["ts_event"] = end - 1  # ... then a trade stamped just before it
-        late["size"] = 1
-        parts += [events[start:row], book, late]
+        end = int(events["ts_event"][row]) // MINUTE * MINUTE
+        parts.append(events[start:row])
+        for offset, kind in inserts:
+            src = row if kind == K_TRADE else book_row
+            extra = events[src : src + 1].copy()
+            extra["ts_event"] = end + offset
+            if kind == K_TRADE:
+                extra["size"] = 1
+            parts.append(extra)
         start = row
     parts.append(events[start:])
-    events = np.concatenate(parts)
-    rules = default_rules()
-    reference = run_rules(events, rules, ES)
+    return np.concatenate(parts)
+
+
+def _stream_one_by_one(events: np.ndarray, rules,
+                       idle_after: Callable[[int], bool]) -> tuple[list, RuleEngine, FlowState]:
+    """Every event in its own batch, with ``engine.idle`` after the rows ``idle_after`` picks."""
     engine = RuleEngine(rules, ES)
     state = FlowState(ES, FlowSettings(bar="1m"))
     out = []
     for i in range(len(events)):
         batch = events[i : i + 1]
         out += engine.on_update(state, state.update(batch), batch)
-        if batch["kind"][0] != K_TRADE:  # the feed goes quiet after book rows only: the late trade and
-            engine.idle(state)  # the closing trade come back to back, so every preparation goes stale
-    assert out == reference
-    assert engine.prepared_closes == 0
+        if idle_after(i):
+            engine.idle(state)
+    return out, engine, state
+
+
+def _same_bars_as_one_batch(state: FlowState, events: np.ndarray) -> None:
     whole = FlowState(ES, FlowSettings(bar="1m"))
     whole.update(events)
     streamed, batched = state.bars(), whole.bars()
-    for name in (*BAR_FIELDS, *LEVEL_FIELDS):  # the builder froze the bars again, with the late trades
+    for name in (*BAR_FIELDS, *LEVEL_FIELDS):
         assert np.array_equal(getattr(streamed, name), getattr(batched, name)), name
+
+
+def test_the_clock_reaching_a_bars_end_on_a_book_row_closes_the_bar_there(sim_events):
+    """A time bar closes at the first event whose time reaches its end, a book row included, not at
+    the next trade; a trade stamped before that row that arrives after it counts in the next bar.
+    The bar-close signals carry that row's time and number; stream and whole file agree."""
+    events = _with_rows_at_bar_ends(sim_events, [(0, K_LEVEL), (-1, K_TRADE)])
+    rules = default_rules()
+    reference = run_rules(events, rules, ES)
+    out, _, state = _stream_one_by_one(events, rules, lambda i: events["kind"][i] != K_TRADE)
+    assert out == reference
+    _same_bars_as_one_batch(state, events)
+    closes = [s for s in reference if s.event_seq is not None]
+    assert len(closes) >= 5 and all(s.trade_seq is None for s in closes)
+    for s in closes:  # the inserted book row, stamped at the end of the signal's bar, closed it
+        row = events[s.event_seq]
+        assert (int(row["kind"]), int(row["ts_event"]), s.ts_ns) == (K_LEVEL, s.bar_start_ns + MINUTE, s.ts_ns)
+        assert s.ts_ns == s.bar_start_ns + MINUTE
+    bars = state.bars()
+    late = (events["kind"] == K_TRADE) & (events["ts_event"] % MINUTE == MINUTE - 1)
+    assert int(np.count_nonzero(late)) == len(bars) - 1  # one before each bar but the first
+    # each late trade (1 lot, stamped 1 ns before a bar's end) opened the next bar, at its own open
+    firsts = bars.start_ns[1:]
+    opened = np.isin(events["ts_event"][late] + 1, firsts)
+    assert opened.all()
+    assert int(bars.trades.sum()) == int(np.count_nonzero(events["kind"] == K_TRADE))
+
+
+def test_a_prepared_close_is_dropped_when_a_trade_joins_the_bar_after_it(sim_events):
+    """The close is prepared while the feed is idle just before a bar's end, then one more trade joins
+    the bar: the preparation must not be used (the builder froze the bar again), signals unchanged."""
+    events = _with_rows_at_bar_ends(sim_events, [(-2_000_000, K_LEVEL), (-1_000_000, K_TRADE)])
+    quiet = set(np.flatnonzero((events["kind"] != K_TRADE) & (events["ts_event"] % MINUTE == MINUTE - 2_000_000)))
+    rules = default_rules()
+    reference = run_rules(events, rules, ES)
+    out, engine, state = _stream_one_by_one(events, rules, lambda i: i in quiet)  # idle right before the trade
+    assert len(quiet) == state.builder.closed_count and out == reference
+    assert engine.prepared_closes == 0
+    _same_bars_as_one_batch(state, events)

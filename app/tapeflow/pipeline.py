@@ -70,6 +70,7 @@ class Pipeline:
         self.decisions: deque[tuple[Signal, AutoDecision]] = deque(maxlen=self.signal_history)
         self.batches = 0
         self._trades_seen = 0  # trades of the run before the current batch (for Signal.trade_seq)
+        self._events_seen = 0  # rows of the run before the current batch (for Signal.event_seq)
         self._listeners: list = []
         broker = self.account.broker if self.account is not None else None
         # A pipeline trades one instrument: its paper broker reads every row of the feed as that
@@ -92,14 +93,15 @@ class Pipeline:
         if self._tape_id is not None and len(batch) and np.any(batch["instrument_id"] != self._tape_id):
             batch = batch.copy()
             batch["instrument_id"] = self._tape_id
-        trades_before = self._trades_seen
+        trades_before, events_before = self._trades_seen, self._events_seen
         self._trades_seen += update.trades
+        self._events_seen += len(batch)
         if fired:
             ts = np.maximum.accumulate(batch["ts_event"])
             trade_rows = np.flatnonzero(batch["kind"] == K_TRADE)
         start = 0
         for sig in fired:
-            cut = self._cut(sig, ts, trade_rows, trades_before)
+            cut = self._cut(sig, ts, trade_rows, trades_before, events_before)
             if cut > start:
                 self.account.on_events(batch[start:cut])
                 start = cut
@@ -121,9 +123,12 @@ class Pipeline:
             idle(self.flow)
 
     @staticmethod
-    def _cut(sig: Signal, ts: np.ndarray, trade_rows: np.ndarray, trades_before: int) -> int:
-        """Rows of the batch the broker sees before ``sig`` is acted on: through the trade that made
-        it fire (exact, whatever the batch size), else through the last row at its time."""
+    def _cut(sig: Signal, ts: np.ndarray, trade_rows: np.ndarray, trades_before: int, events_before: int) -> int:
+        """Rows of the batch the broker sees before ``sig`` is acted on: through the event (the bar
+        close) or the trade that made it fire (exact, whatever the batch size), else through the
+        last row at its time."""
+        if sig.event_seq is not None and 0 <= sig.event_seq - events_before < len(ts):
+            return sig.event_seq - events_before + 1
         if sig.trade_seq is not None and 0 <= sig.trade_seq - trades_before < len(trade_rows):
             return int(trade_rows[sig.trade_seq - trades_before]) + 1
         return int(np.searchsorted(ts, sig.ts_ns, side="right"))

@@ -197,13 +197,18 @@ class TradeColumns(msgspec.Struct, frozen=True):
 _EXTRACT_CHUNK = 1 << 16
 
 
-def trade_columns(events: np.ndarray) -> TradeColumns:
+def trade_columns(events: np.ndarray, *, clocked: bool = False) -> TradeColumns:
     """Pull the trade columns out of an event batch.
+
+    ``clocked``: each trade's time is the feed's clock when it arrived, the latest time of any row
+    so far (a trade stamped before a book row it follows counts at the book row's time), which is
+    how footprint bars are cut (see ``FootprintBuilder.advance``).
 
     Works in cache-sized chunks so each 56-byte record is read from memory once for all four
     fields, instead of once per field (the difference is about 3x on a few million events).
     """
     n = len(events)
+    clock = np.iinfo(np.int64).min
     out_ts = np.empty(n, np.int64)
     out_px = np.empty(n, np.int64)
     out_sz = np.empty(n, np.int64)
@@ -213,13 +218,17 @@ def trade_columns(events: np.ndarray) -> TradeColumns:
         sub = events[i : i + _EXTRACT_CHUNK]
         mask = sub["kind"] == K_TRADE
         m = int(np.count_nonzero(mask))
+        ts = sub["ts_event"]
+        if clocked and len(sub):
+            ts = np.maximum.accumulate(np.maximum(ts, clock))
+            clock = int(ts[-1])
         if m == len(sub):
-            out_ts[k : k + m] = sub["ts_event"]
+            out_ts[k : k + m] = ts
             out_px[k : k + m] = sub["price"]
             out_sz[k : k + m] = sub["size"]
             out_sd[k : k + m] = sub["side"]
         elif m:
-            out_ts[k : k + m] = sub["ts_event"][mask]
+            out_ts[k : k + m] = ts[mask]
             out_px[k : k + m] = sub["price"][mask]
             out_sz[k : k + m] = sub["size"][mask]
             out_sd[k : k + m] = sub["side"][mask]

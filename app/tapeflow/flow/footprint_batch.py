@@ -28,8 +28,9 @@ def build_footprint(
     value_area: float = DEFAULT_VALUE_AREA,
     cum_reset: CumReset = CumReset.SESSION,
 ) -> FootprintBars:
-    """Footprint bars of every trade in ``events`` (EVENT_DTYPE rows, non-trades ignored, or columns)."""
-    cols = events if isinstance(events, TradeColumns) else trade_columns(events)
+    """Footprint bars of every trade in ``events``: EVENT_DTYPE rows (book rows move the clock that
+    cuts bars, as in ``FootprintBuilder``), or trade columns (their own times are the clock)."""
+    cols = events if isinstance(events, TradeColumns) else trade_columns(events, clocked=True)
     if len(cols) == 0:
         return FootprintBars.empty(spec)
     ts = np.maximum.accumulate(cols.ts_event)

@@ -60,22 +60,40 @@ class FootprintBuilder:
 
     # --- feeding -------------------------------------------------------------------------
     def update(self, events: np.ndarray) -> int:
-        """Apply every trade of a batch; returns how many bars closed.
+        """Apply a batch (every kind of row: book rows move the clock); returns how many bars closed.
 
         Time bars take a vectorized path for batches of more than a few trades (one numpy pass
         per bar the batch touches); tick and volume bars, and tiny batches, go trade by trade.
         Both give exactly the same bars.
         """
+        if len(events) == 0:
+            return 0
         is_trade = events["kind"] == K_TRADE
         before = self._bars_closed
-        ts = events["ts_event"][is_trade]
+        clock = np.maximum.accumulate(np.maximum(events["ts_event"], self._last_ts))
+        ts = clock[is_trade]
         if self.spec.kind is BarKind.TIME and len(ts) >= _VECTOR_MIN:
             self._update_time_vectorized(
                 ts, events["price"][is_trade], events["size"][is_trade], events["side"][is_trade]
             )
-            return self._bars_closed - before
-        cols = (ts, events["price"][is_trade], events["size"][is_trade], events["side"][is_trade])
-        return self.add_trades(*(c.tolist() for c in cols))
+        elif len(ts):
+            cols = (ts, events["price"][is_trade], events["size"][is_trade], events["side"][is_trade])
+            self.add_trades(*(c.tolist() for c in cols))
+        self.advance(int(clock[-1]))
+        return self._bars_closed - before
+
+    def advance(self, ts: int) -> int:
+        """The feed's clock reached ``ts`` (an event of any kind, a book row say). A time bar closes
+        as soon as the clock reaches its end, not at the next trade (which may be seconds away in a
+        quiet market), and a trade stamped earlier that arrives after counts at ``ts``, in the next
+        bar. Returns the bars closed (0 or 1)."""
+        if ts <= self._last_ts:
+            return 0
+        self._last_ts = ts
+        if self._levels is not None and self.spec.kind is BarKind.TIME and ts >= self._bar_end and self._trades:
+            self._close_bar()
+            return 1
+        return 0
 
     def add_trades(self, ts: list[int], price: list[int], size: list[int], side: list[int]) -> int:
         """Apply a few trades given as Python lists (the live path); returns how many bars closed."""
@@ -269,7 +287,7 @@ class FootprintBuilder:
         """Freeze the open bar ahead of its close (call when the feed is idle and the bar ``closes_soon``).
 
         The close then reuses these very objects if no trade was added in between (the bar's number
-        and print count are the check), so its cost leaves the closing trade's path; otherwise the
+        and print count are the check), so its cost leaves the closing event's path; otherwise the
         bar is frozen again at the close. Returns (fields, rows) as :meth:`last_closed` will."""
         if self._levels is None or self._trades == 0:
             return None

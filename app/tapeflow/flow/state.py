@@ -9,7 +9,7 @@ reads through :meth:`FlowState.snapshot`, never per event.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import pairwise
+from itertools import accumulate, pairwise
 from typing import NamedTuple
 
 import numpy as np
@@ -153,10 +153,11 @@ class FlowState:
         here) would otherwise be most of the cost of a batch of a few rows. Same resulting state."""
         self.events_seen += len(batch)
         cols = self._live = live_columns_of(batch)
-        last_ts = self.last_ts = int(batch["ts_event"][-1])
-        if not cols.rows:
+        clock = cols.clock
+        last_ts = self.last_ts = clock[-1]
+        if not cols.rows:  # book rows only: they may still close a time bar (its end passed)
             self.book.apply(batch)
-            return FlowUpdate(0, 0, False, last_ts)
+            return FlowUpdate(0, self.builder.advance(max(clock)), False, last_ts)
         rows, ts, price, size, side = cols.rows, cols.ts, cols.price, cols.size, cols.side
         new_session = False
         book_from = 0
@@ -174,7 +175,13 @@ class FlowState:
             self.book.apply(batch[book_from:])
         self.last_price = price[-1]
         self._push_tape(cols.trades)
-        closed = self.builder.add_trades(ts, price, size, side)
+        builder = self.builder
+        if len(rows) == len(clock):  # trades only (the builder keeps its clock monotonic itself)
+            closed = builder.add_trades(ts, price, size, side)
+        else:  # each trade at the feed's clock when it came: book rows before it may have moved it
+            run = list(accumulate(clock, max))
+            closed = builder.add_trades([run[r] for r in rows], price, size, side)
+            closed += builder.advance(run[-1])  # book rows after the last trade
         return FlowUpdate(len(ts), closed, new_session, last_ts)
 
     def live_columns(self, batch: np.ndarray) -> LiveColumns:
@@ -278,12 +285,13 @@ class FlowState:
 
 
 class LiveColumns(NamedTuple):
-    """A live-sized batch as Python lists: every row's kind, the rows that are trades, and those
-    trades' time, price, size and aggressor side (read once, shared by the flow state and the engine)."""
+    """A live-sized batch as Python lists: every row's kind and time, the rows that are trades, and
+    those trades' time, price, size and aggressor side (read once, shared by the flow state and the engine)."""
 
     batch: np.ndarray
     trades: np.ndarray  # its trade rows
     kinds: list[int]
+    clock: list[int]  # every row's exchange time
     rows: list[int]
     ts: list[int]
     price: list[int]
@@ -296,12 +304,17 @@ _NO_TRADES = np.zeros(0, EVENT_DTYPE)
 
 def live_columns_of(batch: np.ndarray) -> LiveColumns:
     kinds = batch["kind"].tolist()
+    clock = batch["ts_event"].tolist()
     if K_TRADE not in kinds:  # most live batches: book rows only (``_make``: the tuple's C constructor)
-        return LiveColumns._make((batch, _NO_TRADES, kinds, [], [], [], [], []))
+        return LiveColumns._make((batch, _NO_TRADES, kinds, clock, [], [], [], [], []))
     rows = [i for i, k in enumerate(kinds) if k == K_TRADE]
-    trades = batch if len(rows) == len(kinds) else select(batch, rows)
-    ts, price, size, side = (trades[f].tolist() for f in ("ts_event", "price", "size", "side"))
-    return LiveColumns._make((batch, trades, kinds, rows, ts, price, size, side))
+    if len(rows) == len(kinds):
+        trades, ts = batch, clock
+    else:
+        trades = select(batch, rows)
+        ts = [clock[r] for r in rows]
+    price, size, side = (trades[f].tolist() for f in ("price", "size", "side"))
+    return LiveColumns._make((batch, trades, kinds, clock, rows, ts, price, size, side))
 
 
 def _runs(labels: np.ndarray) -> list[slice]:

@@ -96,6 +96,7 @@ class Hit(msgspec.Struct, frozen=True):
     phase: int  # 0: bar close, 1: trade, 2: book
     bar_volume: int | None  # contracts of the bar it refers to, for the min-bar-volume filter
     inputs: dict[str, InputValue]
+    event: int | None = None  # bar closes: the run's row number of the event that closed the bar
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +165,7 @@ class BarView:
     """
 
     __slots__ = ("_bar", "_bars", "_columns", "_history", "_i", "_levels", "_py_rows", "_rows", "_source",
-                 "_whole_history", "memo", "order", "state", "ts_ns")
+                 "_whole_history", "event", "memo", "order", "state", "ts_ns")
 
     def __init__(self, bars: FootprintBars | Callable[[], tuple[FootprintBars, int]], i: int, ts_ns: int,
                  order: int, state: FlowState, levels: LevelsSource,
@@ -178,6 +179,7 @@ class BarView:
         self._bars, self._i = (None, -1) if callable(bars) else (bars, i)
         self._source = bars if callable(bars) else None
         self.ts_ns, self.order, self.state = ts_ns, order, state
+        self.event: int | None = None  # the run's row number of the closing event (set by the engine)
         self._levels = levels
         self._bar: dict[str, int] | None = dict(py[0]) if py is not None else None
         self._py_rows = py[1] if py is not None else None
@@ -438,12 +440,13 @@ class Detector:
 
         ``inputs`` are the numbers that made it fire (shown to the user and journaled).
         """
+        event = None
         if isinstance(view, TradeView):  # most signals: a trade crossed something
             j = len(view) - 1 if index is None else int(index)
             ts, order, phase = view.ts_list[j], view.first_order + j, 1
             bar_start, bar_volume = view.bar_start_ns, None
         elif isinstance(view, BarView):
-            ts, order, phase = view.ts_ns, view.order, 0
+            ts, order, phase, event = view.ts_ns, view.order, 0, view.event
             bar = view.bar()
             bar_start = bar["start_ns"]
             bar_volume: int | None = bar["volume"]
@@ -455,7 +458,7 @@ class Detector:
                 inputs[k] = _plain(v)
         self._hits.append(Hit(kind or self.kind, ts, _SIDES[int(side)], int(price), float(strength),
                               bar_start if bar_start_ns is None else int(bar_start_ns), order, phase, bar_volume,
-                              inputs))
+                              inputs, event))
 
     def drain(self) -> list[Hit]:
         """Hand the emitted hits to the engine (and forget them)."""

@@ -1,9 +1,10 @@
 """The rule engine: FlowState updates in, Signals out, identically in live, replay and backtest.
 
 Call :meth:`RuleEngine.on_update` once per batch, right after ``FlowState.update(batch)``. The
-engine cuts the batch where footprint bars closed (at the trade that opened the next bar) and
-where the session changed, then, slice by slice in event order, feeds the trades and book rows
-to every detector and calls ``on_bar`` for each bar that closed. So a detector sees exactly the
+engine cuts the batch where footprint bars closed (at the event that closed them: for a time bar
+the first row, book rows included, whose time reaches its end; for a tick or volume bar the trade
+that opens the next) and where the session changed, then, slice by slice in event order, feeds the
+trades and book rows to every detector and calls ``on_bar`` for each bar that closed. So a detector sees exactly the
 same sequence whatever the batch sizes, and :func:`run_rules` over a whole file gives the same
 signals as streaming it. (The one exception: ``view.state`` is the FlowState after the whole
 batch; the built-ins do not read it.)
@@ -97,6 +98,8 @@ class RuleEngine:
         self._labeller = SessionLabeller()
         self._prepared: _PreparedClose | None = None  # the next bar close, made ready while the feed was idle
         self.prepared_closes = 0  # bar closes served from a preparation (the rest were computed at the close)
+        self._events = 0  # rows of every batch seen so far (Signal.event_seq)
+        self._book_new_bar = True  # no book row handed to detectors since the last bar close
         self._last_trades: TradeView | None = None  # the last trade slice: what idle rehearses a signal on
 
     @classmethod
@@ -148,6 +151,8 @@ class RuleEngine:
             return []
         if self._tracker is None:
             self._tracker = SessionTracker(state.settings.value_area)
+        events_before = self._events
+        self._events += len(batch)
         small = len(batch) <= SMALL_BATCH  # live-sized: find the cuts with Python scalars, not numpy calls
         if small:
             live = state.live_columns(batch)
@@ -164,7 +169,11 @@ class RuleEngine:
             def book_rows(r0: int, r1: int) -> list[int] | np.ndarray:
                 return np.flatnonzero(is_book[r0:r1]) + r0
         n = len(trade_rows)
-        if n == 0 and not update.bars_closed:  # book rows only (most live batches): nothing but on_book
+        m = update.bars_closed
+        if n == 0 and not m:  # book rows only and no bar closed (most live batches): nothing but on_book
+            last = max(live.clock) if small else int(batch["ts_event"].max())
+            if last > self._last_ts:
+                self._last_ts = last
             if self._wants_book:
                 self._book_slice(state, batch, book_rows(0, len(batch)), self._bar_start or 0, self._trade_no)
                 return self._collect()
@@ -173,67 +182,87 @@ class RuleEngine:
         price: Column
         size: Column
         side: Column
-        if small:  # Python lists
+        if small:  # Python lists; bar fields from the builder's Python history (a series only if a detector reads one)
             ts, price, size, side = live.ts, live.price, live.size, live.side
-        else:  # per column: gathering whole structured rows is ~20x slower
-            ts, price, side = (batch[f][trade_rows] for f in ("ts_event", "price", "side"))
-            size = batch["size"][trade_rows].astype(np.int64)
-        m = update.bars_closed
-        if small:  # bar fields from the builder's Python history; a series only if a detector reads one
+            clock: Sequence[int] = self._clock_few(live.clock)
+            clamped: Sequence[int] = clock if n == len(clock) else [clock[r] for r in trade_rows]
             closed: FootprintBars | _LiveCloses | None = _LiveCloses(state.builder, m) if m else None
             k0 = 0
             label = self._labeller.of
-            clamped, sessions = self._clamped_few(ts), [label(t) for t in ts]
-            close_at = self._closing_few(closed, m, state, clamped, size)
+            sessions: Sequence[int] = [label(t) for t in ts]
+            close_rows = self._closing_rows_few(closed, m, state, clock, trade_rows, size)
+            close_at = [bisect_left(trade_rows, r) for r in close_rows]
             changes = [j for j in range(1, n) if sessions[j] != sessions[j - 1]]
-        else:
+        else:  # per column: gathering whole structured rows is ~20x slower
+            ts, price, side = (batch[f][trade_rows] for f in ("ts_event", "price", "side"))
+            size = batch["size"][trade_rows].astype(np.int64)
+            clock = np.maximum.accumulate(np.maximum(batch["ts_event"], self._last_ts))
+            clamped = clock[trade_rows]
             if 0 < m <= BAR_HISTORY:
                 closed, k0 = _LiveCloses(state.builder, m), 0
             else:
                 closed = recent_closed_bars(state.builder, m + BAR_HISTORY) if m else None
                 k0 = (len(closed) - m) if closed is not None else 0
-            clamped = np.maximum.accumulate(ts) if n else ts
-            if n and clamped[0] < self._last_ts:
-                clamped = np.maximum(clamped, self._last_ts)
-            close_at = self._closing_indices(closed, k0, update.bars_closed, state, clamped, size)
+            close_rows = self._closing_rows(closed, k0, m, state, clock, trade_rows, size)
+            close_at = np.searchsorted(trade_rows, close_rows, side="left").tolist()
             sessions = self._labeller.of_array(ts) if n else np.zeros(0, np.int64)
             changes = (np.flatnonzero(sessions[1:] != sessions[:-1]) + 1).tolist()
-        cuts = sorted({0, n, *close_at, *changes})
+        closes = len(close_at)
         next_close = 0
-        for a, b in itertools.pairwise(cuts):
-            while next_close < len(close_at) and close_at[next_close] == a:
-                self._close_bar(closed, k0 + next_close, int(clamped[a]), self._trade_no + a, state)
+        start = 0  # the next book row not yet handed to detectors
+
+        def close_here(a: int) -> None:
+            """The bars that close before trade ``a``: first the old bar's book rows before the
+            closing event (a book row once the clock passes a time bar's end, else trade ``a``)."""
+            nonlocal next_close, start
+            row = close_rows[next_close]
+            if row > start:
+                self._book_only(state, batch, book_rows, start, row, self._trade_no + a)
+            start = row
+            while next_close < closes and close_at[next_close] == a:
+                r = close_rows[next_close]
+                self._close_bar(closed, k0 + next_close, int(clock[r]), self._trade_no + a, events_before + r, state)
                 next_close += 1
-            r0 = 0 if a == 0 else int(trade_rows[a])
-            r1 = int(trade_rows[b]) if b < n else len(batch)
-            self._slice(state, a, b, price, size, side, ts, clamped, sessions, batch, book_rows, r0, r1)
-        if n == 0:
-            self._slice(state, 0, 0, price, size, side, ts, clamped, sessions, batch, book_rows, 0, len(batch))
-        if next_close != len(close_at):
+
+        for a, b in itertools.pairwise(sorted({0, n, *close_at, *changes})):
+            if next_close < closes and close_at[next_close] == a:
+                close_here(a)
+            if next_close < closes and close_at[next_close] == b:
+                stop = int(close_rows[next_close])  # the next bar closes on a book row before trade b
+            else:
+                stop = int(trade_rows[b]) if b < n else len(batch)
+            self._slice(state, a, b, price, size, side, ts, clamped, sessions, batch, book_rows, start, stop)
+            start = stop
+        if next_close < closes:  # a bar closed on a book row after the batch's last trade (or with none)
+            close_here(n)
+        if start < len(batch):  # the book rows after it, in the next bar
+            self._book_only(state, batch, book_rows, start, len(batch), self._trade_no + n)
+        if next_close != closes:
             raise RuntimeError(f"bar closes at trades {close_at} not matched in a batch of {n} trades")
+        self._last_ts = int(clock[-1])
         if n:
             self._trade_no += n
-            self._last_ts = int(clamped[-1])
             self._session = int(sessions[-1])
         return self._collect()
 
-    def _clamped_few(self, ts: list[int]) -> list[int]:
-        """Trade times made non-decreasing from the last one seen (as the footprint builder does)."""
+    def _clock_few(self, times: list[int]) -> list[int]:
+        """The feed's clock at each row: times made non-decreasing from the last one seen (as the
+        footprint builder does; a book row moves it too)."""
         out, last = [], self._last_ts
-        for t in ts:
+        for t in times:
             if t > last:
                 last = t
             out.append(last)
         return out
 
-    def _closing_few(self, closed: _LiveCloses | None, m: int, state: FlowState,
-                     clamped: list[int], size: list[int]) -> list[int]:
-        """``_closing_indices`` with Python scalars and bisection."""
+    def _closing_rows_few(self, closed: _LiveCloses | None, m: int, state: FlowState, clock: list[int],
+                          trade_rows: list[int], size: list[int]) -> list[int]:
+        """``_closing_rows`` with Python scalars and bisection."""
         spec = state.builder.spec
         if spec.kind is BarKind.TIME:
             if m == 0 or closed is None:
                 return []
-            return [bisect_left(clamped, b["start_ns"] + spec.size) for b in closed.fields]
+            return [bisect_left(clock, b["start_ns"] + spec.size) for b in closed.fields]
         units = size if spec.kind is BarKind.VOLUME else [1] * len(size)
         before = self._units_total - self._units_closed
         self._units_total += sum(units)
@@ -242,7 +271,7 @@ class RuleEngine:
         per_bar = [b["volume" if spec.kind is BarKind.VOLUME else "trades"] for b in closed.fields]
         self._units_closed += sum(per_bar)
         running = list(itertools.accumulate(units))
-        return [bisect_right(running, edge - before) for edge in itertools.accumulate(per_bar)]
+        return [trade_rows[bisect_right(running, edge - before)] for edge in itertools.accumulate(per_bar)]
 
     def idle(self, state: FlowState | None = None) -> None:
         """Let detectors precompute while the feed is quiet (see ``Detector.on_idle``); with the flow
@@ -263,7 +292,7 @@ class RuleEngine:
         as they stand (no trade can change them before the close), the bar's view with its rows
         and history, and whatever detectors compute in ``prepare_bar``. The close uses it only if
         no trade came in between (same bar object, same trade number); results are the same
-        either way, only the work moves off the closing trade's path."""
+        either way, only the work moves off the closing event's path."""
         builder = state.builder
         py = builder.prepare_close()
         if py is None:
@@ -294,15 +323,17 @@ class RuleEngine:
             keyed = [((hit.order, hit.phase, 0, 0), self._signal(hit, rule))]
             keyed.sort(key=_first)
 
-    def _closing_indices(self, closed: FootprintBars | _LiveCloses | None, k0: int, m: int, state: FlowState,
-                         clamped: np.ndarray, size: np.ndarray) -> list[int]:
-        """For each bar closed in this batch, the index of the trade that closed it (opened the next)."""
+    def _closing_rows(self, closed: FootprintBars | _LiveCloses | None, k0: int, m: int, state: FlowState,
+                      clock: np.ndarray, trade_rows: np.ndarray, size: np.ndarray) -> list[int]:
+        """For each bar closed in this batch, the row of the event that closed it: the first whose
+        time reaches a time bar's end (a trade or a book row), the trade that opens the next tick or
+        volume bar."""
         spec = state.builder.spec
         if spec.kind is BarKind.TIME:
             if m == 0 or closed is None:
                 return []
             ends = _closed_field(closed, k0, m, "start_ns") + spec.size
-            return np.searchsorted(clamped, ends, side="left").tolist()
+            return np.searchsorted(clock, ends, side="left").tolist()
         units = size if spec.kind is BarKind.VOLUME else np.ones(len(size), np.int64)
         before = self._units_total - self._units_closed
         self._units_total += int(units.sum())
@@ -310,7 +341,8 @@ class RuleEngine:
             return []
         per_bar = _closed_field(closed, k0, m, "volume" if spec.kind is BarKind.VOLUME else "trades")
         self._units_closed += int(per_bar.sum())
-        return np.searchsorted(np.cumsum(units), np.cumsum(per_bar) - before, side="right").tolist()
+        at = np.searchsorted(np.cumsum(units), np.cumsum(per_bar) - before, side="right")
+        return trade_rows[at].tolist()
 
     def _slice(self, state: FlowState, a: int, b: int, price: Column, size: Column, side: Column,
                ts: Column, clamped: Sequence[int], sessions: Sequence[int], batch: np.ndarray,
@@ -321,10 +353,13 @@ class RuleEngine:
             sess = int(sessions[a])
             new_session = sess != self._session
             self._session = sess
-            if self._bar_start is None:
-                self._bar_start = int(clamped[a])
             spec = state.builder.spec
-            bar_start = int(clamped[a]) // spec.size * spec.size if spec.kind is BarKind.TIME else self._bar_start
+            if spec.kind is BarKind.TIME:
+                bar_start = self._bar_start = int(clamped[a]) // spec.size * spec.size
+            else:
+                if self._bar_start is None:
+                    self._bar_start = int(clamped[a])
+                bar_start = self._bar_start
             cols = [c[a:b] for c in (ts, price, size, side)]
             if b - a <= SMALL_BATCH and type(price) is not list:  # a few trades of a file batch: as lists
                 cols = [c.tolist() for c in cols]
@@ -340,14 +375,23 @@ class RuleEngine:
         if r1 > r0 and self._wants_book:
             index = book_rows(r0, r1)
             if len(index):
-                self._book_slice(state, batch, index, bar_start, self._trade_no + b, new_bar)
+                self._book_slice(state, batch, index, bar_start, self._trade_no + b)
 
-    def _book_slice(self, state: FlowState, batch: np.ndarray, index: Sequence[int], bar_start: int, order: int,
-                    new_bar: bool | None = None) -> None:
-        new_bar = self._new_bar if new_bar is None else new_bar
+    def _book_only(self, state: FlowState, batch: np.ndarray, book_rows: Callable[[int, int], Sequence[int]],
+                   r0: int, r1: int, order: int) -> None:
+        """Book rows ``r0:r1`` with no trade among them (before a bar's closing event, or after it
+        and before the next bar's first trade)."""
+        if r1 > r0 and self._wants_book:
+            index = book_rows(r0, r1)
+            if len(index):
+                self._book_slice(state, batch, index, self._bar_start or 0, order)
+
+    def _book_slice(self, state: FlowState, batch: np.ndarray, index: Sequence[int], bar_start: int,
+                    order: int) -> None:
+        new_bar, self._book_new_bar = self._book_new_bar, False  # the first book rows since a bar closed
         self._call_all("on_book", BookView(batch, np.asarray(index, np.intp), bar_start, new_bar, order, state))
 
-    def _close_bar(self, closed: FootprintBars | _LiveCloses, k: int, ts_ns: int, order: int,
+    def _close_bar(self, closed: FootprintBars | _LiveCloses, k: int, ts_ns: int, order: int, event: int,
                    state: FlowState) -> None:
         prepared, self._prepared = self._prepared, None
         if (prepared is not None and isinstance(closed, _LiveCloses) and k == closed.m - 1
@@ -361,9 +405,11 @@ class RuleEngine:
         else:
             py = state.builder.last_closed() if k == len(closed) - 1 else None  # the builder's newest bar
             view = BarView(closed, k, int(ts_ns), order, state, self._tracker.frozen_levels(), py)
+        view.event = event
         self._call_all("on_bar", view)
-        self._new_bar = True
-        self._bar_start = int(ts_ns)
+        self._new_bar = self._book_new_bar = True
+        spec = state.builder.spec
+        self._bar_start = ts_ns // spec.size * spec.size if spec.kind is BarKind.TIME else int(ts_ns)
 
     def _call_all(self, hook: str, *view: object) -> None:
         for det, rules, fn, plugin in self._hooks[hook]:
@@ -412,7 +458,8 @@ class RuleEngine:
             qty=rule.qty if entry else 1,
             stop_ticks=rule.stop_ticks if entry else None,
             target_ticks=rule.target_ticks if entry else None,
-            trade_seq=hit.order if hit.phase in (0, 1) else None,  # phase 2: book rows, no trade of their own
+            trade_seq=hit.order if hit.phase == 1 else None,  # 0: closes (event_seq), 2: book rows (time)
+            event_seq=hit.event,
         )
 
     # --- for the UI ---------------------------------------------------------------------------
@@ -479,7 +526,7 @@ class _PreparedClose:
     """A bar close made ready while the feed was idle: valid for this frozen bar at this trade number."""
 
     bar: dict[str, int]  # the builder's frozen fields (identity: the close reused them)
-    order: int  # the engine's trade count when prepared: the closing trade's number if none came since
+    order: int  # the engine's trade count when prepared: the same at the close if no trade came since
     view: BarView
 
 

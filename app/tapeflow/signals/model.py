@@ -41,7 +41,11 @@ class Signal(msgspec.Struct, frozen=True, kw_only=True):
     trade_seq: int | None = None
     """0-based number (in the run) of the trade whose arrival made the rule fire. The pipeline hands
     the signal to the broker right after that trade, so fills never depend on how the feed cut its
-    batches; without it (book-driven signals, some plugins) the signal's time is used instead."""
+    batches; without it or ``event_seq`` (book-driven signals, some plugins) the signal's time is used."""
+    event_seq: int | None = None
+    """Bar-close signals: 0-based number (in the run) of the event, of any kind, that closed the bar
+    (a time bar closes when the feed's clock reaches its end, often on a book row); the pipeline
+    hands the signal to the broker right after it."""
 
     @property
     def is_entry(self) -> bool:
