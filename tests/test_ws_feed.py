@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -319,53 +320,17 @@ def test_refused_connections_give_up_after_max_attempts_with_the_reason():
 
 
 def test_stale_after_no_data_for_stale_after_s_then_live_again_on_data():
-    now = [100.0]
-
-    async def main() -> list[FeedState]:
-        server = FeedServer(None, heartbeat_s=0.02)
-        await server.start()
-        client = WebsocketSource(server.url, start_event=0, stale_after_s=2.0, backoff=FAST, clock=lambda: now[0])
-        seen: list[FeedState] = []
-        got = asyncio.Event()
-
-        async def consume() -> None:
-            async for _ in client:
-                got.set()
-
-        task = asyncio.create_task(consume())
-        server.publish(trades(2))
-        await got.wait()
-        got.clear()
-        seen.append(client.status().state)
-        now[0] += 2.5  # no data for 2.5 s of (fake) time, heartbeats still flowing
-        await asyncio.sleep(0.05)
-        seen.append(client.status().state)
-        seen.append(FeedState.STALE if client.stale else FeedState.LIVE)
-        server.publish(trades(1))
-        await got.wait()
-        seen.append(client.status().state)
-        server.end_stream()
-        await task
-        seen.append(client.status().state)
-        await server.stop()
-        return seen
-
-    assert run(main()) == [FeedState.LIVE, FeedState.STALE, FeedState.STALE, FeedState.LIVE, FeedState.ENDED]
-
-
-def test_automatic_entries_hold_while_the_feed_is_stale_or_the_signal_is_old():
-    """``entry_hold`` (what the pipeline asks before the auto-trader acts): a reason while the feed is
-    not LIVE, or when the signal's event time is behind the wall clock by more than the limit."""
-    from types import SimpleNamespace
-
+    """The feed's state, and what it tells the auto-trader (``entry_hold``, asked before each
+    automatic entry): hold while not LIVE, or when the signal is older than ``max_signal_age_s``."""
     now, wall = [100.0], [2_000_000_000_000_000_000]
     sig = SimpleNamespace(ts_ns=wall[0] - 500_000_000)  # 0.5 s old
 
-    async def main() -> list[str | None]:
+    async def main() -> tuple[list[FeedState], list[str | None]]:
         server = FeedServer(None, heartbeat_s=0.02)
         await server.start()
         client = WebsocketSource(server.url, start_event=0, stale_after_s=2.0, max_signal_age_s=2.0, backoff=FAST,
                                  clock=lambda: now[0], wall_ns=lambda: wall[0])
+        seen: list[FeedState] = []
         holds = [client.entry_hold(sig)]  # still connecting
         got = asyncio.Event()
 
@@ -377,20 +342,28 @@ def test_automatic_entries_hold_while_the_feed_is_stale_or_the_signal_is_old():
         server.publish(trades(2))
         await got.wait()
         got.clear()
-        holds.append(client.entry_hold(sig))  # live, fresh signal
-        wall[0] += 2_000_000_000  # the same signal 2.5 s later
+        seen.append(client.status().state)
+        holds.append(client.entry_hold(sig))  # live, a fresh signal
+        wall[0] += 2_000_000_000  # the same signal 2 s later
         holds.append(client.entry_hold(sig))
         wall[0] -= 2_000_000_000
-        now[0] += 2.5  # no data for 2.5 s
+        now[0] += 2.5  # no data for 2.5 s of (fake) time, heartbeats still flowing
         await asyncio.sleep(0.05)
+        seen.append(client.status().state)
+        seen.append(FeedState.STALE if client.stale else FeedState.LIVE)
         holds.append(client.entry_hold(sig))
+        server.publish(trades(1))
+        await got.wait()
+        seen.append(client.status().state)
         server.end_stream()
         await task
+        seen.append(client.status().state)
         holds.append(client.entry_hold(sig))
         await server.stop()
-        return holds
+        return seen, holds
 
-    holds = run(main())
+    seen, holds = run(main())
+    assert seen == [FeedState.LIVE, FeedState.STALE, FeedState.STALE, FeedState.LIVE, FeedState.ENDED]
     assert holds[1] is None
     assert "connecting" in holds[0] and "stale" in holds[3] and "ended" in holds[4]
     assert holds[2] == "signal 2.5 s old (limit 2 s): automatic entries hold"
