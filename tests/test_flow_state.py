@@ -1,6 +1,6 @@
 import numpy as np
 
-from tapeflow.core.events import make_trades
+from tapeflow.core.events import K_TRADE, concat, make_trades
 from tapeflow.core.instruments import instrument
 from tapeflow.core.timeutil import iso_to_ns
 from tapeflow.feeds.simulator import MarketSimulator
@@ -171,3 +171,26 @@ def test_the_profile_summary_read_later_is_that_of_the_snapshot_time():
     assert snap.profile == expected
     assert snap.profile is snap.profile  # made once
     assert state.snapshot().profile == state.profile.summary()
+
+
+def test_live_trades_wait_for_a_reader_or_an_idle_moment_but_never_pile_up():
+    """A live batch queues its trades for the tape and the profile (``settle``): the rule engine does
+    not read those, so its signals do not wait for them. Any read settles; the queue stays bounded."""
+    from tapeflow.flow.state import MAX_UNSETTLED
+
+    events = concat(list(MarketSimulator(seed=3, n_trades=1_000)))
+    trades = events[events["kind"] == K_TRADE]
+    state = FlowState(instrument("ES"), FlowSettings(bar="1m"))
+    most = 0
+    for i in range(len(trades)):
+        state.update(trades[i : i + 1])
+        most = max(most, len(state._unsettled))
+    assert 0 < most <= MAX_UNSETTLED
+    whole = FlowState(instrument("ES"), FlowSettings(bar="1m"))
+    whole.update(trades)
+    assert state.tape().tobytes() == whole.tape().tobytes()  # reading settles
+    assert state.profile.summary() == whole.profile.summary() and not state._unsettled
+    state.update(trades[:1])
+    assert state._unsettled
+    state.settle()  # what the pipeline does when the feed is idle
+    assert not state._unsettled and state.snapshot().tape[-1].tobytes() == trades[:1].tobytes()

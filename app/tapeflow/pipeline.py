@@ -117,10 +117,11 @@ class Pipeline:
     def idle(self) -> None:
         """The feed has nothing waiting (live, or a replay between batches): do now the work that
         would otherwise fall on the next events' path. Never changes results; a backtest skips it."""
-        self.flow.builder.flush()
         idle = getattr(self.engine, "idle", None)
         if idle is not None:
             idle(self.flow)
+        self.flow.settle()  # after the engine: its bar-close preparation is what the next signal waits for
+        self.flow.builder.flush()
 
     @staticmethod
     def _cut(sig: Signal, ts: np.ndarray, trade_rows: np.ndarray, trades_before: int, events_before: int) -> int:

@@ -26,6 +26,8 @@ from tapeflow.flow.footprint_stream import FootprintBuilder
 from tapeflow.flow.profile import ProfileSummary, VolumeProfile, summary_of
 from tapeflow.flow.value_area import DEFAULT_VALUE_AREA
 
+MAX_UNSETTLED = 64
+"""Live batches whose trades may wait for ``FlowState.settle`` (then it runs in line)."""
 SMALL_BATCH = 64
 """Batches up to this many rows take the scalar path (live feeds deliver a few rows at a time; up to
 about this size plain Python beats numpy's fixed cost per call)."""
@@ -105,7 +107,7 @@ class FlowState:
         s = self.settings
         self.builder = FootprintBuilder(s.bar_spec, value_area=s.value_area, cum_reset=s.cum_reset)
         self.book = OrderBook()
-        self.profile = VolumeProfile(value_area=s.value_area)
+        self._profile = VolumeProfile(value_area=s.value_area)
         self.prior_profiles: list[ProfileSummary] = []
         self.session = -1
         self.last_price: int | None = None
@@ -119,6 +121,30 @@ class FlowState:
         self._snap_profile: tuple[tuple, tuple] | None = None  # (profile key, (prices, bid, ask, summary view))
         self._sessions = SessionLabeller()
         self._live: LiveColumns | None = None  # the lists of the last live-sized batch
+        self._unsettled: list[LiveColumns] = []  # live trades not yet on the tape and the profile (``settle``)
+
+    @property
+    def profile(self) -> VolumeProfile:
+        """The session volume profile (every trade so far in it)."""
+        self.settle()
+        return self._profile
+
+    def settle(self) -> None:
+        """Put the live trades taken since the last call on the tape and the session profile.
+
+        Neither is read by the rule engine, so a live batch only queues its trades and returns (its
+        signals go out ~10 µs sooner); every reader of the tape or the profile settles first, the
+        pipeline settles when the feed is idle, and the queue never holds more than
+        ``MAX_UNSETTLED`` batches (a backtest at live batch sizes never idles)."""
+        pending = self._unsettled
+        if not pending:
+            return
+        self._unsettled = []
+        add = self._profile.add_one
+        for cols in pending:
+            for p, q, d in zip(cols.price, cols.size, cols.side, strict=True):
+                add(p, q, d)
+        self._push_tape(pending[0].trades if len(pending) == 1 else concat([c.trades for c in pending]))
 
     def update(self, batch: np.ndarray) -> FlowUpdate:
         """Apply one batch in source order; returns what changed."""
@@ -126,6 +152,7 @@ class FlowState:
             return FlowUpdate(0, 0, False, self.last_ts)
         if len(batch) <= SMALL_BATCH:
             return self._update_small(batch)
+        self.settle()
         self.events_seen += len(batch)
         is_trade = batch["kind"] == K_TRADE
         trades = select(batch, is_trade)
@@ -140,7 +167,7 @@ class FlowState:
                     self.book.apply(batch[book_from:cut])
                     book_from = cut
                     new_session |= self._start_session(sess)
-                self.profile.add(trades[seg])
+                self._profile.add(trades[seg])
             self.last_price = int(trades["price"][-1])
             self._push_tape(trades)
         self.book.apply(batch[book_from:])
@@ -161,20 +188,27 @@ class FlowState:
         rows, ts, price, size, side = cols.rows, cols.ts, cols.price, cols.size, cols.side
         new_session = False
         book_from = 0
-        session_of, add = self._sessions.of, self.profile.add_one
-        for row, t, p, q, d in zip(rows, ts, price, size, side, strict=True):
-            sess = session_of(t)
-            if sess != -1 and sess != self.session:
-                self.book.apply(batch[book_from:row])
-                book_from = row
-                new_session |= self._start_session(sess)
-            add(p, q, d)
+        session_of, current = self._sessions.of, self.session
+        if all(session_of(t) in (-1, current) for t in ts):  # no session change (all but one batch a day)
+            self._unsettled.append(cols)  # tape and profile: see ``settle``
+            if len(self._unsettled) >= MAX_UNSETTLED:
+                self.settle()
+        else:
+            self.settle()
+            add = self._profile.add_one
+            for row, t, p, q, d in zip(rows, ts, price, size, side, strict=True):
+                sess = session_of(t)
+                if sess != -1 and sess != self.session:
+                    self.book.apply(batch[book_from:row])
+                    book_from = row
+                    new_session |= self._start_session(sess)
+                add(p, q, d)
+            self._push_tape(cols.trades)
         if book_from == 0 and len(rows) == len(batch):  # trades only: the lists are at hand
             self.book.add_trades_few(batch, side, price, size)
         else:
             self.book.apply(batch[book_from:])
         self.last_price = price[-1]
-        self._push_tape(cols.trades)
         builder = self.builder
         if len(rows) == len(clock):  # trades only (the builder keeps its clock monotonic itself)
             closed = builder.add_trades(ts, price, size, side)
@@ -198,10 +232,10 @@ class FlowState:
     def _start_session(self, session: int) -> bool:
         first = self.session == -1
         if not first:
-            summary = self.profile.summary()
+            summary = self._profile.summary()
             if summary is not None:
                 self.prior_profiles.append(summary)
-            self.profile.reset()
+            self._profile.reset()
             self.book.reset_volume()
         self.session = session
         return not first
@@ -219,6 +253,7 @@ class FlowState:
 
     def tape(self, n: int | None = None) -> np.ndarray:
         """The last ``n`` trades (default: the configured tape length), oldest first, a copy."""
+        self.settle()
         cap = len(self._tape) // 2
         n = cap if n is None else min(n, cap)
         return concat([self._tape[max(0, self._tape_n - n) : self._tape_n]])  # one byte copy (10x a structured copy)
@@ -235,6 +270,7 @@ class FlowState:
         handed out again (every array in it is read-only): the tape and the bars are rebuilt only
         when trades came (or a bar closed), the profile arrays and summary only when the profile
         changed, so a frame with nothing new costs little more than the book depth."""
+        self.settle()
         prices, bid, ask, summary = self._profile_view()
         return FlowSnapshot(
             bars=self._bars_view(),
@@ -271,7 +307,7 @@ class FlowState:
         return bars
 
     def _profile_view(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, ProfileView]:
-        prof = self.profile
+        prof = self._profile
         key = (prof.version, prof.value_area, prof.node_window, prof.hvn_ratio, prof.lvn_ratio)
         got = self._snap_profile
         if got is not None and got[0] == key:
