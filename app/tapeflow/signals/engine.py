@@ -38,7 +38,7 @@ from tapeflow.core.sessions import SessionLabeller
 from tapeflow.flow.bars import BarKind
 from tapeflow.flow.footprint import FootprintBars
 from tapeflow.flow.footprint_stream import FootprintBuilder
-from tapeflow.flow.state import SMALL_BATCH, FlowSettings, FlowState, FlowUpdate
+from tapeflow.flow.state import SMALL_BATCH, FlowSettings, FlowState, FlowUpdate, LiveColumns
 from tapeflow.signals.api import BarView, BookView, Column, Detector, Hit, LevelsSource, TradeView, rounded
 from tapeflow.signals.model import Action, Signal
 from tapeflow.signals.plugins import Registry, load_registry
@@ -156,6 +156,8 @@ class RuleEngine:
         small = len(batch) <= SMALL_BATCH  # live-sized: find the cuts with Python scalars, not numpy calls
         if small:
             live = state.live_columns(batch)
+            if len(batch) == 1 and live.rows and not update.bars_closed:  # one trade inside its bar
+                return self._one_trade(state, live, batch)
             kinds = live.kinds
             trade_rows: list[int] | np.ndarray = live.rows
 
@@ -243,6 +245,21 @@ class RuleEngine:
         if n:
             self._trade_no += n
             self._session = int(sessions[-1])
+        return self._collect()
+
+    def _one_trade(self, state: FlowState, live: LiveColumns, batch: np.ndarray) -> list[Signal]:
+        """``on_update`` for a batch of one trade that closed no bar (most trade batches of a live
+        feed): the same single slice, without working out cuts that cannot be there."""
+        t = live.ts[0]
+        clock = t if t > self._last_ts else self._last_ts
+        kind = state.builder.spec.kind
+        if kind is not BarKind.TIME:  # the units the open tick or volume bar holds (see _closing_rows_few)
+            self._units_total += live.size[0] if kind is BarKind.VOLUME else 1
+        sessions = [self._labeller.of(t)]
+        self._slice(state, 0, 1, live.price, live.size, live.side, live.ts, [clock], sessions, batch, _no_rows, 1, 1)
+        self._last_ts = clock
+        self._trade_no += 1
+        self._session = sessions[0]
         return self._collect()
 
     def _clock_few(self, times: list[int]) -> list[int]:
@@ -360,7 +377,7 @@ class RuleEngine:
                 if self._bar_start is None:
                     self._bar_start = int(clamped[a])
                 bar_start = self._bar_start
-            cols = [c[a:b] for c in (ts, price, size, side)]
+            cols = [ts, price, size, side] if a == 0 and b == len(ts) else [c[a:b] for c in (ts, price, size, side)]
             if b - a <= SMALL_BATCH and type(price) is not list:  # a few trades of a file batch: as lists
                 cols = [c.tolist() for c in cols]
             t, p, q, d = cols
@@ -539,6 +556,10 @@ _SCRATCH = _Scratch()
 
 def _first(kv: tuple) -> tuple:
     return kv[0]
+
+
+def _no_rows(r0: int, r1: int) -> list[int]:
+    return []
 
 
 def _not_closed_yet() -> tuple[FootprintBars, int]:
