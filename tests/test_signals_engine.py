@@ -53,6 +53,14 @@ def test_streaming_in_odd_batches_gives_exactly_the_whole_file_signals(sim_event
     assert stream(sim_events, rules, [1, 7, 333, 4096, 2], bar=bar, registry=reg) == whole
 
 
+@pytest.mark.parametrize("bar", ["1m", "100t", "400v"])
+def test_one_event_at_a_time_gives_exactly_the_whole_file_signals(sim_events, bar):
+    """A live feed's usual batch, one row, takes the engine's shortest path (closes included)."""
+    whole = run_rules(sim_events, default_rules(), ES, bar=bar)
+    assert sum(s.event_seq is not None for s in whole) >= 5  # bar closes among them
+    assert stream(sim_events, default_rules(), [1], bar=bar) == whole
+
+
 def test_signals_are_in_time_order_and_carry_their_bar(sim_events):
     sigs = run_rules(sim_events, default_rules(), ES)
     ts = [s.ts_ns for s in sigs]

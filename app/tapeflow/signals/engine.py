@@ -156,8 +156,8 @@ class RuleEngine:
         small = len(batch) <= SMALL_BATCH  # live-sized: find the cuts with Python scalars, not numpy calls
         if small:
             live = state.live_columns(batch)
-            if len(batch) == 1 and live.rows and not update.bars_closed:  # one trade inside its bar
-                return self._one_trade(state, live, batch)
+            if len(batch) == 1 and live.rows:  # one trade (most trade batches of a live feed)
+                return self._one_trade(state, update, live, batch, events_before)
             kinds = live.kinds
             trade_rows: list[int] | np.ndarray = live.rows
 
@@ -247,13 +247,21 @@ class RuleEngine:
             self._session = int(sessions[-1])
         return self._collect()
 
-    def _one_trade(self, state: FlowState, live: LiveColumns, batch: np.ndarray) -> list[Signal]:
-        """``on_update`` for a batch of one trade that closed no bar (most trade batches of a live
-        feed): the same single slice, without working out cuts that cannot be there."""
+    def _one_trade(self, state: FlowState, update: FlowUpdate, live: LiveColumns, batch: np.ndarray,
+                   events_before: int) -> list[Signal]:
+        """``on_update`` for a batch of one trade: the bars it closed, if any, then its one slice,
+        without working out cuts that cannot be there."""
         t = live.ts[0]
         clock = t if t > self._last_ts else self._last_ts
+        m = update.bars_closed
         kind = state.builder.spec.kind
-        if kind is not BarKind.TIME:  # the units the open tick or volume bar holds (see _closing_rows_few)
+        if m:
+            closed = _LiveCloses(state.builder, m)
+            if kind is not BarKind.TIME:  # keeps the unit count of tick and volume bars
+                self._closing_rows_few(closed, m, state, [clock], live.rows, live.size)
+            for k in range(m):
+                self._close_bar(closed, k, clock, self._trade_no, events_before, state)
+        elif kind is not BarKind.TIME:  # the units the open tick or volume bar holds (see _closing_rows_few)
             self._units_total += live.size[0] if kind is BarKind.VOLUME else 1
         sessions = [self._labeller.of(t)]
         self._slice(state, 0, 1, live.price, live.size, live.side, live.ts, [clock], sessions, batch, _no_rows, 1, 1)
