@@ -90,3 +90,30 @@ def test_restore_keeps_the_trailing_drawdown_high_water_mark_of_the_day(tmp_path
     after.on_events(trades(et(day, "10:05", 2), [(22004, 1, 1)]))
     after.on_events(trades(et(day, "10:06"), [(21994, 1, -1)]))
     assert after.risk.drawdown_cents() >= 50_000 and after.risk.state == TradingState.HALTED
+
+
+def test_the_journal_records_the_settings_in_force_at_start_and_after_an_edit(tmp_path):
+    """A forward test's fills are read against the limits and rules that were in force."""
+    import dataclasses
+    import hashlib
+    import json
+
+    from tapeflow.appdirs import ensure_first_run
+    from tapeflow.ui.engine_hook import default_rules_file
+    from tapeflow.ui.session import build_session
+
+    paths = ensure_first_run(tmp_path / "home")
+    session = build_session("sim://rth?minutes=1&seed=3", paths)
+    (start,) = session.account.journal.rows("settings")
+    rules_file = default_rules_file(paths.rules_file)
+    assert (start["reason"], start["source"], start["rules_file"]) == ("start", "sim://rth?minutes=1&seed=3",
+                                                                       str(rules_file))
+    assert start["rules_sha256"] == hashlib.sha256(rules_file.read_bytes()).hexdigest()
+    assert json.loads(start["rules"]) == [r.name for r in session.engine.rules]
+    risk = json.loads(start["trading_risk"])
+    assert risk["max_position"] == session.account.settings.risk.max_position
+    edited = dataclasses.replace(session.account.settings,
+                                 risk=dataclasses.replace(session.account.settings.risk, max_position=1))
+    session.account.update_settings(edited)
+    last = session.account.journal.rows("settings")[-1]
+    assert last["reason"] == "edited" and json.loads(last["trading_risk"])["max_position"] == 1

@@ -62,6 +62,7 @@ TABLES: dict[str, dict[str, type]] = {
     "risk_events": {"ts_ns": int, "kind": str, "rule": str, "reason": str, "state": str},
     "kill_switch_events": {"ts_ns": int, "action": str, "by": str, "reason": str},
     "sessions": {"trading_date": str, "eth_open_ns": int, "eth_close_ns": int},
+    "settings": {"ts_ns": int, "wall_ns": int, "reason": str, "rules_sha256": str},
 }
 """Table -> columns that always exist (more are added as records bring them)."""
 

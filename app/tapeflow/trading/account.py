@@ -11,8 +11,11 @@ Not thread-safe by design: everything runs on the one asyncio loop shared with Q
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 
 import msgspec
 import numpy as np
@@ -89,6 +92,19 @@ class RestoreReport(msgspec.Struct, frozen=True, kw_only=True):
         for inst in self.unprotected:
             out.append(f"{inst} position of {self.positions[inst]} has no working stop: protect or flatten it")
         return out
+
+
+class SettingsRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """The settings in force from ``ts_ns`` (account clock; ``wall_ns``: when it was written)."""
+
+    ts_ns: int
+    wall_ns: int
+    reason: str
+    source: str
+    rules_file: str
+    rules_sha256: str
+    rules: list[str]
+    trading: TradingSettings
 
 
 class Account:
@@ -344,11 +360,29 @@ class Account:
         )
 
     def update_settings(self, settings: TradingSettings) -> None:
-        """Swap in edited settings (risk panel); state, counters and automation switches are kept."""
+        """Swap in edited settings (risk panel); state, counters and automation switches are kept.
+        The journal records the new settings, so every fill can be read against the limits in force."""
         self.settings = settings
         self.risk.settings = settings.risk
         if isinstance(self.broker, PaperBroker):
             self.broker.settings = settings.paper
+        self.record_settings("edited")
+
+    def record_settings(self, reason: str, *, source: str = "", rules_file: str | Path | None = None,
+                        rules: Sequence[str] = ()) -> None:
+        """Journal the trading settings in force (risk limits, paper costs, automation), and with
+        ``rules_file`` the rules file's path and SHA-256 and the names of the rules running: what a
+        forward test's fills are audited against. ``reason``: "start", "edited", ..."""
+        digest = ""
+        if rules_file is not None:
+            try:
+                digest = hashlib.sha256(Path(rules_file).read_bytes()).hexdigest()
+            except OSError as e:
+                digest = f"unreadable: {e.strerror}"
+        self._write("settings", SettingsRecord(
+            ts_ns=self.clock_ns, wall_ns=time.time_ns(), reason=reason, source=source,
+            rules_file=str(rules_file or ""), rules_sha256=digest, rules=list(rules), trading=self.settings,
+        ))
 
     def restore(self, journal: JournalReader) -> RestoreReport:
         """Rebuild positions, P&L, day statistics, loss streaks, order ids and the trailing drawdown's

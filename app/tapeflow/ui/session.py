@@ -85,9 +85,13 @@ def build_session(
     if is_live_spec(spec):
         report = account.restore(journal)
         restore_notes = tuple(report.warnings)
-    engine, note = (None, "")
+    engine, note, rules_file = None, "", None
     if use_engine:
-        engine, note = make_engine(inst, default_rules_file(paths.rules_file), paths.plugins_dir)
+        rules_file = default_rules_file(paths.rules_file)
+        engine, note = make_engine(inst, rules_file, paths.plugins_dir)
+    running = engine is not None
+    account.record_settings("start", source=spec, rules_file=rules_file if running else None,
+                            rules=[r.name for r in engine.rules] if running else ())
     # a live feed vetoes automatic entries while it is stale or behind (LiveFeed.entry_hold); files have none
     pipeline = Pipeline(inst, FlowSettings(bar=bar), engine=engine, account=account,
                         entry_hold=getattr(source, "entry_hold", None))
