@@ -56,6 +56,8 @@ REAL_FILE = Path("/work/shared/data/futures_mbp-1_2024-07-01T23-58_2024-07-02T00
 VISIBLE_BARS = 200
 HEARTBEAT_MS = 4
 PANES = ("footprint", "delta", "dom", "tape", "signals", "risk")
+PHASES = {0: "DOM", 1: "tape/log/profile", 2: "full chart"}
+"""What each phase of the window's frame timer refreshes besides the charts' bars (``MainWindow.tick``)."""
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -76,6 +78,37 @@ def preload(session, bars: int) -> int:
         n += len(chunk)
     session.replay.resume()
     return n
+
+
+def time_table_paints(window) -> dict[str, list[float]]:
+    """Time the paint events of the table panes' views (the Python part of their repaint: the cells),
+    by pane. The wrapper is on the class: ``restore_table_paints()`` takes it off."""
+    from tapeflow.ui.cell_delegate import CellTableView
+
+    out: dict[str, list[float]] = defaultdict(list)
+    names = {id(getattr(window, n).table): n for n in PANES if hasattr(getattr(window, n), "table")}
+    orig = CellTableView.__dict__["paintEvent"]
+
+    def paint_event(self, event, _orig=orig):
+        t0 = time.perf_counter()
+        try:
+            return _orig(self, event)
+        finally:
+            name = names.get(id(self))
+            if name is not None:
+                out[name].append((time.perf_counter() - t0) * 1000)
+
+    CellTableView.paintEvent = paint_event
+    _restore.append(lambda: setattr(CellTableView, "paintEvent", orig))
+    return out
+
+
+_restore: list = []
+
+
+def restore_table_paints() -> None:
+    while _restore:
+        _restore.pop()()
 
 
 def trace_footprint(window, slow_ms: float) -> dict[str, list[float]]:
@@ -169,6 +202,9 @@ def run(spec: str, bar: str, *, panes: bool, seconds: float, preload_bars: int, 
 
         frames: list[float] = []
         paint_ms: list[float] = []
+        phase_frames: dict[int, list[float]] = defaultdict(list)  # by the window's phase (which panes refresh)
+        phase_paint: dict[int, list[float]] = defaultdict(list)
+        table_paint = time_table_paints(window)
         profiler = cProfile.Profile() if profile else None
 
         frame = getattr(window, "tick", window.refresh)  # what the window's frame timer runs
@@ -188,6 +224,10 @@ def run(spec: str, bar: str, *, panes: bool, seconds: float, preload_bars: int, 
             if profiler is not None:
                 profiler.disable()
             frames.append((time.perf_counter() - t0) * 1000)
+            if panes:
+                phase = getattr(window, "_phase", 0)
+                phase_frames[phase].append(frames[-1])
+                phase_paint[phase].append(paint_ms[-1])
 
         window.frame_timer.timeout.disconnect()
         window.frame_timer.timeout.connect(tick)
@@ -246,13 +286,15 @@ def run(spec: str, bar: str, *, panes: bool, seconds: float, preload_bars: int, 
         window.status_timer.stop()
         window.hide()
         window.deleteLater()
+        restore_table_paints()
         QtCore.QCoreApplication.sendPostedEvents()
     if profiler is not None:
         print(f"\n--- cProfile of the frame ticks ({tag}) ---")
         pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
     return {
         "events": events, "wall": wall, "preloaded": pre, "frames": frames, "paint": paint_ms,
-        "gaps": gaps, "pane_ms": dict(pane_ms), "bars": n_bars, "levels": levels,
+        "gaps": gaps, "pane_ms": dict(pane_ms), "phase_frames": dict(phase_frames), "phase_paint": dict(phase_paint),
+        "table_paint": dict(table_paint), "bars": n_bars, "levels": levels,
         "x_span": x1 - x0, "y_span": y1 - y0,
     }
 
@@ -264,7 +306,8 @@ def pooled(runs: list[dict]) -> dict:
     out["wall"] = sum(r["wall"] for r in runs)
     for key in ("frames", "paint", "gaps"):
         out[key] = [x for r in runs for x in r[key]]
-    out["pane_ms"] = {name: [x for r in runs for x in r["pane_ms"].get(name, [])] for name in runs[-1]["pane_ms"]}
+    for key in ("pane_ms", "phase_frames", "phase_paint", "table_paint"):
+        out[key] = {name: [x for r in runs for x in r[key].get(name, [])] for name in {n for r in runs for n in r[key]}}
     return out
 
 
@@ -293,6 +336,14 @@ def table(title: str, got: dict, base: dict) -> None:
         xs = got["pane_ms"].get(name, [])
         if xs:
             row(f"  {name}.update_from p95 / max", f"{pct(xs, 0.95):.2f} / {max(xs):.2f}", "ms")
+    for phase, what in PHASES.items():
+        xs, ps = got["phase_frames"].get(phase, []), got["phase_paint"].get(phase, [])
+        if xs:
+            row(f"  {what} frames: p95 / paint p95", f"{pct(xs, 0.95):.2f} / {pct(ps, 0.95):.2f}", "ms")
+    for name in PANES:
+        xs = got["table_paint"].get(name, [])
+        if xs:
+            row(f"  {name} table paintEvent p95 / max", f"{pct(xs, 0.95):.2f} / {max(xs):.2f}", "ms")
     row("longest event-loop stall", max(got["gaps"], default=0.0), "ms", max(base["gaps"], default=0.0))
     row("event-loop stalls > 50 ms", sum(g > 50 for g in got["gaps"]), "count", sum(g > 50 for g in base["gaps"]))
     row("mean frame rate", len(f) / got["wall"], "fps", len(bf) / base["wall"])
