@@ -13,7 +13,7 @@ from tapeflow.flow.book import LadderSnapshot
 from tapeflow.ui.cell_delegate import CellTableView
 from tapeflow.ui.dom_pane import DomPane
 from tapeflow.ui.ladder_model import Col, LadderModel
-from tapeflow.ui.theme import DARK, apply_theme
+from tapeflow.ui.theme import DARK, LIGHT, apply_theme
 
 
 @pytest.fixture
@@ -162,3 +162,59 @@ def test_the_dom_view_repaints_the_changed_cells_not_the_block_spanning_them(qap
     # one run of two cells per row; rows 3..7 between them are not repainted
     expected = QtGui.QRegion(cells(2, int(Col.BID_CHANGE), int(Col.BID))) + cells(8, int(Col.BID_CHANGE), int(Col.BID))
     assert view.cells_region(m.dirty_cells) == expected
+
+
+def _cells_by_hand(view: CellTableView) -> QtGui.QImage:
+    """The view's viewport as the delegate paints it cell by cell (``paint_cell``, static texts): the
+    reference the one-pass paint of the view must match pixel for pixel."""
+    vp = view.viewport()
+    img = QtGui.QImage(vp.size(), QtGui.QImage.Format.Format_ARGB32_Premultiplied)
+    img.fill(vp.palette().color(vp.backgroundRole()))
+    model = view.model()
+    p = QtGui.QPainter(img)
+    try:
+        for r in range(model.rowCount()):
+            for c in range(model.columnCount()):
+                rect = QtCore.QRect(view.columnViewportPosition(c), view.rowViewportPosition(r),
+                                    view.columnWidth(c), view.rowHeight(r))
+                view.cells.paint_cell(p, rect, model.cell(r, c), view.font())
+    finally:
+        p.end()
+    return img
+
+
+def test_the_one_pass_paint_draws_the_ladder_as_the_delegate_does_cell_by_cell(dom):
+    pane, s = dom
+    pane.one_click.setChecked(True)
+    bid = int(s.pipeline.snapshot().flow.depth.bid_price[0]) - 2
+    pane.click_cell(_index(pane, bid, Col.BID))  # a working order: the Buy column has a cell too
+    pane.update_from(s.pipeline.snapshot())
+    view = pane.table
+    fmt = QtGui.QImage.Format.Format_ARGB32_Premultiplied
+    view.cells._texts.clear()
+    view.cells._seen.clear()
+    # first paint: every text is new (drawn as text); second: kept as static texts (seen before)
+    first = view.viewport().grab().toImage().convertToFormat(fmt)
+    second = view.viewport().grab().toImage().convertToFormat(fmt)
+    want = _cells_by_hand(view)
+    assert first == want
+    assert second == want
+
+
+def test_ladder_row_cells_are_its_cells_and_follow_a_changed_row_and_the_theme(qapp):
+    prices = np.arange(22_000, 22_011, dtype=np.int64)
+    zeros = np.zeros(11, np.int64)
+    m = LadderModel(instrument("ES"), DARK, rows=11, wall=lambda: 100.0)
+    bid = np.full(11, 5, np.int64)
+    snap = LadderSnapshot(price=prices, bid_size=bid, ask_size=zeros, traded_at_bid=zeros, traded_at_ask=zeros)
+    m.set_state(snap, last_price=None, last_size=0, last_ts=None, orders=[])
+    assert all(m.row_cells(r) == tuple(m.cell(r, c) for c in range(len(Col))) for r in range(11))
+    before = m.row_cells(8)
+    assert m.row_cells(8) is before  # kept while the row stays
+    bid2 = bid.copy()
+    bid2[2] = 9  # row 8
+    m.set_state(LadderSnapshot(price=prices, bid_size=bid2, ask_size=zeros, traded_at_bid=zeros, traded_at_ask=zeros),
+                last_price=None, last_size=0, last_ts=None, orders=[])
+    assert m.row_cells(8)[int(Col.BID)][0] == "9" and m.row_cells(8) == tuple(m.cell(8, c) for c in range(len(Col)))
+    m.theme = LIGHT
+    assert m.row_cells(0)[int(Col.PRICE)][1].color() == LIGHT.color("panel", 255)

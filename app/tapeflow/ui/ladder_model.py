@@ -89,6 +89,10 @@ class LadderModel(QtCore.QAbstractTableModel):
         self._prev_size: dict[tuple[int, int], int] = {}
         self._last_ts: int | None = None
         self._cells: list[tuple[tuple, ...]] = []
+        self._rows: list[tuple | None] = []  # row -> its cells with brushes (row_cells), made when painted
+        self._texts: dict[int, str] = {}  # size -> compact text
+        self._price_texts: dict[int, str] = {}  # price -> text, for self._price_inst
+        self._price_inst: Instrument | None = None
         self.dirty_cells: list[tuple[int, int]] | None = None  # (row, col) the last update changed; None: all
         self._brushes: dict[tuple[str, int], QtGui.QBrush] = {}
         self._brush_theme: Theme | None = None
@@ -157,6 +161,13 @@ class LadderModel(QtCore.QAbstractTableModel):
         old = self._cells
         self._cells = cells
         self.dirty_cells = None
+        rows = self._rows
+        if len(rows) != len(cells):
+            self._rows = [None] * len(cells)
+        else:
+            for r, (a, b) in enumerate(zip(cells, old, strict=True)):
+                if a != b:
+                    rows[r] = None
         if reset:
             self.endResetModel()
         elif len(old) == len(cells):
@@ -189,7 +200,26 @@ class LadderModel(QtCore.QAbstractTableModel):
         bought = lad.traded_at_ask[::-1].tolist()
         changes = self._changes
         flash = self.wall() - self.last_at <= FLASH_S
+        if self._price_inst is not self.instrument or len(self._price_texts) > 4096:
+            self._price_texts.clear()
+            self._price_inst = self.instrument
+        if len(self._texts) > 4096:
+            self._texts.clear()
         fmt = self.instrument.format_price
+        price_texts, texts = self._price_texts, self._texts
+
+        def size(n: int) -> str:
+            t = texts.get(n)
+            if t is None:
+                t = texts[n] = compact(n) if n else ""
+            return t
+
+        def price_text(price: int) -> str:
+            t = price_texts.get(price)
+            if t is None:
+                t = price_texts[price] = fmt(price)
+            return t
+
         text = ("text", 255)
         rows = []
         for k, price in enumerate(prices):
@@ -204,16 +234,16 @@ class LadderModel(QtCore.QAbstractTableModel):
             last = self.last_size if is_last else 0
             price_bg = ("position", 200) if is_pos else ("last", 150) if is_last else ("panel", 255)
             rows.append((
-                (compact(bo_n) if bo_n else "", ("position", 120) if bo_n else None, text, False),
+                (size(bo_n), ("position", 120) if bo_n else None, text, False),
                 (f"{bc:+d}" if bc else "", None, ("ask_strong" if bc > 0 else "bid_strong", 255), False),
-                (compact(b) if b else "", ("bid", 150 if price == self.best_bid else 70) if b else None, text, False),
-                (fmt(price), price_bg, ("#ffffff", 255) if is_pos else text, bold),
-                (compact(a) if a else "", ("ask", 150 if price == self.best_ask else 70) if a else None, text, False),
+                (size(b), ("bid", 150 if price == self.best_bid else 70) if b else None, text, False),
+                (price_text(price), price_bg, ("#ffffff", 255) if is_pos else text, bold),
+                (size(a), ("ask", 150 if price == self.best_ask else 70) if a else None, text, False),
                 (f"{ac:+d}" if ac else "", None, ("ask_strong" if ac > 0 else "bid_strong", 255), False),
-                (compact(so_n) if so_n else "", ("position", 120) if so_n else None, text, False),
-                (compact(so) if so else "", ("bid", 35) if so else None, text, False),
-                (compact(bo) if bo else "", ("ask", 35) if bo else None, text, False),
-                (compact(last) if last else "", ("last", 200) if is_last and flash else None,
+                (size(so_n), ("position", 120) if so_n else None, text, False),
+                (size(so), ("bid", 35) if so else None, text, False),
+                (size(bo), ("ask", 35) if bo else None, text, False),
+                (size(last), ("last", 200) if is_last and flash else None,
                  ("warning", 255) if last >= self.large_lot else text, bold),
             ))
         return rows
@@ -222,6 +252,7 @@ class LadderModel(QtCore.QAbstractTableModel):
         """One brush per (colour, alpha) and theme, made once."""
         if self._brush_theme is not self.theme:
             self._brushes.clear()
+            self._rows = [None] * len(self._cells)
             self._brush_theme = self.theme
         b = self._brushes.get(key)
         if b is None:
@@ -282,6 +313,16 @@ class LadderModel(QtCore.QAbstractTableModel):
         text, bg, fg, bold = self._cells[row][col]
         return (text, None if bg is None else self.brush(bg), self.brush(fg),
                 bold and col in (Col.PRICE, Col.LAST), _ALIGN[col])
+
+    def row_cells(self, row: int) -> tuple:
+        """Every :meth:`cell` of ``row``, made once per change of the row (and of the theme): a
+        repaint of the ladder asks for ~200 cells, and building each at every paint cost ~5 us."""
+        if self._brush_theme is not self.theme:
+            self.brush(("text", 255))  # drops the brushes and these rows
+        got = self._rows[row]
+        if got is None:
+            got = self._rows[row] = tuple(self.cell(row, c) for c in range(len(Col)))
+        return got
 
     def data(self, index: QtCore.QModelIndex, role: int = QtCore.Qt.ItemDataRole.DisplayRole):
         if not index.isValid():

@@ -38,10 +38,12 @@ class SignalModel(FixedColumnsModel):
         self.signals: tuple[Signal, ...] = ()  # newest first
         self._fmt: dict[int, tuple[Signal, tuple[str, ...], QtGui.QBrush]] = {}  # id(signal) -> texts, colour
         self._fmt_key: tuple | None = None
+        self._row_cells: dict[int, tuple] = {}  # row -> its cells (row_cells), until the signals change
 
     def set_signals(self, signals: tuple[Signal, ...]) -> None:
         self.beginResetModel()
         self.signals = tuple(reversed(signals))
+        self._row_cells.clear()
         self.endResetModel()
 
     def row_count(self) -> int:
@@ -71,6 +73,14 @@ class SignalModel(FixedColumnsModel):
         """What :class:`~tapeflow.ui.cell_delegate.CellDelegate` paints: text, background, foreground, bold, align."""
         texts, fg = self._formatted(row)
         return texts[col], None, fg, False, _LEFT
+
+    def row_cells(self, row: int) -> tuple:
+        """Every :meth:`cell` of ``row``, made once until the signals change (not once per cell)."""
+        got = self._row_cells.get(row)
+        if got is None or self._fmt_key != (self.theme, self.instrument):
+            texts, fg = self._formatted(row)
+            got = self._row_cells[row] = tuple((t, None, fg, False, _LEFT) for t in texts)
+        return got
 
     def data(self, index: QtCore.QModelIndex, role: int = QtCore.Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
