@@ -7,7 +7,7 @@ from test_ui_support import feed_all, make_session, shot
 
 from tapeflow.core.events import Side
 from tapeflow.ui.signal_log_pane import SignalLogPane
-from tapeflow.ui.tape_pane import TapePane
+from tapeflow.ui.tape_pane import MAX_ROWS, TapePane
 from tapeflow.ui.theme import DARK, apply_theme
 
 
@@ -87,3 +87,34 @@ def test_signal_log_cells_carry_the_row_texts_in_the_side_colour_and_a_selected_
     assert img.pixelColor(x, y) == pane.table.palette().color(pane.table.palette().ColorRole.Highlight)
     assert img.pixelColor(x, pane.table.rowViewportPosition(0) + 2) != img.pixelColor(x, y)
     shot(pane, "signal_log_selected", tmp_path)
+
+
+def test_a_full_tape_takes_new_prints_as_changed_rows_and_its_view_repaints_them(qtbot, qapp, tmp_path):
+    apply_theme(qapp, DARK)
+    s = make_session(tmp_path, engine=False)
+    feed_all(s)
+    tape = s.pipeline.snapshot().flow.tape
+    assert len(tape) > MAX_ROWS + 40
+    pane = TapePane(s.instrument, DARK)
+    qtbot.addWidget(pane)
+    pane.resize(340, 300)
+    pane.show()
+    qtbot.waitExposed(pane)
+    m = pane.model
+    m.set_tape(tape[:-40])
+    assert m.rowCount() == MAX_ROWS
+    QtCore.QCoreApplication.sendPostedEvents()
+    QtCore.QCoreApplication.processEvents()
+    resets, changed = [], []
+    m.modelReset.connect(lambda: resets.append(1))
+    m.dataChanged.connect(lambda a, b, *_: changed.append((a.row(), a.column(), b.row(), b.column())))
+    m.set_tape(tape[:-25])  # 15 new prints on a full tape
+    assert resets == [] and changed == [(0, 0, MAX_ROWS - 1, len(m.columns) - 1)]
+    assert m.rowCount() == MAX_ROWS and m.row_values(0)[1] == s.instrument.format_price(int(tape[-26]["price"]))
+    assert m.row_cells(0) == tuple(m.cell(0, c) for c in range(m.columnCount()))
+    # what the view shows after its incremental repaint is the tape now (it used to stay as it was)
+    QtCore.QCoreApplication.sendPostedEvents()
+    QtCore.QCoreApplication.processEvents()
+    shown = qapp.primaryScreen().grabWindow(pane.winId()).toImage()
+    fresh = pane.grab().toImage().convertToFormat(shown.format())
+    assert shown == fresh

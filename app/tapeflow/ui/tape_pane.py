@@ -43,29 +43,32 @@ class TapeModel(FixedColumnsModel):
         self._fmt_key: tuple | None = None
         self._bold = QtGui.QFont()
         self._bold.setBold(True)
+        self._row_cells: dict[int, tuple] = {}  # row -> its cells (row_cells), until the rows change
 
     def set_tape(self, tape: np.ndarray) -> None:
         """Newest first; when the new tape continues the old one only the new prints are inserted."""
         keep = tape[tape["size"] >= self.min_size] if self.min_size > 1 else tape
         keep = keep[::-1][:MAX_ROWS]
         k = self._new_rows(keep)
-        if k is None:
+        if k == 0:
+            return
+        self._row_cells.clear()
+        n_old = len(self.rows)
+        if len(keep) == n_old:
+            # full (MAX_ROWS): new prints push the oldest out (at max speed all of them); the row
+            # count stays and the rows' content changes, announced as such: inserting and removing
+            # rows (as this did) left the view's row count out of step with the model's and the view
+            # did not repaint, and a reset made it lay out the 500 rows again
+            self.rows = keep
+            self.dataChanged.emit(self.index(0, 0), self.index(n_old - 1, len(self.columns) - 1))
+        elif k is not None and len(keep) == n_old + k:
+            self.beginInsertRows(QtCore.QModelIndex(), 0, k - 1)
+            self.rows = keep
+            self.endInsertRows()
+        else:  # not a continuation of the rows shown (a jump, a new filter)
             self.beginResetModel()
             self.rows = keep
             self.endResetModel()
-            return
-        if k == 0:
-            return
-        n_old = len(self.rows)
-        self.beginInsertRows(QtCore.QModelIndex(), 0, k - 1)
-        self.rows = keep[: n_old + k]
-        self.endInsertRows()
-        if len(keep) < len(self.rows) or len(self.rows) > MAX_ROWS:
-            self.beginRemoveRows(QtCore.QModelIndex(), len(keep), len(self.rows) - 1)
-            self.rows = keep
-            self.endRemoveRows()
-        else:
-            self.rows = keep
 
     def _new_rows(self, keep: np.ndarray) -> int | None:
         """How many prints at the top of ``keep`` are new, or None when it does not continue the rows shown."""
@@ -117,6 +120,15 @@ class TapeModel(FixedColumnsModel):
         """What :class:`~tapeflow.ui.cell_delegate.CellDelegate` paints: text, background, foreground, bold, align."""
         texts, fg, bg, big = self._formatted(row)
         return texts[col], bg, fg, big, _RIGHT if col in (1, 2) else _LEFT
+
+    def row_cells(self, row: int) -> tuple:
+        """Every :meth:`cell` of ``row``, made once until the rows change (not once per cell)."""
+        got = self._row_cells.get(row)
+        if got is None or self._fmt_key != (self.theme, self.large_lot, self.instrument):
+            texts, fg, bg, big = self._formatted(row)
+            got = self._row_cells[row] = tuple((t, bg, fg, big, _RIGHT if c in (1, 2) else _LEFT)
+                                               for c, t in enumerate(texts))
+        return got
 
     def data(self, index: QtCore.QModelIndex, role: int = QtCore.Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
