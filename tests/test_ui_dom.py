@@ -10,7 +10,7 @@ from test_ui_support import feed_all, make_session, shot
 from tapeflow.core.events import Side
 from tapeflow.core.instruments import instrument
 from tapeflow.flow.book import LadderSnapshot
-from tapeflow.ui.cell_delegate import CellTableView
+from tapeflow.ui.cell_delegate import CellAtlas, CellTableView
 from tapeflow.ui.dom_pane import DomPane
 from tapeflow.ui.ladder_model import Col, LadderModel
 from tapeflow.ui.theme import DARK, LIGHT, apply_theme
@@ -193,12 +193,16 @@ def test_the_one_pass_paint_draws_the_ladder_as_the_delegate_does_cell_by_cell(d
     fmt = QtGui.QImage.Format.Format_ARGB32_Premultiplied
     view.cells._texts.clear()
     view.cells._seen.clear()
-    # first paint: every text is new (drawn as text); second: kept as static texts (seen before)
-    first = view.viewport().grab().toImage().convertToFormat(fmt)
-    second = view.viewport().grab().toImage().convertToFormat(fmt)
+    view.atlas.env = None  # empty
+    assert view.sprites
+    # first paint: every cell and text is new (text drawn as text); second: the cells are drawn into
+    # the atlas (their texts kept as static texts) and copied; third: copies of the atlas' cells
+    shots = [view.viewport().grab().toImage().convertToFormat(fmt) for _ in range(3)]
+    assert sum(len(pool) for pool in view.atlas.slots.values()) > 20
     want = _cells_by_hand(view)
-    assert first == want
-    assert second == want
+    assert shots[0] == want
+    assert shots[1] == want
+    assert shots[2] == want
 
 
 def test_ladder_row_cells_are_its_cells_and_follow_a_changed_row_and_the_theme(qapp):
@@ -218,3 +222,20 @@ def test_ladder_row_cells_are_its_cells_and_follow_a_changed_row_and_the_theme(q
     assert m.row_cells(8)[int(Col.BID)][0] == "9" and m.row_cells(8) == tuple(m.cell(8, c) for c in range(len(Col)))
     m.theme = LIGHT
     assert m.row_cells(0)[int(Col.PRICE)][1].color() == LIGHT.color("panel", 255)
+
+
+def test_the_cell_atlas_takes_over_the_oldest_slot_of_a_size_and_never_one_still_to_be_copied():
+    atlas = CellAtlas()
+    atlas.SIZE = 100  # two shelves of 40 x 50: four slots of that size
+    atlas.reset(("env",), QtGui.QImage.Format.Format_RGB32, 1)
+    got = [atlas.place(("k", i), 40, 50, set()) for i in range(4)]
+    assert got == [(0, 0), (40, 0), (0, 50), (40, 50)]
+    assert atlas.place(("k", 4), 40, 50, set()) == (0, 0)  # the oldest, k0, taken over
+    assert ("k", 0) not in atlas.slots[(40, 50)]
+    busy = set(atlas.slots[(40, 50)].values())
+    assert atlas.place(("k", 5), 40, 50, busy) is None  # all in use by the paint under way
+    assert atlas.place(("k", 6), 30, 10, busy) is None  # full, and no slot of that size
+    assert atlas.place(("k", 6), 30, 10, set()) == (0, 0)  # full of other sizes: emptied
+    assert list(atlas.slots[(30, 10)]) == [("k", 6)] and not atlas.slots.get((40, 50))
+    atlas.reset(("other env",), QtGui.QImage.Format.Format_RGB32, 1)
+    assert not any(atlas.slots.values())

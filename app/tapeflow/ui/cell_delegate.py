@@ -180,6 +180,75 @@ class _Metrics:
         self.width = self.fm.horizontalAdvance
 
 
+class CellAtlas:
+    """Finished cells (background and text over the view's background) kept in one opaque image.
+
+    Why: drawing a cell (a fill, a font, a pen and a text) costs ~10 us; copying it from an image
+    ~2 us, and a ladder's cells repeat (sizes, prices, changes). A cell is kept the second time it
+    is painted (a tape's times come once), in a slot of its size; when the image is full the slot
+    of the cell of that size painted longest ago is taken over. Anything the cells' look depends
+    on besides the model's key (font, device pixel ratio, background, theme) is ``env``: a change
+    empties the atlas.
+    """
+
+    SIZE = 1024  # logical pixels a side (4 MB at a device pixel ratio of 1)
+
+    def __init__(self) -> None:
+        self.image: QtGui.QImage | None = None
+        self.env: tuple | None = None
+        self.slots: dict[tuple, dict[tuple, tuple[int, int]]] = {}  # (w, h) -> key -> slot, oldest first
+        self.seen: set[tuple] = set()  # keys painted once
+        self._shelf: dict[tuple[int, int], tuple[int, int]] = {}  # (w, h) -> next free slot on its shelf
+        self._top = 0  # y of the next shelf
+        self.dpr = 1
+
+    def reset(self, env: tuple, fmt: QtGui.QImage.Format, dpr: int) -> None:
+        """Empty, for cells looking as ``env`` says, in an image of ``fmt`` (the window's)."""
+        if env != self.env:
+            self.env = env
+            self.dpr = dpr
+            self.image = QtGui.QImage(self.SIZE * dpr, self.SIZE * dpr, fmt)
+            self.image.setDevicePixelRatio(dpr)
+            self.clear()
+
+    def clear(self) -> None:
+        self.slots.clear()
+        self.seen.clear()
+        self._shelf.clear()
+        self._top = 0
+
+    def place(self, key: tuple, w: int, h: int, busy: set[tuple[int, int]]) -> tuple[int, int] | None:
+        """A slot (logical x, y in the atlas) for a new ``key`` of ``w`` x ``h``, or None (too big, or
+        the only slots to take over are ``busy``: still to be copied by the paint under way)."""
+        dw, dh = w, h
+        if not 0 < dw <= self.SIZE or not 0 < dh <= self.SIZE:
+            return None
+        size = (w, h)
+        pool = self.slots.setdefault(size, {})
+        shelf = self._shelf.get(size)
+        if shelf is not None and shelf[0] + dw > self.SIZE:
+            shelf = None
+        if shelf is None and self._top + dh <= self.SIZE:
+            shelf = (0, self._top)
+            self._top += dh
+        if shelf is not None:
+            x, y = shelf
+            self._shelf[size] = (x + dw, y)
+            slot = (x, y)
+        elif pool:
+            oldest = next(iter(pool))
+            if pool[oldest] in busy:  # hits move to the end: every slot of this size is in use
+                return None
+            slot = pool.pop(oldest)
+        elif not busy:  # full of other sizes
+            self.clear()
+            return self.place(key, w, h, busy)
+        else:
+            return None
+        pool[key] = slot
+        return slot
+
+
 class CellTableView(QtWidgets.QTableView):
     """A table view that paints every exposed cell of a :class:`CellSource` model in one pass.
 
@@ -199,6 +268,11 @@ class CellTableView(QtWidgets.QTableView):
         name); other columns are clipped to their cell."""
         self._elided: dict[tuple[str, bool, int], str] = {}
         self._elided_font: str | None = None
+        self.sprites = False
+        """Copy cells the model has painted before from a :class:`CellAtlas` (the model must have
+        ``row_keys(row)``: per column a hashable key, equal for two cells exactly when they look the
+        same, and may have ``look``: what else their look depends on, such as its theme)."""
+        self.atlas = CellAtlas()
 
     def column_px(self, header: str, samples: tuple[str, ...] = (), *, bold: bool = False) -> int:
         """Pixels a column needs to show ``header`` and each of ``samples`` (its widest usual values,
@@ -292,25 +366,101 @@ class CellTableView(QtWidgets.QTableView):
             self.selectionBehavior() is QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows
         highlight = self.palette().brush(QtGui.QPalette.ColorRole.Highlight)
         root = QtCore.QModelIndex()
+        atlas = self._atlas_for(model, font) if self.sprites else None
+        row_keys = model.row_keys if atlas is not None else None
+        slots = atlas.slots if atlas is not None else {}
+        seen = atlas.seen if atlas is not None else set()
+        if len(seen) > 4 * _CACHE:
+            seen.clear()
+        blits: list[tuple[int, int, int, int, tuple[int, int]]] = []  # cells copied from the atlas
+        make: list[tuple[int, int, int, int, Cell, tuple]] = []  # cells to draw into it first
+        busy: set[tuple[int, int]] = set()
         p = QtGui.QPainter(self.viewport())
         try:
             for r in sorted(spans):
                 if self.isRowHidden(r):
                     continue
                 y, h = self.rowViewportPosition(r), self.rowHeight(r)
+                keys = row_keys(r) if row_keys is not None else None
                 if rows_selectable and sel.isRowSelected(r, root):
                     p.fillRect(QtCore.QRect(area.left(), y, area.width(), h), highlight)
-                line = row_cells(r) if row_cells is not None else None
+                    keys = None
+                line = row_cells(r) if row_cells is not None and keys is None else None
                 for k in sorted(spans[r]):
                     x, w, c = geo[k]
+                    if keys is not None and c not in elide:
+                        key = (c, keys[c])
+                        pool = slots.get((w, h))
+                        slot = pool.get(key) if pool is not None else None
+                        if slot is not None:  # painted before: a copy (a blank cell is never kept)
+                            pool[key] = pool.pop(key)  # painted last: taken over last
+                            blits.append((x, y, w, h, slot))
+                            busy.add(slot)
+                            continue
+                    else:
+                        key = None
                     cl = line[c] if line is not None else cell(r, c)
                     if cl[0] and c in elide:
                         cl = self._elide(cl, w, font)
-                    if cl[0] or cl[1] is not None:  # a blank cell is the view's background
+                    if not cl[0] and cl[1] is None:  # a blank cell is the view's background
+                        continue
+                    if key is not None and key in seen:
+                        make.append((x, y, w, h, cl, key))
+                    else:
+                        if key is not None:
+                            seen.add(key)
                         todo.append((x, y, w, h, cl))
+            if make:
+                self._draw_into_atlas(atlas, make, blits, busy, todo, font)
             self.cells.paint_cells(p, todo, font)
+            if blits:
+                image, dpr, draw = atlas.image, atlas.dpr, p.drawImage
+                # the all-int overload: making a QPoint and a QRect per cell cost more than the copy
+                if dpr == 1:
+                    for x, y, w, h, (sx, sy) in blits:
+                        draw(x, y, image, sx, sy, w, h)
+                else:  # the source in the image's (device) pixels
+                    for x, y, w, h, (sx, sy) in blits:
+                        draw(x, y, image, sx * dpr, sy * dpr, w * dpr, h * dpr)
         finally:
             p.end()
+
+    def _atlas_for(self, model, font: QtGui.QFont) -> CellAtlas | None:
+        """The atlas, emptied if the cells' look changed; None when cells are not copied (the model
+        has no keys, or the device pixel ratio is fractional: a copy would not match a drawn cell)."""
+        if not hasattr(model, "row_keys"):
+            return None
+        vp = self.viewport()
+        dpr = vp.devicePixelRatioF()
+        if dpr != int(dpr):
+            return None
+        store = self.window().backingStore()
+        device = store.paintDevice() if store is not None else None
+        fmt = device.format() if isinstance(device, QtGui.QImage) else QtGui.QImage.Format.Format_RGB32
+        backdrop = vp.palette().color(vp.backgroundRole())
+        self.atlas.reset((font.key(), int(dpr), backdrop.rgba(), fmt, getattr(model, "look", None)), fmt, int(dpr))
+        self._backdrop = backdrop
+        return self.atlas
+
+    def _draw_into_atlas(self, atlas: CellAtlas, make: list, blits: list, busy: set, todo: list,
+                         font: QtGui.QFont) -> None:
+        """Draw the ``make`` cells into slots of the atlas (over the view's background) and add their
+        copies to ``blits``; cells without a slot go to ``todo`` (drawn in place)."""
+        cells = []
+        ap = QtGui.QPainter(atlas.image)
+        try:
+            for x, y, w, h, cl, key in make:
+                slot = atlas.place(key, w, h, busy)
+                if slot is None:
+                    todo.append((x, y, w, h, cl))
+                    continue
+                busy.add(slot)
+                ap.fillRect(slot[0], slot[1], w, h, self._backdrop)
+                cells.append((slot[0], slot[1], w, h, cl))
+                blits.append((x, y, w, h, slot))
+            self.cells.paint_cells(ap, cells, font)
+        finally:
+            ap.end()
 
 
 def _text_x(align: int, left: float, width: float, text_width: float) -> float:

@@ -79,6 +79,7 @@ class DomPane(QtWidgets.QWidget):
         self.message.setWordWrap(True)
 
         self.table = CellTableView()
+        self.table.sprites = True  # ladder cells repeat: copied from an atlas once painted twice
         self.table.setModel(self.model)
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(18)

@@ -314,6 +314,15 @@ class LadderModel(QtCore.QAbstractTableModel):
         return (text, None if bg is None else self.brush(bg), self.brush(fg),
                 bold and col in (Col.PRICE, Col.LAST), _ALIGN[col])
 
+    def row_keys(self, row: int) -> tuple:
+        """Per column what its cell looks like (text, colour keys, bold), for the view's atlas of cells."""
+        return self._cells[row]
+
+    @property
+    def look(self) -> Theme:
+        """What the cells' look depends on besides :meth:`row_keys`."""
+        return self.theme
+
     def row_cells(self, row: int) -> tuple:
         """Every :meth:`cell` of ``row``, made once per change of the row (and of the theme): a
         repaint of the ladder asks for ~200 cells, and building each at every paint cost ~5 us."""
