@@ -195,14 +195,20 @@ def test_the_one_pass_paint_draws_the_ladder_as_the_delegate_does_cell_by_cell(d
     view.cells._seen.clear()
     view.atlas.env = None  # empty
     assert view.sprites
-    # first paint: every cell and text is new (text drawn as text); second: the cells are drawn into
-    # the atlas (their texts kept as static texts) and copied; third: copies of the atlas' cells
-    shots = [view.viewport().grab().toImage().convertToFormat(fmt) for _ in range(3)]
-    assert sum(len(pool) for pool in view.atlas.slots.values()) > 20
+
+    def shot() -> QtGui.QImage:
+        return view.viewport().grab().toImage().convertToFormat(fmt)
+
     want = _cells_by_hand(view)
-    assert shots[0] == want
-    assert shots[1] == want
-    assert shots[2] == want
+    # drawn in place: first every text is new (drawn as text), then kept as static texts
+    view.sprites = False
+    assert shot() == want
+    assert shot() == want
+    # from the atlas: first the cells are drawn into it and copied, then only copied
+    view.sprites = True
+    assert shot() == want
+    assert sum(len(pool) for pool in view.atlas.slots.values()) > 20
+    assert shot() == want
 
 
 def test_ladder_row_cells_are_its_cells_and_follow_a_changed_row_and_the_theme(qapp):
@@ -239,3 +245,63 @@ def test_the_cell_atlas_takes_over_the_oldest_slot_of_a_size_and_never_one_still
     assert list(atlas.slots[(30, 10)]) == [("k", 6)] and not atlas.slots.get((40, 50))
     atlas.reset(("other env",), QtGui.QImage.Format.Format_RGB32, 1)
     assert not any(atlas.slots.values())
+
+
+def test_a_recentred_ladder_moves_its_pixels_and_shows_what_a_full_repaint_shows(qtbot, qapp):
+    apply_theme(qapp, DARK)
+    m = LadderModel(instrument("ES"), DARK, rows=21, wall=lambda: 100.0)
+    view = CellTableView()
+    view.sprites = True
+    view.setModel(m)
+    view.verticalHeader().setVisible(False)
+    view.verticalHeader().setDefaultSectionSize(18)
+    view.resize(480, 21 * 18 + 40)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    rng = np.random.default_rng(5)
+
+    def state(top: int, last: int) -> None:
+        prices = np.arange(top - 20, top + 1, dtype=np.int64)  # low to high, as the book gives them
+        sizes = rng.integers(0, 4, (4, 21)) * rng.integers(1, 30, (4, 21))
+        lad = LadderSnapshot(price=prices, bid_size=np.where(prices <= last, sizes[0], 0),
+                             ask_size=np.where(prices > last, sizes[1], 0),
+                             traded_at_bid=sizes[2], traded_at_ask=sizes[3])
+        m.set_state(lad, last_price=last, last_size=3, last_ts=last, orders=[], best=(last, last + 1))
+
+    def shown_is_fresh() -> bool:
+        QtCore.QCoreApplication.sendPostedEvents()
+        QtCore.QCoreApplication.processEvents()
+        shown = qapp.primaryScreen().grabWindow(view.winId()).toImage()
+        return shown == view.grab().toImage().convertToFormat(shown.format())
+
+    state(22_020, 22_010)
+    assert shown_is_fresh()
+    shifts = []
+    for top, flush in ((22_025, True), (22_022, True), (22_010, True), (22_014, False), (22_030, False),
+                       (22_031, True), (22_100, True), (22_095, False), (22_093, True)):
+        state(top, top - 10)
+        shifts.append(m.shift_rows)
+        if flush:  # and when not, the next update moves rows whose repaint is still pending
+            assert shown_is_fresh(), (top, m.shift_rows)
+    assert shifts == [5, -3, -12, 4, 16, 1, 0, -5, -2]
+    assert shown_is_fresh()
+
+
+def test_a_recentred_ladder_lists_as_changed_only_the_uncovered_rows_and_the_cells_unlike_the_moved_ones(qapp):
+    m = LadderModel(instrument("ES"), DARK, rows=11, wall=lambda: 100.0)
+
+    def state(top: int, extra: int = 0) -> None:
+        prices = np.arange(top - 10, top + 1, dtype=np.int64)
+        bid = prices % 7 + 1  # a function of the price: the same wherever its row is
+        bid[prices == 22_005] += extra
+        zeros = np.zeros(11, np.int64)
+        m.set_state(LadderSnapshot(price=prices, bid_size=bid, ask_size=zeros, traded_at_bid=zeros,
+                                   traded_at_ask=zeros), last_price=None, last_size=0, last_ts=None, orders=[])
+
+    state(22_010)
+    state(22_013, extra=2)  # three rows up top are new; 22005 (row 8 now) got 2 more
+    assert m.shift_rows == 3
+    new_rows = {(r, c) for r in range(3) for c in range(len(Col))}
+    assert set(m.dirty_cells) == new_rows | {(8, int(Col.BID_CHANGE)), (8, int(Col.BID))}
+    assert m.value(8, Col.BID) == 22_005 % 7 + 3

@@ -107,13 +107,14 @@ class CellDelegate(QtWidgets.QStyledItemDelegate):
         return self._fonts
 
     def paint_cells(self, p: QtGui.QPainter, cells: list[tuple[int, int, int, int, Cell]],
-                    view_font: QtGui.QFont) -> None:
+                    view_font: QtGui.QFont, *, keep_texts: bool = True) -> None:
         """Many cells ``(x, y, width, height, cell)`` as :meth:`paint_cell` paints them, in one call:
         the painter's font and pen are set only when they change (a ladder has a few of each).
 
         A text seen for the first time is drawn with ``drawText`` (the same pixels as its static
         text, at half the cost of laying one out) and laid out as a :class:`QStaticText` only when
         it comes again: a tape's times are new at every print and would fill the cache for nothing.
+        With ``keep_texts`` off no text is kept (cells drawn into an atlas: each is drawn once).
         """
         normal, heavy = self._fonts_of(view_font)
         metrics = self._metrics
@@ -131,12 +132,13 @@ class CellDelegate(QtWidgets.QStyledItemDelegate):
             st = None
             if got is not None:
                 st, w, h = got
-            elif key in seen:
+            elif keep_texts and key in seen:
                 st, w, h = self._static(text, heavy if bold else normal, bold)
             else:
-                if len(seen) > _CACHE:
-                    seen.clear()
-                seen.add(key)
+                if keep_texts:
+                    if len(seen) > _CACHE:
+                        seen.clear()
+                    seen.add(key)
                 m = metrics[bold]
                 w, h = m.width(text), m.height
             if align & _RIGHT:
@@ -184,9 +186,9 @@ class CellAtlas:
     """Finished cells (background and text over the view's background) kept in one opaque image.
 
     Why: drawing a cell (a fill, a font, a pen and a text) costs ~10 us; copying it from an image
-    ~2 us, and a ladder's cells repeat (sizes, prices, changes). A cell is kept the second time it
-    is painted (a tape's times come once), in a slot of its size; when the image is full the slot
-    of the cell of that size painted longest ago is taken over. Anything the cells' look depends
+    ~3 us, and a ladder's cells repeat (sizes, prices, changes). A cell is kept the first time it
+    is painted, in a slot of its size; when the image is full the slot of the cell of that size
+    painted longest ago is taken over. Anything the cells' look depends
     on besides the model's key (font, device pixel ratio, background, theme) is ``env``: a change
     empties the atlas.
     """
@@ -197,7 +199,6 @@ class CellAtlas:
         self.image: QtGui.QImage | None = None
         self.env: tuple | None = None
         self.slots: dict[tuple, dict[tuple, tuple[int, int]]] = {}  # (w, h) -> key -> slot, oldest first
-        self.seen: set[tuple] = set()  # keys painted once
         self._shelf: dict[tuple[int, int], tuple[int, int]] = {}  # (w, h) -> next free slot on its shelf
         self._top = 0  # y of the next shelf
         self.dpr = 1
@@ -213,7 +214,6 @@ class CellAtlas:
 
     def clear(self) -> None:
         self.slots.clear()
-        self.seen.clear()
         self._shelf.clear()
         self._top = 0
 
@@ -306,10 +306,29 @@ class CellTableView(QtWidgets.QTableView):
         if dirty is None or not self.isVisible():
             super().dataChanged(top_left, bottom_right, roles or [])
             return
-        self.viewport().update(self.cells_region(dirty))
+        shift = getattr(model, "shift_rows", 0)
+        if shift:  # the rows moved: their pixels move as much, the cells unlike what moved onto them repaint
+            n = model.rowCount()
+            h, top = self.rowHeight(0), self.rowViewportPosition(0)
+            if n > 1 and self.rowViewportPosition(n - 1) - top == (n - 1) * h:
+                vp = self.viewport()  # the rows' pixels only: not the background below the last row
+                vp.scroll(0, shift * h, QtCore.QRect(0, top, vp.width(), n * h) & vp.rect())
+            else:
+                self.viewport().update()
+                return
+        update = self.viewport().update
+        for rect in self.cells_rects(dirty):  # one by one: uniting them in a QRegion here cost more
+            update(rect)
 
     def cells_region(self, cells: list[tuple[int, int]]) -> QtGui.QRegion:
         """Viewport pixels of ``(row, col)`` cells (row-major), one rectangle per run of adjacent cells."""
+        region = QtGui.QRegion()
+        for rect in self.cells_rects(cells):
+            region += rect
+        return region
+
+    def cells_rects(self, cells: list[tuple[int, int]]) -> list[QtCore.QRect]:
+        """The rectangles of :meth:`cells_region`."""
         runs: list[tuple[int, int, int]] = []  # (row, first col, last col)
         for r, c in cells:
             if runs and runs[-1][0] == r and runs[-1][2] == c - 1:
@@ -319,12 +338,8 @@ class CellTableView(QtWidgets.QTableView):
         cols = {c for _, c0, c1 in runs for c in (c0, c1)}
         xs = {c: (self.columnViewportPosition(c), self.columnWidth(c)) for c in cols}
         ys = {r: (self.rowViewportPosition(r), self.rowHeight(r)) for r in {r for r, _, _ in runs}}
-        region = QtGui.QRegion()
-        for r, c0, c1 in runs:
-            y, h = ys[r]
-            x0 = xs[c0][0]
-            region += QtCore.QRect(x0, y, xs[c1][0] + xs[c1][1] - x0, h)
-        return region
+        rect = QtCore.QRect
+        return [rect(xs[c0][0], ys[r][0], xs[c1][0] + xs[c1][1] - xs[c0][0], ys[r][1]) for r, c0, c1 in runs]
 
     def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802 - Qt API
         model = self.model()
@@ -369,9 +384,6 @@ class CellTableView(QtWidgets.QTableView):
         atlas = self._atlas_for(model, font) if self.sprites else None
         row_keys = model.row_keys if atlas is not None else None
         slots = atlas.slots if atlas is not None else {}
-        seen = atlas.seen if atlas is not None else set()
-        if len(seen) > 4 * _CACHE:
-            seen.clear()
         blits: list[tuple[int, int, int, int, tuple[int, int]]] = []  # cells copied from the atlas
         make: list[tuple[int, int, int, int, Cell, tuple]] = []  # cells to draw into it first
         busy: set[tuple[int, int]] = set()
@@ -404,11 +416,9 @@ class CellTableView(QtWidgets.QTableView):
                         cl = self._elide(cl, w, font)
                     if not cl[0] and cl[1] is None:  # a blank cell is the view's background
                         continue
-                    if key is not None and key in seen:
+                    if key is not None:
                         make.append((x, y, w, h, cl, key))
                     else:
-                        if key is not None:
-                            seen.add(key)
                         todo.append((x, y, w, h, cl))
             if make:
                 self._draw_into_atlas(atlas, make, blits, busy, todo, font)
@@ -458,7 +468,7 @@ class CellTableView(QtWidgets.QTableView):
                 ap.fillRect(slot[0], slot[1], w, h, self._backdrop)
                 cells.append((slot[0], slot[1], w, h, cl))
                 blits.append((x, y, w, h, slot))
-            self.cells.paint_cells(ap, cells, font)
+            self.cells.paint_cells(ap, cells, font, keep_texts=False)
         finally:
             ap.end()
 

@@ -94,6 +94,9 @@ class LadderModel(QtCore.QAbstractTableModel):
         self._price_texts: dict[int, str] = {}  # price -> text, for self._price_inst
         self._price_inst: Instrument | None = None
         self.dirty_cells: list[tuple[int, int]] | None = None  # (row, col) the last update changed; None: all
+        self.shift_rows = 0
+        """Rows the last update moved every price down by (re-centred; negative: up): ``dirty_cells``
+        are then the cells unlike the cell ``shift_rows`` rows above them before the update."""
         self._brushes: dict[tuple[str, int], QtGui.QBrush] = {}
         self._brush_theme: Theme | None = None
         self._bold = QtGui.QFont()
@@ -126,20 +129,27 @@ class LadderModel(QtCore.QAbstractTableModel):
         best: tuple[int | None, int | None] = (None, None),
     ) -> None:
         now = self.wall()
+        old_prices = self.prices
         new_prices = ladder.price[::-1].copy()
         reset = len(new_prices) != len(self.prices)
         if reset:
             self.beginResetModel()
         self.ladder = ladder
         self.prices = new_prices
+        changes, prev_size = self._changes, self._prev_size
         for side, sizes in ((0, ladder.bid_size), (1, ladder.ask_size)):
             for price, size in zip(ladder.price.tolist(), sizes.tolist(), strict=True):
                 key = (side, price)
-                prev = self._prev_size.get(key)
+                prev = prev_size.get(key)
                 if prev is not None and prev != size:
-                    self._changes[key] = (size - prev, now)
-                self._prev_size[key] = size
-        self._changes = {k: v for k, v in self._changes.items() if now - v[1] <= CHANGE_HOLD_S}
+                    changes.pop(key, None)  # to the end: the dict runs oldest change first
+                    changes[key] = (size - prev, now)
+                prev_size[key] = size
+        # changes older than the hold are at the front (a re-centred ladder leaves many behind)
+        for key, (_, when) in list(changes.items()):
+            if now - when <= CHANGE_HOLD_S:
+                break
+            del changes[key]
         if len(self._prev_size) > 20 * self.n_rows:  # forget prices far from the ladder
             lo, hi = int(ladder.price[0]), int(ladder.price[-1])
             self._prev_size = {k: v for k, v in self._prev_size.items() if lo <= k[1] <= hi}
@@ -168,9 +178,24 @@ class LadderModel(QtCore.QAbstractTableModel):
             for r, (a, b) in enumerate(zip(cells, old, strict=True)):
                 if a != b:
                     rows[r] = None
+        self.shift_rows = 0
         if reset:
             self.endResetModel()
         elif len(old) == len(cells):
+            shift = self._shift(old_prices, new_prices)
+            if shift:
+                # re-centred: a price's row moved by ``shift``; a view that moves its pixels as much
+                # repaints only the cells unlike the ones moved onto them (at max speed the ladder
+                # re-centres most updates, and every row then shows another price)
+                n = len(cells)
+                blank = (None,) * len(Col)
+                moved = [old[r - shift] if 0 <= r - shift < n else blank for r in range(n)]
+                dirty = [(r, c) for r, (a, b) in enumerate(zip(cells, moved, strict=True)) if a != b
+                         for c, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+                self.dirty_cells = dirty
+                self.shift_rows = shift
+                self.dataChanged.emit(self.index(0, 0), self.index(n - 1, len(Col) - 1))
+                return
             # one signal for the block of cells that changed (a signal per cell cost ~20 us each); the
             # cells themselves are in ``dirty_cells``, and the DOM's view repaints only those: at max
             # speed the block is most of the ladder, while a tenth of a second changes ~70 of its cells
@@ -182,6 +207,18 @@ class LadderModel(QtCore.QAbstractTableModel):
                 self.dataChanged.emit(self.index(dirty[0][0], min(cols)), self.index(dirty[-1][0], max(cols)))
         elif len(cells):
             self.dataChanged.emit(self.index(0, 0), self.index(len(cells) - 1, len(Col) - 1))
+
+    @staticmethod
+    def _shift(old: np.ndarray, new: np.ndarray) -> int:
+        """Rows a price moved down between two ladders of consecutive ticks (0: same rows, or not comparable)."""
+        n = len(new)
+        if n < 2 or len(old) != n:
+            return 0
+        hi_old, hi_new = int(old[0]), int(new[0])
+        if hi_old - int(old[-1]) != n - 1 or hi_new - int(new[-1]) != n - 1:
+            return 0
+        shift = hi_new - hi_old
+        return shift if abs(shift) < n else 0
 
     def _build_cells(self) -> list[tuple[tuple, ...]]:
         """Every cell as ``(text, background key, foreground key, bold)``, computed once per update.
