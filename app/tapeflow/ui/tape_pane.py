@@ -44,6 +44,11 @@ class TapeModel(FixedColumnsModel):
         self._bold = QtGui.QFont()
         self._bold.setBold(True)
         self._row_cells: dict[int, tuple] = {}  # row -> its cells (row_cells), until the rows change
+        self._brushes: dict[tuple[int, bool], tuple[QtGui.QBrush, QtGui.QBrush | None]] = {}
+        self._prices: dict[int, str] = {}  # price -> text
+        self._fmt_key_inst: Instrument | None = None
+        self._fields: tuple[int, int, int, int] = (0, 1, 2, 3)  # of ts_event, price, size, side in a row
+        self._fields_dtype: np.dtype | None = None
 
     def set_tape(self, tape: np.ndarray) -> None:
         """Newest first; when the new tape continues the old one only the new prints are inserted."""
@@ -90,17 +95,41 @@ class TapeModel(FixedColumnsModel):
         key_now = (self.theme, self.large_lot, self.instrument)
         if key_now != self._fmt_key or len(self._fmt) > _FORMAT_CACHE:
             self._fmt.clear()
+            self._brushes.clear()
+            if key_now[2] is not self._fmt_key_inst:
+                self._prices.clear()
+                self._fmt_key_inst = key_now[2]
             self._fmt_key = key_now
-        r = self.rows[row]
-        key = (int(r["ts_event"]), int(r["price"]), int(r["size"]), int(r["side"]))
+        rows = self.rows
+        if rows.dtype is not self._fields_dtype:
+            names = rows.dtype.names
+            self._fields = tuple(names.index(f) for f in ("ts_event", "price", "size", "side"))
+            self._fields_dtype = rows.dtype
+        item = rows[row].item()  # one tuple of plain ints: field by field from numpy cost ~4 us
+        t_i, p_i, s_i, d_i = self._fields
+        ts, price, size, side = key = (item[t_i], item[p_i], item[s_i], item[d_i])
         got = self._fmt.get(key)
         if got is None:
-            side, big = key[3], key[2] >= self.large_lot
-            texts = tuple(str(v) for v in self.row_values(row))
+            big = size >= self.large_lot
+            price_text = self._prices.get(price)
+            if price_text is None:
+                if len(self._prices) > _FORMAT_CACHE:
+                    self._prices.clear()
+                price_text = self._prices[price] = self.instrument.format_price(price)
+            texts = (et_time(ts, millis=True), price_text, str(size),
+                     "BUY" if side == Side.BUY else "SELL" if side == Side.SELL else "")
+            fg, bg = self._colours(side, big)
+            got = self._fmt[key] = (texts, fg, bg, big)
+        return got
+
+    def _colours(self, side: int, big: bool) -> tuple[QtGui.QBrush, QtGui.QBrush | None]:
+        """Foreground and background brushes of a print, made once per kind (and theme)."""
+        got = self._brushes.get((side, big))
+        if got is None:
             name = "ask" if side == Side.BUY else "bid" if side == Side.SELL else "neutral"
             fg = QtGui.QBrush(self.theme.color(name + ("_strong" if big else "")))
             bg = QtGui.QBrush(self.theme.color("ask" if side == Side.BUY else "bid", 70)) if big else None
-            got = self._fmt[key] = (texts, fg, bg, big)
+            got = self._brushes[(side, big)] = (fg, bg)
         return got
 
     def row_count(self) -> int:
