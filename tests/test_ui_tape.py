@@ -8,7 +8,7 @@ from test_ui_support import feed_all, make_session, shot
 from tapeflow.core.events import Side
 from tapeflow.ui.signal_log_pane import SignalLogPane
 from tapeflow.ui.tape_pane import MAX_ROWS, TapePane
-from tapeflow.ui.theme import DARK, apply_theme
+from tapeflow.ui.theme import DARK, LIGHT, apply_theme
 
 
 def test_tape_rows_are_the_last_trades_newest_first(qtbot, qapp, tmp_path):
@@ -118,3 +118,39 @@ def test_a_full_tape_takes_new_prints_as_changed_rows_and_its_view_repaints_them
     shown = qapp.primaryScreen().grabWindow(pane.winId()).toImage()
     fresh = pane.grab().toImage().convertToFormat(shown.format())
     assert shown == fresh
+
+
+def test_tape_cells_follow_the_theme_and_the_large_lot_size(qtbot, qapp, tmp_path):
+    s = make_session(tmp_path, engine=False)
+    feed_all(s)
+    pane = TapePane(s.instrument, DARK)
+    qtbot.addWidget(pane)
+    pane.update_from(s.pipeline.snapshot())
+    m = pane.model
+    _, _, size, side = m.row_values(0)
+    name = "ask" if side == "BUY" else "bid"
+    assert m.row_cells(0)[0][2].color() == DARK.color(name + ("_strong" if size >= m.large_lot else ""))
+    assert m.row_cells(0) == tuple(m.cell(0, c) for c in range(m.columnCount()))
+    m.theme = LIGHT
+    assert m.cell(0, 0)[2].color() == LIGHT.color(name + ("_strong" if size >= m.large_lot else ""))
+    assert m.row_cells(0)[0][2].color() == LIGHT.color(name + ("_strong" if size >= m.large_lot else ""))
+    m.large_lot = size  # this print is a large lot now: bold, strong colour and a background
+    text, bg, fg, bold, _ = m.row_cells(0)[2]
+    assert text == str(size) and bold and bg is not None and fg.color() == LIGHT.color(name + "_strong")
+
+
+def test_signal_log_cells_follow_the_theme(qtbot, tmp_path):
+    s = make_session(tmp_path, engine=True)
+    feed_all(s)
+    snap = s.pipeline.snapshot()
+    pane = SignalLogPane(s.instrument, DARK, engine_note=s.engine_note)
+    qtbot.addWidget(pane)
+    pane.update_from(snap)
+    m = pane.model
+    newest = snap.signals[-1]
+    name = "ask" if newest.side == Side.BUY else "bid" if newest.side == Side.SELL else "text"
+    assert m.row_cells(0) == tuple(m.cell(0, c) for c in range(m.columnCount()))
+    assert m.row_cells(0)[0][2].color() == DARK.color(name)
+    m.theme = LIGHT
+    assert m.cell(0, 1)[2].color() == LIGHT.color(name)
+    assert m.row_cells(0)[0][2].color() == LIGHT.color(name)

@@ -61,6 +61,7 @@ class SignalModel(FixedColumnsModel):
         key = (self.theme, self.instrument)
         if key != self._fmt_key or len(self._fmt) > _FORMAT_CACHE:
             self._fmt.clear()
+            self._row_cells.clear()
             self._fmt_key = key
         s = self.signals[row]
         got = self._fmt.get(id(s))
@@ -76,8 +77,10 @@ class SignalModel(FixedColumnsModel):
 
     def row_cells(self, row: int) -> tuple:
         """Every :meth:`cell` of ``row``, made once until the signals change (not once per cell)."""
+        if self._fmt_key != (self.theme, self.instrument):
+            self._row_cells.clear()
         got = self._row_cells.get(row)
-        if got is None or self._fmt_key != (self.theme, self.instrument):
+        if got is None:
             texts, fg = self._formatted(row)
             got = self._row_cells[row] = tuple((t, None, fg, False, _LEFT) for t in texts)
         return got

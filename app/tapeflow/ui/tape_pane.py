@@ -96,6 +96,7 @@ class TapeModel(FixedColumnsModel):
         if key_now != self._fmt_key or len(self._fmt) > _FORMAT_CACHE:
             self._fmt.clear()
             self._brushes.clear()
+            self._row_cells.clear()
             if key_now[2] is not self._fmt_key_inst:
                 self._prices.clear()
                 self._fmt_key_inst = key_now[2]
@@ -152,8 +153,10 @@ class TapeModel(FixedColumnsModel):
 
     def row_cells(self, row: int) -> tuple:
         """Every :meth:`cell` of ``row``, made once until the rows change (not once per cell)."""
+        if self._fmt_key != (self.theme, self.large_lot, self.instrument):
+            self._row_cells.clear()
         got = self._row_cells.get(row)
-        if got is None or self._fmt_key != (self.theme, self.large_lot, self.instrument):
+        if got is None:
             texts, fg, bg, big = self._formatted(row)
             got = self._row_cells[row] = tuple((t, bg, fg, big, _RIGHT if c in (1, 2) else _LEFT)
                                                for c, t in enumerate(texts))
