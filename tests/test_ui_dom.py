@@ -305,3 +305,17 @@ def test_a_recentred_ladder_lists_as_changed_only_the_uncovered_rows_and_the_cel
     new_rows = {(r, c) for r in range(3) for c in range(len(Col))}
     assert set(m.dirty_cells) == new_rows | {(8, int(Col.BID_CHANGE)), (8, int(Col.BID))}
     assert m.value(8, Col.BID) == 22_005 % 7 + 3
+
+
+def test_a_ladder_grabbed_before_it_was_ever_shown_is_drawn_in_full(qtbot, qapp, tmp_path):
+    apply_theme(qapp, DARK)
+    s = make_session(tmp_path, engine=False)
+    feed_all(s)
+    pane = DomPane(s.instrument, DARK, s.account, s.pipeline.flow.book.ladder)
+    qtbot.addWidget(pane)
+    pane.resize(480, 820)
+    pane.update_from(s.pipeline.snapshot())  # never shown: no backing store to match the atlas to
+    fmt = QtGui.QImage.Format.Format_ARGB32_Premultiplied
+    got = pane.table.viewport().grab().toImage().convertToFormat(fmt)
+    assert sum(len(pool) for pool in pane.table.atlas.slots.values()) > 20
+    assert got == _cells_by_hand(pane.table)

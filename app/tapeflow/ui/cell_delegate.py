@@ -446,7 +446,9 @@ class CellTableView(QtWidgets.QTableView):
             return None
         store = self.window().backingStore()
         device = store.paintDevice() if store is not None else None
-        fmt = device.format() if isinstance(device, QtGui.QImage) else QtGui.QImage.Format.Format_RGB32
+        fmt = device.format() if isinstance(device, QtGui.QImage) else QtGui.QImage.Format.Format_Invalid
+        if fmt == QtGui.QImage.Format.Format_Invalid:  # no backing store yet (a grab before the first show)
+            fmt = QtGui.QImage.Format.Format_RGB32
         backdrop = vp.palette().color(vp.backgroundRole())
         self.atlas.reset((font.key(), int(dpr), backdrop.rgba(), fmt, getattr(model, "look", None)), fmt, int(dpr))
         self._backdrop = backdrop
@@ -457,7 +459,10 @@ class CellTableView(QtWidgets.QTableView):
         """Draw the ``make`` cells into slots of the atlas (over the view's background) and add their
         copies to ``blits``; cells without a slot go to ``todo`` (drawn in place)."""
         cells = []
-        ap = QtGui.QPainter(atlas.image)
+        ap = QtGui.QPainter()
+        if not ap.begin(atlas.image):  # no image to draw into: drawn in place
+            todo.extend(c[:5] for c in make)
+            return
         try:
             for x, y, w, h, cl, key in make:
                 slot = atlas.place(key, w, h, busy)
