@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6 import QtCore
 from test_ui_support import feed_all, make_session, shot
 
 from tapeflow.core.events import Side
+from tapeflow.core.instruments import instrument
 from tapeflow.ui.signal_log_pane import SignalLogPane
 from tapeflow.ui.tape_pane import MAX_ROWS, TapePane
 from tapeflow.ui.theme import DARK, LIGHT, apply_theme
@@ -154,3 +156,15 @@ def test_signal_log_cells_follow_the_theme(qtbot, tmp_path):
     m.theme = LIGHT
     assert m.cell(0, 1)[2].color() == LIGHT.color(name)
     assert m.row_cells(0)[0][2].color() == LIGHT.color(name)
+
+
+def test_an_empty_tape_after_an_empty_tape_announces_nothing(qtbot, qapp):
+    pane = TapePane(instrument("ES"), DARK)
+    qtbot.addWidget(pane)
+    m = pane.model
+    got = []
+    m.dataChanged.connect(lambda *a: got.append("changed"))
+    m.modelReset.connect(lambda: got.append("reset"))
+    m.set_tape(np.zeros(0, m.rows.dtype))
+    m.set_tape(np.zeros(0, m.rows.dtype))
+    assert got == [] and m.rowCount() == 0

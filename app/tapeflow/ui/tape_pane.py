@@ -55,7 +55,7 @@ class TapeModel(FixedColumnsModel):
         keep = tape[tape["size"] >= self.min_size] if self.min_size > 1 else tape
         keep = keep[::-1][:MAX_ROWS]
         k = self._new_rows(keep)
-        if k == 0:
+        if k == 0 or (not len(keep) and not len(self.rows)):
             return
         self._row_cells.clear()
         n_old = len(self.rows)
