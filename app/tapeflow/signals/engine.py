@@ -156,8 +156,8 @@ class RuleEngine:
         small = len(batch) <= SMALL_BATCH  # live-sized: find the cuts with Python scalars, not numpy calls
         if small:
             live = state.live_columns(batch)
-            if len(batch) == 1 and live.rows:  # one trade (most trade batches of a live feed)
-                return self._one_trade(state, update, live, batch, events_before)
+            if len(batch) == 1 and (live.rows or update.bars_closed):  # one trade, or a book row closing a bar
+                return self._one_row(state, update, live, batch, events_before)
             kinds = live.kinds
             trade_rows: list[int] | np.ndarray = live.rows
 
@@ -247,14 +247,16 @@ class RuleEngine:
             self._session = int(sessions[-1])
         return self._collect()
 
-    def _one_trade(self, state: FlowState, update: FlowUpdate, live: LiveColumns, batch: np.ndarray,
-                   events_before: int) -> list[Signal]:
-        """``on_update`` for a batch of one trade: the bars it closed, if any, then its one slice,
-        without working out cuts that cannot be there."""
-        t = live.ts[0]
+    def _one_row(self, state: FlowState, update: FlowUpdate, live: LiveColumns, batch: np.ndarray,
+                 events_before: int) -> list[Signal]:
+        """``on_update`` for a batch of one row (what a live feed mostly delivers), a trade or a book
+        row that closed a bar: the bars it closed, if any, then the row, without working out cuts
+        that cannot be there."""
+        t = live.clock[0]
         clock = t if t > self._last_ts else self._last_ts
         m = update.bars_closed
         kind = state.builder.spec.kind
+        trade = bool(live.rows)
         if m:
             closed = _LiveCloses(state.builder, m)
             if kind is not BarKind.TIME:  # keeps the unit count of tick and volume bars
@@ -263,9 +265,12 @@ class RuleEngine:
                 self._close_bar(closed, k, clock, self._trade_no, events_before, state)
         elif kind is not BarKind.TIME:  # the units the open tick or volume bar holds (see _closing_rows_few)
             self._units_total += live.size[0] if kind is BarKind.VOLUME else 1
+        self._last_ts = clock
+        if not trade:  # a book row, after the close it made: the first of the next bar
+            self._book_only(state, batch, _all_book_rows, 0, 1, self._trade_no)
+            return self._collect()
         sessions = [self._labeller.of(t)]
         self._slice(state, 0, 1, live.price, live.size, live.side, live.ts, [clock], sessions, batch, _no_rows, 1, 1)
-        self._last_ts = clock
         self._trade_no += 1
         self._session = sessions[0]
         return self._collect()
@@ -568,6 +573,10 @@ def _first(kv: tuple) -> tuple:
 
 def _no_rows(r0: int, r1: int) -> list[int]:
     return []
+
+
+def _all_book_rows(r0: int, r1: int) -> list[int]:
+    return list(range(r0, r1))
 
 
 def _not_closed_yet() -> tuple[FootprintBars, int]:
