@@ -1,11 +1,15 @@
-"""Chart axes: which ticks get labels, in what words, at every zoom."""
+"""Chart axes: which ticks get labels, in what words, at every zoom; the session profile's image."""
 
 from __future__ import annotations
 
 import numpy as np
+from PySide6 import QtCore, QtGui
 
 from tapeflow.core.instruments import instrument
+from tapeflow.flow.profile import ProfileSummary
 from tapeflow.ui.axes import BarTimeAxis, ContractsAxis, PriceAxis, nice_step
+from tapeflow.ui.profile_item import SessionProfileItem
+from tapeflow.ui.theme import DARK, LIGHT
 
 T0 = 1_719_926_400_000_000_000  # 2024-07-02 13:20 UTC = 09:20 ET
 MINUTE = 60_000_000_000
@@ -52,3 +56,56 @@ def test_time_axis_has_no_label_past_the_last_bar(qapp):
 def test_contracts_axis_labels_round_counts_with_thousands_separated(qapp):
     got = ContractsAxis("right").labels(-3_300.0, 400.0, 130.0)
     assert got == [(-3000.0, "-3,000"), (-2000.0, "-2,000"), (-1000.0, "-1,000"), (0.0, "0")]
+
+
+def _profile_by_mask(item, t, dev) -> QtGui.QImage:
+    """The session profile's bars as straight-alpha pixels, one mask per side over every pixel (how
+    the item drew them before it laid rows out as runs): the reference for its image."""
+    sx, sy, dx, dy = t.m11(), t.m22(), t.dx(), t.dy()
+    ys = (np.arange(dev.top(), dev.top() + dev.height()) + 0.5 - dy) / sy
+    ticks = np.floor(ys + 0.5).astype(np.int64)
+    k = ticks - int(item.prices[0])
+    ok = (k >= 0) & (k < len(item.prices))
+    if abs(sy) >= 4:
+        ok &= np.abs(ys - ticks) <= 0.45
+    k = np.clip(k, 0, len(item.prices) - 1)
+    b = np.where(ok, item.bid[k], 0).astype(float)[:, None]
+    a = np.where(ok, item.ask[k], 0).astype(float)[:, None]
+    v = ((np.arange(dev.left(), dev.left() + dev.width()) + 0.5 - dx) / sx)[None, :]
+    s = item.summary
+    in_va = (ticks >= s.val) & (ticks <= s.vah) if s is not None else np.zeros(len(ticks), bool)
+    out = np.zeros((dev.height(), dev.width()), np.uint32)
+    for name, sel in (("bid", v < b), ("ask", (v >= b) & (v < b + a))):
+        inside, outside = (np.uint32(item.theme.color(name, alpha).rgba()) for alpha in (230, 120))
+        out[sel] = np.broadcast_to(np.where(in_va, inside, outside)[:, None], out.shape)[sel]
+    return QtGui.QImage(out.data, dev.width(), dev.height(), dev.width() * 4, QtGui.QImage.Format.Format_ARGB32).copy()
+
+
+def test_session_profile_image_draws_as_the_per_pixel_masks_did(qapp):
+    rng = np.random.default_rng(7)
+    for trial in range(60):
+        theme = DARK if trial % 2 else LIGHT
+        item = SessionProfileItem(theme)
+        n = int(rng.integers(1, 1500))
+        p0 = int(rng.integers(20_000, 100_000))
+        item.prices = np.arange(p0, p0 + n, dtype=np.int64)
+        item.bid = rng.integers(0, 3000, n) * (rng.random(n) < 0.9)
+        item.ask = rng.integers(0, 3000, n)
+        summary = ProfileSummary(p0, p0 + n, 1, 0, p0 + n // 2, p0 + n // 3, p0 + 2 * n // 3, (), ())
+        item.summary = summary if trial % 5 else None
+        t = QtGui.QTransform(float(rng.choice([0.01, 0.05, 0.2, 1.3])), 0, 0, -float(rng.choice([0.3, 1, 5, 12])),
+                             float(rng.uniform(-50, 900)), float(rng.uniform(-1e5, 1e6)))
+        dev = QtCore.QRect(int(rng.integers(0, 900)), int(rng.integers(0, 200)),
+                           int(rng.integers(1, 120)), int(rng.integers(1, 800)))
+        got, want = item._render(t, dev), _profile_by_mask(item, t, dev)
+        assert got.format() == QtGui.QImage.Format.Format_ARGB32_Premultiplied  # drawn without a conversion
+        assert got == want.convertToFormat(got.format())
+        painted = []
+        for img in (got, want):  # and over the view's background, pixel for pixel the same
+            dst = QtGui.QImage(dev.width() + 4, dev.height() + 4, QtGui.QImage.Format.Format_RGB32)
+            dst.fill(QtGui.QColor(theme.background))
+            p = QtGui.QPainter(dst)
+            p.drawImage(QtCore.QPoint(2, 2), img)
+            p.end()
+            painted.append(dst)
+        assert painted[0] == painted[1]

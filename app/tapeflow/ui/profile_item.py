@@ -91,7 +91,7 @@ class SessionProfileItem(pg.GraphicsObject):
         p.drawPicture(0, 0, self._picture)
 
     def _render(self, t: QtGui.QTransform, dev: QtCore.QRect) -> QtGui.QImage:
-        """The bid and ask bars of ``dev`` (device pixels) as an ARGB32 image."""
+        """The bid and ask bars of ``dev`` (device pixels) as a premultiplied ARGB32 image."""
         th = self.theme
         sx, sy, dx, dy = t.m11(), t.m22(), t.dx(), t.dy()
         ys = (np.arange(dev.top(), dev.top() + dev.height()) + 0.5 - dy) / sy  # ticks at each row's centre
@@ -101,16 +101,26 @@ class SessionProfileItem(pg.GraphicsObject):
         if abs(sy) >= 4:  # rows tall enough to show the gap between levels
             ok &= np.abs(ys - ticks) <= 0.45
         k = np.clip(k, 0, len(self.prices) - 1)
-        b = np.where(ok, self.bid[k], 0).astype(float)[:, None]
-        a = np.where(ok, self.ask[k], 0).astype(float)[:, None]
-        v = ((np.arange(dev.left(), dev.left() + dev.width()) + 0.5 - dx) / sx)[None, :]  # contracts
+        b = np.where(ok, self.bid[k], 0).astype(float)
+        a = np.where(ok, self.ask[k], 0).astype(float)
+        v = (np.arange(dev.left(), dev.left() + dev.width()) + 0.5 - dx) / sx  # contracts, rising
         s = self.summary
         in_va = (ticks >= s.val) & (ticks <= s.vah) if s is not None else np.zeros(len(ticks), bool)
-        out = np.zeros((dev.height(), dev.width()), np.uint32)
-        for name, sel in (("bid", v < b), ("ask", (v >= b) & (v < b + a))):
-            inside, outside = (np.uint32(th.color(name, alpha).rgba()) for alpha in (230, 120))
-            out[sel] = np.broadcast_to(np.where(in_va, inside, outside)[:, None], out.shape)[sel]
-        img = QtGui.QImage(out.data, dev.width(), dev.height(), dev.width() * 4, QtGui.QImage.Format.Format_ARGB32)
+        # each row is a run of bid pixels (v < b), a run of ask pixels (b <= v < b + a), then nothing:
+        # runs counted with a search in v and laid out with one repeat (not a mask of every pixel)
+        nb = np.searchsorted(v, b, side="left")
+        na = np.searchsorted(v, b + a, side="left")
+        (bid_in, bid_out), (ask_in, ask_out) = (_premultiplied(th, "bid"), _premultiplied(th, "ask"))
+        rows, width = len(ticks), dev.width()
+        values = np.zeros((rows, 3), np.uint32)
+        values[:, 0] = np.where(in_va, bid_in, bid_out)
+        values[:, 1] = np.where(in_va, ask_in, ask_out)
+        counts = np.empty((rows, 3), np.int64)
+        counts[:, 0] = nb
+        counts[:, 1] = na - nb
+        counts[:, 2] = width - na
+        out = np.repeat(values.ravel(), counts.ravel())
+        img = QtGui.QImage(out.data, width, dev.height(), width * 4, QtGui.QImage.Format.Format_ARGB32_Premultiplied)
         return img.copy()  # own the pixels: ``out`` goes away with this call
 
     def _draw_marks(self) -> QtGui.QPicture:
@@ -131,3 +141,15 @@ class SessionProfileItem(pg.GraphicsObject):
                 p.drawLine(QtCore.QPointF(0, level), QtCore.QPointF(width, level))
         p.end()
         return pic
+
+
+def _premultiplied(theme: Theme, name: str) -> tuple[np.uint32, np.uint32]:
+    """Theme colour ``name`` at the value area's alpha and outside it, as premultiplied ARGB32 pixels
+    (converted by Qt, as it converts a straight-alpha image at each paint: the image is now made
+    premultiplied once, and copies without that conversion)."""
+    img = QtGui.QImage(2, 1, QtGui.QImage.Format.Format_ARGB32)
+    for x, alpha in enumerate((230, 120)):
+        img.setPixelColor(x, 0, theme.color(name, alpha))
+    img = img.convertToFormat(QtGui.QImage.Format.Format_ARGB32_Premultiplied)
+    inside, outside = np.frombuffer(img.constBits(), np.uint32, 2)  # as stored (pixel() un-premultiplies)
+    return np.uint32(inside), np.uint32(outside)
