@@ -12,12 +12,15 @@ Figures (one run, same batches, same machine; baseline = ``Pipeline`` without a 
   adapter's default 65,536) through ``Pipeline.process`` (target >= 300k trades/s);
 - trades per one-minute bar (density check) and pipeline cost per closed bar, µs;
 - latency with live-sized batches (``--live`` events per batch): wall time of
-  ``Pipeline.process(batch)`` from the call to the returned signals, p50 and p99 over every batch,
-  the rules stage (``RuleEngine.on_update``) alone, and over the batches that produced a signal
-  (target p99 < 200 µs), then split into batches where a bar closed (bar-close signals) and the
-  rest (signals fired by a trade inside the bar); the baseline is the FlowState.update stage of
-  the same calls. The stream is first played up to ``--warm-min`` minutes in file-sized batches
-  so the session has history, then ``--window`` events are fed in live batches;
+  ``Pipeline.process(batch)``, p50 and p99 over every batch, the rules stage (``RuleEngine``) alone,
+  and p99 over the batches that produced a signal; then the **signal latency** (target p99 < 200 µs):
+  per signal, from the start of its batch's ``process`` to the moment the pipeline hands it out (its
+  ``on_signal`` listeners run; the auto-trader acts at the same point), split into bar-close signals
+  and signals a trade fired inside its bar. A bar's signals are handed out when the event that
+  closes it is seen, before that event is booked into the next bar (see ``Pipeline.process``); the
+  others when the batch is done. The baseline column is the FlowState stage of the same batches.
+  The stream is first played up to ``--warm-min`` minutes in file-sized batches so the session has
+  history, then ``--window`` events are fed in live batches;
 - between live batches the benchmark calls ``Pipeline.idle`` as the live runner does when the
   feed has nothing waiting (a live ES feed leaves milliseconds between packets); its cost is
   printed on its own line, outside every latency figure; ``--no-idle`` feeds them back to back.
@@ -95,27 +98,34 @@ def throughput(batches: list[np.ndarray], with_rules: bool) -> tuple[float, int,
 
 
 class _Timed:
-    """Wraps a callable and records the wall time of each call (ns)."""
+    """Wraps a callable and adds the wall time of its calls (ns) to ``ns`` (one total per batch:
+    ``Pipeline.process`` may call a stage twice for one batch, before and after a bar close)."""
 
-    def __init__(self, fn) -> None:
-        self.fn, self.ns = fn, []
+    def __init__(self, fn, ns: list[int]) -> None:
+        self.fn, self.ns = fn, ns
 
     def __call__(self, *args):
         t0 = time.perf_counter_ns()
         out = self.fn(*args)
-        self.ns.append(time.perf_counter_ns() - t0)
+        self.ns[-1] += time.perf_counter_ns() - t0
         return out
 
 
 def latency(warm: list[np.ndarray], live: list[np.ndarray], idle: bool = True) -> dict[str, np.ndarray]:
-    """Per live batch (s): Pipeline.process in all, its FlowState.update and RuleEngine.on_update
-    stages, whether it returned a signal, and (``idle``) the ``Pipeline.idle`` call made after it, as
-    a live runner does when the feed has nothing waiting (timed apart: it is not on any event's path)."""
+    """Per live batch (s): Pipeline.process in all, its FlowState and RuleEngine stages, whether it
+    returned a signal, and (``idle``) the ``Pipeline.idle`` call made after it, as a live runner does
+    when the feed has nothing waiting (timed apart: it is not on any event's path). Per signal (s):
+    when the pipeline handed it out (its listeners are called), from the start of its batch's
+    ``process``, and whether it is a bar-close signal."""
     pipe = pipeline(with_rules=True)
     for b in warm:
         pipe.process(b)
-    flow, rules = _Timed(pipe.flow.update), _Timed(pipe.engine.on_update)
-    pipe.flow.update, pipe.engine.on_update = flow, rules  # instance attributes shadow the methods
+    flow_ns: list[int] = []
+    rules_ns: list[int] = []
+    flow, advance = _Timed(pipe.flow.update, flow_ns), _Timed(pipe.flow.advance, flow_ns)
+    rules, on_clock = _Timed(pipe.engine.on_update, rules_ns), _Timed(pipe.engine.on_clock, rules_ns)
+    pipe.flow.update, pipe.flow.advance = flow, advance  # instance attributes shadow the methods
+    pipe.engine.on_update, pipe.engine.on_clock = rules, on_clock
     per = np.empty(len(live))
     idle_s = np.zeros(len(live))
     fired = np.zeros(len(live), bool)
@@ -123,10 +133,15 @@ def latency(warm: list[np.ndarray], live: list[np.ndarray], idle: bool = True) -
     builder = pipe.flow.builder
     clock = time.perf_counter_ns
     closes0 = pipe.flow.builder.closed_count
+    start = [0]
+    handed: list[tuple[int, bool]] = []  # per signal: ns from its batch's start, bar close or not
+    pipe.on_signal(lambda sig: handed.append((clock() - start[0], sig.event_seq is not None)))
     gc.collect()
     for i, b in enumerate(live):
         bars_before = builder.closed_count
-        t0 = clock()
+        flow_ns.append(0)
+        rules_ns.append(0)
+        t0 = start[0] = clock()
         out = pipe.process(b)
         t1 = clock()
         closed[i] = builder.closed_count != bars_before
@@ -135,9 +150,11 @@ def latency(warm: list[np.ndarray], live: list[np.ndarray], idle: bool = True) -
             idle_s[i] = (clock() - t1) * 1e-9
         per[i] = (t1 - t0) * 1e-9
         fired[i] = bool(out)
-    return {"all": per, "flow": np.array(flow.ns) * 1e-9, "rules": np.array(rules.ns) * 1e-9, "fired": fired,
+    out_s = np.array([ns for ns, _ in handed]) * 1e-9
+    at_close = np.array([c for _, c in handed], bool)
+    return {"all": per, "flow": np.array(flow_ns) * 1e-9, "rules": np.array(rules_ns) * 1e-9, "fired": fired,
             "closed": closed, "idle": idle_s, "closes": pipe.flow.builder.closed_count - closes0,
-            "prepared": pipe.engine.prepared_closes}
+            "prepared": pipe.engine.prepared_closes, "handed": out_s, "at_close": at_close}
 
 
 def pct(seconds: np.ndarray, q: float) -> float:
@@ -197,22 +214,20 @@ def main() -> None:
     for size, live in runs:
         t = latency(warm, live, idle=not args.no_idle)
         lat, flow, rules, fired = t["all"], t["flow"], t["rules"], t["fired"]
+        out, at_close = t["handed"], t["at_close"]
         rows += [
             (f"latency p50, {size}/batch", pct(lat, 50), "µs", pct(flow, 50)),
             (f"latency p99, {size}/batch", pct(lat, 99), "µs", pct(flow, 99)),
             (f"  rules stage p50, {size}/batch", pct(rules, 50), "µs", pct(flow, 50)),
             (f"  rules stage p99, {size}/batch", pct(rules, 99), "µs", pct(flow, 99)),
             (f"batches that fired, {size}/batch", float(fired.sum()), "batches", float(len(fired))),
-            (f"signal latency p50, {size}/batch", pct(lat[fired], 50), "µs", pct(flow[fired], 50)),
-            (f"signal latency p99, {size}/batch", pct(lat[fired], 99), "µs", pct(flow[fired], 99)),
-            (f"  bar-close signals p50, {size}/batch", pct(lat[fired & t["closed"]], 50), "µs",
-             pct(flow[fired & t["closed"]], 50)),
-            (f"  bar-close signals p99, {size}/batch", pct(lat[fired & t["closed"]], 99), "µs",
-             pct(flow[fired & t["closed"]], 99)),
-            (f"  intra-bar signals p50, {size}/batch", pct(lat[fired & ~t["closed"]], 50), "µs",
-             pct(flow[fired & ~t["closed"]], 50)),
-            (f"  intra-bar signals p99, {size}/batch", pct(lat[fired & ~t["closed"]], 99), "µs",
-             pct(flow[fired & ~t["closed"]], 99)),
+            (f"  fired batches: process() p99, {size}/batch", pct(lat[fired], 99), "µs", pct(flow[fired], 99)),
+            (f"signal latency p50, {size}/batch", pct(out, 50), "µs", pct(flow[fired], 50)),
+            (f"signal latency p99, {size}/batch", pct(out, 99), "µs", pct(flow[fired], 99)),
+            (f"  bar-close signals p50, {size}/batch", pct(out[at_close], 50), "µs", pct(flow[fired], 50)),
+            (f"  bar-close signals p99, {size}/batch", pct(out[at_close], 99), "µs", pct(flow[fired], 99)),
+            (f"  intra-bar signals p50, {size}/batch", pct(out[~at_close], 50), "µs", pct(flow[fired], 50)),
+            (f"  intra-bar signals p99, {size}/batch", pct(out[~at_close], 99), "µs", pct(flow[fired], 99)),
             (f"  idle call between batches p99, {size}/batch", pct(t["idle"], 99), "µs", pct(flow, 99)),
             (f"  bar closes prepared while idle, {size}/batch", float(t["prepared"]), "closes", float(t["closes"])),
         ]

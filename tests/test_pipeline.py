@@ -116,3 +116,45 @@ def test_fills_match_when_a_batch_boundary_splits_prints_of_one_timestamp():
             pipe.process(ev[cut:])
         results.append(fills)
     assert results[0] == [22049] and all(r == results[0] for r in results)
+
+
+def _bar_close_entries() -> list:
+    """The default rules plus entries on two bar-close detectors (long on diagonal imbalances, short on
+    POC rejections), so the auto-trader acts at bar closes."""
+    from tapeflow.signals.detectors.imbalance import ImbalanceParams
+    from tapeflow.signals.detectors.poc import PocRejectionParams
+    from tapeflow.signals.rules import Rule, default_rules
+
+    bracket = {"stop_ticks": 6, "target_ticks": 6}
+    return [*default_rules(),
+            Rule("diag_entry", "diagonal_imbalance", ImbalanceParams(), Action.ENTER_LONG, **bracket),
+            Rule("poc_entry", "poc_rejection", PocRejectionParams(), Action.ENTER_SHORT, **bracket)]
+
+
+def test_bar_close_signals_leave_before_the_closing_event_is_booked_with_the_same_fills():
+    """Streaming one event at a time, a bar's signals reach listeners and the auto-trader as soon as
+    the closing event is seen (before it is booked into the next bar); signals, decisions and fills
+    are those of the whole file in one batch."""
+    from tapeflow.signals.engine import RuleEngine
+
+    events = np.concatenate(list(MarketSimulator(seed=9, n_trades=12_000)))
+
+    def run(step: int) -> tuple[list, list, list, list]:
+        acct = Account()
+        fills: list[tuple] = []
+        acct.subscribe(lambda e: e.fill is not None and fills.append((e.fill.order_id, e.fill.ts_ns, e.fill.price)))
+        shown: list[int] = []  # rows the broker was shown, batch by batch: each row exactly once
+        feed = acct.on_events
+        acct.on_events = lambda rows: (shown.append(len(rows)), feed(rows))[1]
+        pipe = Pipeline(instrument("ES"), engine=RuleEngine(_bar_close_entries(), "ES"), account=acct)
+        seen_at: list[tuple[int, int]] = []  # (event_seq, rows the flow had booked) per bar-close signal
+        pipe.on_signal(lambda s: s.event_seq is not None and seen_at.append((s.event_seq, pipe.flow.events_seen)))
+        out = pipe.run(events[i : i + step] for i in range(0, len(events), step))
+        assert sum(shown) == len(events)
+        return out, [(s.rule, d.acted, d.reason) for s, d in pipe.decisions], fills, seen_at
+
+    whole, whole_decisions, whole_fills, _ = run(len(events))
+    out, decisions, fills, seen_at = run(1)
+    assert out == whole and decisions == whole_decisions and fills == whole_fills
+    assert any(acted for _, acted, _ in whole_decisions) and whole_fills
+    assert seen_at and all(booked == seq for seq, booked in seen_at)  # the closing row not booked yet

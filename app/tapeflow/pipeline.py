@@ -25,7 +25,7 @@ import numpy as np
 
 from tapeflow.core.events import K_TRADE
 from tapeflow.core.instruments import Instrument
-from tapeflow.flow.state import FlowSettings, FlowSnapshot, FlowState, FlowUpdate
+from tapeflow.flow.state import SMALL_BATCH, FlowSettings, FlowSnapshot, FlowState, FlowUpdate
 from tapeflow.signals.model import Signal
 from tapeflow.trading.account import Account
 from tapeflow.trading.auto_trader import AutoDecision, AutoTrader
@@ -82,37 +82,69 @@ class Pipeline:
         self._listeners.append(callback)
 
     def process(self, batch: np.ndarray) -> list[Signal]:
-        """Run one batch through every stage; returns the signals it produced."""
+        """Run one batch through every stage; returns the signals it produced.
+
+        A live-sized batch with the event that closes the open time bar hands that bar's signals
+        out (listeners, auto-trader) as soon as the event is seen, before the event is booked into
+        the next bar: the signals, their order and the fills are the same as if the whole batch went
+        through at once, only the bar-close signals leave sooner (half the work of a trade that
+        closes a bar is that trade's own, in the next bar)."""
         self.batches += 1
+        on_clock = getattr(self.engine, "on_clock", None)
+        if on_clock is not None and len(batch) <= SMALL_BATCH:
+            r = self.flow.closing_row(batch)
+            if r >= 0:
+                out = self._process(batch[:r]) if r else []
+                fired = on_clock(self.flow, self.flow.advance(int(batch["ts_event"][r])), int(batch["ts_event"][r]))
+                if self.account is not None:  # the broker sees the closing event before they act
+                    self.account.on_events(self._for_broker(batch[r : r + 1]))
+                self._act(fired)
+                return out + fired + self._process(batch[r:], shown=1)
+        return self._process(batch)
+
+    def _process(self, batch: np.ndarray, shown: int = 0) -> list[Signal]:
+        """``process`` for rows of which the broker has seen the first ``shown`` already."""
         update = self.flow.update(batch)
         fired = self.engine.on_update(self.flow, update, batch) if self.engine is not None else []
         if self.account is None:
             for sig in fired:
                 self._record(sig)
             return fired
-        if self._tape_id is not None and len(batch) and np.any(batch["instrument_id"] != self._tape_id):
-            batch = batch.copy()
-            batch["instrument_id"] = self._tape_id
+        batch = self._for_broker(batch)
         trades_before, events_before = self._trades_seen, self._events_seen
         self._trades_seen += update.trades
         self._events_seen += len(batch)
         if fired:
             ts = np.maximum.accumulate(batch["ts_event"])
             trade_rows = np.flatnonzero(batch["kind"] == K_TRADE)
-        start = 0
+        start = shown
         for sig in fired:
             cut = self._cut(sig, ts, trade_rows, trades_before, events_before)
             if cut > start:
                 self.account.on_events(batch[start:cut])
                 start = cut
+            self._act([sig])
+        if start < len(batch):
+            self.account.on_events(batch[start:])
+        return fired
+
+    def _act(self, fired: list[Signal]) -> None:
+        """Hand signals out: listeners, then the auto-trader for entries (else the journal)."""
+        for sig in fired:
             self._record(sig)
+            if self.account is None:
+                continue
             if self.auto is not None and self.auto_trade and sig.is_entry:
                 self.decisions.append((sig, self.auto.on_signal(sig)))  # journals the signal first
             elif self.account.journal is not None:
                 self.account.journal.write("signals", sig)
-        if start < len(batch):
-            self.account.on_events(batch[start:])
-        return fired
+
+    def _for_broker(self, rows: np.ndarray) -> np.ndarray:
+        """``rows`` as the paper broker reads them: every row as this pipeline's instrument."""
+        if self._tape_id is not None and len(rows) and np.any(rows["instrument_id"] != self._tape_id):
+            rows = rows.copy()
+            rows["instrument_id"] = self._tape_id
+        return rows
 
     def idle(self) -> None:
         """The feed has nothing waiting (live, or a replay between batches): do now the work that

@@ -82,6 +82,14 @@ class FootprintBuilder:
         self.advance(int(clock[-1]))
         return self._bars_closed - before
 
+    @property
+    def open_bar_end(self) -> int | None:
+        """End (UTC ns) of the open time bar, the clock time that closes it; None for tick and volume
+        bars or with no bar open."""
+        if self._levels is None or self.spec.kind is not BarKind.TIME or not self._trades:
+            return None
+        return self._bar_end
+
     def advance(self, ts: int) -> int:
         """The feed's clock reached ``ts`` (an event of any kind, a book row say). A time bar closes
         as soon as the clock reaches its end, not at the next trade (which may be seconds away in a

@@ -218,6 +218,22 @@ class FlowState:
             closed += builder.advance(run[-1])  # book rows after the last trade
         return FlowUpdate(len(ts), closed, new_session, last_ts)
 
+    def closing_row(self, batch: np.ndarray) -> int:
+        """The first row of ``batch`` whose time reaches the open time bar's end (the event that will
+        close it), or -1."""
+        end = self.builder.open_bar_end
+        if end is None:
+            return -1
+        for i, t in enumerate(batch["ts_event"].tolist()):
+            if t >= end:
+                return i
+        return -1
+
+    def advance(self, ts: int) -> FlowUpdate:
+        """The feed's clock reached ``ts`` (the time of the next row, not applied yet): close the
+        time bar that ends by then. The row itself comes next through ``update``."""
+        return FlowUpdate(0, self.builder.advance(ts), False, self.last_ts)
+
     def live_columns(self, batch: np.ndarray) -> LiveColumns:
         """The Python lists of a live-sized batch (what the rule engine reads next): the ones this
         state read from ``batch`` when it took it, else read again."""

@@ -247,6 +247,21 @@ class RuleEngine:
             self._session = int(sessions[-1])
         return self._collect()
 
+    def on_clock(self, state: FlowState, update: FlowUpdate, ts_ns: int) -> list[Signal]:
+        """Signals of the bars that closed because the feed's clock reached ``ts_ns``, the time of
+        the next row, before that row is given (``FlowState.advance``): the same signals, with the
+        same numbers, as when the row itself closes them, only sooner (see ``Pipeline.process``)."""
+        if not update.bars_closed:
+            return []
+        if self._tracker is None:
+            self._tracker = SessionTracker(state.settings.value_area)
+        clock = ts_ns if ts_ns > self._last_ts else self._last_ts
+        closed = _LiveCloses(state.builder, update.bars_closed)
+        for k in range(update.bars_closed):
+            self._close_bar(closed, k, clock, self._trade_no, self._events, state)
+        self._last_ts = clock
+        return self._collect()
+
     def _one_row(self, state: FlowState, update: FlowUpdate, live: LiveColumns, batch: np.ndarray,
                  events_before: int) -> list[Signal]:
         """``on_update`` for a batch of one row (what a live feed mostly delivers), a trade or a book
