@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6 import QtCore
+from PySide6 import QtCore, QtGui
 from test_ui_support import feed_all, make_session, shot
 
 from tapeflow.core.events import Side
@@ -168,3 +168,40 @@ def test_an_empty_tape_after_an_empty_tape_announces_nothing(qtbot, qapp):
     m.set_tape(np.zeros(0, m.rows.dtype))
     m.set_tape(np.zeros(0, m.rows.dtype))
     assert got == [] and m.rowCount() == 0
+
+
+def test_signal_log_paints_from_its_atlas_as_the_delegate_paints_cell_by_cell(qtbot, qapp, tmp_path):
+    apply_theme(qapp, DARK)
+    s = make_session(tmp_path, engine=True)
+    feed_all(s)
+    pane = SignalLogPane(s.instrument, DARK, engine_note=s.engine_note)
+    qtbot.addWidget(pane)
+    pane.resize(360, 300)  # narrow: the rule and kind columns are cut with an ellipsis
+    pane.show()
+    qtbot.waitExposed(pane)
+    pane.update_from(s.pipeline.snapshot())
+    QtCore.QCoreApplication.processEvents()  # the rows laid out: a scroll bar, the columns fitted again
+    QtCore.QCoreApplication.sendPostedEvents()
+    view, m = pane.table, pane.model
+    assert view.sprites
+    vp = view.viewport()
+    fmt = QtGui.QImage.Format.Format_ARGB32_Premultiplied
+    want = QtGui.QImage(vp.size(), fmt)
+    want.fill(vp.palette().color(vp.backgroundRole()))
+    p = QtGui.QPainter(want)
+    for r in range(m.rowCount()):
+        for c in range(m.columnCount()):
+            if view.isColumnHidden(c):
+                continue
+            rect = QtCore.QRect(view.columnViewportPosition(c), view.rowViewportPosition(r),
+                                view.columnWidth(c), view.rowHeight(r))
+            cell = m.cell(r, c)
+            if c in view.elide_columns:
+                cell = view._elide(cell, rect.width(), view.font())
+            view.cells.paint_cell(p, rect, cell, view.font())
+    p.end()
+    view.atlas.env = None
+    first = vp.grab().toImage().convertToFormat(fmt)  # cells drawn into the atlas, then copied
+    assert sum(len(pool) for pool in view.atlas.slots.values()) > 10
+    second = vp.grab().toImage().convertToFormat(fmt)  # copies only
+    assert first == want and second == want

@@ -400,7 +400,7 @@ class CellTableView(QtWidgets.QTableView):
                 line = row_cells(r) if row_cells is not None and keys is None else None
                 for k in sorted(spans[r]):
                     x, w, c = geo[k]
-                    if keys is not None and c not in elide:
+                    if keys is not None:  # (an elided text is a function of the text and the pool's width)
                         key = (c, keys[c])
                         pool = slots.get((w, h))
                         slot = pool.get(key) if pool is not None else None

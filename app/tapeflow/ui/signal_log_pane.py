@@ -36,9 +36,10 @@ class SignalModel(FixedColumnsModel):
         self.instrument = instrument
         self.theme = theme
         self.signals: tuple[Signal, ...] = ()  # newest first
-        self._fmt: dict[int, tuple[Signal, tuple[str, ...], QtGui.QBrush]] = {}  # id(signal) -> texts, colour
+        self._fmt: dict[int, tuple] = {}  # id(signal) -> (signal, texts, brush, keys)
         self._fmt_key: tuple | None = None
         self._row_cells: dict[int, tuple] = {}  # row -> its cells (row_cells), until the signals change
+        self._brushes: dict[str, QtGui.QBrush] = {}  # colour name -> brush, for the theme
 
     def set_signals(self, signals: tuple[Signal, ...]) -> None:
         self.beginResetModel()
@@ -62,13 +63,28 @@ class SignalModel(FixedColumnsModel):
         if key != self._fmt_key or len(self._fmt) > _FORMAT_CACHE:
             self._fmt.clear()
             self._row_cells.clear()
+            self._brushes.clear()
             self._fmt_key = key
         s = self.signals[row]
         got = self._fmt.get(id(s))
         if got is None or got[0] is not s:
             name = "ask" if s.side == Side.BUY else "bid" if s.side == Side.SELL else "text"
-            got = self._fmt[id(s)] = (s, self.row_values(row), QtGui.QBrush(self.theme.color(name)))
+            texts = self.row_values(row)
+            brush = self._brushes.get(name)
+            if brush is None:
+                brush = self._brushes[name] = QtGui.QBrush(self.theme.color(name))
+            got = self._fmt[id(s)] = (s, texts, brush, tuple((t, name) for t in texts))
         return got[1], got[2]
+
+    def row_keys(self, row: int) -> tuple:
+        """Per column what its cell looks like (text, colour name), for the view's atlas of cells."""
+        self._formatted(row)
+        return self._fmt[id(self.signals[row])][3]
+
+    @property
+    def look(self) -> Theme:
+        """What the cells' look depends on besides :meth:`row_keys`."""
+        return self.theme
 
     def cell(self, row: int, col: int) -> tuple:
         """What :class:`~tapeflow.ui.cell_delegate.CellDelegate` paints: text, background, foreground, bold, align."""
@@ -118,6 +134,7 @@ class SignalLogPane(QtWidgets.QWidget):
         self.note.setWordWrap(True)
         self.note.setVisible(bool(engine_note))
         self.table = CellTableView()
+        self.table.sprites = True  # the log's cells repeat (rules, kinds, sides, prices): copied once painted
         self.table.setModel(self.model)
         self.table.setShowGrid(False)
         self.table.verticalHeader().setVisible(False)
