@@ -34,7 +34,9 @@ from tapeflow.trading.snapshot import AccountSnapshot
 
 
 class SignalEngine(Protocol):
-    """What the pipeline needs of a rule engine (``tapeflow.signals.engine.RuleEngine``)."""
+    """What the pipeline needs of a rule engine (``tapeflow.signals.engine.RuleEngine``). An engine
+    may also have ``on_clock(state, update, ts_ns)`` (the bars that close when the clock reaches the
+    next row's time, handed out before that row) and ``idle(state)``; the pipeline uses them if so."""
 
     def on_update(self, state: FlowState, update: FlowUpdate, batch: np.ndarray) -> list[Signal]: ...
 
