@@ -132,9 +132,10 @@ def _bar_close_entries() -> list:
 
 
 def test_bar_close_signals_leave_before_the_closing_event_is_booked_with_the_same_fills():
-    """Streaming one event at a time, a bar's signals reach listeners and the auto-trader as soon as
-    the closing event is seen (before it is booked into the next bar); signals, decisions and fills
-    are those of the whole file in one batch."""
+    """Streaming one event at a time, a signal reaches listeners and the auto-trader as soon as the
+    event that made it is seen, before the flow state books that event (a bar's close before its
+    closing event, a trade's signals before the trade); signals, decisions and fills are those of
+    the whole file in one batch."""
     from tapeflow.signals.engine import RuleEngine
 
     events = np.concatenate(list(MarketSimulator(seed=9, n_trades=12_000)))
@@ -147,8 +148,14 @@ def test_bar_close_signals_leave_before_the_closing_event_is_booked_with_the_sam
         feed = acct.on_events
         acct.on_events = lambda rows: (shown.append(len(rows)), feed(rows))[1]
         pipe = Pipeline(instrument("ES"), engine=RuleEngine(_bar_close_entries(), "ES"), account=acct)
-        seen_at: list[tuple[int, int]] = []  # (event_seq, rows the flow had booked) per bar-close signal
-        pipe.on_signal(lambda s: s.event_seq is not None and seen_at.append((s.event_seq, pipe.flow.events_seen)))
+        seen_at: list[tuple[int, int]] = []  # (row that made it fire, rows the flow had booked) per signal
+        trade_row = np.flatnonzero(events["kind"] == Kind.TRADE)
+
+        def handed(s) -> None:  # every built-in signal comes from a bar close or a trade
+            row = s.event_seq if s.event_seq is not None else trade_row[s.trade_seq]
+            seen_at.append((int(row), pipe.flow.events_seen))
+
+        pipe.on_signal(handed)
         out = pipe.run(events[i : i + step] for i in range(0, len(events), step))
         assert sum(shown) == len(events)
         return out, [(s.rule, d.acted, d.reason) for s, d in pipe.decisions], fills, seen_at
@@ -157,4 +164,4 @@ def test_bar_close_signals_leave_before_the_closing_event_is_booked_with_the_sam
     out, decisions, fills, seen_at = run(1)
     assert out == whole and decisions == whole_decisions and fills == whole_fills
     assert any(acted for _, acted, _ in whole_decisions) and whole_fills
-    assert seen_at and all(booked == seq for seq, booked in seen_at)  # the closing row not booked yet
+    assert len(seen_at) == len(out) and all(booked == row for row, booked in seen_at)  # its row not booked yet

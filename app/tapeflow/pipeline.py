@@ -25,6 +25,7 @@ import numpy as np
 
 from tapeflow.core.events import K_TRADE
 from tapeflow.core.instruments import Instrument
+from tapeflow.flow.bars import BarKind
 from tapeflow.flow.state import SMALL_BATCH, FlowSettings, FlowSnapshot, FlowState, FlowUpdate
 from tapeflow.signals.model import Signal
 from tapeflow.trading.account import Account
@@ -102,7 +103,24 @@ class Pipeline:
                     self.account.on_events(self._for_broker(batch[r : r + 1]))
                 self._act(fired)
                 return out + fired + self._process(batch[r:], shown=1)
+            if len(batch) == 1 and batch["kind"][0] == K_TRADE and self.flow.builder.spec.kind is BarKind.TIME:
+                return self._trade_first(batch)
         return self._process(batch)
+
+    def _trade_first(self, batch: np.ndarray) -> list[Signal]:
+        """One trade that closes no bar (a time bar's close went first, above): the rule engine keeps
+        its own session figures and reads nothing the flow state books for the trade, so it goes
+        first, the trade's signals are handed out, then the flow state books the trade."""
+        fired = self.engine.on_update(self.flow, FlowUpdate(1, 0, False, int(batch["ts_event"][0])), batch)
+        if self.account is not None:
+            self.account.on_events(self._for_broker(batch))
+        self._act(fired)
+        update = self.flow.update(batch)
+        if update.bars_closed:
+            raise RuntimeError("a trade closed a time bar after its close went first")
+        self._trades_seen += 1
+        self._events_seen += 1
+        return fired
 
     def _process(self, batch: np.ndarray, shown: int = 0) -> list[Signal]:
         """``process`` for rows of which the broker has seen the first ``shown`` already."""

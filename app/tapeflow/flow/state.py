@@ -179,7 +179,7 @@ class FlowState:
         """``update`` for a live-sized batch, with Python scalars: numpy's fixed cost per call (1-3 µs
         here) would otherwise be most of the cost of a batch of a few rows. Same resulting state."""
         self.events_seen += len(batch)
-        cols = self._live = live_columns_of(batch)
+        cols = self.live_columns(batch)
         clock = cols.clock
         last_ts = self.last_ts = clock[-1]
         if not cols.rows:  # book rows only: they may still close a time bar (its end passed)
@@ -235,10 +235,12 @@ class FlowState:
         return FlowUpdate(0, self.builder.advance(ts), False, self.last_ts)
 
     def live_columns(self, batch: np.ndarray) -> LiveColumns:
-        """The Python lists of a live-sized batch (what the rule engine reads next): the ones this
-        state read from ``batch`` when it took it, else read again."""
+        """The Python lists of a live-sized batch, read once whoever asks first (this state when it
+        takes the batch, or the rule engine when the pipeline runs it first)."""
         got = self._live
-        return got if got is not None and got.batch is batch else live_columns_of(batch)
+        if got is None or got.batch is not batch:
+            got = self._live = live_columns_of(batch)
+        return got
 
     def _session_runs(self, ts: np.ndarray) -> list[tuple[int, slice]]:
         """(session ordinal, slice) runs of a batch."""

@@ -178,7 +178,7 @@ class BarView:
         every closed bar there is (so a longer lookback needs no series)."""
         self._bars, self._i = (None, -1) if callable(bars) else (bars, i)
         self._source = bars if callable(bars) else None
-        self.ts_ns, self.order, self.state = ts_ns, order, state
+        self.ts_ns, self.order, self.state = ts_ns, order, state  # state: as of the batch (engine module doc)
         self.event: int | None = None  # the run's row number of the closing event (set by the engine)
         self._levels = levels
         self._bar: dict[str, int] | None = dict(py[0]) if py is not None else None

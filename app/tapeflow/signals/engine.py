@@ -6,8 +6,9 @@ the first row, book rows included, whose time reaches its end; for a tick or vol
 that opens the next) and where the session changed, then, slice by slice in event order, feeds the
 trades and book rows to every detector and calls ``on_bar`` for each bar that closed. So a detector sees exactly the
 same sequence whatever the batch sizes, and :func:`run_rules` over a whole file gives the same
-signals as streaming it. (The one exception: ``view.state`` is the FlowState after the whole
-batch; the built-ins do not read it.)
+signals as streaming it. (The one exception: ``view.state``, the FlowState as of the batch: after
+it, or, for a live batch of one trade, which the pipeline evaluates before the flow state books it,
+before it; the built-ins do not read it.)
 
 Cost: the hooks each detector overrides are listed once per rule set; a batch of book rows only
 costs next to nothing unless a detector wants book rows; every detector reads one shared
