@@ -18,7 +18,9 @@ Figures (one run, same batches, same machine; baseline = ``Pipeline`` without a 
   ``on_signal`` listeners run; the auto-trader acts at the same point), split into bar-close signals
   and signals a trade fired inside its bar. A bar's signals are handed out when the event that
   closes it is seen, before that event is booked into the next bar (see ``Pipeline.process``); the
-  others when the batch is done. The baseline column is the FlowState stage of the same batches.
+  others when the batch is done. With several events a batch, a signal also waits for the rows
+  ahead of its own in that batch (they came in together): at one event a batch the figure is the
+  pipeline's own latency. The baseline column is the FlowState stage of the same batches.
   The stream is first played up to ``--warm-min`` minutes in file-sized batches so the session has
   history, then ``--window`` events are fed in live batches;
 - between live batches the benchmark calls ``Pipeline.idle`` as the live runner does when the
