@@ -20,7 +20,8 @@ event loop was unable to run it (the stall). Events/s = events the feed processe
 Baseline, same run: the same replay with the frame timer ticking but only taking the snapshot (no
 pane updated, nothing repainted): what the feed and the snapshot cost on their own.
 
-    .venv/bin/python benchmarks/bench_ui_frame.py [--seconds 12] [--runs 3] [--profile] [--shots DIR]
+    .venv/bin/python benchmarks/bench_ui_frame.py [--seconds 12] [--runs 3] [--profile [--profile-phase N]]
+        [--trace-slow MS] [--shots DIR]
 """
 
 from __future__ import annotations
@@ -165,7 +166,7 @@ def trace_footprint(window, slow_ms: float) -> dict[str, list[float]]:
 
 
 def run(spec: str, bar: str, *, panes: bool, seconds: float, preload_bars: int, profile: bool,
-        shots: Path | None, tag: str, trace_slow: float | None = None) -> dict:
+        shots: Path | None, tag: str, trace_slow: float | None = None, profile_phase: int | None = None) -> dict:
     """One replay at max speed in a fresh window; returns the figures."""
     app = QtWidgets.QApplication.instance()
     with tempfile.TemporaryDirectory() as home:
@@ -211,7 +212,8 @@ def run(spec: str, bar: str, *, panes: bool, seconds: float, preload_bars: int, 
 
         def tick() -> None:
             t0 = time.perf_counter()
-            if profiler is not None:
+            next_phase = (getattr(window, "_phase", 0) + 1) % 3
+            if profiler is not None and (profile_phase is None or profile_phase == next_phase):
                 profiler.enable()
             if panes:
                 frame()
@@ -290,7 +292,9 @@ def run(spec: str, bar: str, *, panes: bool, seconds: float, preload_bars: int, 
         QtCore.QCoreApplication.sendPostedEvents()
     if profiler is not None:
         print(f"\n--- cProfile of the frame ticks ({tag}) ---")
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+        st = pstats.Stats(profiler)
+        st.sort_stats("tottime").print_stats(30)
+        st.sort_stats("cumulative").print_stats(40)
     return {
         "events": events, "wall": wall, "preloaded": pre, "frames": frames, "paint": paint_ms,
         "gaps": gaps, "pane_ms": dict(pane_ms), "phase_frames": dict(phase_frames), "phase_paint": dict(phase_paint),
@@ -353,6 +357,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=12.0, help="wall seconds of replay per run (default 12)")
     ap.add_argument("--profile", action="store_true", help="cProfile the frame ticks of the sim run")
+    ap.add_argument("--profile-phase", type=int, default=None, choices=sorted(PHASES), metavar="N",
+                    help="with --profile, only the frames of this phase (0 DOM, 1 tape/log/profile, 2 full chart)")
     ap.add_argument("--shots", type=Path, default=None, help="save window and pane screenshots here")
     ap.add_argument("--trace-slow", type=float, default=None, metavar="MS",
                     help="print each footprint update slower than MS with what it did (parts, CPU vs wall time)")
@@ -361,7 +367,8 @@ def main() -> None:
     args = ap.parse_args()
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     apply_theme(app, DARK)
-    common = {"seconds": args.seconds, "preload_bars": VISIBLE_BARS + 2, "trace_slow": args.trace_slow}
+    common = {"seconds": args.seconds, "preload_bars": VISIBLE_BARS + 2, "trace_slow": args.trace_slow,
+              "profile_phase": args.profile_phase}
     # the rest of the session after the preload replays in a second or two once the panes keep up:
     # a few fresh runs pooled give the percentiles enough frames to mean something
     got = pooled([run(SIM_SPEC, SIM_BAR, panes=True, profile=args.profile and k == 0,
@@ -373,7 +380,8 @@ def main() -> None:
           f"{args.runs} runs pooled")
     table("simulator (NQ, RTH density)", got, base)
     if REAL_FILE.is_file() and not args.no_file:
-        common = {"seconds": args.seconds, "preload_bars": 0, "trace_slow": args.trace_slow}
+        common = {"seconds": args.seconds, "preload_bars": 0, "trace_slow": args.trace_slow,
+                  "profile_phase": None}
         got = run(str(REAL_FILE), "1m", panes=True, profile=False, shots=args.shots, tag="file", **common)
         base = run(str(REAL_FILE), "1m", panes=False, profile=False, shots=None, tag="file_base", **common)
         table(f"real file {REAL_FILE.name} (1m bars; the whole file)", got, base)

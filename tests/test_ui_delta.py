@@ -111,3 +111,45 @@ def test_finished_candles_come_from_tiles_that_look_like_drawing_them(plot, tmp_
     assert item._tiles[joined].count == (n - 1) - joined * TILE + 1  # the finished candle joined its tile
     assert tile is None or item._tiles[joined] is tile  # drawn onto it (there was room), not anew
     assert tiled == straight()
+
+
+def test_a_new_y_scale_makes_few_tiles_a_paint_and_draws_the_other_candles_straight(plot, tmp_path):
+    from test_ui_support import SIM
+
+    from tapeflow.appdirs import app_paths
+    from tapeflow.ui.delta_item import TILE, TILE_BUILDS_PER_PAINT
+    from tapeflow.ui.session import build_session
+
+    s = build_session(SIM, app_paths(tmp_path), use_engine=False, bar="10s")
+    s.pipeline.process(np.concatenate(list(s.source)))
+    item = DeltaCandlesItem(DARK)
+    plot.addItem(item)
+    item.set_bars(s.pipeline.snapshot().flow.bars)
+    c = item.c
+    n = len(c["close"])
+    assert (n - 1) // TILE + 1 > 2 * TILE_BUILDS_PER_PAINT  # enough tiles to need several paints
+    vb = plot.plotItem.vb
+    lo, hi = float(c["low"].min()), float(c["high"].max())
+    vb.setRange(xRange=(-0.5, n + 0.5), yRange=(lo - 100, hi + 100), padding=0)
+    for _ in range(n // TILE + 2):
+        plot.grab()
+    assert len(item._tiles) == (n - 2) // TILE + 1  # all made by now
+    vb.setRange(yRange=(lo - 300, hi + 300), padding=0)  # a new scale: every tile is stale
+
+    def straight():
+        item.caching = False
+        item.update()
+        img = plot.grab().toImage()
+        item.caching = True
+        item.update()
+        return img
+
+    want = straight()
+    assert item._tile_scale is not None
+    first = plot.grab().toImage()
+    assert len(item._tiles) == TILE_BUILDS_PER_PAINT
+    assert first == want
+    for _ in range(n // TILE + 2):
+        img = plot.grab().toImage()
+        assert img == want
+    assert len(item._tiles) == (n - 2) // TILE + 1
