@@ -109,3 +109,41 @@ def test_session_profile_image_draws_as_the_per_pixel_masks_did(qapp):
             p.end()
             painted.append(dst)
         assert painted[0] == painted[1]
+
+
+def test_two_time_axes_over_the_same_bars_share_one_drawing_and_a_new_bar_draws_anew(qtbot, qapp):
+    import pyqtgraph as pg
+
+    from tapeflow.ui import axes as axes_mod
+
+    axes_mod._SHARED.clear()
+    starts = T0 + np.arange(40, dtype=np.int64) * 2 * MINUTE
+    plots, renders = [], []
+    for _ in range(2):
+        ax = BarTimeAxis()
+        ax.start_ns = starts
+        ax.setTextPen(DARK.text_dim)
+        w = pg.PlotWidget(axisItems={"bottom": ax})
+        w.hideAxis("left")
+        w.resize(500, 200)
+        w.setXRange(-0.5, 39.5, padding=0)
+        qtbot.addWidget(w)
+        w.show()
+        orig = ax._render
+        ax._render = lambda *a, _orig=orig, **k: (renders.append(1), _orig(*a, **k))[1]
+        plots.append((w, ax))
+    grabs = [w.grab().toImage() for w, _ in plots]
+    assert len(renders) == 1  # the second axis took the first one's pixmap
+    assert grabs[0] == grabs[1]
+    # a new bar (same range: the labels do not move, the content key does) is drawn anew, once
+    for _, ax in plots:
+        ax.start_ns = np.append(starts, starts[-1] + 2 * MINUTE)
+        ax.update()
+    grabs = [w.grab().toImage() for w, _ in plots]
+    assert len(renders) == 2
+    assert grabs[0] == grabs[1]
+    # what a shared pixmap shows is what the axis draws on its own
+    axes_mod._SHARED.clear()
+    plots[1][1]._paint_key = None
+    assert plots[1][0].grab().toImage() == grabs[1]
+    assert len(renders) == 3
