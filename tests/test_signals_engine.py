@@ -165,13 +165,16 @@ def test_the_running_poc_equals_the_poc_of_the_whole_profile_and_frozen_levels_s
 
 def test_idle_precomputation_never_changes_the_signals(sim_events):
     """A live runner calls ``idle`` whenever the feed is quiet; a backtest never does: same signals."""
+    from tapeflow.signals.detectors.absorption import AbsorptionParams
     from tapeflow.signals.detectors.poc import NodeBreakoutParams
     from tapeflow.signals.rules import Rule
 
     keen = Rule("keen_breakout", "volume_node_breakout", NodeBreakoutParams(min_delta=20, min_delta_ratio=0.05))
-    rules = (*default_rules(), keen)  # node breakouts read the nodes that idle precomputes
+    absorbing = Rule("keen_absorption", "absorption", AbsorptionParams(factor=0.3, min_volume=1, min_close_away=0))
+    rules = (*default_rules(), keen, absorbing)  # idle precomputes the nodes and the absorption decision
     reference = run_rules(sim_events, rules, ES)
     assert any(s.rule == "keen_breakout" for s in reference)
+    assert sum(s.rule == "keen_absorption" for s in reference) >= 5
     for size in (1, 5):
         engine = RuleEngine(rules, ES)
         state = FlowState(ES, FlowSettings(bar="1m"))

@@ -49,6 +49,7 @@ class Absorption(Detector):
     def __init__(self, params: AbsorptionParams | None = None) -> None:
         super().__init__(params)
         self._avg: deque[float] = deque(maxlen=self.params.lookback)
+        self._closes = 0  # bars closed so far: what a prepared decision was made against
         # book follow-up for the bar being built: side -> price -> [max shown, refreshes]
         self._book: dict[int, dict[int, list[int]]] = {1: {}, -1: {}}
         self._last: dict[int, tuple[int, int]] = {}
@@ -82,15 +83,35 @@ class Absorption(Detector):
                 cell[1] += int(np.count_nonzero(refresh & m))
             self._last[side] = (int(px[-1]), int(sz[-1]))
 
+    def prepare_bar(self, view: BarView) -> None:
+        if not self.uses_book:  # with book confirmation, book rows may still come before the close
+            self._decide(view)
+
     def on_bar(self, view: BarView) -> None:
+        level_volume, found = self._decide(view)
+        self._avg.append(level_volume)
+        self._closes += 1
+        self._book = {1: {}, -1: {}}
+        for side, price, strength, inputs in found:
+            self.emit(view, side=side, price=price, strength=strength, **inputs)
+
+    def _decide(self, view: BarView) -> tuple[float, list[tuple[Side, int, float, dict]]]:
+        """This bar's volume per traded level, and the absorptions it shows: a function of the bar,
+        the rolling average before it and the book follow-up, so without book confirmation it is
+        worked out once per bar, ahead of the close when the feed is idle (``prepare_bar``)."""
+        key = (self.kind, self.params, self._closes)
+        got = view.memo.get(key) if not self.uses_book else None
+        if got is not None:
+            return got
         p = self.params
         cols = view.columns()
         bar = view.bar()
         traded = len(cols["price"]) - len(view.untraded())
-        self._avg.append(bar["volume"] / max(traded, 1))
-        avg = sum(self._avg) / len(self._avg)
+        level_volume = bar["volume"] / max(traded, 1)
+        window = [*self._avg, level_volume][-p.lookback:]  # the rolling average with this bar in it
+        avg = sum(window) / len(window)
         book = self._book
-        self._book = {1: {}, -1: {}}
+        found = []
         checks = ((0, "bid", 1, Side.BUY, bar["close"] - bar["low"]),
                   (-1, "ask", -1, Side.SELL, bar["high"] - bar["close"]))
         for j, col, book_side, side, away in checks:
@@ -104,9 +125,13 @@ class Absorption(Detector):
             near = _near(view, price, p.near, p.near_ticks) if p.near else ""
             if p.near and not near:
                 continue
-            self.emit(view, side=side, price=price, strength=rounded(vol / avg) if avg else 0.0,
-                      volume=vol, avg_level_volume=rounded(avg), close_away=away, max_shown=shown,
-                      refreshes=refreshes, near=near)
+            found.append((side, price, rounded(vol / avg) if avg else 0.0,
+                          {"volume": vol, "avg_level_volume": rounded(avg), "close_away": away, "max_shown": shown,
+                           "refreshes": refreshes, "near": near}))
+        got = (level_volume, found)
+        if not self.uses_book:
+            view.memo[key] = got
+        return got
 
 
 def _near(view: BarView, price: int, names: tuple[str, ...], ticks: int) -> str:
