@@ -24,20 +24,39 @@ class PocRejectionParams:
 
 
 class _LevelsMemory(Detector):
-    """Remembers the session levels as they stood at the previous bar close (same session)."""
+    """Remembers the session levels as they stood at the previous bar close (same session).
+
+    A subclass says what a bar shows in ``_find(view, bar, before)``, a pure function of the bar,
+    its history and the levels, so it is worked out once per bar, ahead of the close when the feed
+    is idle (``prepare_bar``); ``on_bar`` then only remembers the levels and emits."""
 
     def __init__(self, params=None) -> None:
         super().__init__(params)
         self._before: LevelsSource | None = None
         self._session = -1
+        self._closes = 0  # bars closed so far: what a prepared decision was made against
 
-    def _bar_and_levels_before(self, view: BarView) -> tuple[dict, LevelsSource | None]:
-        """This bar's fields, and the levels before it closed (None at a session's first bar)."""
-        b = view.bar()
-        if b["session"] != self._session:
-            self._before, self._session = None, b["session"]
-        before, self._before = self._before, view.levels_source
-        return b, before
+    def prepare_bar(self, view: BarView) -> None:
+        self._decide(view)
+
+    def on_bar(self, view: BarView) -> None:
+        found = self._decide(view)
+        self._session, self._before = view.bar()["session"], view.levels_source
+        self._closes += 1
+        for side, price, strength, inputs in found:
+            self.emit(view, side=side, price=price, strength=strength, **inputs)
+
+    def _decide(self, view: BarView) -> list[tuple[Side, int, float, dict]]:
+        key = (self.kind, self.params, self._closes)
+        got = view.memo.get(key)
+        if got is None:
+            b = view.bar()
+            before = self._before if b["session"] == self._session else None  # None at a session's first bar
+            got = view.memo[key] = self._find(view, b, before)
+        return got
+
+    def _find(self, view: BarView, b: dict, before: LevelsSource | None) -> list[tuple[Side, int, float, dict]]:
+        raise NotImplementedError
 
 
 class PocRejection(_LevelsMemory):
@@ -51,16 +70,15 @@ class PocRejection(_LevelsMemory):
     Params = PocRejectionParams
     summary = "price tests the developing or prior POC and fails on declining volume"
 
-    def on_bar(self, view: BarView) -> None:
+    def _find(self, view: BarView, b: dict, before: LevelsSource | None) -> list[tuple[Side, int, float, dict]]:
         p = self.params
-        b, before = self._bar_and_levels_before(view)
         src = view.levels_source
         recent = view.history(1)
         if len(recent) < 2:
-            return
+            return []
         prev_vol = recent[0]["volume"]
         if b["volume"] >= p.volume_decline * prev_vol:
-            return
+            return []
         refs: list[tuple[str, int]] = []
         if p.reference in ("both", "developing") and before is not None:
             poc_before = before.poc()
@@ -75,9 +93,10 @@ class PocRejection(_LevelsMemory):
                 side = Side.SELL
             else:
                 continue
-            self.emit(view, side=side, price=poc, strength=rounded(prev_vol / max(b["volume"], 1)),
-                      reference=name, poc=poc, volume=b["volume"], prev_volume=prev_vol, close=b["close"])
-            return
+            return [(side, poc, rounded(prev_vol / max(b["volume"], 1)),
+                     {"reference": name, "poc": poc, "volume": b["volume"], "prev_volume": prev_vol,
+                      "close": b["close"]})]
+        return []
 
 
 @dataclass(frozen=True)
@@ -101,15 +120,14 @@ class VolumeNodeBreakout(_LevelsMemory):
         if self.params.reference != "prior" and self._before is not None:
             self._before.hvn()
 
-    def on_bar(self, view: BarView) -> None:
+    def _find(self, view: BarView, b: dict, before: LevelsSource | None) -> list[tuple[Side, int, float, dict]]:
         p = self.params
-        b, before = self._bar_and_levels_before(view)
         src = view.levels_source
         delta, vol, w = b["delta"], max(b["volume"], 1), p.node_ticks
         up = delta >= p.min_delta and delta / vol >= p.min_delta_ratio
         down = -delta >= p.min_delta and -delta / vol >= p.min_delta_ratio
         if not (up or down):  # no breakout whatever the nodes: skip computing them
-            return
+            return []
         nodes = list(before.hvn()) if p.reference != "prior" and before is not None else []
         if p.reference != "developing" and src.prior is not None:
             nodes += list(src.prior.hvn)
@@ -122,6 +140,6 @@ class VolumeNodeBreakout(_LevelsMemory):
                 side = Side.SELL
             else:
                 continue
-            self.emit(view, side=side, price=b["close"], strength=rounded(abs(delta) / vol),
-                      node=node, delta=delta, volume=b["volume"])
-            return
+            inputs = {"node": node, "delta": delta, "volume": b["volume"]}
+            return [(side, b["close"], rounded(abs(delta) / vol), inputs)]
+        return []
