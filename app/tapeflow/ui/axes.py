@@ -24,10 +24,6 @@ MIN_ROW_LABEL_PX = 28.0
 """Least vertical room between two labels of a vertical axis, pixels."""
 BAR_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 240, 480, 960)
 _LABEL_CACHE = 2048
-_SHARED: dict[tuple, tuple[list[float], QtGui.QPixmap]] = {}
-"""Drawn axes by everything they depend on: the footprint's and the delta pane's time axes show
-the same bars over the same range at the same width, and each drew the same labels at every new bar."""
-_SHARED_MAX = 8
 
 
 def nice_step(min_step: float, mantissas: tuple[int, ...] = (1, 2, 5)) -> int:
@@ -88,20 +84,12 @@ class FastAxis(pg.AxisItem):
             return
         font = self.style["tickFont"] or p.font()
         dpr = p.device().devicePixelRatioF() if p.device() is not None else 1.0
-        key = (type(self), self.orientation, lo, hi, bounds.left(), bounds.top(), bounds.width(), bounds.height(),
-               font.key(), self.pen().color().rgba(), self.textPen().color().rgba(), dpr, self.content_key(),
-               self.style["tickLength"], tuple(self.style["tickTextOffset"]))
+        key = (lo, hi, bounds.width(), bounds.height(), font.key(), self.pen().color().rgba(),
+               self.textPen().color().rgba(), dpr, self.content_key())
         if key != self._paint_key:
             # the labels are drawn once per range into a pixmap: the axis is also repainted whenever
-            # a live bar's column next to it is, and laying the labels out each time cost ~0.5 ms;
-            # another axis that shows the same (the other pane's time axis) hands its pixmap over
-            got = _SHARED.get(key)
-            if got is None:
-                got = self._render(bounds, lo, hi, font, dpr)
-                if len(_SHARED) >= _SHARED_MAX:
-                    _SHARED.pop(next(iter(_SHARED)))
-                _SHARED[key] = got
-            self._marks, self._pixmap = got
+            # a live bar's column next to it is, and laying the labels out each time cost ~0.5 ms
+            self._marks, self._pixmap = self._render(bounds, lo, hi, font, dpr)
             self._paint_key = key
         p.drawPixmap(bounds.topLeft(), self._pixmap)
         tick_len = self.style["tickLength"]  # ticks reach into the plot, outside the pixmap
