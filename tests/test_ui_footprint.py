@@ -321,7 +321,55 @@ def test_far_out_a_new_bar_keeps_the_signal_marks_and_still_draws_them_as_made_a
     kept = pane.graphics.grab().toImage()
     assert hl._mark_fills is marks
     hl._mark_fills = None  # all made afresh
-    hl._far_cache = {}
+    hl._far_key = None
     hl._far_fills = None
     hl.update()
     assert kept == pane.graphics.grab().toImage()
+
+
+def test_far_out_a_sliding_window_of_signals_regroups_only_the_ends_and_draws_as_made_afresh(pane, tmp_path):
+    from tapeflow.signals.model import Signal
+
+    s, _ = far_out(pane, tmp_path)
+    pane.set_follow(False)
+    bars = s.pipeline.snapshot().flow.bars
+    n = len(bars)
+
+    def sig(i: int, kind: str, side) -> Signal:
+        return Signal(ts_ns=int(bars.start_ns[i]) + 1, instrument="ES", kind=kind, side=side,
+                      price=int(bars.close[i]) + (i % 7) - 3, strength=3.0, bar_start_ns=int(bars.start_ns[i]),
+                      rule="r")
+
+    # the oldest signals are all sell-side (one colour first); later ones mix colours, shapes and zones
+    every = [sig(i, "absorption", Side.SELL) for i in range(0, 10)]
+    every += [sig(i, k, side) for i in range(10, n) for k, side in
+              (("imbalance", Side.BUY), ("stacked_zone", Side.SELL), ("sweep", Side.NONE), ("imbalance", Side.SELL))]
+    hl = pane.highlights
+    window = 60
+
+    names = ("_far_key", "_far_done", "_far_list", "_far_groups", "_far_zone_list")
+
+    def afresh() -> QtGui.QImage:
+        state = {k: getattr(hl, k) for k in names}
+        hl._far_key = None
+        hl._mark_fills = None
+        hl._far_fills = None
+        hl.update()
+        img = pane.graphics.grab().toImage()
+        for k, v in state.items():  # back to the marks kept, for the next step
+            setattr(hl, k, v)
+        hl._mark_fills = None
+        return img
+
+    start = 0
+    for end in (window, window + 3, window + 11, window + 40, len(every)):
+        before = list(hl._far_list)
+        lo = max(0, end - window)
+        signals = tuple(every[lo:end])  # a deque of the last signals, as the pipeline keeps
+        hl.set_content(bars.start_ns, signals, ())
+        img = pane.graphics.grab().toImage()
+        assert hl._far and len(hl._far_list) == len(signals)
+        if before:  # the marks of the signals still there are the ones made before: only the ends changed
+            assert all(a is b for a, b in zip(hl._far_list, before[lo - start:], strict=False))
+        start = lo
+        assert img == afresh(), end

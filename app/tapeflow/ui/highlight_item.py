@@ -102,7 +102,10 @@ class HighlightItem(pg.GraphicsObject):
         self._far = False  # the picture was drawn with far-out (filled) marks
         self._px = QtCore.QPointF(1.0, 1.0)  # pixels per bar and per tick it was drawn for
         self._far_key: tuple | None = None  # the zoom, row size and theme the far-out marks were made for
-        self._far_cache: dict[int, tuple[Signal, tuple | None]] = {}  # id(signal) -> (signal, far-out mark)
+        self._far_done: tuple[Signal, ...] = ()  # the signals whose far-out marks are made, oldest first
+        self._far_list: list[tuple | None] = []  # their marks, in the same order
+        self._far_groups: dict[tuple[str, int], tuple[list, list, list]] = {}  # colour -> rects, lefts, rights
+        self._far_zone_list: list[tuple[int, int, str]] = []
         self._far_zones: list[tuple[int, int, str]] = []  # (bar index, price, colour) of zone signals
         self._far_fills: list[_Fills] | None = None  # far-out content, painted straight with culling
         self._mark_fills: list[_Fills] | None = None  # far-out signal marks (part of _far_fills)
@@ -224,7 +227,10 @@ class HighlightItem(pg.GraphicsObject):
                      id(sig[0]) if sig else 0, id(sig[-1]) if sig else 0)
         if marks_key != self._marks_key or self._mark_fills is None or self._marks_waiting:
             marks = self._far_marks()
-            self._mark_fills = [_fills(th.color(name, alpha), rects) for (name, alpha), rects in marks.items()]
+            groups = self._far_groups
+            self._mark_fills = [_Fills(th.color(name, alpha), rects, np.array(groups[(name, alpha)][1], float),
+                                       np.array(groups[(name, alpha)][2], float))
+                                for (name, alpha), rects in marks.items()]
             self._marks_key = marks_key
             self._marks_of = sig  # the signals whose ids the key holds stay alive while it is kept
         out: dict[tuple[str, int], list[QtCore.QRectF]] = {}
@@ -244,15 +250,49 @@ class HighlightItem(pg.GraphicsObject):
 
         At max speed the overlay is redrawn at every new bar, and working out every signal's mark
         again (the last 500 signals) cost ~5 ms a time; a signal's mark never changes, so each is
-        made once and kept (by the signal object) until the zoom, row size or theme changes."""
+        made once and kept until the zoom, row size or theme changes. The groups are kept too: the
+        signals come as a sliding window (a few new ones at the end, as many old ones gone from the
+        start), so the marks of the old ones leave the front of their colour's list and the new
+        ones join at the end, instead of grouping all the signals again (~0.5 ms a frame)."""
         key = (self._px.x(), self._px.y(), self.ticks_per_row, id(self.theme))
         sig = self._signals
-        if key != self._far_key or len(self._far_cache) > 2 * len(sig) + 64:
+        done = self._far_done
+        n_old = len(done)
+        d = -1
+        if key == self._far_key and n_old and sig:
+            first = sig[0]
+            d = next((k for k in range(n_old) if done[k] is first), -1)
+            kept = n_old - d
+            if d >= 0 and (len(sig) < kept or any(a is not b for a, b in zip(done[d:], sig[:kept], strict=True))):
+                d = -1
+        if d < 0:  # another zoom or theme, or signals that do not continue the ones grouped: from scratch
             self._far_key = key
-            self._far_cache = {}
-        cache = self._far_cache
-        todo = [s for s in sig if id(s) not in cache]
+            d = 0
+            self._far_list = []
+            self._far_groups = {}
+            self._far_zone_list = []
+        marks = self._far_list
+        groups = self._far_groups
+        if d:
+            cut: dict[tuple[str, int], int] = {}
+            zones_cut = 0
+            for mark in marks[:d]:
+                if mark is None:
+                    continue
+                if mark[0] == "zone":
+                    zones_cut += 1
+                else:
+                    cut[(mark[0], 255)] = cut.get((mark[0], 255), 0) + 1
+            del marks[:d]
+            for colour, k in cut.items():
+                g = groups[colour]
+                del g[0][:k], g[1][:k], g[2][:k]
+                if not g[0]:
+                    del groups[colour]
+            del self._far_zone_list[:zones_cut]
+        start = len(marks)  # signals sig[:start] have their marks
         self._marks_waiting = False
+        todo = sig[start:]
         if todo:
             last_start = int(self._start_ns[-1]) if len(self._start_ns) else -1
             # one pixel (the half of the 2 px pen outside the shape) in data units
@@ -260,7 +300,7 @@ class HighlightItem(pg.GraphicsObject):
             for s, i in zip(todo, self._bar_indices([s.bar_start_ns for s in todo]), strict=True):
                 if s.bar_start_ns > last_start:
                     self._marks_waiting = True
-                    continue  # its bar is not in this snapshot yet: made next time
+                    break  # its bar is not in this snapshot yet: made next time (with the ones after it)
                 shape = marker_shape(s.kind)
                 mark: tuple | None = None
                 if i >= 0 and shape != "none":
@@ -268,27 +308,36 @@ class HighlightItem(pg.GraphicsObject):
                     y = s.price
                     if shape == "zone":
                         mark = ("zone", i, y, base)
-                    elif shape == "cell":
-                        x0 = i if s.side == Side.BUY else i - 0.38
-                        mark = (base, QtCore.QRectF(x0 - ox, y - 0.5 - oy, 0.41 + 2 * ox, 1 + 2 * oy))
-                    elif shape == "ring":
-                        mark = (base, QtCore.QRectF(i - 0.3 - ox, y - 1.2 - oy, 0.6 + 2 * ox, 2.4 + 2 * oy))
+                        self._far_zone_list.append(mark[1:])
                     else:
-                        mark = (base, QtCore.QRectF(i - 0.62 - ox, y - 0.45 - oy, 0.15 + 2 * ox, 0.9 + 2 * oy))
-                cache[id(s)] = (s, mark)  # the signal is kept so its id is not reused while cached
-        groups: dict[tuple[str, int], list[QtCore.QRectF]] = {}
-        zones: list[tuple[int, int, str]] = []
-        for s in sig:
-            got = cache.get(id(s))
-            mark = got[1] if got is not None else None
-            if mark is None:
-                continue
-            if mark[0] == "zone":
-                zones.append(mark[1:])
-            else:
-                groups.setdefault((mark[0], 255), []).append(mark[1])
-        self._far_zones = zones
-        return groups
+                        if shape == "cell":
+                            x0 = i if s.side == Side.BUY else i - 0.38
+                            r = QtCore.QRectF(x0 - ox, y - 0.5 - oy, 0.41 + 2 * ox, 1 + 2 * oy)
+                        elif shape == "ring":
+                            r = QtCore.QRectF(i - 0.3 - ox, y - 1.2 - oy, 0.6 + 2 * ox, 2.4 + 2 * oy)
+                        else:
+                            r = QtCore.QRectF(i - 0.62 - ox, y - 0.45 - oy, 0.15 + 2 * ox, 0.9 + 2 * oy)
+                        mark = (base, r)
+                        g = groups.get((base, 255))
+                        if g is None:
+                            g = groups[(base, 255)] = ([], [], [])
+                        g[0].append(r)
+                        g[1].append(r.left())
+                        g[2].append(r.right())
+                marks.append(mark)
+        self._far_done = sig[:len(marks)]  # kept alive: the identities above compare against them
+        self._far_zones = list(self._far_zone_list)
+        # colours in the order they first appear among the signals (the order they are painted in)
+        order: list[tuple[str, int]] = []
+        if len(groups) > 1:
+            for mark in marks:
+                if mark is not None and mark[0] != "zone" and (mark[0], 255) not in order:
+                    order.append((mark[0], 255))
+                    if len(order) == len(groups):
+                        break
+        else:
+            order = list(groups)
+        return {colour: list(groups[colour][0]) for colour in order}
 
     def _draw(self) -> QtGui.QPicture:
         """Far out, outlines (a 2 px stroke, which the raster engine strokes slowly, ~15 us each)
