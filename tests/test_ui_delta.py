@@ -75,7 +75,7 @@ def test_finished_candles_come_from_tiles_that_look_like_drawing_them(plot, tmp_
     from test_ui_support import SIM
 
     from tapeflow.appdirs import app_paths
-    from tapeflow.ui.delta_item import TILE
+    from tapeflow.ui.delta_item import STABLE_PAINTS, TILE
     from tapeflow.ui.session import build_session
 
     s = build_session(SIM, app_paths(tmp_path), use_engine=False, bar="20s")
@@ -88,7 +88,8 @@ def test_finished_candles_come_from_tiles_that_look_like_drawing_them(plot, tmp_
     c = item.c
     plot.plotItem.vb.setRange(xRange=(-0.5, n + 3.5), padding=0,
                               yRange=(float(c["low"].min()) - 200, float(c["high"].max()) + 200))
-    tiled = plot.grab().toImage()
+    for _ in range(STABLE_PAINTS + n // TILE):  # tiles are made once the scale has held for a few paints
+        tiled = plot.grab().toImage()
     assert len(item._tiles) >= 2
 
     def straight():
@@ -113,11 +114,11 @@ def test_finished_candles_come_from_tiles_that_look_like_drawing_them(plot, tmp_
     assert tiled == straight()
 
 
-def test_a_new_y_scale_makes_few_tiles_a_paint_and_draws_the_other_candles_straight(plot, tmp_path):
+def test_a_new_y_scale_draws_straight_then_makes_few_tiles_a_paint(plot, tmp_path):
     from test_ui_support import SIM
 
     from tapeflow.appdirs import app_paths
-    from tapeflow.ui.delta_item import TILE, TILE_BUILDS_PER_PAINT
+    from tapeflow.ui.delta_item import STABLE_PAINTS, TILE, TILE_BUILDS_PER_PAINT
     from tapeflow.ui.session import build_session
 
     s = build_session(SIM, app_paths(tmp_path), use_engine=False, bar="10s")
@@ -131,7 +132,7 @@ def test_a_new_y_scale_makes_few_tiles_a_paint_and_draws_the_other_candles_strai
     vb = plot.plotItem.vb
     lo, hi = float(c["low"].min()), float(c["high"].max())
     vb.setRange(xRange=(-0.5, n + 0.5), yRange=(lo - 100, hi + 100), padding=0)
-    for _ in range(n // TILE + 2):
+    for _ in range(STABLE_PAINTS + n // TILE + 2):
         plot.grab()
     assert len(item._tiles) == (n - 2) // TILE + 1  # all made by now
     vb.setRange(yRange=(lo - 300, hi + 300), padding=0)  # a new scale: every tile is stale
@@ -146,8 +147,11 @@ def test_a_new_y_scale_makes_few_tiles_a_paint_and_draws_the_other_candles_strai
 
     want = straight()
     assert item._tile_scale is not None
+    for _ in range(STABLE_PAINTS - 1):  # a scale that may not last: every candle drawn straight
+        assert plot.grab().toImage() == want
+        assert not item._tiles
     first = plot.grab().toImage()
-    assert len(item._tiles) == TILE_BUILDS_PER_PAINT
+    assert len(item._tiles) == TILE_BUILDS_PER_PAINT  # it held: a few tiles a paint
     assert first == want
     for _ in range(n // TILE + 2):
         img = plot.grab().toImage()
