@@ -157,3 +157,48 @@ def test_a_new_y_scale_draws_straight_then_makes_few_tiles_a_paint(plot, tmp_pat
         img = plot.grab().toImage()
         assert img == want
     assert len(item._tiles) == (n - 2) // TILE + 1
+
+
+def test_a_scroll_whose_scale_differs_only_in_float_noise_keeps_the_tiles(plot, tmp_path):
+    from test_ui_support import SIM
+
+    from tapeflow.appdirs import app_paths
+    from tapeflow.ui.delta_item import STABLE_PAINTS, TILE
+    from tapeflow.ui.session import build_session
+
+    s = build_session(SIM, app_paths(tmp_path), use_engine=False, bar="10s")
+    s.pipeline.process(np.concatenate(list(s.source)))
+    item = DeltaCandlesItem(DARK)
+    plot.addItem(item)
+    item.set_bars(s.pipeline.snapshot().flow.bars)
+    c = item.c
+    n = len(c["close"])
+    vb = plot.plotItem.vb
+    lo, hi = float(c["low"].min()) - 100, float(c["high"].max()) + 100
+    span = n - 20.0
+    vb.setRange(xRange=(1 / 3 - 0.5, 1 / 3 - 0.5 + span), yRange=(lo, hi), padding=0)
+    for _ in range(STABLE_PAINTS + n // TILE + 2):
+        plot.grab()
+    tiles = dict(item._tiles)
+    assert tiles
+    scale = item._tile_scale
+    vb.setRange(xRange=(10 / 3 - 0.5, 10 / 3 - 0.5 + span), padding=0)  # the same span, 3 bars on
+    img = plot.grab().toImage()
+    assert all(item._tiles.get(k) is t for k, t in tiles.items())  # none made again
+    assert item._tile_scale == scale
+    item.caching = False
+    item.update()
+    straight = plot.grab().toImage()
+    # blitted at whole pixels, as tiles are after any scroll: a candle is where drawing it straight
+    # puts it, give or take the pixel a sub-pixel position rounds to
+    a, b = _pixels(img), _pixels(straight)
+    near = np.zeros(a.shape, bool)
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            near |= a == np.roll(np.roll(b, dy, 0), dx, 1)
+    assert near.all()
+
+
+def _pixels(img) -> np.ndarray:
+    img = img.convertToFormat(img.Format.Format_RGB32)
+    return np.frombuffer(img.constBits(), np.uint32, img.width() * img.height()).reshape(img.height(), img.width())

@@ -201,7 +201,10 @@ class DeltaCandlesItem(pg.GraphicsObject):
         (a new bar scrolls the pane and repainted all 200 candles, ~1.4 ms); a candle that finishes
         is drawn onto its tile when it fits (a tile not yet full has room above and below)."""
         sx, sy, dx, dy = t.m11(), t.m22(), t.dx(), t.dy()
-        if self._tile_scale != (sx, sy):
+        st = self._tile_scale
+        # the same scale to within float noise: following the live bar, the view spans
+        # (n - 200.5, n + 0.5), and its pixels per bar differ in the last digit from one n to the next
+        if st is None or abs(st[0] - sx) > 1e-9 * abs(sx) or abs(st[1] - sy) > 1e-9 * abs(sy):
             self._tiles.clear()
             self._tile_scale = (sx, sy)
             self._wide_paints = 0
