@@ -230,3 +230,15 @@ def test_gui_command_without_the_gui_extra_prints_a_one_line_hint(monkeypatch, c
     assert cli.main(["gui", SIM]) == 2
     ours = [line for line in capsys.readouterr().err.splitlines() if line.startswith("tapeflow:")]
     assert len(ours) == 1 and "[gui]" in ours[0]
+
+
+def test_chart_scenes_keep_no_item_index_and_still_find_items_under_the_mouse(window):
+    from PySide6 import QtWidgets
+
+    window.refresh()
+    no_index = QtWidgets.QGraphicsScene.ItemIndexMethod.NoIndex
+    for scene in (window.footprint.graphics.scene(), window.delta.plot.scene()):
+        assert scene.itemIndexMethod() == no_index  # a scroll moves every item: re-indexing them all was waste
+    fp = window.footprint
+    centre = fp.plot.getViewBox().sceneBoundingRect().center()
+    assert fp.item in fp.graphics.scene().items(centre)  # hover and clicks look items up by position

@@ -54,6 +54,8 @@ class DeltaPane(QtWidgets.QWidget):
         # as wide as the footprint's profile + price axis, so bar i sits at the same x in both panes
         self.plot.getAxis("right").setWidth(FOOTPRINT_RIGHT_MARGIN_PX)
         quiet_axes(self.plot.getPlotItem())
+        # no BSP index of the scene's items: each scroll moves them all (see the footprint pane)
+        self.plot.scene().setItemIndexMethod(QtWidgets.QGraphicsScene.ItemIndexMethod.NoIndex)
         self.item = DeltaCandlesItem(theme)
         self.plot.addItem(self.item)
         self.zero = pg.InfiniteLine(pos=0, angle=0, movable=False)

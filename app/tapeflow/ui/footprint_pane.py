@@ -106,6 +106,9 @@ class FootprintPane(QtWidgets.QWidget):
         self.profile_plot.addItem(self.profile)
         quiet_axes(self.plot)
         quiet_axes(self.profile_plot)
+        # no BSP index of the scene's items: every scroll moves all of them (the view's child group),
+        # and Qt re-indexed each one; the scene holds a dozen items, which a paint just walks
+        self.graphics.scene().setItemIndexMethod(QtWidgets.QGraphicsScene.ItemIndexMethod.NoIndex)
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
