@@ -109,3 +109,23 @@ def test_session_profile_image_draws_as_the_per_pixel_masks_did(qapp):
             p.end()
             painted.append(dst)
         assert painted[0] == painted[1]
+
+
+def test_axis_labels_draw_the_same_from_the_cached_texts_and_a_new_font_lays_them_out_again(qapp):
+    ax = PriceAxis(instrument("ES"), "right")
+    ax.setTextPen(DARK.text_dim)
+    bounds = QtCore.QRectF(0, 0, 62, 600)
+    font = QtGui.QFont()
+    _, cold = ax._render(bounds, 22000.3, 22150.7, font, 1.0)
+    assert ax._texts and ax._sizes  # prepared texts and their sizes kept
+    _, warm = ax._render(bounds, 22000.3, 22150.7, font, 1.0)
+    assert cold.toImage() == warm.toImage()
+    cold_h = max(h for _, h in ax._sizes.values())
+    big = QtGui.QFont(font)
+    big.setPointSize(font.pointSize() + 6)
+    marks, _ = ax._render(bounds, 22000.3, 22150.7, big, 1.0)
+    for text, st in ax._texts.items():  # sizes of the new font, not the old one
+        assert ax._sizes.get(text, (0.0, st.size().height()))[1] == st.size().height()
+    assert any(ax._sizes[t][1] > cold_h for t in ax._sizes)
+    assert ax._font_key == big.key()
+    assert marks

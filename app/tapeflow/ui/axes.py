@@ -49,6 +49,7 @@ class FastAxis(pg.AxisItem):
         super().__init__(orientation)
         self.enableAutoSIPrefix(False)
         self._texts: dict[str, QtGui.QStaticText] = {}
+        self._sizes: dict[str, tuple[float, float]] = {}  # their sizes (asking Qt each time made a QSizeF)
         self._font_key: str | None = None
         self._paint_key: tuple | None = None
         self._marks: list[float] = []
@@ -57,10 +58,13 @@ class FastAxis(pg.AxisItem):
     def labels(self, lo: float, hi: float, length_px: float) -> list[tuple[float, str]]:
         raise NotImplementedError
 
-    def _static(self, text: str, font: QtGui.QFont) -> QtGui.QStaticText:
-        key = font.key()
+    def _static(self, text: str, font: QtGui.QFont, key: str | None = None) -> QtGui.QStaticText:
+        """The prepared label ``text`` (``key``: ``font.key()``, if the caller has it: ~5 us a call)."""
+        if key is None:
+            key = font.key()
         if key != self._font_key or len(self._texts) > _LABEL_CACHE:
             self._texts.clear()
+            self._sizes.clear()
             self._font_key = key
         st = self._texts.get(text)
         if st is None:
@@ -126,20 +130,26 @@ class FastAxis(pg.AxisItem):
         offset = max(0, self.style["tickLength"]) + self.style["tickTextOffset"][0 if vertical else 1]
         p.setFont(font)
         p.setPen(self.textPen())
+        font_key = font.key()
+        top_edge, bottom_edge, left_edge, right_edge = bounds.top(), bounds.bottom(), bounds.left(), bounds.right()
+        sizes = self._sizes
         for pos, text in labels:
             if not text:
                 continue
-            st = self._static(text, font)
-            size = st.size()
+            st = self._static(text, font, font_key)
+            wh = sizes.get(text)
+            if wh is None:
+                size = st.size()
+                wh = sizes[text] = (size.width(), size.height())
             # a label cut by the edge reads as another number: leave it out
             if vertical:
-                top = pos - size.height() / 2
-                if bounds.top() <= top and top + size.height() <= bounds.bottom():
-                    p.drawStaticText(QtCore.QPointF(bounds.left() + offset, top), st)
+                top = pos - wh[1] / 2
+                if top_edge <= top and top + wh[1] <= bottom_edge:
+                    p.drawStaticText(QtCore.QPointF(left_edge + offset, top), st)
             else:
-                left = pos - size.width() / 2
-                if bounds.left() <= left and left + size.width() <= bounds.right():
-                    p.drawStaticText(QtCore.QPointF(left, bounds.top() + offset), st)
+                left = pos - wh[0] / 2
+                if left_edge <= left and left + wh[0] <= right_edge:
+                    p.drawStaticText(QtCore.QPointF(left, top_edge + offset), st)
         p.end()
         return [pos for pos, _ in labels], pm
 
