@@ -92,15 +92,8 @@ def test_finished_candles_come_from_tiles_that_look_like_drawing_them(plot, tmp_
         tiled = plot.grab().toImage()
     assert len(item._tiles) >= 2
 
-    def straight():
-        item.caching = False
-        item.update()
-        img = plot.grab().toImage()
-        item.caching = True
-        item.update()
-        return img
 
-    assert tiled == straight()
+    assert tiled == _straight(item, plot)
     joined = (n - 1) // TILE
     tile = item._tiles.get(joined)
     k = 0
@@ -111,21 +104,13 @@ def test_finished_candles_come_from_tiles_that_look_like_drawing_them(plot, tmp_
     tiled = plot.grab().toImage()
     assert item._tiles[joined].count == (n - 1) - joined * TILE + 1  # the finished candle joined its tile
     assert tile is None or item._tiles[joined] is tile  # drawn onto it (there was room), not anew
-    assert tiled == straight()
+    assert tiled == _straight(item, plot)
 
 
 def test_a_new_y_scale_draws_straight_then_makes_few_tiles_a_paint(plot, tmp_path):
-    from test_ui_support import SIM
-
-    from tapeflow.appdirs import app_paths
     from tapeflow.ui.delta_item import STABLE_PAINTS, TILE, TILE_BUILDS_PER_PAINT
-    from tapeflow.ui.session import build_session
 
-    s = build_session(SIM, app_paths(tmp_path), use_engine=False, bar="10s")
-    s.pipeline.process(np.concatenate(list(s.source)))
-    item = DeltaCandlesItem(DARK)
-    plot.addItem(item)
-    item.set_bars(s.pipeline.snapshot().flow.bars)
+    item = _whole_session_item(plot, tmp_path)
     c = item.c
     n = len(c["close"])
     assert (n - 1) // TILE + 1 > 2 * TILE_BUILDS_PER_PAINT  # enough tiles to need several paints
@@ -136,16 +121,7 @@ def test_a_new_y_scale_draws_straight_then_makes_few_tiles_a_paint(plot, tmp_pat
         plot.grab()
     assert len(item._tiles) == (n - 2) // TILE + 1  # all made by now
     vb.setRange(yRange=(lo - 300, hi + 300), padding=0)  # a new scale: every tile is stale
-
-    def straight():
-        item.caching = False
-        item.update()
-        img = plot.grab().toImage()
-        item.caching = True
-        item.update()
-        return img
-
-    want = straight()
+    want = _straight(item, plot)
     assert item._tile_scale is not None
     for _ in range(STABLE_PAINTS - 1):  # a scale that may not last: every candle drawn straight
         assert plot.grab().toImage() == want
@@ -160,17 +136,9 @@ def test_a_new_y_scale_draws_straight_then_makes_few_tiles_a_paint(plot, tmp_pat
 
 
 def test_a_scroll_whose_scale_differs_only_in_float_noise_keeps_the_tiles(plot, tmp_path):
-    from test_ui_support import SIM
-
-    from tapeflow.appdirs import app_paths
     from tapeflow.ui.delta_item import STABLE_PAINTS, TILE
-    from tapeflow.ui.session import build_session
 
-    s = build_session(SIM, app_paths(tmp_path), use_engine=False, bar="10s")
-    s.pipeline.process(np.concatenate(list(s.source)))
-    item = DeltaCandlesItem(DARK)
-    plot.addItem(item)
-    item.set_bars(s.pipeline.snapshot().flow.bars)
+    item = _whole_session_item(plot, tmp_path)
     c = item.c
     n = len(c["close"])
     vb = plot.plotItem.vb
@@ -200,6 +168,31 @@ def test_a_scroll_whose_scale_differs_only_in_float_noise_keeps_the_tiles(plot, 
         for dy in (-1, 0, 1):
             near |= a == np.roll(np.roll(b, dy, 0), dx, 1)
     assert near.all()
+
+
+def _straight(item: DeltaCandlesItem, plot: pg.PlotWidget):
+    """The plot grabbed with every candle drawn straight (no tiles), then tiles switched back on."""
+    item.caching = False
+    item.update()
+    img = plot.grab().toImage()
+    item.caching = True
+    item.update()
+    return img
+
+
+def _whole_session_item(plot: pg.PlotWidget, tmp_path) -> DeltaCandlesItem:
+    """Delta candles of the whole sample session in 10 s bars, on ``plot``."""
+    from test_ui_support import SIM
+
+    from tapeflow.appdirs import app_paths
+    from tapeflow.ui.session import build_session
+
+    s = build_session(SIM, app_paths(tmp_path), use_engine=False, bar="10s")
+    s.pipeline.process(np.concatenate(list(s.source)))
+    item = DeltaCandlesItem(DARK)
+    plot.addItem(item)
+    item.set_bars(s.pipeline.snapshot().flow.bars)
+    return item
 
 
 def _pixels(img) -> np.ndarray:
