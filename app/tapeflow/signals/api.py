@@ -230,14 +230,22 @@ class BarView:
             self._rows = self.bars.rows(self.i)
         return self._rows
 
+    def remember(self, key: Any, make: Callable[[], Any]) -> Any:
+        """``memo[key]``, made by ``make()`` the first time it is asked for (per-bar results shared
+        between detectors, or worked out ahead in ``prepare_bar``: the key says what they depend on)."""
+        got = self.memo.get(key)
+        if got is None:
+            got = self.memo[key] = make()
+        return got
+
     def untraded(self) -> list[int]:
         """Prices inside the bar's range with no volume at all (zero prints), low to high."""
-        got = self.memo.get("untraded")
-        if got is None:
-            cols = self.columns()
-            got = self.memo["untraded"] = [p for p, b, a, u in zip(cols["price"], cols["bid"], cols["ask"],
-                                                                   cols["unknown"], strict=True) if not (b or a or u)]
-        return got
+        return self.remember("untraded", self._untraded)
+
+    def _untraded(self) -> list[int]:
+        cols = self.columns()
+        return [p for p, b, a, u in zip(cols["price"], cols["bid"], cols["ask"], cols["unknown"], strict=True)
+                if not (b or a or u)]
 
     def columns(self) -> dict[str, list[int]]:
         """``rows()`` as Python lists: a bar has tens of rows, where plain Python beats numpy calls."""
@@ -459,6 +467,11 @@ class Detector:
         self._hits.append(Hit(kind or self.kind, ts, _SIDES[int(side)], int(price), float(strength),
                               bar_start if bar_start_ns is None else int(bar_start_ns), order, phase, bar_volume,
                               inputs, event))
+
+    def emit_found(self, view: BarView, found: Sequence[tuple[Side | int, int, float, dict[str, InputValue]]]) -> None:
+        """``emit`` each (side, price, strength, inputs) of a bar's findings worked out ahead."""
+        for side, price, strength, inputs in found:
+            self.emit(view, side=side, price=price, strength=strength, **inputs)
 
     def drain(self) -> list[Hit]:
         """Hand the emitted hits to the engine (and forget them)."""

@@ -92,17 +92,17 @@ class Absorption(Detector):
         self._avg.append(level_volume)
         self._closes += 1
         self._book = {1: {}, -1: {}}
-        for side, price, strength, inputs in found:
-            self.emit(view, side=side, price=price, strength=strength, **inputs)
+        self.emit_found(view, found)
 
     def _decide(self, view: BarView) -> tuple[float, list[tuple[Side, int, float, dict]]]:
         """This bar's volume per traded level, and the absorptions it shows: a function of the bar,
         the rolling average before it and the book follow-up, so without book confirmation it is
         worked out once per bar, ahead of the close when the feed is idle (``prepare_bar``)."""
-        key = (self.kind, self.params, self._closes)
-        got = view.memo.get(key) if not self.uses_book else None
-        if got is not None:
-            return got
+        if self.uses_book:  # book rows may come up to the close
+            return self._evaluate(view)
+        return view.remember((self.kind, self.params, self._closes), lambda: self._evaluate(view))
+
+    def _evaluate(self, view: BarView) -> tuple[float, list[tuple[Side, int, float, dict]]]:
         p = self.params
         cols = view.columns()
         bar = view.bar()
@@ -128,10 +128,7 @@ class Absorption(Detector):
             found.append((side, price, rounded(vol / avg) if avg else 0.0,
                           {"volume": vol, "avg_level_volume": rounded(avg), "close_away": away, "max_shown": shown,
                            "refreshes": refreshes, "near": near}))
-        got = (level_volume, found)
-        if not self.uses_book:
-            view.memo[key] = got
-        return got
+        return level_volume, found
 
 
 def _near(view: BarView, price: int, names: tuple[str, ...], ticks: int) -> str:

@@ -33,17 +33,12 @@ class DeltaDivergence(Detector):
         self._found(view)
 
     def on_bar(self, view: BarView) -> None:
-        for side, price, strength, inputs in self._found(view):
-            self.emit(view, side=side, price=price, strength=strength, **inputs)
+        self.emit_found(view, self._found(view))
 
     def _found(self, view: BarView) -> list[tuple[Side, int, int, dict[str, int]]]:
         """The divergences of the view's bar: a pure function of its history and the parameters,
         so it is computed once per bar (ahead of the close when the feed is idle)."""
-        key = (self.kind, self.params)
-        got = view.memo.get(key)
-        if got is None:
-            got = view.memo[key] = self._scan(view.history(self.params.lookback))
-        return got
+        return view.remember((self.kind, self.params), lambda: self._scan(view.history(self.params.lookback)))
 
     def _scan(self, history: list[dict[str, int]]) -> list[tuple[Side, int, int, dict[str, int]]]:
         p = self.params

@@ -43,17 +43,15 @@ class _LevelsMemory(Detector):
         found = self._decide(view)
         self._session, self._before = view.bar()["session"], view.levels_source
         self._closes += 1
-        for side, price, strength, inputs in found:
-            self.emit(view, side=side, price=price, strength=strength, **inputs)
+        self.emit_found(view, found)
 
     def _decide(self, view: BarView) -> list[tuple[Side, int, float, dict]]:
-        key = (self.kind, self.params, self._closes)
-        got = view.memo.get(key)
-        if got is None:
+        def find() -> list[tuple[Side, int, float, dict]]:
             b = view.bar()
             before = self._before if b["session"] == self._session else None  # None at a session's first bar
-            got = view.memo[key] = self._find(view, b, before)
-        return got
+            return self._find(view, b, before)
+
+        return view.remember((self.kind, self.params, self._closes), find)
 
     def _find(self, view: BarView, b: dict, before: LevelsSource | None) -> list[tuple[Side, int, float, dict]]:
         raise NotImplementedError
