@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from tapeflow.core.events import Side
 from tapeflow.core.instruments import Instrument
@@ -31,8 +31,6 @@ COLUMN_SAMPLE = {  # the widest text a column usually shows (``compact`` sizes, 
     Col.BUY_ORDERS: "999", Col.BID_CHANGE: "+999", Col.BID: "999k", Col.ASK: "999k",
     Col.ASK_CHANGE: "+999", Col.SELL_ORDERS: "999", Col.SOLD: "999k", Col.BOUGHT: "999k", Col.LAST: "999",
 }
-HEADER_PAD_PX = 12  # header section padding (theme: 2 px a side) and a margin
-CELL_PAD_PX = 10  # the cell delegate's text padding (3 px a side) and a margin
 
 LadderSource = Callable[[int, int], LadderSnapshot]
 """``book.ladder(lo, hi)``: resting size and session traded volume per price (ticks)."""
@@ -123,13 +121,8 @@ class DomPane(QtWidgets.QWidget):
     def column_width(self, col: Col) -> int:
         """Pixels column ``col`` needs: its header and its widest usual value (bold where the ladder
         bolds it) in the view's fonts, and never less than the column's minimum."""
-        header_fm = self.table.horizontalHeader().fontMetrics()
-        bold = QtGui.QFont(self.table.font())
-        bold.setBold(True)
-        cell_fm = QtGui.QFontMetrics(bold)  # bold is the wider of the two
-        header = header_fm.horizontalAdvance(HEADERS[col]) + HEADER_PAD_PX
-        sample = cell_fm.horizontalAdvance(self._sample(col)) + CELL_PAD_PX
-        return max(COLUMN_MIN_PX[col], header, sample)
+        # bold is the wider of the two
+        return max(COLUMN_MIN_PX[col], self.table.column_px(HEADERS[col], (self._sample(col),), bold=True))
 
     def _sample(self, col: Col) -> str:
         if col is Col.PRICE:  # the widest price of the instrument's usual range, five digits left of the point
