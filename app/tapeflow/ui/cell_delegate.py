@@ -96,7 +96,6 @@ class CellDelegate(QtWidgets.QStyledItemDelegate):
         if overflow:
             p.setClipping(False)
 
-
     def _fonts_of(self, view_font: QtGui.QFont) -> tuple[QtGui.QFont, QtGui.QFont]:
         """(normal, bold) copies of the view's font, made once."""
         if self._fonts is None:
@@ -128,26 +127,21 @@ class CellDelegate(QtWidgets.QStyledItemDelegate):
             if not text:
                 continue
             key = (text, bold)
+            font = heavy if bold else normal
+            m = metrics[bold]
             got = texts.get(key)
             st = None
             if got is not None:
                 st, w, h = got
             elif keep_texts and key in seen:
-                st, w, h = self._static(text, heavy if bold else normal, bold)
+                st, w, h = self._static(text, font, bold)
             else:
                 if keep_texts:
                     if len(seen) > _CACHE:
                         seen.clear()
                     seen.add(key)
-                m = metrics[bold]
                 w, h = m.width(text), m.height
-            if align & _RIGHT:
-                x = left + width - 1 - _PAD_PX - w
-            elif align & _HCENTER:
-                x = left + (width - w) / 2
-            else:
-                x = left + _PAD_PX
-            font = heavy if bold else normal
+            x = _text_x(align, left, width, w)
             if font is not cur_font:
                 p.setFont(font)
                 cur_font = font
@@ -163,7 +157,7 @@ class CellDelegate(QtWidgets.QStyledItemDelegate):
             if st is not None:
                 draw_static(point(x, y), st)
             else:
-                draw_text(point(x, y + metrics[bold].ascent), text)
+                draw_text(point(x, y + m.ascent), text)
             if clip:
                 p.setClipping(False)
 
@@ -173,13 +167,13 @@ class _Metrics:
     height and ascent of a static text's line."""
 
     def __init__(self, font: QtGui.QFont) -> None:
-        self.fm = QtGui.QFontMetricsF(font)
+        fm = QtGui.QFontMetricsF(font)
         probe = QtGui.QStaticText("0")
         probe.setTextFormat(QtCore.Qt.TextFormat.PlainText)
         probe.prepare(QtGui.QTransform(), font)
         self.height = probe.size().height()
-        self.ascent = self.fm.ascent()
-        self.width = self.fm.horizontalAdvance
+        self.ascent = fm.ascent()
+        self.width = fm.horizontalAdvance
 
 
 class CellAtlas:
@@ -220,20 +214,19 @@ class CellAtlas:
     def place(self, key: tuple, w: int, h: int, busy: set[tuple[int, int]]) -> tuple[int, int] | None:
         """A slot (logical x, y in the atlas) for a new ``key`` of ``w`` x ``h``, or None (too big, or
         the only slots to take over are ``busy``: still to be copied by the paint under way)."""
-        dw, dh = w, h
-        if not 0 < dw <= self.SIZE or not 0 < dh <= self.SIZE:
+        if not 0 < w <= self.SIZE or not 0 < h <= self.SIZE:
             return None
         size = (w, h)
         pool = self.slots.setdefault(size, {})
         shelf = self._shelf.get(size)
-        if shelf is not None and shelf[0] + dw > self.SIZE:
+        if shelf is not None and shelf[0] + w > self.SIZE:
             shelf = None
-        if shelf is None and self._top + dh <= self.SIZE:
+        if shelf is None and self._top + h <= self.SIZE:
             shelf = (0, self._top)
-            self._top += dh
+            self._top += h
         if shelf is not None:
             x, y = shelf
-            self._shelf[size] = (x + dw, y)
+            self._shelf[size] = (x + w, y)
             slot = (x, y)
         elif pool:
             oldest = next(iter(pool))
