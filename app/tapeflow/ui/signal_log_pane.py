@@ -56,15 +56,20 @@ class SignalModel(FixedColumnsModel):
         return (et_time(s.ts_ns), s.rule, s.kind, side, self.instrument.format_price(s.price),
                 f"{s.strength:.2f}", str(s.action))
 
-    def _formatted(self, row: int) -> tuple[tuple[str, ...], QtGui.QBrush]:
-        """A signal's texts and colour, made once per signal: new signals re-list the whole log
-        (newest on top), and formatting every visible row again at each one cost ~4 ms a frame."""
+    def _fresh(self) -> None:
+        """Drop what was formatted for another theme or instrument (or too much of it)."""
         key = (self.theme, self.instrument)
         if key != self._fmt_key or len(self._fmt) > _FORMAT_CACHE:
             self._fmt.clear()
             self._row_cells.clear()
             self._brushes.clear()
             self._fmt_key = key
+
+    def _formatted(self, row: int) -> tuple[Signal, tuple[str, ...], QtGui.QBrush, tuple]:
+        """A signal, its texts, colour and cell keys (:meth:`row_keys`), made once per signal: new
+        signals re-list the whole log (newest on top), and formatting every visible row again at
+        each one cost ~4 ms a frame."""
+        self._fresh()
         s = self.signals[row]
         got = self._fmt.get(id(s))
         if got is None or got[0] is not s:
@@ -74,12 +79,11 @@ class SignalModel(FixedColumnsModel):
             if brush is None:
                 brush = self._brushes[name] = QtGui.QBrush(self.theme.color(name))
             got = self._fmt[id(s)] = (s, texts, brush, tuple((t, name) for t in texts))
-        return got[1], got[2]
+        return got
 
     def row_keys(self, row: int) -> tuple:
         """Per column what its cell looks like (text, colour name), for the view's atlas of cells."""
-        self._formatted(row)
-        return self._fmt[id(self.signals[row])][3]
+        return self._formatted(row)[3]
 
     @property
     def look(self) -> Theme:
@@ -88,16 +92,15 @@ class SignalModel(FixedColumnsModel):
 
     def cell(self, row: int, col: int) -> tuple:
         """What :class:`~tapeflow.ui.cell_delegate.CellDelegate` paints: text, background, foreground, bold, align."""
-        texts, fg = self._formatted(row)
+        _, texts, fg, _ = self._formatted(row)
         return texts[col], None, fg, False, _LEFT
 
     def row_cells(self, row: int) -> tuple:
         """Every :meth:`cell` of ``row``, made once until the signals change (not once per cell)."""
-        if self._fmt_key != (self.theme, self.instrument):
-            self._row_cells.clear()
+        self._fresh()
         got = self._row_cells.get(row)
         if got is None:
-            texts, fg = self._formatted(row)
+            _, texts, fg, _ = self._formatted(row)
             got = self._row_cells[row] = tuple((t, None, fg, False, _LEFT) for t in texts)
         return got
 

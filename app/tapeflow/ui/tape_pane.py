@@ -23,8 +23,13 @@ _FORMAT_CACHE = 4 * MAX_ROWS
 COLUMNS = ("Time ET", "Price", "Size", "Side")
 _LEFT = int(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter)
 _RIGHT = int(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+_ALIGN = (_LEFT, _RIGHT, _RIGHT, _LEFT)  # per column: price and size to the right
 _ROLES = frozenset(int(r) for r in (QtCore.Qt.ItemDataRole.DisplayRole, QtCore.Qt.ItemDataRole.ForegroundRole,
                                     QtCore.Qt.ItemDataRole.BackgroundRole, QtCore.Qt.ItemDataRole.FontRole))
+
+
+def _side_text(side: int) -> str:
+    return "BUY" if side == Side.BUY else "SELL" if side == Side.SELL else ""
 
 
 class TapeModel(FixedColumnsModel):
@@ -45,8 +50,7 @@ class TapeModel(FixedColumnsModel):
         self._bold.setBold(True)
         self._row_cells: dict[int, tuple] = {}  # row -> its cells (row_cells), until the rows change
         self._brushes: dict[tuple[int, bool], tuple[QtGui.QBrush, QtGui.QBrush | None]] = {}
-        self._prices: dict[int, str] = {}  # price -> text
-        self._fmt_key_inst: Instrument | None = None
+        self._prices: dict[int, str] = {}  # price -> text, for the instrument in _fmt_key
         self._fields: tuple[int, int, int, int] = (0, 1, 2, 3)  # of ts_event, price, size, side in a row
         self._fields_dtype: np.dtype | None = None
 
@@ -91,16 +95,19 @@ class TapeModel(FixedColumnsModel):
                     return k
         return None
 
-    def _formatted(self, row: int) -> tuple:
+    def _fresh(self) -> None:
+        """Drop what was formatted for another theme, large lot or instrument (or too much of it)."""
         key_now = (self.theme, self.large_lot, self.instrument)
         if key_now != self._fmt_key or len(self._fmt) > _FORMAT_CACHE:
             self._fmt.clear()
             self._brushes.clear()
             self._row_cells.clear()
-            if key_now[2] is not self._fmt_key_inst:
+            if self._fmt_key is None or key_now[2] is not self._fmt_key[2]:
                 self._prices.clear()
-                self._fmt_key_inst = key_now[2]
             self._fmt_key = key_now
+
+    def _formatted(self, row: int) -> tuple:
+        self._fresh()
         rows = self.rows
         if rows.dtype is not self._fields_dtype:
             names = rows.dtype.names
@@ -117,8 +124,7 @@ class TapeModel(FixedColumnsModel):
                 if len(self._prices) > _FORMAT_CACHE:
                     self._prices.clear()
                 price_text = self._prices[price] = self.instrument.format_price(price)
-            texts = (et_time(ts, millis=True), price_text, str(size),
-                     "BUY" if side == Side.BUY else "SELL" if side == Side.SELL else "")
+            texts = (et_time(ts, millis=True), price_text, str(size), _side_text(side))
             fg, bg = self._colours(side, big)
             got = self._fmt[key] = (texts, fg, bg, big)
         return got
@@ -138,28 +144,25 @@ class TapeModel(FixedColumnsModel):
 
     def row_values(self, row: int) -> tuple[str, str, int, str]:
         r = self.rows[row]
-        side = int(r["side"])
         return (
             et_time(int(r["ts_event"]), millis=True),
             self.instrument.format_price(int(r["price"])),
             int(r["size"]),
-            "BUY" if side == Side.BUY else "SELL" if side == Side.SELL else "",
+            _side_text(int(r["side"])),
         )
 
     def cell(self, row: int, col: int) -> tuple:
         """What :class:`~tapeflow.ui.cell_delegate.CellDelegate` paints: text, background, foreground, bold, align."""
         texts, fg, bg, big = self._formatted(row)
-        return texts[col], bg, fg, big, _RIGHT if col in (1, 2) else _LEFT
+        return texts[col], bg, fg, big, _ALIGN[col]
 
     def row_cells(self, row: int) -> tuple:
         """Every :meth:`cell` of ``row``, made once until the rows change (not once per cell)."""
-        if self._fmt_key != (self.theme, self.large_lot, self.instrument):
-            self._row_cells.clear()
+        self._fresh()
         got = self._row_cells.get(row)
         if got is None:
             texts, fg, bg, big = self._formatted(row)
-            got = self._row_cells[row] = tuple((t, bg, fg, big, _RIGHT if c in (1, 2) else _LEFT)
-                                               for c, t in enumerate(texts))
+            got = self._row_cells[row] = tuple((t, bg, fg, big, a) for t, a in zip(texts, _ALIGN, strict=True))
         return got
 
     def data(self, index: QtCore.QModelIndex, role: int = QtCore.Qt.ItemDataRole.DisplayRole):
