@@ -98,7 +98,8 @@ class Pipeline:
             r = self.flow.closing_row(batch)
             if r >= 0:
                 out = self._process(batch[:r]) if r else []
-                fired = on_clock(self.flow, self.flow.advance(int(batch["ts_event"][r])), int(batch["ts_event"][r]))
+                at = int(batch["ts_event"][r])
+                fired = on_clock(self.flow, self.flow.advance(at), at)
                 if self.account is not None:  # the broker sees the closing event before they act
                     self.account.on_events(self._for_broker(batch[r : r + 1]))
                 self._act(fired)
@@ -127,8 +128,7 @@ class Pipeline:
         update = self.flow.update(batch)
         fired = self.engine.on_update(self.flow, update, batch) if self.engine is not None else []
         if self.account is None:
-            for sig in fired:
-                self._record(sig)
+            self._act(fired)
             return fired
         batch = self._for_broker(batch)
         trades_before, events_before = self._trades_seen, self._events_seen

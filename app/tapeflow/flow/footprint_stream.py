@@ -98,10 +98,11 @@ class FootprintBuilder:
         if ts <= self._last_ts:
             return 0
         self._last_ts = ts
-        if self._levels is not None and self.spec.kind is BarKind.TIME and ts >= self._bar_end and self._trades:
-            self._close_bar()
-            return 1
-        return 0
+        end = self.open_bar_end
+        if end is None or ts < end:
+            return 0
+        self._close_bar()
+        return 1
 
     def add_trades(self, ts: list[int], price: list[int], size: list[int], side: list[int]) -> int:
         """Apply a few trades given as Python lists (the live path); returns how many bars closed."""

@@ -224,7 +224,7 @@ class FlowState:
         end = self.builder.open_bar_end
         if end is None:
             return -1
-        for i, t in enumerate(batch["ts_event"].tolist()):
+        for i, t in enumerate(self.live_columns(batch).clock):  # read once: ``update`` reuses the lists
             if t >= end:
                 return i
         return -1

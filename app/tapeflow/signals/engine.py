@@ -259,11 +259,16 @@ class RuleEngine:
         if self._tracker is None:
             self._tracker = SessionTracker(state.settings.value_area)
         clock = ts_ns if ts_ns > self._last_ts else self._last_ts
-        closed = _LiveCloses(state.builder, update.bars_closed)
-        for k in range(update.bars_closed):
-            self._close_bar(closed, k, clock, self._trade_no, self._events, state)
+        self._close_live(state, update.bars_closed, clock, self._events)
         self._last_ts = clock
         return self._collect()
+
+    def _close_live(self, state: FlowState, m: int, clock: int, event: int) -> _LiveCloses:
+        """Close the ``m`` bars the builder just closed, all at one event (row ``event``, time ``clock``)."""
+        closed = _LiveCloses(state.builder, m)
+        for k in range(m):
+            self._close_bar(closed, k, clock, self._trade_no, event, state)
+        return closed
 
     def _one_row(self, state: FlowState, update: FlowUpdate, live: LiveColumns, batch: np.ndarray,
                  events_before: int) -> list[Signal]:
@@ -276,11 +281,9 @@ class RuleEngine:
         kind = state.builder.spec.kind
         trade = bool(live.rows)
         if m:
-            closed = _LiveCloses(state.builder, m)
+            closed = self._close_live(state, m, clock, events_before)
             if kind is not BarKind.TIME:  # keeps the unit count of tick and volume bars
                 self._closing_rows_few(closed, m, state, [clock], live.rows, live.size)
-            for k in range(m):
-                self._close_bar(closed, k, clock, self._trade_no, events_before, state)
         elif kind is not BarKind.TIME:  # the units the open tick or volume bar holds (see _closing_rows_few)
             self._units_total += live.size[0] if kind is BarKind.VOLUME else 1
         self._last_ts = clock
@@ -296,12 +299,7 @@ class RuleEngine:
     def _clock_few(self, times: list[int]) -> list[int]:
         """The feed's clock at each row: times made non-decreasing from the last one seen (as the
         footprint builder does; a book row moves it too)."""
-        out, last = [], self._last_ts
-        for t in times:
-            if t > last:
-                last = t
-            out.append(last)
-        return out
+        return list(itertools.accumulate(times, max, initial=self._last_ts))[1:]
 
     def _closing_rows_few(self, closed: _LiveCloses | None, m: int, state: FlowState, clock: list[int],
                           trade_rows: list[int], size: list[int]) -> list[int]:

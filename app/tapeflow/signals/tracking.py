@@ -177,7 +177,6 @@ class FrozenLevels(LevelsSource):
         return self._hvn
 
 
-
 class _RunningPoc:
     """The developing POC of a session profile, kept up as trades arrive: volume per price only
     grows within a session, so the prices at the highest volume are all the candidates there are;
