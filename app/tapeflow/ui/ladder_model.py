@@ -190,18 +190,14 @@ class LadderModel(QtCore.QAbstractTableModel):
                 n = len(cells)
                 blank = (None,) * len(Col)
                 moved = [old[r - shift] if 0 <= r - shift < n else blank for r in range(n)]
-                dirty = [(r, c) for r, (a, b) in enumerate(zip(cells, moved, strict=True)) if a != b
-                         for c, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
-                self.dirty_cells = dirty
+                self.dirty_cells = _changed_cells(cells, moved)
                 self.shift_rows = shift
                 self.dataChanged.emit(self.index(0, 0), self.index(n - 1, len(Col) - 1))
                 return
             # one signal for the block of cells that changed (a signal per cell cost ~20 us each); the
             # cells themselves are in ``dirty_cells``, and the DOM's view repaints only those: at max
             # speed the block is most of the ladder, while a tenth of a second changes ~70 of its cells
-            dirty = [(r, c) for r, (a, b) in enumerate(zip(cells, old, strict=True)) if a != b
-                     for c, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
-            self.dirty_cells = dirty
+            dirty = self.dirty_cells = _changed_cells(cells, old)
             if dirty:
                 cols = [c for _, c in dirty]
                 self.dataChanged.emit(self.index(dirty[0][0], min(cols)), self.index(dirty[-1][0], max(cols)))
@@ -285,12 +281,16 @@ class LadderModel(QtCore.QAbstractTableModel):
             ))
         return rows
 
-    def brush(self, key: tuple[str, int]) -> QtGui.QBrush:
-        """One brush per (colour, alpha) and theme, made once."""
+    def _follow_theme(self) -> None:
+        """Drop the brushes and the rows made with them when the theme changed."""
         if self._brush_theme is not self.theme:
             self._brushes.clear()
             self._rows = [None] * len(self._cells)
             self._brush_theme = self.theme
+
+    def brush(self, key: tuple[str, int]) -> QtGui.QBrush:
+        """One brush per (colour, alpha) and theme, made once."""
+        self._follow_theme()
         b = self._brushes.get(key)
         if b is None:
             name, alpha = key
@@ -363,8 +363,7 @@ class LadderModel(QtCore.QAbstractTableModel):
     def row_cells(self, row: int) -> tuple:
         """Every :meth:`cell` of ``row``, made once per change of the row (and of the theme): a
         repaint of the ladder asks for ~200 cells, and building each at every paint cost ~5 us."""
-        if self._brush_theme is not self.theme:
-            self.brush(("text", 255))  # drops the brushes and these rows
+        self._follow_theme()
         got = self._rows[row]
         if got is None:
             got = self._rows[row] = tuple(self.cell(row, c) for c in range(len(Col)))
@@ -392,3 +391,9 @@ class LadderModel(QtCore.QAbstractTableModel):
                 and int(self.prices[row]) == self.position_price:
             return f"position {self.position_qty:+d} around {self.instrument.format_price(self.position_price)}"
         return None
+
+
+def _changed_cells(cells: list[tuple[tuple, ...]], before: list[tuple[tuple, ...]]) -> list[tuple[int, int]]:
+    """``(row, col)`` of the cells unlike the cell at the same place ``before``, row-major."""
+    return [(r, c) for r, (a, b) in enumerate(zip(cells, before, strict=True)) if a != b
+            for c, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
