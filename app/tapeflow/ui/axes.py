@@ -16,6 +16,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui
 
 from tapeflow.core.instruments import Instrument
+from tapeflow.ui.pixmaps import transparent_pixmap
 from tapeflow.ui.text import et_time
 
 MIN_LABEL_PX = 64.0
@@ -114,9 +115,7 @@ class FastAxis(pg.AxisItem):
         labels = [(bounds.top() + (hi - v) * scale if vertical else bounds.left() + (v - lo) * scale, text)
                   for v, text in self.labels(lo, hi, length) if lo <= v <= hi]
         w, h = bounds.width(), bounds.height()
-        pm = QtGui.QPixmap(max(1, math.ceil(w * dpr)), max(1, math.ceil(h * dpr)))
-        pm.setDevicePixelRatio(dpr)
-        pm.fill(QtCore.Qt.GlobalColor.transparent)
+        pm = transparent_pixmap(w, h, dpr)
         p = QtGui.QPainter(pm)
         p.translate(-bounds.left(), -bounds.top())
         p.setRenderHint(QtGui.QPainter.RenderHint.TextAntialiasing, True)

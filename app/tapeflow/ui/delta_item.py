@@ -18,6 +18,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui
 
 from tapeflow.flow.footprint import FootprintBars
+from tapeflow.ui.pixmaps import tile_pixmap
 from tapeflow.ui.theme import Theme
 
 BODY_HALF = 0.32
@@ -259,12 +260,8 @@ class DeltaCandlesItem(pg.GraphicsObject):
         y0 = -math.ceil(room * abs(sy)) - 3
         y1 = math.ceil((hi - bottom) * abs(sy)) + 4
         dpr = device.devicePixelRatioF() if device is not None else 1.0
-        pm = QtGui.QPixmap(max(1, math.ceil((x1 - x0) * dpr)), max(1, math.ceil((y1 - y0) * dpr)))
-        pm.setDevicePixelRatio(dpr)
-        pm.fill(QtCore.Qt.GlobalColor.transparent)
         # the pane's transform with the anchor (bar a, value hi) at (-x0, -y0), keeping its sub-pixel phase
-        ax, ay = a * sx + dx, hi * sy + dy
-        tx, ty = -x0 + ax - math.floor(ax), -y0 + ay - math.floor(ay)
+        pm, tx, ty = tile_pixmap(x0, y0, x1, y1, a * sx + dx, hi * sy + dy, dpr)
         painter = QtGui.QPainter(pm)
         xs = np.arange(a, b, dtype=float) * sx + (tx - a * sx)
         self._paint_candles(painter, slice(a, b), xs, sx, sy, ty - hi * sy)

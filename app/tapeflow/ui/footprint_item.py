@@ -22,6 +22,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui
 
 from tapeflow.flow.footprint import FootprintBars
+from tapeflow.ui.pixmaps import tile_pixmap
 from tapeflow.ui.text import compact
 from tapeflow.ui.theme import Theme
 
@@ -302,18 +303,14 @@ class FootprintItem(pg.GraphicsObject):
         x1 = math.ceil((COARSE_TILE - 1) * sx + max(_CELLS_R * sx * 0.2, _CANDLE_R * sx)) + 3
         y1 = math.ceil((hi - bottom + 1 + tpr) * ay) + 4
         y0 = -math.ceil(ay * (top - hi + tpr + 1)) - 4
-        dpr = self._dpr
-        pm = QtGui.QPixmap(max(1, math.ceil((x1 - x0) * dpr)), max(1, math.ceil((y1 - y0) * dpr)))
-        pm.setDevicePixelRatio(dpr)
-        pm.fill(QtCore.Qt.GlobalColor.transparent)
         # the chart's transform with the anchor moved to (-x0, -y0), keeping its sub-pixel phase
         anchor = t.map(QtCore.QPointF(a, hi))
-        fx, fy = anchor.x() - math.floor(anchor.x()), anchor.y() - math.floor(anchor.y())
-        local = QtGui.QTransform(sx, 0, 0, sy, -x0 + fx - a * sx, -y0 + fy - hi * sy)
+        pm, tx, ty = tile_pixmap(x0, y0, x1, y1, anchor.x(), anchor.y(), self._dpr)
+        local = QtGui.QTransform(sx, 0, 0, sy, tx - a * sx, ty - hi * sy)
         painter = QtGui.QPainter(pm)
         self._paint_coarse(painter, local, np.arange(a, b))
         painter.end()
-        tile = self._tiles[k] = CoarseTile(a, hi, b - a, -x0 + fx, -y0 + fy, pm, sx, sy, top, bottom)
+        tile = self._tiles[k] = CoarseTile(a, hi, b - a, tx, ty, pm, sx, sy, top, bottom)
         return tile
 
     def _paint_coarse(self, p: QtGui.QPainter, t: QtGui.QTransform, idx: np.ndarray) -> None:
