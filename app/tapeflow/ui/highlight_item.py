@@ -105,8 +105,7 @@ class HighlightItem(pg.GraphicsObject):
         self._far_done: tuple[Signal, ...] = ()  # the signals whose far-out marks are made, oldest first
         self._far_list: list[tuple | None] = []  # their marks, in the same order
         self._far_groups: dict[tuple[str, int], tuple[list, list, list]] = {}  # colour -> rects, lefts, rights
-        self._far_zone_list: list[tuple[int, int, str]] = []
-        self._far_zones: list[tuple[int, int, str]] = []  # (bar index, price, colour) of zone signals
+        self._far_zone_list: list[tuple[int, int, str]] = []  # (bar index, price, colour) of zone signals
         self._far_fills: list[_Fills] | None = None  # far-out content, painted straight with culling
         self._mark_fills: list[_Fills] | None = None  # far-out signal marks (part of _far_fills)
         self._marks_key: tuple | None = None  # the zoom, row size, theme and signals they were made for
@@ -238,7 +237,7 @@ class HighlightItem(pg.GraphicsObject):
             if i >= 0:
                 out.setdefault(("ask" if b.side == Side.BUY else "bid", 60), []).append(
                     QtCore.QRectF(i - 0.45, b.low - 0.5, right - i, b.high - b.low + 1))
-        for i, price, base in self._far_zones:
+        for i, price, base in self._far_zone_list:
             out.setdefault((base, 55), []).append(QtCore.QRectF(i - 0.45, price - 0.5, right - i, 1))
         # the same order of colours as when every group was made here: bands, marks, zones
         bands = [_fills(th.color(name, alpha), rects) for (name, alpha), rects in out.items() if alpha == 60]
@@ -246,7 +245,7 @@ class HighlightItem(pg.GraphicsObject):
         return bands + self._mark_fills + zones
 
     def _far_marks(self) -> dict[tuple[str, int], list[QtCore.QRectF]]:
-        """Far-out marks as filled rectangles grouped by colour; also fills :attr:`_far_zones`.
+        """Far-out marks as filled rectangles grouped by colour; also fills :attr:`_far_zone_list`.
 
         At max speed the overlay is redrawn at every new bar, and working out every signal's mark
         again (the last 500 signals) cost ~5 ms a time; a signal's mark never changes, so each is
@@ -326,7 +325,6 @@ class HighlightItem(pg.GraphicsObject):
                         g[2].append(r.right())
                 marks.append(mark)
         self._far_done = sig[:len(marks)]  # kept alive: the identities above compare against them
-        self._far_zones = list(self._far_zone_list)
         # colours in the order they first appear among the signals (the order they are painted in)
         order: list[tuple[str, int]] = []
         if len(groups) > 1:
@@ -369,7 +367,7 @@ class HighlightItem(pg.GraphicsObject):
             for (name, alpha), rects in self._far_marks().items():
                 p.setBrush(color(name, alpha))
                 p.drawRects(rects)
-            for i, price, base in self._far_zones:
+            for i, price, base in self._far_zone_list:
                 p.fillRect(QtCore.QRectF(i - 0.45, price - 0.5, right - i, 1), color(base, 55))
             p.end()
             return pic
