@@ -121,53 +121,39 @@ class VolumeProfile:
 
     def nodes(self) -> tuple[np.ndarray, np.ndarray]:
         """(HVN prices, LVN prices) in ticks, by the rule in the module docstring."""
-        return _nodes(self.volume, self.base, self.node_window, self.hvn_ratio, self.lvn_ratio)
+        vol = self.volume.astype(np.float64)
+        traded = vol > 0
+        if traded.sum() < 3:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        w = max(1, self.node_window)
+        smooth = np.convolve(vol, np.ones(w) / w, mode="same")
+        mean = vol[traded].mean()
+        inner = np.arange(1, len(vol) - 1)
+        peak = (smooth[inner] >= smooth[inner - 1]) & (smooth[inner] > smooth[inner + 1])
+        trough = (smooth[inner] <= smooth[inner - 1]) & (smooth[inner] < smooth[inner + 1])
+        hvn = inner[peak & (smooth[inner] >= self.hvn_ratio * mean)]
+        lvn = inner[trough & (smooth[inner] <= self.lvn_ratio * mean)]
+        lvn = lvn[(lvn > hvn[0]) & (lvn < hvn[-1])] if len(hvn) >= 2 else lvn[:0]
+        return hvn + self.base, lvn + self.base
 
     def summary(self) -> ProfileSummary | None:
-        return summary_of(self.base, self.bid, self.ask, self.unknown, value_area=self.value_area,
-                          node_window=self.node_window, hvn_ratio=self.hvn_ratio, lvn_ratio=self.lvn_ratio)
-
-
-def summary_of(base: int, bid: np.ndarray, ask: np.ndarray, unknown: np.ndarray, *,
-               value_area: float = DEFAULT_VALUE_AREA, node_window: int = 5, hvn_ratio: float = 1.5,
-               lvn_ratio: float = 0.5) -> ProfileSummary | None:
-    """:meth:`VolumeProfile.summary` of the per-tick columns of a profile whose index 0 is ``base``
-    (a frozen copy can be summarised later, when it is read)."""
-    vol = bid + ask + unknown
-    if len(vol) == 0 or vol.sum() == 0:
-        return None
-    nz = np.flatnonzero(vol)
-    lo_i, hi_i = int(nz[0]), int(nz[-1])
-    core = vol[lo_i : hi_i + 1]
-    poc = poc_index(core)
-    va_lo, va_hi = value_area_indices(core, poc, value_area)
-    hvn, lvn = _nodes(vol, base, node_window, hvn_ratio, lvn_ratio)
-    return ProfileSummary(
-        low=base + lo_i,
-        high=base + hi_i,
-        volume=int(vol.sum()),
-        delta=int(ask.sum() - bid.sum()),
-        poc=base + lo_i + poc,
-        val=base + lo_i + va_lo,
-        vah=base + lo_i + va_hi,
-        hvn=tuple(int(x) for x in hvn),
-        lvn=tuple(int(x) for x in lvn),
-    )
-
-
-def _nodes(volume: np.ndarray, base: int, node_window: int, hvn_ratio: float,
-           lvn_ratio: float) -> tuple[np.ndarray, np.ndarray]:
-    vol = volume.astype(np.float64)
-    traded = vol > 0
-    if traded.sum() < 3:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    w = max(1, node_window)
-    smooth = np.convolve(vol, np.ones(w) / w, mode="same")
-    mean = vol[traded].mean()
-    inner = np.arange(1, len(vol) - 1)
-    peak = (smooth[inner] >= smooth[inner - 1]) & (smooth[inner] > smooth[inner + 1])
-    trough = (smooth[inner] <= smooth[inner - 1]) & (smooth[inner] < smooth[inner + 1])
-    hvn = inner[peak & (smooth[inner] >= hvn_ratio * mean)]
-    lvn = inner[trough & (smooth[inner] <= lvn_ratio * mean)]
-    lvn = lvn[(lvn > hvn[0]) & (lvn < hvn[-1])] if len(hvn) >= 2 else lvn[:0]
-    return hvn + base, lvn + base
+        vol = self.volume
+        if len(vol) == 0 or vol.sum() == 0:
+            return None
+        nz = np.flatnonzero(vol)
+        lo_i, hi_i = int(nz[0]), int(nz[-1])
+        core = vol[lo_i : hi_i + 1]
+        poc = poc_index(core)
+        va_lo, va_hi = value_area_indices(core, poc, self.value_area)
+        hvn, lvn = self.nodes()
+        return ProfileSummary(
+            low=self.base + lo_i,
+            high=self.base + hi_i,
+            volume=int(vol.sum()),
+            delta=int(self.ask.sum() - self.bid.sum()),
+            poc=self.base + lo_i + poc,
+            val=self.base + lo_i + va_lo,
+            vah=self.base + lo_i + va_hi,
+            hvn=tuple(int(x) for x in hvn),
+            lvn=tuple(int(x) for x in lvn),
+        )

@@ -23,7 +23,7 @@ from tapeflow.flow.book import DepthSnapshot, OrderBook
 from tapeflow.flow.delta import CumReset
 from tapeflow.flow.footprint import FootprintBars
 from tapeflow.flow.footprint_stream import FootprintBuilder
-from tapeflow.flow.profile import ProfileSummary, VolumeProfile, summary_of
+from tapeflow.flow.profile import ProfileSummary, VolumeProfile
 from tapeflow.flow.value_area import DEFAULT_VALUE_AREA
 
 MAX_UNSETTLED = 64
@@ -69,19 +69,18 @@ class FlowSnapshot:
 
 
 class ProfileView:
-    """A profile's summary made on first :meth:`get` from a frozen copy of its columns."""
+    """A profile's summary made on first :meth:`get` from a frozen copy of the profile."""
 
-    __slots__ = ("_args", "_kw", "_summary")
+    __slots__ = ("_profile", "_summary")
 
-    def __init__(self, base: int, bid: np.ndarray, ask: np.ndarray, unknown: np.ndarray, **kw) -> None:
-        self._args: tuple | None = (base, bid, ask, unknown)
-        self._kw = kw
+    def __init__(self, frozen: VolumeProfile) -> None:
+        self._profile: VolumeProfile | None = frozen
         self._summary: ProfileSummary | None = None
 
     def get(self) -> ProfileSummary | None:
-        if self._args is not None:
-            self._summary = summary_of(*self._args, **self._kw)
-            self._args = None  # the copies are no longer needed
+        if self._profile is not None:
+            self._summary = self._profile.summary()
+            self._profile = None  # the copy is no longer needed
         return self._summary
 
 
@@ -330,10 +329,8 @@ class FlowState:
         got = self._snap_profile
         if got is not None and got[0] == key:
             return got[1]
-        bid, ask = sealed(prof.bid.copy()), sealed(prof.ask.copy())
-        summary = ProfileView(prof.base, bid, ask, prof.unknown.copy(), value_area=prof.value_area,
-                              node_window=prof.node_window, hvn_ratio=prof.hvn_ratio, lvn_ratio=prof.lvn_ratio)
-        view = (sealed(prof.prices), bid, ask, summary)
+        frozen = prof.copy()  # its columns are the snapshot's, and what the summary is made from
+        view = (sealed(prof.prices), sealed(frozen.bid), sealed(frozen.ask), ProfileView(frozen))
         self._snap_profile = (key, view)
         return view
 
