@@ -156,11 +156,14 @@ class FootprintItem(pg.GraphicsObject):
 
     def invalidate(self) -> None:
         """Forget every cached picture (mode, row size, theme or data restart)."""
+        self._forget()
+        self.update()
+
+    def _forget(self) -> None:
         self._cache.clear()
         self._footer_cache.clear()
         self._tiles.clear()
         self._live = None
-        self.update()
 
     def _live_key(self, bars: FootprintBars) -> tuple | None:
         if not len(bars):
@@ -203,10 +206,7 @@ class FootprintItem(pg.GraphicsObject):
         self._dpr = p.device().devicePixelRatioF() if p.device() is not None else 1.0
         key = (round(sx * 64), round(sy * 64), round(self._dpr * 4))
         if key != self._scale_key or not self.caching:
-            self._cache.clear()
-            self._footer_cache.clear()
-            self._tiles.clear()
-            self._live = None
+            self._forget()
             self._scale_key = key
         view = self.viewRect()
         if view is None:
@@ -240,14 +240,11 @@ class FootprintItem(pg.GraphicsObject):
                     self._paint_coarse_tiles(p, t, idx)
                 else:
                     self._paint_coarse(p, t, idx)
-            if self.show_footer and sx >= FOOTER_MIN_BAR_PX:
-                self._paint_footer(p, t, view, i0, i1, sx)
-            p.restore()
-            return
-        for i in sorted({i for a, b, _ in spans for i in range(a, b + 1)}):
-            sprite = self._picture(i, sx, sy, detail)
-            top = _row_top(int(bars.high[i]), tpr)
-            sprite.draw(p, t.map(QtCore.QPointF(i, top)))
+        else:
+            for i in sorted({i for a, b, _ in spans for i in range(a, b + 1)}):
+                sprite = self._picture(i, sx, sy, detail)
+                top = _row_top(int(bars.high[i]), tpr)
+                sprite.draw(p, t.map(QtCore.QPointF(i, top)))
         if self.show_footer and sx >= FOOTER_MIN_BAR_PX:
             self._paint_footer(p, t, view, i0, i1, sx)
         p.restore()
