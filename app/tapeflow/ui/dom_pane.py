@@ -20,7 +20,7 @@ from tapeflow.trading.account import Account, SubmitResult
 from tapeflow.trading.orders import OrderRequest, OrderType, Source
 from tapeflow.ui.cell_delegate import CellTableView
 from tapeflow.ui.ladder_model import HEADERS, Col, LadderModel
-from tapeflow.ui.text import usd
+from tapeflow.ui.text import usd, widest_price_text
 from tapeflow.ui.theme import Theme
 
 COLUMN_MIN_PX = {
@@ -125,8 +125,8 @@ class DomPane(QtWidgets.QWidget):
         return max(COLUMN_MIN_PX[col], self.table.column_px(HEADERS[col], (self._sample(col),), bold=True))
 
     def _sample(self, col: Col) -> str:
-        if col is Col.PRICE:  # the widest price of the instrument's usual range, five digits left of the point
-            return self.instrument.format_price(int(99_999 / self.instrument.tick_size))
+        if col is Col.PRICE:
+            return widest_price_text(self.instrument)
         return COLUMN_SAMPLE[col]
 
     def size_columns(self) -> None:

@@ -10,7 +10,7 @@ from tapeflow.pipeline import PipelineSnapshot
 from tapeflow.signals.model import Action, Signal
 from tapeflow.ui.cell_delegate import CellTableView
 from tapeflow.ui.table_model import FixedColumnsModel
-from tapeflow.ui.text import et_time
+from tapeflow.ui.text import et_time, widest_price_text
 from tapeflow.ui.theme import Theme
 
 COLUMNS = ("Time ET", "Rule", "Kind", "Side", "Price", "Strength", "Action")
@@ -164,7 +164,7 @@ class SignalLogPane(QtWidgets.QWidget):
             return t.column_px(COLUMNS[col], (least,)), t.column_px(COLUMNS[col], (widest,))
         inst = self.model.instrument
         samples = {TIME: ("00:00:00",), SIDE: ("SELL", "BUY"), STRENGTH: ("99.99",),
-                   PRICE: (inst.format_price(int(99_999 / inst.tick_size)),),
+                   PRICE: (widest_price_text(inst),),
                    ACTION: tuple(str(a) for a in Action)}[col]
         px = t.column_px(COLUMNS[col], samples)
         return px, px

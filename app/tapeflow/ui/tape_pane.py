@@ -15,7 +15,7 @@ from tapeflow.core.instruments import Instrument
 from tapeflow.pipeline import PipelineSnapshot
 from tapeflow.ui.cell_delegate import CellTableView
 from tapeflow.ui.table_model import FixedColumnsModel
-from tapeflow.ui.text import et_time
+from tapeflow.ui.text import et_time, widest_price_text
 from tapeflow.ui.theme import Theme
 
 MAX_ROWS = 500
@@ -223,8 +223,7 @@ class TapePane(QtWidgets.QWidget):
     def column_samples(self) -> tuple[tuple[str, ...], ...]:
         """The widest text each column usually shows: a price with five digits before the point,
         a print of 9999 lots."""
-        price = self.model.instrument.format_price(int(99_999 / self.model.instrument.tick_size))
-        return ("00:00:00.000",), (price,), ("9999",), ("SELL", "BUY")
+        return ("00:00:00.000",), (widest_price_text(self.model.instrument),), ("9999",), ("SELL", "BUY")
 
     def size_columns(self) -> None:
         """Each column as wide as its header and usual values need in the view's fonts (bold: large

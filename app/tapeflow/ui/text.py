@@ -11,6 +11,12 @@ def price_text(inst: Instrument, ticks: int) -> str:
     return inst.format_price(int(ticks))
 
 
+def widest_price_text(inst: Instrument) -> str:
+    """The widest price of the instrument's usual range (five digits left of the point), to size
+    price columns by."""
+    return inst.format_price(int(99_999 / inst.tick_size))
+
+
 def et_time(ts_ns: int | None, *, millis: bool = False) -> str:
     """``HH:MM:SS`` (optionally ``.mmm``) in US/Eastern; empty before any data."""
     if ts_ns is None or ts_ns <= 0:
