@@ -13,12 +13,18 @@ from tapeflow.ui.tape_pane import MAX_ROWS, TapePane
 from tapeflow.ui.theme import DARK, LIGHT, apply_theme
 
 
-def test_tape_rows_are_the_last_trades_newest_first(qtbot, qapp, tmp_path):
-    apply_theme(qapp, DARK)
+def _tape_pane(qtbot, tmp_path) -> tuple:
+    """A session fed to its end (no engine) and a dark tape pane for it, not yet updated."""
     s = make_session(tmp_path, engine=False)
     feed_all(s)
     pane = TapePane(s.instrument, DARK)
     qtbot.addWidget(pane)
+    return s, pane
+
+
+def test_tape_rows_are_the_last_trades_newest_first(qtbot, qapp, tmp_path):
+    apply_theme(qapp, DARK)
+    s, pane = _tape_pane(qtbot, tmp_path)
     pane.resize(340, 600)
     pane.update_from(s.pipeline.snapshot())
     last = s.pipeline.flow.tape(500)[::-1]
@@ -33,10 +39,7 @@ def test_tape_rows_are_the_last_trades_newest_first(qtbot, qapp, tmp_path):
 
 
 def test_min_size_filter_hides_small_prints_and_large_lots_are_bold(qtbot, tmp_path):
-    s = make_session(tmp_path, engine=False)
-    feed_all(s)
-    pane = TapePane(s.instrument, DARK)
-    qtbot.addWidget(pane)
+    s, pane = _tape_pane(qtbot, tmp_path)
     pane.update_from(s.pipeline.snapshot())
     pane.min_box.setValue(5)
     pane.large_box.setValue(10)
@@ -123,10 +126,7 @@ def test_a_full_tape_takes_new_prints_as_changed_rows_and_its_view_repaints_them
 
 
 def test_tape_cells_follow_the_theme_and_the_large_lot_size(qtbot, qapp, tmp_path):
-    s = make_session(tmp_path, engine=False)
-    feed_all(s)
-    pane = TapePane(s.instrument, DARK)
-    qtbot.addWidget(pane)
+    s, pane = _tape_pane(qtbot, tmp_path)
     pane.update_from(s.pipeline.snapshot())
     m = pane.model
     _, _, size, side = m.row_values(0)
