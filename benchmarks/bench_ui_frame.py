@@ -81,6 +81,17 @@ def preload(session, bars: int) -> int:
     return n
 
 
+def timed(f, record):
+    """``f`` wrapped to hand ``record`` the wall time of each call (ms)."""
+    def wrapper(*a, **k):
+        t0 = time.perf_counter()
+        try:
+            return f(*a, **k)
+        finally:
+            record((time.perf_counter() - t0) * 1000)
+    return wrapper
+
+
 def time_table_paints(window) -> dict[str, list[float]]:
     """Time the paint events of the table panes' views (the Python part of their repaint: the cells),
     by pane. The wrapper is on the class: ``restore_table_paints()`` takes it off."""
@@ -121,13 +132,7 @@ def trace_footprint(window, slow_ms: float) -> dict[str, list[float]]:
     parts: dict[str, list[float]] = {}
 
     def seg(name, f):
-        def timed(*a, **k):
-            t0 = time.perf_counter()
-            try:
-                return f(*a, **k)
-            finally:
-                parts.setdefault(name, []).append((time.perf_counter() - t0) * 1000)
-        return timed
+        return timed(f, lambda ms: parts.setdefault(name, []).append(ms))
 
     fp.item.set_bars = seg("bars", fp.item.set_bars)  # a new bar, the live bar, a new high or low
     fp.highlights.set_content = seg("overlay", fp.highlights.set_content)  # signals / zones changed
@@ -190,16 +195,7 @@ def run(spec: str, bar: str, *, panes: bool, seconds: float, preload_bars: int, 
         pane_ms: dict[str, list[float]] = defaultdict(list)
         for name in PANES:
             pane = getattr(window, name)
-            orig = pane.update_from
-
-            def timed(*a, _orig=orig, _name=name, **k):
-                t0 = time.perf_counter()
-                try:
-                    return _orig(*a, **k)
-                finally:
-                    pane_ms[_name].append((time.perf_counter() - t0) * 1000)
-
-            pane.update_from = timed
+            pane.update_from = timed(pane.update_from, pane_ms[name].append)
 
         frames: list[float] = []
         paint_ms: list[float] = []
