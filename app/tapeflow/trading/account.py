@@ -503,7 +503,7 @@ class Account:
                 self.risk.on_round_trip(rt)
             self._sync_brackets(event.order.instrument)
             self._sync_reduce_only(event.order.instrument)
-        elif event.kind == EventKind.CANCELLED:
+        elif event.kind in (EventKind.CANCELLED, EventKind.REJECTED, EventKind.EXPIRED):
             self._sync_brackets(event.order.instrument)
         self._drain_risk_events()
         self.bus.publish(event)

@@ -2,8 +2,8 @@
 
 Fill model (deterministic; prices in ticks, sizes in contracts, time is the tape's ``ts_event``):
 
-* Latency: an order sent when the tape is at ``t`` goes live at the first event with
-  ``ts_event >= t + latency_ns`` (immediately when the latency is 0). Cancels and modifies take
+* Latency: an order sent when the tape is at ``t`` (SUBMITTED) goes live, ACCEPTED, at the first
+  event with ``ts_event >= t + latency_ns`` (immediately when the latency is 0). Cancels and modifies take
   effect at once (a conservative choice for the trader: nothing fills after a cancel).
 * Market: at the touch (best ask to buy, best bid to sell, from book LEVEL rows when the tape has
   them, else the last trade) plus ``slippage_ticks`` against us.
@@ -109,7 +109,7 @@ class PaperBroker:
     def submit(self, order: Order) -> None:
         w = _Working(order, self.clock_ns + self.settings.latency_ns)
         self._open[order.id] = w
-        self._emit(w, EventKind.ACCEPTED, OrderStatus.ACCEPTED)
+        self._emit(w, EventKind.SUBMITTED, OrderStatus.SUBMITTED)
         if w.active_at <= self.clock_ns:
             self._activate(w)
         elif self._next_activation is None or w.active_at < self._next_activation:
@@ -286,7 +286,8 @@ class PaperBroker:
 
     def _activate(self, w: _Working) -> None:
         w.live = True
-        self._emit(w, EventKind.WORKING, OrderStatus.WORKING)
+        w.order = _replace(w.order, venue_id=f"paper-{w.order.id}")
+        self._emit(w, EventKind.ACCEPTED, OrderStatus.ACCEPTED)
         o = w.order
         book = self._book(o)
         if o.request.type == OrderType.MARKET:
