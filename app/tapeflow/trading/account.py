@@ -162,7 +162,9 @@ class Account:
         order = new_order(self._take_id(), request, ts)
         self.orders[order.id] = order
         self._working[order.id] = order
-        if request.bracket is not None and (request.bracket.stop_ticks or request.bracket.target_ticks):
+        venue_brackets = getattr(self.broker, "holds_brackets", False)  # the venue places the legs itself
+        if request.bracket is not None and (request.bracket.stop_ticks or request.bracket.target_ticks) \
+                and not venue_brackets:
             self.brackets[order.id] = BracketState(
                 order.id, request.instrument, request.side, request.bracket
             )

@@ -1,0 +1,5 @@
+"""The ProjectX Gateway (TopstepX and other ProjectX prop firms): REST + SignalR user hub.
+
+``api``: the wire records, enums and a thin aiohttp client; ``broker``: the ``Broker`` the account
+drives. Reference: gateway.docs.projectx.com (Order/place, searchOpen, Trade/search, user hub).
+"""

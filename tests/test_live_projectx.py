@@ -1,0 +1,248 @@
+"""The ProjectX adapter against a local fake venue speaking the real REST paths and SignalR hub.
+
+The adapter, the account and the journal are the real ones; only the venue is fake (tests/fake_projectx.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from fake_projectx import FakeProjectX
+
+from tapeflow.core.events import Side
+from tapeflow.errors import TapeflowError
+from tapeflow.store.journal import Journal
+from tapeflow.trading import Account, Bracket, OrderRequest, OrderStatus, OrderType, Source
+from tapeflow.trading.live.book import seen_fill_ids
+from tapeflow.trading.live.projectx.broker import ProjectXBroker
+from tapeflow.trading.live.projectx.connect import connect_projectx, credentials
+
+ES = "ES"
+
+
+async def settle(broker: ProjectXBroker, rounds: int = 5) -> None:
+    """Let hub frames arrive and commands finish."""
+    for _ in range(rounds):
+        await broker.idle()
+        await asyncio.sleep(0.02)
+
+
+def on_venue(test: Callable[[FakeProjectX, Account, ProjectXBroker], Awaitable[None]], journal: Any = None,
+             fake: FakeProjectX | None = None) -> None:
+    async def main() -> None:
+        venue = fake or FakeProjectX()
+        url = await venue.start()
+        hub = url.replace("http", "ws") + "/hubs/user"
+        broker = await connect_projectx("trader", "key-123", api_url=url, hub_url=hub,
+                                        timeout_s=0.3, poll_s=0.05,
+                                        seen_fills=seen_fill_ids(journal.rows("fills")) if journal else ())
+        acct = Account(broker=broker, journal=journal, name="projectx")
+        await broker.start()
+        try:
+            await test(venue, acct, broker)
+        finally:
+            await broker.stop()
+            await venue.stop()
+    asyncio.run(main())
+
+
+def buy(qty: int = 1, **kw: Any) -> OrderRequest:
+    return OrderRequest(instrument=ES, side=Side.BUY, qty=qty, **kw)
+
+
+def test_an_order_goes_out_once_with_our_client_id_as_the_tag_and_fills_from_the_venue_trade():
+    async def t(venue: FakeProjectX, acct: Account, broker: ProjectXBroker) -> None:
+        res = acct.submit(buy(2, type=OrderType.LIMIT, limit_price=20000))  # 5000.00
+        assert acct.orders[res.order_id].status == OrderStatus.SUBMITTED
+        await settle(broker)
+        (sent,) = venue.place_requests
+        o = acct.orders[res.order_id]
+        assert sent["customTag"] == o.client_id and sent["type"] == 1 and sent["side"] == 0
+        assert Decimal(str(sent["limitPrice"])) == Decimal("5000.00") and sent["size"] == 2
+        assert o.status == OrderStatus.ACCEPTED and o.venue_id == str(max(venue.orders))
+        venue.fill(int(o.venue_id), 2, 5000.00)
+        await settle(broker)
+        o = acct.orders[res.order_id]
+        assert (o.status, o.filled_qty, o.fill_value_ticks) == (OrderStatus.FILLED, 2, 40000)
+        assert acct.ledger.positions[ES].qty == 2
+    on_venue(t)
+
+
+def test_a_reject_carries_the_venue_text():
+    async def t(venue: FakeProjectX, acct: Account, broker: ProjectXBroker) -> None:
+        venue.next_place.append(("reject", "Maximum position exceeded"))
+        oid = acct.submit(buy()).order_id
+        await settle(broker)
+        assert acct.orders[oid].status == OrderStatus.REJECTED
+        assert acct.orders[oid].reason == "Maximum position exceeded"
+    on_venue(t)
+
+
+def test_partial_fill_then_cancel_keeps_the_fill_and_ends_cancelled():
+    async def t(venue: FakeProjectX, acct: Account, broker: ProjectXBroker) -> None:
+        oid = acct.submit(buy(3, type=OrderType.LIMIT, limit_price=20000)).order_id
+        await settle(broker)
+        venue.fill(int(acct.orders[oid].venue_id), 1, 5000.00)
+        await settle(broker)
+        acct.cancel(oid)
+        assert acct.orders[oid].status == OrderStatus.PENDING_CANCEL  # not cancelled until the venue says so
+        await settle(broker)
+        o = acct.orders[oid]
+        assert (o.status, o.filled_qty) == (OrderStatus.CANCELLED, 1)
+        assert acct.ledger.positions[ES].qty == 1
+    on_venue(t)
+
+
+def test_bracket_entry_then_target_filled_the_venue_cancels_the_stop_and_we_are_flat():
+    async def t(venue: FakeProjectX, acct: Account, broker: ProjectXBroker) -> None:
+        oid = acct.submit(buy(1, bracket=Bracket(stop_ticks=8, target_ticks=16))).order_id
+        await settle(broker)
+        sent = venue.place_requests[0]
+        assert sent["stopLossBracket"] == {"ticks": 8, "type": 4}
+        assert sent["takeProfitBracket"] == {"ticks": 16, "type": 1}
+        venue.fill(int(acct.orders[oid].venue_id), 1, 5000.00)
+        await settle(broker)
+        legs = {o.request.type: o for o in acct.open_orders()}
+        assert set(legs) == {OrderType.STOP, OrderType.LIMIT}  # the venue's legs, adopted
+        assert legs[OrderType.STOP].stop_price == 20000 - 8 and legs[OrderType.LIMIT].limit_price == 20000 + 16
+        assert all(o.request.source == Source.BRACKET for o in legs.values())
+        assert len(venue.place_requests) == 1  # no local OCO legs were sent
+        venue.fill(int(legs[OrderType.LIMIT].venue_id), 1, 5004.00)
+        await settle(broker)
+        assert acct.open_orders() == []
+        assert acct.orders[legs[OrderType.STOP].id].status == OrderStatus.CANCELLED
+        assert acct.ledger.is_flat
+        (rt,) = acct.ledger.round_trips
+        assert rt.gross_cents == 16 * 1250
+    on_venue(t)
+
+
+def test_modify_racing_a_fill_books_the_fill_and_the_order_completes():
+    async def t(venue: FakeProjectX, acct: Account, broker: ProjectXBroker) -> None:
+        oid = acct.submit(buy(2, type=OrderType.LIMIT, limit_price=20000)).order_id
+        await settle(broker)
+        vid = int(acct.orders[oid].venue_id)
+        venue.fill(vid, 2, 5000.00)  # fills at the venue while our modify is on its way
+        acct.modify(oid, limit_price=19996)
+        assert acct.orders[oid].status in (OrderStatus.PENDING_UPDATE, OrderStatus.FILLED)
+        await settle(broker)
+        o = acct.orders[oid]
+        assert (o.status, o.filled_qty) == (OrderStatus.FILLED, 2)
+        assert acct.ledger.positions[ES].qty == 2
+        assert len(venue.place_requests) == 1
+    on_venue(t)
+
+
+def test_no_answer_to_a_place_is_resolved_by_its_tag_and_never_resent():
+    async def t(venue: FakeProjectX, acct: Account, broker: ProjectXBroker) -> None:
+        venue.next_place.append(("hang", 1.0))  # the venue takes it but answers after our 0.3 s timeout
+        oid = acct.submit(buy()).order_id
+        await settle(broker, 20)
+        o = acct.orders[oid]
+        assert len(venue.place_requests) == 1
+        assert o.status == OrderStatus.ACCEPTED and o.venue_id == str(max(venue.orders))
+        assert broker.unknown == set()
+    on_venue(t)
+
+
+def test_disconnect_after_submit_before_the_ack_then_reconnect_reconciles_to_exactly_one_order():
+    async def t(venue: FakeProjectX, acct: Account, broker: ProjectXBroker) -> None:
+        venue.next_place.append(("drop", None))
+        runner = asyncio.create_task(broker.run(retry_s=0.05))
+        oid = acct.submit(buy(1, type=OrderType.LIMIT, limit_price=20000)).order_id
+        await settle(broker, 20)
+        vid = max(venue.orders)
+        venue.fill(vid, 1, 5000.00)
+        await settle(broker, 10)
+        runner.cancel()
+        assert len(venue.place_requests) == 1
+        o = acct.orders[oid]
+        assert (o.venue_id, o.status, o.filled_qty) == (str(vid), OrderStatus.FILLED, 1)
+        assert acct.ledger.positions[ES].qty == 1
+    on_venue(t)
+
+
+def test_a_fill_while_disconnected_is_booked_once_by_the_reconnect():
+    async def t(venue: FakeProjectX, acct: Account, broker: ProjectXBroker) -> None:
+        oid = acct.submit(buy(1, type=OrderType.LIMIT, limit_price=20000)).order_id
+        await settle(broker)
+        await venue.drop_hubs()
+        venue.fill(int(acct.orders[oid].venue_id), 1, 5000.00)  # nobody hears it
+        report = await broker.start()  # the reconnect
+        await settle(broker)
+        assert report.fills_booked == 1 and report.venue_positions == {ES: 1}
+        assert report.unprotected == (ES,)  # a position and no stop: shown loudly
+        assert acct.orders[oid].status == OrderStatus.FILLED and acct.ledger.positions[ES].qty == 1
+        again = await broker.reconcile()
+        assert again.fills_booked == 0 and acct.ledger.positions[ES].qty == 1
+    on_venue(t)
+
+
+def test_external_orders_are_shown_and_entries_wait_for_reconciliation():
+    fake = FakeProjectX()
+    fake.add_external(side=1, size=2, limit=5010.0)
+
+    async def t(venue: FakeProjectX, acct: Account, broker: ProjectXBroker) -> None:
+        report = broker.last_report
+        assert report is not None and len(report.external_orders) == 1
+        (ext,) = [acct.orders[i] for i in report.external_orders]
+        assert (ext.side, ext.qty, ext.limit_price) == (Side.SELL, 2, 20040)
+        broker.reconciling = True
+        res = acct.submit(buy())
+        assert acct.orders[res.order_id].status == OrderStatus.REJECTED
+        assert "reconciling" in acct.orders[res.order_id].reason
+        assert venue.place_requests == []
+    on_venue(t, fake=fake)
+
+
+def test_kill_switch_at_the_venue_cancels_working_orders_closes_the_position_and_confirms_flat():
+    async def t(venue: FakeProjectX, acct: Account, broker: ProjectXBroker) -> None:
+        a = acct.submit(buy(1)).order_id
+        await settle(broker)
+        venue.fill(int(acct.orders[a].venue_id), 1, 5000.00)
+        for px in (19990, 19980):
+            acct.submit(buy(1, type=OrderType.LIMIT, limit_price=px))
+        await settle(broker)
+        assert len(acct.open_orders()) == 2 and venue.position == 1
+        report = await broker.kill()
+        await settle(broker)
+        assert report.flat_confirmed and report.text == "flat confirmed by broker"
+        assert venue.position == 0 and acct.open_orders() == []
+        assert acct.ledger.is_flat
+    on_venue(t)
+
+
+def test_restart_after_a_crash_books_nothing_twice(tmp_path):
+    path = tmp_path / "journal.sqlite"
+    fake = FakeProjectX()
+    ids: dict[str, Any] = {}
+
+    async def before(venue: FakeProjectX, acct: Account, broker: ProjectXBroker) -> None:
+        oid = acct.submit(buy(1)).order_id
+        await settle(broker)
+        venue.fill(int(acct.orders[oid].venue_id), 1, 5000.00)
+        await settle(broker)
+        ids["fills"] = len(Journal(path).rows("fills"))  # then the process dies (no shutdown)
+
+    on_venue(before, journal=Journal(path), fake=fake)
+    fake.fill(fake.add_external(0, 1, 5001.0), 1, 5001.0)  # a fill made elsewhere while we were down
+
+    async def after(venue: FakeProjectX, acct: Account, broker: ProjectXBroker) -> None:
+        report = broker.last_report
+        assert report is not None and report.fills_booked == 1  # only the new one
+        assert report.venue_positions == {ES: 2}
+
+    journal = Journal(path)
+    on_venue(after, journal=journal, fake=fake)
+    assert ids["fills"] == 1 and len(journal.rows("fills")) == 2
+    assert len({r["venue_fill_id"] for r in journal.rows("fills")}) == 2
+
+
+def test_credentials_come_from_the_environment_and_name_what_is_missing():
+    assert credentials({"PROJECTX_USERNAME": "u", "PROJECTX_API_KEY": "k"}) == ("u", "k")
+    with pytest.raises(TapeflowError, match="PROJECTX_API_KEY"):
+        credentials({})
