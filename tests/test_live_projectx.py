@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from fake_projectx import FakeProjectX
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tapeflow.core.events import Side
 from tapeflow.errors import TapeflowError
@@ -246,3 +248,35 @@ def test_credentials_come_from_the_environment_and_name_what_is_missing():
     assert credentials({"PROJECTX_USERNAME": "u", "PROJECTX_API_KEY": "k"}) == ("u", "k")
     with pytest.raises(TapeflowError, match="PROJECTX_API_KEY"):
         credentials({})
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["ack", "ack", "reject", "hang", "drop"]), st.booleans(), st.booleans()),
+                min_size=1, max_size=4))
+def test_whatever_the_venue_does_each_order_is_sent_once_and_the_position_is_the_sum_of_venue_trades(script):
+    """Random place outcomes (ack, reject, no answer, dropped connection), fills and hub drops."""
+    async def t(venue: FakeProjectX, acct: Account, broker: ProjectXBroker) -> None:
+        runner = asyncio.create_task(broker.run(retry_s=0.05))
+        sent = 0
+        for outcome, fill_it, drop_after in script:
+            venue.next_place.append((outcome, 0.5 if outcome == "hang" else "no margin"))
+            while not broker.connected or broker.reconciling:
+                await asyncio.sleep(0.02)
+            acct.submit(buy(1, type=OrderType.LIMIT, limit_price=20000))
+            sent += 1
+            await settle(broker, 8)
+            live = [o for o in venue.orders.values() if o["status"] == 1]
+            if fill_it and live:
+                venue.fill(live[-1]["id"], 1, 5000.0)
+            if drop_after:
+                await venue.drop_hubs()
+            await settle(broker, 4)
+        while not broker.connected or broker.reconciling:
+            await asyncio.sleep(0.02)
+        await broker.reconcile()
+        await settle(broker, 4)
+        runner.cancel()
+        assert len(venue.place_requests) == sent
+        booked = [r for r in acct.ledger.positions.values()]
+        assert sum(p.qty for p in booked) == venue.position == sum(tr["size"] for tr in venue.trades)
+    on_venue(t)
