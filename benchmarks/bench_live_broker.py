@@ -1,0 +1,114 @@
+"""Signal -> order on the wire: the ProjectX adapter against a local venue, next to the paper path.
+
+Run: ``.venv/bin/python benchmarks/bench_live_broker.py [n_orders]`` (default 2,000). One process, one
+event loop, the local fake venue of the tests on 127.0.0.1. Figures (p50 / p99, microseconds):
+
+* paper: ``Account.submit`` returning (risk, journal-less, paper broker's SUBMITTED + ACCEPTED);
+* bare POST: a plain aiohttp POST of the same body, from the call to the venue's handler seeing it
+  (the HTTP stack and loopback: the baseline, not ours);
+* live: ``Account.submit`` on the ProjectX broker to the venue's handler seeing the place request;
+* added by our side: live minus bare POST, per percentile. Target: p99 under 1 ms.
+
+Accounts are renewed every 50 orders (the orders rest, and thousands of them would time the risk
+manager's scan of working orders instead of the path). The venue's documented rate limit (200 requests / 60 s) is lifted for the run: it would measure
+the throttle's wait, not our latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from fake_projectx import FakeProjectX  # noqa: E402
+
+from tapeflow.core.events import Side  # noqa: E402
+from tapeflow.trading import Account, OrderRequest, OrderType  # noqa: E402
+from tapeflow.trading.live.projectx.connect import connect_projectx  # noqa: E402
+from tapeflow.trading.live.throttle import Throttle  # noqa: E402
+
+
+class StampedVenue(FakeProjectX):
+    """The fake venue, noting when each place request reached its handler."""
+
+    arrived: asyncio.Event | None = None
+    t_arrive = 0
+
+    async def _place(self, request: Any, body: dict[str, Any], ok: dict[str, Any]) -> Any:
+        self.t_arrive = time.perf_counter_ns()
+        assert self.arrived is not None
+        self.arrived.set()
+        return await super()._place(request, body, ok)
+
+    async def _rest(self, request: Any) -> Any:
+        if request.path == "/api/Bare":
+            self.t_arrive = time.perf_counter_ns()
+            assert self.arrived is not None
+            self.arrived.set()
+            return aiohttp.web.json_response({"success": True})
+        return await super()._rest(request)
+
+
+def pct(xs: list[int], q: float) -> float:
+    return statistics.quantiles(xs, n=1000)[int(q * 10) - 1] / 1000 if len(xs) > 1 else xs[0] / 1000
+
+
+async def main(n: int) -> None:
+    venue = StampedVenue()
+    venue.arrived = asyncio.Event()
+    url = await venue.start()
+    broker = await connect_projectx("bench", "key-123", api_url=url, hub_url=url.replace("http", "ws") + "/hubs/user")
+    broker.client.throttle = Throttle(10**9, 1.0)
+    acct = Account(broker=broker, name="bench")
+    await broker.start()
+    paper = Account(name="paper")
+    req = OrderRequest(instrument="ES", side=Side.BUY, qty=1, type=OrderType.LIMIT, limit_price=16000)
+    body = {"accountId": 465, "contractId": "CON.F.US.EP.Z26", "type": 1, "side": 0, "size": 1,
+            "limitPrice": 4000.0, "stopPrice": None, "trailPrice": None, "customTag": "tfbench-1"}
+    session = aiohttp.ClientSession()
+    paper_ns, bare_ns, live_ns = [], [], []
+    for i in range(n + 50):  # the first 50 warm up
+        if i % 50 == 0:  # fresh accounts: thousands of resting orders would time the risk scan, not the path
+            paper = Account(name="paper")
+            acct = Account(broker=broker, name="bench")
+        t0 = time.perf_counter_ns()
+        paper.submit(req)
+        t_paper = time.perf_counter_ns() - t0
+
+        venue.arrived.clear()
+        t0 = time.perf_counter_ns()
+        async with session.post(url + "/api/Bare", json=body) as r:
+            await r.read()
+        t_bare = venue.t_arrive - t0
+
+        venue.arrived.clear()
+        t0 = time.perf_counter_ns()
+        acct.submit(req)
+        await venue.arrived.wait()
+        t_live = venue.t_arrive - t0
+        await broker.idle()
+        if i >= 50:
+            paper_ns.append(t_paper)
+            bare_ns.append(t_bare)
+            live_ns.append(t_live)
+    await session.close()
+    await broker.stop()
+    await venue.stop()
+    print(f"orders: {n}  (microseconds)")
+    print(f"{'figure':<34}{'p50':>10}{'p99':>10}")
+    for name, xs in (("paper: submit returns", paper_ns), ("baseline: bare POST to handler", bare_ns),
+                     ("live: submit -> place at venue", live_ns)):
+        print(f"{name:<34}{pct(xs, 50):>10.1f}{pct(xs, 99):>10.1f}")
+    print(f"{'added by our side (live - bare)':<34}{pct(live_ns, 50) - pct(bare_ns, 50):>10.1f}"
+          f"{pct(live_ns, 99) - pct(bare_ns, 99):>10.1f}   target p99 < 1000")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000))
