@@ -10,8 +10,8 @@ event loop, the local fake venue of the tests on 127.0.0.1. Figures (p50 / p99, 
 * added by our side: live minus bare POST, per percentile. Target: p99 under 1 ms.
 
 Accounts are renewed every 50 orders (the orders rest, and thousands of them would time the risk
-manager's scan of working orders instead of the path). The venue's documented rate limit (200 requests / 60 s) is lifted for the run: it would measure
-the throttle's wait, not our latency.
+manager's scan of working orders instead of the path). The venue's documented rate limit (200
+requests / 60 s) is lifted for the run: it would measure the throttle's wait, not our latency.
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from fake_projectx import FakeProjectX  # noqa: E402
+from fake_projectx import FakeProjectX
 
-from tapeflow.core.events import Side  # noqa: E402
-from tapeflow.trading import Account, OrderRequest, OrderType  # noqa: E402
-from tapeflow.trading.live.projectx.connect import connect_projectx  # noqa: E402
-from tapeflow.trading.live.throttle import Throttle  # noqa: E402
+from tapeflow.core.events import Side
+from tapeflow.trading import Account, OrderRequest, OrderType
+from tapeflow.trading.live.projectx.connect import connect_projectx
+from tapeflow.trading.live.throttle import Throttle
 
 
 class StampedVenue(FakeProjectX):
