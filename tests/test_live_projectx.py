@@ -6,8 +6,13 @@ The adapter, the account and the journal are the real ones; only the venue is fa
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
+import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,13 +20,14 @@ from fake_projectx import FakeProjectX
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import tapeflow
 from tapeflow.core.events import Side
 from tapeflow.errors import TapeflowError
 from tapeflow.store.journal import Journal
 from tapeflow.trading import Account, Bracket, OrderRequest, OrderStatus, OrderType, Source
-from tapeflow.trading.live.book import seen_fill_ids
 from tapeflow.trading.live.projectx.broker import ProjectXBroker
 from tapeflow.trading.live.projectx.connect import connect_projectx, credentials
+from tapeflow.trading.live.session import StartReport, journal_seed, kill_live, start_live
 
 ES = "ES"
 
@@ -33,17 +39,20 @@ async def settle(broker: ProjectXBroker, rounds: int = 5) -> None:
         await asyncio.sleep(0.02)
 
 
+starts: list[StartReport] = []  # what each on_venue start reported, newest last
+
+
 def on_venue(test: Callable[[FakeProjectX, Account, ProjectXBroker], Awaitable[None]], journal: Any = None,
              fake: FakeProjectX | None = None) -> None:
     async def main() -> None:
         venue = fake or FakeProjectX()
         url = await venue.start()
         hub = url.replace("http", "ws") + "/hubs/user"
+        seen, since = journal_seed(journal, time.time_ns()) if journal is not None else (set(), 0)
         broker = await connect_projectx("trader", "key-123", api_url=url, hub_url=hub,
-                                        timeout_s=0.3, poll_s=0.05,
-                                        seen_fills=seen_fill_ids(journal.rows("fills")) if journal else ())
+                                        timeout_s=0.3, poll_s=0.05, seen_fills=seen, since_ns=since)
         acct = Account(broker=broker, journal=journal, name="projectx")
-        await broker.start()
+        starts.append(await start_live(acct, broker, journal))
         try:
             await test(venue, acct, broker)
         finally:
@@ -210,11 +219,13 @@ def test_kill_switch_at_the_venue_cancels_working_orders_closes_the_position_and
             acct.submit(buy(1, type=OrderType.LIMIT, limit_price=px))
         await settle(broker)
         assert len(acct.open_orders()) == 2 and venue.position == 1
-        report = await broker.kill()
+        report = await kill_live(acct, broker, by="trader", reason="hotkey")
         await settle(broker)
         assert report.flat_confirmed and report.text == "flat confirmed by broker"
         assert venue.position == 0 and acct.open_orders() == []
-        assert acct.ledger.is_flat
+        assert acct.ledger.is_flat and acct.kill_switch.latched
+        assert venue.requests.count("/api/Position/closeContract") == 1
+        assert len(venue.place_requests) == 3  # the account's own closing order was not sent as well
     on_venue(t)
 
 
@@ -234,9 +245,12 @@ def test_restart_after_a_crash_books_nothing_twice(tmp_path):
     fake.fill(fake.add_external(0, 1, 5001.0), 1, 5001.0)  # a fill made elsewhere while we were down
 
     async def after(venue: FakeProjectX, acct: Account, broker: ProjectXBroker) -> None:
-        report = broker.last_report
-        assert report is not None and report.fills_booked == 1  # only the new one
-        assert report.venue_positions == {ES: 2}
+        start = starts[-1]
+        assert start.restore is not None and start.restore.positions == {ES: 1}  # from the journal
+        assert start.reconcile.fills_booked == 1  # only the one made while we were down
+        assert start.reconcile.venue_positions == {ES: 2} and acct.ledger.positions[ES].qty == 2
+        assert start.mismatched == {}
+        assert start.reconcile.unprotected == (ES,)
 
     journal = Journal(path)
     on_venue(after, journal=journal, fake=fake)
@@ -280,3 +294,39 @@ def test_whatever_the_venue_does_each_order_is_sent_once_and_the_position_is_the
         booked = [r for r in acct.ledger.positions.values()]
         assert sum(p.qty for p in booked) == venue.position == sum(tr["size"] for tr in venue.trades)
     on_venue(t)
+
+
+def test_kill_9_with_a_live_position_then_restart_reconciles_without_booking_or_sending_twice(tmp_path):
+    path = tmp_path / "journal.sqlite"
+    fake = FakeProjectX()
+    child = Path(__file__).with_name("live_child.py")
+
+    async def crash() -> None:
+        url = await fake.start()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(tapeflow.__file__).parents[1]),
+                                                            os.environ.get("PYTHONPATH", "")])}
+        proc = await asyncio.create_subprocess_exec(sys.executable, str(child), url, str(path),
+                                                    stdout=asyncio.subprocess.PIPE, env=env)
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode().split()
+        assert line[0] == "ACCEPTED"
+        fake.fill(int(line[1]), 1, 5000.00)
+        assert (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip() == "FILLED"
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+        await fake.drop_hubs()
+        await fake._runner.cleanup()
+
+    asyncio.run(crash())
+    assert len(fake.place_requests) == 1 and fake.position == 1
+
+    async def after(venue: FakeProjectX, acct: Account, broker: ProjectXBroker) -> None:
+        start = starts[-1]
+        assert start.restore is not None and start.restore.positions == {ES: 1}
+        assert start.reconcile.fills_booked == 0 and start.mismatched == {}
+        assert acct.ledger.positions[ES].qty == 1
+
+    journal = Journal(path)
+    on_venue(after, journal=journal, fake=fake)
+    assert len(fake.place_requests) == 1  # nothing was resent after the restart
+    assert len(journal.rows("fills")) == 1

@@ -128,6 +128,7 @@ class ProjectXBroker:
         self._reader: asyncio.Task[None] | None = None
         self.last_report: ReconcileReport | None = None
         self.status_listener: Callable[[str], None] = lambda s: None
+        self.killing = False  # kill at the venue under way: it closes positions itself
 
     # -- Broker protocol ---------------------------------------------------------------------
     def set_listener(self, callback: EventCallback) -> None:
@@ -136,6 +137,10 @@ class ProjectXBroker:
     def submit(self, order: Order) -> None:
         now = self.clock()
         self.book.submitted(order, now)
+        if self.killing and order.request.source == Source.FLATTEN:
+            # the venue's close-position is closing it; a second close would open the other way
+            self.book.notify(order.id, Cancelled("kill switch: closed by the venue's close-position"), now)
+            return
         problem = self._refusal(order)
         if problem:
             self.book.notify(order.id, Rejected(problem), now)
