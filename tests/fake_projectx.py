@@ -74,10 +74,10 @@ class FakeProjectX:
             o["updateTimestamp"] = now_iso()
             self._push("GatewayUserOrder", o)
 
-    def add_external(self, side: int, size: int, limit: float) -> int:
-        """An order placed on another platform (no custom tag)."""
+    def add_external(self, side: int, size: int, limit: float, tag: str | None = None) -> int:
+        """An order placed on another platform (no custom tag), or by an earlier Tapeflow (``tag``)."""
         return self._new_order({"contractId": CONTRACT["id"], "type": 1, "side": side, "size": size,
-                                "limitPrice": limit, "stopPrice": None, "customTag": None})
+                                "limitPrice": limit, "stopPrice": None, "customTag": tag})
 
     async def drop_hubs(self) -> None:
         for ws in list(self._hubs):
@@ -148,6 +148,8 @@ class FakeProjectX:
                                       "errorCode": 0 if good else 3, "errorMessage": None if good else "bad key"})
         if request.headers.get("Authorization") != "Bearer tok":
             return web.Response(status=401)
+        if path == "/api/Auth/validate":
+            return web.json_response({**ok, "newToken": "tok"})
         if path == "/api/Account/search":
             return web.json_response({**ok, "accounts": [{"id": self.account_id, "name": "50KTC", "balance": 50000,
                                                           "canTrade": True, "isVisible": True, "simulated": True}]})

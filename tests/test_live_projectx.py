@@ -190,23 +190,34 @@ def test_a_fill_while_disconnected_is_booked_once_by_the_reconnect():
         assert acct.orders[oid].status == OrderStatus.FILLED and acct.ledger.positions[ES].qty == 1
         again = await broker.reconcile()
         assert again.fills_booked == 0 and acct.ledger.positions[ES].qty == 1
+        broker.reconciling = True  # as during the next reconnect: entries wait, an exit goes
+        assert not acct.submit(buy()).ok
+        assert acct.submit(OrderRequest(instrument=ES, side=Side.SELL, qty=1, reduce_only=True)).ok
+        await settle(broker)
+        assert len(venue.place_requests) == 2 and venue.place_requests[-1]["side"] == 1
     on_venue(t)
 
 
 def test_external_orders_are_shown_and_entries_wait_for_reconciliation():
     fake = FakeProjectX()
     fake.add_external(side=1, size=2, limit=5010.0)
+    mine = fake.add_external(side=1, size=1, limit=5020.0, tag="tf0ld0ne-7")  # ours, from before a restart
 
     async def t(venue: FakeProjectX, acct: Account, broker: ProjectXBroker) -> None:
         report = broker.last_report
         assert report is not None and len(report.external_orders) == 1
         (ext,) = [acct.orders[i] for i in report.external_orders]
         assert (ext.side, ext.qty, ext.limit_price) == (Side.SELL, 2, 20040)
+        (ours,) = [o for o in acct.open_orders() if o.venue_id == str(mine)]
+        assert ours.id not in report.external_orders and ours.reason == "placed by Tapeflow before a restart"
+        acct.cancel(ours.id)
+        await settle(broker)
+        assert acct.orders[ours.id].status == OrderStatus.CANCELLED
         broker.reconciling = True
         res = acct.submit(buy())
+        assert not res.ok and res.rule == "broker" and "reconciling" in res.reason
         assert acct.orders[res.order_id].status == OrderStatus.REJECTED
-        assert "reconciling" in acct.orders[res.order_id].reason
-        assert venue.place_requests == []
+        assert len(venue.place_requests) == 0
     on_venue(t, fake=fake)
 
 

@@ -172,6 +172,10 @@ class Account:
         self.broker.submit(order)
         if not self._draining:
             self._after_activity()
+        now = self.orders[order.id]
+        if now.status == OrderStatus.REJECTED:  # refused at once by the broker (live: connection down)
+            self.last_reject = now.reason
+            return SubmitResult(False, order.id, "broker", now.reason)
         return SubmitResult(True, order.id)
 
     def cancel(self, order_id: int, reason: str = "cancelled by user") -> None:

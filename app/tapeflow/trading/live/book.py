@@ -56,13 +56,14 @@ class VenueOrders:
         self.listener(OrderEvent(ts_ns=ts_ns, kind=EventKind.SUBMITTED, order=order))
 
     def adopt(self, venue_id: str, request: OrderRequest, status: OrderStatus, ts_ns: int, *,
-              external: bool = True) -> Order:
-        """An order the venue reports that we did not place here: shown, counted, its fills booked."""
+              external: bool = True, reason: str = "external order", client_id: str = "") -> Order:
+        """An order the venue reports that this session did not place: shown, its fills booked, and
+        with ``external`` counted as placed outside Tapeflow."""
         i = self._next_external
         self._next_external -= 1
         order = Order(id=i, request=request, status=status, ts_created=ts_ns, qty=request.qty,
                       limit_price=request.limit_price, stop_price=request.stop_price, venue_id=venue_id,
-                      reason="external order" if external else "venue bracket leg")
+                      reason=reason, client_id=client_id)
         self._store(order)
         if external:
             self.external.add(i)

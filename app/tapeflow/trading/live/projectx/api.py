@@ -179,6 +179,11 @@ class ProjectXClient:
         if not self.token:
             raise VenueRefusedError("/api/Auth/loginKey", -1, "login returned no token")
 
+    async def validate(self) -> None:
+        """Renew the session token (tokens live 24 h): a reconnect after a long day needs a fresh one."""
+        r = await self.post("/api/Auth/validate", {})
+        self.token = str(r.get("newToken") or self.token)
+
     async def post(self, path: str, body: dict[str, Any], *, auth: bool = True) -> dict[str, Any]:
         """One request, sent once. ``VenueRefusedError`` for a no, ``OutcomeUnknownError`` for no answer."""
         await self.throttle.acquire()

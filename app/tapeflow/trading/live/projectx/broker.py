@@ -192,8 +192,11 @@ class ProjectXBroker:
         self.status_listener("reconciling")
         try:
             report = await self.reconcile()
-        finally:
-            self.reconciling = False
+        except BaseException:
+            self.connected = False  # half a reconciliation is none: drop the hub, the caller retries
+            await self._hub.close()
+            raise
+        self.reconciling = False
         self.status_listener("connected")
         return report
 
@@ -209,7 +212,9 @@ class ProjectXBroker:
                 try:
                     await self.start()
                     break
-                except (TimeoutError, OSError, OutcomeUnknownError, Exception):
+                except Exception:
+                    with contextlib.suppress(Exception):
+                        await self.client.validate()  # an expired token is the usual cause after a long day
                     await asyncio.sleep(retry_s)
 
     async def stop(self) -> None:
@@ -402,11 +407,14 @@ class ProjectXBroker:
         typ = _BACK.get(rec.type, OrderType.MARKET)
         lp = _ticks(rec.limit_price, c) if c else None
         sp = _ticks(rec.stop_price, c) if c else None
-        leg = not is_ours(rec.custom_tag) and self._bracket_parent(root, side) is not None
+        ours = is_ours(rec.custom_tag)  # ours from before a restart: shown as ours, not counted as external
+        leg = not ours and self._bracket_parent(root, side) is not None
         req = external_request(root, side, rec.size, typ, lp, sp,
                                source=Source.BRACKET if leg else Source.MANUAL,
                                tag="venue bracket" if leg else (rec.custom_tag or "external"))
-        return self.book.adopt(str(rec.id), req, OrderStatus.ACCEPTED, self.clock(), external=not leg)
+        reason = "venue bracket leg" if leg else "placed by Tapeflow before a restart" if ours else "external order"
+        return self.book.adopt(str(rec.id), req, OrderStatus.ACCEPTED, self.clock(), external=not (leg or ours),
+                               reason=reason, client_id=rec.custom_tag or "")
 
     def _bracket_parent(self, root: str, exit_side: Side) -> Order | None:
         for o in reversed(list(self.book.orders.values())):
