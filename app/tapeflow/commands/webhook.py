@@ -1,4 +1,5 @@
-"""``tapeflow webhook``: the TradingView webhook server, headless, on a paper account.
+"""``tapeflow webhook``: the TradingView webhook server, headless, on a paper account (or, with
+``--broker projectx --live`` and a confirmation, a live ProjectX account: see ``live_mode``).
 
 The paper broker fills against a feed (the simulator by default) replayed at market pace, so
 alerts fill as they would live. One line is printed per alert outcome; the secret never is (it
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import platformdirs
 
+from tapeflow.commands import _live_mode as live_mode
 from tapeflow.feeds.open import open_source
 from tapeflow.feeds.replay import Replay
 from tapeflow.store.journal import Journal
@@ -58,6 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="where the kill switch latch is kept (survives restarts)")
     p.add_argument("--rearm", metavar="NAME", help="re-arm a latched kill switch as NAME before starting")
     p.add_argument("--duration", type=float, help=argparse.SUPPRESS)  # seconds, for tests and demos
+    live_mode.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -90,10 +93,19 @@ async def serve(
     """Run until ``stop`` is set, ``--duration`` passes or Ctrl-C."""
     trading, webhook = load(args)
     require_secret(webhook)  # refuse before opening anything
-    source = open_source(args.feed, symbol=args.symbol)
-    root = source.info.instrument.root
+    live_mode.check_mode(args)
+    live = args.broker != "paper"
+    source = None if live else open_source(args.feed, symbol=args.symbol)
+    root = (args.symbol or "ES").upper() if source is None else source.info.instrument.root
     journal = Journal(Path(args.journal))
-    account = Account(trading, kill_switch=KillSwitch(args.kill_switch_file), journal=journal, name="paper")
+    broker = None
+    if live:
+        account, broker, report = await live_mode.open_live_account(args, trading, journal, {root})
+        _say(f"{live_mode.RED}LIVE{live_mode.RESET} {account.name}: reconciled with the venue")
+        for line in report.warnings:
+            _say(f"{live_mode.RED}WARNING{live_mode.RESET} {line}")
+    else:
+        account = Account(trading, kill_switch=KillSwitch(args.kill_switch_file), journal=journal, name="paper")
     if args.rearm:
         account.rearm(args.rearm)
         account.set_automation(Source.WEBHOOK, True, by=args.rearm)
@@ -103,14 +115,17 @@ async def serve(
         account, webhook, journal=journal, instruments={root}, on_request=_print_line
     )
     await server.start()
-    _say(f"listening on {server.url}/webhook for {root} alerts (paper account, feed {args.feed})")
+    red = f"{live_mode.RED}LIVE{live_mode.RESET}"
+    what = f"{red} account {account.name}" if live else f"paper account, feed {args.feed}"
+    _say(f"listening on {server.url}/webhook for {root} alerts ({what})")
     _say(f"status page: {server.url}/status.html?token={server.status_token}  (read-only)")
     if account.kill_switch.latched:
         ks = account.kill_switch.state
         _say(f"kill switch is LATCHED (by {ks.by}: {ks.reason}); orders are refused until --rearm NAME")
     if on_ready is not None:
         on_ready(server)
-    feed = asyncio.create_task(_play(Replay(source, speed=args.speed), account))
+    feed = asyncio.create_task(_play(Replay(source, speed=args.speed), account) if source is not None
+                               else broker.run())  # type: ignore[union-attr]
     stop = stop or asyncio.Event()
     try:
         waiter = asyncio.create_task(stop.wait())
@@ -121,6 +136,8 @@ async def serve(
         with contextlib.suppress(asyncio.CancelledError):
             await feed
         await server.stop()
+        if broker is not None:
+            await broker.stop()
         journal.close()
     return 0
 

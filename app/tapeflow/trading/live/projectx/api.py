@@ -18,11 +18,12 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from tapeflow.trading.live.projectx import TOPSTEPX_API, TOPSTEPX_USER_HUB
 from tapeflow.trading.live.throttle import Throttle
 
+__all__ = ["TOPSTEPX_API", "TOPSTEPX_USER_HUB"]
+
 RATE_LIMIT = (200, 60.0)  # requests, seconds (all endpoints used here)
-TOPSTEPX_API = "https://api.topstepx.com"
-TOPSTEPX_USER_HUB = "https://rtc.topstepx.com/hubs/user"
 
 
 class PxOrderType(IntEnum):

@@ -10,7 +10,8 @@ import os
 from collections.abc import Iterable
 
 from tapeflow.errors import TapeflowError
-from tapeflow.trading.live.projectx.api import TOPSTEPX_API, TOPSTEPX_USER_HUB, ProjectXClient, PxContract
+from tapeflow.trading.live.projectx import TOPSTEPX_API, TOPSTEPX_USER_HUB
+from tapeflow.trading.live.projectx.api import ProjectXClient, PxContract
 from tapeflow.trading.live.projectx.broker import SYMBOLS, ProjectXBroker
 
 KEYRING_SERVICE = "tapeflow-projectx"
