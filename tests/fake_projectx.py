@@ -24,6 +24,7 @@ RS = "\x1e"
 CONTRACT = {"id": "CON.F.US.EP.Z26", "name": "ESZ6", "description": "E-mini S&P 500", "tickSize": 0.25,
             "tickValue": 12.5, "activeContract": True, "symbolId": "F.US.EP"}
 TICK = Decimal("0.25")
+POINT_VALUE = Decimal(50)  # ES: $12.50 a tick
 
 
 def now_iso() -> str:
@@ -34,6 +35,7 @@ def now_iso() -> str:
 class FakeProjectX:
     account_id: int = 465
     fee: Decimal = Decimal("1.40")
+    pnl_bias: Decimal = Decimal(0)  # added to each closing trade's P&L: the venue counting differently
     orders: dict[int, dict[str, Any]] = field(default_factory=dict)
     trades: list[dict[str, Any]] = field(default_factory=list)
     position: int = 0  # signed contracts of the one contract
@@ -54,8 +56,11 @@ class FakeProjectX:
         px = Decimal(str(price if price is not None else (o["limitPrice"] or o["stopPrice"] or 5000)))
         self._trade_ids += 1
         side = 1 if o["side"] == 0 else -1
+        closed = min(qty, abs(self.position)) if self.position * side < 0 else 0
+        pnl = None if not closed else float((px - self.avg) * closed * (1 if self.position > 0 else -1)
+                                            * POINT_VALUE + self.pnl_bias)
         trade = {"id": self._trade_ids, "accountId": self.account_id, "contractId": o["contractId"],
-                 "creationTimestamp": now_iso(), "price": float(px), "profitAndLoss": None,
+                 "creationTimestamp": now_iso(), "price": float(px), "profitAndLoss": pnl,
                  "fees": float(self.fee * qty), "side": o["side"], "size": qty, "voided": False, "orderId": order_id}
         self.trades.append(trade)
         o["fillVolume"] += qty

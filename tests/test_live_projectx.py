@@ -11,6 +11,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -341,3 +342,25 @@ def test_kill_9_with_a_live_position_then_restart_reconciles_without_booking_or_
     on_venue(after, journal=journal, fake=fake)
     assert len(fake.place_requests) == 1  # nothing was resent after the restart
     assert len(journal.rows("fills")) == 1
+
+
+def test_the_daily_loss_limit_holds_against_the_venues_count_when_it_is_worse_than_ours():
+    fake = FakeProjectX(pnl_bias=Decimal(-100))  # the prop firm books $100 more loss on the close
+
+    async def t(venue: FakeProjectX, acct: Account, broker: ProjectXBroker) -> None:
+        acct.update_settings(replace(acct.settings, risk=replace(acct.settings.risk, daily_loss_limit_cents=10_000)))
+        a = acct.submit(buy(1)).order_id
+        await settle(broker)
+        venue.fill(int(acct.orders[a].venue_id), 1, 5000.00)
+        await settle(broker)
+        s = acct.submit(OrderRequest(instrument=ES, side=Side.SELL, qty=1)).order_id
+        await settle(broker)
+        venue.fill(int(acct.orders[s].venue_id), 1, 4999.00)
+        await settle(broker)
+        # ours: -1 point = -$50 and 2 x $1.40 fees = -$52.80, inside the $100 limit;
+        # the venue's: -$50 - $100 - $2.80 = -$152.80, beyond it
+        assert acct.ledger.day_pnl_cents(acct.risk.trading_date) == -5280
+        assert acct.risk.venue_realized_today_cents == -15280
+        assert acct.risk.state_rule == "daily_loss"
+        assert not acct.submit(buy(1)).ok
+    on_venue(t, fake=fake)

@@ -292,6 +292,11 @@ class Account:
                     self.ledger.mark(root, book.last)
         self._after_activity()
 
+    def advance_clock(self, ts_ns: int) -> None:
+        """Move the account clock without a tape (a live venue's fill times): day roll, P&L limits."""
+        self._set_clock(ts_ns)
+        self._after_activity()
+
     def mark(self, instrument: str, price: int) -> None:
         """Mark an instrument to a price (ticks) when the broker does not see the tape."""
         self.ledger.mark(instrument, price)

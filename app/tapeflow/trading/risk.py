@@ -74,6 +74,9 @@ class RiskManager:
         self.hwm_cents = self.settings.starting_balance_cents
         self.equity_cents = self.settings.starting_balance_cents
         self.events: list[RiskEvent] = []  # drained by the account (journal, UI)
+        # a live venue's own realized net for the trading date (prop firms judge on theirs): the
+        # daily loss limit holds against the worse of it and ours (None: paper, nothing to compare)
+        self.venue_realized_today_cents: int | None = None
         self._windows_key: tuple[date, tuple[Window, ...]] | None = None
         self._windows: list[tuple[int, int]] = []
 
@@ -248,13 +251,17 @@ class RiskManager:
         out: list[Breach] = []
         d = self.trading_date
         if s.daily_loss_limit_cents is not None and d is not None:
-            pnl = ledger.day_pnl_cents(d)
+            pnl, whose = ledger.day_pnl_cents(d), "daily loss"
+            if self.venue_realized_today_cents is not None:
+                venue = self.venue_realized_today_cents + ledger.unrealized_cents
+                if venue < pnl:
+                    pnl, whose = venue, "daily loss by the broker's count"
             if pnl <= -s.daily_loss_limit_cents and self.automation_blocked_on != d:
                 self.automation_blocked_on = d
                 out.append(
                     Breach(
                         "daily_loss",
-                        f"daily loss {_usd(pnl)} reached the limit {_usd(s.daily_loss_limit_cents)}",
+                        f"{whose} {_usd(pnl)} reached the limit {_usd(s.daily_loss_limit_cents)}",
                         s.on_daily_loss,
                     )
                 )

@@ -10,14 +10,16 @@ done when the venue's own position report says flat.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 import msgspec
 
+from tapeflow.core.sessions import trading_date_of
 from tapeflow.trading.account import Account, RestoreReport
 from tapeflow.trading.live.book import seen_fill_ids
 from tapeflow.trading.live.projectx.broker import KillReport, ReconcileReport
+from tapeflow.trading.orders import OrderEvent
 
 RESUME_MARGIN_NS = 5 * 60 * 1_000_000_000  # ask the venue for trades a little before the last one booked
 FIRST_LOOKBACK_NS = 24 * 3600 * 1_000_000_000  # no venue fill journaled yet: the last day
@@ -63,12 +65,29 @@ def journal_seed(journal: Any, now_ns: int) -> tuple[set[str], int]:
 async def start_live(account: Account, venue: LiveVenue, journal: Any | None = None) -> StartReport:
     """Restore from the journal (if any), connect and reconcile, and compare positions with the venue."""
     restore = account.restore(journal) if journal is not None else None
+    watch_limits(account, venue)
     rec = await venue.start()
     ours = {k: p.qty for k, p in account.ledger.positions.items() if p.qty}
     keys = set(ours) | {k for k, v in rec.venue_positions.items() if v}
     mismatched = {k: (ours.get(k, 0), rec.venue_positions.get(k, 0)) for k in sorted(keys)
                   if ours.get(k, 0) != rec.venue_positions.get(k, 0)}
     return StartReport(restore=restore, reconcile=rec, mismatched=mismatched)
+
+
+def watch_limits(account: Account, venue: Any) -> Callable[[], None]:
+    """After every live fill: the account's clock and mark move to the fill, the venue's realized day
+    P&L is handed to the risk manager, and the limits are checked (the stricter of ours and the
+    venue's holds against the daily loss limit). Returns the unsubscribe function."""
+
+    def on_event(e: OrderEvent) -> None:
+        f = e.fill
+        if f is None:
+            return
+        account.risk.venue_realized_today_cents = venue.venue_realized_cents.get(trading_date_of(f.ts_ns), 0)
+        account.advance_clock(f.ts_ns)
+        account.mark(f.instrument, f.price)
+
+    return account.subscribe(on_event)
 
 
 async def kill_live(account: Account, venue: LiveVenue, by: str, reason: str = "kill switch") -> KillReport:

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Coroutine, Iterable
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +25,7 @@ import msgspec
 import numpy as np
 
 from tapeflow.core.events import Side
+from tapeflow.core.sessions import session_of, trading_date_of
 from tapeflow.trading.broker import EventCallback
 from tapeflow.trading.client_ids import is_ours
 from tapeflow.trading.live.book import VenueOrders, external_request
@@ -129,6 +131,8 @@ class ProjectXBroker:
         self.last_report: ReconcileReport | None = None
         self.status_listener: Callable[[str], None] = lambda s: None
         self.killing = False  # kill at the venue under way: it closes positions itself
+        self.venue_realized_cents: dict[date, int] = {}  # trading date -> the venue's realized net
+        self._pnl_trades: set[int] = set()
 
     # -- Broker protocol ---------------------------------------------------------------------
     def set_listener(self, callback: EventCallback) -> None:
@@ -247,7 +251,8 @@ class ProjectXBroker:
                 if mine is not None and mine.is_open:
                     self._on_order(rec)
         booked = 0
-        for t in sorted(await self.client.trades_since(cid, self.since_ns), key=lambda t: t.id):
+        since = min(self.since_ns, session_of(self.clock()).eth_open_ns)  # the whole day: the venue's P&L
+        for t in sorted(await self.client.trades_since(cid, since), key=lambda t: t.id):
             booked += self._on_trade(t)
         self.venue_positions = self._positions(await self.client.open_positions(cid))
         working = self.book.open_orders()
@@ -424,7 +429,15 @@ class ProjectXBroker:
         return None
 
     def _on_trade(self, t: PxTrade) -> int:
-        if t.voided or str(t.id) in self.book.seen_fills:
+        if t.voided:
+            return 0
+        ts = parse_ts(t.creation_timestamp) or self.clock()
+        if t.id not in self._pnl_trades:  # the venue's own day P&L, from every trade of the day
+            self._pnl_trades.add(t.id)
+            d = trading_date_of(ts)
+            net = ((t.profit_and_loss or Decimal(0)) - t.fees) * 100
+            self.venue_realized_cents[d] = self.venue_realized_cents.get(d, 0) + int(net.to_integral_value())
+        if str(t.id) in self.book.seen_fills:
             return 0
         o = self.book.by_venue(str(t.order_id))
         root = self._root_of.get(t.contract_id, t.contract_id)
@@ -435,7 +448,7 @@ class ProjectXBroker:
                                 OrderStatus.ACCEPTED, self.clock())
         tick = c.tick_size if c is not None else Decimal(1)
         fill = Fill(
-            id=t.id, order_id=o.id, ts_ns=parse_ts(t.creation_timestamp) or self.clock(), instrument=root,
+            id=t.id, order_id=o.id, ts_ns=ts, instrument=root,
             side=side, qty=t.size, price=int((t.price / tick).to_integral_value()),
             commission_cents=int((t.fees * 100).to_integral_value()), source=o.request.source,
             venue_fill_id=str(t.id),
