@@ -8,6 +8,10 @@ event loop, the local fake venue of the tests on 127.0.0.1. Figures (p50 / p99, 
   (the HTTP stack and loopback: the baseline, not ours);
 * live: ``Account.submit`` on the ProjectX broker to the venue's handler seeing the place request;
 * added by our side: live minus bare POST, per percentile. Target: p99 under 1 ms.
+* webhook: a TradingView alert POSTed to the webhook server -> the place request at the venue, next
+  to the same alert on a paper account (POST -> reply, the order accepted by the paper broker);
+  added by our side = webhook -> venue minus two bare POSTs (two loopback HTTP hops).
+  The venue fills each market order at once, so the account stays near flat.
 
 Accounts are renewed every 50 orders (the orders rest, and thousands of them would time the risk
 manager's scan of working orders instead of the path). The venue's documented rate limit (200
@@ -20,6 +24,7 @@ import asyncio
 import statistics
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from fake_projectx import FakeProjectX
 
 from tapeflow.core.events import Side
-from tapeflow.trading import Account, OrderRequest, OrderType
+from tapeflow.trading import Account, OrderRequest, OrderType, RiskSettings, TradingSettings
 from tapeflow.trading.live.projectx.connect import connect_projectx
 from tapeflow.trading.live.throttle import Throttle
+from tapeflow.trading.testing import trades
+from tapeflow.webhook.server import WebhookServer
+from tapeflow.webhook.settings import Secret, WebhookSettings
 
 
 class StampedVenue(FakeProjectX):
@@ -54,6 +62,60 @@ class StampedVenue(FakeProjectX):
             self.arrived.set()
             return aiohttp.web.json_response({"success": True})
         return await super()._rest(request)
+
+
+class NullJournal:
+    def write(self, table: str, record: object) -> None:
+        pass
+
+
+SECRET = "benchmark-secret-0123456789"
+
+
+def alert(i: int, run: str) -> dict[str, Any]:
+    return {"secret": SECRET, "action": "buy" if i % 2 == 0 else "sell", "symbol": "ES1!", "quantity": 1,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "id": f"{run}-{i}"}
+
+
+async def webhook_path(venue: StampedVenue, broker: Any, session: aiohttp.ClientSession, n: int
+                       ) -> tuple[list[int], list[int]]:
+    """(live POST -> place at venue, paper POST -> reply) in ns, ``n`` alerts each after 50 warm-up."""
+    settings = WebhookSettings(secret=Secret(SECRET), port=0, rate_per_second=1e9, rate_burst=10**9,
+                               max_age_seconds=3600)
+    # no brackets: each alert is one order on the wire (venue bracket legs would pile up over the run)
+    trading = TradingSettings(risk=RiskSettings(require_stop_for_automation=False))
+    live = WebhookServer(Account(trading, broker=broker, name="bench"), settings, journal=NullJournal(),
+                         instruments={"ES"})
+    paper_acct = Account(trading, name="paper")
+    paper = WebhookServer(paper_acct, settings, journal=NullJournal(), instruments={"ES"})
+    await live.start()
+    await paper.start()
+    clock = [time.time_ns()]
+    live_ns, paper_ns = [], []
+    assert venue.arrived is not None
+    for i in range(n + 50):
+        venue.arrived.clear()
+        t0 = time.perf_counter_ns()
+        async with session.post(f"{live.url}/webhook", json=alert(i, "live")) as r:
+            reply = await r.read()
+            if r.status != 200:
+                raise SystemExit(f"live webhook refused alert {i}: {r.status} {reply.decode()}")
+        await asyncio.wait_for(venue.arrived.wait(), 10)
+        t_live = venue.t_arrive - t0
+        await broker.idle()
+        venue.fill(max(venue.orders), 1, 5000.0)
+        t0 = time.perf_counter_ns()
+        async with session.post(f"{paper.url}/webhook", json=alert(i, "paper")) as r:
+            await r.read()
+        t_paper = time.perf_counter_ns() - t0
+        clock[0] += 1_000_000
+        paper_acct.on_events(trades(clock[0], [(22_000, 1, 1)]))
+        if i >= 50:
+            live_ns.append(t_live)
+            paper_ns.append(t_paper)
+    await live.stop()
+    await paper.stop()
+    return live_ns, paper_ns
 
 
 def pct(xs: list[int], q: float) -> float:
@@ -98,6 +160,7 @@ async def main(n: int) -> None:
             paper_ns.append(t_paper)
             bare_ns.append(t_bare)
             live_ns.append(t_live)
+    hook_live, hook_paper = await webhook_path(venue, broker, session, n)
     await session.close()
     await broker.stop()
     await venue.stop()
@@ -108,6 +171,10 @@ async def main(n: int) -> None:
         print(f"{name:<34}{pct(xs, 50):>10.1f}{pct(xs, 99):>10.1f}")
     print(f"{'added by our side (live - bare)':<34}{pct(live_ns, 50) - pct(bare_ns, 50):>10.1f}"
           f"{pct(live_ns, 99) - pct(bare_ns, 99):>10.1f}   target p99 < 1000")
+    for name, xs in (("webhook paper: POST -> reply", hook_paper), ("webhook live: POST -> place", hook_live)):
+        print(f"{name:<34}{pct(xs, 50):>10.1f}{pct(xs, 99):>10.1f}")
+    print(f"{'added by our side (live - 2 bare)':<34}{pct(hook_live, 50) - 2 * pct(bare_ns, 50):>10.1f}"
+          f"{pct(hook_live, 99) - 2 * pct(bare_ns, 99):>10.1f}   target p99 < 1000")
 
 
 if __name__ == "__main__":
