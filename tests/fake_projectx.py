@@ -40,6 +40,7 @@ class FakeProjectX:
     trades: list[dict[str, Any]] = field(default_factory=list)
     position: int = 0  # signed contracts of the one contract
     avg: Decimal = Decimal(0)
+    unavailable: int = 0  # the next this many REST calls answer 503 (venue or network trouble)
     place_requests: list[dict[str, Any]] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)  # every path called
     next_place: deque[tuple[str, Any]] = field(default_factory=deque)  # ("ack"|"reject"|"hang"|"drop", arg)
@@ -146,6 +147,9 @@ class FakeProjectX:
         path = request.path
         self.requests.append(path)
         body = await request.json()
+        if self.unavailable > 0:
+            self.unavailable -= 1
+            return web.Response(status=503)
         ok: dict[str, Any] = {"success": True, "errorCode": 0, "errorMessage": None}
         if path == "/api/Auth/loginKey":
             good = body.get("apiKey") == "key-123"

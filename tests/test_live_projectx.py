@@ -241,6 +241,19 @@ def test_kill_switch_at_the_venue_cancels_working_orders_closes_the_position_and
     on_venue(t)
 
 
+def test_the_kill_switch_keeps_trying_while_the_venue_does_not_answer():
+    async def t(venue: FakeProjectX, acct: Account, broker: ProjectXBroker) -> None:
+        a = acct.submit(buy(2)).order_id
+        await settle(broker)
+        venue.fill(int(acct.orders[a].venue_id), 2, 5000.00)
+        await settle(broker)
+        venue.unavailable = 4  # the next four requests get 503
+        report = await kill_live(acct, broker, by="trader")
+        await settle(broker)
+        assert report.flat_confirmed and venue.position == 0 and acct.ledger.is_flat
+    on_venue(t)
+
+
 def test_restart_after_a_crash_books_nothing_twice(tmp_path):
     path = tmp_path / "journal.sqlite"
     fake = FakeProjectX()

@@ -12,23 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tapeflow.core.events import Side
+from tapeflow.trading import order_state as n
 from tapeflow.trading.live.book import VenueOrders
-from tapeflow.trading.order_state import (
-    Ack,
-    Cancelled,
-    CancelRequested,
-    CommandRefused,
-    Expired,
-    Rejected,
-    Updated,
-    UpdateRequested,
-)
 from tapeflow.trading.orders import Fill, OrderEvent, OrderRequest, new_order
 
 N_ORDERS = 3
 notice = st.sampled_from([
-    Ack("v"), CancelRequested(), Cancelled("c"), Rejected("r"), Expired(), UpdateRequested(),
-    CommandRefused("no"), Updated(qty=2, limit_price=100), Updated(qty=5, limit_price=99),
+    n.Ack("v"), n.CancelRequested(), n.Cancelled("c"), n.Rejected("r"), n.Expired(), n.UpdateRequested(),
+    n.CommandRefused("no"), n.Updated(qty=2, limit_price=100), n.Updated(qty=5, limit_price=99),
 ])
 # (order index, trade id, qty, price): trade ids are global at the venue, so the same id always
 # names the same execution (a replay repeats it exactly)

@@ -8,11 +8,10 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 from fake_projectx import FakeProjectX
-from test_webhook_support import SECRET
+from test_webhook_support import SECRET, start_serving
 
 from tapeflow.cli import build_parser, main
 from tapeflow.commands._live_mode import confirm
-from tapeflow.commands.webhook import serve
 from tapeflow.errors import TapeflowError
 
 
@@ -48,10 +47,7 @@ def test_a_webhook_alert_becomes_one_tagged_order_at_the_venue_and_the_reply_doe
             "--projectx-api", url, "--projectx-hub", url.replace("http", "ws") + "/hubs/user",
             "--journal", str(tmp_path / "j.sqlite"), "--kill-switch-file", str(tmp_path / "ks.json"),
         ])
-        stop = asyncio.Event()
-        ready = asyncio.get_running_loop().create_future()
-        task = asyncio.create_task(serve(args, on_ready=ready.set_result, stop=stop))
-        server = await asyncio.wait_for(ready, 10)
+        task, stop, server = await start_serving(args)
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         async with aiohttp.ClientSession() as http:
             body = {"secret": SECRET, "action": "buy", "symbol": "ES1!", "quantity": 1, "stop_ticks": 8, "time": now}

@@ -272,22 +272,26 @@ class ProjectXBroker:
 
     async def kill(self, *, attempts: int = 20) -> KillReport:
         """Cancel every working order and close every position at the venue, then ask the venue
-        whether it is flat (its position report, not our ledger, is the proof)."""
+        whether it is flat (its position report, not our ledger, is the proof). A request without an
+        answer (connection down) is retried every ``poll_s`` up to ``attempts`` rounds."""
         cid = self.account_id
-        for rec in await self.client.open_orders(cid):
-            with contextlib.suppress(VenueRefusedError):  # already gone
-                await self.client.post("/api/Order/cancel", {"accountId": cid, "orderId": rec.id})
         left: dict[str, int] = {}
         for n in range(attempts):
-            positions = await self.client.open_positions(cid)
-            left = {k: v for k, v in self._positions(positions).items() if v}
-            if not left:
-                return KillReport(True, {})
-            if n == 0 or n % 5 == 0:
-                for p in positions:
-                    with contextlib.suppress(VenueRefusedError):
-                        body = {"accountId": cid, "contractId": p.contract_id}
-                        await self.client.post("/api/Position/closeContract", body)
+            try:
+                for rec in await self.client.open_orders(cid):
+                    with contextlib.suppress(VenueRefusedError):  # already gone
+                        await self.client.post("/api/Order/cancel", {"accountId": cid, "orderId": rec.id})
+                positions = await self.client.open_positions(cid)
+                left = {k: v for k, v in self._positions(positions).items() if v}
+                if not left:
+                    return KillReport(True, {})
+                if n % 5 == 0:  # a close takes a moment to show: ask again before closing again
+                    for p in positions:
+                        with contextlib.suppress(VenueRefusedError):
+                            body = {"accountId": cid, "contractId": p.contract_id}
+                            await self.client.post("/api/Position/closeContract", body)
+            except OutcomeUnknownError:
+                pass  # the connection is down: try again
             await asyncio.sleep(self.poll_s)
         return KillReport(False, left)
 
@@ -423,7 +427,8 @@ class ProjectXBroker:
 
     def _bracket_parent(self, root: str, exit_side: Side) -> Order | None:
         for o in reversed(list(self.book.orders.values())):
-            bracketed = o.request.bracket is not None and o.filled_qty > 0
+            # its legs may be reported before the entry's own trade: an open entry counts too
+            bracketed = o.request.bracket is not None and (o.filled_qty > 0 or o.is_open)
             if o.id > 0 and bracketed and o.instrument == root and o.side != exit_side:
                 return o
         return None
