@@ -15,7 +15,8 @@ from test_webhook_support import NOW_ISO, NOW_NS, SECRET, make_rig
 
 from tapeflow.trading.orders import OrderType
 from tapeflow.webhook.outcome import Code, Reply
-from tapeflow.webhook.schema import Action, PayloadError, decode_body, parse_key_values, to_alert
+from tapeflow.webhook.formats import to_alert
+from tapeflow.webhook.schema import Action, Level, PayloadError, Unit, decode_body, parse_key_values
 
 README = Path(__file__).resolve().parents[1] / "app" / "tapeflow" / "webhook" / "README.md"
 TV_VALUES = {  # what TradingView fills in, for a strategy buy on ES1!
@@ -43,7 +44,9 @@ def test_canonical_json_fields():
     assert a.action == Action.SELL and a.symbol == "MESZ2026" and a.quantity == 3 and a.alert_id == "a1"
     assert a.time_ns == NOW_NS and a.order_type == OrderType.STOP_LIMIT
     assert a.price == Decimal("5500.5") and a.stop_price == Decimal("5501")
-    assert (a.stop_ticks, a.target_ticks, a.reduce_only, a.strategy) == (8, 12, True, "fade")
+    assert a.stop == Level(Unit.TICKS, Decimal(8), "stop_ticks")
+    assert a.target == Level(Unit.TICKS, Decimal(12), "target_ticks")
+    assert (a.reduce_only, a.strategy) == (True, "fade")
 
 
 def test_aliases_and_action_synonyms():

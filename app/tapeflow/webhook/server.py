@@ -26,16 +26,18 @@ from pathlib import Path
 
 import msgspec
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from tapeflow.errors import TapeflowError
 from tapeflow.trading.account import Account
 from tapeflow.trading.journal_sink import JournalSink
 from tapeflow.webhook.auth import Allowlist, client_address, status_authorized, status_token
+from tapeflow.webhook.formats import to_alert
 from tapeflow.webhook.outcome import HTTP_STATUS, JOURNAL_TABLE, Code, Reply, WebhookRequest
 from tapeflow.webhook.ratelimit import RateLimiter
 from tapeflow.webhook.replay_guard import NS_PER_SECOND, ReplayGuard, Seen
 from tapeflow.webhook.routing import execute, prepare
-from tapeflow.webhook.schema import Action, Alert, PayloadError, decode_body, to_alert
+from tapeflow.webhook.schema import Action, Alert, PayloadError, decode_body, take_secret
 from tapeflow.webhook.settings import WebhookSettings, require_secret
 from tapeflow.webhook.status import build_status, render_html
 
@@ -99,6 +101,7 @@ class WebhookServer:
     def _make_app(self) -> web.Application:
         app = web.Application(client_max_size=self.settings.max_body_bytes)
         app.router.add_post("/webhook", self._on_alert)
+        app.router.add_post("/webhook/{password}", self._on_alert)  # TradersPost-style URL password
         app.router.add_post("/", self._on_alert)
         app.router.add_get("/status", self._on_status)
         app.router.add_get("/status.html", self._on_status)
@@ -150,23 +153,30 @@ class WebhookServer:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return self._finish(too_large, now, t0, client)
+        except RequestPayloadError:  # a Content-Encoding (gzip, deflate) the body does not match
+            why = "Content-Encoding: the body is not valid compressed data; send it uncompressed"
+            reply = Reply(ok=False, code=Code.BAD_BODY, field="Content-Encoding", reason=why)
+            return self._finish(reply, now, t0, client, headers={"Connection": "close"})
         alert: Alert | None = None
         key = ""
         try:
-            reply, alert, key = self._handle(body, request.content_type, client, now)
+            password = request.match_info.get("password")
+            reply, alert, key = self._handle(body, request.content_type, client, now, password)
         except Exception:
             log.error("webhook: internal error on a request from %s\n%s", client, self._redact(traceback.format_exc()))
             reply = Reply(ok=False, code=Code.INTERNAL, reason="internal error (see the server log)")
         return self._finish(reply, now, t0, client, alert=alert, key=key)
 
-    def _handle(self, body: bytes, content_type: str, client: str, now: int) -> tuple[Reply, Alert | None, str]:
+    def _handle(
+        self, body: bytes, content_type: str, client: str, now: int, url_secret: str | None = None
+    ) -> tuple[Reply, Alert | None, str]:
         restricted = not self.allowlist.allows(client)
         forbidden = Reply(ok=False, code=Code.FORBIDDEN, reason="this address may not place orders")
         try:
             fields = decode_body(body, content_type)
         except PayloadError as e:
             return (forbidden if restricted else _error(e)), None, ""
-        candidate = fields.pop("secret", None)
+        candidate = take_secret(fields, url_secret)
         if not isinstance(candidate, str) or not self.secret.matches(candidate):
             if restricted:
                 return forbidden, None, ""
@@ -191,7 +201,7 @@ class WebhookServer:
             reason = "this alert was already received" + (f" (order {seen.order_id})" if seen.order_id else "")
             return Reply(ok=False, code=Code.DUPLICATE, order_id=seen.order_id, reason=reason, alert=key), alert, key
         try:
-            prepared = prepare(alert, self.instruments)
+            prepared = prepare(alert, self.instruments, self.account)
         except PayloadError as e:
             return _error(e), alert, key
         self.guard.remember(key, now, Seen(None, "executing"))  # before: never twice, even after a crash here
