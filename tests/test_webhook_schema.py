@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from test_webhook_support import NOW_ISO, NOW_NS, SECRET, make_rig
 
 from tapeflow.trading.orders import OrderType
-from tapeflow.webhook.outcome import Code, Reply
 from tapeflow.webhook.formats import to_alert
+from tapeflow.webhook.outcome import Code, Reply
 from tapeflow.webhook.schema import Action, Level, PayloadError, Unit, decode_body, parse_key_values
 
 README = Path(__file__).resolve().parents[1] / "app" / "tapeflow" / "webhook" / "README.md"
@@ -26,6 +26,10 @@ TV_VALUES = {  # what TradingView fills in, for a strategy buy on ES1!
     "{{strategy.order.id}}": "Long",
     "{{timenow}}": NOW_ISO,
     "{{close}}": "5500.25",
+    "{{strategy.market_position}}": "long",
+    "{{strategy.prev_market_position}}": "flat",
+    "{{strategy.position_size}}": "1",
+    "{{strategy.order.price}}": "5500.25",
 }
 
 

@@ -301,7 +301,7 @@ def _breakeven(account: Account, root: str, alert: Alert) -> Reply:
     """Move the position's working stops to its average entry (rounded to the side that cannot
     lose), or place one there for the whole position if none is working."""
     pos = account.ledger.positions[root]
-    avg = pos.avg_price_ticks()
+    avg = pos.avg_price_ticks
     if avg is None or pos.qty == 0:
         return Reply(ok=True, code=Code.OK, reason="flat: no stop to move")
     be = math.ceil(avg) if pos.qty > 0 else math.floor(avg)
