@@ -56,6 +56,8 @@ class Instrument:
         """Exchange price to ticks; raises if the price is not on the tick grid."""
         try:
             p = Decimal(str(price)) if not isinstance(price, Decimal) else price
+            if not p.is_finite():
+                raise InvalidOperation
             q, r = divmod(p, self.tick_size)
         except InvalidOperation:  # not a number, infinite, or too large for the decimal context
             raise TapeflowError(f"price {price} is not a usable {self.root} price") from None

@@ -44,12 +44,18 @@ class PayloadError(TapeflowError):
         self.message = message
 
 
+_LABELS = {  # keys are lower-cased for lookup; errors name them as the relay's documents spell them
+    k.lower(): k
+    for k in ("takeProfit", "stopLoss", "orderType", "limitPrice", "stopPrice", "signalPrice", "quantityType")
+}
+
+
 def invalid(field: str, message: str) -> PayloadError:
-    return PayloadError("invalid_field", message, field)
+    return PayloadError("invalid_field", message, _LABELS.get(field, field))
 
 
 def missing(field: str, message: str = "required") -> PayloadError:
-    return PayloadError("missing_field", message, field)
+    return PayloadError("missing_field", message, _LABELS.get(field, field))
 
 
 class Action(StrEnum):

@@ -1,0 +1,141 @@
+"""Fuzzed bodies mixing the relay formats: never a 5xx, never an order whose bracket differs from
+the one the body asked for (computed here from the body, independently of the parsers)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_webhook_support import NOW_NS, SECRET, make_rig
+
+from tapeflow.trading.orders import Source
+from tapeflow.webhook.outcome import HTTP_STATUS, Code
+
+TICK = Decimal("0.25")
+TICK_USD = Decimal("12.50")
+ENTRY = Decimal("5500.25")  # limit entries and alert prices in the generated bodies
+
+# (format, leg) -> how the body writes a distance of n ticks; the spec keeps what was written
+LEG_WRITERS = {
+    "ticks": lambda n, q, side, stop: Decimal(n),
+    "points": lambda n, q, side, stop: n * TICK,
+    "dollars": lambda n, q, side, stop: n * TICK_USD * q,
+    "price": lambda n, q, side, stop: ENTRY - side * n * TICK if stop else ENTRY + side * n * TICK,
+}
+OWN_BRACKET_KEYS = {
+    "native": {"stop_ticks", "target_ticks", "sl_ticks", "tp_ticks"},
+    "traderspost": {"stopLoss", "takeProfit"},
+    "pickmytrade": {"sl", "tp", "dollar_sl", "dollar_tp"},
+    "crosstrade": {"stop_loss", "take_profit"},
+}
+NOISE_KEYS = [
+    "sentiment", "market_position", "position_size", "market_position_size", "action", "data", "command",
+    "quantity", "qty", "order_type", "orderType", "limitPrice", "limit_price", "price", "signalPrice",
+    "symbol", "ticker", "instrument", "reduce_only", "id", "date", "strategy", "duplicate_position_allow",
+    "reverse_order_close", "pyramid", "stop_ticks", "target_ticks", "sl", "dollar_sl", "tp", "take_profit",
+    "stop_loss", "stopLoss", "takeProfit", "percentage_sl", "note",
+]
+NOISE_VALUES = st.sampled_from(
+    ["buy", "sell", "flat", "long", "short", "exit", "add", "reverse", "breakeven", "PLACE", "FLATPLACE",
+     "1", "2", "-1", "0", "3.5", "limit", "market", "LMT", "stop", "5500.25", "5499.10", "{{close}}", "",
+     "ES1!", "ESZ2025", "ES 09-24", "1e28", "NaN", "true", "false"]
+) | st.integers(-(2**70), 2**70) | st.none() | st.booleans() | st.just({}) | st.just({"amount": 2}) | st.just([1])
+
+
+@st.composite
+def bodies(draw) -> tuple[str, dict[str, Any], dict[str, tuple[str, Decimal]], int]:
+    """(format, body, {"stop"/"target": (unit, value written)}, side) for one entry alert."""
+    fmt = draw(st.sampled_from(["native", "tradingview", "traderspost", "pickmytrade", "crosstrade"]))
+    side = draw(st.sampled_from([1, -1]))
+    q = draw(st.integers(1, 3))
+    act = "buy" if side > 0 else "sell"
+    legs = {leg: (draw(st.integers(1, 40)), stop) for leg, stop in (("stop", True), ("target", False))
+            if draw(st.booleans())}
+    units = {
+        "native": ["ticks"], "tradingview": ["ticks"], "traderspost": ["points", "price"],
+        "pickmytrade": ["dollars", "price"], "crosstrade": ["price"],
+    }[fmt]
+    spec = {}
+    for leg, (n, stop) in legs.items():
+        unit = draw(st.sampled_from(units))
+        spec[leg] = (unit, LEG_WRITERS[unit](n, q, side, stop))
+    if fmt in ("native", "tradingview"):
+        body: dict[str, Any] = {"secret": SECRET, "action": act, "symbol": "ES1!", "quantity": q}
+        if fmt == "tradingview":
+            body["market_position"] = "long" if side > 0 else "short"
+        for leg, (_, v) in spec.items():
+            body["stop_ticks" if leg == "stop" else "target_ticks"] = str(v)
+    elif fmt == "traderspost":
+        body = {"passphrase": SECRET, "ticker": "ES1!", "action": act, "quantity": q, "signalPrice": str(ENTRY)}
+        for leg, (unit, v) in spec.items():
+            key = {"points": "amount", "price": "stopPrice" if leg == "stop" else "limitPrice"}[unit]
+            body["stopLoss" if leg == "stop" else "takeProfit"] = {key: str(v)}
+    elif fmt == "pickmytrade":
+        body = {"token": SECRET, "data": act, "symbol": "ES1!", "quantity": str(q), "price": str(ENTRY),
+                "tp": 0, "sl": 0, "dollar_tp": 0, "dollar_sl": 0}
+        for leg, (unit, v) in spec.items():
+            body[("dollar_" if unit == "dollars" else "") + ("sl" if leg == "stop" else "tp")] = str(v)
+    else:
+        body = {"key": SECRET, "command": "PLACE", "instrument": "ES 09-24", "action": act.upper(), "qty": q,
+                "order_type": "LIMIT", "limit_price": str(ENTRY)}
+        for leg, (_, v) in spec.items():
+            body["stop_loss" if leg == "stop" else "take_profit"] = str(v)
+    own = OWN_BRACKET_KEYS["native" if fmt == "tradingview" else fmt]
+    noise = draw(st.dictionaries(st.sampled_from([k for k in NOISE_KEYS if k not in own]), NOISE_VALUES, max_size=4))
+    for k, v in noise.items():
+        body.setdefault(k, v)
+    return fmt, body, spec, side
+
+
+def expected_ticks(unit: str, value: Decimal, order, ref: Decimal | None, stop: bool) -> Decimal | None:
+    """The distance the body asked for, in ticks of ES, for this order (None: not a whole number)."""
+    if unit == "ticks":
+        d = value
+    elif unit == "points":
+        d = value / TICK
+    elif unit == "dollars":
+        d = value / (TICK_USD * order.qty)
+    else:
+        entry = order.limit_price if order.limit_price is not None else order.stop_price
+        if entry is None:
+            if ref is None:
+                return None
+            entry = ref / TICK
+        d = (Decimal(entry) - value / TICK) * order.side if stop else (value / TICK - Decimal(entry)) * order.side
+    return d if d == d.to_integral_value() and d > 0 else None
+
+
+def encode(fmt: str, body: dict[str, Any]) -> tuple[bytes, str]:
+    if fmt == "crosstrade":
+        return "; ".join(f"{k}={v}" for k, v in body.items()).encode(), "text/plain"
+    return msgspec.json.encode(body), "application/json"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bodies())
+def test_fuzz_mixed_formats_never_5xx_and_never_a_bracket_other_than_the_bodys(case):
+    fmt, body, spec, _ = case
+    rig = make_rig()
+    before = set(rig.account.orders)
+    raw, ctype = encode(fmt, body)
+    reply, _, _ = rig.server._handle(raw, ctype, "127.0.0.1", NOW_NS)
+    assert HTTP_STATUS[Code(reply.code)] < 500, reply
+    new = [o for i, o in rig.account.orders.items() if i not in before and o.request.source == Source.WEBHOOK]
+    ref_text = body.get("signalPrice") if fmt == "traderspost" else body.get("price") if fmt == "pickmytrade" else None
+    ref = Decimal(str(ref_text)) if isinstance(ref_text, str) and ref_text == str(ENTRY) else None
+    for order in new:
+        if order.request.reduce_only:
+            assert order.request.bracket is None
+            continue
+        b = order.request.bracket
+        got = {"stop": b.stop_ticks if b else None, "target": b.target_ticks if b else None}
+        for leg in ("stop", "target"):
+            if leg not in spec:
+                assert got[leg] is None, (body, got)
+                continue
+            unit, value = spec[leg]
+            want = expected_ticks(unit, value, order, ref, stop=leg == "stop")
+            assert want is not None and got[leg] == int(want), (body, got, want)
