@@ -3,7 +3,15 @@ from decimal import Decimal
 
 import pytest
 
-from tapeflow.core.instruments import contract_month, front_month, instrument, month_label, parse_symbol, third_friday
+from tapeflow.core.instruments import (
+    contract_month,
+    feed_contract,
+    front_month,
+    instrument,
+    month_label,
+    parse_symbol,
+    third_friday,
+)
 from tapeflow.errors import TapeflowError
 
 
@@ -80,3 +88,9 @@ def test_front_month_rolls_eight_days_before_third_friday():
     assert front_month(date(2026, 11, 25)) == (2026, 12)
     assert front_month(date(2026, 12, 9)) == (2026, 12)
     assert front_month(date(2026, 12, 10)) == (2027, 3)  # roll Thursday, eight days before expiry
+
+
+def test_feed_contract_is_the_first_dated_symbol_of_the_root():
+    assert feed_contract("ES", ["ES.c.0", "ESU4"]) == "ESU4"
+    assert feed_contract("ES", ["ESU4-ESZ4", "NQU4"]) == "ES"  # a spread, another root: undated
+    assert feed_contract("MES", []) == "MES"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import platformdirs
 
+from tapeflow.core.instruments import feed_contract
 from tapeflow.feeds.open import open_source
 from tapeflow.feeds.replay import Replay
 from tapeflow.store.journal import Journal
@@ -92,6 +93,7 @@ async def serve(
     require_secret(webhook)  # refuse before opening anything
     source = open_source(args.feed, symbol=args.symbol)
     root = source.info.instrument.root
+    contract = feed_contract(root, source.info.symbols)  # alerts naming another month are refused
     journal = Journal(Path(args.journal))
     account = Account(trading, kill_switch=KillSwitch(args.kill_switch_file), journal=journal, name="paper")
     if args.rearm:
@@ -100,7 +102,7 @@ async def serve(
     from tapeflow.webhook.server import WebhookServer
 
     server = WebhookServer(
-        account, webhook, journal=journal, instruments={root}, on_request=_print_line
+        account, webhook, journal=journal, instruments={contract}, on_request=_print_line
     )
     await server.start()
     _say(f"listening on {server.url}/webhook for {root} alerts (paper account, feed {args.feed})")

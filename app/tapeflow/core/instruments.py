@@ -179,6 +179,20 @@ def contract_month(sym: ContractSymbol, on: date) -> tuple[int, int]:
     return year, month
 
 
+def feed_contract(root: str, symbols: list[str]) -> str:
+    """The dated contract (``ESU4``, as the feed writes it) a feed of ``root`` carries; ``root`` when
+    no symbol names a month (a continuous or undated feed: then the front month is assumed). The
+    year digit is resolved later against the tape's date, so a 2024 recording stays 2024."""
+    for raw in symbols:
+        try:
+            sym = parse_symbol(raw)
+        except TapeflowError:
+            continue
+        if sym.instrument.root == root and sym.month is not None:
+            return raw.strip()
+    return root
+
+
 def month_label(root: str, year: int, month: int) -> str:
     """``ESZ5 (December 2025)``: the exchange code and the month a person reads."""
     name = date(year, month, 1).strftime("%B")
