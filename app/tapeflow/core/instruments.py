@@ -6,6 +6,7 @@ from exchange prices, and they do it exactly (``Decimal``), never through binary
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -130,6 +131,11 @@ def parse_symbol(symbol: str, today: date | None = None) -> ContractSymbol:
     A one-digit year is the first such year not more than one year in the past relative to
     ``today`` (CME lists about a year and a half ahead), so ``ESZ6`` read in 2026 is December 2026.
     """
+    return _parse_symbol(symbol, today or date.today())
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_symbol(symbol: str, today: date) -> ContractSymbol:
     s = symbol.strip().upper().replace(" ", "")
     m = _SYMBOL_RE.match(s)
     if not m:
@@ -157,7 +163,7 @@ def parse_symbol(symbol: str, today: date | None = None) -> ContractSymbol:
     if len(y) == 4:
         year = int(y)
     else:
-        ref = (today or date.today()).year
+        ref = today.year
         digits = len(y)
         mod = 10**digits
         year = ref - ref % mod + int(y)

@@ -19,6 +19,7 @@ Rules that cannot surprise:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ from tapeflow.webhook.schema import MAX_TICKS, Action, Alert, Level, PayloadErro
 from tapeflow.webhook.schema import Side as Position
 
 TAG_LIMIT = 120
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_NS_PER_DAY = 86_400 * 1_000_000_000
 _OPENING = (Action.BUY, Action.SELL, Action.ADD, Action.REVERSE)
 
 
@@ -136,7 +139,7 @@ def _tape_date(account: Account | None) -> date:
     """The tape's date (replays trade their own months), or today before the first event."""
     if account is None or not account.clock_ns:
         return datetime.now(UTC).date()
-    return datetime.fromtimestamp(account.clock_ns / 1e9, UTC).date()
+    return date.fromordinal(_EPOCH_ORDINAL + account.clock_ns // _NS_PER_DAY)
 
 
 def _contract(symbol: str, instruments: Collection[str], today: date) -> Instrument:
@@ -146,10 +149,7 @@ def _contract(symbol: str, instruments: Collection[str], today: date) -> Instrum
     except TapeflowError as e:
         raise PayloadError(Code.UNKNOWN_SYMBOL, str(e), "symbol") from None
     root = sym.instrument.root
-    carried: dict[str, ContractSymbol] = {}
-    for entry in instruments:
-        c = parse_symbol(entry, today)
-        carried.setdefault(c.instrument.root, c)
+    carried = _carried(frozenset(instruments), today)
     if instruments and root not in carried:
         traded = ", ".join(sorted(carried))
         raise PayloadError(Code.UNKNOWN_SYMBOL, f"{root} is not traded here (this account trades {traded})", "symbol")
@@ -164,6 +164,20 @@ def _contract(symbol: str, instruments: Collection[str], today: date) -> Instrum
         )
         raise PayloadError(Code.WRONG_CONTRACT, why, "symbol")
     return sym.instrument
+
+
+@functools.lru_cache(maxsize=64)
+def _carried(instruments: frozenset[str], today: date) -> dict[str, ContractSymbol]:
+    """Root -> the contract the account trades (parsed once per day and instrument set); an entry
+    we cannot read trades nothing."""
+    carried: dict[str, ContractSymbol] = {}
+    for entry in sorted(instruments):
+        try:
+            c = parse_symbol(entry, today)
+        except TapeflowError:
+            continue
+        carried.setdefault(c.instrument.root, c)
+    return carried
 
 
 def _position(account: Account | None, root: str) -> int:

@@ -14,6 +14,7 @@ rounded. Every number is bounded, so no value can overflow an order field downst
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -189,11 +190,15 @@ def lower_keys(data: dict[Any, Any]) -> dict[str, Any]:
     Objects one level down (TradersPost's ``stopLoss``) are lower-cased the same way."""
     out: dict[str, Any] = {}
     for k, v in data.items():
-        key = str(k).strip().lower().replace("-", "_")
         if isinstance(v, dict):
-            v = {str(k2).strip().lower().replace("-", "_"): v2 for k2, v2 in v.items()}
-        out.setdefault(key, v)
+            v = {_key(str(k2)): v2 for k2, v2 in v.items()}
+        out.setdefault(_key(str(k)), v)
     return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _key(name: str) -> str:
+    return name.strip().lower().replace("-", "_")
 
 
 def take_secret(fields: dict[str, Any], url_secret: str | None = None) -> str | None:
@@ -219,7 +224,7 @@ def text(fields: dict[str, Any], name: str, limit: int = MAX_TEXT) -> str | None
     if isinstance(v, bool) or not isinstance(v, str | int | Decimal):
         raise invalid(name, f"expected text, got {_kind(v)}")
     s = str(v).strip()
-    hole = _PLACEHOLDER.search(s)
+    hole = _PLACEHOLDER.search(s) if "{{" in s else None
     if hole is not None:
         raise invalid(name, f"unrendered TradingView placeholder {hole.group(0)} (this alert type does not fill it)")
     if len(s) > limit:
