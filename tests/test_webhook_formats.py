@@ -69,18 +69,25 @@ def position(rig) -> int:
 # -- each format's README example over HTTP ------------------------------------------------------
 
 
-def test_traderspost_example_with_the_password_in_the_url_places_the_entry_and_its_bracket():
+def post_example_and_fill(name: str, path: str = "/webhook", content_type: str = "application/json"):
+    """Post the README example on a fresh rig, print 5500.00 on the tape; (rig, the entry order)."""
     rig = make_rig()
-    body = readme_example("traderspost")
+    body = readme_example(name)
 
     async def scenario(client):
-        reply = await post(client, body, f"/webhook/{SECRET}")
+        reply = await post(client, body, path, content_type)
         rig.tape(ES_5500, seconds=1)
         return reply
 
     status, reply = run(rig, scenario)
     assert status == 200, reply
     (entry,) = webhook_orders(rig)
+    assert entry.id == reply["order_id"]
+    return rig, entry
+
+
+def test_traderspost_example_with_the_password_in_the_url_places_the_entry_and_its_bracket():
+    rig, entry = post_example_and_fill("traderspost", f"/webhook/{SECRET}")
     # amount 2 points = 8 ticks below, 4 points = 16 ticks above the 5500.00 fill
     assert entry.request.bracket.stop_ticks == 8 and entry.request.bracket.target_ticks == 16
     assert position(rig) == 1
@@ -88,17 +95,7 @@ def test_traderspost_example_with_the_password_in_the_url_places_the_entry_and_i
 
 
 def test_pickmytrade_example_converts_dollars_for_the_whole_entry_into_ticks():
-    rig = make_rig()
-    body = readme_example("pickmytrade")
-
-    async def scenario(client):
-        reply = await post(client, body)
-        rig.tape(ES_5500, seconds=1)
-        return reply
-
-    status, reply = run(rig, scenario)
-    assert status == 200, reply
-    (entry,) = webhook_orders(rig)
+    rig, entry = post_example_and_fill("pickmytrade")
     # $125 / $12.50 = 10 ticks of stop, $250 / $12.50 = 20 ticks of target on one contract
     assert (entry.request.bracket.stop_ticks, entry.request.bracket.target_ticks) == (10, 20)
     assert position(rig) == 1
@@ -106,17 +103,7 @@ def test_pickmytrade_example_converts_dollars_for_the_whole_entry_into_ticks():
 
 
 def test_crosstrade_example_is_a_limit_entry_with_price_levels_measured_from_its_limit():
-    rig = make_rig()
-    body = readme_example("crosstrade")
-
-    async def scenario(client):
-        reply = await post(client, body, content_type="text/plain")
-        rig.tape(ES_5500, seconds=1)
-        return reply
-
-    status, reply = run(rig, scenario)
-    assert status == 200, reply
-    (entry,) = webhook_orders(rig)
+    rig, entry = post_example_and_fill("crosstrade", content_type="text/plain")
     assert entry.request.type == OrderType.LIMIT and entry.request.limit_price == 22_001  # 5500.25
     # stop 5497.50 is 11 ticks under 5500.25, target 5505.00 is 19 ticks over it
     assert (entry.request.bracket.stop_ticks, entry.request.bracket.target_ticks) == (11, 19)
@@ -125,17 +112,7 @@ def test_crosstrade_example_is_a_limit_entry_with_price_levels_measured_from_its
 
 
 def test_tradingview_strategy_example_follows_the_strategy_position():
-    rig = make_rig()
-    body = readme_example("tradingview")
-
-    async def scenario(client):
-        reply = await post(client, body)
-        rig.tape(ES_5500, seconds=1)
-        return reply
-
-    status, reply = run(rig, scenario)
-    assert status == 200, reply
-    (entry,) = webhook_orders(rig)
+    rig, entry = post_example_and_fill("tradingview")
     assert entry.request.qty == 1 and entry.request.bracket.stop_ticks == 8
     assert position(rig) == 1
     assert children(rig) == {"stop": ES_5500 - 8, "limit": ES_5500 + 16}
