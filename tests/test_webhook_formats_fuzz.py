@@ -3,13 +3,14 @@ the one the body asked for (computed here from the body, independently of the pa
 
 from __future__ import annotations
 
+import gzip
 from decimal import Decimal
 from typing import Any
 
 import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_webhook_support import NOW_NS, SECRET, make_rig
+from test_webhook_support import NOW_NS, SECRET, make_rig, run
 
 from tapeflow.trading.orders import Source
 from tapeflow.webhook.outcome import HTTP_STATUS, Code
@@ -139,3 +140,47 @@ def test_fuzz_mixed_formats_never_5xx_and_never_a_bracket_other_than_the_bodys(c
             unit, value = spec[leg]
             want = expected_ticks(unit, value, order, ref, stop=leg == "stop")
             assert want is not None and got[leg] == int(want), (body, got, want)
+
+
+MANGLE = st.sampled_from(["as is", "gzip", "false gzip", "truncated", "deflate", "latin-1"])
+
+
+def mangle(how: str, raw: bytes) -> tuple[bytes, dict[str, str]]:
+    """The body and extra headers, the way a proxy or a hostile sender might send it."""
+    if how == "gzip":
+        return gzip.compress(raw), {"Content-Encoding": "gzip"}
+    if how == "false gzip":
+        return raw, {"Content-Encoding": "gzip"}
+    if how == "deflate":
+        return raw[: len(raw) // 2], {"Content-Encoding": "deflate"}
+    if how == "truncated":
+        return raw[: len(raw) // 2], {}
+    if how == "latin-1":
+        return raw.decode("utf-8").encode("latin-1", "replace") + b"\xe9", {}
+    return raw, {}
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(bodies(), MANGLE, st.booleans()), min_size=25, max_size=25))
+def test_fuzz_mixed_formats_over_http_never_get_a_5xx(cases):
+    """The same bodies over real HTTP, compressed, truncated or mislabelled, the secret sometimes
+    in the URL: every reply is a 2xx/4xx (and JSON when it comes from our handler)."""
+    rig = make_rig()
+
+    async def scenario(client):
+        statuses = []
+        for (fmt, body, _, _), how, in_url in cases:
+            path = "/webhook"
+            if in_url:
+                body = {k: v for k, v in body.items() if k not in ("secret", "passphrase", "token", "key")}
+                path = f"/webhook/{SECRET}"
+            raw, ctype = encode(fmt, body)
+            data, headers = mangle(how, raw)
+            headers = {"Content-Type": ctype, "Connection": "close", **headers}
+            r = await client.post(path, data=data, headers=headers)
+            statuses.append((r.status, how))
+            rig.tape(seconds=len(statuses))
+        return statuses
+
+    statuses = run(rig, scenario)
+    assert all(s < 500 for s, _ in statuses), statuses

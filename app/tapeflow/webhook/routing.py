@@ -77,6 +77,8 @@ def prepare(alert: Alert, instruments: Collection[str] = (), account: Account | 
     if isinstance(plan, str):
         return Prepared(alert, inst.root, skip=plan)
     side, qty, opening = plan
+    if alert.reduce_only:
+        opening = 0  # it can only close, so nothing for a bracket to protect
     limit_price, stop_price = _prices(alert, inst)
     bracket = None
     if opening > 0 and (alert.stop is not None or alert.target is not None):
@@ -96,7 +98,7 @@ def prepare(alert: Alert, instruments: Collection[str] = (), account: Account | 
         stop_price=stop_price,
         source=Source.WEBHOOK,
         bracket=bracket,
-        reduce_only=alert.reduce_only or opening == 0,
+        reduce_only=opening == 0,
         tag=_tag(alert),
     )
     return Prepared(alert, inst.root, request)
