@@ -233,6 +233,9 @@ def test_bracket_values_that_are_not_whole_ticks_or_not_supported_are_refused_na
         ({**tp, "stopLoss": {"amount": 2}, "stop_ticks": 8}, "stop_ticks"),  # two formats' stops
         ({"token": SECRET, "data": "buy", "symbol": "ES1!", "quantity": 1, "dollar_sl": 110}, "dollar_sl"),
         ({"token": SECRET, "data": "buy", "symbol": "ES1!", "quantity": 1, "trail": 1}, "trail"),
+        # one tick plus 1e-33: Decimal's 28 digits would round it to exactly one tick
+        ({**tp, "stopLoss": {"amount": "0.250000000000000000000000000000001"}}, "stopLoss.amount"),
+        ({**tp, "stopLoss": {"amount": "1e-999999999999999999"}}, "stopLoss.amount"),  # no 10**18-digit string
     ]
 
     async def scenario(client):

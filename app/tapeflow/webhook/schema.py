@@ -33,6 +33,8 @@ MAX_TICKS = 100_000  # bracket distance (25,000 ES points)
 MAX_PRICE = Decimal(10_000_000)  # index points
 MAX_DOLLARS = Decimal(1_000_000_000)
 MAX_TEXT = 200
+MAX_DECIMALS = 10  # with MAX_DIGITS, every conversion stays exact in Decimal's 28 digits
+MAX_DIGITS = 24
 
 
 class PayloadError(TapeflowError):
@@ -247,6 +249,8 @@ def decimal(fields: dict[str, Any], name: str, *, label: str | None = None) -> D
         raise invalid(field, f"expected a number, got {v!r}") from None
     if not d.is_finite():
         raise invalid(field, f"expected a finite number, got {v!r}")
+    if d and (d.as_tuple().exponent < -MAX_DECIMALS or len(d.as_tuple().digits) > MAX_DIGITS):
+        raise invalid(field, f"more digits than any price or size has (at most {MAX_DECIMALS} decimals), got {d}")
     return d
 
 
