@@ -9,9 +9,11 @@ import logging
 import re
 from pathlib import Path
 
+import msgspec
 from test_webhook_support import ES_5500, NOW_ISO, SECRET, alert, make_rig, post_json, post_text, run
 
 from tapeflow.trading.orders import OrderType, Source
+from tapeflow.trading.settings import RiskSettings
 
 README = Path(__file__).resolve().parents[1] / "app" / "tapeflow" / "webhook" / "README.md"
 STRATEGY_BUY = {  # what TradingView fills in for a strategy's first long entry of 1 at 5500.25
@@ -355,3 +357,48 @@ def test_hostile_numbers_and_bodies_get_a_4xx_naming_the_field():
         (400, "stop_price"),
         (200, "ok"),
     ]
+
+
+def test_crosstrade_commands_map_to_place_flatplace_reverse_close_and_cancel():
+    rig = make_rig(RiskSettings(require_stop_for_automation=False))
+    head = f"key={SECRET}; account=sim101; instrument=ES 09-24;"
+
+    async def scenario(client):
+        steps = []
+        for i, text in enumerate([
+            "command=PLACE; action=BUY; qty=1; order_type=MARKET; tif=DAY;",
+            "command=FLATPLACE; action=SELL; qty=2; order_type=MARKET;",  # end short 2: sell 3
+            "command=REVERSEPOSITION; qty=1;",  # close the short 2, open long 1: buy 3
+            "command=CLOSEPOSITION;",
+            "command=PLACE; action=BUY; qty=1; order_type=LIMIT; limit_price=5490;",
+            "command=CANCELORDERS;",
+        ], start=1):
+            status, _ = await post_text(client, f"{head} {text} order_id=ct-{i};")
+            rig.tape(ES_5500, seconds=i)
+            steps.append((status, position(rig)))
+        return steps
+
+    assert run(rig, scenario) == [(200, 1), (200, -2), (200, 1), (200, 0), (200, 0), (200, 0)]
+    assert [o.request.qty for o in webhook_orders(rig)] == [1, 3, 3, 1]
+    assert not rig.account.open_orders()
+
+
+def test_traderspost_exit_add_and_cancel():
+    rig = make_rig(RiskSettings(require_stop_for_automation=False))
+    tp = {"ticker": "ES1!", "sentiment": "long"}
+
+    async def scenario(client):
+        steps = []
+        for i, extra in enumerate([
+            {"action": "buy", "quantity": 1},
+            {"action": "add", "quantity": 1},
+            {"action": "buy", "quantity": 1, "orderType": "limit", "limitPrice": 5490},
+            {"action": "cancel"},
+            {"action": "exit", "sentiment": "flat"},
+        ], start=1):
+            status, _ = await post(client, msgspec.json.encode({**tp, **extra}).decode(), f"/webhook/{SECRET}")
+            rig.tape(ES_5500, seconds=i)
+            steps.append((status, position(rig), len(rig.account.open_orders())))
+        return steps
+
+    assert run(rig, scenario) == [(200, 1, 0), (200, 2, 0), (200, 2, 1), (200, 2, 0), (200, 0, 0)]

@@ -83,7 +83,8 @@ def prepare(alert: Alert, instruments: Collection[str] = (), account: Account | 
     bracket = None
     if opening > 0 and (alert.stop is not None or alert.target is not None):
         entry = limit_price if limit_price is not None else stop_price
-        if entry is None and alert.ref_price is not None:
+        at_prices = any(leg is not None and leg.unit == Unit.PRICE for leg in (alert.stop, alert.target))
+        if entry is None and at_prices and alert.ref_price is not None:
             entry = _to_ticks(alert.ref_price, inst, _ref_field(alert))
         bracket = Bracket(
             stop_ticks=_distance(alert.stop, inst, side, entry, opening, stop=True),
