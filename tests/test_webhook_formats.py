@@ -4,11 +4,13 @@ contract months, and hostile numbers and bodies (never a 5xx)."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import logging
 import re
 from pathlib import Path
 
+import aiohttp
 import msgspec
 from test_webhook_support import ES_5500, NOW_ISO, SECRET, alert, make_rig, post_json, post_text, run
 
@@ -402,3 +404,26 @@ def test_traderspost_exit_add_and_cancel():
         return steps
 
     assert run(rig, scenario) == [(200, 1, 0), (200, 2, 0), (200, 2, 1), (200, 2, 0), (200, 0, 0)]
+
+
+def test_undecodable_bodies_on_the_real_server_are_4xx_and_logged_without_a_traceback(caplog):
+    """aiohttp itself refuses some encodings before our handler runs; the log stays one line."""
+    rig = make_rig()
+    caplog.set_level(logging.DEBUG)
+
+    async def scenario():
+        await rig.server.start()
+        try:
+            out = []
+            async with aiohttp.ClientSession() as http:
+                for enc, data in (("br", b"\x0b\x02\x80"), ("gzip", b"\x1f\x8b\x08junk"), ("zstd", b"junk")):
+                    headers = {"Content-Encoding": enc, "Connection": "close", "Content-Type": "application/json"}
+                    async with http.post(f"{rig.server.url}/webhook", data=data, headers=headers) as r:
+                        out.append(r.status)
+            return out
+        finally:
+            await rig.server.stop()
+
+    statuses = asyncio.run(scenario())
+    assert all(400 <= s < 500 for s in statuses), statuses
+    assert "Traceback" not in caplog.text and all(r.exc_info is None for r in caplog.records)

@@ -43,6 +43,22 @@ from tapeflow.webhook.status import build_status, render_html
 
 log = logging.getLogger("tapeflow.webhook")
 
+class _OneLine(logging.Filter):
+    """aiohttp logs a body it cannot decode (bad gzip, an unknown Content-Encoding) with a
+    traceback; that is client input, so one line naming the error is enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc}".replace("\n", " ")
+            record.args = ()
+            record.exc_info = record.exc_text = None
+        return True
+
+
+_HTTP_LOG = logging.getLogger("tapeflow.webhook.http")
+_HTTP_LOG.addFilter(_OneLine())
+
 _SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
@@ -111,7 +127,8 @@ class WebhookServer:
         """Bind and serve on the running loop (port 0 picks a free port: see :attr:`port`)."""
         s = self.settings
         context = _tls_context(s.tls_cert, s.tls_key) if s.tls_cert and s.tls_key else None
-        self._runner = web.AppRunner(self.app, access_log=None)  # the access log would show ?token=
+        # no access log: it would show ?token= and a TradersPost-style password in the path
+        self._runner = web.AppRunner(self.app, access_log=None, logger=_HTTP_LOG)
         await self._runner.setup()
         site = web.TCPSite(self._runner, s.host, s.port, ssl_context=context)
         try:
