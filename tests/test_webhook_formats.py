@@ -229,7 +229,8 @@ def test_bracket_values_that_are_not_whole_ticks_or_not_supported_are_refused_na
     tp = {"ticker": "ES1!", "action": "buy", "quantity": 1, "passphrase": SECRET}
     cases = [
         ({**tp, "stopLoss": {"amount": "0.3"}}, "stopLoss.amount"),
-        ({**tp, "stopLoss": {"percent": 1}}, "percent"),
+        ({**tp, "signalPrice": 5500.25, "stopLoss": {"percent": 1}}, "stopLoss.percent"),  # 55.0025 points
+        ({**tp, "stopLoss": {"percent": "0.1"}}, "stopLoss.percent"),  # market order without its price
         ({**tp, "stopLoss": {"type": "trailing_stop", "amount": 2}}, "stopLoss.type"),
         ({**tp, "stopLoss": {"stopPrice": 5490}}, "stopLoss.stopPrice"),  # market, no signalPrice
         ({**tp, "signalPrice": 5500, "stopLoss": {"stopPrice": 5510}}, "stopLoss.stopPrice"),  # wrong side
@@ -427,3 +428,14 @@ def test_undecodable_bodies_on_the_real_server_are_4xx_and_logged_without_a_trac
     statuses = asyncio.run(scenario())
     assert all(400 <= s < 500 for s in statuses), statuses
     assert "Traceback" not in caplog.text and all(r.exc_info is None for r in caplog.records)
+
+
+def test_traderspost_percent_brackets_are_taken_when_they_come_to_whole_ticks():
+    """0.1% of 5500.00 is 5.5 points = 22 ticks; 0.2% is 44 ticks."""
+    rig = make_rig()
+    body = {"passphrase": SECRET, "ticker": "ES1!", "action": "buy", "quantity": 1, "signalPrice": "5500",
+            "stopLoss": {"percent": "0.1"}, "takeProfit": {"percent": "0.2"}}
+    status, reply = run(rig, lambda c: post_json(c, body))
+    assert status == 200, reply
+    bracket = rig.account.orders[reply["order_id"]].request.bracket
+    assert (bracket.stop_ticks, bracket.target_ticks) == (22, 44)

@@ -25,6 +25,7 @@ LEG_WRITERS = {
     "points": lambda n, q, side, stop: n * TICK,
     "dollars": lambda n, q, side, stop: n * TICK_USD * q,
     "price": lambda n, q, side, stop: ENTRY - side * n * TICK if stop else ENTRY + side * n * TICK,
+    "percent": lambda n, q, side, stop: Decimal(n) / 10,  # 0.1% .. 4%
 }
 OWN_BRACKET_KEYS = {
     "native": {"stop_ticks", "target_ticks", "sl_ticks", "tp_ticks"},
@@ -56,7 +57,7 @@ def bodies(draw) -> tuple[str, dict[str, Any]]:
     legs = {leg: (draw(st.integers(1, 40)), stop) for leg, stop in (("stop", True), ("target", False))
             if draw(st.booleans())}
     units = {
-        "native": ["ticks"], "tradingview": ["ticks"], "traderspost": ["points", "price"],
+        "native": ["ticks"], "tradingview": ["ticks"], "traderspost": ["points", "price", "percent"],
         "pickmytrade": ["dollars", "price"], "crosstrade": ["price"],
     }[fmt]
     spec = {}
@@ -70,9 +71,12 @@ def bodies(draw) -> tuple[str, dict[str, Any]]:
         for leg, (_, v) in spec.items():
             body["stop_ticks" if leg == "stop" else "target_ticks"] = str(v)
     elif fmt == "traderspost":
-        body = {"passphrase": SECRET, "ticker": "ES1!", "action": act, "quantity": q, "signalPrice": str(ENTRY)}
+        percents = any(unit == "percent" for unit, _ in spec.values())
+        signal = "5500.00" if percents else str(ENTRY)  # 0.1% of 5500.00 is 22 ticks; of 5500.25 never whole
+        body = {"passphrase": SECRET, "ticker": "ES1!", "action": act, "quantity": q, "signalPrice": signal}
         for leg, (unit, v) in spec.items():
-            key = {"points": "amount", "price": "stopPrice" if leg == "stop" else "limitPrice"}[unit]
+            key = {"points": "amount", "percent": "percent", "price": "stopPrice" if leg == "stop" else "limitPrice"}
+            key = key[unit]
             body["stopLoss" if leg == "stop" else "takeProfit"] = {key: str(v)}
     elif fmt == "pickmytrade":
         body = {"token": SECRET, "data": act, "symbol": "ES1!", "quantity": str(q), "price": str(ENTRY),
@@ -97,8 +101,8 @@ BRACKET_KEYS = {  # every relay's bracket field -> (leg, how it writes the dista
     "sl": ("stop", "price"), "tp": ("target", "price"), "stop_loss": ("stop", "price"),
     "take_profit": ("target", "price"), "dollar_sl": ("stop", "dollars"), "dollar_tp": ("target", "dollars"),
 }
-OBJECT_KEYS = {"stopLoss": ("stop", {"amount": "points", "stopPrice": "price"}),
-               "takeProfit": ("target", {"amount": "points", "limitPrice": "price"})}
+OBJECT_KEYS = {"stopLoss": ("stop", {"amount": "points", "stopPrice": "price", "percent": "percent"}),
+               "takeProfit": ("target", {"amount": "points", "limitPrice": "price", "percent": "percent"})}
 
 
 def _number(v: Any) -> Decimal | None:
@@ -139,6 +143,8 @@ def ticks_for(unit: str, value: Decimal, order, ref: Decimal | None, stop: bool)
         if ref is None:
             return None
         entry = ref / TICK
+    if unit == "percent":
+        return Decimal(entry) * value / 100
     level = value / TICK
     return (Decimal(entry) - level) * order.side if stop else (level - Decimal(entry)) * order.side
 

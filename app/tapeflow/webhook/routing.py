@@ -46,6 +46,7 @@ TAG_LIMIT = 120
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _NS_PER_DAY = 86_400 * 1_000_000_000
 _OPENING = (Action.BUY, Action.SELL, Action.ADD, Action.REVERSE)
+_FROM_ENTRY = (Unit.PRICE, Unit.PERCENT)  # need the entry price to become a distance
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +84,7 @@ def prepare(alert: Alert, instruments: Collection[str] = (), account: Account | 
     bracket = None
     if opening > 0 and (alert.stop is not None or alert.target is not None):
         entry = limit_price if limit_price is not None else stop_price
-        at_prices = any(leg is not None and leg.unit == Unit.PRICE for leg in (alert.stop, alert.target))
+        at_prices = any(leg is not None and leg.unit in _FROM_ENTRY for leg in (alert.stop, alert.target))
         if entry is None and at_prices and alert.ref_price is not None:
             entry = _to_ticks(alert.ref_price, inst, _ref_field(alert))
         bracket = Bracket(
@@ -293,10 +294,13 @@ def _distance(
     elif level.unit == Unit.DOLLARS:
         ticks = v / (inst.tick_value * qty)
         fix = f"a multiple of ${inst.tick_value * qty} (one {inst.root} tick of ${inst.tick_value} x {qty} contracts)"
+    elif entry is None:
+        why = f"a {level.unit} needs the entry's price: use a limit order, add the alert's price"
+        raise invalid(f, f"{why} (e.g. {{{{close}}}}), or give the distance in ticks or points")
+    elif level.unit == Unit.PERCENT:
+        ticks = entry * v / 100  # a percent of the entry price, in ticks of it
+        fix = f"a distance in points (it is {ticks * inst.tick_size:f} points from {inst.format_price(entry)})"
     else:
-        if entry is None:
-            why = "an absolute price needs the entry's price: use a limit order, add the alert's price"
-            raise invalid(f, f"{why} (e.g. {{{{close}}}}), or give the distance instead of a price")
         at = _to_ticks(v, inst, f)
         ticks = Decimal((entry - at) * side if stop else (at - entry) * side)
         if ticks <= 0:

@@ -94,6 +94,7 @@ class Unit(StrEnum):
     POINTS = "points"  # index points from the entry
     PRICE = "price"  # an absolute price level
     DOLLARS = "dollars"  # USD for the whole entry quantity
+    PERCENT = "percent"  # of the entry price
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,7 +354,7 @@ def level(
     d = decimal(fields, name, label=field)
     if d is None or (zero_is_none and d == 0):
         return None
-    bound = {Unit.PRICE: MAX_PRICE, Unit.DOLLARS: MAX_DOLLARS}.get(unit, Decimal(MAX_TICKS))
+    bound = {Unit.PRICE: MAX_PRICE, Unit.DOLLARS: MAX_DOLLARS, Unit.PERCENT: Decimal(100)}.get(unit, Decimal(MAX_TICKS))
     if not 0 < d < bound:
         raise invalid(field, f"must be a positive number of {unit} below {bound}, got {d}")
     return Level(unit, d, field)

@@ -1,10 +1,11 @@
 """TradersPost signals as pasted: ``ticker``, ``action``, ``sentiment``, ``quantity``, ``orderType``,
 ``limitPrice``/``stopPrice``, ``takeProfit``/``stopLoss`` objects, the password in the URL.
 
-``takeProfit``: ``limitPrice`` (a price) or ``amount`` (index points from the entry);
-``stopLoss``: ``type`` ``stop``, with ``stopPrice`` (a price) or ``amount`` (points). ``percent``,
-``stop_limit`` and ``trailing_stop`` stops are refused with the field named: an entry must never go
-out without the stop the alert asked for. ``signalPrice`` (or ``price``) anchors absolute prices.
+``takeProfit``: ``limitPrice`` (a price), ``amount`` (index points from the entry) or ``percent``
+(of the entry price, accepted when it comes to whole ticks); ``stopLoss``: ``type`` ``stop``, with
+``stopPrice``, ``amount`` or ``percent``. ``stop_limit`` and ``trailing_stop`` stops are refused with
+the field named: an entry must never go out without the stop the alert asked for. ``signalPrice``
+(or ``price``) is the entry price of a market order for prices and percents.
 """
 
 from __future__ import annotations
@@ -52,11 +53,11 @@ def _target(obj: Any) -> s.Level | None:
     if obj is None:
         return None
     o = _object(obj, "takeProfit")
-    s.refuse_present(o, {"percent": "use takeProfit.amount (index points) or takeProfit.limitPrice"})
     return _one_of(
+        "takeProfit",
         s.level(o, "limitprice", s.Unit.PRICE, label="takeProfit.limitPrice"),
         s.level(o, "amount", s.Unit.POINTS, label="takeProfit.amount"),
-        "takeProfit",
+        s.level(o, "percent", s.Unit.PERCENT, label="takeProfit.percent"),
     )
 
 
@@ -67,11 +68,11 @@ def _stop(obj: Any) -> s.Level | None:
     kind = (s.text(o, "type", 32) or "stop").lower()
     if kind != "stop":
         raise s.invalid("stopLoss.type", f"only stop (a stop-market exit) is supported here, got {kind!r}")
-    s.refuse_present(o, {"percent": "use stopLoss.amount (index points) or stopLoss.stopPrice"})
     return _one_of(
+        "stopLoss",
         s.level(o, "stopprice", s.Unit.PRICE, label="stopLoss.stopPrice"),
         s.level(o, "amount", s.Unit.POINTS, label="stopLoss.amount"),
-        "stopLoss",
+        s.level(o, "percent", s.Unit.PERCENT, label="stopLoss.percent"),
     )
 
 
@@ -81,9 +82,10 @@ def _object(obj: Any, field: str) -> dict[str, Any]:
     return obj
 
 
-def _one_of(a: s.Level | None, b: s.Level | None, field: str) -> s.Level | None:
-    if a is not None and b is not None:
-        raise s.invalid(field, f"give one of {a.field} and {b.field}, not both")
-    if a is None and b is None:
-        raise s.missing(field, "empty: give a price or an amount in index points")
-    return a or b
+def _one_of(field: str, *levels: s.Level | None) -> s.Level:
+    given = [lv for lv in levels if lv is not None]
+    if len(given) > 1:
+        raise s.invalid(field, f"give one of {' and '.join(lv.field for lv in given)}, not several")
+    if not given:
+        raise s.missing(field, "empty: give a price, an amount in index points or a percent")
+    return given[0]
