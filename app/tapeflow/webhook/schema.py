@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
@@ -97,8 +96,11 @@ class Unit(StrEnum):
     PERCENT = "percent"  # of the entry price
 
 
-@dataclass(frozen=True, slots=True)
-class Level:
+_LEVEL_BOUNDS = {Unit.TICKS: Decimal(MAX_TICKS), Unit.POINTS: Decimal(MAX_TICKS), Unit.PRICE: MAX_PRICE,
+                 Unit.DOLLARS: MAX_DOLLARS, Unit.PERCENT: Decimal(100)}
+
+
+class Level(msgspec.Struct, frozen=True):
     """A stop or target as written in the body; ``field`` is its name there, for errors."""
 
     unit: Unit
@@ -106,8 +108,7 @@ class Level:
     field: str
 
 
-@dataclass(frozen=True, slots=True)
-class Alert:
+class Alert(msgspec.Struct, frozen=True, kw_only=True):
     """A validated alert in any format: what to do, on what, when it was sent (UTC ns).
 
     Prices are index points (``Decimal``); ``stop``/``target`` keep the unit they were written in.
@@ -250,7 +251,8 @@ def decimal(fields: dict[str, Any], name: str, *, label: str | None = None) -> D
         raise invalid(field, f"expected a number, got {v!r}") from None
     if not d.is_finite():
         raise invalid(field, f"expected a finite number, got {v!r}")
-    if d and (d.as_tuple().exponent < -MAX_DECIMALS or len(d.as_tuple().digits) > MAX_DIGITS):
+    shape = d.as_tuple()
+    if d and (int(shape.exponent) < -MAX_DECIMALS or len(shape.digits) > MAX_DIGITS):
         raise invalid(field, f"more digits than any price or size has (at most {MAX_DECIMALS} decimals), got {d}")
     return d
 
@@ -354,7 +356,7 @@ def level(
     d = decimal(fields, name, label=field)
     if d is None or (zero_is_none and d == 0):
         return None
-    bound = {Unit.PRICE: MAX_PRICE, Unit.DOLLARS: MAX_DOLLARS, Unit.PERCENT: Decimal(100)}.get(unit, Decimal(MAX_TICKS))
+    bound = _LEVEL_BOUNDS[unit]
     if not 0 < d < bound:
         raise invalid(field, f"must be a positive number of {unit} below {bound}, got {d}")
     return Level(unit, d, field)

@@ -15,7 +15,6 @@ Routes: ``POST /webhook`` (and ``POST /``) for alerts; ``GET /status`` (JSON) an
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import ssl
 import time
@@ -286,7 +285,7 @@ class WebhookServer:
         """The secret pasted into another field must not reach order tags or the journal."""
         texts = {k: getattr(alert, k) for k in ("symbol", "alert_id", "strategy", "reason")}
         dirty = {k: self._redact(v) for k, v in texts.items() if v and self._secret_text in v}
-        return dataclasses.replace(alert, **dirty) if dirty else alert
+        return msgspec.structs.replace(alert, **dirty) if dirty else alert
 
     def _redact(self, text: str) -> str:
         return text.replace(self._secret_text, "***") if self._secret_text and text else text

@@ -14,6 +14,7 @@ BRACKET_FIELDS: dict[str, tuple[str, ...]] = {
     "crosstrade": ("take_profit", "stop_loss", "stop_loss_limit", "stop_loss_stop"),
 }
 """Lower-cased bracket field names by the format that defines them."""
+_ALL_BRACKET_FIELDS = frozenset(n for names in BRACKET_FIELDS.values() for n in names)
 
 
 def alias(fields: dict[str, Any], name: str, *aliases: str) -> None:
@@ -27,6 +28,8 @@ def alias(fields: dict[str, Any], name: str, *aliases: str) -> None:
 def refuse_foreign_brackets(fields: dict[str, Any], fmt: str) -> None:
     """A stop written for another relay would be silently dropped by this format's parser."""
     own = BRACKET_FIELDS.get(fmt, BRACKET_FIELDS["native"])
+    if fields.keys().isdisjoint(_ALL_BRACKET_FIELDS.difference(own)):
+        return
     for other, names in BRACKET_FIELDS.items():
         for name in names:
             if name in fields and name not in own and other != fmt:

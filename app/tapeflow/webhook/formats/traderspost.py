@@ -23,7 +23,7 @@ _TYPES = {"stop_market": OrderType.STOP}
 
 
 def detect(fields: dict[str, Any]) -> bool:
-    return any(k in fields for k in KEYS)
+    return not fields.keys().isdisjoint(KEYS)
 
 
 def parse(fields: dict[str, Any]) -> s.Alert:

@@ -14,8 +14,9 @@ follow it without surprises after a local stop-out or a missed alert:
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
+
+import msgspec
 
 from tapeflow.webhook import schema as s
 from tapeflow.webhook.formats import native
@@ -25,7 +26,7 @@ KEYS = ("market_position", "position_size", "market_position_size", "prev_market
 
 
 def detect(fields: dict[str, Any]) -> bool:
-    return any(k in fields for k in KEYS)
+    return not fields.keys().isdisjoint(KEYS)
 
 
 def parse(fields: dict[str, Any]) -> s.Alert:
@@ -41,7 +42,7 @@ def parse(fields: dict[str, Any]) -> s.Alert:
         if position is None:
             raise s.missing("market_position", "required with market_position_size (long, short or flat)")
         target = _sign(position) * size
-    return dataclasses.replace(alert, position=position, target_position=target)
+    return msgspec.structs.replace(alert, position=position, target_position=target)
 
 
 def _sign(position: s.Side) -> int:
