@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import hmac
 import logging
 import re
 from pathlib import Path
@@ -287,7 +288,10 @@ def test_second_month_symbol_trades_on_a_feed_of_the_second_month():
 # -- secrets and time ---------------------------------------------------------------------------
 
 
-def test_relay_secrets_are_checked_and_never_logged(caplog):
+def test_relay_secrets_are_checked_in_constant_time_and_never_logged(caplog, monkeypatch):
+    compared = []
+    real = hmac.compare_digest
+    monkeypatch.setattr(hmac, "compare_digest", lambda a, b: compared.append(b) or real(a, b))
     rig = make_rig()
     caplog.set_level(logging.DEBUG)
 
@@ -301,6 +305,7 @@ def test_relay_secrets_are_checked_and_never_logged(caplog):
         ]
 
     assert run(rig, scenario) == [401, 200, 401, 200, 401]
+    assert {b"wrong-password", SECRET.encode(), b"nope"} <= set(compared)  # URL, token, key: one check
     ours = [r.getMessage() for r in caplog.records if r.name.startswith("tapeflow")]
     assert ours and not any(SECRET in m for m in ours)  # (the test server's access log is not ours: off in serve)
 
