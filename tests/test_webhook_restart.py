@@ -120,3 +120,11 @@ def test_a_second_process_on_the_same_latch_refuses_to_start(tmp_path: Path):
     with running(tmp_path):
         code, out = run_to_exit(tmp_path, "--journal", str(tmp_path / "other.sqlite"))
     assert code == 2 and "kill switch latch is in use by another Tapeflow process" in out, out
+
+
+def test_the_terminals_settings_under_tapeflow_home_apply_to_the_webhook(tmp_path: Path):
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "trading.toml").write_text("[risk]\nmax_order_qty = 1\n")
+    with running(tmp_path) as server:
+        code, reply = server.post(action="buy", symbol="ES1!", quantity=2, stop_ticks=8)
+    assert (code, reply["rule"]) == (422, "max_order_qty"), reply

@@ -60,7 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "a DBN/CSV file or sim://... (default sim://rth)")
     p.add_argument("--symbol", help="instrument of the feed when the file does not say (ES, MES, NQ, MNQ)")
     p.add_argument("--speed", type=float, default=1.0, help="feed replay speed (1 = real time)")
-    p.add_argument("--settings", help="TOML settings: [risk], [paper], [auto] and [webhook] tables")
+    p.add_argument("--settings", help="TOML settings: [risk], [paper], [auto] and [webhook] tables "
+                   "(default: the terminal's trading.toml when it exists)")
     p.add_argument("--tls-cert", help="PEM certificate chain: serve HTTPS directly (with --tls-key)")
     p.add_argument("--tls-key", help="PEM private key of --tls-cert")
     p.add_argument("--journal", help=f"SQLite journal file (default: {JOURNAL_NAME} in Tapeflow's data "
@@ -73,12 +74,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def load(args: argparse.Namespace) -> tuple[TradingSettings, WebhookSettings]:
-    """Settings file (optional), then the environment's secret, then command-line overrides."""
+    """Settings file (``--settings``, else the terminal's own ``trading.toml`` if there is one, so
+    the same risk limits hold), then the environment's secret, then command-line overrides."""
     trading, webhook = TradingSettings(), WebhookSettings()
-    if args.settings:
-        data, table = split_settings_file(args.settings)
-        trading = settings_from_dict(data, args.settings)
-        webhook = webhook_settings_from_dict(table, args.settings)
+    path = args.settings
+    if path is None and app_paths().settings_file.is_file():
+        path = str(app_paths().settings_file)
+    if path:
+        data, table = split_settings_file(path)
+        trading = settings_from_dict(data, path)
+        webhook = webhook_settings_from_dict(table, path)
     webhook = with_env_secret(webhook)
     overrides = {
         k: v
@@ -174,6 +179,9 @@ async def _run(
         with contextlib.suppress(asyncio.CancelledError):
             await feed
         await server.stop()
+        if not account.kill_switch.retry_save():
+            _say(f"WARNING: the kill switch is latched in memory only ({account.kill_switch.save_error}); "
+                 "the journal holds the kill if it could be written: check both before trading again")
     return 0
 
 
