@@ -137,14 +137,16 @@ def test_a_re_arm_the_journal_cannot_record_is_refused(tmp_path: Path):
     assert acct.kill_switch.latched and KillSwitch(tmp_path / "kill.json").latched
 
 
-def test_order_ids_continue_after_a_restore_and_are_never_reused(tmp_path: Path):
+def test_order_and_fill_ids_continue_after_a_restore_and_are_never_reused(tmp_path: Path):
     journal = Journal(tmp_path / "j.sqlite")
     first = account(journal)
-    ids = [first.submit(buy()).order_id, first.submit(buy(5)).order_id]  # one accepted, one refused
+    ids = [first.submit(buy()).order_id, first.submit(buy(5)).order_id]  # one filled, one refused
     after = account(journal)
     after.restore(journal)
-    new = after.submit(buy(1, type=OrderType.LIMIT, limit_price=ES - 40)).order_id
+    new = after.submit(buy(1)).order_id
     assert ids == [1, 2] and new == 3
+    fills = [(r["id"], r["order_id"]) for r in journal.fills()]
+    assert fills == [(1, 1), (2, 3)]
     journal.close()
 
 

@@ -422,6 +422,8 @@ class Account:
             last_status[int(r["order_id"])] = str(r["order_status"])
         ids = [int(r["id"]) for r in journal.rows("orders")] + list(last_status) + [f.order_id for f in fills]
         self._next_id = max(ids, default=0) + 1
+        if isinstance(self.broker, PaperBroker):
+            self.broker.resume_fill_ids(max((f.id for f in fills), default=0))
         lost = tuple(sorted(i for i, st in last_status.items() if not OrderStatus(st).is_terminal))
         self.risk.evaluate(self.clock_ns, self.ledger)
         self._drain_risk_events()

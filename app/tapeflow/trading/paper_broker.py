@@ -115,6 +115,11 @@ class PaperBroker:
         }
         self._version += 1
 
+    def resume_fill_ids(self, last_id: int) -> None:
+        """Number the next fills after ``last_id`` (a restored journal's last): fill ids stay
+        unique within a journal across restarts, as a venue's fill ids are."""
+        self._fill_id = max(self._fill_id, last_id)
+
     # -- Broker protocol --------------------------------------------------------------------
     def set_listener(self, callback: EventCallback) -> None:
         self._listener = callback
