@@ -227,7 +227,8 @@ class PaperBroker:
                 continue
             m = trade_masks.get(o.instrument)
             if m is None:
-                m = trade_masks[o.instrument] = is_trade & np.isin(iids, ids)
+                mine = (iids == ids[0]) if len(ids) == 1 else np.isin(iids, ids)  # one id: the usual case, cheaper
+                m = trade_masks[o.instrument] = is_trade & mine
             typ, buy = o.request.type, o.side == Side.BUY
             if typ == OrderType.MARKET:
                 mask |= m
