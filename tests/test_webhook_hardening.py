@@ -125,3 +125,24 @@ def test_trading_settings_refuse_nan_inf_and_nonsense_naming_the_key(section, ke
 def test_a_rate_limiter_without_a_finite_rate_is_a_bug_not_an_open_door():
     with pytest.raises(ValueError):
         RateLimiter(math.nan, 20)
+
+
+class OrdersRefused(RefusingJournal):
+    """Remembers alerts but refuses orders (the disk filled up between the two writes)."""
+
+    def write(self, table: str, record: object) -> None:
+        if table == "orders":
+            raise JournalError("j.sqlite: cannot write to the journal (orders): database or disk is full")
+        self.rows.append((table, record))
+
+
+def test_an_order_the_journal_refuses_is_a_503_and_nothing_is_working():
+    rig = make_rig()
+    rig.account.journal = OrdersRefused()
+
+    async def scenario(client):
+        return await post_json(client, alert())
+
+    code, reply = run(rig, scenario)
+    assert (code, reply["code"], reply.get("order_id")) == (503, "journal_unavailable", None), reply
+    assert "order not sent" in reply["reason"] and rig.account.open_orders() == []

@@ -168,7 +168,8 @@ class Account:
         try:
             self._write("orders", order, required=request.source != Source.FLATTEN)
         except JournalError as e:
-            # never sent, never booked: nothing to cancel, nothing blocking (the id is not reused)
+            # never sent, never booked: nothing to cancel, nothing blocking (the id is not reused);
+            # a flatten goes out unjournaled rather than leave the position open (it only removes risk)
             self.last_reject = f"order not sent: {e}"
             return SubmitResult(False, None, "journal", self.last_reject)
         self.orders[order.id] = order

@@ -99,6 +99,8 @@ def _reply(result: SubmitResult) -> Reply:
         code = Code.KILL_SWITCH
     elif result.rule == "invalid":
         code = Code.INVALID_ORDER
+    elif result.rule == "journal":
+        code = Code.JOURNAL_UNAVAILABLE
     else:
         code = Code.RISK_REJECTED
     return Reply(ok=False, code=code, order_id=result.order_id, rule=result.rule, reason=result.reason)
