@@ -44,6 +44,13 @@ def test_a_market_buy_fills_on_the_default_feed(tmp_path: Path):
     assert (reply["order_id"], 1) in fills
 
 
+def test_a_market_buy_fills_on_a_databento_file_whose_es_is_instrument_118(tmp_path: Path, mbp1_file: Path):
+    with running(tmp_path, "--feed", str(mbp1_file)) as server:
+        code, reply = server.post(action="buy", symbol="ES1!", quantity=1, stop_ticks=8)
+        assert code == 200, reply
+        assert server.wait_for(lambda: server.position() == 1), server.status()
+
+
 def test_files_default_to_tapeflow_home(tmp_path: Path):
     with running(tmp_path) as server:
         server.post(action="kill", reason="check the files")
