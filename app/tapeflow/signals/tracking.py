@@ -20,8 +20,8 @@ from tapeflow.signals.api import Column, LevelsSource, SessionLevels
 class SessionTracker:
     """Developing and prior session profile, cumulative delta and VWAP (ticks, contracts)."""
 
-    def __init__(self, value_area: float = 0.70) -> None:
-        self.profile = VolumeProfile(value_area=value_area)
+    def __init__(self, value_area: float = 0.70, value_area_method: str = "two_row") -> None:
+        self.profile = VolumeProfile(value_area=value_area, value_area_method=value_area_method)
         self.prior: ProfileSummary | None = None
         self.session = -1  # last real session seen (profile)
         self.vwap = _SliceVwap()

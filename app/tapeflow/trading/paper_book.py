@@ -33,7 +33,7 @@ ReduceCallback = Callable[[int, int, int, int, bool], None]
 class PaperBook:
     """Book of one instrument as the paper broker reads it (see the module doc)."""
 
-    __slots__ = ("slots", "prices", "orders", "queues", "prints", "last", "packets", "seen", "watched", "on_reduce")
+    __slots__ = ("last", "on_reduce", "orders", "packets", "prices", "prints", "queues", "seen", "slots", "watched")
 
     def __init__(self) -> None:
         self.slots: dict[tuple[int, int], tuple[int, int]] = {}  # (side, depth) -> (price, size)
@@ -69,7 +69,7 @@ class PaperBook:
         if action == _ADD:
             if oid in self.orders:
                 self._remove(oid)
-            if side == S_BUY or side == S_SELL:
+            if side in (S_BUY, S_SELL):
                 self._insert(oid, side, price, size)
         elif action == _CANCEL:
             at = self.orders.get(oid)
@@ -197,7 +197,9 @@ class PaperBook:
         return None, self.prices[side].get(price, 0)
 
 
-def walk(levels: list[tuple[int, int]], qty: int, side: int, beyond: int | None, limit: int | None) -> list[tuple[int, int]]:
+def walk(
+    levels: list[tuple[int, int]], qty: int, side: int, beyond: int | None, limit: int | None
+) -> list[tuple[int, int]]:
     """(contracts, price) an order of ``qty`` takes from ``levels`` (best first), never past ``limit``;
     what the visible book cannot fill takes ``beyond`` (one tick past its worst price) when given."""
     out: list[tuple[int, int]] = []

@@ -32,7 +32,7 @@ Fill model (deterministic; prices in ticks, sizes in contracts, time is the tape
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import msgspec
 import numpy as np
