@@ -26,6 +26,16 @@ from tapeflow.core.events import LEVEL_UNKNOWN, S_BUY, S_SELL
 _ADD, _CANCEL, _MODIFY, _CLEAR = ord("A"), ord("C"), ord("M"), ord("R")
 _MAX_PRINTS = 256  # prints kept while an event is open; only a broken tape holds more
 
+FILL_MODELS = {
+    "mbo": "L3 book (mbo): market and stop orders walk the resting orders plus slippage; a resting limit "
+    "waits behind exactly the orders placed before it at its price",
+    "mbp": "L2 book (mbp-1, mbp-10, simulator, CSV DOM): market and stop orders walk the levels shown plus "
+    "slippage; a resting limit waits behind the level's size when it went live (an estimate)",
+    "trades": "no book (trades, CSV): market and stop orders fill at the last print plus slippage; a resting "
+    "limit has no queue ahead (fills on the first print at its price)",
+}
+"""What each fill model means, for reports (keys: :attr:`PaperBook.fill_model`)."""
+
 ReduceCallback = Callable[[int, int, int, int, bool], None]
 """``(side, price, order_id, contracts, gone)``: an order resting at a watched price shrank."""
 

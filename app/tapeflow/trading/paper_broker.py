@@ -88,6 +88,20 @@ class PaperBroker:
         book.on_reduce = lambda side, price, oid, by, gone: self._on_reduce(root, side, price, oid, by, gone)
         return book
 
+    def new_tape(self, root: str) -> None:
+        """A new recording of ``root`` starts (the next file of a backtest): forget the old book.
+
+        Working orders stay; a limit that queued behind L3 orders keeps its count as an L2-style
+        estimate, and an order waiting for the end of an event takes the next book or print."""
+        self._new_book(root)
+        self._waiting = [w for w in self._waiting if w.order.instrument != root]
+        for w in self._open.values():
+            if w.order.instrument == root:
+                w.waiting = False
+                if w.ahead is not None:
+                    w.queue_ahead, w.pending, w.ahead, w.key = w.queue_ahead - w.pending, 0, None, None
+        self._version += 1
+
     def fill_model(self, root: str) -> str:
         """What the tape let the fills use for ``root``: ``"mbo"``, ``"mbp"`` or ``"trades"``."""
         book = self.books.get(root)
@@ -214,7 +228,7 @@ class PaperBroker:
             if m is None:
                 m = trade_masks[o.instrument] = is_trade & (iids == iid)
             typ, buy = o.request.type, o.side == Side.BUY
-            if typ == OrderType.MARKET:
+            if typ == OrderType.MARKET or (typ == OrderType.STOP and o.triggered):
                 mask |= m
             elif typ in (OrderType.STOP, OrderType.STOP_LIMIT) and not o.triggered:
                 assert o.stop_price is not None
@@ -474,7 +488,7 @@ class PaperBroker:
             if not w.live or w.waiting or o.instrument != root or o.id not in self._open:
                 continue
             typ = o.request.type
-            if typ == OrderType.MARKET:
+            if typ == OrderType.MARKET or (typ == OrderType.STOP and o.triggered):
                 self._take(w)
             elif typ in (OrderType.STOP, OrderType.STOP_LIMIT) and not o.triggered:
                 if self._stop_hit(o, price):
