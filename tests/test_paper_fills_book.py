@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
+
 from tapeflow.core.events import Flag, Side
 from tapeflow.trading import Account, OrderEvent, OrderRequest, OrderStatus, OrderType, PaperSettings, TradingSettings
 from tapeflow.trading.testing import MS, et, levels, mbo, trades
@@ -243,3 +245,54 @@ def test_broker_names_the_fill_model_the_tape_allowed():
     assert broker.fill_model("ES") == "mbp"
     acct.on_events(mbo(T0, [("A", 1, BID, 22002, 4)]))
     assert broker.fill_model("ES") == "mbo"
+
+
+# -- the real ES MBO file ---------------------------------------------------------------------
+
+
+def test_real_mbo_file_prices_fills_off_the_book_and_queues_behind_it(mbo_file):
+    """After the snapshot the book is 5214.00 bid (26) x 5214.25 ask (24 lots); then two seconds in
+    which buyers lift 6 lots at 5214.25. The DOM, built apart from the broker, is the judge."""
+    from tapeflow.core.events import concat
+    from tapeflow.feeds.open import open_source
+    from tapeflow.flow.book import OrderBook
+    from tapeflow.trading.paper_broker import PaperBroker
+
+    ev = concat(list(open_source(str(mbo_file))))
+    live = int(np.flatnonzero((ev["flags"] & Flag.SNAPSHOT) == 0)[0])
+    settings = TradingSettings(paper=PaperSettings(slippage_ticks=1))
+    broker = PaperBroker(settings.paper, {int(ev["instrument_id"][0]): "ES"})
+    acct = Account(settings, broker=broker)
+    dom = OrderBook()
+    dom.apply(ev[:live])
+    acct.on_events(ev[:live])
+    assert broker.fill_model("ES") == "mbo"
+    ask = dom.best_ask()
+    assert ask == (20857, 24) and dom.best_bid() == (20856, 26)
+
+    seen: list[tuple[OrderType, int, int]] = []  # (type, fill price, DOM best ask at that moment)
+    acct.subscribe(lambda e: e.fill and seen.append((e.order.request.type, e.fill.price, dom.best_ask()[0])))
+    acct.submit(req(BUY))
+    target = acct.submit(req(SELL, 1, type=OrderType.LIMIT, limit_price=20857)).order_id
+    acct.submit(req(BUY, 1, type=OrderType.STOP, stop_price=20857))
+    for i in range(live, len(ev)):
+        dom.apply(ev[i : i + 1])
+        acct.on_events(ev[i : i + 1])
+    assert int(ev["size"][ev["kind"] == 1].sum()) == 6
+    assert seen[0] == (OrderType.MARKET, 20858, 20857)  # at once: the ask plus 1 tick
+    kind, price, ask_then = seen[1]
+    assert kind == OrderType.STOP and price == ask_then + 1  # the book after its print, plus 1 tick
+    assert len(seen) == 2
+    assert acct.orders[target].status == OrderStatus.WORKING  # 24 lots ahead, 6 traded: no fill
+
+
+def test_backtest_report_on_the_real_mbo_file_says_it_used_the_l3_book(tmp_path, mbo_file):
+    import json
+
+    from tapeflow.cli import main
+
+    out = tmp_path / "rep"
+    assert main(["backtest", str(mbo_file), "--settings", "/dev/null", "--out", str(out)]) == 0
+    per_file = json.loads((out / "metrics.json").read_text())["source"]["fill_model_per_file"]
+    assert list(per_file.values())[0].startswith("mbo: L3 book")
+    assert "fill_model_per_file" in (page := (out / "report.html").read_text()) and "mbo: L3 book" in page
