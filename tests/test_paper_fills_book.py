@@ -294,5 +294,6 @@ def test_backtest_report_on_the_real_mbo_file_says_it_used_the_l3_book(tmp_path,
     out = tmp_path / "rep"
     assert main(["backtest", str(mbo_file), "--settings", "/dev/null", "--out", str(out)]) == 0
     per_file = json.loads((out / "metrics.json").read_text())["source"]["fill_model_per_file"]
-    assert list(per_file.values())[0].startswith("mbo: L3 book")
+    (model,) = per_file.values()
+    assert model.startswith("mbo: L3 book")
     assert "fill_model_per_file" in (page := (out / "report.html").read_text()) and "mbo: L3 book" in page
