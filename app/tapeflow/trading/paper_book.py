@@ -79,8 +79,14 @@ class PaperBook:
         if action == _ADD:
             if oid in self.orders:
                 self._remove(oid)
-            if side in (S_BUY, S_SELL):
-                self._insert(oid, side, price, size)
+            if side in (S_BUY, S_SELL):  # _insert, inlined: adds are most of an MBO tape
+                key = (side, price)
+                self.orders[oid] = key
+                q = self.queues.get(key)
+                if q is None:
+                    self.queues[key] = {oid: size}
+                else:
+                    q[oid] = size
         elif action == _CANCEL:
             at = self.orders.get(oid)
             if at is not None:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import msgspec
 import numpy as np
 
-from tapeflow.core.events import K_CLEAR, K_LEVEL, K_ORDER, K_TRADE, LEVEL_UNKNOWN, Flag, Kind, Side, select
+from tapeflow.core.events import K_CLEAR, K_LEVEL, K_ORDER, K_TRADE, LEVEL_UNKNOWN, Flag, Side, select
 from tapeflow.trading.broker import EventCallback
 from tapeflow.trading.orders import EventKind, Fill, Order, OrderEvent, OrderStatus, OrderType
 from tapeflow.trading.paper_book import PaperBook, walk
@@ -213,7 +213,7 @@ class PaperBroker:
             if len(due):
                 mask[due[0]] = True
         kinds, prices, iids = sub["kind"], sub["price"], sub["instrument_id"]
-        is_trade = kinds == Kind.TRADE
+        is_trade = kinds == K_TRADE
         if self._waiting:  # rows that may end an event some order waits for
             mask |= ~is_trade & ((sub["flags"] & _LAST) != 0)
         trade_masks: dict[str, np.ndarray] = {}
@@ -285,41 +285,62 @@ class PaperBroker:
             return
         self.clock_ns = max(self.clock_ns, int(batch["ts_event"].max()))
         kinds = batch["kind"]
+        is_trade = kinds == K_TRADE
+        book_rows = None if is_trade.all() else ~is_trade
+        ordered = book_rows is not None and bool(
+            np.any(book_rows & ((kinds == K_ORDER) | (batch["level"] == LEVEL_UNKNOWN)))
+        )
         for iid, root in self.instrument_ids.items():
             mine = batch["instrument_id"] == iid
             book = self.books[root]
-            if np.any(mine & ((kinds == K_ORDER) | ((kinds == K_LEVEL) & (batch["level"] == LEVEL_UNKNOWN)))):
+            if ordered and np.any(mine & book_rows & ((kinds == K_ORDER) | (batch["level"] == LEVEL_UNKNOWN))):
                 self._absorb_rows(book, select(batch, mine))
                 continue
-            if not book.packets and np.any(mine & ((batch["flags"] & _LAST) != 0)):
-                book.packets = True
-            trades = np.flatnonzero(mine & (kinds == Kind.TRADE))
+            trades = np.flatnonzero(mine & is_trade)
             if len(trades):
                 book.last = int(batch["price"][trades[-1]])
                 book.seen = max(book.seen, 1)
-            clears = np.flatnonzero(mine & (kinds == Kind.CLEAR))
-            start = 0
-            if len(clears):
-                book.clear()
-                start = int(clears[-1]) + 1
-            lv = np.flatnonzero(mine[start:] & (kinds[start:] == Kind.LEVEL)) + start
-            if len(lv):
-                rows = batch[lv]
-                key = (rows["side"].astype(np.int64) + 1) * 256 + rows["level"].astype(np.int64)
-                _, last_rev = np.unique(key[::-1], return_index=True)
-                for j in np.sort(len(rows) - 1 - last_rev).tolist():
-                    r = rows[j]
-                    book.level(int(r["side"]), int(r["level"]), int(r["price"]), int(r["size"]))
+            if book_rows is not None:
+                if not book.packets and np.any(mine & ((batch["flags"] & _LAST) != 0)):
+                    book.packets = True
+                self._absorb_levels(book, batch, mine & book_rows)
             if book.seen >= 2 and len(trades):
-                self._open_prints(book, batch, mine, trades)
+                self._open_prints(book, batch, mine, trades, book_rows)
 
     @staticmethod
-    def _open_prints(book: PaperBook, batch: np.ndarray, mine: np.ndarray, trades: np.ndarray) -> None:
+    def _absorb_levels(book: PaperBook, batch: np.ndarray, mine: np.ndarray) -> None:
+        """Depth-slot rows: the last clear, then the last write of each (side, depth) slot."""
+        kinds = batch["kind"]
+        clears = np.flatnonzero(mine & (kinds == K_CLEAR))
+        start = 0
+        if len(clears):
+            book.clear()
+            start = int(clears[-1]) + 1
+        lv = np.flatnonzero(mine[start:] & (kinds[start:] == K_LEVEL)) + start
+        if not len(lv):
+            return
+        rows = select(batch, lv)
+        side, depth = rows["side"], rows["level"]
+        key = (side.astype(np.int64) + 1) * 256 + depth
+        _, last_rev = np.unique(key[::-1], return_index=True)
+        pick = np.sort(len(key) - 1 - last_rev)
+        cols = (side[pick].tolist(), depth[pick].tolist(), rows["price"][pick].tolist(), rows["size"][pick].tolist())
+        level = book.level
+        for s, d, p, q in zip(*cols, strict=True):
+            level(s, d, p, q)
+
+    @staticmethod
+    def _open_prints(
+        book: PaperBook, batch: np.ndarray, mine: np.ndarray, trades: np.ndarray, book_rows: np.ndarray | None
+    ) -> None:
         """The prints after the last row that ended an event: what the book does not show yet."""
-        ends = mine & (batch["kind"] != K_TRADE)
-        if book.packets:
-            ends &= (batch["flags"] & _LAST) != 0
-        cut = np.flatnonzero(ends)
+        if book_rows is None:  # prints only: all of them are still open
+            cut = np.zeros(0, dtype=np.int64)
+        else:
+            ends = mine & book_rows
+            if book.packets:
+                ends &= (batch["flags"] & _LAST) != 0
+            cut = np.flatnonzero(ends)
         if len(cut):
             book.prints.clear()
             trades = trades[trades > cut[-1]]
@@ -327,11 +348,18 @@ class PaperBroker:
             book.trade(p, q, a)
 
     def _absorb_rows(self, book: PaperBook, rows: np.ndarray) -> None:
-        """L3 and price-keyed rows in order (a watched queue hears of every order ahead that shrinks)."""
+        """L3 and price-keyed rows in order (a watched queue hears of every order ahead that shrinks).
+        The L3 case is :meth:`_apply` inlined: it runs once per order message of the tape."""
+        if not book.packets and np.any(rows["flags"] & _LAST):
+            book.packets = True
+        packets, prints, order, apply = book.packets, book.prints, book.order, self._apply
         cols = (rows[f].tolist() for f in ("kind", "side", "level", "price", "size", "action", "order_id", "flags"))
-        apply = self._apply
         for kind, side, level, price, size, action, oid, flags in zip(*cols, strict=True):
-            if kind == K_TRADE:
+            if kind == K_ORDER:
+                order(action, oid, side, price, size)
+                if prints and action in _BOOK_ACTIONS and (flags & _LAST or not packets):
+                    prints.clear()
+            elif kind == K_TRADE:
                 book.trade(price, size, side)
             else:
                 apply(book, kind, side, level, price, size, action, oid, flags)
