@@ -7,8 +7,11 @@ from datetime import date, time
 
 import numpy as np
 
-from tapeflow.core.events import LEVEL_UNKNOWN, Flag, Kind, empty_events, make_trades
+from tapeflow.core.events import LEVEL_UNKNOWN, Flag, Kind, Side, empty_events, make_trades
 from tapeflow.core.sessions import et_to_ns
+from tapeflow.trading.account import Account
+from tapeflow.trading.orders import OrderEvent, OrderRequest
+from tapeflow.trading.settings import PaperSettings, TradingSettings
 
 MS = 1_000_000  # ns
 
@@ -71,3 +74,21 @@ def mbo(ts: int, rows: Sequence[tuple], instrument_id: int = 0, step_ns: int = 0
         out["flags"][i] = Flag.LAST if last else 0
         out["instrument_id"][i] = instrument_id
     return out
+
+
+def paper_account(**paper: int) -> tuple[Account, list[OrderEvent]]:
+    """An account on the paper broker with ``PaperSettings(**paper)``, and the list its events go to."""
+    acct = Account(TradingSettings(paper=PaperSettings(**paper)))
+    events: list[OrderEvent] = []
+    acct.subscribe(events.append)
+    return acct, events
+
+
+def fill_list(events: list[OrderEvent]) -> list[tuple[int, int, int]]:
+    """(order id, qty, price in ticks) of every fill among ``events``."""
+    return [(e.order.id, e.fill.qty, e.fill.price) for e in events if e.fill is not None]
+
+
+def es_request(side: Side, qty: int = 1, **kw: object) -> OrderRequest:
+    """An ES order request (``type``, ``limit_price``, ``stop_price``, ``bracket``... as keywords)."""
+    return OrderRequest(instrument="ES", side=side, qty=qty, **kw)  # type: ignore[arg-type]
