@@ -285,3 +285,29 @@ def test_backtest_report_on_the_real_mbo_file_says_it_used_the_l3_book(tmp_path,
     (model,) = per_file.values()
     assert model.startswith("mbo: L3 book")
     assert "fill_model_per_file" in (page := (out / "report.html").read_text()) and "mbo: L3 book" in page
+
+
+def dom_rows(ts: int, rows: list[tuple[int, int, int]]) -> np.ndarray:
+    """Price-keyed book rows ``(side, price, size)``, as a CSV's DOM columns become."""
+    from tapeflow.core.events import LEVEL_UNKNOWN
+
+    out = levels(ts, [(s, 0, p, q) for s, p, q in rows])
+    out["level"] = LEVEL_UNKNOWN
+    return out
+
+
+def test_csv_dom_levels_are_a_book_by_price_in_bulk_and_row_by_row():
+    # 10 bids 19218..19227 and 10 asks 19229..19238, 2 lots each; then 19229 empties, 19230 -> 1
+    book = [(1, 19227 - i, 2) for i in range(10)] + [(-1, 19229 + i, 2) for i in range(10)]
+    change = [(-1, 19229, 0), (-1, 19230, 1)]
+    for rows in (dom_rows(T0, book + change), None):  # one bulk batch (> 16 rows), then row by row
+        acct, ev = account(slippage_ticks=0)
+        acct.submit(req(BUY, 1, type=OrderType.LIMIT, limit_price=19000))  # an open order: rows are walked
+        if rows is not None:
+            acct.on_events(rows)
+        else:
+            for r in (*book, *change):
+                acct.on_events(dom_rows(T0, [r]))
+        assert acct.broker.fill_model("ES") == "mbp"
+        oid = acct.submit(req(BUY, 4)).order_id
+        assert fills(ev) == [(oid, 1, 19230), (oid, 2, 19231), (oid, 1, 19232)]

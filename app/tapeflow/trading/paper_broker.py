@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import msgspec
 import numpy as np
 
-from tapeflow.core.events import K_CLEAR, K_LEVEL, K_ORDER, K_TRADE, LEVEL_UNKNOWN, Flag, Side, select
+from tapeflow.core.events import K_CLEAR, K_LEVEL, K_ORDER, K_TRADE, LEVEL_UNKNOWN, NO_PRICE, Flag, Side, select
 from tapeflow.trading.broker import EventCallback
 from tapeflow.trading.orders import EventKind, Fill, Order, OrderEvent, OrderStatus, OrderType
 from tapeflow.trading.paper_book import PaperBook, walk
@@ -280,20 +280,18 @@ class PaperBroker:
 
     def _absorb(self, batch: np.ndarray) -> None:
         """Rows that touch no order: keep the final book, last trade and open prints (vectorized for
-        trades and depth slots; L3 orders and price-keyed levels are applied row by row, in order)."""
+        trades and levels; L3 orders are applied row by row, in order)."""
         if len(batch) == 0:
             return
         self.clock_ns = max(self.clock_ns, int(batch["ts_event"].max()))
         kinds = batch["kind"]
         is_trade = kinds == K_TRADE
         book_rows = None if is_trade.all() else ~is_trade
-        ordered = book_rows is not None and bool(
-            np.any(book_rows & ((kinds == K_ORDER) | (batch["level"] == LEVEL_UNKNOWN)))
-        )
+        ordered = book_rows is not None and bool(np.any(kinds == K_ORDER))
         for iid, root in self.instrument_ids.items():
             mine = batch["instrument_id"] == iid
             book = self.books[root]
-            if ordered and np.any(mine & book_rows & ((kinds == K_ORDER) | (batch["level"] == LEVEL_UNKNOWN))):
+            if ordered and np.any(mine & (kinds == K_ORDER)):
                 self._absorb_rows(book, select(batch, mine))
                 continue
             trades = np.flatnonzero(mine & is_trade)
@@ -309,7 +307,8 @@ class PaperBroker:
 
     @staticmethod
     def _absorb_levels(book: PaperBook, batch: np.ndarray, mine: np.ndarray) -> None:
-        """Depth-slot rows: the last clear, then the last write of each (side, depth) slot."""
+        """Level rows: the last clear, then the last write of each (side, depth) slot, or of each
+        (side, price) for price-keyed rows."""
         kinds = batch["kind"]
         clears = np.flatnonzero(mine & (kinds == K_CLEAR))
         start = 0
@@ -320,11 +319,20 @@ class PaperBroker:
         if not len(lv):
             return
         rows = select(batch, lv)
-        side, depth = rows["side"], rows["level"]
-        key = (side.astype(np.int64) + 1) * 256 + depth
+        side, depth, price = rows["side"], rows["level"], rows["price"]
+        keyed = depth == LEVEL_UNKNOWN  # by price: one key per price instead of per depth
+        if keyed.any():
+            rows = select(rows, ~keyed | (price != NO_PRICE))
+            side, depth, price = rows["side"], rows["level"], rows["price"]
+            keyed = depth == LEVEL_UNKNOWN
+            lowest = int(price[keyed].min()) if keyed.any() else 0
+            slot = np.where(keyed, 256 + price - lowest, depth)
+        else:
+            slot = depth.astype(np.int64)
+        key = (side.astype(np.int64) + 1) * (1 << 40) + slot
         _, last_rev = np.unique(key[::-1], return_index=True)
         pick = np.sort(len(key) - 1 - last_rev)
-        cols = (side[pick].tolist(), depth[pick].tolist(), rows["price"][pick].tolist(), rows["size"][pick].tolist())
+        cols = (side[pick].tolist(), depth[pick].tolist(), price[pick].tolist(), rows["size"][pick].tolist())
         level = book.level
         for s, d, p, q in zip(*cols, strict=True):
             level(s, d, p, q)
@@ -348,7 +356,7 @@ class PaperBroker:
             book.trade(p, q, a)
 
     def _absorb_rows(self, book: PaperBook, rows: np.ndarray) -> None:
-        """L3 and price-keyed rows in order (a watched queue hears of every order ahead that shrinks).
+        """L3 rows in order (a watched queue hears of every order ahead that shrinks).
         The L3 case is :meth:`_apply` inlined: it runs once per order message of the tape."""
         if not book.packets and np.any(rows["flags"] & _LAST):
             book.packets = True
