@@ -311,3 +311,20 @@ def test_csv_dom_levels_are_a_book_by_price_in_bulk_and_row_by_row():
         assert acct.broker.fill_model("ES") == "mbp"
         oid = acct.submit(req(BUY, 4)).order_id
         assert fills(ev) == [(oid, 1, 19230), (oid, 2, 19231), (oid, 1, 19232)]
+
+
+def test_tbbo_stop_fills_at_once_on_the_quote_less_its_print():
+    """tbbo: each trade record carries the quote before it and ends its packet on the print itself;
+    no book row ever ends an event, so nothing may wait for one."""
+    acct, ev = account(slippage_ticks=1)
+
+    def record(t: int, price: int, aggressor: int) -> np.ndarray:
+        trade = trades(t, [(price, 1 if aggressor > 0 else 4, aggressor)])
+        trade["flags"] = Flag.LAST
+        return np.concatenate([levels(t, [(1, 0, 22002, 4), (-1, 0, 22003, 5)]), trade])
+
+    acct.on_events(np.concatenate([record(T0 + i * MS, 22003, 1) for i in range(10)]))  # 30 rows at once
+    oid = acct.submit(req(SELL, 1, type=OrderType.STOP, stop_price=22002)).order_id
+    acct.on_events(record(T0 + 20 * MS, 22002, -1))
+    # the print took all 4 lots of the 5500.50 bid: one tick past it, 5500.25, less 1 tick of slippage
+    assert fills(ev) == [(oid, 1, 22000)]

@@ -52,7 +52,7 @@ class PaperBook:
         self.queues: dict[tuple[int, int], dict[int, int]] = {}  # (side, price) -> {order id: size}, time priority
         self.prints: list[tuple[int, int, int]] = []  # (price, size, aggressor) not yet in the book
         self.last: int | None = None
-        self.packets = False  # the tape marks the end of its exchange events (LAST flags)
+        self.packets = False  # book rows carry the end of their exchange events (LAST): not tbbo
         self.seen = 0  # 0 nothing, 1 prints, 2 L2 levels, 3 L3 orders: the richest kind the tape had
         self.watched: set[tuple[int, int]] = set()
         self.on_reduce: ReduceCallback | None = None

@@ -11,10 +11,11 @@ Fill model (deterministic; prices in ticks, sizes in contracts, time is the tape
 * Market: walks the book side it takes (asks to buy, bids to sell), best level first, for its
   size; what the visible book cannot fill takes one tick past its worst level. Each level's price
   plus ``slippage_ticks`` against us. Without a book: the last trade plus slippage.
-* Taking happens on a consistent book: on a tape that marks its exchange events (``LAST`` flag:
-  Databento files, the simulator) an order that would take liquidity while a print's event is
-  still open (the book rows that show what it traded have not arrived) waits for the end of the
-  event; on a tape that does not, the prints since the last book row are taken out of the book.
+* Taking happens on a consistent book: on a tape whose book rows mark the end of each exchange
+  event (``LAST`` flag: Databento mbo, mbp-1, mbp-10, the simulator) an order that would take
+  liquidity while a print's event is still open (the book rows that show what it traded have not
+  arrived) waits for the end of the event; on a tape that does not (tbbo, CSV DOM), the prints
+  since the last book row are taken out of the book.
 * Limit: a marketable limit takes the book up to its price (no slippage) and rests the rest. A
   resting limit fills completely when a trade prints *through* its price; a trade *at* its price
   (hitting our side, or of unknown aggressor) first eats the queue ahead, and only the excess
@@ -299,7 +300,7 @@ class PaperBroker:
                 book.last = int(batch["price"][trades[-1]])
                 book.seen = max(book.seen, 1)
             if book_rows is not None:
-                if not book.packets and np.any(mine & ((batch["flags"] & _LAST) != 0)):
+                if not book.packets and np.any(mine & book_rows & ((batch["flags"] & _LAST) != 0)):
                     book.packets = True
                 self._absorb_levels(book, batch, mine & book_rows)
             if book.seen >= 2 and len(trades):
@@ -358,7 +359,7 @@ class PaperBroker:
     def _absorb_rows(self, book: PaperBook, rows: np.ndarray) -> None:
         """L3 rows in order (a watched queue hears of every order ahead that shrinks).
         The L3 case is :meth:`_apply` inlined: it runs once per order message of the tape."""
-        if not book.packets and np.any(rows["flags"] & _LAST):
+        if not book.packets and np.any((rows["flags"] & _LAST) & (rows["kind"] != K_TRADE)):
             book.packets = True
         packets, prints, order, apply = book.packets, book.prints, book.order, self._apply
         cols = (rows[f].tolist() for f in ("kind", "side", "level", "price", "size", "action", "order_id", "flags"))
