@@ -113,3 +113,24 @@ def test_scalar_and_vectorized_rules_agree_on_random_profiles():
             lo, hi = area(vols, method, fraction=float(rng.choice([0.5, 0.7, 0.9])))
             assert 100 <= lo <= hi < 100 + n
     assert value_area_of([3, 3], 0, 0.7, "two_row") == (0, 1)
+
+
+def test_footprint_command_takes_the_method_and_reports_the_area_it_computes(capsys):
+    import json
+
+    from tapeflow.cli import main
+    from tapeflow.feeds.open import open_source
+
+    spec = "sim://?seed=3&minutes=20"
+    per_method = {}
+    for method in ("two_row", "one_row"):
+        assert main(["footprint", spec, "--bar", "1m", "--format", "json", "--value-area-method", method]) == 0
+        per_method[method] = [(b["val"], b["vah"]) for b in map(json.loads, capsys.readouterr().out.splitlines())]
+    events = np.concatenate(list(open_source(spec)))
+    for method, got in per_method.items():
+        bars = build_footprint(events, parse_bar_spec("1m"), value_area_method=method)
+        assert got == [(float(v) * 0.25, float(h) * 0.25) for v, h in zip(bars.val, bars.vah, strict=True)]
+    assert per_method["two_row"] != per_method["one_row"]  # the methods disagree on some bars
+    with pytest.raises(SystemExit) as bad:  # argparse: one line naming the choices, exit 2
+        main(["footprint", spec, "--value-area-method", "three_row"])
+    assert bad.value.code == 2 and "choose from 'two_row', 'one_row'" in capsys.readouterr().err
