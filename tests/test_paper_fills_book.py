@@ -328,3 +328,18 @@ def test_tbbo_stop_fills_at_once_on_the_quote_less_its_print():
     acct.on_events(record(T0 + 20 * MS, 22002, -1))
     # the print took all 4 lots of the 5500.50 bid: one tick past it, 5500.25, less 1 tick of slippage
     assert fills(ev) == [(oid, 1, 22000)]
+
+
+def test_a_new_file_keeps_a_resting_limits_place_as_an_estimate_and_drops_the_old_book():
+    acct, ev = account(slippage_ticks=0)
+    acct.on_events(mbo(T0, target_tape()))
+    oid = acct.submit(req(SELL, 1, type=OrderType.LIMIT, limit_price=19231)).order_id
+    acct.on_events(mbo(T0 + MS, [("T", 101, BUY, 19231, 6), ("F", 10, ASK, 19231, 6), ("M", 10, ASK, 19231, 4)]))
+    acct.broker.new_tape("ES")  # the next day's file: trades only
+    assert acct.broker.fill_model("ES") == "trades"
+    acct.on_events(trades(T0 + 2 * MS, [(19231, 20, 1)]))  # 20 of the 20 still ahead
+    assert fills(ev) == []
+    acct.on_events(trades(T0 + 3 * MS, [(19231, 1, 1)]))
+    assert fills(ev) == [(oid, 1, 19231)]
+    mkt = acct.submit(req(BUY)).order_id  # yesterday's asks are gone: the last print stands in
+    assert fills(ev)[-1] == (mkt, 1, 19231)
