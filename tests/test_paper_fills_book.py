@@ -343,3 +343,21 @@ def test_a_new_file_keeps_a_resting_limits_place_as_an_estimate_and_drops_the_ol
     assert fills(ev) == [(oid, 1, 19231)]
     mkt = acct.submit(req(BUY)).order_id  # yesterday's asks are gone: the last print stands in
     assert fills(ev)[-1] == (mkt, 1, 19231)
+
+
+def test_paper_book_levels_equal_the_dom_on_the_real_mbo_file(mbo_file):
+    """The broker keeps its own L3 book (it must see it row by row); level for level it is the DOM."""
+    from tapeflow.core.events import concat
+    from tapeflow.feeds.open import open_source
+    from tapeflow.flow.book import OrderBook
+    from tapeflow.trading.paper_broker import PaperBroker
+
+    ev = concat(list(open_source(str(mbo_file))))
+    broker = PaperBroker(PaperSettings(), {int(ev["instrument_id"][0]): "ES"})
+    dom = OrderBook()
+    for part in np.array_split(ev, 7):  # bulk and small batches alike
+        broker.on_events(part)
+        dom.apply(part)
+        depth, book = dom.depth(10), broker.books["ES"]
+        assert book.side_levels(1)[:10] == list(zip(depth.bid_price.tolist(), depth.bid_size.tolist(), strict=True))
+        assert book.side_levels(-1)[:10] == list(zip(depth.ask_price.tolist(), depth.ask_size.tolist(), strict=True))
