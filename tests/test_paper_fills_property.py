@@ -9,7 +9,10 @@ independently of the paper broker) is the judge:
 * an order that takes liquidity (market, stop, marketable limit) never pays less than the best
   ask to buy, nor receives more than the best bid to sell, on the book as it stands when the
   fill happens, plus the slippage for market and stop orders;
-* a resting limit fills only on a print at or through its price, and exactly at its price.
+* a resting limit fills only on a print at or through its price, and exactly at its price;
+* a resting limit fills on a print *at* its price only once every order that was ahead of it
+  there (resting at that price when it arrived, and not moved away since) is gone: the little
+  exchange below matches in time priority, so its state after the print is the truth.
 """
 
 from __future__ import annotations
@@ -31,12 +34,15 @@ MID = 20000
 op = st.one_of(
     st.tuples(st.just("add"), st.sampled_from([1, -1]), st.integers(0, 3), st.integers(1, 6)),
     st.tuples(st.just("cancel"), st.integers(0, 50), st.integers(1, 6), st.just(0)),
+    st.tuples(st.just("cancel"), st.just(-1), st.integers(1, 6), st.just(0)),  # the newest order
     st.tuples(st.just("modify"), st.integers(0, 50), st.integers(0, 4), st.integers(0, 3)),
     st.tuples(st.just("trade"), st.sampled_from([1, -1]), st.integers(1, 12), st.just(0)),
     st.tuples(st.just("trade"), st.sampled_from([1, -1]), st.integers(1, 4), st.just(0)),
     st.tuples(st.just("order"), st.sampled_from([1, -1]), st.integers(0, 3), st.integers(0, 3)),
     st.tuples(st.just("order"), st.sampled_from([1, -1]), st.integers(0, 3), st.integers(0, 3)),
     st.tuples(st.just("cancel_mine"), st.integers(0, 10), st.just(0), st.just(0)),
+    st.tuples(st.just("join"), st.sampled_from([1, -1]), st.integers(1, 3), st.just(0)),
+    st.tuples(st.just("join"), st.sampled_from([1, -1]), st.integers(1, 3), st.just(0)),
 )
 
 
@@ -45,6 +51,7 @@ class Tape:
 
     def __init__(self) -> None:
         self.orders: dict[int, list[int]] = {}  # id -> [side, price, size], insertion = time priority
+        self.moved: list[int] = []  # orders that went to the back of another price's queue
         self.next_id = 1
         self.prints = 10_000_000
 
@@ -89,13 +96,14 @@ class Tape:
         oid = self.pick(n)
         if oid is None:
             return []
-        s, p, q = self.orders.pop(oid)
-        if move:  # a new price: the back of that queue
-            price = self.passive_price(s, move - 1)
+        s, p, q = self.orders[oid]
+        price = self.passive_price(s, move - 1) if move else p
+        if price != p:  # a new price: the back of that queue (dict order is time priority)
+            del self.orders[oid]
             self.orders[oid] = [s, price, q]
+            self.moved.append(oid)
             return [("M", oid, s, price, q)]
-        self.orders[oid] = [s, p, max(1, q - shrink)]  # shrinks in place, keeps its priority
-        self.orders = dict(sorted(self.orders.items()))  # ids are time priority here
+        self.orders[oid][2] = max(1, q - shrink)  # shrinks in place and keeps its priority
         return [("M", oid, s, p, max(1, q - shrink))]
 
     def trade(self, aggressor: int, qty: int) -> list[tuple]:
@@ -123,7 +131,7 @@ class Tape:
         return prints + book_rows
 
 
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FAST
@@ -133,6 +141,7 @@ def test_no_paper_fill_is_better_than_the_mbo_book_at_that_moment(ops, slippage)
     dom = OrderBook()
     moment: dict[str, object] = {"row": None}
     bad: list[str] = []
+    ahead: dict[int, set[int]] = {}  # our limit order id -> exchange orders ahead of it
 
     def check(ev: OrderEvent) -> None:
         f = ev.fill
@@ -143,6 +152,9 @@ def test_no_paper_fill_is_better_than_the_mbo_book_at_that_moment(ops, slippage)
             printed, limit = int(row["price"]), ev.order.limit_price
             if f.price != limit or (printed - f.price) * int(f.side) > 0:
                 bad.append(f"passive {f.side.name} {f.qty}@{f.price} (limit {limit}) on a print at {printed}")
+            still = [o for o in ahead.get(ev.order.id, ()) if tape.orders.get(o, [0, None])[1] == limit]
+            if printed == limit and still:
+                bad.append(f"{f.side.name} limit {limit} filled with orders {still} still ahead of it")
             return
         best = dom.best_ask() if f.side == Side.BUY else dom.best_bid()
         if best is None:
@@ -156,8 +168,8 @@ def test_no_paper_fill_is_better_than_the_mbo_book_at_that_moment(ops, slippage)
     tape = Tape()
     rows: list[tuple] = []
     for side in (1, -1):
-        for off in range(3):
-            rows += tape.add(side, off, 3)
+        for off, size in ((0, 4), (0, 5), (1, 3), (2, 3)):  # 9 lots at the touch in two orders
+            rows += tape.add(side, off, size)
     t = T0
     mine: list[int] = []
 
@@ -184,20 +196,30 @@ def test_no_paper_fill_is_better_than_the_mbo_book_at_that_moment(ops, slippage)
             feed(tape.modify(a, b, c))
         elif kind == "trade":
             feed(tape.trade(a, b))
-        elif kind == "order":
+        elif kind in ("order", "join"):
             side = Side(a)
-            typ = [OrderType.MARKET, OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT][b]
+            typ = [OrderType.MARKET, OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT][b if kind == "order" else 1]
             touch = tape.best(-a) if tape.best(-a) is not None else MID
             kw: dict[str, int] = {}
-            if typ in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+            if kind == "join":  # at the back of the best price on our side
+                kw["limit_price"] = tape.best(a) if tape.best(a) is not None else touch - a
+            elif typ in (OrderType.LIMIT, OrderType.STOP_LIMIT):
                 kw["limit_price"] = touch - a * (2 - c)  # from 2 ticks passive to 1 tick marketable
             if typ in (OrderType.STOP, OrderType.STOP_LIMIT):
                 kw["stop_price"] = touch + a * c
-            res = acct.submit(OrderRequest(instrument="ES", side=side, qty=1 + c % 3, type=typ, **kw))
+            there = {o for o, (s, p, _) in tape.orders.items() if s == a and p == kw.get("limit_price")}
+            qty = b if kind == "join" else 1 + c % 3
+            res = acct.submit(OrderRequest(instrument="ES", side=side, qty=qty, type=typ, **kw))
             if res.order_id is not None:
                 mine.append(res.order_id)
+                if typ == OrderType.LIMIT:
+                    ahead[res.order_id] = there
         elif kind == "cancel_mine" and mine:
             acct.cancel(mine[a % len(mine)])
+        for oid in tape.moved:  # to the back of a queue: behind every order of ours
+            for ids in ahead.values():
+                ids.discard(oid)
+        tape.moved.clear()
     assert not bad, bad
 
 
