@@ -9,6 +9,8 @@ independently of the paper broker) is the judge:
 * an order that takes liquidity (market, stop, marketable limit) never pays less than the best
   ask to buy, nor receives more than the best bid to sell, on the book as it stands when the
   fill happens, plus the slippage for market and stop orders;
+* nothing takes liquidity on a print's own row: the book there is still the one before the print
+  (market and stop orders wait for the row that ends the print's event);
 * a resting limit fills only on a print at or through its price, and exactly at its price;
 * a resting limit fills on a print *at* its price only once every order that was ahead of it
   there (resting at that price when it arrived, and not moved away since) is gone: the little
@@ -150,6 +152,9 @@ def test_no_paper_fill_is_better_than_the_mbo_book_at_that_moment(ops, slippage)
         row = moment["row"]
         if row is not None and int(row["kind"]) == K_TRADE:  # a resting limit, filled by this print
             printed, limit = int(row["price"]), ev.order.limit_price
+            if ev.order.request.type in (OrderType.MARKET, OrderType.STOP):
+                bad.append(f"{ev.order.request.type.name} filled on a print, before its event's book")
+                return
             if f.price != limit or (printed - f.price) * int(f.side) > 0:
                 bad.append(f"passive {f.side.name} {f.qty}@{f.price} (limit {limit}) on a print at {printed}")
             still = [o for o in ahead.get(ev.order.id, ()) if tape.orders.get(o, [0, None])[1] == limit]
