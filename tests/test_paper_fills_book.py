@@ -361,3 +361,13 @@ def test_paper_book_levels_equal_the_dom_on_the_real_mbo_file(mbo_file):
         depth, book = dom.depth(10), broker.books["ES"]
         assert book.side_levels(1)[:10] == list(zip(depth.bid_price.tolist(), depth.bid_size.tolist(), strict=True))
         assert book.side_levels(-1)[:10] == list(zip(depth.ask_price.tolist(), depth.ask_size.tolist(), strict=True))
+
+
+def test_book_rows_without_a_price_never_become_a_level():
+    from tapeflow.core.events import NO_PRICE
+
+    acct, ev = account(slippage_ticks=0)
+    acct.on_events(mbo(T0, [("A", 1, ASK, NO_PRICE, 5), ("A", 2, ASK, 19229, 1), ("M", 2, ASK, NO_PRICE, 1)]))
+    acct.on_events(mbo(T0, [("A", 3, ASK, 19230, 2)]))
+    oid = acct.submit(req(BUY)).order_id
+    assert fills(ev) == [(oid, 1, 19230)]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tapeflow.core.events import LEVEL_UNKNOWN, S_BUY, S_SELL
+from tapeflow.core.events import LEVEL_UNKNOWN, NO_PRICE, S_BUY, S_SELL
 
 _ADD, _CANCEL, _MODIFY, _CLEAR = ord("A"), ord("C"), ord("M"), ord("R")
 _MAX_PRINTS = 256  # prints kept while an event is open; only a broken tape holds more
@@ -59,7 +59,7 @@ class PaperBook:
 
     # -- applying rows ------------------------------------------------------------------------
     def level(self, side: int, depth: int, price: int, size: int) -> None:
-        if side != S_BUY and side != S_SELL:
+        if side not in (S_BUY, S_SELL) or (price == NO_PRICE and size > 0):
             return
         self.seen = max(self.seen, 2)
         if depth == LEVEL_UNKNOWN:
@@ -79,7 +79,7 @@ class PaperBook:
         if action == _ADD:
             if oid in self.orders:
                 self._remove(oid)
-            if side in (S_BUY, S_SELL):  # _insert, inlined: adds are most of an MBO tape
+            if side in (S_BUY, S_SELL) and price != NO_PRICE:  # _insert, inlined: adds are most of a tape
                 key = (side, price)
                 self.orders[oid] = key
                 q = self.queues.get(key)
@@ -100,7 +100,7 @@ class PaperBook:
                 return
             if at is not None:
                 self._remove(oid)
-            if size > 0 and s:
+            if size > 0 and s and price != NO_PRICE:
                 self._insert(oid, s, price, size)
         elif action == _CLEAR:
             self.clear()
