@@ -415,7 +415,6 @@ def test_traderspost_exit_add_and_cancel():
 def test_undecodable_bodies_on_the_real_server_are_4xx_and_logged_without_a_traceback(caplog):
     """aiohttp itself refuses some encodings before our handler runs; the log stays one line."""
     rig = make_rig()
-    rig.server.journal = None  # start() reads a real journal's rows; the in-memory one has none
     caplog.set_level(logging.DEBUG)
 
     async def scenario():
