@@ -60,8 +60,8 @@ def confirm(account: str, ask: Callable[[str], str] | None = None, env: dict[str
 
 
 async def open_live_account(
-    args: argparse.Namespace, trading: TradingSettings, journal: Any, roots: set[str],
-    *, ask: Callable[[str], str] | None = None,
+    args: argparse.Namespace, trading: TradingSettings, journal: Any, kill_switch: KillSwitch,
+    roots: set[str], *, ask: Callable[[str], str] | None = None,
 ) -> tuple[Account, ProjectXBroker, StartReport]:
     """Connect, confirm, restore from the journal and reconcile; entries stay halted until this returns."""
     from tapeflow.trading.live.projectx.connect import connect_projectx, credentials
@@ -77,7 +77,6 @@ async def open_live_account(
     except TapeflowError:
         await broker.stop()
         raise
-    account = Account(trading, broker=broker, kill_switch=KillSwitch(args.kill_switch_file), journal=journal,
-                      name=f"LIVE projectx:{name}")
+    account = Account(trading, broker=broker, kill_switch=kill_switch, journal=journal, name=f"LIVE projectx:{name}")
     report = await start_live(account, broker, journal)
     return account, broker, report
