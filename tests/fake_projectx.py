@@ -202,6 +202,11 @@ class FakeProjectX:
     async def _place(self, request: web.Request, body: dict[str, Any], ok: dict[str, Any]) -> web.StreamResponse:
         self.place_requests.append(body)
         action, arg = self.next_place.popleft() if self.next_place else ("ack", None)
+        if action == "lose":  # the request dies on the way: no order, no answer
+            assert request.transport is not None
+            request.transport.close()
+            await asyncio.sleep(0.05)
+            return web.Response(status=500)
         if action == "reject":
             return web.json_response({"success": False, "errorCode": 2, "errorMessage": arg, "orderId": None})
         oid = self._new_order(body)

@@ -161,6 +161,21 @@ def test_no_answer_to_a_place_is_resolved_by_its_tag_and_never_resent():
     on_venue(t)
 
 
+def test_a_place_lost_on_the_way_stays_submitted_until_cancelled_and_is_never_resent():
+    async def t(venue: FakeProjectX, acct: Account, broker: ProjectXBroker) -> None:
+        venue.next_place.append(("lose", None))
+        oid = acct.submit(buy()).order_id
+        await settle(broker, 30)
+        o = acct.orders[oid]
+        assert o.status == OrderStatus.SUBMITTED and "not resent" in o.reason and venue.orders == {}
+        assert broker.unknown == {oid}
+        acct.cancel(oid)
+        await settle(broker)
+        assert acct.orders[oid].status == OrderStatus.CANCELLED
+        assert acct.open_orders() == [] and len(venue.place_requests) == 1
+    on_venue(t)
+
+
 def test_disconnect_after_submit_before_the_ack_then_reconnect_reconciles_to_exactly_one_order():
     async def t(venue: FakeProjectX, acct: Account, broker: ProjectXBroker) -> None:
         venue.next_place.append(("drop", None))

@@ -53,7 +53,7 @@ from tapeflow.trading.order_state import (
     Updated,
     UpdateRequested,
 )
-from tapeflow.trading.orders import Fill, Order, OrderEvent, OrderStatus, OrderType, Source
+from tapeflow.trading.orders import EventKind, Fill, Order, OrderEvent, OrderStatus, OrderType, Source
 
 SYMBOLS = {"ES": "F.US.EP", "MES": "F.US.MES", "NQ": "F.US.ENQ", "MNQ": "F.US.MNQ"}
 """Our roots -> the gateway's symbol ids."""
@@ -125,6 +125,7 @@ class ProjectXBroker:
         self.venue_account: dict[str, Any] = {}  # last GatewayUserAccount (balance, the venue's P&L)
         self.unknown: set[int] = set()  # our orders sent without an answer
         self._cancel_after_ack: set[int] = set()
+        self._placing: set[int] = set()  # place requests (and their tag look-ups) still running
         self._tasks: set[asyncio.Task[Any]] = set()
         self._hub: HubConnection | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -157,6 +158,10 @@ class ProjectXBroker:
             return
         self.book.notify(order_id, CancelRequested(), self.clock(), reason)
         if not o.venue_id:
+            if order_id in self.unknown and order_id not in self._placing:
+                # sent, never answered, not found by its tag: look once more, then let it go
+                self._spawn(self._forget_if_absent(order_id))
+                return
             self._cancel_after_ack.add(order_id)  # the place is in flight: cancel once it has an id
             return
         self._spawn(self._command(order_id, "/api/Order/cancel", {"orderId": int(o.venue_id)}))
@@ -321,6 +326,13 @@ class ProjectXBroker:
             body["stopLossBracket"] = {"ticks": b.stop_ticks, "type": int(PxOrderType.STOP)}
         if b is not None and b.target_ticks:
             body["takeProfitBracket"] = {"ticks": b.target_ticks, "type": int(PxOrderType.LIMIT)}
+        self._placing.add(order.id)
+        try:
+            await self._send_place(order, body)
+        finally:
+            self._placing.discard(order.id)
+
+    async def _send_place(self, order: Order, body: dict[str, Any]) -> None:
         try:
             r = await self.client.post("/api/Order/place", body)
         except VenueRefusedError as e:
@@ -349,12 +361,32 @@ class ProjectXBroker:
             o = self.book.orders[order_id]
             if o.venue_id or not o.is_open:
                 return
-            with contextlib.suppress(OutcomeUnknownError):
-                for rec in await self.client.orders_since(self.account_id, o.ts_created - 60 * 1_000_000_000):
-                    if rec.custom_tag == o.client_id:
-                        self._on_order(rec)
-                        return
+            if await self._look_up(order_id):
+                return
             await asyncio.sleep(self.poll_s * (n + 1))
+        if self.book.orders[order_id].status == OrderStatus.SUBMITTED:
+            self._emit_reason(order_id, "not found at the venue by its tag: not resent; cancel it to stop waiting")
+
+    async def _look_up(self, order_id: int) -> bool:
+        """Our order at the venue by its tag (applied if found); False if absent or no answer."""
+        o = self.book.orders[order_id]
+        with contextlib.suppress(OutcomeUnknownError):
+            for rec in await self.client.orders_since(self.account_id, o.ts_created - 60 * 1_000_000_000):
+                if rec.custom_tag == o.client_id:
+                    self._on_order(rec)
+                    return True
+        return False
+
+    async def _forget_if_absent(self, order_id: int) -> None:
+        """A cancel of an order that never got an answer: found now, it is cancelled at the venue;
+        still absent, it never arrived and ends CANCELLED here (nothing was resent)."""
+        if await self._look_up(order_id):
+            o = self.book.orders[order_id]
+            if o.is_open and o.venue_id:
+                await self._command(order_id, "/api/Order/cancel", {"orderId": int(o.venue_id)})
+            return
+        self.unknown.discard(order_id)
+        self.book.notify(order_id, Cancelled("never reached the venue (not found by its tag)"), self.clock())
 
     async def _command(self, order_id: int, path: str, body: dict[str, Any], done: Any = None) -> None:
         try:
@@ -468,8 +500,10 @@ class ProjectXBroker:
         self._listener(event)
 
     def _emit_reason(self, order_id: int, reason: str) -> None:
+        """A note on an order still SUBMITTED (no answer yet): journaled and shown, status unchanged."""
         o = msgspec.structs.replace(self.book.orders[order_id], reason=reason)
         self.book.orders[order_id] = o
+        self._emit(OrderEvent(ts_ns=self.clock(), kind=EventKind.SUBMITTED, order=o, reason=reason))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
