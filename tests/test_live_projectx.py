@@ -390,5 +390,9 @@ def test_the_daily_loss_limit_holds_against_the_venues_count_when_it_is_worse_th
         assert acct.ledger.day_pnl_cents(acct.risk.trading_date) == -5280
         assert acct.risk.venue_realized_today_cents == -15280
         assert acct.risk.state_rule == "daily_loss"
+        snap = acct.snapshot()
+        assert (snap.realized_today_cents, snap.venue_realized_today_cents) == (-5280, -15280)
+        (gauge,) = [g for g in snap.limits if g.rule == "daily_loss"]
+        assert gauge.used == 15280
         assert not acct.submit(buy(1)).ok
     on_venue(t, fake=fake)

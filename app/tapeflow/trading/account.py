@@ -336,10 +336,12 @@ class Account:
         day = led.days.get(d) if d else None
         realized = day.net_cents if day else 0
         unreal = led.unrealized_cents
+        venue = r.venue_realized_today_cents  # the daily loss gauge reads the worse of the two
         gauges: list[LimitGauge] = []
         if s.daily_loss_limit_cents is not None:
             gauges.append(
-                LimitGauge("daily_loss", max(0, -(realized + unreal)), s.daily_loss_limit_cents, "cents")
+                LimitGauge("daily_loss", max(0, -min(realized, venue if venue is not None else realized) - unreal),
+                           s.daily_loss_limit_cents, "cents")
             )
         if s.trailing_drawdown_cents is not None:
             gauges.append(
@@ -383,6 +385,7 @@ class Account:
             working_orders=len(self.open_orders()),
             limits=tuple(gauges),
             last_reject=self.last_reject,
+            venue_realized_today_cents=venue,
         )
 
     def update_settings(self, settings: TradingSettings) -> None:

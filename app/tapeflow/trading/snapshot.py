@@ -36,6 +36,11 @@ class LimitGauge(msgspec.Struct, frozen=True):
         return self.limit - self.used
 
 
+def is_live_account(name: str | None) -> bool:
+    """Live accounts are named ``LIVE <venue>:<account>`` (``commands._live_mode``); paper ones never."""
+    return name is not None and name.startswith("LIVE ")
+
+
 class AccountSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """Everything the risk panel draws."""
 
@@ -61,3 +66,4 @@ class AccountSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     working_orders: int
     limits: tuple[LimitGauge, ...]
     last_reject: str  # the last reason an order was refused (shown to the user)
+    venue_realized_today_cents: int | None = None  # a live venue's own count, shown beside ours

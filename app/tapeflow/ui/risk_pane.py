@@ -19,7 +19,7 @@ from tapeflow.pipeline import PipelineSnapshot
 from tapeflow.trading.account import Account
 from tapeflow.trading.orders import AUTOMATED_SOURCES, Source
 from tapeflow.trading.settings import TradingState
-from tapeflow.trading.snapshot import AccountSnapshot
+from tapeflow.trading.snapshot import AccountSnapshot, is_live_account
 from tapeflow.ui.text import et_time, usd
 from tapeflow.ui.theme import Theme, restyle
 
@@ -54,6 +54,9 @@ class RiskPane(QtWidgets.QWidget):
         self.confirm = confirm
         self._key: tuple | None = None
 
+        self.mode_label = QtWidgets.QLabel("")  # PAPER, or LIVE in red with the venue account
+        self.mode_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.mode_label.setObjectName("tradingMode")
         self.state_label = QtWidgets.QLabel("--")
         self.state_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.state_label.setObjectName("tradingState")
@@ -88,6 +91,7 @@ class RiskPane(QtWidgets.QWidget):
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.mode_label)
         layout.addWidget(self.state_label)
         layout.addWidget(self.kill_button)
         latch = QtWidgets.QHBoxLayout()
@@ -163,13 +167,18 @@ class RiskPane(QtWidgets.QWidget):
 
     def show_account(self, a: AccountSnapshot) -> bool:
         key = (a.state, a.kill_switch_latched, tuple(a.automation.items()), a.positions, a.realized_today_cents,
-               a.unrealized_cents, a.limits, a.trades_today, a.working_orders, a.last_reject, a.state_rule)
+               a.unrealized_cents, a.limits, a.trades_today, a.working_orders, a.last_reject, a.state_rule,
+               a.account, a.venue_realized_today_cents)
         if key == self._key:
             return False
         self._key = key
         th = self.theme
         colors = {TradingState.ACTIVE: th.ask, TradingState.REDUCING: th.warning, TradingState.HALTED: th.danger}
         color = colors[a.state]
+        live = is_live_account(a.account)
+        self.mode_label.setText(a.account if live else "PAPER")
+        restyle(self.mode_label, f"background: {th.danger}; color: #ffffff; font-weight: bold; padding: 4px;"
+                if live else f"color: {th.text_dim};")
         state = a.state.value.upper() + (f" ({a.state_rule})" if a.state_rule else "")
         self.state_label.setText(state)
         restyle(self.state_label,
@@ -199,6 +208,8 @@ class RiskPane(QtWidgets.QWidget):
 
         rows = [
             ("realized today", money(a.realized_today_cents)),
+            *([("realized today (broker)", money(a.venue_realized_today_cents))]
+              if a.venue_realized_today_cents is not None else []),
             ("open P&amp;L", money(a.unrealized_cents)),
             ("day P&amp;L", money(a.day_pnl_cents)),
             ("trades today", str(a.trades_today)),
