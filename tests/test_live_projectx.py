@@ -179,6 +179,9 @@ def test_a_place_lost_on_the_way_stays_submitted_until_cancelled_and_is_never_re
 def test_disconnect_after_submit_before_the_ack_then_reconnect_reconciles_to_exactly_one_order():
     async def t(venue: FakeProjectX, acct: Account, broker: ProjectXBroker) -> None:
         venue.next_place.append(("drop", None))
+        states: list[str] = []
+        reports: list[Any] = []
+        broker.status_listener, broker.report_listener = states.append, reports.append
         runner = asyncio.create_task(broker.run(retry_s=0.05))
         oid = acct.submit(buy(1, type=OrderType.LIMIT, limit_price=20000)).order_id
         await settle(broker, 20)
@@ -190,6 +193,7 @@ def test_disconnect_after_submit_before_the_ack_then_reconnect_reconciles_to_exa
         o = acct.orders[oid]
         assert (o.venue_id, o.status, o.filled_qty) == (str(vid), OrderStatus.FILLED, 1)
         assert acct.ledger.positions[ES].qty == 1
+        assert states[:3] == ["disconnected", "reconciling", "connected"] and len(reports) >= 1
     on_venue(t)
 
 
@@ -224,6 +228,7 @@ def test_external_orders_are_shown_and_entries_wait_for_reconciliation():
         assert report is not None and len(report.external_orders) == 1
         (ext,) = [acct.orders[i] for i in report.external_orders]
         assert (ext.side, ext.qty, ext.limit_price) == (Side.SELL, 2, 20040)
+        assert acct.snapshot().working_orders == 2  # both count against the limits
         (ours,) = [o for o in acct.open_orders() if o.venue_id == str(mine)]
         assert ours.id not in report.external_orders and ours.reason == "placed by Tapeflow before a restart"
         acct.cancel(ours.id)
@@ -396,3 +401,17 @@ def test_the_daily_loss_limit_holds_against_the_venues_count_when_it_is_worse_th
         assert gauge.used == 15280
         assert not acct.submit(buy(1)).ok
     on_venue(t, fake=fake)
+
+
+def test_an_unreadable_hub_message_is_reported_and_the_hub_keeps_delivering():
+    async def t(venue: FakeProjectX, acct: Account, broker: ProjectXBroker) -> None:
+        states: list[str] = []
+        broker.status_listener = states.append
+        venue._push("GatewayUserOrder", {"id": "not a number", "status": "?"})
+        oid = acct.submit(buy(1, type=OrderType.LIMIT, limit_price=20000)).order_id
+        await settle(broker)
+        venue.fill(int(acct.orders[oid].venue_id), 1, 5000.0)
+        await settle(broker)
+        assert any(s.startswith("unreadable GatewayUserOrder message") for s in states)
+        assert acct.orders[oid].status == OrderStatus.FILLED
+    on_venue(t)

@@ -157,11 +157,17 @@ async def _run_live(
     try:
         account.record_settings("start", source=f"projectx:{broker.account_id}")
         _say(f"{live_mode.RED}LIVE{live_mode.RESET} {account.name}: reconciled with the venue")
-        for line in report.warnings:
-            _say(f"{live_mode.RED}WARNING{live_mode.RESET} {line}")
+        _warn_live(report.warnings)
+        broker.status_listener = lambda state: _say(f"broker: {state}")
+        broker.report_listener = lambda rec: _warn_live(rec.warnings)  # protection re-checked on reconnect
         return await _run(args, account, journal, None, webhook, on_ready, stop, root=root)
     finally:
         await broker.stop()
+
+
+def _warn_live(lines: list[str]) -> None:
+    for line in lines:
+        _say(f"{live_mode.RED}WARNING{live_mode.RESET} {line}")
 
 
 async def _run(

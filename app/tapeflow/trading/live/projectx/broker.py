@@ -130,7 +130,8 @@ class ProjectXBroker:
         self._hub: HubConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self.last_report: ReconcileReport | None = None
-        self.status_listener: Callable[[str], None] = lambda s: None
+        self.status_listener: Callable[[str], None] = lambda s: None  # "disconnected", "reconciling", ...
+        self.report_listener: Callable[[ReconcileReport], None] = lambda r: None  # after every reconnect
         self.killing = False  # kill at the venue under way: it closes positions itself
         self.venue_realized_cents: dict[date, int] = {}  # trading date -> the venue's realized net
         self._pnl_trades: set[int] = set()
@@ -219,7 +220,7 @@ class ProjectXBroker:
             self.status_listener("disconnected")
             while True:
                 try:
-                    await self.start()
+                    self.report_listener(await self.start())
                     break
                 except Exception:
                     with contextlib.suppress(Exception):
@@ -416,8 +417,9 @@ class ProjectXBroker:
                     self.venue_positions[root] = p.signed
                 elif target == "GatewayUserAccount":
                     self.venue_account = data
-            except msgspec.ValidationError as e:
-                self.status_listener(f"unreadable {target} message: {e}")
+            except (msgspec.ValidationError, KeyError, ValueError, TypeError) as e:
+                # one bad message must not stop the hub: say so; the next reconciliation settles it
+                self.status_listener(f"unreadable {target} message: {type(e).__name__}: {e}")
 
     def _on_order(self, rec: PxOrder) -> None:
         now = self.clock()
