@@ -170,9 +170,9 @@ class ProjectXBroker:
     def modify(self, order_id: int, *, qty: int | None = None, limit_price: int | None = None,
                stop_price: int | None = None) -> None:
         o = self.book.orders.get(order_id)
-        if o is None or not o.is_open or not o.venue_id:
+        c = self.contracts.get(o.instrument) if o is not None else None
+        if o is None or c is None or not o.is_open or not o.venue_id:
             return
-        c = self.contracts[o.instrument]
         new_qty = o.qty if qty is None else qty
         lp = o.limit_price if limit_price is None else limit_price
         sp = o.stop_price if stop_price is None else stop_price
@@ -192,6 +192,8 @@ class ProjectXBroker:
     async def start(self) -> ReconcileReport:
         """Connect the user hub, subscribe, reconcile; entries stay halted until this returns."""
         self.reconciling = True
+        if self._hub is not None:
+            await self._hub.close()  # a reconnect replaces the old socket, never runs beside it
         self._hub = HubConnection(f"{self.hub_url}?access_token={self.client.token}", self._on_hub)
         await self._hub.connect()
         for target, args in (("SubscribeAccounts", ()), ("SubscribeOrders", (self.account_id,)),
