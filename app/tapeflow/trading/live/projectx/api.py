@@ -10,6 +10,7 @@ but History/retrieveBars (50 per 30 s).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import IntEnum
@@ -170,6 +171,7 @@ class ProjectXClient:
         self.throttle = throttle or Throttle(*RATE_LIMIT)
         self.token = ""
         self._session: aiohttp.ClientSession | None = None
+        self.on_send: Callable[[str], None] | None = None  # called with the path as a request leaves (benchmarks)
 
     def __repr__(self) -> str:  # no token in logs or tracebacks
         return f"ProjectXClient({self.base_url!r})"
@@ -193,6 +195,8 @@ class ProjectXClient:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if auth:
             headers["Authorization"] = f"Bearer {self.token}"
+        if self.on_send is not None:
+            self.on_send(path)
         try:
             async with self._session.post(self.base_url + path, data=_enc.encode(body), headers=headers) as resp:
                 if resp.status >= 500 or resp.status == 429:
