@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+
+from tapeflow.history.dates import iso_date
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,6 +26,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.add_argument("--data-dir", help="catalog folder (default: the data folder's history/)")
     ls.add_argument("--format", choices=("text", "json"), default="text")
     ls.set_defaults(func=run_list)
+    dl = data_sub.add_parser("download", help="fetch one .dbn.zst per trading date from Databento (cost shown first)")
+    dl.add_argument("--symbol", required=True, help="ES (front month, resolved per date), or a contract like ESU4")
+    dl.add_argument("--schema", required=True, choices=("mbp-1", "mbo", "trades"))
+    dl.add_argument("--from", dest="date_from", required=True, type=iso_date, metavar="YYYY-MM-DD")
+    dl.add_argument("--to", dest="date_to", type=iso_date, metavar="YYYY-MM-DD", help="default: --from")
+    dl.add_argument("--yes", action="store_true", help="do not ask before buying")
+    dl.add_argument("--data-dir", help="where the files go (default: the data folder's history/)")
+    dl.add_argument("--gateway", help="Historical API gateway URL (default: Databento's, or "
+                                      "$TAPEFLOW_DATABENTO_GATEWAY)")
+    dl.set_defaults(func=run_download)
 
 
 def _folder(args: argparse.Namespace) -> Path:
@@ -80,3 +93,50 @@ def _size(n: int) -> str:
             return f"{n:,} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
         n /= 1024
     return str(n)
+
+
+def run_download(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from tapeflow.errors import TapeflowError
+    from tapeflow.history.download import download, make_client, make_plan
+
+    console = Console(stderr=True)
+    client = make_client(gateway=args.gateway)
+    plan = make_plan(client, args.symbol, args.schema, args.date_from, args.date_to or args.date_from, _folder(args))
+    if plan.have:
+        console.print(f"{len(plan.have)} trading date(s) already here, not downloaded again: "
+                      f"{plan.have[0]} .. {plan.have[-1]}")
+    if plan.unresolved:
+        console.print(f"[yellow]{plan.symbol} names no contract on {', '.join(map(str, plan.unresolved))}: skipped[/]")
+    if not plan.days:
+        console.print("nothing to download")
+        return 0
+    t = Table(title=f"Download {plan.symbol} {plan.schema} ({len(plan.days)} trading dates) to {plan.folder}")
+    for c in ("trading date", "instrument id", "size", "cost"):
+        t.add_column(c, justify="right")
+    for d in plan.days:
+        t.add_row(d.day.isoformat(), ",".join(d.instrument_ids), _size(d.size_bytes), f"${d.cost_usd:,.2f}")
+    t.add_row("total", "", _size(plan.size_bytes), f"${plan.cost_usd:,.2f}")
+    console.print(t)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise TapeflowError(f"this download costs ${plan.cost_usd:,.2f}; pass --yes to confirm without a terminal")
+        from rich.prompt import Confirm
+
+        if not Confirm.ask(f"Buy and download for ${plan.cost_usd:,.2f}?", console=console, default=False):
+            console.print("cancelled")
+            return 1
+    with Progress(TextColumn("download {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[bytes]}"), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task(str(plan.days[0].day), total=len(plan.days), bytes="")
+        got = 0
+
+        def on_day(day, path: Path) -> None:
+            nonlocal got
+            got += path.stat().st_size
+            bar.update(task, advance=1, description=str(day.day), bytes=_size(got))
+
+        files = download(client, plan, on_day)
+    console.print(f"{len(files)} file(s), {_size(got)} in {plan.folder}")
+    return 0

@@ -27,8 +27,8 @@ def add_range_args(p: argparse.ArgumentParser, *, positional: str | None = "sour
             action.nargs = "?" if action.nargs is None else "*"
             action.default = None if action.nargs == "?" else []
     g = p.add_argument_group("date range (instead of FILE: the catalog's day files, see 'tapeflow data list')")
-    g.add_argument("--from", dest="date_from", type=_iso_date, metavar="YYYY-MM-DD", help="first trading date")
-    g.add_argument("--to", dest="date_to", type=_iso_date, metavar="YYYY-MM-DD", help="last trading date "
+    g.add_argument("--from", dest="date_from", type=iso_date, metavar="YYYY-MM-DD", help="first trading date")
+    g.add_argument("--to", dest="date_to", type=iso_date, metavar="YYYY-MM-DD", help="last trading date "
                                                                                        "(default: --from)")
     g.add_argument("--schema", dest="range_schema", choices=("mbp-1", "mbp-10", "mbo", "tbbo", "trades"),
                    help="schema to read when a day has several (default: mbp-1 first)")
@@ -36,7 +36,7 @@ def add_range_args(p: argparse.ArgumentParser, *, positional: str | None = "sour
     g.add_argument("--skip-missing", action="store_true", help="leave out trading dates that have no file")
 
 
-def _iso_date(text: str) -> date:
+def iso_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
