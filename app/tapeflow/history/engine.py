@@ -89,14 +89,14 @@ class DaskEngine:
         try:
             from distributed import Client, LocalCluster
         except ImportError:
-            raise TapeflowError("the distributed engine needs Dask: pip install 'tapeflow[cluster]' "
+            raise TapeflowError("the distributed engine needs Dask: pip install 'dask[distributed]' "
                                 "(or use --jobs N for local processes)") from None
         self._cluster = None
         try:
             if address is None:
                 n = workers or os.cpu_count() or 1
                 self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                             dashboard_address=None, silence_logs=logging.ERROR)
+                                             dashboard_address=":0", silence_logs=logging.ERROR)
                 self._client = Client(self._cluster)
                 self.name = f"local Dask cluster, {n} workers"
             else:
