@@ -149,3 +149,35 @@ def test_signals_and_footprint_read_a_date_range_as_the_days_in_order(week, caps
     assert main(["signals", "--symbol", "ES", "--from", "2024-07-02", "--to", "2024-07-03", "--data-dir",
                  str(folder), "--format", "json"]) == 0
     assert capsys.readouterr().out.count("\n") > 0
+
+
+def test_engines_pull_only_a_window_of_tasks_ahead_so_a_month_never_sits_in_memory():
+    pulled: list[int] = []
+
+    def tasks():
+        for i in range(30):
+            pulled.append(i)
+            yield i
+
+    engine = ProcessEngine(2)  # window: 2 tasks a worker
+    try:
+        results = engine.map(abs, tasks())
+        assert next(results) == 0
+        assert len(pulled) == 4  # not 30: the rest is pulled as results are taken
+        assert list(results) == list(range(1, 30))
+    finally:
+        engine.close()
+
+
+def test_the_options_choose_the_engine_and_bad_ones_are_user_errors(week, capsys):
+    from tapeflow.history.engine import make_engine
+
+    assert isinstance(make_engine(jobs=1, tasks=5), InlineEngine)
+    assert isinstance(make_engine(tasks=1), InlineEngine)  # one task: no cluster to start
+    procs = make_engine(jobs=3, tasks=2)
+    assert isinstance(procs, ProcessEngine) and procs.workers == 2  # never more workers than tasks
+    procs.close()
+    folder, _, _ = week
+    args = ["backtest", "--symbol", "ES", "--from", "2024-07-01", "--to", "2024-07-02", "--data-dir", str(folder)]
+    assert main([*args, "--jobs", "0"]) == 2
+    assert "--jobs must be at least 1" in capsys.readouterr().err
