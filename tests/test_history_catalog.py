@@ -10,8 +10,9 @@ import pytest
 import zstandard
 
 from tapeflow.cli import main
+from tapeflow.core.timeutil import iso_to_ns
 from tapeflow.errors import TapeflowError
-from tapeflow.history.calendar import easter, holidays, is_trading_date, trading_dates
+from tapeflow.history.calendar import easter, holidays, is_trading_date, trading_date_of, trading_dates
 from tapeflow.history.catalog import INDEX_FILE, scan, select
 from tapeflow.history.catalog import gaps as find_gaps
 from tapeflow.history.simdays import write_sim_days
@@ -24,6 +25,13 @@ def test_cme_equity_holidays_of_2024_by_name():
         date(2024, 6, 19): "Juneteenth", date(2024, 7, 4): "Independence Day", date(2024, 9, 2): "Labor Day",
         date(2024, 11, 28): "Thanksgiving", date(2024, 12, 25): "Christmas",
     }
+
+
+def test_a_holiday_morning_session_belongs_to_the_next_trading_date():
+    assert trading_date_of(iso_to_ns("2024-07-04T14:00:00Z")) == date(2024, 7, 5)  # 10:00 ET on July 4th
+    assert trading_date_of(iso_to_ns("2024-07-03T23:00:00Z")) == date(2024, 7, 5)  # 19:00 ET on the 3rd
+    assert trading_date_of(iso_to_ns("2024-07-03T14:00:00Z")) == date(2024, 7, 3)
+    assert trading_date_of(iso_to_ns("2024-07-06T14:00:00Z")) == date(2024, 7, 8)  # a Saturday
 
 
 def test_weekend_holidays_are_observed_on_the_nearest_weekday_but_new_year_not_on_friday():

@@ -23,7 +23,7 @@ pytest.importorskip("databento", reason="the databento client is not installed (
 from aiohttp import web
 
 from tapeflow.cli import main
-from tapeflow.core.sessions import trading_date_of
+from tapeflow.history.calendar import trading_date_of
 from tapeflow.history.catalog import scan
 from tapeflow.history.simdays import write_sim_days
 
@@ -153,8 +153,10 @@ def test_download_estimates_cost_then_writes_one_file_per_trading_date(server, t
     ranges = [form for name, form in api.calls if name == "get_range"]
     assert {(f["symbols"], f["schema"], f["stype_in"], f["dataset"]) for f in ranges} == {
         ("ES.c.0", "mbp-1", "continuous", "GLBX.MDP3")}
-    # 2024-07-02's window: 18:00 ET on the 1st (22:00 UTC) to 17:00 ET on the 2nd (21:00 UTC)
-    assert (ranges[1]["start"], ranges[1]["end"]) == ("1719871200000000000", "1719954000000000000")
+    # 2024-07-02's window: from the 1st's 17:00 ET close (21:00 UTC) to the 2nd's (21:00 UTC)
+    assert (ranges[1]["start"], ranges[1]["end"]) == ("1719867600000000000", "1719954000000000000")
+    # Friday the 5th takes in Independence Day's short session: from Wednesday the 3rd's close
+    assert (ranges[3]["start"], ranges[3]["end"]) == ("1720040400000000000", "1720213200000000000")
     entries = scan(tmp_path)
     assert [e.trading_date for e in entries] == DAYS
     for e in entries:

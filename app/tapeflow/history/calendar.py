@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from functools import lru_cache
 
+from tapeflow.core.sessions import CME_EQUITY, et_to_ns
 from tapeflow.core.sessions import is_trading_date as is_weekday_session
+from tapeflow.core.sessions import trading_date_of as weekday_trading_date_of
 
 
 def _nth_weekday(year: int, month: int, weekday: int, n: int) -> date:
@@ -85,3 +87,26 @@ def trading_dates(first: date, last: date) -> Iterator[date]:
         if is_trading_date(d):
             yield d
         d += timedelta(days=1)
+
+
+def trading_date_of(ts_ns: int) -> date:
+    """The trading date of a timestamp, holidays included: the morning session of a holiday such as
+    Independence Day (open from 18:00 ET the evening before, halted early) belongs to the next
+    trading date, as CME dates it."""
+    d = weekday_trading_date_of(ts_ns)
+    while not is_trading_date(d):
+        d += timedelta(days=1)
+    return d
+
+
+def previous_trading_date(d: date) -> date:
+    d -= timedelta(days=1)
+    while not is_trading_date(d):
+        d -= timedelta(days=1)
+    return d
+
+
+def trading_window(d: date) -> tuple[int, int]:
+    """[start, end) UTC ns of everything dated ``d``: from the previous trading date's 17:00 ET close
+    to ``d``'s (so a weekend or a holiday session before ``d`` is part of it)."""
+    return (et_to_ns(previous_trading_date(d), CME_EQUITY.eth_close), et_to_ns(d, CME_EQUITY.eth_close))

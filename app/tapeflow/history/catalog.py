@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING
 
 import zstandard
 
-from tapeflow.core.sessions import trading_date_of
 from tapeflow.errors import TapeflowError
-from tapeflow.history.calendar import holiday_name, is_trading_date
+from tapeflow.history.calendar import holiday_name, is_trading_date, trading_date_of
 
 if TYPE_CHECKING:
     from tapeflow.feeds.dbn_file import DbnFileSource
@@ -38,7 +37,7 @@ class CatalogEntry:
     """One file of the catalog. Times are UTC ns; ``records`` counts DBN records (not events)."""
 
     path: str
-    trading_date: date  # of the first record time the metadata announces
+    trading_date: date  # of the start time the metadata announces (holiday sessions: the next date)
     last_date: date  # trading date of the metadata end (== trading_date for a one-day file)
     dataset: str
     schema: str

@@ -4,8 +4,9 @@ Why per trading date: a day is what the catalog, the date ranges and the engine 
 is the unit of resuming: a day is written to ``NAME.part`` and renamed into place only once the
 stream has ended and the file opens as DBN, so an interrupted run leaves whole days and one
 partial file that the next run replaces; a day already in the catalog (under any file name) is
-never fetched again. A day's window is its Globex session, 18:00 ET the evening before to
-17:00 ET, so the file holds exactly one trading date.
+never fetched again. A day's window runs from the previous trading date's 17:00 ET close to its
+own (the Globex session from 18:00 ET, and a holiday's short session before it, which CME dates
+to the next trading date), so the file holds exactly one trading date.
 
 A root (``ES``) means the front month: the continuous symbol ``ES.c.0``, resolved per date
 through the API's symbology before anything is bought; a contract (``ESU4``) is taken as is.
@@ -21,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from tapeflow.core.instruments import parse_symbol
-from tapeflow.core.sessions import session_for_date
 from tapeflow.errors import TapeflowError
-from tapeflow.history.calendar import trading_dates
+from tapeflow.history.calendar import trading_dates, trading_window
 from tapeflow.history.catalog import scan
 
 DATASET = "GLBX.MDP3"
@@ -139,17 +139,16 @@ def make_plan(client: Any, symbol: str, schema: str, first: date, last: date, fo
         return plan
     resolved = resolved_days(client, api_sym, stype_in, todo[0] - timedelta(days=1), todo[-1])
     for d in todo:
-        s = session_for_date(d)
+        start, end = trading_window(d)
         # a trading date's session opens the evening before: either calendar date's mapping holds
         ids = resolved.get(d) or resolved.get(d - timedelta(days=1))
         if not ids:
             plan.unresolved.append(d)
             continue
-        kw = dict(dataset=DATASET, start=s.eth_open_ns, end=s.eth_close_ns, symbols=[api_sym], schema=schema,
-                  stype_in=stype_in)
+        kw = dict(dataset=DATASET, start=start, end=end, symbols=[api_sym], schema=schema, stype_in=stype_in)
         cost = float(_api_call("metadata.get_cost", client.metadata.get_cost, **kw))
         size = int(_api_call("metadata.get_billable_size", client.metadata.get_billable_size, **kw))
-        plan.days.append(DayPlan(d, s.eth_open_ns, s.eth_close_ns, ids, cost, size))
+        plan.days.append(DayPlan(d, start, end, ids, cost, size))
     return plan
 
 
