@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import time
 from datetime import date
 from pathlib import Path
@@ -15,6 +16,8 @@ from test_backtest_report import ENTRY_RULES, SETTINGS
 from tapeflow.backtest.runner import merge_days, run_backtest
 from tapeflow.backtest.standin import ScheduledEngine
 from tapeflow.cli import main
+from tapeflow.core.sessions import session_for_date
+from tapeflow.history.calendar import trading_date_of
 from tapeflow.history.engine import DaskEngine, InlineEngine, ProcessEngine
 from tapeflow.history.simdays import write_sim_days
 
@@ -148,7 +151,16 @@ def test_signals_and_footprint_read_a_date_range_as_the_days_in_order(week, caps
     assert ranged == singles and ranged
     assert main(["signals", "--symbol", "ES", "--from", "2024-07-02", "--to", "2024-07-03", "--data-dir",
                  str(folder), "--format", "json"]) == 0
-    assert capsys.readouterr().out.count("\n") > 0
+    ranged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    singles = []
+    for f in files[1:3]:
+        assert main(["signals", str(f), "--format", "json"]) == 0
+        singles += [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    # read one after another, the first day's last bar closes at the second day's first print (a file
+    # read alone never closes it); everything else is what each day gives alone
+    late = [s for s in ranged if trading_date_of(s["bar_start_ns"]) != trading_date_of(s["ts_ns"])]
+    assert all(s["ts_ns"] == session_for_date(WEEK[2]).rth_open_ns for s in late)  # its first event, 09:30 ET
+    assert [s for s in ranged if s not in late] == singles and singles
 
 
 def test_engines_pull_only_a_window_of_tasks_ahead_so_a_month_never_sits_in_memory():

@@ -81,7 +81,12 @@ def open_range_or(args: argparse.Namespace, open_file: Callable[[argparse.Namesp
 
 class DaysSource:
     """Day files read one after another as one ``EventSource`` (each file opened when reached, so
-    memory holds one batch, not the range)."""
+    memory holds one batch, not the range).
+
+    ``signals`` and ``footprint`` read a range this way: bars and rules start afresh at each
+    session, so each day gives what it gives alone, except that a day's last time bar, which a
+    file read alone never closes, closes at the next day's first event (tested).
+    ``backtest`` instead runs one pipeline per day (:mod:`tapeflow.history.engine`)."""
 
     def __init__(self, files: list[str], *, symbol: str | None = None) -> None:
         from tapeflow.backtest.runner import open_sources
