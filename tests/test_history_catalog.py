@@ -117,3 +117,14 @@ def test_data_list_prints_the_catalog_and_its_gaps(sim_week, capsys):
     assert main(["data", "list", "--data-dir", str(folder)]) == 0
     out = capsys.readouterr().out
     assert "holiday: Independence Day" in out and "5 files" in out and "0 missing" in out
+
+
+def test_a_root_downloads_the_continuous_front_month_and_a_contract_itself():
+    from tapeflow.history.download import api_symbol
+
+    assert api_symbol("ES") == ("ES.c.0", "continuous", "ES")
+    assert api_symbol("mnq") == ("MNQ.c.0", "continuous", "MNQ")
+    assert api_symbol("ES.v.1") == ("ES.v.1", "continuous", "ES")
+    assert api_symbol("ESU4") == ("ESU4", "raw_symbol", "ES")
+    with pytest.raises(TapeflowError, match="XYZ"):
+        api_symbol("XYZ")
