@@ -50,9 +50,9 @@ def run_list(args: argparse.Namespace) -> int:
     folder = _folder(args)
     entries = scan(folder)
     if args.symbol:
-        from tapeflow.history.dates import _root
+        from tapeflow.history.dates import product_root
 
-        root = _root(args.symbol)
+        root = product_root(args.symbol)
         entries = [e for e in entries if e.root == root]
     holes = gaps(entries)
     if args.format == "json":

@@ -59,11 +59,12 @@ def day_files_from_args(args: argparse.Namespace, given: object = None) -> list[
     first = args.date_from or args.date_to
     last = args.date_to or args.date_from
     folder = Path(args.data_dir) if args.data_dir else default_data_dir()
-    return select(scan(folder), _root(args.symbol), first, last, schema=args.range_schema,
+    return select(scan(folder), product_root(args.symbol), first, last, schema=args.range_schema,
                   skip_missing=args.skip_missing)
 
 
-def _root(symbol: str) -> str:
+def product_root(symbol: str) -> str:
+    """``ES``, ``ESU4`` or ``ES.c.0`` -> ``ES``; an unknown symbol is an error naming it."""
     from tapeflow.core.instruments import parse_symbol
 
     return parse_symbol(symbol.split(".")[0]).instrument.root
