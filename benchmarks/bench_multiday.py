@@ -125,7 +125,7 @@ def main() -> None:
         t.add_column(c, justify="right")
     for row in rows:
         t.add_row(*row)
-    console = Console()
+    console = Console(width=150)
     console.print(t)
     lo, hi = min(counts), max(counts)
     if hi > lo:
