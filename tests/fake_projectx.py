@@ -48,6 +48,12 @@ class FakeProjectX:
     _ids: int = 9000
     _trade_ids: int = 500
     _hubs: list[web.WebSocketResponse] = field(default_factory=list)
+    _sending: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def flushed(self) -> None:
+        """Every event pushed so far is on the wire."""
+        while self._sending:
+            await asyncio.gather(*list(self._sending), return_exceptions=True)
 
     # -- script ---------------------------------------------------------------------------------
     def fill(self, order_id: int, qty: int | None = None, price: Decimal | float | None = None) -> None:
@@ -140,7 +146,9 @@ class FakeProjectX:
         frame = json.dumps({"type": 1, "target": target, "arguments": [{"action": 1, "data": public}]}) + RS
         for ws in list(self._hubs):
             if not ws.closed:
-                asyncio.get_running_loop().create_task(ws.send_str(frame))
+                task = asyncio.get_running_loop().create_task(ws.send_str(frame))
+                self._sending.add(task)
+                task.add_done_callback(self._sending.discard)
 
     # -- REST -----------------------------------------------------------------------------------
     async def _rest(self, request: web.Request) -> web.StreamResponse:

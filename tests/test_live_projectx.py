@@ -33,11 +33,18 @@ from tapeflow.trading.live.session import StartReport, journal_seed, kill_live, 
 ES = "ES"
 
 
+VENUES: list[FakeProjectX] = []  # the venue of the running test (settle waits for its pushes)
+
+
 async def settle(broker: ProjectXBroker, rounds: int = 5) -> None:
-    """Let hub frames arrive and commands finish."""
+    """Let commands finish and hub frames arrive: the venue's pushes are on the wire, then the
+    reader gets a few loop turns (loopback delivery is immediate; the turns are for the reader)."""
     for _ in range(rounds):
         await broker.idle()
-        await asyncio.sleep(0.02)
+        if VENUES:
+            await VENUES[-1].flushed()
+        for _ in range(3):
+            await asyncio.sleep(0.01)
 
 
 starts: list[StartReport] = []  # what each on_venue start reported, newest last
@@ -47,6 +54,7 @@ def on_venue(test: Callable[[FakeProjectX, Account, ProjectXBroker], Awaitable[N
              fake: FakeProjectX | None = None) -> None:
     async def main() -> None:
         venue = fake or FakeProjectX()
+        VENUES.append(venue)
         url = await venue.start()
         hub = url.replace("http", "ws") + "/hubs/user"
         seen, since = journal_seed(journal, time.time_ns()) if journal is not None else (set(), 0)
