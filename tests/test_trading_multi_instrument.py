@@ -1,0 +1,280 @@
+"""Several instruments in one account (issue 18), hand-computed.
+
+Prices in ticks of 0.25 (ES 5000.00 = 20000, NQ 20000.00 = 80000). Tick values: ES 1250 cents,
+MES 125, NQ 500, MNQ 50. Exposure in tenths of an ES contract: ES and NQ 10, MES and MNQ 1.
+The tape numbers ES 1, NQ 2 and (when a test opens one) MES 3.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from tapeflow.core.events import Side
+from tapeflow.core.instruments import es_equivalent_tenths
+from tapeflow.errors import TapeflowError
+from tapeflow.trading import (
+    Account,
+    Bracket,
+    OrderRequest,
+    OrderType,
+    PaperSettings,
+    RiskSettings,
+    TradingSettings,
+    TradingState,
+    load_settings,
+)
+from tapeflow.trading.paper_broker import PaperBroker
+from tapeflow.trading.settings import InstrumentLimits
+from tapeflow.trading.testing import MS, et, levels, trades
+
+BUY, SELL = Side.BUY, Side.SELL
+BID, ASK = 1, -1
+ES_ID, NQ_ID, MES_ID = 1, 2, 3
+T0 = et(date(2024, 7, 2), "10:00")
+
+
+def account(tapes: dict[int, str] | None = None, **risk: object) -> Account:
+    """An account whose paper broker reads ES and NQ (or ``tapes``), both printed once."""
+    tapes = tapes or {ES_ID: "ES", NQ_ID: "NQ"}
+    acct = Account(TradingSettings(risk=RiskSettings(**risk)),  # type: ignore[arg-type]
+                   broker=PaperBroker(PaperSettings(), tapes))
+    if ES_ID in tapes:
+        print_at(acct, ES_ID, 20000)
+    if NQ_ID in tapes:
+        print_at(acct, NQ_ID, 80000)
+    return acct
+
+
+def print_at(acct: Account, iid: int, price: int, size: int = 1, side: int = 1) -> None:
+    acct.on_events(trades(acct.clock_ns + MS, [(price, size, side)], instrument_id=iid))
+
+
+def order(root: str, side: Side, qty: int = 1, **kw: object) -> OrderRequest:
+    return OrderRequest(instrument=root, side=side, qty=qty, **kw)  # type: ignore[arg-type]
+
+
+def qty(acct: Account, root: str) -> int:
+    return acct.ledger.positions[root].qty if root in acct.ledger.positions else 0
+
+
+# -- account-wide ES-equivalent exposure -------------------------------------------------------
+
+
+def test_es_and_mes_positions_count_together_against_the_es_equivalent_limit():
+    acct = account(max_exposure_tenths=20)  # 2 ES-equivalent contracts
+    assert acct.submit(order("ES", BUY)).ok  # 10 tenths
+    assert acct.submit(order("MES", BUY, 10)).ok  # + 10 x 1 = 20 tenths: at the limit
+    assert (qty(acct, "ES"), qty(acct, "MES")) == (1, 10)
+    res = acct.submit(order("MES", BUY))
+    assert (res.ok, res.rule) == (False, "max_exposure")
+    assert "2.1 ES-equivalent" in res.reason and "limit 2 " in res.reason
+    res = acct.submit(order("NQ", SELL))  # an NQ counts as one ES, short or long
+    assert (res.ok, res.rule) == (False, "max_exposure")
+    assert "exposure could reach 3 " in res.reason
+    assert acct.submit(order("MES", SELL, 5)).ok  # reducing is never blocked: now 15 tenths
+    assert acct.submit(order("MES", BUY, 5, type=OrderType.LIMIT, limit_price=19990)).ok  # could reach 20
+    res = acct.submit(order("MNQ", BUY))  # the working MES entry counts: 21 tenths
+    assert (res.ok, res.rule) == (False, "max_exposure")
+    assert acct.snapshot().exposure_tenths == 15  # what is open; the gauge shows what could be
+    gauge = {g.rule: g for g in acct.snapshot().limits}["max_exposure"]
+    assert (gauge.used, gauge.limit, gauge.unit) == (20, 20, "es_tenths")
+
+
+def test_a_short_and_a_long_of_two_products_both_add_to_exposure():
+    assert es_equivalent_tenths("ES", -2) + es_equivalent_tenths("MNQ", 3) == 23
+    acct = account(max_exposure_tenths=15)
+    assert acct.submit(order("ES", SELL)).ok
+    assert acct.submit(order("MNQ", BUY, 5)).ok  # 10 + 5 = 15
+    assert not acct.submit(order("MNQ", BUY)).ok
+
+
+# -- per-instrument limits over account-wide defaults -------------------------------------------
+
+
+def test_an_instrument_override_replaces_the_default_max_position_for_that_instrument_only():
+    acct = account(max_position=2, instruments={"MES": InstrumentLimits(max_position=10)})
+    assert acct.submit(order("MES", BUY, 10)).ok
+    res = acct.submit(order("ES", BUY, 3))
+    assert (res.ok, res.rule) == (False, "max_position")
+    assert "ES position could reach 3" in res.reason and "max position 2" in res.reason
+    assert acct.submit(order("NQ", BUY, 2)).ok  # NQ has no override: the default 2
+    rows = {r.instrument: r for r in acct.snapshot().instruments}
+    assert (rows["MES"].max_position, rows["NQ"].max_position) == (10, 2)
+
+
+def test_an_override_of_zero_turns_the_limit_off_for_that_instrument():
+    s = RiskSettings(max_position=2, instruments={"MES": InstrumentLimits(max_position=0)})
+    assert s.limits_for("MES").max_position is None
+    assert s.limits_for("ES").max_position == 2
+
+
+def test_the_per_trade_stop_limit_is_in_the_instruments_own_ticks():
+    acct = account(max_stop_ticks=16, instruments={"NQ": InstrumentLimits(max_stop_ticks=40)})
+    res = acct.submit(order("ES", BUY, bracket=Bracket(stop_ticks=20)))
+    assert (res.ok, res.rule) == (False, "max_stop_ticks")
+    assert "wider than the ES max stop of 16 ticks" in res.reason
+    assert acct.submit(order("ES", BUY, bracket=Bracket(stop_ticks=16))).ok
+    assert acct.submit(order("NQ", BUY, bracket=Bracket(stop_ticks=40))).ok
+
+
+# -- account-wide P&L limits and the kill switch act on every instrument -------------------------
+
+
+def test_a_daily_loss_breach_on_nq_halts_entries_on_es_too():
+    acct = account(daily_loss_limit_cents=50_000)  # $500
+    assert acct.submit(order("ES", BUY)).ok  # at 20000, flat P&L
+    assert acct.submit(order("NQ", BUY)).ok  # at 80000
+    print_at(acct, NQ_ID, 79900)  # NQ -100 ticks x $5 = -$500: the limit
+    assert acct.risk.state == TradingState.HALTED and acct.risk.state_rule == "daily_loss"
+    assert (qty(acct, "ES"), qty(acct, "NQ")) == (0, 0)  # the breach flattened both
+    assert acct.ledger.day_pnl_cents(acct.risk.trading_date) == -50_000
+    for root in ("ES", "MES", "NQ"):
+        res = acct.submit(order(root, BUY))
+        assert (res.ok, res.rule) == (False, "halted")
+
+
+def test_the_kill_switch_flattens_es_and_nq_and_cancels_working_orders_in_both():
+    acct = account()
+    assert acct.submit(order("ES", BUY, 2)).ok
+    assert acct.submit(order("NQ", SELL)).ok
+    assert acct.submit(order("ES", BUY, type=OrderType.LIMIT, limit_price=19990)).ok
+    assert acct.submit(order("NQ", SELL, type=OrderType.LIMIT, limit_price=80010)).ok
+    assert acct.submit(order("MES", BUY, 3)).ok  # the micro on the ES tape goes too
+    print_at(acct, ES_ID, 20004)
+    print_at(acct, NQ_ID, 79996)
+    acct.kill("trader", "test")
+    assert acct.open_orders() == [] and acct.ledger.is_flat
+    exits = {e.instrument: e for e in acct.ledger.round_trips}
+    assert exits["ES"].exit_value_ticks == 2 * 20004 and exits["ES"].gross_cents == 2 * 4 * 1250
+    assert exits["NQ"].exit_value_ticks == 79996 and exits["NQ"].gross_cents == 4 * 500
+    assert exits["MES"].gross_cents == 3 * 4 * 125
+
+
+# -- a micro on its E-mini's tape -----------------------------------------------------------------
+
+
+def test_an_mes_order_on_the_es_tape_fills_at_es_prices_with_mes_tick_value():
+    acct = account({ES_ID: "ES"})
+    acct.on_events(levels(T0 + 10 * MS, [(BID, 0, 19999, 10), (ASK, 0, 20001, 3)], instrument_id=ES_ID))
+    assert acct.submit(order("MES", BUY, 2)).ok
+    fill = acct.ledger.positions["MES"]
+    assert (fill.qty, fill.avg_price_ticks) == (2, 20001)  # the ES ask
+    assert acct.broker.fill_model("MES") == "mbp"
+    print_at(acct, ES_ID, 20005)
+    assert acct.ledger.unrealized_cents == 4 * 2 * 125  # marked on the ES tape, $1.25 a tick
+    acct.on_events(levels(acct.clock_ns + MS, [(BID, 0, 20004, 10), (ASK, 0, 20006, 5)], instrument_id=ES_ID))
+    assert acct.submit(order("MES", SELL, 2)).ok  # takes the ES bid
+    (rt,) = acct.ledger.round_trips
+    assert (rt.instrument, rt.exit_value_ticks, rt.gross_cents) == ("MES", 2 * 20004, 3 * 2 * 125)
+    assert "ES" not in acct.ledger.positions  # nothing was booked as ES
+
+
+def test_an_mes_limit_waits_behind_the_es_queue_at_its_price():
+    acct = account({ES_ID: "ES"})
+    acct.on_events(levels(T0 + 10 * MS, [(BID, 0, 19999, 10), (ASK, 0, 20001, 3)], instrument_id=ES_ID))
+    oid = acct.submit(order("MES", BUY, type=OrderType.LIMIT, limit_price=19999)).order_id
+    print_at(acct, ES_ID, 19999, size=10, side=-1)  # sellers take the 10 ES lots ahead of us
+    assert acct.orders[oid].filled_qty == 0
+    print_at(acct, ES_ID, 19999, size=1, side=-1)
+    assert (acct.orders[oid].filled_qty, acct.ledger.positions["MES"].avg_price_ticks) == (1, 19999)
+
+
+def test_an_mnq_order_fills_on_the_nq_tape_not_the_es_tape():
+    acct = account()
+    assert acct.submit(order("MNQ", SELL, 4)).ok
+    assert acct.ledger.positions["MNQ"].avg_price_ticks == 80000
+    print_at(acct, ES_ID, 20100)  # ES moves: no effect on MNQ
+    print_at(acct, NQ_ID, 79990)
+    assert acct.ledger.unrealized_cents == 10 * 4 * 50
+
+
+def test_each_order_fills_on_its_own_tape_when_its_feed_is_open():
+    acct = account({ES_ID: "ES", MES_ID: "MES"})
+    print_at(acct, MES_ID, 20008)  # the MES feed prints a different price
+    assert acct.submit(order("MES", BUY)).ok
+    assert acct.submit(order("ES", BUY)).ok
+    assert acct.ledger.positions["MES"].avg_price_ticks == 20008
+    assert acct.ledger.positions["ES"].avg_price_ticks == 20000
+
+
+def test_a_micro_feed_opened_later_takes_over_the_micros_working_orders():
+    broker = PaperBroker(PaperSettings(), {ES_ID: "ES"})
+    acct = Account(TradingSettings(), broker=broker)
+    print_at(acct, ES_ID, 20000)
+    oid = acct.submit(order("MES", BUY, type=OrderType.LIMIT, limit_price=19996)).order_id
+    broker.map_tape({MES_ID: "MES"})
+    print_at(acct, ES_ID, 19990)  # through the limit on ES: no longer its tape
+    assert acct.orders[oid].filled_qty == 0
+    print_at(acct, MES_ID, 19995)
+    assert acct.orders[oid].filled_qty == 1
+
+
+# -- the snapshot: rows per instrument and account totals -----------------------------------------
+
+
+def test_the_snapshot_has_a_row_per_instrument_and_totals_that_are_their_sums():
+    acct = account(max_position=3, instruments={"MES": InstrumentLimits(max_position=20)})
+    assert acct.submit(order("ES", BUY)).ok
+    assert acct.submit(order("MES", BUY, 10)).ok
+    assert acct.submit(order("NQ", SELL)).ok
+    print_at(acct, ES_ID, 20002)
+    print_at(acct, NQ_ID, 80004)
+    assert acct.submit(order("NQ", BUY)).ok  # NQ closed at -4 ticks: -$20
+    assert acct.submit(order("ES", SELL, type=OrderType.LIMIT, limit_price=20010)).ok
+    snap = acct.snapshot()
+    rows = {r.instrument: r for r in snap.instruments}
+    assert [r.instrument for r in snap.instruments] == ["ES", "MES", "NQ"]
+    assert (rows["ES"].qty, rows["ES"].unrealized_cents, rows["ES"].working_orders) == (1, 2 * 1250, 1)
+    assert (rows["MES"].qty, rows["MES"].unrealized_cents, rows["MES"].exposure_tenths) == (10, 10 * 2 * 125, 10)
+    assert (rows["NQ"].qty, rows["NQ"].realized_today_cents, rows["NQ"].trades_today) == (0, -4 * 500, 1)
+    assert snap.realized_today_cents == sum(r.realized_today_cents for r in snap.instruments) == -2000
+    assert snap.unrealized_cents == sum(r.unrealized_cents for r in snap.instruments) == 5000
+    assert snap.day_pnl_cents == sum(r.day_pnl_cents for r in snap.instruments) == 3000
+    assert snap.trades_today == sum(r.trades_today for r in snap.instruments) == 3
+    assert snap.exposure_tenths == 20
+    gauge = {g.rule: g for g in snap.limits}["max_position"]
+    assert (gauge.used, gauge.limit) == (10, 20)  # MES is nearest its own limit (1/2 > 1/3)
+
+
+# -- settings ---------------------------------------------------------------------------------------
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "trading.toml"
+    p.write_text(text)
+    return p
+
+
+def test_instrument_tables_override_the_account_defaults(tmp_path: Path):
+    s = load_settings(write(tmp_path, (
+        "[risk]\nmax_position = 2\nmax_stop_ticks = 16\nmax_total_exposure_es = 1.5\n"
+        "[risk.instruments.MES]\nmax_position = 10\n"
+        "[risk.instruments.NQ]\nmax_stop_ticks = 40\nmax_order_qty = 1\n"
+    ))).risk
+    assert s.max_exposure_tenths == 15
+    assert s.limits_for("MES") == InstrumentLimits(max_position=10, max_stop_ticks=16)
+    assert s.limits_for("NQ") == InstrumentLimits(max_position=2, max_order_qty=1, max_stop_ticks=40)
+    assert s.limits_for("ES") == InstrumentLimits(max_position=2, max_stop_ticks=16)
+
+
+@pytest.mark.parametrize(
+    ("text", "expect"),
+    [
+        ("[risk.instruments.MES]\nmax_position = 'ten'\n", "[risk.instruments.MES] max_position: expected an integer"),
+        ("[risk.instruments.MES]\nmax_position = -1\n", "[risk.instruments.MES] max_position: must be >= 0"),
+        ("[risk.instruments.MES]\ndaily_loss_limit_usd = 5\n", "[risk.instruments.MES] daily_loss_limit_usd: unknown"),
+        ("[risk.instruments.YM]\nmax_position = 1\n", "[risk.instruments.YM]: unknown instrument (known: ES"),
+        ("[risk]\ninstruments = 3\n", "[risk.instruments] must hold tables"),
+        ("[risk.instruments]\nMES = 3\n", "[risk.instruments.MES] must be a table"),
+        ("[risk]\nmax_total_exposure_es = 1.55\n", "[risk] max_total_exposure_es: expected a non-negative number"),
+        ("[risk]\nmax_total_exposure_es = 'two'\n", "[risk] max_total_exposure_es: expected a number"),
+    ],
+)
+def test_bad_instrument_limits_are_refused_naming_the_key(tmp_path: Path, text: str, expect: str):
+    p = write(tmp_path, text)
+    with pytest.raises(TapeflowError) as e:
+        load_settings(p)
+    assert str(p) in str(e.value) and expect in str(e.value)
