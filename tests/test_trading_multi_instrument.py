@@ -8,13 +8,9 @@ The tape numbers ES 1, NQ 2 and (when a test opens one) MES 3.
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
-
-import pytest
 
 from tapeflow.core.events import Side
 from tapeflow.core.instruments import es_equivalent_tenths
-from tapeflow.errors import TapeflowError
 from tapeflow.trading import (
     Account,
     Bracket,
@@ -24,7 +20,6 @@ from tapeflow.trading import (
     RiskSettings,
     TradingSettings,
     TradingState,
-    load_settings,
 )
 from tapeflow.trading.paper_broker import PaperBroker
 from tapeflow.trading.settings import InstrumentLimits
@@ -237,44 +232,3 @@ def test_the_snapshot_has_a_row_per_instrument_and_totals_that_are_their_sums():
     assert snap.exposure_tenths == 20
     gauge = {g.rule: g for g in snap.limits}["max_position"]
     assert (gauge.used, gauge.limit) == (10, 20)  # MES is nearest its own limit (1/2 > 1/3)
-
-
-# -- settings ---------------------------------------------------------------------------------------
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    p = tmp_path / "trading.toml"
-    p.write_text(text)
-    return p
-
-
-def test_instrument_tables_override_the_account_defaults(tmp_path: Path):
-    s = load_settings(write(tmp_path, (
-        "[risk]\nmax_position = 2\nmax_stop_ticks = 16\nmax_total_exposure_es = 1.5\n"
-        "[risk.instruments.MES]\nmax_position = 10\n"
-        "[risk.instruments.NQ]\nmax_stop_ticks = 40\nmax_order_qty = 1\n"
-    ))).risk
-    assert s.max_exposure_tenths == 15
-    assert s.limits_for("MES") == InstrumentLimits(max_position=10, max_stop_ticks=16)
-    assert s.limits_for("NQ") == InstrumentLimits(max_position=2, max_order_qty=1, max_stop_ticks=40)
-    assert s.limits_for("ES") == InstrumentLimits(max_position=2, max_stop_ticks=16)
-
-
-@pytest.mark.parametrize(
-    ("text", "expect"),
-    [
-        ("[risk.instruments.MES]\nmax_position = 'ten'\n", "[risk.instruments.MES] max_position: expected an integer"),
-        ("[risk.instruments.MES]\nmax_position = -1\n", "[risk.instruments.MES] max_position: must be >= 0"),
-        ("[risk.instruments.MES]\ndaily_loss_limit_usd = 5\n", "[risk.instruments.MES] daily_loss_limit_usd: unknown"),
-        ("[risk.instruments.YM]\nmax_position = 1\n", "[risk.instruments.YM]: unknown instrument (known: ES"),
-        ("[risk]\ninstruments = 3\n", "[risk.instruments] must hold tables"),
-        ("[risk.instruments]\nMES = 3\n", "[risk.instruments.MES] must be a table"),
-        ("[risk]\nmax_total_exposure_es = 1.55\n", "[risk] max_total_exposure_es: expected a non-negative number"),
-        ("[risk]\nmax_total_exposure_es = 'two'\n", "[risk] max_total_exposure_es: expected a number"),
-    ],
-)
-def test_bad_instrument_limits_are_refused_naming_the_key(tmp_path: Path, text: str, expect: str):
-    p = write(tmp_path, text)
-    with pytest.raises(TapeflowError) as e:
-        load_settings(p)
-    assert str(p) in str(e.value) and expect in str(e.value)

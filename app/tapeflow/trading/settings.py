@@ -18,8 +18,8 @@ Example::
     [risk]
     max_position = 2                 # contracts, net, per instrument (default for every instrument)
     max_order_qty = 2                # contracts per order (default for every instrument)
-    max_stop_ticks = 16              # widest bracket stop an entry may carry (default per instrument)
-    max_total_exposure_es = 2        # account-wide, ES-equivalent contracts (1 ES = 10 MES; see below)
+    max_total_exposure_es = 2        # account-wide, ES-equivalent contracts (1 ES = 1 NQ = 10 MES)
+    # max_stop_ticks = 16            # widest bracket stop an entry may carry (default per instrument)
     daily_loss_limit_usd = 500       # realized + unrealized, per trading date
     trailing_drawdown_usd = 2000     # from the equity high-water mark (prop-firm style)
     max_trades_per_day = 10          # round trips opened per trading date
@@ -33,9 +33,13 @@ Example::
     on_daily_loss = "halted"         # or "reducing"
     on_drawdown = "halted"
 
-    [risk.instruments.MES]           # overrides for one instrument (ES, MES, NQ, MNQ)
-    max_position = 10                # 0 turns the limit off for MES only
-    max_stop_ticks = 24
+    [risk.instruments.MES]           # overrides of the defaults above for one instrument
+    max_position = 10                # a micro is a tenth of an E-mini: 10 MES = 1 ES (0 = off for MES)
+    max_order_qty = 10
+
+    [risk.instruments.MNQ]
+    max_position = 10
+    max_order_qty = 10
 
     [paper]
     slippage_ticks = 1               # market and stop orders
