@@ -19,7 +19,7 @@ from tapeflow.core.instruments import es_equivalent_tenths
 from tapeflow.core.sessions import NS_PER_SECOND, Session, et_to_ns, ns_to_et, session_of
 from tapeflow.trading.orders import AUTOMATED_SOURCES, Order, OrderRequest, Source
 from tapeflow.trading.positions import Ledger, RoundTrip
-from tapeflow.trading.settings import RiskSettings, TradingState, Window
+from tapeflow.trading.settings import InstrumentLimits, RiskSettings, TradingState, Window
 
 NS_PER_MINUTE = 60 * NS_PER_SECOND
 
@@ -107,6 +107,7 @@ class RiskManager:
         self.events: list[RiskEvent] = []  # drained by the account (journal, UI)
         self._windows_key: tuple[date, tuple[Window, ...]] | None = None
         self._windows: list[tuple[int, int]] = []
+        self._limits: tuple[RiskSettings | None, dict[str, InstrumentLimits]] = (None, {})
 
     # -- time -------------------------------------------------------------------------------
     def on_clock(self, ts_ns: int) -> bool:
@@ -126,6 +127,15 @@ class RiskManager:
             self._set_state(ts_ns, TradingState.ACTIVE, "day", "new trading date: daily loss limit reset")
         self._emit(ts_ns, "day", "day", f"trading date {new.trading_date}")
         return True
+
+    def limits_for(self, root: str) -> InstrumentLimits:
+        """``settings.limits_for(root)``, merged once per settings object (every order asks)."""
+        if self._limits[0] is not self.settings:
+            self._limits = (self.settings, {})
+        out = self._limits[1].get(root)
+        if out is None:
+            out = self._limits[1][root] = self.settings.limits_for(root)
+        return out
 
     @property
     def trading_date(self) -> date | None:
@@ -155,8 +165,9 @@ class RiskManager:
     ) -> RiskDecision:
         """May this order be sent now? (Does not record anything; the account logs rejections.)"""
         s = self.settings
-        limits = s.limits_for(req.instrument)
-        open_orders = list(open_orders)
+        limits = self.limits_for(req.instrument)
+        if not isinstance(open_orders, list):
+            open_orders = list(open_orders)  # read twice below (this instrument's, then all for exposure)
         pos = ledger.positions[req.instrument].qty if req.instrument in ledger.positions else 0
         side = int(req.side)
         same_side_working = 0
@@ -218,7 +229,7 @@ class RiskManager:
             and (req.bracket is None or req.bracket.stop_ticks is None)
         ):
             return RiskDecision(False, "mandatory_stop", f"{req.source} entries must carry a stop")
-        widest = s.limits_for(req.instrument).max_stop_ticks
+        widest = self.limits_for(req.instrument).max_stop_ticks
         stop = req.bracket.stop_ticks if req.bracket is not None else None
         if widest is not None and stop is not None and stop > widest:
             return RiskDecision(
