@@ -232,3 +232,12 @@ def test_the_snapshot_has_a_row_per_instrument_and_totals_that_are_their_sums():
     assert snap.exposure_tenths == 20
     gauge = {g.rule: g for g in snap.limits}["max_position"]
     assert (gauge.used, gauge.limit) == (10, 20)  # MES is nearest its own limit (1/2 > 1/3)
+
+
+def test_the_trade_count_is_account_wide_and_counts_working_entries_of_every_instrument():
+    acct = account(max_trades_per_day=2)
+    assert acct.submit(order("ES", BUY)).ok  # trade 1 (filled)
+    assert acct.submit(order("NQ", BUY, type=OrderType.LIMIT, limit_price=79990)).ok  # could be trade 2
+    res = acct.submit(order("MES", BUY))
+    assert (res.ok, res.rule) == (False, "max_trades_per_day")
+    assert "1 trades today; the limit is 2" in res.reason

@@ -174,9 +174,11 @@ class RiskManager:
         opposite_entries = 0
         pending_entries = 0
         for o in open_orders:
-            if o.instrument != req.instrument or not _is_entry(o):
+            if not _is_entry(o):
                 continue
-            pending_entries += 1
+            pending_entries += 1  # the trade count is account-wide: every instrument's entries
+            if o.instrument != req.instrument:
+                continue
             if int(o.side) == side:
                 same_side_working += o.remaining
             else:
