@@ -241,3 +241,36 @@ def test_the_trade_count_is_account_wide_and_counts_working_entries_of_every_ins
     res = acct.submit(order("MES", BUY))
     assert (res.ok, res.rule) == (False, "max_trades_per_day")
     assert "1 trades today; the limit is 2" in res.reason
+
+
+def test_on_the_real_es_tape_an_mes_account_fills_exactly_like_an_es_account_at_a_tenth_of_the_value(mbp1_file):
+    """The same orders, as ES in one account and as MES in another, over the recorded ES mbp-1 file
+    (no MES feed): the same fills (time, price, size), every P&L figure exactly a tenth."""
+    from tapeflow.core.events import concat
+    from tapeflow.feeds.open import open_source
+    from tapeflow.trading.tape_ids import tape_roots
+
+    src = open_source(str(mbp1_file))
+    ev = concat(list(src))
+    tapes = tape_roots(src.info.instrument_ids, src.info.instrument.root)
+    assert set(tapes.values()) == {"ES"}
+    fills: dict[str, list[tuple[int, int, int, int]]] = {}
+    accounts = {}
+    for root in ("ES", "MES"):
+        acct = Account(TradingSettings(), broker=PaperBroker(PaperSettings(slippage_ticks=1), tapes))
+        got = fills[root] = []
+        acct.subscribe(lambda e, got=got: e.fill and got.append((e.fill.ts_ns, int(e.fill.side), e.fill.qty,
+                                                                   e.fill.price)))
+        acct.on_events(ev[:500])
+        assert acct.submit(order(root, BUY, 2, bracket=Bracket(stop_ticks=1, target_ticks=1))).ok
+        assert acct.submit(order(root, SELL, 1, type=OrderType.LIMIT, limit_price=22118)).ok
+        for i in range(500, len(ev), 50):
+            acct.on_events(ev[i:i + 50])
+        accounts[root] = acct
+    es, mes = accounts["ES"], accounts["MES"]
+    assert len(fills["ES"]) >= 2 and fills["ES"] == fills["MES"]
+    assert es.broker.fill_model("ES") == mes.broker.fill_model("MES") == "mbp"
+    assert es.ledger.realized_cents == 10 * mes.ledger.realized_cents
+    assert es.ledger.unrealized_cents == 10 * mes.ledger.unrealized_cents
+    assert es.ledger.cash_cents == 10 * mes.ledger.cash_cents
+    assert [rt.gross_cents for rt in es.ledger.round_trips] == [10 * rt.gross_cents for rt in mes.ledger.round_trips]
