@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from tapeflow.core.events import Side
 from tapeflow.core.instruments import es_equivalent_tenths
 from tapeflow.trading import (
@@ -44,7 +47,7 @@ def account(tapes: dict[int, str] | None = None, **risk: object) -> Account:
 
 
 def print_at(acct: Account, iid: int, price: int, size: int = 1, side: int = 1) -> None:
-    acct.on_events(trades(acct.clock_ns + MS, [(price, size, side)], instrument_id=iid))
+    acct.on_events(trades(max(acct.clock_ns, T0) + MS, [(price, size, side)], instrument_id=iid))
 
 
 def order(root: str, side: Side, qty: int = 1, **kw: object) -> OrderRequest:
@@ -274,3 +277,61 @@ def test_on_the_real_es_tape_an_mes_account_fills_exactly_like_an_es_account_at_
     assert es.ledger.unrealized_cents == 10 * mes.ledger.unrealized_cents
     assert es.ledger.cash_cents == 10 * mes.ledger.cash_cents
     assert [rt.gross_cents for rt in es.ledger.round_trips] == [10 * rt.gross_cents for rt in mes.ledger.round_trips]
+
+
+# -- property: the account-wide limits hold over random orders in four instruments ------------------
+
+ROOTS = ("ES", "MES", "NQ", "MNQ")
+TAPE_OF = {"ES": ES_ID, "MES": ES_ID, "NQ": NQ_ID, "MNQ": NQ_ID}
+MAX_EXPOSURE = 25  # 2.5 ES-equivalent
+MULTI_LIMITS = {"MES": InstrumentLimits(max_position=20, max_order_qty=10),
+                "MNQ": InstrumentLimits(max_position=20, max_order_qty=10)}
+
+print_op = st.tuples(st.just("print"), st.sampled_from((ES_ID, NQ_ID)), st.integers(-3, 3), st.integers(1, 6),
+                    st.sampled_from([-1, 1]))
+submit_op = st.tuples(st.just("submit"), st.sampled_from(ROOTS), st.sampled_from([BUY, BUY, SELL]),
+                      st.sampled_from([1, 2, 2, 5, 10]), st.sampled_from([OrderType.MARKET, *OrderType]),
+                      st.integers(-3, 3), st.one_of(st.none(), st.tuples(st.integers(1, 4), st.integers(1, 4))))
+multi_ops = st.lists(
+    st.one_of(print_op, print_op, submit_op, submit_op, submit_op,
+              st.tuples(st.just("cancel"), st.integers(0, 5)),
+              st.tuples(st.just("modify"), st.integers(0, 5), st.integers(1, 10))),
+    min_size=10,
+    max_size=60,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=multi_ops)
+def test_exposure_and_per_instrument_limits_hold_and_one_kill_flattens_everything(ops: list[tuple]):
+    acct = account(max_position=2, max_order_qty=2, max_exposure_tenths=MAX_EXPOSURE, instruments=MULTI_LIMITS)
+    last = {ES_ID: 20000, NQ_ID: 80000}
+    for op in ops:
+        if op[0] == "print":
+            _, iid, step, size, aggressor = op
+            last[iid] += step
+            print_at(acct, iid, last[iid], size, aggressor)
+        elif op[0] == "submit":
+            _, root, side, n, typ, off, br = op
+            px = last[TAPE_OF[root]]
+            acct.submit(order(
+                root, side, n, type=typ, bracket=Bracket(*br) if br else None,
+                limit_price=px - int(side) * off if typ in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None,
+                stop_price=px + int(side) * (abs(off) + 1) if typ in (OrderType.STOP, OrderType.STOP_LIMIT) else None,
+            ))
+        elif (open_ := acct.open_orders()) and op[0] == "cancel":
+            acct.cancel(open_[op[1] % len(open_)].id)
+        elif open_:
+            o = open_[op[1] % len(open_)]
+            acct.modify(o.id, qty=o.filled_qty + op[2])
+        led = acct.ledger
+        assert sum(es_equivalent_tenths(r, p.qty) for r, p in led.positions.items()) <= MAX_EXPOSURE
+        for r, p in led.positions.items():
+            assert abs(p.qty) <= acct.settings.risk.limits_for(r).max_position
+        assert led.realized_cents - led.commission_cents + led.unrealized_cents == (
+            sum(rt.net_cents for rt in led.round_trips)
+            + sum(p.trip_gross - p.trip_commission + p.unrealized_cents for p in led.positions.values()))
+    acct.kill("property test")
+    print_at(acct, ES_ID, last[ES_ID])
+    print_at(acct, NQ_ID, last[NQ_ID])
+    assert acct.open_orders() == [] and acct.broker.open_orders() == [] and acct.ledger.is_flat
