@@ -335,3 +335,33 @@ def test_exposure_and_per_instrument_limits_hold_and_one_kill_flattens_everythin
     print_at(acct, ES_ID, last[ES_ID])
     print_at(acct, NQ_ID, last[NQ_ID])
     assert acct.open_orders() == [] and acct.broker.open_orders() == [] and acct.ledger.is_flat
+
+
+def test_a_restart_rebuilds_every_instruments_position_and_day_figures_from_the_journal(tmp_path):
+    from tapeflow.store.journal import Journal
+
+    def fresh() -> Account:
+        return Account(TradingSettings(), broker=PaperBroker(PaperSettings(), {ES_ID: "ES", NQ_ID: "NQ"}),
+                       journal=Journal(tmp_path / "journal.db"))
+
+    before = fresh()
+    print_at(before, ES_ID, 20000)
+    print_at(before, NQ_ID, 80000)
+    assert before.submit(order("MES", BUY, 4)).ok  # on the ES tape
+    assert before.submit(order("NQ", SELL)).ok
+    print_at(before, NQ_ID, 80006)
+    assert before.submit(order("NQ", BUY)).ok  # -6 ticks x $5 = -$30
+    assert before.submit(order("ES", SELL, 2)).ok
+    rows = before.snapshot().instruments
+    del before  # the process dies here
+
+    after = fresh()
+    report = after.restore(after.journal)
+    assert report.positions == {"MES": 4, "ES": -2}
+    again = after.snapshot().instruments
+
+    def booked(rs):
+        return [(r.instrument, r.qty, r.avg_price_ticks, r.realized_today_cents, r.trades_today) for r in rs]
+
+    assert booked(again) == booked(rows) == [
+        ("ES", -2, 20000, 0, 1), ("MES", 4, 20000, 0, 1), ("NQ", 0, None, -3000, 1)]

@@ -102,7 +102,8 @@ INSTRUMENTS: dict[str, Instrument] = {
 
 ES_EQUIVALENCE = "contracts"
 """How the account-wide exposure limit compares ES with NQ: by contract count, not notional. An
-E-mini (ES or NQ) is one ES-equivalent, a micro (MES, MNQ) a tenth. Why not notional: it moves with
+E-mini (ES or NQ) is one ES-equivalent, a micro (MES, MNQ) a tenth, long or short alike (gross:
+a long ES and a short MES do not net, since they are not the same contract). Why not notional: it moves with
 every print (a position could cross the limit without any order), and prop-firm contract limits,
 which this limit mirrors, count a mini as a mini whatever the index. A trader who wants NQ to weigh
 more caps it per instrument (``[risk.instruments.NQ] max_position``)."""

@@ -10,8 +10,11 @@ Several instruments share one account: daily loss, trailing drawdown, trade coun
 ``max_stop_ticks`` are per instrument, the ``[risk]`` value being the default that a
 ``[risk.instruments.ROOT]`` table overrides. Exposure counts contracts: an E-mini (ES or NQ) is one
 ES-equivalent and a micro (MES, MNQ) a tenth, so ``max_total_exposure_es = 2`` allows 1 ES + 10 MES,
-or 1 ES + 1 NQ, but not 2 ES + 1 MNQ; it may be given in tenths (``1.5``). NQ is not weighed by
-notional (see ``tapeflow.core.instruments.ES_EQUIVALENCE``): cap it with its own ``max_position``.
+or 1 ES + 1 NQ, but not 2 ES + 1 MNQ; it may be given in tenths (``1.5``). It is gross: a long ES
+and a short MES add up (1.1), they do not net, and working entries count as if they filled. NQ is
+not weighed by notional (see ``tapeflow.core.instruments.ES_EQUIVALENCE``): cap it with its own
+``max_position``. ``max_stop_ticks`` refuses an entry whose bracket stop is wider, in the
+instrument's own ticks; whether an entry needs a stop at all is ``require_stop_for_automation``.
 
 Example::
 
