@@ -14,18 +14,10 @@ from hypothesis import strategies as st
 
 from tapeflow.core.events import Side
 from tapeflow.core.instruments import es_equivalent_tenths
-from tapeflow.trading import (
-    Account,
-    Bracket,
-    OrderRequest,
-    OrderType,
-    PaperSettings,
-    RiskSettings,
-    TradingSettings,
-    TradingState,
-)
+from tapeflow.trading.account import Account
+from tapeflow.trading.orders import Bracket, OrderRequest, OrderType
 from tapeflow.trading.paper_broker import PaperBroker
-from tapeflow.trading.settings import InstrumentLimits
+from tapeflow.trading.settings import InstrumentLimits, PaperSettings, RiskSettings, TradingSettings, TradingState
 from tapeflow.trading.testing import MS, et, levels, trades
 
 BUY, SELL = Side.BUY, Side.SELL

@@ -336,7 +336,9 @@ class Account:
                 LimitGauge("trailing_drawdown", r.drawdown_cents(), s.trailing_drawdown_cents, "cents")
             )
         rows = instrument_rows(led, self.open_orders(), d, s)
-        gauges.extend(g for g in (position_gauge(rows, s),) if g is not None)
+        biggest = position_gauge(rows, s)
+        if biggest is not None:
+            gauges.append(biggest)
         if s.max_exposure_tenths is not None:
             reach = exposure_tenths(led, self.open_orders())
             gauges.append(LimitGauge("max_exposure", reach, s.max_exposure_tenths, "es_tenths"))
