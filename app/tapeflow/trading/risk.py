@@ -5,6 +5,11 @@ checked by the account even before this). Rules that limit *new risk* (windows, 
 cooldown, pause, close guard, mandatory stop, state ACTIVE) apply to entries only: an order that
 only shrinks the position (an exit, a bracket child, a flatten) is never blocked by them, because
 blocking an exit adds risk. Money is integer cents, times UTC ns, sizes contracts.
+
+One account trades several instruments: the state (a daily-loss halt), the P&L limits, the trade
+count, loss streaks and the exposure in ES-equivalent contracts are account-wide, so a breach on
+NQ stops entries on ES too; max position, max order size and the widest stop are per instrument
+(``RiskSettings.limits_for``).
 """
 
 from __future__ import annotations
