@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from tapeflow.trading.live.projectx.api import PxOrder, PxPosition, iso, parse_ts
-from tapeflow.trading.live.signalr import HANDSHAKE, RS, split_records
+from tapeflow.trading.live.signalr import HANDSHAKE, RS, split_records, websocket_url
 from tapeflow.trading.live.throttle import Throttle
 
 
@@ -58,3 +58,9 @@ def test_gateway_records_decode_prices_as_decimals_and_position_sides_as_signs()
     assert o.limit_price == Decimal("5000.25") and o.custom_tag == "tfx-1"
     short = msgspec.convert({"contractId": "C", "type": 2, "size": 3}, PxPosition)
     assert short.signed == -3
+
+
+def test_a_hub_documented_with_https_is_dialled_as_a_secure_websocket():
+    assert websocket_url("https://rtc.topstepx.com/hubs/user?access_token=t") == "wss://rtc.topstepx.com/hubs/user?access_token=t"
+    assert websocket_url("http://127.0.0.1:9/hubs/user") == "ws://127.0.0.1:9/hubs/user"
+    assert websocket_url("wss://x/hubs/user") == "wss://x/hubs/user"

@@ -56,7 +56,7 @@ def on_venue(test: Callable[[FakeProjectX, Account, ProjectXBroker], Awaitable[N
         venue = fake or FakeProjectX()
         VENUES.append(venue)
         url = await venue.start()
-        hub = url.replace("http", "ws") + "/hubs/user"
+        hub = url + "/hubs/user"  # http://, as the gateway documents its hubs (dialled as ws://)
         seen, since = journal_seed(journal, time.time_ns()) if journal is not None else (set(), 0)
         broker = await connect_projectx("trader", "key-123", api_url=url, hub_url=hub,
                                         timeout_s=0.3, poll_s=0.05, seen_fills=seen, since_ns=since)

@@ -27,6 +27,14 @@ class HubError(Exception):
     """The hub refused the handshake or closed with an error."""
 
 
+def websocket_url(url: str) -> str:
+    """The hub's address as a websocket URL (hubs are documented with https://, the socket is wss://)."""
+    for http, ws in (("https://", "wss://"), ("http://", "ws://")):
+        if url.startswith(http):
+            return ws + url[len(http):]
+    return url
+
+
 def split_records(data: str | bytes) -> list[dict[str, Any]]:
     """The JSON records in one websocket message."""
     text = data.decode() if isinstance(data, bytes) else data
@@ -44,7 +52,7 @@ class HubConnection:
         self._pinger: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
-        self._ws = await websockets.connect(self.url, max_size=None)
+        self._ws = await websockets.connect(websocket_url(self.url), max_size=None)
         await self._ws.send(HANDSHAKE)
         reply = split_records(await asyncio.wait_for(self._ws.recv(), 10))
         if not reply or reply[0].get("error"):
