@@ -14,12 +14,25 @@ Accepted columns (header names are case-insensitive; spaces and dashes count as 
   ``info.notes``. Empty / ``N`` / ``NONE`` means unknown and is inferred like a missing column.
 - optional ``bid`` / ``ask`` (``bid_price``, ``ask_price``): best prices at the trade.
 - optional ``dom_bid`` / ``dom_ask``: JSON objects ``{price: size}`` of the book at the trade;
-  they become ``LEVEL`` rows keyed by price (``level = LEVEL_UNKNOWN``), emitted only for prices
-  whose size changed since the previous row; a price that disappears gets size 0.
+  they become depth-slot ``LEVEL`` rows like MBP-10's: level 0 is the best price of the side
+  (highest bid, lowest ask), level 1 the next, and so on (at most ``MAX_DOM_LEVELS``). A row is
+  emitted only for slots whose price or size changed since the previous row; a slot the book no
+  longer fills gets size 0. (Keyed by depth, not by price, so every consumer, the paper broker's
+  book included, sees each level in its own slot and the touch in slot 0.)
 
 Separators: ``,`` with ``.`` decimals, or ``;`` with ``,`` decimals (sniffed from the header).
 The DOM JSON may be left unquoted (as the recorders we know write it): ``{...}`` groups are
 lifted out of the line before the ``csv`` module splits it. One record per line.
+
+Rows must be in time order: a row earlier than the previous good row is counted as malformed
+(``row out of time order``) and skipped, not sorted in. A streaming reader cannot sort without
+holding the whole file, and such a row (a 2023 print in a 2024 file) is corruption, not a late
+print: the bar it belongs to has long closed. ``tapeflow info`` shows the count.
+
+Nothing in a file raises except a header we cannot read: undecodable (non-UTF-8) lines, lines
+over ``MAX_LINE_BYTES``, non-finite or out-of-range numbers, timestamps outside
+``1980..now + 2 days``, and implausible prices (``tapeflow.feeds.prices``: zero, negative, absurd
+or far from the file's median) are each a counted malformed row.
 
 Without a usable side the aggressor is inferred from the bid/ask at the trade (price >= ask:
 buyer, <= bid: seller; DOM best levels count as bid/ask), else by the tick rule; each inferred
@@ -33,6 +46,7 @@ import csv
 import json
 import re
 from collections.abc import Iterator
+import time
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -44,6 +58,7 @@ from tapeflow.core.events import EVENT_DTYPE, LEVEL_UNKNOWN, Kind, Side
 from tapeflow.core.instruments import INSTRUMENTS, Instrument, parse_symbol
 from tapeflow.errors import TapeflowError
 from tapeflow.feeds.base import FeedInfo, FeedStats
+from tapeflow.feeds.prices import MAX_SIZE, PriceBand
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "ts": ("timestamp", "time", "datetime", "date_time", "ts"),
@@ -62,6 +77,17 @@ _BRACES = re.compile(r"\{[^{}]*\}")
 _FRACTION = re.compile(r"(\d{2}:\d{2}:\d{2})[.,](\d{1,9})")
 MAX_BAD_ROW_SAMPLES = 20
 BATCH_ROWS = 65536
+MAX_LINE_BYTES = 1 << 20
+MAX_DOM_LEVELS = LEVEL_UNKNOWN - 1  # depth slots 0..253; 255 means "no depth index"
+MAX_DIGITS = 15  # no price or size we read has this many integer digits
+MIN_TS_NS = 315_532_800 * 10**9  # 1980-01-01 UTC
+FUTURE_SLACK_NS = 2 * 86_400 * 10**9
+REFERENCE_ROWS = 256  # rows the price reference (median) is taken from
+_NOT_UTF8 = "line is not UTF-8 text"
+_TOO_LONG = f"line longer than {MAX_LINE_BYTES:,} bytes"
+_NOT_UTF8_MARK = "\x00" + _NOT_UTF8
+_TOO_LONG_MARK = "\x00" + _TOO_LONG
+_MARKS = {_NOT_UTF8_MARK: _NOT_UTF8, _TOO_LONG_MARK: _TOO_LONG}
 
 
 class _BadRowError(Exception):
@@ -140,6 +166,8 @@ class _Clock:
 
 def _epoch_ns(t: str) -> int:
     """Epoch number to ns: < 1e11 is seconds, < 1e14 ms, < 1e17 us, else ns."""
+    if len(t) > 40:
+        raise _BadRowError("bad timestamp")
     d = Decimal(t)
     if d < Decimal(10) ** 11:
         d *= 10**9
@@ -181,22 +209,43 @@ class CsvTradesSource:
         )
         self.stats = FeedStats()
         self.bad_rows: list[tuple[int, str]] = []  # (line number, reason), first few only
+        self._band = PriceBand(1 / inst.tick_size)
+        self._max_ts = time.time_ns() + FUTURE_SLACK_NS
         self._side_words = self._side_map()
 
     # ------------------------------------------------------------------ file shape
 
-    def _lines(self) -> Iterator[tuple[int, str]]:
-        with self.path.open(encoding="utf-8-sig", newline="") as f:
-            for lineno, line in enumerate(f, start=1):
-                yield lineno, line.rstrip("\r\n")
+    def _lines(self) -> Iterator[tuple[int, str | None]]:
+        """(line number, text); the text is ``_NOT_UTF8`` or ``_TOO_LONG`` for a line we cannot
+        use (both sentinels hold a NUL, which no decoded line we keep does)."""
+        with self.path.open("rb") as f:
+            lineno = 0
+            while raw := f.readline(MAX_LINE_BYTES + 1):
+                lineno += 1
+                if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                    while (rest := f.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                        pass
+                    yield lineno, _TOO_LONG_MARK
+                    continue
+                if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]
+                try:
+                    yield lineno, raw.decode("utf-8").rstrip("\r\n")
+                except UnicodeDecodeError:
+                    yield lineno, _NOT_UTF8_MARK
 
     def _sniff(self) -> tuple[str, str, list[str]]:
         for _, line in self._lines():
+            if line in _MARKS:
+                raise TapeflowError(f"{self.path}: cannot read the CSV header: {_MARKS[line]}")
             if not line.strip():
                 continue
             plain = _BRACES.sub("", line)
             sep = ";" if plain.count(";") > plain.count(",") else ","
-            header = next(csv.reader([line], delimiter=sep))
+            try:
+                header = next(csv.reader([line], delimiter=sep))
+            except csv.Error as e:
+                raise TapeflowError(f"{self.path}: cannot read the CSV header: {e}") from None
             return sep, ("," if sep == ";" else "."), header
         raise TapeflowError(f"{self.path}: empty CSV file (no header)")
 
@@ -208,7 +257,12 @@ class CsvTradesSource:
             groups.append(m[0])
             return f"\x00{len(groups) - 1}"
 
-        fields = next(csv.reader([_BRACES.sub(lift, line)], delimiter=self.sep), [])
+        if line in _MARKS:
+            raise _BadRowError(_MARKS[line])
+        try:
+            fields = next(csv.reader([_BRACES.sub(lift, line)], delimiter=self.sep), [])
+        except csv.Error:
+            raise _BadRowError("unreadable CSV row (field too large or bad quoting)") from None
         return fields, groups
 
     def _side_map(self) -> dict[str, int | None]:
@@ -220,7 +274,10 @@ class CsvTradesSource:
         for i, (_, line) in enumerate(self._lines()):
             if i == 0 or not line:
                 continue
-            fields, _ = self._split(line)
+            try:
+                fields, _ = self._split(line)
+            except _BadRowError:
+                continue
             if col < len(fields):
                 seen.add(fields[col].strip().upper())
             if len(seen) > 50:
@@ -243,9 +300,14 @@ class CsvTradesSource:
         if self.decimal == ",":
             t = t.replace(",", ".")
         try:
-            return Decimal(t)
+            d = Decimal(t) if len(t) <= 40 else None
         except InvalidOperation:
-            raise _BadRowError(f"bad number in {field}") from None
+            d = None
+        if d is None or not d.is_finite():
+            raise _BadRowError(f"bad number in {field}")
+        if d and d.adjusted() >= MAX_DIGITS:
+            raise _BadRowError(f"number out of range in {field}")
+        return d
 
     def _ticks(self, value: Decimal) -> int:
         q, r = divmod(value, self.info.instrument.tick_size)
@@ -254,7 +316,13 @@ class CsvTradesSource:
         return int(q)
 
     def _price(self, fields: list[str], field: str) -> int:
-        return self._ticks(self._number(fields[self.columns[field]], field))
+        return self._plausible(self._ticks(self._number(fields[self.columns[field]], field)), field == "price")
+
+    def _plausible(self, ticks: int, trade: bool) -> int:
+        why = self._band.reason(ticks, trade)
+        if why is not None:
+            raise _BadRowError(why)
+        return ticks
 
     def _dom(self, fields: list[str], groups: list[str], field: str) -> dict[int, int] | None:
         col = self.columns.get(field)
@@ -271,13 +339,15 @@ class CsvTradesSource:
                 raise ValueError
             book = {}
             for p, s in raw.items():
-                size = int(self._number(str(s), field))
+                size = self._number(str(s), field)
                 if size < 0:
                     raise _BadRowError(f"negative size in {field}")
+                if size != size.to_integral_value() or size > MAX_SIZE:
+                    raise _BadRowError(f"fractional or implausible size in {field}")
                 if size:
-                    book[self._ticks(self._number(str(p), field))] = size
+                    book[self._plausible(self._ticks(self._number(str(p), field)), False)] = int(size)
             return book
-        except (ValueError, TypeError, AttributeError):
+        except (ValueError, TypeError, AttributeError, RecursionError):
             raise _BadRowError(f"unreadable {field} JSON") from None
 
     def _parse(self, fields: list[str], groups: list[str]) -> dict:
@@ -285,15 +355,17 @@ class CsvTradesSource:
         c = self.columns
         if len(fields) <= max(c["ts"], c["price"], c["size"]):
             raise _BadRowError("missing field")
-        row = {
-            "ts": self._clock(fields[c["ts"]]),
-            "price": self._price(fields, "price"),
-        }
+        ts = self._clock(fields[c["ts"]])
+        if not MIN_TS_NS <= ts <= self._max_ts:
+            raise _BadRowError("timestamp out of range (before 1980 or in the future)")
+        row = {"ts": ts, "price": self._price(fields, "price")}
         size = self._number(fields[c["size"]], "size")
         if size < 0:
             raise _BadRowError("negative size")
         if size == 0 or size != size.to_integral_value():
             raise _BadRowError("zero or fractional size")
+        if size > MAX_SIZE:
+            raise _BadRowError("implausible size")
         row["size"] = int(size)
         row["side"] = None
         if "side" in c and c["side"] < len(fields):
@@ -322,6 +394,9 @@ class CsvTradesSource:
         self.info.notes = [n for n in self.info.notes if not n.startswith("aggressor side inferred")]
         state = _InferState()
         out: list[tuple] = []
+        self._band.reference = self._reference_price()
+        self._max_ts = time.time_ns() + FUTURE_SLACK_NS
+        last_ts = MIN_TS_NS
         lines = self._lines()
         next(lines, None)  # header
         for lineno, line in lines:
@@ -330,9 +405,12 @@ class CsvTradesSource:
             self.stats.records += 1
             try:
                 row = self._parse(*self._split(line))
+                if row["ts"] < last_ts:
+                    raise _BadRowError("row out of time order")
             except _BadRowError as e:
                 self._bad(lineno, str(e))
                 continue
+            last_ts = row["ts"]
             self._emit(row, lineno, state, out)
             if len(out) >= BATCH_ROWS:
                 yield self._batch(out)
@@ -346,19 +424,36 @@ class CsvTradesSource:
             )
         self.info.start_ns, self.info.end_ns = self.stats.first_ts, self.stats.last_ts
 
+    def _reference_price(self) -> int | None:
+        """Median trade price (ticks) of the first ``REFERENCE_ROWS`` rows with a usable price: what
+        ``PriceBand`` measures 'far off' from, so a corrupt first row cannot become the yardstick."""
+        self._band.reference = None
+        found: list[int] = []
+        for i, (_, line) in enumerate(self._lines()):
+            if i == 0 or not line.strip():
+                continue
+            try:
+                found.append(self._price(self._split(line)[0], "price"))
+            except (_BadRowError, IndexError):
+                continue
+            if len(found) >= REFERENCE_ROWS:
+                break
+        return int(np.median(found)) if found else None
+
     def _emit(self, row: dict, lineno: int, state: _InferState, out: list[tuple]) -> None:
         ts = row["ts"]
         for side, field in ((Side.BUY, "dom_bid"), (Side.SELL, "dom_ask")):
             book = row[field]
             if book is None:
                 continue
+            slots = sorted(book.items(), reverse=side == Side.BUY)[:MAX_DOM_LEVELS]
             prev = state.dom[side]
-            changed = [(p, s) for p, s in book.items() if prev.get(p) != s]
-            changed += [(p, 0) for p in prev if p not in book]
-            changed.sort(reverse=side == Side.BUY)
-            for p, s in changed:
-                out.append((ts, ts, p, 0, s, 0, lineno, 0, Kind.LEVEL, side, LEVEL_UNKNOWN, 0, 0, (0, 0, 0)))
-            state.dom[side] = book
+            for level, (p, s) in enumerate(slots):
+                if level >= len(prev) or prev[level] != (p, s):
+                    out.append((ts, ts, p, 0, s, 0, lineno, 0, Kind.LEVEL, side, level, 0, 0, (0, 0, 0)))
+            for level in range(len(slots), len(prev)):
+                out.append((ts, ts, prev[level][0], 0, 0, 0, lineno, 0, Kind.LEVEL, side, level, 0, 0, (0, 0, 0)))
+            state.dom[side] = slots
         side = row["side"]
         if side is None:
             side = state.infer(row)
@@ -381,7 +476,7 @@ class _InferState:
         self.last_side = int(Side.NONE)
         self.by_quote = 0
         self.by_tick = 0
-        self.dom: dict[int, dict[int, int]] = {Side.BUY: {}, Side.SELL: {}}
+        self.dom: dict[int, list[tuple[int, int]]] = {Side.BUY: [], Side.SELL: []}  # (price, size) best first
 
     def infer(self, row: dict) -> int:
         """Buyer if price >= ask, seller if <= bid, else the tick rule (zero tick keeps the side)."""

@@ -26,9 +26,10 @@ import numpy as np
 import zstandard
 
 from tapeflow.core.events import EVENT_DTYPE, LEVEL_UNKNOWN, NO_PRICE, Flag, Kind, Side
-from tapeflow.core.instruments import Instrument, parse_symbol
+from tapeflow.core.instruments import PRICE_SCALE, Instrument, parse_symbol
 from tapeflow.errors import TapeflowError
 from tapeflow.feeds.base import FeedInfo, FeedStats
+from tapeflow.feeds.prices import MAX_SIZE, PriceBand
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 DBN_MAGIC = b"DBN"
@@ -357,8 +358,13 @@ def _event_flags(raw: np.ndarray) -> np.ndarray:
     return out
 
 
-def _validate(recs: np.ndarray, schema: str, tick: int) -> tuple[np.ndarray, list[tuple[str, int]]]:
-    """Keep-mask and (reason, count) for records whose content is unusable."""
+def _validate(
+    recs: np.ndarray, schema: str, tick: int, band: PriceBand | None = None
+) -> tuple[np.ndarray, list[tuple[str, int]]]:
+    """Keep-mask and (reason, count) for records whose content is unusable.
+
+    ``band`` carries the reference price across chunks of one stream (see ``feeds.prices``);
+    without one, prices are judged against this chunk's median."""
     bad = np.zeros(len(recs), dtype=bool)
     reasons: list[tuple[str, int]] = []
 
@@ -375,6 +381,9 @@ def _validate(recs: np.ndarray, schema: str, tick: int) -> tuple[np.ndarray, lis
     undef = px == UNDEF_PRICE
     reject((px % tick != 0) & ~undef, "off-tick price")
     is_trade = action == ord("T")
+    band = band if band is not None else PriceBand(PRICE_SCALE)
+    for reason, mask in band.reasons(px, is_trade):
+        reject(mask & ~undef, reason)
     if schema == "trades":
         reject(~is_trade, "non-trade action in trades schema")
     if schema == "mbo":
@@ -385,12 +394,18 @@ def _validate(recs: np.ndarray, schema: str, tick: int) -> tuple[np.ndarray, lis
     else:
         reject(is_trade & undef, "undefined trade price")
     reject(is_trade & (recs["size"] == 0), "zero-size trade")
+    reject(recs["size"] > MAX_SIZE, "implausible size")
     if "levels" in (recs.dtype.names or ()):
         lv = recs["levels"]
         for col in ("bid_px", "ask_px"):
             p = lv[col]
-            off = ((p % tick != 0) & (p != UNDEF_PRICE)).any(axis=1)
-            reject(off, "off-tick price")
+            defined = p != UNDEF_PRICE
+            reject(((p % tick != 0) & defined).any(axis=1), "off-tick price")
+            for reason, mask in band.reasons(p):
+                reject((mask & defined).any(axis=1), reason)
+        for col in ("bid_sz", "ask_sz"):
+            reject((lv[col] > MAX_SIZE).any(axis=1), "implausible size")
+    band.accept(px[~bad & is_trade & ~undef])
     return ~bad, reasons
 
 
@@ -570,6 +585,7 @@ class DbnFileSource:
         size = self.record_dtype.itemsize
         framer = RecordFramer(size, SCHEMA_RTYPES[self.schema], self.schema)
         normalize = _Normalizer(self.schema, tick)
+        band = PriceBand(PRICE_SCALE)
         raw, stream = _open_stream(self.path)
         try:
             _read_metadata(self.path, stream)
@@ -580,7 +596,7 @@ class DbnFileSource:
                 block = framer.feed(data, eof, skips)
                 for reason, count in skips:
                     self.stats.skip(reason, count)
-                batch = self._normalize(block, normalize, tick)
+                batch = self._normalize(block, normalize, tick, band)
                 if len(batch):
                     yield batch
         finally:
@@ -597,12 +613,12 @@ class DbnFileSource:
             return b"", True
         return data, len(data) < n
 
-    def _normalize(self, block: np.ndarray, normalize: _Normalizer, tick: int) -> np.ndarray:
+    def _normalize(self, block: np.ndarray, normalize: _Normalizer, tick: int, band: PriceBand) -> np.ndarray:
         if not len(block):
             return np.zeros(0, dtype=EVENT_DTYPE)
         recs = block.reshape(-1).view(self.record_dtype)
         self.stats.records += len(recs)
-        keep, reasons = _validate(recs, self.schema, tick)
+        keep, reasons = _validate(recs, self.schema, tick, band)
         for reason, count in reasons:
             self.stats.skip(reason, count)
         if not keep.all():

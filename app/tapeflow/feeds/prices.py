@@ -1,0 +1,71 @@
+"""Plausible prices: what a reader accepts before a price can reach the flow analytics.
+
+One corrupt price (a flipped bit in a DBN int64, ``1e300`` in a CSV) must not become a trade:
+the footprint, profile and DOM are dense per tick, so a price a billion ticks away sizes an
+array by that distance. A price is implausible, and its record malformed, when it is
+
+* not positive (no E-mini trades at or below zero),
+* above ``MAX_PRICE_POINTS`` index points (a hundred times NQ's level), or
+* for a trade only, more than ``BAND_FRACTION`` away from the reference price: the median of
+  the trade prices accepted so far (of the first chunk until then). A real futures contract does
+  not trade at half its value inside one file; the exchange halts it long before. Resting orders
+  may sit that far away (real MBO books hold stub bids at a tenth of the market), so book prices
+  get only the first two checks; the book bounds its own ladder (``Book.max_span_ticks``).
+
+Units are the reader's own (DBN: 1e-9 points; CSV: ticks); ``scale`` converts points to them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MAX_SIZE = 10**6
+"""Most contracts in one print, order or level: larger is a corrupt record (events hold int32)."""
+MAX_PRICE_POINTS = 1_000_000
+BAND_FRACTION = 0.5
+NON_POSITIVE = "non-positive price"
+TOO_LARGE = f"implausible price (above {MAX_PRICE_POINTS:,} points)"
+FAR_OFF = f"implausible price (more than {BAND_FRACTION:.0%} from the median)"
+
+
+class PriceBand:
+    """Classifies prices (in units of ``1/scale`` points) as plausible or not; see the module doc."""
+
+    def __init__(self, scale: int | float) -> None:
+        self.max_price = int(MAX_PRICE_POINTS * scale)
+        self.reference: int | None = None
+
+    def reasons(self, prices: np.ndarray, trades: np.ndarray | None = None) -> list[tuple[str, np.ndarray]]:
+        """(reason, mask) for each kind of implausible price in ``prices`` (int64); the distance
+        from the reference is judged only where ``trades`` (a mask) is true."""
+        nonpos = prices <= 0
+        large = prices > self.max_price
+        out = [(NON_POSITIVE, nonpos), (TOO_LARGE, large)]
+        if trades is None:
+            return out
+        prices = np.where(trades, prices, 0)
+        nonpos = nonpos | ~trades
+        ref = self.reference
+        if ref is None:
+            ok = prices[~nonpos & ~large]
+            if not len(ok):
+                return out
+            ref = int(np.median(ok))
+        far = np.abs(prices - ref) > int(ref * BAND_FRACTION)
+        out.append((FAR_OFF, far & ~nonpos & ~large))
+        return out
+
+    def accept(self, prices: np.ndarray) -> None:
+        """Move the reference to the median of trade prices just accepted (follows a long file's trend)."""
+        if len(prices):
+            self.reference = int(np.median(prices))
+
+    def reason(self, price: int, trade: bool = True) -> str | None:
+        """Why one price is implausible, or None (the per-row path of the CSV reader)."""
+        if price <= 0:
+            return NON_POSITIVE
+        if price > self.max_price:
+            return TOO_LARGE
+        if trade and self.reference is not None and abs(price - self.reference) > int(self.reference * BAND_FRACTION):
+            return FAR_OFF
+        return None
