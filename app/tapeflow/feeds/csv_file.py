@@ -83,6 +83,7 @@ MAX_DIGITS = 15  # no price or size we read has this many integer digits
 MIN_TS_NS = 315_532_800 * 10**9  # 1980-01-01 UTC
 FUTURE_SLACK_NS = 2 * 86_400 * 10**9
 REFERENCE_ROWS = 256  # rows the price reference (median) is taken from
+OUT_OF_ORDER = "row out of time order"
 _NOT_UTF8 = "line is not UTF-8 text"
 _TOO_LONG = f"line longer than {MAX_LINE_BYTES:,} bytes"
 _NOT_UTF8_MARK = "\x00" + _NOT_UTF8
@@ -406,7 +407,7 @@ class CsvTradesSource:
             try:
                 row = self._parse(*self._split(line))
                 if row["ts"] < last_ts:
-                    raise _BadRowError("row out of time order")
+                    raise _BadRowError(OUT_OF_ORDER)
             except _BadRowError as e:
                 self._bad(lineno, str(e))
                 continue

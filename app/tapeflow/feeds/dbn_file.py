@@ -140,8 +140,47 @@ def _open_stream(path: Path) -> tuple[BinaryIO, BinaryIO]:
         what = "an empty file" if not head else "neither zstd nor DBN (no DBN or zstd magic bytes)"
         raise TapeflowError(f"{path}: not a DBN file: {what}")
     if kind == "zstd":
-        return raw, zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        return raw, _ZstdStream(raw)
     return raw, raw
+
+
+class _ZstdStream:
+    """Decompressed bytes of every zstd frame in ``raw``; ``truncated`` is set when the input
+    ends inside a frame (a cut-off download), which zstandard's ``stream_reader`` passes over
+    in silence."""
+
+    _IN = 1 << 20
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.truncated = False
+        self._dctx = zstandard.ZstdDecompressor()
+        self._obj = self._dctx.decompressobj()
+        self._out = bytearray()
+        self._in_frame = False
+        self._eof = False
+
+    def read(self, n: int) -> bytes:
+        while len(self._out) < n and not self._eof:
+            data = self.raw.read(self._IN)
+            if not data:
+                self._eof = True
+                self.truncated = self._in_frame
+                break
+            self._decompress(data)
+        out = bytes(self._out[:n])
+        del self._out[:n]
+        return out
+
+    def _decompress(self, data: bytes) -> None:
+        while data:
+            self._in_frame = True
+            self._out += self._obj.decompress(data)
+            if not self._obj.eof:
+                return
+            self._in_frame = False
+            data = self._obj.unused_data
+            self._obj = self._dctx.decompressobj()
 
 
 def _read_exact(stream: BinaryIO, n: int) -> bytes:
@@ -611,6 +650,8 @@ class DbnFileSource:
         except zstandard.ZstdError:
             self.stats.skip("corrupt compressed data")
             return b"", True
+        if len(data) < n and getattr(stream, "truncated", False):
+            self.stats.skip("compressed data cut off (file truncated)")
         return data, len(data) < n
 
     def _normalize(self, block: np.ndarray, normalize: _Normalizer, tick: int, band: PriceBand) -> np.ndarray:
