@@ -328,7 +328,13 @@ class RecordFramer:
         n = len(arr)
         length, rtype = int(arr[pos]) * 4, int(arr[pos + 1])
         end = pos + length
-        if length >= 16 and rtype in _KNOWN_RTYPES and end <= n and self._plausible_start(arr, end, eof):
+        if (
+            length >= 16
+            and rtype in _KNOWN_RTYPES
+            and end <= n
+            and self._plausible_start(arr, end, eof)
+            and not self._framed_within(arr, pos, end)
+        ):
             if rtype in self.rtypes:
                 reason = f"bad record length {length} for {self.schema}"
             else:
@@ -343,6 +349,14 @@ class RecordFramer:
         if nxt is None:
             return None if not eof else n
         return nxt
+
+    def _framed_within(self, arr: np.ndarray, pos: int, end: int) -> bool:
+        """True when two of our records frame cleanly starting inside ``(pos, end)``: then the
+        length byte at ``pos`` is a flipped bit, not a foreign record to skip whole (trusting it
+        would throw away the good records it covers)."""
+        window = arr[: min(len(arr), end + self.size + 2)]
+        nxt = self._resync(window, pos + 1, eof=False)
+        return nxt is not None and nxt < end
 
     def _plausible_start(self, arr: np.ndarray, at: int, eof: bool) -> bool:
         if at + 2 > len(arr):

@@ -1,0 +1,305 @@
+"""Hostile input to the file readers: every bad record is counted and skipped, good ones kept,
+nothing raises but a clear ``TapeflowError``, and nothing allocates by price range."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zstandard
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tapeflow.cli import main
+from tapeflow.core.events import Kind, Side
+from tapeflow.errors import TapeflowError
+from tapeflow.feeds.csv_file import OUT_OF_ORDER, CsvTradesSource
+from tapeflow.feeds.dbn_file import DbnFileSource
+from tapeflow.flow.book import OrderBook
+from tapeflow.flow.footprint_batch import build_footprint
+from tapeflow.flow.bars import parse_bar_spec
+from tapeflow.flow.profile import VolumeProfile
+from tapeflow.flow.span import MAX_SPAN_TICKS
+from tapeflow.trading.paper_broker import PaperBroker
+
+HEADER = "timestamp,price,size,side\n"
+GOOD = "2025-01-02 15:00:{s:02d},5000.25,1,BUY\n"
+
+
+def _events(src) -> np.ndarray:
+    return np.concatenate(list(src)) if src is not None else None
+
+
+def _trades(src) -> np.ndarray:
+    ev = np.concatenate(list(src))
+    return ev[ev["kind"] == Kind.TRADE]
+
+
+# ------------------------------------------------------------------ DBN: one corrupt trade price
+
+
+def _mbp1_with_trade_price(mbp1_file: Path, tmp_path: Path, price_nanos: int) -> Path:
+    """The real mbp-1 file, raw, with the first trade's price replaced."""
+    raw = zstandard.ZstdDecompressor().stream_reader(mbp1_file.open("rb")).read()
+    (length,) = struct.unpack_from("<I", raw, 4)
+    body = bytearray(raw[8 + length :])
+    first_trade = next(i for i in range(0, len(body), 80) if body[i + 28] == ord("T"))
+    struct.pack_into("<q", body, first_trade + 16, price_nanos)
+    out = tmp_path / "corrupt_ES.dbn"
+    out.write_bytes(raw[: 8 + length] + bytes(body))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("price_nanos", "reason"),
+    [
+        (2 * 10**18, "implausible price (above 1,000,000 points)"),
+        (10**16, "implausible price (above 1,000,000 points)"),
+        (2_000 * 10**9, "implausible price (more than 50% from the median)"),
+        (0, "non-positive price"),
+        (-(10**9), "non-positive price"),
+    ],
+)
+def test_dbn_trade_with_implausible_price_is_one_malformed_record(mbp1_file, tmp_path, price_nanos, reason):
+    src = DbnFileSource(_mbp1_with_trade_price(mbp1_file, tmp_path, price_nanos))
+    t = _trades(src)
+    assert src.stats.malformed == {reason: 1}
+    assert len(t) == 119  # 120 trades in the file, one of them corrupted
+    assert t["price"].min() >= 22114 and t["price"].max() <= 22118  # 5528.50 .. 5529.50
+
+
+def test_signals_on_a_dbn_with_an_absurd_price_reports_it_and_allocates_nothing_huge(mbp1_file, tmp_path, capsys):
+    path = _mbp1_with_trade_price(mbp1_file, tmp_path, 2 * 10**18)  # was 24 GB of profile
+    assert main(["signals", str(path)]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+    assert "1 malformed records skipped (2,288 read): implausible price (above 1,000,000 points) x1" in out
+
+
+def test_mbo_stub_orders_far_from_the_market_are_kept(mbo_file):
+    """Real MBO books hold resting bids at 493.50 with ES at 5200: only trades get the band."""
+    src = DbnFileSource(mbo_file)
+    ev = _events(src)
+    assert src.stats.malformed_total == 0
+    assert ev["price"][ev["kind"] == Kind.ORDER].min() == 1974  # 493.50 in ES ticks
+
+
+# ------------------------------------------------------------------ flow: no dense span past the limit
+
+
+def test_profile_and_footprint_refuse_a_span_past_the_limit_instead_of_allocating():
+    from tapeflow.core.events import make_trades
+
+    ts = np.array([0, 1], np.int64) + 1_735_830_000 * 10**9
+    far = make_trades(ts, np.array([20_000, 20_000 + MAX_SPAN_TICKS]), np.ones(2, np.int32), np.ones(2))
+    with pytest.raises(TapeflowError, match="volume profile would span 262,145 ticks"):
+        VolumeProfile.from_trades(far)
+    with pytest.raises(TapeflowError, match="footprint bar would span 262,145 ticks"):
+        build_footprint(far, parse_bar_spec("1m"))
+
+
+# ------------------------------------------------------------------ CSV: each kind of bad row
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        (b"2025-01-02 15:00:30,inf,1,BUY\n", "bad number in price"),
+        (b"2025-01-02 15:00:30,NaN,1,BUY\n", "bad number in price"),
+        (b"2025-01-02 15:00:30,5000.25,nan,BUY\n", "bad number in size"),
+        (b"2025-01-02 15:00:30,1e999999999,1,BUY\n", "number out of range in price"),
+        (b"2025-01-02 15:00:30,5000.25,99999999,BUY\n", "implausible size"),
+        (b"2025-01-02 15:00:30," + b"9" * 200_000 + b",1,BUY\n", "unreadable CSV row (field too large or bad quoting)"),
+        (b"2025-01-02 15:00:30,5000.25,1,BUY," + b"x" * (1 << 21) + b"\n", "line longer than 1,048,576 bytes"),
+        (b"2025-01-02 15:00:30,\xff\xfe5000.25,1,BUY\n", "line is not UTF-8 text"),
+        (b"9999-12-31 23:59:59,5000.25,1,BUY\n", "timestamp out of range (before 1980 or in the future)"),
+        (b"99999999999999999999999,5000.25,1,BUY\n", "timestamp out of range (before 1980 or in the future)"),
+        (b"99999-01-02 15:00:30,5000.25,1,BUY\n", "bad timestamp"),
+        (b"2025-01-02 15:00:30,0,1,BUY\n", "non-positive price"),
+        (b"2025-01-02 15:00:30,-1,1,BUY\n", "non-positive price"),
+        (b"2025-01-02 15:00:30,9000.25,1,BUY\n", "implausible price (more than 50% from the median)"),
+        (b"2025-01-02 14:00:00,5000.25,1,BUY\n", OUT_OF_ORDER),
+    ],
+)
+def test_csv_bad_row_is_counted_by_reason_and_the_good_rows_kept(tmp_path, row, reason):
+    p = tmp_path / "es_trades.csv"
+    p.write_bytes((HEADER + GOOD.format(s=10) + GOOD.format(s=20)).encode() + row + GOOD.format(s=40).encode())
+    src = CsvTradesSource(p, symbol="ES")
+    t = _trades(src)
+    assert len(t) == 3 and set(t["price"].tolist()) == {20001}
+    assert src.stats.malformed == {reason: 1}
+    assert src.bad_rows == [(4, reason)]
+
+
+def test_csv_dom_with_non_finite_or_bad_levels_is_a_malformed_row(tmp_path):
+    p = tmp_path / "es_dom.csv"
+    p.write_text(
+        "timestamp,price,size,side,dom_bid,dom_ask\n"
+        '2025-01-02 15:00:00,5000.25,1,ASK,{"5000.0": 1e999},{"5000.25": 3}\n'
+        '2025-01-02 15:00:01,5000.25,1,ASK,{"5000.0": 2.5},{"5000.25": 3}\n'
+        '2025-01-02 15:00:02,5000.25,1,ASK,{"-5000.0": 2},{"5000.25": 3}\n'
+        '2025-01-02 15:00:03,5000.25,1,ASK,{"5000.0": ' + "[" * 100_000 + "]" * 100_000 + '},{"5000.25": 3}\n'
+        '2025-01-02 15:00:04,5000.25,1,ASK,{"5000.0": 2},{"5000.25": 3}\n'
+    )
+    src = CsvTradesSource(p, symbol="ES")
+    assert len(_trades(src)) == 1
+    assert src.stats.malformed == {
+        "bad number in dom_bid": 1,
+        "fractional or implausible size in dom_bid": 1,
+        "non-positive price": 1,
+        "unreadable dom_bid JSON": 1,
+    }
+
+
+def test_csv_header_that_is_not_utf8_is_one_clear_error(tmp_path):
+    p = tmp_path / "es.csv"
+    p.write_bytes(b"\xff\xfeT\x00i\x00m\x00e\x00\n")
+    with pytest.raises(TapeflowError, match="cannot read the CSV header: line is not UTF-8 text"):
+        CsvTradesSource(p, symbol="ES")
+
+
+def test_info_counts_csv_rows_out_of_time_order(tmp_path, capsys):
+    p = tmp_path / "es.csv"
+    p.write_text(HEADER + "2024-11-04 15:00:00,5000.25,1,BUY\n2023-01-01 15:00:00,5000.25,1,BUY\n"
+                 "2024-11-04 15:00:01,5000.50,1,BUY\n")
+    assert main(["info", str(p), "--format", "json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["out_of_order"] == 1 and d["trades"] == 2 and d["start"].startswith("2024-11-04")
+    assert main(["info", str(p)]) == 0
+    assert "out of order 1 rows earlier than the row before them" in " ".join(capsys.readouterr().out.split())
+
+
+# ------------------------------------------------------------------ silent loss is not success
+
+
+def test_footprint_and_signals_on_a_truncated_file_exit_2_naming_the_loss(mbp1_file, tmp_path, capsys):
+    cut = tmp_path / "cut.dbn.zst"
+    cut.write_bytes(mbp1_file.read_bytes()[:3000])
+    for command in ("footprint", "signals"):
+        assert main([command, str(cut)]) == 2
+        err = capsys.readouterr().err
+        assert "no usable trades; 1 malformed records skipped" in err
+        assert "compressed data cut off (file truncated)" in err
+
+
+def test_footprint_json_reports_malformed_counts_on_stderr(mbp1_file, tmp_path, capsys):
+    path = _mbp1_with_trade_price(mbp1_file, tmp_path, 0)
+    assert main(["footprint", str(path), "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert all("start_ns" in json.loads(line) for line in out.splitlines())
+    assert json.loads(err) == {"source": str(path), "records": 2288, "malformed": 1,
+                               "malformed_reasons": {"non-positive price": 1}}
+
+
+def test_empty_but_clean_file_still_says_no_trades_and_succeeds(tmp_path, capsys):
+    p = tmp_path / "es.csv"
+    p.write_text(HEADER)
+    assert main(["footprint", str(p), "--symbol", "ES"]) == 0
+    assert "no trades in this source" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ CSV DOM: one slot per level
+
+
+def test_csv_dom_levels_land_in_their_own_depth_slots_best_first(tmp_path):
+    p = tmp_path / "es_dom.csv"
+    p.write_text(
+        "timestamp,price,size,side,dom_bid,dom_ask\n"
+        '2025-01-02 15:00:00,5000.25,1,ASK,{"4999.75": 7, "5000.0": 5, "4999.5": 2},'
+        '{"5000.75": 9, "5000.25": 3, "5000.5": 4}\n'
+    )
+    ev = _events(CsvTradesSource(p, symbol="ES"))
+    lv = ev[ev["kind"] == Kind.LEVEL]
+    got = list(zip(lv["side"].tolist(), lv["level"].tolist(), lv["price"].tolist(), lv["size"].tolist(), strict=True))
+    assert got == [
+        (Side.BUY, 0, 20000, 5), (Side.BUY, 1, 19999, 7), (Side.BUY, 2, 19998, 2),
+        (Side.SELL, 0, 20001, 3), (Side.SELL, 1, 20002, 4), (Side.SELL, 2, 20003, 9),
+    ]
+    broker = PaperBroker(instrument_ids={0: "ES"})
+    broker.on_events(ev)
+    assert broker.books["ES"].touch(Side.BUY) == 20001  # the best ask, not the deepest (5000.75)
+    assert broker.books["ES"].touch(Side.SELL) == 20000
+    book = OrderBook()
+    book.apply(ev)
+    assert book.best_bid() == (20000, 5) and book.best_ask() == (20001, 3)
+
+
+def test_csv_dom_slot_rows_follow_a_shifting_book(tmp_path):
+    p = tmp_path / "es_dom.csv"
+    p.write_text(
+        "timestamp,price,size,side,dom_bid,dom_ask\n"
+        '2025-01-02 15:00:00,5000.25,1,ASK,{"5000.0": 5, "4999.75": 2},{"5000.25": 3}\n'
+        '2025-01-02 15:00:01,5000.25,1,ASK,{"4999.75": 2},{"5000.25": 3}\n'
+    )
+    ev = _events(CsvTradesSource(p, symbol="ES"))
+    second = ev[(ev["sequence"] == 3) & (ev["kind"] == Kind.LEVEL)]
+    rows = list(zip(second["level"].tolist(), second["price"].tolist(), second["size"].tolist(), strict=True))
+    assert rows == [(0, 19999, 2), (1, 19999, 0)]  # 4999.75 moves up to slot 0; slot 1 empties
+    book = OrderBook()
+    book.apply(ev)
+    assert book.best_bid() == (19999, 2) and book.depth(5).bid_price.tolist() == [19999]
+
+
+def test_real_nq_csv_book_touch_is_the_best_of_30_levels(csv_file):
+    src = CsvTradesSource(csv_file, symbol="NQ", tz="Europe/Madrid")
+    ev = _events(src)
+    first = ev[(ev["sequence"] == 2) & (ev["kind"] == Kind.LEVEL)]
+    bids, asks = first[first["side"] == Side.BUY], first[first["side"] == Side.SELL]
+    assert bids["level"].tolist() == list(range(30)) and asks["level"].tolist() == list(range(30))
+    assert np.all(np.diff(bids["price"]) < 0) and np.all(np.diff(asks["price"]) > 0)
+    broker = PaperBroker(instrument_ids={0: "NQ"})
+    broker.on_events(first)
+    assert broker.books["NQ"].touch(Side.SELL) == bids["price"][0] == 101254  # 25313.50
+    assert broker.books["NQ"].touch(Side.BUY) == asks["price"][0] < asks["price"][-1] - 28
+
+
+# ------------------------------------------------------------------ fuzz
+
+
+_BAD_VALUES = st.sampled_from(["inf", "-inf", "nan", "NaN", "1e999999", "0", "-1", "", "abc", "9" * 60, "1e-999999"])
+_GARBAGE = st.one_of(
+    st.binary(min_size=1, max_size=200).map(lambda b: b.replace(b"\n", b"").replace(b"\r", b"") + b"\xff,\xfe"),
+    st.tuples(_BAD_VALUES, st.sampled_from(["price", "size", "ts"])).map(
+        lambda vf: (
+            f"2025-01-02 15:00:30,{vf[0]},1,BUY" if vf[1] == "price"
+            else f"2025-01-02 15:00:30,5000.25,{vf[0]},BUY" if vf[1] == "size"
+            else f"{vf[0] or 'x'}x,5000.25,1,BUY"
+        ).encode()
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(good=st.integers(1, 30), garbage=st.lists(st.tuples(st.integers(0, 30), _GARBAGE), max_size=12))
+def test_fuzzed_csv_never_raises_counts_every_bad_line_and_keeps_every_good_one(tmp_path, good, garbage):
+    lines = [f"2025-01-02 15:00:{i:02d},{5000 + i * 0.25:.2f},{i + 1},BUY".encode() for i in range(good)]
+    for at, junk in sorted(garbage, key=lambda g: -g[0]):
+        lines.insert(min(at, len(lines)), junk)
+    p = tmp_path / "es_fuzz.csv"
+    p.write_bytes(HEADER.encode() + b"\n".join(lines) + b"\n")
+    src = CsvTradesSource(p, symbol="ES")
+    t = _trades(src)
+    assert t["size"].tolist() == list(range(1, good + 1))  # every good row, in order
+    assert src.stats.malformed_total == sum(1 for _, j in garbage if j.strip())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flips=st.lists(st.tuples(st.integers(0, 2287 * 80 - 1), st.integers(0, 7)), min_size=1, max_size=8))
+def test_fuzzed_dbn_bit_flips_never_raise_and_lose_only_the_hit_records(mbp1_file, tmp_path, flips):
+    raw = zstandard.ZstdDecompressor().stream_reader(mbp1_file.open("rb")).read()
+    (length,) = struct.unpack_from("<I", raw, 4)
+    body = bytearray(raw[8 + length :])
+    for offset, bit in flips:
+        body[offset] ^= 1 << bit
+    p = tmp_path / "fuzz_ES.dbn"
+    p.write_bytes(raw[: 8 + length] + bytes(body))
+    src = DbnFileSource(p)
+    ev = _events(src)
+    t = ev[ev["kind"] == Kind.TRADE]
+    assert len(t) >= 120 - 2 * len(flips)  # a hit record, and at most its neighbour while resynchronizing
+    assert src.stats.malformed_total <= 2 * len(flips)
+    prices = t["price"][t["price"] > 0]
+    assert len(prices) == len(t) and np.all(np.abs(prices - 22116) <= 22116 // 2)
+    build_footprint(ev, parse_bar_spec("1m"))  # bounded by construction: no exception, no huge array
