@@ -14,13 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tapeflow.cli import main
-from tapeflow.core.events import Kind, Side
+from tapeflow.core.events import Kind, Side, make_trades
 from tapeflow.errors import TapeflowError
 from tapeflow.feeds.csv_file import OUT_OF_ORDER, CsvTradesSource
 from tapeflow.feeds.dbn_file import DbnFileSource
+from tapeflow.flow.bars import parse_bar_spec
 from tapeflow.flow.book import OrderBook
 from tapeflow.flow.footprint_batch import build_footprint
-from tapeflow.flow.bars import parse_bar_spec
 from tapeflow.flow.profile import VolumeProfile
 from tapeflow.flow.span import MAX_SPAN_TICKS
 from tapeflow.trading.paper_broker import PaperBroker
@@ -30,7 +30,7 @@ GOOD = "2025-01-02 15:00:{s:02d},5000.25,1,BUY\n"
 
 
 def _events(src) -> np.ndarray:
-    return np.concatenate(list(src)) if src is not None else None
+    return np.concatenate(list(src))
 
 
 def _trades(src) -> np.ndarray:
@@ -90,8 +90,6 @@ def test_mbo_stub_orders_far_from_the_market_are_kept(mbo_file):
 
 
 def test_profile_and_footprint_refuse_a_span_past_the_limit_instead_of_allocating():
-    from tapeflow.core.events import make_trades
-
     ts = np.array([0, 1], np.int64) + 1_735_830_000 * 10**9
     far = make_trades(ts, np.array([20_000, 20_000 + MAX_SPAN_TICKS]), np.ones(2, np.int32), np.ones(2))
     with pytest.raises(TapeflowError, match="volume profile would span 262,145 ticks"):

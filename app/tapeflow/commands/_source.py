@@ -63,7 +63,7 @@ def read_all(source: EventSource) -> np.ndarray:
 
 
 def malformed_summary(source: EventSource) -> str:
-    """"N malformed records skipped (R read): reason xN, ..." (empty when none were)."""
+    """One line: 'N malformed records skipped (R read): reason xN, ...'; empty when none were."""
     st = source.stats
     if not st.malformed_total:
         return ""

@@ -45,8 +45,8 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterator
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -82,6 +82,7 @@ MAX_DOM_LEVELS = LEVEL_UNKNOWN - 1  # depth slots 0..253; 255 means "no depth in
 MAX_DIGITS = 15  # no price or size we read has this many integer digits
 MIN_TS_NS = 315_532_800 * 10**9  # 1980-01-01 UTC
 FUTURE_SLACK_NS = 2 * 86_400 * 10**9
+LEVEL_CACHE = 1 << 16  # DOM price texts remembered (book prices repeat row after row)
 REFERENCE_ROWS = 256  # rows the price reference (median) is taken from
 OUT_OF_ORDER = "row out of time order"
 _NOT_UTF8 = "line is not UTF-8 text"
@@ -211,6 +212,7 @@ class CsvTradesSource:
         self.stats = FeedStats()
         self.bad_rows: list[tuple[int, str]] = []  # (line number, reason), first few only
         self._band = PriceBand(1 / inst.tick_size)
+        self._level_ticks: dict[str, int] = {}  # DOM price text -> ticks (checked once: book prices repeat)
         self._max_ts = time.time_ns() + FUTURE_SLACK_NS
         self._side_words = self._side_map()
 
@@ -325,6 +327,12 @@ class CsvTradesSource:
             raise _BadRowError(why)
         return ticks
 
+    def _level_size(self, s: object, field: str) -> int:
+        size = self._number(str(s), field)
+        if size != size.to_integral_value():
+            raise _BadRowError(f"fractional or implausible size in {field}")
+        return int(size) if size <= MAX_SIZE else MAX_SIZE + 1
+
     def _dom(self, fields: list[str], groups: list[str], field: str) -> dict[int, int] | None:
         col = self.columns.get(field)
         if col is None or col >= len(fields):
@@ -339,14 +347,20 @@ class CsvTradesSource:
             if not isinstance(raw, dict):
                 raise ValueError
             book = {}
+            ticks_of = self._level_ticks
             for p, s in raw.items():
-                size = self._number(str(s), field)
+                size = s if type(s) is int else self._level_size(s, field)  # JSON integers: the usual case
                 if size < 0:
                     raise _BadRowError(f"negative size in {field}")
-                if size != size.to_integral_value() or size > MAX_SIZE:
+                if size > MAX_SIZE:
                     raise _BadRowError(f"fractional or implausible size in {field}")
                 if size:
-                    book[self._plausible(self._ticks(self._number(str(p), field)), False)] = int(size)
+                    ticks = ticks_of.get(p)
+                    if ticks is None:
+                        ticks = self._plausible(self._ticks(self._number(str(p), field)), False)
+                        if len(ticks_of) < LEVEL_CACHE:
+                            ticks_of[p] = ticks
+                    book[ticks] = size
             return book
         except (ValueError, TypeError, AttributeError, RecursionError):
             raise _BadRowError(f"unreadable {field} JSON") from None

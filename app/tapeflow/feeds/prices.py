@@ -37,22 +37,28 @@ class PriceBand:
 
     def reasons(self, prices: np.ndarray, trades: np.ndarray | None = None) -> list[tuple[str, np.ndarray]]:
         """(reason, mask) for each kind of implausible price in ``prices`` (int64); the distance
-        from the reference is judged only where ``trades`` (a mask) is true."""
-        nonpos = prices <= 0
-        large = prices > self.max_price
-        out = [(NON_POSITIVE, nonpos), (TOO_LARGE, large)]
-        if trades is None:
+        from the reference is judged only where ``trades`` (a mask over 1-D ``prices``) is true.
+        Masks that would be all false are left out (the common case costs one pass)."""
+        out: list[tuple[str, np.ndarray]] = []
+        outside = (prices - 1).view(np.uint64) >= np.uint64(self.max_price)  # <= 0 or > max, one pass
+        if outside.any():
+            nonpos = prices <= 0
+            out = [(NON_POSITIVE, nonpos), (TOO_LARGE, outside & ~nonpos)]
+        if trades is None or not trades.any():
             return out
-        prices = np.where(trades, prices, 0)
-        nonpos = nonpos | ~trades
+        idx = np.flatnonzero(trades)
+        tp = prices[idx]
+        usable = ~outside[idx]
         ref = self.reference
         if ref is None:
-            ok = prices[~nonpos & ~large]
-            if not len(ok):
+            if not usable.any():
                 return out
-            ref = int(np.median(ok))
-        far = np.abs(prices - ref) > int(ref * BAND_FRACTION)
-        out.append((FAR_OFF, far & ~nonpos & ~large))
+            ref = int(np.median(tp[usable]))
+        far_t = usable & (np.abs(tp - ref) > int(ref * BAND_FRACTION))
+        if far_t.any():
+            far = np.zeros(prices.shape, dtype=bool)
+            far[idx[far_t]] = True
+            out.append((FAR_OFF, far))
         return out
 
     def accept(self, prices: np.ndarray) -> None:

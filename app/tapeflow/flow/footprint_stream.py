@@ -19,8 +19,8 @@ from tapeflow.core.events import K_TRADE
 from tapeflow.core.sessions import session_span
 from tapeflow.flow.bars import BarKind, BarSpec
 from tapeflow.flow.delta import CumReset, reset_key
-from tapeflow.flow.span import check_span
 from tapeflow.flow.footprint import BAR_FIELDS, LEVEL_FIELDS, FootprintBars
+from tapeflow.flow.span import check_span
 from tapeflow.flow.value_area import DEFAULT_VALUE_AREA, poc_index_of, value_area_of
 
 _MIN_TS = np.iinfo(np.int64).min
