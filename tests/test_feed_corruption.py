@@ -201,14 +201,19 @@ def test_empty_but_clean_file_still_says_no_trades_and_succeeds(tmp_path, capsys
 # ------------------------------------------------------------------ CSV DOM: one slot per level
 
 
-def test_csv_dom_levels_land_in_their_own_depth_slots_best_first(tmp_path):
+def _dom_csv_events(tmp_path: Path, *rows: str) -> np.ndarray:
+    """Events of an ES CSV with DOM columns holding ``rows`` (each 'time,price,size,side,bid,ask')."""
     p = tmp_path / "es_dom.csv"
-    p.write_text(
-        "timestamp,price,size,side,dom_bid,dom_ask\n"
+    p.write_text("timestamp,price,size,side,dom_bid,dom_ask\n" + "".join(r + "\n" for r in rows))
+    return _events(CsvTradesSource(p, symbol="ES"))
+
+
+def test_csv_dom_levels_land_in_their_own_depth_slots_best_first(tmp_path):
+    ev = _dom_csv_events(
+        tmp_path,
         '2025-01-02 15:00:00,5000.25,1,ASK,{"4999.75": 7, "5000.0": 5, "4999.5": 2},'
-        '{"5000.75": 9, "5000.25": 3, "5000.5": 4}\n'
+        '{"5000.75": 9, "5000.25": 3, "5000.5": 4}',
     )
-    ev = _events(CsvTradesSource(p, symbol="ES"))
     lv = ev[ev["kind"] == Kind.LEVEL]
     got = list(zip(lv["side"].tolist(), lv["level"].tolist(), lv["price"].tolist(), lv["size"].tolist(), strict=True))
     assert got == [
@@ -225,13 +230,11 @@ def test_csv_dom_levels_land_in_their_own_depth_slots_best_first(tmp_path):
 
 
 def test_csv_dom_slot_rows_follow_a_shifting_book(tmp_path):
-    p = tmp_path / "es_dom.csv"
-    p.write_text(
-        "timestamp,price,size,side,dom_bid,dom_ask\n"
-        '2025-01-02 15:00:00,5000.25,1,ASK,{"5000.0": 5, "4999.75": 2},{"5000.25": 3}\n'
-        '2025-01-02 15:00:01,5000.25,1,ASK,{"4999.75": 2},{"5000.25": 3}\n'
+    ev = _dom_csv_events(
+        tmp_path,
+        '2025-01-02 15:00:00,5000.25,1,ASK,{"5000.0": 5, "4999.75": 2},{"5000.25": 3}',
+        '2025-01-02 15:00:01,5000.25,1,ASK,{"4999.75": 2},{"5000.25": 3}',
     )
-    ev = _events(CsvTradesSource(p, symbol="ES"))
     second = ev[(ev["sequence"] == 3) & (ev["kind"] == Kind.LEVEL)]
     rows = list(zip(second["level"].tolist(), second["price"].tolist(), second["size"].tolist(), strict=True))
     assert rows == [(0, 19999, 2), (1, 19999, 0)]  # 4999.75 moves up to slot 0; slot 1 empties
