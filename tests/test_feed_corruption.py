@@ -304,3 +304,31 @@ def test_fuzzed_dbn_bit_flips_never_raise_and_lose_only_the_hit_records(mbp1_fil
     prices = t["price"][t["price"] > 0]
     assert len(prices) == len(t) and np.all(np.abs(prices - 22116) <= 22116 // 2)
     build_footprint(ev, parse_bar_spec("1m"))  # bounded by construction: no exception, no huge array
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flips=st.lists(st.tuples(st.integers(0, 43_597), st.integers(0, 7)), min_size=1, max_size=4))
+def test_fuzzed_compressed_bytes_give_a_clear_error_or_counted_loss_never_silence(mbp1_file, tmp_path, flips):
+    data = bytearray(mbp1_file.read_bytes())
+    for offset, bit in flips:
+        data[offset] ^= 1 << bit
+    p = tmp_path / "fuzz_ES.dbn.zst"
+    p.write_bytes(bytes(data))
+    try:
+        src = DbnFileSource(p)
+        list(src)
+    except TapeflowError as e:
+        assert str(e).startswith(str(p))  # one line naming the file
+        return
+    assert src.stats.trades == 120 or src.stats.malformed_total > 0  # anything lost is counted
+
+
+def test_corrupt_block_keeps_the_records_decoded_before_it(mbp1_file, tmp_path):
+    data = bytearray(mbp1_file.read_bytes())
+    data[-100] ^= 0xFF  # inside the last compressed block
+    p = tmp_path / "late_ES.dbn.zst"
+    p.write_bytes(bytes(data))
+    src = DbnFileSource(p)
+    list(src)
+    assert "corrupt compressed data (the rest of the file is unreadable)" in src.stats.malformed
+    assert 0 < src.stats.trades < 120

@@ -145,15 +145,17 @@ def _open_stream(path: Path) -> tuple[BinaryIO, BinaryIO]:
 
 
 class _ZstdStream:
-    """Decompressed bytes of every zstd frame in ``raw``; ``truncated`` is set when the input
-    ends inside a frame (a cut-off download), which zstandard's ``stream_reader`` passes over
-    in silence."""
+    """Decompressed bytes of every zstd frame in ``raw``, fed in small pieces so the blocks
+    before a corrupt one are still delivered. It never raises: corrupt data ends the stream
+    with ``corrupt`` set to the reason, and ``truncated`` is set when the input ends inside a
+    frame (a cut-off download), which zstandard's ``stream_reader`` passes over in silence."""
 
-    _IN = 1 << 20
+    _IN = 1 << 16
 
     def __init__(self, raw: BinaryIO) -> None:
         self.raw = raw
         self.truncated = False
+        self.corrupt: str | None = None
         self._dctx = zstandard.ZstdDecompressor()
         self._obj = self._dctx.decompressobj()
         self._out = bytearray()
@@ -167,7 +169,11 @@ class _ZstdStream:
                 self._eof = True
                 self.truncated = self._in_frame
                 break
-            self._decompress(data)
+            try:
+                self._decompress(data)
+            except zstandard.ZstdError as e:
+                self.corrupt = str(e)
+                self._eof = True
         out = bytes(self._out[:n])
         del self._out[:n]
         return out
@@ -197,16 +203,19 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes:
 
 def _read_metadata(path: Path, stream: BinaryIO) -> dbn.Metadata:
     """Decode the DBN metadata header, leaving ``stream`` at the first record."""
-    try:
-        prefix = _read_exact(stream, 8)
-    except zstandard.ZstdError as e:
-        raise TapeflowError(f"{path}: corrupt zstd data: {e}") from None
+    prefix = _read_exact(stream, 8)
+    corrupt = getattr(stream, "corrupt", None)
+    if len(prefix) < 8 and corrupt:
+        raise TapeflowError(f"{path}: corrupt zstd data: {corrupt}")
     if len(prefix) < 8 or not prefix.startswith(DBN_MAGIC):
         raise TapeflowError(f"{path}: not a DBN file: decompressed data has no DBN header")
     (length,) = struct.unpack_from("<I", prefix, 4)
     if length > _MAX_METADATA:
         raise TapeflowError(f"{path}: not a DBN file: metadata length {length} is implausible")
     body = _read_exact(stream, length)
+    corrupt = getattr(stream, "corrupt", None)
+    if len(body) < length and corrupt:
+        raise TapeflowError(f"{path}: corrupt zstd data in the DBN metadata header: {corrupt}")
     if len(body) < length:
         raise TapeflowError(f"{path}: DBN metadata header is truncated ({len(body)} of {length} bytes)")
     decoder = dbn.DBNDecoder()
@@ -659,13 +668,12 @@ class DbnFileSource:
 
     def _read_chunk(self, stream: BinaryIO, n: int) -> tuple[bytes, bool]:
         """Up to ``n`` bytes and whether the stream ended (a corrupt zstd frame ends it too)."""
-        try:
-            data = _read_exact(stream, n)
-        except zstandard.ZstdError:
-            self.stats.skip("corrupt compressed data")
-            return b"", True
-        if len(data) < n and getattr(stream, "truncated", False):
-            self.stats.skip("compressed data cut off (file truncated)")
+        data = _read_exact(stream, n)
+        if len(data) < n:
+            if getattr(stream, "corrupt", None):
+                self.stats.skip("corrupt compressed data (the rest of the file is unreadable)")
+            elif getattr(stream, "truncated", False):
+                self.stats.skip("compressed data cut off (file truncated)")
         return data, len(data) < n
 
     def _normalize(self, block: np.ndarray, normalize: _Normalizer, tick: int, band: PriceBand) -> np.ndarray:
