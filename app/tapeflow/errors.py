@@ -6,3 +6,8 @@ The CLI prints it on one line and exits non-zero; bugs still raise their own exc
 
 class TapeflowError(Exception):
     """A user-caused error whose message names the file, field or value at fault."""
+
+
+class JournalError(TapeflowError):
+    """The journal could not record something (disk full, read-only file, a value SQLite cannot
+    hold). The account treats it as "not recorded": it never sends an order it could not journal."""

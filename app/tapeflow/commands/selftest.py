@@ -40,6 +40,7 @@ from tapeflow.trading.account import Account
 from tapeflow.trading.kill_switch import KillSwitch
 from tapeflow.trading.orders import OrderRequest
 from tapeflow.trading.paper_broker import PaperBroker
+from tapeflow.trading.tape_ids import tape_roots
 
 GUI_FRAMES = 12
 FRAME_S = 0.016  # one frame at about 60 Hz
@@ -143,9 +144,7 @@ def replay(source: str, paths: AppPaths) -> dict[str, Any]:
     engine, rules = load_rule_engine(paths, inst)
     journal = Journal(paths.data_dir / "selftest-journal.sqlite", durable=False)
     try:
-        # the broker must know which tape rows are this instrument's (the simulator's id is 1)
-        ids = {iid: inst.root for iid in src.info.instrument_ids} or {0: inst.root}
-        broker = PaperBroker(settings.paper, ids)
+        broker = PaperBroker(settings.paper, tape_roots(src.info.instrument_ids, inst.root))
         account = Account(
             settings, broker=broker, journal=journal, kill_switch=KillSwitch(paths.kill_switch_file), name="selftest"
         )

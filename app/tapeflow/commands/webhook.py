@@ -3,6 +3,12 @@
 The paper broker fills against a feed (the simulator by default) replayed at market pace, so
 alerts fill as they would live. One line is printed per alert outcome; the secret never is (it
 comes from ``TAPEFLOW_WEBHOOK_SECRET`` or the settings file's ``[webhook]`` table).
+
+Start-up, all before the port opens: one process per journal and latch (OS locks), both files
+proven writable (else exit 2: a server that cannot record what it does must not trade), the
+account rebuilt from the journal (positions, P&L, loss limits, order ids, a journaled kill) and
+the alerts already executed loaded into the replay guard. Files default to Tapeflow's data
+folder (``$TAPEFLOW_HOME/data`` when that is set).
 """
 
 from __future__ import annotations
@@ -17,15 +23,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import platformdirs
-
+from tapeflow.appdirs import app_paths
+from tapeflow.feeds.base import EventSource
 from tapeflow.feeds.open import open_source
 from tapeflow.feeds.replay import Replay
+from tapeflow.file_lock import FileLock
 from tapeflow.store.journal import Journal
 from tapeflow.trading.account import Account
 from tapeflow.trading.kill_switch import KillSwitch
 from tapeflow.trading.orders import Source
+from tapeflow.trading.paper_broker import PaperBroker
 from tapeflow.trading.settings import TradingSettings, settings_from_dict
+from tapeflow.trading.tape_ids import tape_roots
 from tapeflow.webhook.outcome import WebhookRequest
 from tapeflow.webhook.settings import (
     WebhookSettings,
@@ -39,6 +48,8 @@ if TYPE_CHECKING:  # aiohttp is imported only when the server runs, to keep `tap
     from tapeflow.webhook.server import WebhookServer
 
 DEFAULT_FEED = "sim://rth"
+JOURNAL_NAME = "webhook-journal.sqlite"
+KILL_SWITCH_NAME = "webhook-kill-switch.json"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,25 +60,30 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "a DBN/CSV file or sim://... (default sim://rth)")
     p.add_argument("--symbol", help="instrument of the feed when the file does not say (ES, MES, NQ, MNQ)")
     p.add_argument("--speed", type=float, default=1.0, help="feed replay speed (1 = real time)")
-    p.add_argument("--settings", help="TOML settings: [risk], [paper], [auto] and [webhook] tables")
+    p.add_argument("--settings", help="TOML settings: [risk], [paper], [auto] and [webhook] tables "
+                   "(default: the terminal's trading.toml when it exists)")
     p.add_argument("--tls-cert", help="PEM certificate chain: serve HTTPS directly (with --tls-key)")
     p.add_argument("--tls-key", help="PEM private key of --tls-cert")
-    data = platformdirs.user_data_path("tapeflow")
-    p.add_argument("--journal", default=str(data / "webhook-journal.sqlite"), help="SQLite journal file")
-    p.add_argument("--kill-switch-file", default=str(data / "webhook-kill-switch.json"),
-                   help="where the kill switch latch is kept (survives restarts)")
+    p.add_argument("--journal", help=f"SQLite journal file (default: {JOURNAL_NAME} in Tapeflow's data "
+                   "folder, $TAPEFLOW_HOME/data when set); one server per journal")
+    p.add_argument("--kill-switch-file", help=f"where the kill switch latch is kept, surviving restarts "
+                   f"(default: {KILL_SWITCH_NAME} next to the journal's default)")
     p.add_argument("--rearm", metavar="NAME", help="re-arm a latched kill switch as NAME before starting")
     p.add_argument("--duration", type=float, help=argparse.SUPPRESS)  # seconds, for tests and demos
     p.set_defaults(func=run)
 
 
 def load(args: argparse.Namespace) -> tuple[TradingSettings, WebhookSettings]:
-    """Settings file (optional), then the environment's secret, then command-line overrides."""
+    """Settings file (``--settings``, else the terminal's own ``trading.toml`` if there is one, so
+    the same risk limits hold), then the environment's secret, then command-line overrides."""
     trading, webhook = TradingSettings(), WebhookSettings()
-    if args.settings:
-        data, table = split_settings_file(args.settings)
-        trading = settings_from_dict(data, args.settings)
-        webhook = webhook_settings_from_dict(table, args.settings)
+    path = args.settings
+    if path is None and app_paths().settings_file.is_file():
+        path = str(app_paths().settings_file)
+    if path:
+        data, table = split_settings_file(path)
+        trading = settings_from_dict(data, path)
+        webhook = webhook_settings_from_dict(table, path)
     webhook = with_env_secret(webhook)
     overrides = {
         k: v
@@ -92,8 +108,50 @@ async def serve(
     require_secret(webhook)  # refuse before opening anything
     source = open_source(args.feed, symbol=args.symbol)
     root = source.info.instrument.root
-    journal = Journal(Path(args.journal))
-    account = Account(trading, kill_switch=KillSwitch(args.kill_switch_file), journal=journal, name="paper")
+    journal_path, latch_path = _files(args)
+    locks = [FileLock(journal_path, "journal")]
+    journal: Journal | None = None
+    try:
+        locks.append(FileLock(latch_path, "kill switch latch"))
+        journal = Journal(journal_path)
+        journal.check_writable()
+        kill_switch = KillSwitch(latch_path)
+        kill_switch.check_writable()
+        broker = PaperBroker(trading.paper, tape_roots(source.info.instrument_ids, root))
+        account = Account(trading, broker=broker, kill_switch=kill_switch, journal=journal, name="paper")
+        return await _run(args, account, journal, source, webhook, on_ready, stop)
+    finally:
+        if journal is not None:
+            journal.close()
+        for lock in locks:
+            lock.release()
+
+
+def _files(args: argparse.Namespace) -> tuple[Path, Path]:
+    """The journal and the latch: as given, else in the data folder (``$TAPEFLOW_HOME`` aware)."""
+    data = app_paths().data_dir
+    journal = Path(args.journal) if args.journal else data / JOURNAL_NAME
+    latch = Path(args.kill_switch_file) if args.kill_switch_file else data / KILL_SWITCH_NAME
+    return journal, latch
+
+
+async def _run(
+    args: argparse.Namespace,
+    account: Account,
+    journal: Journal,
+    source: EventSource,
+    webhook: WebhookSettings,
+    on_ready: Callable[[WebhookServer], None] | None,
+    stop: asyncio.Event | None,
+) -> int:
+    root = source.info.instrument.root
+    report = account.restore(journal)
+    account.record_settings("start", source=args.feed)
+    if report.fills:
+        held = ", ".join(f"{k} {v:+d}" for k, v in report.positions.items()) or "flat"
+        _say(f"restored from {journal.path}: {report.fills} fills, {report.round_trips} round trips, {held}")
+    for warning in report.warnings:
+        _say(f"warning: {warning}")
     if args.rearm:
         account.rearm(args.rearm)
         account.set_automation(Source.WEBHOOK, True, by=args.rearm)
@@ -102,7 +160,7 @@ async def serve(
     server = WebhookServer(
         account, webhook, journal=journal, instruments={root}, on_request=_print_line
     )
-    await server.start()
+    await server.start()  # loads the alerts already executed before the port opens
     _say(f"listening on {server.url}/webhook for {root} alerts (paper account, feed {args.feed})")
     _say(f"status page: {server.url}/status.html?token={server.status_token}  (read-only)")
     if account.kill_switch.latched:
@@ -110,7 +168,7 @@ async def serve(
         _say(f"kill switch is LATCHED (by {ks.by}: {ks.reason}); orders are refused until --rearm NAME")
     if on_ready is not None:
         on_ready(server)
-    feed = asyncio.create_task(_play(Replay(source, speed=args.speed), account))
+    feed = asyncio.create_task(_play(Replay(source, speed=args.speed), source, account))
     stop = stop or asyncio.Event()
     try:
         waiter = asyncio.create_task(stop.wait())
@@ -121,13 +179,21 @@ async def serve(
         with contextlib.suppress(asyncio.CancelledError):
             await feed
         await server.stop()
-        journal.close()
+        if not account.kill_switch.retry_save():
+            _say(f"WARNING: the kill switch is latched in memory only ({account.kill_switch.save_error}); "
+                 "the journal holds the kill if it could be written: check both before trading again")
     return 0
 
 
-async def _play(replay: Replay, account: Account) -> None:
-    """Feed the paper broker at market pace; the server keeps running when the feed ends."""
+async def _play(replay: Replay, source: EventSource, account: Account) -> None:
+    """Feed the paper broker at market pace; the server keeps running when the feed ends.
+    Instruments the feed defines late (a live feed's symbol mappings) are mapped as they come."""
+    info, broker = source.info, account.broker
+    known = len(info.instrument_ids)
     async for batch in replay:
+        if len(info.instrument_ids) != known and isinstance(broker, PaperBroker):
+            known = len(info.instrument_ids)
+            broker.map_tape(tape_roots(info.instrument_ids, info.instrument.root))
         account.on_events(batch)
     _say("feed ended: working orders will no longer fill")
 

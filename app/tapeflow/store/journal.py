@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 import sqlite_utils
 
-from tapeflow.errors import TapeflowError
+from tapeflow.errors import JournalError, TapeflowError
 
 TABLES: dict[str, dict[str, type]] = {
     "webhook_requests": {
@@ -37,6 +37,7 @@ TABLES: dict[str, dict[str, type]] = {
         "order_id": int,
         "reason": str,
     },
+    "webhook_alerts": {"ts_ns": int, "key": str, "expires_ns": int, "code": str, "order_id": int},
     "signals": {"ts_ns": int, "instrument": str, "kind": str, "rule": str, "action": str},
     "orders": {"id": int, "ts_created": int, "status": str},
     "order_events": {"ts_ns": int, "kind": str, "order_id": int, "order_status": str},
@@ -101,20 +102,35 @@ class Journal:
             self.db = sqlite_utils.Database(self.path)
             self.db.enable_wal()
             self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            for name, cols in TABLES.items():
+                if not self.db[name].exists():
+                    self.db[name].create({"seq": int, **cols}, pk="seq")
         except (OSError, sqlite3.DatabaseError) as e:
             raise TapeflowError(f"{self.path}: cannot open the journal: {e}") from None
-        for name, cols in TABLES.items():
-            if not self.db[name].exists():
-                self.db[name].create({"seq": int, **cols}, pk="seq")
 
     def write(self, table: str, record: object) -> None:
-        """Append one record in its own committed transaction."""
+        """Append one record in its own committed transaction; :class:`JournalError` (naming the
+        file) when it is not committed: disk full, read-only file, a number SQLite cannot hold."""
         if table not in TABLES:
             raise ValueError(f"unknown journal table {table!r}")
         row = to_row(record)
         t = self.db[table]
-        with self.db.conn:
-            t.insert(row, alter=True)
+        try:
+            with self.db.conn:
+                t.insert(row, alter=True)
+        except (sqlite3.Error, OSError, OverflowError) as e:
+            raise JournalError(f"{self.path}: cannot write to the journal ({table}): {e}") from None
+
+    def check_writable(self) -> None:
+        """Commit one throwaway row (and delete it): :class:`JournalError` if the file cannot take a
+        write now. Run at start, so a server never opens its port on a journal it cannot keep."""
+        try:
+            with self.db.conn:
+                self.db.execute("CREATE TABLE IF NOT EXISTS write_probe (at INTEGER)")
+                self.db.execute("INSERT INTO write_probe VALUES (1)")
+                self.db.execute("DELETE FROM write_probe")
+        except (sqlite3.Error, OSError) as e:
+            raise JournalError(f"{self.path}: the journal is not writable: {e}") from None
 
     def rows(
         self, table: str, where: str | None = None, params: tuple[Any, ...] = ()

@@ -12,6 +12,7 @@ Not thread-safe by design: everything runs on the one asyncio loop shared with Q
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -21,6 +22,7 @@ import msgspec
 import numpy as np
 
 from tapeflow.core.events import Side
+from tapeflow.errors import JournalError
 from tapeflow.trading.brackets import BracketState
 from tapeflow.trading.broker import Broker, EventBus, EventCallback
 from tapeflow.trading.journal_sink import JournalReader, JournalSink
@@ -45,6 +47,7 @@ from tapeflow.trading.settings import TradingSettings
 from tapeflow.trading.snapshot import AccountSnapshot, LimitGauge, PositionView
 
 _replace = msgspec.structs.replace
+log = logging.getLogger("tapeflow.trading")
 
 
 class SubmitResult(msgspec.Struct, frozen=True):
@@ -138,6 +141,8 @@ class Account:
         self._queue: deque[OrderEvent] = deque()
         self._draining = False
         self._first_fill: dict[int, int] = {}  # order id -> price of its first fill (bracket anchor)
+        self.journal_errors = 0  # records the journal refused (disk full, read-only, ...)
+        self.journal_error = ""  # the last refusal, for the status page and replies
         if self.kill_switch.latched:
             for src in AUTOMATED_SOURCES:
                 self.risk.automation[src] = False
@@ -160,13 +165,19 @@ class Account:
             # it passed as an exit, so it stays one: shrunk or cancelled if the position shrinks first
             request = _replace(request, reduce_only=True)
         order = new_order(self._take_id(), request, ts)
+        try:
+            self._write("orders", order, required=request.source != Source.FLATTEN)
+        except JournalError as e:
+            # never sent, never booked: nothing to cancel, nothing blocking (the id is not reused);
+            # a flatten goes out unjournaled rather than leave the position open (it only removes risk)
+            self.last_reject = f"order not sent: {e}"
+            return SubmitResult(False, None, "journal", self.last_reject)
         self.orders[order.id] = order
         self._working[order.id] = order
         if request.bracket is not None and (request.bracket.stop_ticks or request.bracket.target_ticks):
             self.brackets[order.id] = BracketState(
                 order.id, request.instrument, request.side, request.bracket
             )
-        self._write("orders", order)
         self.broker.submit(order)
         if not self._draining:
             self._after_activity()
@@ -257,9 +268,11 @@ class Account:
     def rearm(self, by: str, *, ts_ns: int | None = None) -> KillSwitchState:
         """Release the kill switch by hand. Automation stays off until switched on per source."""
         ts = self._now(ts_ns)
-        state = self.kill_switch.rearm(by, ts)
-        self._write("kill_switch_events", KillSwitchEvent(ts_ns=ts, action="rearm", by=by, reason=""))
-        return state
+        if not by.strip():
+            return self.kill_switch.rearm(by, ts)  # refused, naming what is missing
+        # journal first: a re-arm the journal does not hold would be undone by the next restore
+        self._write("kill_switch_events", KillSwitchEvent(ts_ns=ts, action="rearm", by=by, reason=""), required=True)
+        return self.kill_switch.rearm(by, ts)
 
     def set_automation(
         self, source: Source, enabled: bool, *, by: str, ts_ns: int | None = None
@@ -276,6 +289,8 @@ class Account:
         """Feed one market-data batch: broker fills, marks, day roll, P&L limits."""
         if len(batch) == 0:
             return
+        if not self.kill_switch.persisted:
+            self.kill_switch.retry_save()
         first = int(batch["ts_event"][0])
         self._set_clock(first)
         self.broker.on_events(batch)
@@ -394,6 +409,7 @@ class Account:
         process, a real broker reports its own): they are listed so the user can act, and a
         position left without any working order is flagged.
         """
+        self._restore_latch(journal)
         fills = [msgspec.convert(r, Fill, strict=False) for r in journal.rows("fills")]
         trips = 0
         for f in fills:
@@ -407,6 +423,8 @@ class Account:
             last_status[int(r["order_id"])] = str(r["order_status"])
         ids = [int(r["id"]) for r in journal.rows("orders")] + list(last_status) + [f.order_id for f in fills]
         self._next_id = max(ids, default=0) + 1
+        if isinstance(self.broker, PaperBroker):
+            self.broker.resume_fill_ids(max((f.id for f in fills), default=0))
         lost = tuple(sorted(i for i, st in last_status.items() if not OrderStatus(st).is_terminal))
         self.risk.evaluate(self.clock_ns, self.ledger)
         self._drain_risk_events()
@@ -418,6 +436,18 @@ class Account:
             lost_orders=lost,
             unprotected=tuple(sorted(positions)),  # nothing is working right after a restart
         )
+
+    def _restore_latch(self, journal: JournalReader) -> None:
+        """A kill the journal holds and the latch file lost (written over, or never saved on a full
+        disk) is a kill: the switch is latched when either of them says so."""
+        events = journal.rows("kill_switch_events")
+        if not events or events[-1].get("action") != "trigger" or self.kill_switch.latched:
+            return
+        last = events[-1]
+        self.kill_switch.trigger(str(last.get("by") or "journal"), f"{last.get('reason') or 'kill switch'} "
+                                 "(from the journal: the latch file did not hold it)", int(last.get("ts_ns") or 0))
+        for src in AUTOMATED_SOURCES:
+            self.risk.automation[src] = False
 
     # -- internals ----------------------------------------------------------------------------
     def _now(self, ts_ns: int | None) -> int:
@@ -461,9 +491,20 @@ class Account:
         self.bus.publish(ev)
         return SubmitResult(False, order.id, rule, reason)
 
-    def _write(self, table: str, record: object) -> None:
-        if self.journal is not None:
+    def _write(self, table: str, record: object, *, required: bool = False) -> None:
+        """Journal a record. A refusal raises only when ``required`` (a new order: it is not sent);
+        otherwise what already happened (a fill, a cancel, a kill) is booked anyway and the
+        failure is counted, logged and shown: the account must match the broker, not the disk."""
+        if self.journal is None:
+            return
+        try:
             self.journal.write(table, record)
+        except JournalError as e:
+            self.journal_errors += 1
+            self.journal_error = str(e)
+            log.error("journal: %s", e)
+            if required:
+                raise
 
     def _drain_risk_events(self) -> None:
         while self.risk.events:

@@ -82,25 +82,43 @@ class PaperBroker:
     ) -> None:
         """``instrument_ids`` maps the tape's ``instrument_id`` to a root (default ``{0: "ES"}``)."""
         self.settings = settings or PaperSettings()
-        self.instrument_ids = dict(instrument_ids or {0: "ES"})
-        self._ids_by_root = {v: k for k, v in self.instrument_ids.items()}
-        self.books: dict[str, _Book] = {root: _Book() for root in self.instrument_ids.values()}
+        self.instrument_ids: dict[int, str] = {}
+        self._ids_by_root: dict[str, int] = {}
+        self.books: dict[str, _Book] = {}
+        self._root_ids: dict[str, np.ndarray] = {}  # root -> every tape id read as that root
         self.clock_ns = 0
         self._open: dict[int, _Working] = {}
         self._next_activation: int | None = None
         self._fill_id = 0
         self._version = 0  # bumped on every order change: invalidates the interesting-row set
         self._listener: EventCallback = lambda e: None
+        self.map_tape(instrument_ids or {0: "ES"})
 
     def tape_id(self, root: str) -> int:
         """The ``instrument_id`` this broker reads ``root``'s tape under (added if unknown)."""
         iid = self._ids_by_root.get(root)
         if iid is None:
             iid = max(self.instrument_ids, default=-1) + 1
-            self.instrument_ids[iid] = root
-            self._ids_by_root[root] = iid
-            self.books[root] = _Book()
+            self.map_tape({iid: root})
         return iid
+
+    def map_tape(self, instrument_ids: Mapping[int, str]) -> None:
+        """Read the tape's ``instrument_id`` keys as these roots (ids a feed announces late, such as
+        a live feed's symbol mappings, are added as they come; see :mod:`tapeflow.trading.tape_ids`)."""
+        for iid, root in instrument_ids.items():
+            self.instrument_ids[int(iid)] = root
+            self._ids_by_root.setdefault(root, int(iid))
+            self.books.setdefault(root, _Book())
+        self._root_ids = {
+            root: np.array([i for i, r in self.instrument_ids.items() if r == root])
+            for root in set(self.instrument_ids.values())
+        }
+        self._version += 1
+
+    def resume_fill_ids(self, last_id: int) -> None:
+        """Number the next fills after ``last_id`` (a restored journal's last): fill ids stay
+        unique within a journal across restarts, as a venue's fill ids are."""
+        self._fill_id = max(self._fill_id, last_id)
 
     # -- Broker protocol --------------------------------------------------------------------
     def set_listener(self, callback: EventCallback) -> None:
@@ -204,12 +222,13 @@ class PaperBroker:
             o = w.order
             if not w.live:
                 continue
-            iid = self._ids_by_root.get(o.instrument)
-            if iid is None:
+            ids = self._root_ids.get(o.instrument)
+            if ids is None:
                 continue
             m = trade_masks.get(o.instrument)
             if m is None:
-                m = trade_masks[o.instrument] = is_trade & (iids == iid)
+                mine = (iids == ids[0]) if len(ids) == 1 else np.isin(iids, ids)  # one id: the usual case, cheaper
+                m = trade_masks[o.instrument] = is_trade & mine
             typ, buy = o.request.type, o.side == Side.BUY
             if typ == OrderType.MARKET:
                 mask |= m

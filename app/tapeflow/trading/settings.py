@@ -124,11 +124,21 @@ def _where(path: str, section: str, key: str) -> str:
     return f"{path}: [{section}] {key}"
 
 
+MAX_COUNT = 1_000_000_000
+"""Largest contracts, ticks, minutes or seconds a setting may hold: far above any sensible limit,
+far below what the journal's 64-bit integers and the tick arithmetic can carry."""
+MAX_USD = Decimal(10) ** 11
+"""Largest amount in USD (a hundred billion): inf, nan and the like are refused by name."""
+MAX_LATENCY_MS = 3_600_000
+
+
 def _int(v: Any, where: str, minimum: int = 0) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
         raise TapeflowError(f"{where}: expected an integer, got {v!r}")
     if v < minimum:
         raise TapeflowError(f"{where}: must be >= {minimum}, got {v}")
+    if v > MAX_COUNT:
+        raise TapeflowError(f"{where}: must be <= {MAX_COUNT}, got {v}")
     return v
 
 
@@ -136,9 +146,12 @@ def _cents(v: Any, where: str) -> int:
     if isinstance(v, bool) or not isinstance(v, int | float | str):
         raise TapeflowError(f"{where}: expected an amount in USD, got {v!r}")
     try:
-        d = Decimal(str(v)) * 100
+        usd = Decimal(str(v).strip())
     except InvalidOperation:
         raise TapeflowError(f"{where}: expected an amount in USD, got {v!r}") from None
+    if not usd.is_finite() or usd > MAX_USD:
+        raise TapeflowError(f"{where}: expected a finite amount in USD up to {MAX_USD:,}, got {v!r}")
+    d = usd * 100
     if d != d.to_integral_value() or d < 0:
         raise TapeflowError(f"{where}: must be a non-negative whole number of cents, got {v!r}")
     return int(d)
@@ -204,7 +217,7 @@ _PAPER_KEYS: dict[str, tuple[str, Any]] = {
     "slippage_ticks": ("slippage_ticks", _int),
     "commission_usd": ("commission_cents", _cents),
     "exchange_fee_usd": ("exchange_fee_cents", _cents),
-    "latency_ms": ("latency_ns", lambda v, w: int(Decimal(str(_nonneg_number(v, w))) * 1_000_000)),
+    "latency_ms": ("latency_ns", lambda v, w: int(Decimal(str(_nonneg_number(v, w, MAX_LATENCY_MS))) * 1_000_000)),
 }
 
 _AUTO_KEYS: dict[str, tuple[str, Any]] = {
@@ -219,9 +232,9 @@ def _list(v: Any, where: str) -> list[Any]:
     return v
 
 
-def _nonneg_number(v: Any, where: str) -> float | int:
-    if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
-        raise TapeflowError(f"{where}: expected a non-negative number, got {v!r}")
+def _nonneg_number(v: Any, where: str, maximum: float) -> float | int:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= maximum:  # nan fails too
+        raise TapeflowError(f"{where}: expected a number from 0 to {maximum:g}, got {v!r}")
     return v
 
 

@@ -22,6 +22,7 @@ from tapeflow.trading.account import Account
 from tapeflow.trading.kill_switch import KillSwitch
 from tapeflow.trading.paper_broker import PaperBroker
 from tapeflow.trading.settings import TradingSettings, load_settings
+from tapeflow.trading.tape_ids import tape_roots
 from tapeflow.ui.engine_hook import default_rules_file, engine_bands, make_engine
 from tapeflow.ui.feed_runner import FeedRunner
 from tapeflow.ui.highlight_item import Band
@@ -74,8 +75,7 @@ def build_session(
     source = open_source(spec, symbol=symbol, tz=tz)
     inst = source.info.instrument
     settings = load_settings(paths.settings_file) if paths.settings_file.is_file() else TradingSettings()
-    ids = {int(k): inst.root for k in source.info.instrument_ids} or {0: inst.root}
-    broker = PaperBroker(settings.paper, instrument_ids=ids)
+    broker = PaperBroker(settings.paper, instrument_ids=tape_roots(source.info.instrument_ids, inst.root))
     # Paper mode journals every signal, order and fill (the forward test's record). On a live feed the
     # account is rebuilt from that journal at start, so a crash loses no position or P&L; a replay
     # is its own paper session on historical time and starts flat.

@@ -30,6 +30,7 @@ class Code(StrEnum):
     INVALID_ORDER = "invalid_order"  # e.g. a limit order without a price
     RISK_REJECTED = "risk_rejected"  # ``rule`` names the limit
     KILL_SWITCH = "kill_switch_latched"
+    JOURNAL_UNAVAILABLE = "journal_unavailable"  # the journal refused a write: nothing was executed
     INTERNAL = "internal_error"
 
 
@@ -49,6 +50,7 @@ HTTP_STATUS: dict[Code, int] = {
     Code.RISK_REJECTED: 422,
     Code.KILL_SWITCH: 423,
     Code.RATE_LIMITED: 429,
+    Code.JOURNAL_UNAVAILABLE: 503,
     Code.INTERNAL: 500,
 }
 

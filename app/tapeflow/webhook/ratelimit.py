@@ -19,6 +19,8 @@ class RateLimiter:
     ) -> None:
         self.rate = float(rate)
         self.burst = float(burst)
+        if not (0 < self.rate < float("inf") and 1 <= self.burst < float("inf")):  # nan fails too
+            raise ValueError(f"rate limit needs a finite rate > 0 and burst >= 1, got {rate!r}/s, {burst!r}")
         self.clock = clock
         self.max_keys = max_keys
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, at)

@@ -4,7 +4,9 @@ TradingView may retry, a proxy may repeat, and an attacker who captured one requ
 again: one alert must never execute twice. An alert is known by its ``id`` or, when the user's
 template has none, by a fingerprint of its body and minute. The fingerprint is keyed with the
 secret (HMAC), so the journal can show it without offering a body hash to guess the secret from.
-An alert is remembered *before* it is executed, so even a crash in between cannot run it twice.
+An alert is remembered *before* it is executed, so even a crash in between cannot run it twice,
+and the memory outlives the process: the server journals each key (:class:`SeenRecord`, table
+``webhook_alerts``) before executing it and loads the unexpired ones before its port opens.
 Times are UTC ns from the server's wall clock.
 """
 
@@ -12,8 +14,12 @@ from __future__ import annotations
 
 import hmac
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from hashlib import sha256
+from typing import Any
+
+import msgspec
 
 from tapeflow.webhook.settings import Secret
 
@@ -27,6 +33,20 @@ class Seen:
 
     order_id: int | None
     code: str
+
+
+class SeenRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """Journal record of a remembered alert key (the latest record of a key is its outcome)."""
+
+    ts_ns: int
+    key: str
+    expires_ns: int
+    code: str
+    order_id: int | None = None
+
+
+SEEN_TABLE = "webhook_alerts"
+"""Journal table of :class:`SeenRecord` rows (columns declared in ``store.journal.TABLES``)."""
 
 
 class ReplayGuard:
@@ -71,12 +91,29 @@ class ReplayGuard:
         hit = self._seen.get(key)
         return hit[1] if hit is not None else None
 
-    def remember(self, key: str, now_ns: int, outcome: Seen) -> None:
-        """Remember (or update the outcome of) ``key`` for ``ttl_ns``."""
-        expires = self._seen[key][0] if key in self._seen else now_ns + self.ttl_ns
-        self._seen[key] = (expires, outcome)
+    def remember(self, key: str, now_ns: int, outcome: Seen, *, expires_ns: int | None = None) -> SeenRecord:
+        """Remember (or update the outcome of) ``key`` for ``ttl_ns``; returns the record to journal."""
+        if expires_ns is None:
+            expires_ns = self._seen[key][0] if key in self._seen else now_ns + self.ttl_ns
+        self._seen[key] = (expires_ns, outcome)
         while len(self._seen) > self.capacity:
             self._seen.popitem(last=False)
+        return SeenRecord(ts_ns=now_ns, key=key, expires_ns=expires_ns, code=outcome.code, order_id=outcome.order_id)
+
+    def forget(self, key: str) -> None:
+        """Drop ``key`` (an alert that was refused before it ran may be sent again)."""
+        self._seen.pop(key, None)
+
+    def load(self, rows: Iterable[Mapping[str, Any]], now_ns: int) -> int:
+        """Remember the unexpired keys of journaled :class:`SeenRecord` rows (in write order, so a
+        key's last row is its outcome); returns how many keys are remembered."""
+        for r in rows:
+            expires = int(r.get("expires_ns") or 0)
+            if expires > now_ns and r.get("key"):
+                oid = r.get("order_id")
+                self.remember(str(r["key"]), now_ns, Seen(None if oid is None else int(oid), str(r.get("code") or "")),
+                              expires_ns=expires)
+        return len(self._seen)
 
     def __len__(self) -> int:
         return len(self._seen)

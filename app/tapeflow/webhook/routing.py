@@ -69,7 +69,9 @@ def execute(account: Account, prepared: Prepared, *, by: str) -> Reply:
     alert = prepared.alert
     if alert.action == Action.KILL:
         account.kill(by=by, reason=alert.reason or "kill from webhook")
-        return Reply(ok=True, code=Code.OK, kill_switch_latched=True)
+        ks = account.kill_switch
+        why = "" if ks.persisted else f"latched and flattened, but the latch is in memory only: {ks.save_error}"
+        return Reply(ok=True, code=Code.OK, kill_switch_latched=True, reason=why)
     if prepared.request is not None:
         return _reply(account.submit(prepared.request))
     if alert.action == Action.CANCEL:
@@ -97,6 +99,8 @@ def _reply(result: SubmitResult) -> Reply:
         code = Code.KILL_SWITCH
     elif result.rule == "invalid":
         code = Code.INVALID_ORDER
+    elif result.rule == "journal":
+        code = Code.JOURNAL_UNAVAILABLE
     else:
         code = Code.RISK_REJECTED
     return Reply(ok=False, code=code, order_id=result.order_id, rule=result.rule, reason=result.reason)

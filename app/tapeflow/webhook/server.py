@@ -7,7 +7,13 @@ the reply goes out in well under TradingView's ~3 s budget and two alerts never 
 Order of checks, cheapest and least revealing first: rate limit -> body size -> parse -> secret ->
 schema -> allowlist -> time -> duplicate -> symbol/prices -> remember -> execute -> journal.
 An address outside the allowlist gets 403 for everything except an authenticated ``kill``: pulling
-the kill switch only removes risk, and a phone is rarely on an allowlist.
+the kill switch only removes risk, and a phone is rarely on an allowlist. For the same reason an
+authenticated ``kill`` is never rate-limited (a limited client's body is read and checked for one).
+
+"Remember" is durable: the alert's key is journaled before it executes, and :meth:`WebhookServer.start`
+loads the unexpired keys before the port opens, so an alert never executes twice, restarts
+included. When the journal refuses that write the alert is not executed (503
+``journal_unavailable``), except a kill, which always runs.
 
 Routes: ``POST /webhook`` (and ``POST /``) for alerts; ``GET /status`` (JSON) and
 ``GET /status.html`` (page) for the read-only status, see :mod:`tapeflow.webhook.auth`.
@@ -27,13 +33,13 @@ from pathlib import Path
 import msgspec
 from aiohttp import web
 
-from tapeflow.errors import TapeflowError
+from tapeflow.errors import JournalError, TapeflowError
 from tapeflow.trading.account import Account
 from tapeflow.trading.journal_sink import JournalSink
 from tapeflow.webhook.auth import Allowlist, client_address, status_authorized, status_token
 from tapeflow.webhook.outcome import HTTP_STATUS, JOURNAL_TABLE, Code, Reply, WebhookRequest
 from tapeflow.webhook.ratelimit import RateLimiter
-from tapeflow.webhook.replay_guard import NS_PER_SECOND, ReplayGuard, Seen
+from tapeflow.webhook.replay_guard import NS_PER_SECOND, SEEN_TABLE, ReplayGuard, Seen
 from tapeflow.webhook.routing import execute, prepare
 from tapeflow.webhook.schema import Action, Alert, PayloadError, decode_body, to_alert
 from tapeflow.webhook.settings import WebhookSettings, require_secret
@@ -104,8 +110,18 @@ class WebhookServer:
         app.router.add_get("/status.html", self._on_status)
         return app
 
+    def load_seen(self) -> int:
+        """Remember the alert keys the journal holds that have not expired (before serving)."""
+        rows = getattr(self.journal, "rows", None)
+        if rows is None:
+            return len(self.guard)
+        now = self.wall_ns()
+        return self.guard.load(rows(SEEN_TABLE, "expires_ns > ?", (now,)), now)
+
     async def start(self) -> None:
-        """Bind and serve on the running loop (port 0 picks a free port: see :attr:`port`)."""
+        """Load the remembered alerts, then bind and serve on the running loop (port 0 picks a
+        free port: see :attr:`port`)."""
+        self.load_seen()
         s = self.settings
         context = _tls_context(s.tls_cert, s.tls_key) if s.tls_cert and s.tls_key else None
         self._runner = web.AppRunner(self.app, access_log=None)  # the access log would show ?token=
@@ -135,20 +151,23 @@ class WebhookServer:
         now = self.wall_ns()
         t0 = time.perf_counter_ns()
         client = client_address(request.remote, request.headers.get("X-Forwarded-For"), self.proxies)
-        if not self.limiter.allow(client):
+        limited = not self.limiter.allow(client)
+        limit = self.settings.max_body_bytes
+        too_large = Reply(ok=False, code=Code.PAYLOAD_TOO_LARGE, reason=f"body larger than {limit} bytes")
+        body: bytes | None = None
+        if not (request.content_length is not None and request.content_length > limit):
+            try:
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                body = None
+        if limited and (body is None or not self._is_kill(body, request.content_type)):
             first = client not in self._limited
             self._limited.add(client)
             reply = Reply(ok=False, code=Code.RATE_LIMITED, reason="too many requests from this address")
             retry = max(1, round(self.limiter.retry_after(client)))
             return self._finish(reply, now, t0, client, journal=first, headers={"Retry-After": str(retry)})
         self._limited.discard(client)
-        limit = self.settings.max_body_bytes
-        too_large = Reply(ok=False, code=Code.PAYLOAD_TOO_LARGE, reason=f"body larger than {limit} bytes")
-        if request.content_length is not None and request.content_length > limit:
-            return self._finish(too_large, now, t0, client)
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
+        if body is None:
             return self._finish(too_large, now, t0, client)
         alert: Alert | None = None
         key = ""
@@ -194,10 +213,38 @@ class WebhookServer:
             prepared = prepare(alert, self.instruments)
         except PayloadError as e:
             return _error(e), alert, key
-        self.guard.remember(key, now, Seen(None, "executing"))  # before: never twice, even after a crash here
+        # remembered, durably, before it runs: never twice, even after a crash or restart here
+        if not self._remember(key, now, Seen(None, "executing")) and alert.action != Action.KILL:
+            self.guard.forget(key)  # not executed: the sender's retry must not be called a duplicate
+            why = f"the journal cannot record this alert, so it was not executed: {self.account.journal_error}"
+            return Reply(ok=False, code=Code.JOURNAL_UNAVAILABLE, reason=why, alert=key), alert, key
         reply = execute(self.account, prepared, by=f"webhook from {client}")
-        self.guard.remember(key, now, Seen(reply.order_id, reply.code))
+        self._remember(key, now, Seen(reply.order_id, reply.code))
         return msgspec.structs.replace(reply, alert=key), alert, key
+
+    def _remember(self, key: str, now: int, outcome: Seen) -> bool:
+        """Remember ``key`` in memory and in the journal; False when the journal refused it."""
+        record = self.guard.remember(key, now, outcome)
+        if self.journal is None:
+            return True
+        try:
+            self.journal.write(SEEN_TABLE, record)
+        except JournalError as e:
+            self.account.journal_error = str(e)
+            log.error("webhook: %s", self._redact(str(e)))
+            return False
+        return True
+
+    def _is_kill(self, body: bytes, content_type: str) -> bool:
+        """An authenticated ``kill`` (checked for a rate-limited client: a kill always gets through)."""
+        try:
+            fields = decode_body(body, content_type)
+            candidate = fields.pop("secret", None)
+            if not isinstance(candidate, str) or not self.secret.matches(candidate):
+                return False
+            return to_alert(fields).action == Action.KILL
+        except Exception:  # anything else is not a kill; the full path reports it if it comes through
+            return False
 
     def _finish(
         self,

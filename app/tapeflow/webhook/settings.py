@@ -115,15 +115,19 @@ class WebhookSettings:
         return self.tls_cert is not None
 
 
-def _int(v: Any, where: str, minimum: int = 0) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise TapeflowError(f"{where}: expected an integer >= {minimum}, got {v!r}")
+MAX_SECONDS = 10 * 365 * 24 * 3600.0
+"""Longest time a setting may name (ten years): larger, inf and nan are refused by name."""
+
+
+def _int(v: Any, where: str, minimum: int = 0, maximum: int = 1_000_000_000) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not minimum <= v <= maximum:
+        raise TapeflowError(f"{where}: expected an integer from {minimum} to {maximum}, got {v!r}")
     return v
 
 
-def _num(v: Any, where: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
-        raise TapeflowError(f"{where}: expected a positive number, got {v!r}")
+def _num(v: Any, where: str, maximum: float = MAX_SECONDS) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= maximum:  # nan fails too
+        raise TapeflowError(f"{where}: expected a positive number up to {maximum:g}, got {v!r}")
     return float(v)
 
 
@@ -153,21 +157,21 @@ def _networks(v: Any, where: str) -> tuple[str, ...]:
 _KEYS: dict[str, Any] = {
     "secret": lambda v, w: Secret(_str(v, w)),
     "host": _str,
-    "port": lambda v, w: _int(v, w, 0),
+    "port": lambda v, w: _int(v, w, 0, 65535),
     "tls_cert": _str,
     "tls_key": _str,
-    "max_body_bytes": lambda v, w: _int(v, w, 256),
+    "max_body_bytes": lambda v, w: _int(v, w, 256, 1 << 20),
     "max_age_seconds": _num,
     "max_future_seconds": _num,
     "require_time": _bool,
-    "rate_per_second": _num,
-    "rate_burst": lambda v, w: _int(v, w, 1),
+    "rate_per_second": lambda v, w: _num(v, w, 1_000_000),
+    "rate_burst": lambda v, w: _int(v, w, 1, 1_000_000),
     "allow_tradingview": _bool,
     "allow": _networks,
     "trusted_proxies": _networks,
-    "dedup_hours": _num,
-    "dedup_capacity": lambda v, w: _int(v, w, 1),
-    "history": lambda v, w: _int(v, w, 1),
+    "dedup_hours": lambda v, w: _num(v, w, MAX_SECONDS / 3600),
+    "dedup_capacity": lambda v, w: _int(v, w, 1, 10_000_000),
+    "history": lambda v, w: _int(v, w, 1, 10_000),
 }
 
 
