@@ -7,7 +7,8 @@ array by that distance. A price is implausible, and its record malformed, when i
 * not positive (no E-mini trades at or below zero),
 * above ``MAX_PRICE_POINTS`` index points (a hundred times NQ's level), or
 * for a trade only, more than ``BAND_FRACTION`` away from the reference price: the median of
-  the trade prices accepted so far (of the first chunk until then). A real futures contract does
+  the trade prices accepted in the previous chunk (for the first chunk, its own median; the CSV
+  reader takes the median of the first rows), so it follows a long file's trend. A real futures contract does
   not trade at half its value inside one file; the exchange halts it long before. Resting orders
   may sit that far away (real MBO books hold stub bids at a tenth of the market), so book prices
   get only the first two checks; the book bounds its own ladder (``Book.max_span_ticks``).
