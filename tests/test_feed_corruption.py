@@ -332,3 +332,12 @@ def test_corrupt_block_keeps_the_records_decoded_before_it(mbp1_file, tmp_path):
     list(src)
     assert "corrupt compressed data (the rest of the file is unreadable)" in src.stats.malformed
     assert 0 < src.stats.trades < 120
+
+
+def test_a_row_dated_ahead_that_hides_the_rest_of_the_file_is_named_in_a_note(tmp_path):
+    rows = [GOOD.format(s=0), "2025-01-09 15:00:00,5000.25,1,BUY\n"] + [GOOD.format(s=i) for i in range(1, 21)]
+    p = tmp_path / "es.csv"
+    p.write_text(HEADER + "".join(rows))
+    src = CsvTradesSource(p, symbol="ES")
+    assert len(_trades(src)) == 2 and src.stats.malformed == {OUT_OF_ORDER: 20}
+    assert "20 rows are earlier than line 3: if that row's timestamp is wrong, fix or delete it" in src.info.notes

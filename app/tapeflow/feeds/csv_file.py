@@ -406,12 +406,13 @@ class CsvTradesSource:
     def __iter__(self) -> Iterator[np.ndarray]:
         self.stats = FeedStats()
         self.bad_rows = []
-        self.info.notes = [n for n in self.info.notes if not n.startswith("aggressor side inferred")]
+        self.info.notes = [n for n in self.info.notes if not _per_read_note(n)]  # a re-read writes them anew
         state = _InferState()
         out: list[tuple] = []
         self._band.reference = self._reference_price()
         self._max_ts = time.time_ns() + FUTURE_SLACK_NS
-        last_ts = MIN_TS_NS
+        last_ts, last_line = MIN_TS_NS, 0
+        behind: dict[int, int] = {}  # line of a row -> rows out of order behind it
         lines = self._lines()
         next(lines, None)  # header
         for lineno, line in lines:
@@ -421,11 +422,12 @@ class CsvTradesSource:
             try:
                 row = self._parse(*self._split(line))
                 if row["ts"] < last_ts:
+                    behind[last_line] = behind.get(last_line, 0) + 1
                     raise _BadRowError(OUT_OF_ORDER)
             except _BadRowError as e:
                 self._bad(lineno, str(e))
                 continue
-            last_ts = row["ts"]
+            last_ts, last_line = row["ts"], lineno
             self._emit(row, lineno, state, out)
             if len(out) >= BATCH_ROWS:
                 yield self._batch(out)
@@ -437,7 +439,20 @@ class CsvTradesSource:
                 f"aggressor side inferred for {state.by_quote + state.by_tick} trades: "
                 f"{state.by_quote} from bid/ask, {state.by_tick} by the tick rule"
             )
+        self._note_time_jump(behind)
         self.info.start_ns, self.info.end_ns = self.stats.first_ts, self.stats.last_ts
+
+    def _note_time_jump(self, behind: dict[int, int]) -> None:
+        """Name the row most out-of-order rows fell behind when they outnumber the trades kept:
+        then that row's own time is the likely corruption (a print dated ahead), which a reader
+        that does not sort cannot tell from the rows after it."""
+        if not behind:
+            return
+        line, n = max(behind.items(), key=lambda kv: kv[1])
+        if n >= 10 and n >= self.stats.trades:
+            self.info.notes.append(
+                f"{n:,} rows are earlier than line {line}: if that row's timestamp is wrong, fix or delete it"
+            )
 
     def _reference_price(self) -> int | None:
         """Median trade price (ticks) of the first ``REFERENCE_ROWS`` rows with a usable price: what
@@ -481,6 +496,10 @@ class CsvTradesSource:
         batch = np.array(rows, dtype=EVENT_DTYPE)
         self.stats.count_batch(batch)
         return batch
+
+
+def _per_read_note(note: str) -> bool:
+    return note.startswith("aggressor side inferred") or "rows are earlier than line" in note
 
 
 class _InferState:
