@@ -262,6 +262,10 @@ def test_real_nq_csv_book_touch_is_the_best_of_30_levels(csv_file):
 _BAD_VALUES = st.sampled_from(["inf", "-inf", "nan", "NaN", "1e999999", "0", "-1", "", "abc", "9" * 60, "1e-999999"])
 _GARBAGE = st.one_of(
     st.binary(min_size=1, max_size=200).map(lambda b: b.replace(b"\n", b"").replace(b"\r", b"") + b"\xff,\xfe"),
+    st.text(st.characters(codec="utf-8", exclude_characters="\n"), max_size=120).map(str.encode),
+    st.text(st.sampled_from('{}[]",:;.0123456789\x00-eE'), max_size=80).map(
+        lambda t: f"2025-01-02 15:00:30,5000.25,1,BUY,[{t}".encode()  # a DOM column that is no object
+    ),
     st.tuples(_BAD_VALUES, st.sampled_from(["price", "size", "ts"])).map(
         lambda vf: (
             f"2025-01-02 15:00:30,{vf[0]},1,BUY" if vf[1] == "price"
@@ -275,15 +279,23 @@ _GARBAGE = st.one_of(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(good=st.integers(1, 30), garbage=st.lists(st.tuples(st.integers(0, 30), _GARBAGE), max_size=12))
 def test_fuzzed_csv_never_raises_counts_every_bad_line_and_keeps_every_good_one(tmp_path, good, garbage):
-    lines = [f"2025-01-02 15:00:{i:02d},{5000 + i * 0.25:.2f},{i + 1},BUY".encode() for i in range(good)]
+    lines = [f"2025-01-02 15:00:{i:02d},{5000 + i * 0.25:.2f},{i + 1},BUY,,".encode() for i in range(good)]
     for at, junk in sorted(garbage, key=lambda g: -g[0]):
         lines.insert(min(at, len(lines)), junk)
     p = tmp_path / "es_fuzz.csv"
-    p.write_bytes(HEADER.encode() + b"\n".join(lines) + b"\n")
+    p.write_bytes(b"timestamp,price,size,side,dom_bid,dom_ask\n" + b"\n".join(lines) + b"\n")
     src = CsvTradesSource(p, symbol="ES")
     t = _trades(src)
     assert t["size"].tolist() == list(range(1, good + 1))  # every good row, in order
-    assert src.stats.malformed_total == sum(1 for _, j in garbage if j.strip())
+    assert src.stats.malformed_total == sum(1 for _, j in garbage if _not_blank(j))
+
+
+def _not_blank(line: bytes) -> bool:
+    """What the reader counts: every line but a blank one (undecodable lines are never blank)."""
+    try:
+        return bool(line.decode().strip())
+    except UnicodeDecodeError:
+        return True
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -334,10 +346,63 @@ def test_corrupt_block_keeps_the_records_decoded_before_it(mbp1_file, tmp_path):
     assert 0 < src.stats.trades < 120
 
 
-def test_a_row_dated_ahead_that_hides_the_rest_of_the_file_is_named_in_a_note(tmp_path):
-    rows = [GOOD.format(s=0), "2025-01-09 15:00:00,5000.25,1,BUY\n"] + [GOOD.format(s=i) for i in range(1, 21)]
+def test_rows_dated_ahead_that_hide_the_rest_of_the_file_are_named_in_a_note(tmp_path):
+    ahead = ["2025-01-09 15:00:00,5000.25,1,BUY\n", "2025-01-09 15:00:01,5000.25,1,BUY\n"]  # lines 3, 4
+    rows = [GOOD.format(s=0), *ahead] + [GOOD.format(s=i) for i in range(1, 21)]
     p = tmp_path / "es.csv"
     p.write_text(HEADER + "".join(rows))
     src = CsvTradesSource(p, symbol="ES")
-    assert len(_trades(src)) == 2 and src.stats.malformed == {OUT_OF_ORDER: 20}
+    assert len(_trades(src)) == 3 and src.stats.malformed == {OUT_OF_ORDER: 20}  # two rows ahead: both kept
     assert "20 rows are earlier than line 3: if that row's timestamp is wrong, fix or delete it" in src.info.notes
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(hits=st.lists(st.tuples(st.integers(0, 952_586), st.integers(0, 255)), min_size=1, max_size=30))
+def test_fuzzed_real_nq_csv_bytes_every_row_is_a_trade_or_counted(csv_file, tmp_path, hits):
+    data = bytearray(csv_file.read_bytes())
+    for offset, value in hits:
+        data[offset % len(data)] = value
+    p = tmp_path / "fuzz_nq.csv"
+    p.write_bytes(bytes(data))
+    try:
+        src = CsvTradesSource(p, symbol="NQ", tz="Europe/Madrid")
+        list(src)
+    except TapeflowError as e:  # only a damaged header may stop the read
+        assert "header" in str(e) or "no column" in str(e)
+        return
+    assert src.stats.trades + src.stats.malformed_total == src.stats.records
+    assert src.stats.trades >= 1058 - len(hits) - 1  # a hit costs at most its row (and a row it merges into)
+
+
+def test_one_row_dated_ahead_costs_that_row_only(tmp_path):
+    """A flipped digit in one timestamp must not make every later row 'out of order'."""
+    rows = [GOOD.format(s=i) for i in range(0, 10)]
+    rows.insert(4, "2025-01-02 15:50:03,5000.25,1,BUY\n")  # line 6: a flipped digit (15:00:03 -> 15:50:03)
+    p = tmp_path / "es.csv"
+    p.write_text(HEADER + "".join(rows))
+    src = CsvTradesSource(p, symbol="ES")
+    t = _trades(src)
+    assert len(t) == 10 and np.all(np.diff(t["ts_event"]) > 0)
+    assert src.stats.malformed == {OUT_OF_ORDER: 1} and src.bad_rows == [(6, OUT_OF_ORDER)]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "kept", "late_lines"),
+    [
+        ([0, 1, 2, 3], [0, 1, 2, 3], []),
+        ([0, 1, 50, 2, 3], [0, 1, 2, 3], [4]),  # dated ahead: line 4 dropped
+        ([0, 1, -50, 2, 3], [0, 1, 2, 3], [4]),  # dated back (a 2023 print in a 2024 file)
+        ([50, 1, 2], [1, 2], [2]),  # the first row dated ahead
+        ([0, 50, 1], [0, 50], [4]),  # at the end nothing judges the last inversion: the later row goes
+        ([0, 5, 5, 1, 6], [0, 5, 5, 6], [5]),  # equal times are in order
+    ],
+)
+def test_time_order_drops_the_row_that_breaks_it(tmp_path, seconds, kept, late_lines):
+    base = 600  # 15:10:00, so -50 s stays the same day
+    p = tmp_path / "es.csv"
+    p.write_text(HEADER + "".join(f"2025-01-02 15:{(base + s) // 60:02d}:{(base + s) % 60:02d},5000.25,1,BUY\n"
+                                  for s in seconds))
+    src = CsvTradesSource(p, symbol="ES")
+    t = _trades(src)
+    assert ((t["ts_event"] - t["ts_event"][0]) // 10**9 + (kept[0])).tolist() == kept
+    assert [line for line, _ in src.bad_rows] == late_lines

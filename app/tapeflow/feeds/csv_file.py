@@ -24,10 +24,12 @@ Separators: ``,`` with ``.`` decimals, or ``;`` with ``,`` decimals (sniffed fro
 The DOM JSON may be left unquoted (as the recorders we know write it): ``{...}`` groups are
 lifted out of the line before the ``csv`` module splits it. One record per line.
 
-Rows must be in time order: a row earlier than the previous good row is counted as malformed
-(``row out of time order``) and skipped, not sorted in. A streaming reader cannot sort without
-holding the whole file, and such a row (a 2023 print in a 2024 file) is corruption, not a late
-print: the bar it belongs to has long closed. ``tapeflow info`` shows the count.
+Rows must be in time order: a row out of order is counted as malformed (``row out of time
+order``) and skipped, not sorted in. A streaming reader cannot sort without holding the whole
+file, and such a row (a 2023 print in a 2024 file) is corruption, not a late print: the bar it
+belongs to has long closed. Rows are held back to tell which row of an inversion is wrong: a
+row dated ahead is the one dropped, not every row after it (``_TimeOrder``). ``tapeflow info``
+shows the count.
 
 Nothing in a file raises except a header we cannot read: undecodable (non-UTF-8) lines, lines
 over ``MAX_LINE_BYTES``, non-finite or out-of-range numbers, timestamps outside
@@ -74,6 +76,7 @@ _BUY_WORDS = frozenset({"ASK", "A", "BUY", "BUYER", "AT_ASK", "AT ASK"})
 _SELL_WORDS = frozenset({"BID", "S", "SELL", "SELLER", "AT_BID", "AT BID"})
 _NONE_WORDS = frozenset({"", "N", "NONE", "UNKNOWN", "?"})
 _BRACES = re.compile(r"\{[^{}]*\}")
+_PLACEHOLDER = re.compile(r"\x00(\d+)\x00")
 _FRACTION = re.compile(r"(\d{2}:\d{2}:\d{2})[.,](\d{1,9})")
 MAX_BAD_ROW_SAMPLES = 20
 BATCH_ROWS = 65536
@@ -253,15 +256,15 @@ class CsvTradesSource:
         raise TapeflowError(f"{self.path}: empty CSV file (no header)")
 
     def _split(self, line: str) -> tuple[list[str], list[str]]:
-        """Fields of a line, with unquoted ``{...}`` groups lifted out (placeholders ``\\x00i``)."""
+        """Fields of a line, with unquoted ``{...}`` groups lifted out (placeholders ``\\x00i\\x00``)."""
         groups: list[str] = []
 
         def lift(m: re.Match[str]) -> str:
             groups.append(m[0])
-            return f"\x00{len(groups) - 1}"
+            return f"\x00{len(groups) - 1}\x00"
 
-        if line in _MARKS:
-            raise _BadRowError(_MARKS[line])
+        if "\x00" in line:  # also the reader's own marks; NUL is never part of a good row
+            raise _BadRowError(_MARKS.get(line, "NUL byte in line"))
         try:
             fields = next(csv.reader([_BRACES.sub(lift, line)], delimiter=self.sep), [])
         except csv.Error:
@@ -339,7 +342,10 @@ class CsvTradesSource:
             return None
         text = fields[col].strip()
         if text.startswith("\x00"):
-            text = groups[int(text[1:])]
+            m = _PLACEHOLDER.fullmatch(text)  # else a damaged line glued a group to other text
+            if m is None:
+                raise _BadRowError(f"unreadable {field} JSON")
+            text = groups[int(m[1])]
         if not text:
             return None
         try:
@@ -411,8 +417,7 @@ class CsvTradesSource:
         out: list[tuple] = []
         self._band.reference = self._reference_price()
         self._max_ts = time.time_ns() + FUTURE_SLACK_NS
-        last_ts, last_line = MIN_TS_NS, 0
-        behind: dict[int, int] = {}  # line of a row -> rows out of order behind it
+        order = _TimeOrder()
         lines = self._lines()
         next(lines, None)  # header
         for lineno, line in lines:
@@ -421,17 +426,22 @@ class CsvTradesSource:
             self.stats.records += 1
             try:
                 row = self._parse(*self._split(line))
-                if row["ts"] < last_ts:
-                    behind[last_line] = behind.get(last_line, 0) + 1
-                    raise _BadRowError(OUT_OF_ORDER)
             except _BadRowError as e:
                 self._bad(lineno, str(e))
                 continue
-            last_ts, last_line = row["ts"], lineno
-            self._emit(row, lineno, state, out)
+            ready, late = order.push(lineno, row)
+            if late is not None:
+                self._bad(late, OUT_OF_ORDER)
+            if ready is not None:
+                self._emit(ready[1], ready[0], state, out)
             if len(out) >= BATCH_ROWS:
                 yield self._batch(out)
                 out = []
+        ready, late = order.flush()
+        if late is not None:
+            self._bad(late, OUT_OF_ORDER)
+        if ready is not None:
+            self._emit(ready[1], ready[0], state, out)
         if out:
             yield self._batch(out)
         if state.by_quote or state.by_tick:
@@ -439,7 +449,7 @@ class CsvTradesSource:
                 f"aggressor side inferred for {state.by_quote + state.by_tick} trades: "
                 f"{state.by_quote} from bid/ask, {state.by_tick} by the tick rule"
             )
-        self._note_time_jump(behind)
+        self._note_time_jump(order.behind)
         self.info.start_ns, self.info.end_ns = self.stats.first_ts, self.stats.last_ts
 
     def _note_time_jump(self, behind: dict[int, int]) -> None:
@@ -496,6 +506,57 @@ class CsvTradesSource:
         batch = np.array(rows, dtype=EVENT_DTYPE)
         self.stats.count_batch(batch)
         return batch
+
+
+class _TimeOrder:
+    """Rows in time order, with up to two rows held back to tell which row of an inversion is
+    wrong. A row earlier than the held row is a suspect; the next row decides: if it follows
+    the held row, the suspect was dated back and is dropped; if it follows the suspect, the
+    held row was dated ahead (a flipped digit) and is dropped. So one bad timestamp costs its
+    own row, not every row after it. A row earlier than a row already let through is dropped."""
+
+    def __init__(self) -> None:
+        self.held: tuple[int, dict] | None = None  # (line number, row) next to let through
+        self.suspect: tuple[int, dict] | None = None  # a row earlier than ``held``, not yet judged
+        self.last: tuple[int, int] = (0, MIN_TS_NS)  # line and time of the last row let through
+        self.behind: dict[int, int] = {}  # line of a row -> rows found earlier than it
+
+    def push(self, lineno: int, row: dict) -> tuple[tuple[int, dict] | None, int | None]:
+        """(row to let through now, line number of a row dropped as out of order); either may be None."""
+        ts, held, suspect = row["ts"], self.held, self.suspect
+        if ts < self.last[1]:
+            return None, self._late(self.last[0], lineno)
+        if held is None:
+            self.held = (lineno, row)
+            return None, None
+        if suspect is None:
+            if ts >= held[1]["ts"]:
+                return self._through((lineno, row)), None
+            self.suspect = (lineno, row)
+            return None, None
+        if ts >= held[1]["ts"]:  # the suspect was dated back
+            self.suspect = None
+            return self._through((lineno, row)), self._late(held[0], suspect[0])
+        if ts >= suspect[1]["ts"]:  # the held row was dated ahead
+            self.held, self.suspect = suspect, None
+            return self._through((lineno, row)), self._late(held[0], held[0])
+        return None, self._late(suspect[0], lineno)
+
+    def flush(self) -> tuple[tuple[int, dict] | None, int | None]:
+        """At the end: the held row, and an unjudged suspect counted as out of order."""
+        held, suspect = self.held, self.suspect
+        self.held = self.suspect = None
+        return held, (self._late(held[0], suspect[0]) if suspect is not None and held is not None else None)
+
+    def _through(self, new: tuple[int, dict]) -> tuple[int, dict] | None:
+        out, self.held = self.held, new
+        if out is not None:
+            self.last = (out[0], out[1]["ts"])
+        return out
+
+    def _late(self, ahead_line: int, lineno: int) -> int:
+        self.behind[ahead_line] = self.behind.get(ahead_line, 0) + 1
+        return lineno
 
 
 def _per_read_note(note: str) -> bool:
