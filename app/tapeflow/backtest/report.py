@@ -24,15 +24,19 @@ from tapeflow.core.instruments import Instrument
 from tapeflow.core.sessions import ns_to_et
 from tapeflow.core.timeutil import ns_to_iso
 from tapeflow.errors import TapeflowError
+from tapeflow.trading.paper_book import FILL_MODELS
 from tapeflow.trading.settings import TradingSettings
 
 QUEUE_MODEL = (
-    "a resting limit joins the back of the queue: the book size at its price when it goes live is "
-    "ahead of it and must trade first; a print through the price fills it completely"
+    "a resting limit joins the back of the queue: what rests at its price when it goes live is ahead "
+    "of it and must trade first (mbo: exactly those orders, less their cancels; mbp: the level's size); "
+    "a print through the price fills it completely"
 )
 FILL_MODEL = (
-    "market and stop orders fill at the touch (best ask to buy, best bid to sell, else the last print) "
-    "plus the slippage; orders go live after the latency, measured on the tape's clock"
+    "market and stop orders walk the book for their size (best ask up to buy, best bid down to sell; "
+    "without a book the last print) plus the slippage; a stop fills on the book after the print that "
+    "triggered it; orders go live after the latency, measured on the tape's clock; which book each "
+    "file allowed is under source.fill_model_per_file"
 )
 
 TRADE_COLUMNS = (
@@ -126,6 +130,7 @@ def from_backtest(result: BacktestResult, *, title: str | None = None) -> Report
     source = {
         "kind": "backtest",
         "files": [f.source for f in result.files],
+        "fill_model_per_file": {f.source: f"{f.fill_model}: {FILL_MODELS[f.fill_model]}" for f in result.files},
         "events": result.events,
         "prints": result.prints,
         "malformed_skipped": sum(f.malformed for f in result.files),

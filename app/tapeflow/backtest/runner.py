@@ -77,6 +77,7 @@ class FileSummary:
     first_ts: int | None
     last_ts: int | None
     malformed: int
+    fill_model: str = "trades"  # what the paper broker could fill against: "mbo", "mbp" or "trades"
 
 
 @dataclass
@@ -205,6 +206,7 @@ def run_backtest(
     started = time.perf_counter()
     for i, src in enumerate(sources):
         n0, p0 = events, prints
+        broker.new_tape(inst.root)  # yesterday's book is not today's
         for batch in src:
             folded = _fold_ids(batch)
             cuts = cut_points(folded["ts_event"], batch_rows, quantum)
@@ -218,7 +220,7 @@ def run_backtest(
                 progress(Progress(i, len(sources), src.info.source, events, prints))
         st = src.stats
         summaries.append(FileSummary(src.info.source, src.info.schema, events - n0, prints - p0,
-                                     st.first_ts, st.last_ts, st.malformed_total))
+                                     st.first_ts, st.last_ts, st.malformed_total, broker.fill_model(inst.root)))
     elapsed = time.perf_counter() - started
     rules = {oid: o.request.tag for oid, o in account.orders.items()}
     trades = attribute_trips(fills, rules)
