@@ -23,7 +23,8 @@ from tapeflow.flow.book import OrderBook
 from tapeflow.flow.footprint_batch import build_footprint
 from tapeflow.flow.profile import VolumeProfile
 from tapeflow.flow.span import MAX_SPAN_TICKS
-from tapeflow.trading.paper_broker import PaperBroker
+from tapeflow.trading.paper_book import PaperBook
+from tapeflow.trading.testing import es_request, fill_list, paper_account
 
 HEADER = "timestamp,price,size,side\n"
 GOOD = "2025-01-02 15:00:{s:02d},5000.25,1,BUY\n"
@@ -208,52 +209,58 @@ def _dom_csv_events(tmp_path: Path, *rows: str) -> np.ndarray:
     return _events(CsvTradesSource(p, symbol="ES"))
 
 
-def test_csv_dom_levels_land_in_their_own_depth_slots_best_first(tmp_path):
+def test_csv_dom_levels_each_price_its_own_level_and_a_market_buy_takes_the_best_ask(tmp_path):
     ev = _dom_csv_events(
         tmp_path,
         '2025-01-02 15:00:00,5000.25,1,ASK,{"4999.75": 7, "5000.0": 5, "4999.5": 2},'
         '{"5000.75": 9, "5000.25": 3, "5000.5": 4}',
     )
     lv = ev[ev["kind"] == Kind.LEVEL]
-    got = list(zip(lv["side"].tolist(), lv["level"].tolist(), lv["price"].tolist(), lv["size"].tolist(), strict=True))
+    got = list(zip(lv["side"].tolist(), lv["price"].tolist(), lv["size"].tolist(), strict=True))
     assert got == [
-        (Side.BUY, 0, 20000, 5), (Side.BUY, 1, 19999, 7), (Side.BUY, 2, 19998, 2),
-        (Side.SELL, 0, 20001, 3), (Side.SELL, 1, 20002, 4), (Side.SELL, 2, 20003, 9),
+        (Side.BUY, 20000, 5), (Side.BUY, 19999, 7), (Side.BUY, 19998, 2),
+        (Side.SELL, 20001, 3), (Side.SELL, 20002, 4), (Side.SELL, 20003, 9),
     ]
-    broker = PaperBroker(instrument_ids={0: "ES"})
-    broker.on_events(ev)
-    assert broker.books["ES"].touch(Side.BUY) == 20001  # the best ask, not the deepest (5000.75)
-    assert broker.books["ES"].touch(Side.SELL) == 20000
     book = OrderBook()
     book.apply(ev)
     assert book.best_bid() == (20000, 5) and book.best_ask() == (20001, 3)
+    assert book.depth(3).ask_price.tolist() == [20001, 20002, 20003]
+    acct, order_events = paper_account(slippage_ticks=0)
+    acct.on_events(ev)
+    one = acct.submit(es_request(Side.BUY)).order_id
+    four = acct.submit(es_request(Side.BUY, 4)).order_id
+    # the best ask (5000.25), never the deepest (5000.75); 4 lots walk 2 at 5000.25 (one went) and 2 at 5000.50
+    assert fill_list(order_events) == [(one, 1, 20001), (four, 2, 20001), (four, 2, 20002)]
 
 
-def test_csv_dom_slot_rows_follow_a_shifting_book(tmp_path):
+def test_csv_dom_price_that_leaves_the_book_is_sent_with_size_zero(tmp_path):
     ev = _dom_csv_events(
         tmp_path,
         '2025-01-02 15:00:00,5000.25,1,ASK,{"5000.0": 5, "4999.75": 2},{"5000.25": 3}',
         '2025-01-02 15:00:01,5000.25,1,ASK,{"4999.75": 2},{"5000.25": 3}',
     )
     second = ev[(ev["sequence"] == 3) & (ev["kind"] == Kind.LEVEL)]
-    rows = list(zip(second["level"].tolist(), second["price"].tolist(), second["size"].tolist(), strict=True))
-    assert rows == [(0, 19999, 2), (1, 19999, 0)]  # 4999.75 moves up to slot 0; slot 1 empties
+    assert list(zip(second["price"].tolist(), second["size"].tolist(), strict=True)) == [(20000, 0)]
     book = OrderBook()
     book.apply(ev)
     assert book.best_bid() == (19999, 2) and book.depth(5).bid_price.tolist() == [19999]
 
 
 def test_real_nq_csv_book_touch_is_the_best_of_30_levels(csv_file):
-    src = CsvTradesSource(csv_file, symbol="NQ", tz="Europe/Madrid")
-    ev = _events(src)
+    ev = _events(CsvTradesSource(csv_file, symbol="NQ", tz="Europe/Madrid"))
     first = ev[(ev["sequence"] == 2) & (ev["kind"] == Kind.LEVEL)]
     bids, asks = first[first["side"] == Side.BUY], first[first["side"] == Side.SELL]
-    assert bids["level"].tolist() == list(range(30)) and asks["level"].tolist() == list(range(30))
-    assert np.all(np.diff(bids["price"]) < 0) and np.all(np.diff(asks["price"]) > 0)
-    broker = PaperBroker(instrument_ids={0: "NQ"})
-    broker.on_events(first)
-    assert broker.books["NQ"].touch(Side.SELL) == bids["price"][0] == 101254  # 25313.50
-    assert broker.books["NQ"].touch(Side.BUY) == asks["price"][0] < asks["price"][-1] - 28
+    assert len(np.unique(bids["price"])) == 30 and len(np.unique(asks["price"])) == 30  # 30 levels a side
+    paper = PaperBook()
+    for row in first:
+        paper.level(int(row["side"]), int(row["level"]), int(row["price"]), int(row["size"]))
+    best_ask, deepest_ask = int(asks["price"].min()), int(asks["price"].max())
+    assert deepest_ask - best_ask == 29  # the 29 ticks a buy lost when the levels shared one slot
+    assert paper.take_levels(Side.BUY)[0] == (best_ask, int(asks["size"][asks["price"] == best_ask][0]))
+    assert paper.take_levels(Side.SELL)[0][0] == int(bids["price"].max()) == 101254  # 25313.50
+    book = OrderBook()
+    book.apply(first)
+    assert book.best_ask()[0] == best_ask and book.best_bid()[0] == 101254
 
 
 # ------------------------------------------------------------------ fuzz

@@ -14,11 +14,9 @@ Accepted columns (header names are case-insensitive; spaces and dashes count as 
   ``info.notes``. Empty / ``N`` / ``NONE`` means unknown and is inferred like a missing column.
 - optional ``bid`` / ``ask`` (``bid_price``, ``ask_price``): best prices at the trade.
 - optional ``dom_bid`` / ``dom_ask``: JSON objects ``{price: size}`` of the book at the trade;
-  they become depth-slot ``LEVEL`` rows like MBP-10's: level 0 is the best price of the side
-  (highest bid, lowest ask), level 1 the next, and so on (at most ``MAX_DOM_LEVELS``). A row is
-  emitted only for slots whose price or size changed since the previous row; a slot the book no
-  longer fills gets size 0. (Keyed by depth, not by price, so every consumer, the paper broker's
-  book included, sees each level in its own slot and the touch in slot 0.)
+  they become ``LEVEL`` rows keyed by price (``level = LEVEL_UNKNOWN``), emitted only for prices
+  whose size changed since the previous row; a price that disappears gets size 0. Each price is
+  its own level in every book that reads them (``flow.book``, ``trading.paper_book``).
 
 Separators: ``,`` with ``.`` decimals, or ``;`` with ``,`` decimals (sniffed from the header).
 The DOM JSON may be left unquoted (as the recorders we know write it): ``{...}`` groups are
@@ -81,7 +79,6 @@ _FRACTION = re.compile(r"(\d{2}:\d{2}:\d{2})[.,](\d{1,9})")
 MAX_BAD_ROW_SAMPLES = 20
 BATCH_ROWS = 65536
 MAX_LINE_BYTES = 1 << 20
-MAX_DOM_LEVELS = LEVEL_UNKNOWN - 1  # depth slots 0..253; 255 means "no depth index"
 MAX_DIGITS = 15  # no price or size we read has this many integer digits
 MIN_TS_NS = 315_532_800 * 10**9  # 1980-01-01 UTC
 FUTURE_SLACK_NS = 2 * 86_400 * 10**9
@@ -486,14 +483,13 @@ class CsvTradesSource:
             book = row[field]
             if book is None:
                 continue
-            slots = sorted(book.items(), reverse=side == Side.BUY)[:MAX_DOM_LEVELS]
             prev = state.dom[side]
-            for level, (p, s) in enumerate(slots):
-                if level >= len(prev) or prev[level] != (p, s):
-                    out.append((ts, ts, p, 0, s, 0, lineno, 0, Kind.LEVEL, side, level, 0, 0, (0, 0, 0)))
-            for level in range(len(slots), len(prev)):
-                out.append((ts, ts, prev[level][0], 0, 0, 0, lineno, 0, Kind.LEVEL, side, level, 0, 0, (0, 0, 0)))
-            state.dom[side] = slots
+            changed = [(p, s) for p, s in book.items() if prev.get(p) != s]
+            changed += [(p, 0) for p in prev if p not in book]
+            changed.sort(reverse=side == Side.BUY)
+            for p, s in changed:
+                out.append((ts, ts, p, 0, s, 0, lineno, 0, Kind.LEVEL, side, LEVEL_UNKNOWN, 0, 0, (0, 0, 0)))
+            state.dom[side] = book
         side = row["side"]
         if side is None:
             side = state.infer(row)
@@ -571,7 +567,7 @@ class _InferState:
         self.last_side = int(Side.NONE)
         self.by_quote = 0
         self.by_tick = 0
-        self.dom: dict[int, list[tuple[int, int]]] = {Side.BUY: [], Side.SELL: []}  # (price, size) best first
+        self.dom: dict[int, dict[int, int]] = {Side.BUY: {}, Side.SELL: {}}
 
     def infer(self, row: dict) -> int:
         """Buyer if price >= ask, seller if <= bid, else the tick rule (zero tick keeps the side)."""
