@@ -439,13 +439,13 @@ def _validate(
     action, side = recs["action"], recs["side"]
     reject(~np.isin(action, _ACTIONS), "unknown action")
     reject(~np.isin(side, np.frombuffer(b"ABN", dtype=np.uint8)), "unknown side")
-    px = recs["price"]
+    px = np.ascontiguousarray(recs["price"])  # one gather: the passes below then run over contiguous memory
     undef = px == UNDEF_PRICE
     reject((px % tick != 0) & ~undef, "off-tick price")
     is_trade = action == ord("T")
     band = band if band is not None else PriceBand(PRICE_SCALE)
-    for reason, mask in band.reasons(px, is_trade):
-        reject(mask & ~undef, reason)
+    for reason, mask in band.reasons(px, is_trade, undef):
+        reject(mask, reason)
     if schema == "trades":
         reject(~is_trade, "non-trade action in trades schema")
     if schema == "mbo":
@@ -455,19 +455,20 @@ def _validate(
         reject(book_change & (side == ord("N")), "order without side")
     else:
         reject(is_trade & undef, "undefined trade price")
-    reject(is_trade & (recs["size"] == 0), "zero-size trade")
-    reject(recs["size"] > MAX_SIZE, "implausible size")
+    size = np.ascontiguousarray(recs["size"])
+    reject(is_trade & (size == 0), "zero-size trade")
+    reject(size > MAX_SIZE, "implausible size")
     if "levels" in (recs.dtype.names or ()):
         lv = recs["levels"]
         for col in ("bid_px", "ask_px"):
             p = lv[col]
-            defined = p != UNDEF_PRICE
-            reject(((p % tick != 0) & defined).any(axis=1), "off-tick price")
-            for reason, mask in band.reasons(p):
-                reject((mask & defined).any(axis=1), reason)
+            undef_l = p == UNDEF_PRICE
+            reject(((p % tick != 0) & ~undef_l).any(axis=1), "off-tick price")
+            for reason, mask in band.reasons(p, ignore=undef_l):
+                reject(mask.any(axis=1), reason)
         for col in ("bid_sz", "ask_sz"):
             reject((lv[col] > MAX_SIZE).any(axis=1), "implausible size")
-    band.accept(px[~bad & is_trade & ~undef])
+    band.accept()
     return ~bad, reasons
 
 

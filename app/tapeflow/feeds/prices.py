@@ -35,16 +35,22 @@ class PriceBand:
     def __init__(self, scale: int | float) -> None:
         self.max_price = int(MAX_PRICE_POINTS * scale)
         self.reference: int | None = None
+        self._passed: np.ndarray | None = None  # trade prices the last ``reasons`` call let through
 
-    def reasons(self, prices: np.ndarray, trades: np.ndarray | None = None) -> list[tuple[str, np.ndarray]]:
-        """(reason, mask) for each kind of implausible price in ``prices`` (int64); the distance
-        from the reference is judged only where ``trades`` (a mask over 1-D ``prices``) is true.
-        Masks that would be all false are left out (the common case costs one pass)."""
+    def reasons(
+        self, prices: np.ndarray, trades: np.ndarray | None = None, ignore: np.ndarray | None = None
+    ) -> list[tuple[str, np.ndarray]]:
+        """(reason, mask) for each kind of implausible price in ``prices`` (int64), never where
+        ``ignore`` is true (the format's "no price"); the distance from the reference is judged
+        only where ``trades`` (a mask over 1-D ``prices``) is true. Masks that would be all false
+        are left out (the common case costs one pass)."""
         out: list[tuple[str, np.ndarray]] = []
         outside = (prices - 1).view(np.uint64) >= np.uint64(self.max_price)  # <= 0 or > max, one pass
+        if outside.any() and ignore is not None:
+            outside &= ~ignore
         if outside.any():
             nonpos = prices <= 0
-            out = [(NON_POSITIVE, nonpos), (TOO_LARGE, outside & ~nonpos)]
+            out = [(NON_POSITIVE, nonpos & outside), (TOO_LARGE, outside & ~nonpos)]
         if trades is None or not trades.any():
             return out
         idx = np.flatnonzero(trades)
@@ -56,16 +62,19 @@ class PriceBand:
                 return out
             ref = int(np.median(tp[usable]))
         far_t = usable & (np.abs(tp - ref) > int(ref * BAND_FRACTION))
+        self._passed = tp[usable & ~far_t]
         if far_t.any():
             far = np.zeros(prices.shape, dtype=bool)
             far[idx[far_t]] = True
             out.append((FAR_OFF, far))
         return out
 
-    def accept(self, prices: np.ndarray) -> None:
-        """Move the reference to the median of trade prices just accepted (follows a long file's trend)."""
-        if len(prices):
-            self.reference = int(np.median(prices))
+    def accept(self) -> None:
+        """Move the reference to the median of the trade prices the last ``reasons`` call let
+        through (follows a long file's trend; a trade refused for another reason barely moves it)."""
+        if self._passed is not None and len(self._passed):
+            self.reference = int(np.median(self._passed))
+        self._passed = None
 
     def reason(self, price: int, trade: bool = True) -> str | None:
         """Why one price is implausible, or None (the per-row path of the CSV reader)."""
