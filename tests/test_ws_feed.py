@@ -522,3 +522,28 @@ def test_server_that_resends_the_same_events_then_stalls_is_given_up_on_with_the
     assert status.state is FeedState.ENDED and status.last_error == message
     assert status.duplicates_trimmed == 300
     assert not any("nothing lost" in g.detail for g in client.gaps)
+
+
+def test_connections_that_only_had_heartbeats_are_a_quiet_market_not_a_stall():
+    data = trades(3)
+
+    async def quiet_then_drop(ws, sub):
+        await ws.send(hello(sub.from_event or 0))
+        await ws.send(wire.encode(wire.Heartbeat(1, 1, sub.from_event or 0), "msgpack"))
+        await ws.close()
+
+    async def good(ws, sub):
+        await ws.send(hello(sub.from_event or 0))
+        await ws.send(batch(data, 1, 0))
+        await ws.send(end(2, 3))
+
+    async def main() -> tuple[np.ndarray, WebsocketSource]:
+        server = await scripted_server([quiet_then_drop] * 5 + [good], [])
+        client = WebsocketSource(url_of(server), start_event=0, backoff=FAST, max_stalls=2)
+        got = await collect(client)
+        server.close()
+        return got, client
+
+    got, client = run(main())
+    assert got.tobytes() == data.tobytes()
+    assert client.status().reconnects == 5

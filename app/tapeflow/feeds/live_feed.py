@@ -5,9 +5,10 @@ same problem for every vendor; an adapter only supplies a ``Connector`` (open on
 hand back normalized messages) and gets all of this:
 
 * reconnect with exponential backoff and jitter; ``max_attempts`` consecutive failures give up;
-* no progress: ``max_stalls`` connections in a row that end without delivering one new event
-  (a server that resends what we have, then stalls) give up with a clear reason, whatever
-  ``max_attempts`` says, instead of reconnecting forever;
+* no progress: ``max_stalls`` connections in a row that end without one new event, having
+  resent only events we had or said nothing at all (a server that replays, then stalls), give
+  up with a clear reason, whatever ``max_attempts`` says, instead of reconnecting forever. A
+  connection that only had heartbeats is a quiet market, not a stall;
 * heartbeat timeout: no message at all for ``heartbeat_timeout_s`` while waiting for one means
   a dead link -> reconnect (time spent waiting for a slow consumer does not count);
 * stale data: connected but no data for ``stale_after_s`` -> state STALE (signals should be
@@ -234,6 +235,7 @@ class LiveFeed:
         self._recovery_at: int | None = None
         self._outage: tuple[int | None, str] | None = None
         self._got_data = False
+        self._got_beat = False
 
     # ------------------------------------------------------------------ status
 
@@ -400,8 +402,8 @@ class LiveFeed:
                     fails += 1
                     continue
                 self._on_open(opened)
-                self._got_data = False
-                opened_at = self._next_event
+                self._got_data = self._got_beat = False
+                opened_at, dups_at_open = self._next_event, self._duplicates
                 try:
                     if await self._read(conn):
                         return
@@ -415,7 +417,8 @@ class LiveFeed:
                     with contextlib.suppress(Exception):
                         await conn.close()
                 fails = 0 if self._got_data else fails + 1
-                stalls = 0 if self._got_data else stalls + 1
+                quiet = self._got_beat and self._duplicates == dups_at_open  # alive, nothing to send
+                stalls = 0 if self._got_data or quiet else stalls + 1
                 self._reconnects += 1
                 if stalls >= self.max_stalls:
                     at = f"event {opened_at:,}" if opened_at is not None else "the same point"
@@ -467,6 +470,7 @@ class LiveFeed:
                 self._check_seq(msg.seq)
                 await self._on_data(msg)
             elif msg.__class__ is Beat:
+                self._got_beat = True
                 self._check_seq(msg.seq)
                 if msg.next_event is not None and self._next_event is not None and msg.next_event > self._next_event:
                     self._recover(self._next_event, msg.next_event)
