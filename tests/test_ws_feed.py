@@ -191,6 +191,17 @@ def end(seq: int, next_event: int) -> bytes:
     return wire.encode(wire.End(seq, 1, next_event), "msgpack")
 
 
+def sends_all(data: np.ndarray) -> Script:
+    """A well-behaved connection: hello, every event in one batch, end."""
+
+    async def script(ws: ServerConnection, sub: wire.Subscribe) -> None:
+        await ws.send(hello(sub.from_event or 0))
+        await ws.send(batch(data, 1, 0))
+        await ws.send(end(2, len(data)))
+
+    return script
+
+
 def url_of(server) -> str:
     return f"ws://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}"
 
@@ -532,13 +543,8 @@ def test_connections_that_only_had_heartbeats_are_a_quiet_market_not_a_stall():
         await ws.send(wire.encode(wire.Heartbeat(1, 1, sub.from_event or 0), "msgpack"))
         await ws.close()
 
-    async def good(ws, sub):
-        await ws.send(hello(sub.from_event or 0))
-        await ws.send(batch(data, 1, 0))
-        await ws.send(end(2, 3))
-
     async def main() -> tuple[np.ndarray, WebsocketSource]:
-        server = await scripted_server([quiet_then_drop] * 5 + [good], [])
+        server = await scripted_server([quiet_then_drop] * 5 + [sends_all(data)], [])
         client = WebsocketSource(url_of(server), start_event=0, backoff=FAST, max_stalls=2)
         got = await collect(client)
         server.close()
