@@ -44,6 +44,9 @@ TRADE_COLUMNS = (
     "entry_price", "exit_price", "ticks", "gross_usd", "commission_usd", "pnl_usd", "duration_s",
     "trading_date", "segment",
 )
+DAY_COLUMNS = ("trading_date", "files", "events", "prints", "signals", "trades", "net_usd", "commission_usd",
+               "open_at_end")
+"""days.csv: one row per trading date of a date-range run (each date ran its own pipeline)."""
 SIGNAL_COLUMNS = (
     "time", "time_et", "instrument", "rule", "kind", "action", "side", "price", "strength", "qty",
     "stop_ticks", "target_ticks", "decision",
@@ -80,6 +83,7 @@ class ReportData:
     source: dict[str, Any]
     span_ns: int | None = None
     notes: list[str] = field(default_factory=list)
+    days: list[list[str]] = field(default_factory=list)  # days.csv rows (DAY_COLUMNS), date-range runs only
 
 
 def settings_used(settings: TradingSettings | None, batching: tuple[int, int] | None = None) -> dict[str, Any]:
@@ -134,8 +138,7 @@ def from_backtest(result: BacktestResult, *, title: str | None = None) -> Report
         "events": result.events,
         "prints": result.prints,
         "malformed_skipped": sum(f.malformed for f in result.files),
-        "elapsed_s": round(result.elapsed_s, 3),
-    }
+    }  # no wall time: the report is a function of its inputs, however and wherever it ran
     delays = result.entry_delays_ns()
     if delays:
         source["entry_delay_ms_mean"] = round(sum(delays) / len(delays) / 1e6, 3)
@@ -151,6 +154,8 @@ def from_backtest(result: BacktestResult, *, title: str | None = None) -> Report
         source=source,
         span_ns=result.span_ns or None,
         notes=notes,
+        days=[[d.day.isoformat(), str(d.files), str(d.events), str(d.prints), str(d.signals), str(d.trades),
+               str(usd(d.net_cents)), str(usd(d.commission_cents)), str(d.open_position)] for d in result.days],
     )
 
 
@@ -235,6 +240,8 @@ def write_report(data: ReportData, out: str | Path) -> dict[str, Any]:
     metrics = build_metrics(data)
     _write_csv(out / "trades.csv", TRADE_COLUMNS, trade_rows(data))
     _write_csv(out / "signals.csv", SIGNAL_COLUMNS, signal_rows(data))
+    if data.days:
+        _write_csv(out / "days.csv", DAY_COLUMNS, data.days)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=json_default) + "\n", encoding="utf-8")
     from tapeflow.backtest.charts import equity_png  # matplotlib: only when a report is written
 

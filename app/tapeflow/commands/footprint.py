@@ -24,11 +24,13 @@ from tapeflow.flow.footprint import FootprintBars
 from tapeflow.flow.footprint_batch import build_footprint
 from tapeflow.flow.profile import VolumeProfile
 from tapeflow.flow.value_area import DEFAULT_VALUE_AREA_METHOD, VALUE_AREA_METHODS
+from tapeflow.history.dates import add_range_args, open_range_or
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("footprint", help="print footprint bars (bid x ask per price) and a session summary")
     add_source_args(p)
+    add_range_args(p)
     p.add_argument("--bar", default="1m", help="bar type: 1m, 5m, 30s (time), 500t (prints), 1000v (contracts)")
     p.add_argument("--last", type=int, default=4, help="bars to print in text mode (default 4)")
     p.add_argument("--ticks-per-row", type=int, default=1, help="merge N ticks per printed row")
@@ -41,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    source = open_from_args(args)
+    source = open_range_or(args, open_from_args)
     events = read_all(source)
     check_usable(source)
     bars = build_footprint(
