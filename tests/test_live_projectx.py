@@ -423,3 +423,20 @@ def test_an_unreadable_hub_message_is_reported_and_the_hub_keeps_delivering():
         assert any(s.startswith("unreadable GatewayUserOrder message") for s in states)
         assert acct.orders[oid].status == OrderStatus.FILLED
     on_venue(t)
+
+
+def test_login_and_account_choice_fail_with_a_clear_message_and_never_show_the_key():
+    async def main() -> list[str]:
+        venue = FakeProjectX()
+        url = await venue.start()
+        out = []
+        for key, account in (("wrong-key-999", None), ("key-123", "NOPE")):
+            with pytest.raises(TapeflowError) as e:
+                await connect_projectx("trader", key, account=account, api_url=url, hub_url=url + "/hubs/user")
+            out.append(str(e.value))
+        await venue.stop()
+        return out
+
+    refused, unknown = asyncio.run(main())
+    assert "login for 'trader' refused: bad key" in refused and "wrong-key-999" not in refused
+    assert "pick one with --account: 50KTC" in unknown

@@ -78,5 +78,12 @@ async def open_live_account(
         await broker.stop()
         raise
     account = Account(trading, broker=broker, kill_switch=kill_switch, journal=journal, name=f"LIVE projectx:{name}")
-    report = await start_live(account, broker, journal)
+    try:
+        report = await start_live(account, broker, journal)
+    except TapeflowError:
+        await broker.stop()
+        raise
+    except Exception as e:
+        await broker.stop()
+        raise TapeflowError(f"ProjectX: could not connect and reconcile ({type(e).__name__}: {e})") from None
     return account, broker, report

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from tapeflow.errors import TapeflowError
 from tapeflow.trading.live.projectx import TOPSTEPX_API, TOPSTEPX_USER_HUB
-from tapeflow.trading.live.projectx.api import ProjectXClient, PxContract
+from tapeflow.trading.live.projectx.api import OutcomeUnknownError, ProjectXClient, PxContract, VenueRefusedError
 from tapeflow.trading.live.projectx.broker import SYMBOLS, ProjectXBroker
 
 KEYRING_SERVICE = "tapeflow-projectx"
@@ -62,14 +62,25 @@ async def connect_projectx(
     timeout_s: float = 5.0,
     poll_s: float = 0.5,
 ) -> ProjectXBroker:
-    """A logged-in broker for the named (or only tradable) account; call ``start()`` to go online."""
+    """A logged-in broker for the named (or only tradable) account; call ``start()`` to go online.
+    Any failure is a ``TapeflowError`` saying what failed (never the key)."""
     client = ProjectXClient(api_url, timeout_s=timeout_s)
-    await client.login(username, api_key)
-    accounts = [a for a in await client.search_accounts() if a.can_trade and (account is None or a.name == account)]
-    if len(accounts) != 1:
-        names = ", ".join(a.name for a in await client.search_accounts()) or "none"
+    try:
+        try:
+            await client.login(username, api_key)
+        except VenueRefusedError as e:
+            raise TapeflowError(f"ProjectX login for {username!r} refused: {e.message}") from None
+        listed = await client.search_accounts()
+        accounts = [a for a in listed if a.can_trade and (account is None or a.name == account)]
+        if len(accounts) != 1:
+            names = ", ".join(a.name + ("" if a.can_trade else " (cannot trade)") for a in listed) or "none"
+            raise TapeflowError(f"ProjectX account {account or '(not given)'}: pick one with --account: {names}")
+        contracts = await front_contracts(client, roots)
+    except (VenueRefusedError, OutcomeUnknownError) as e:
         await client.close()
-        raise TapeflowError(f"ProjectX account {account or '(not given)'}: pick one of: {names}")
-    contracts = await front_contracts(client, roots)
+        raise TapeflowError(f"ProjectX at {api_url}: {e}") from None
+    except BaseException:
+        await client.close()
+        raise
     return ProjectXBroker(client, hub_url, accounts[0].id, contracts, seen_fills=seen_fills,
                           since_ns=since_ns, poll_s=poll_s)
