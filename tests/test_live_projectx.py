@@ -269,6 +269,22 @@ def test_kill_switch_at_the_venue_cancels_working_orders_closes_the_position_and
     on_venue(t)
 
 
+def test_a_kill_from_any_source_goes_through_the_venue_and_reports_flat_confirmed_by_broker():
+    async def t(venue: FakeProjectX, acct: Account, broker: ProjectXBroker) -> None:
+        states: list[str] = []
+        broker.status_listener = states.append
+        a = acct.submit(buy(1)).order_id
+        await settle(broker)
+        venue.fill(int(acct.orders[a].venue_id), 1, 5000.00)
+        await settle(broker)
+        acct.kill(by="webhook", reason="kill alert")  # what the webhook's kill action and the hotkey call
+        report = await broker.kill_result()
+        await settle(broker)
+        assert report.flat_confirmed and states[-1] == "kill switch: flat confirmed by broker"
+        assert venue.position == 0 and acct.ledger.is_flat and len(venue.place_requests) == 1
+    on_venue(t)
+
+
 def test_the_kill_switch_keeps_trying_while_the_venue_does_not_answer():
     async def t(venue: FakeProjectX, acct: Account, broker: ProjectXBroker) -> None:
         a = acct.submit(buy(2)).order_id

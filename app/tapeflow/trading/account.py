@@ -267,6 +267,9 @@ class Account:
             )
         for src in AUTOMATED_SOURCES:
             self.risk.set_automation(src, False, ts, f"kill switch ({by})")
+        venue_kill = getattr(self.broker, "kill_at_venue", None)
+        if venue_kill is not None:  # a live venue cancels and closes everything itself (then confirms flat)
+            venue_kill()
         self.flatten(None, f"kill switch: {reason}")
         self._after_activity()
         return state

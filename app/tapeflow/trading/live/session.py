@@ -29,12 +29,13 @@ class LiveVenue(Protocol):
     """What a live session needs of a venue broker (ProjectX now, Rithmic next)."""
 
     since_ns: int
-    killing: bool
     last_report: ReconcileReport | None
 
     async def start(self) -> ReconcileReport: ...
 
-    async def kill(self) -> KillReport: ...
+    def kill_at_venue(self) -> None: ...
+
+    async def kill_result(self) -> KillReport: ...
 
 
 def resume_point(fill_rows: Iterable[dict[str, Any]], now_ns: int) -> int:
@@ -91,14 +92,7 @@ def watch_limits(account: Account, venue: Any) -> Callable[[], None]:
 
 
 async def kill_live(account: Account, venue: LiveVenue, by: str, reason: str = "kill switch") -> KillReport:
-    """Latch the kill switch and switch automation off (the account), then cancel everything and
-    close every position at the venue, and wait for the venue to report flat.
-
-    While the venue closes positions itself, the account's own closing market orders are not sent
-    (two closes of one position would open the opposite one)."""
-    venue.killing = True
-    try:
-        account.kill(by, reason)
-        return await venue.kill()
-    finally:
-        venue.killing = False
+    """Pull the kill switch (``Account.kill``: latch, automation off, and on a live venue its
+    cancel-all and close-position) and wait until the venue's own position report says flat."""
+    account.kill(by, reason)
+    return await venue.kill_result()

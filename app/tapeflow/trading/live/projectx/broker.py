@@ -133,6 +133,7 @@ class ProjectXBroker:
         self.status_listener: Callable[[str], None] = lambda s: None  # "disconnected", "reconciling", ...
         self.report_listener: Callable[[ReconcileReport], None] = lambda r: None  # after every reconnect
         self.killing = False  # kill at the venue under way: it closes positions itself
+        self._kill_task: asyncio.Task[KillReport] | None = None
         self.venue_realized_cents: dict[date, int] = {}  # trading date -> the venue's realized net
         self._pnl_trades: set[int] = set()
 
@@ -276,6 +277,27 @@ class ProjectXBroker:
             unknown_orders=tuple(sorted(self.unknown)), unprotected=unprotected,
         )
         self.last_report = report
+        return report
+
+    def kill_at_venue(self) -> None:
+        """``Account.kill`` calls this first, from any source (panel, hotkey, webhook): the venue's
+        cancel-all and close run in the background, and until they are done the account's own
+        closing orders are not sent (two closes of one position would open the other side)."""
+        self.killing = True
+        if self._kill_task is None or self._kill_task.done():
+            self._kill_task = asyncio.get_running_loop().create_task(self._kill_and_report())
+
+    async def kill_result(self) -> KillReport:
+        """The outcome of the kill under way (or the last one)."""
+        assert self._kill_task is not None, "no kill was started"
+        return await asyncio.shield(self._kill_task)
+
+    async def _kill_and_report(self) -> KillReport:
+        try:
+            report = await self.kill()
+        finally:
+            self.killing = False
+        self.status_listener(f"kill switch: {report.text}")
         return report
 
     async def kill(self, *, attempts: int = 20) -> KillReport:
