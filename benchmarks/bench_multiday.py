@@ -19,15 +19,23 @@ the same days, and peak MB (flat: results are streamed per day, never the events
 of one more day in each mode (the slope from the fewest to the most days: linear growth) and the
 cluster's speed-up on it, which is what more days converge to.
 
-    .venv/bin/python benchmarks/bench_multiday.py [--days 1,5,20] [--minutes 390] [--keep DIR]
+Then the cost of the same one-day task measured inside the task (``time.thread_time`` and the
+thread's rusage, so other load on the shared machine does not count): in this process, in a
+worker of Tapeflow's local cluster (one alone, then two at once), and in a worker of a local
+cluster with Dask's default settings, whose ``MALLOC_TRIM_THRESHOLD_=65536`` made each task cost
+~1.4x the CPU in page faults (see ``tapeflow.history.engine.LOCAL_CLUSTER_CONFIG``).
+
+    .venv/bin/python benchmarks/bench_multiday.py [--days 1,5,20] [--minutes 390] [--keep DIR] [--probe-runs 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -77,6 +85,63 @@ def child(argv: list[str]) -> None:
     print(json.dumps({"code": code, "wall": wall, "cpu": cpu, "peak_kb": max(me.ru_maxrss, kids.ru_maxrss)}))
 
 
+def task_cost(job: object) -> dict:
+    """Run one per-day task and measure it from inside: this thread's CPU, system time, page faults."""
+    from tapeflow.backtest.sweep import run_job
+
+    before, cpu0, proc0 = resource.getrusage(resource.RUSAGE_THREAD), time.thread_time(), time.process_time()
+    run_job(job)  # type: ignore[arg-type]
+    after = resource.getrusage(resource.RUSAGE_THREAD)
+    cpu, proc = time.thread_time() - cpu0, time.process_time() - proc0
+    return {"cpu": cpu, "sys": after.ru_stime - before.ru_stime, "minflt": after.ru_minflt - before.ru_minflt,
+            "others": proc - cpu, "pid": os.getpid(), "trim": os.environ.get("MALLOC_TRIM_THRESHOLD_")}
+
+
+def probe(folder: str, day: str, runs: int) -> None:
+    """The same day's task ``runs`` times per place (a fresh interpreter); prints the costs as JSON."""
+    from distributed import Client, LocalCluster
+
+    from tapeflow.backtest.setup import default_rules_path, default_settings_path
+    from tapeflow.backtest.sweep import SweepJob
+    from tapeflow.history.catalog import scan
+    from tapeflow.history.engine import DaskEngine
+
+    (path,) = [e.path for e in scan(folder) if e.trading_date.isoformat() == day]
+    settings = default_settings_path()
+    job = SweepJob((path,), str(default_rules_path()), str(settings) if settings else None, (), "ES")
+    out: dict[str, list[dict]] = {"this process": [task_cost(job) for _ in range(runs)]}
+    for workers, name in ((1, "Dask worker, Tapeflow's cluster"), (2, "2 Dask workers at once, Tapeflow's cluster")):
+        engine = DaskEngine(None, workers)
+        try:
+            out[name] = list(engine.map(task_cost, [job] * runs * workers))
+        finally:
+            engine.close()
+    # last: this cluster's nanny also exports MALLOC_TRIM_THRESHOLD_ into this process's environment
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        out["Dask worker, Dask's defaults"] = [client.submit(task_cost, job, pure=False).result() for _ in range(runs)]
+    print(json.dumps(out))
+
+
+def probe_table(folder: Path, day: date, runs: int) -> Table:
+    proc = subprocess.run([sys.executable, __file__, "--probe", json.dumps([str(folder), day.isoformat(), runs])],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"probe failed: {proc.stderr[-2000:]}")
+    costs: dict[str, list[dict]] = json.loads(proc.stdout.strip().splitlines()[-1])
+    t = Table(title=f"One day's task ({day}), measured inside it: median of {runs} run(s) per place "
+                    "(the first run in a fresh process includes warming up)")
+    for c in ("where", "tasks", "task CPU s", "vs this process", "of it system s", "minor page faults",
+              "other threads' CPU s", "MALLOC_TRIM_THRESHOLD_"):
+        t.add_column(c, justify="right")
+    base = statistics.median(r["cpu"] for r in costs["this process"])
+    for name, rs in costs.items():
+        med = {k: statistics.median(r[k] for r in rs) for k in ("cpu", "sys", "minflt", "others")}
+        t.add_row(name, str(len(rs)), f"{med['cpu']:.3f}", f"{med['cpu'] / base:.2f}x", f"{med['sys']:.3f}",
+                  f"{med['minflt']:,.0f}", f"{med['others']:.3f}", str(rs[0]["trim"]))
+    return t
+
+
 def run(folder: Path, days: list[date], mode: list[str], out: Path) -> dict:
     argv = ["backtest", "--symbol", "ES", "--from", days[0].isoformat(), "--to", days[-1].isoformat(),
             "--data-dir", str(folder), "--out", str(out), *mode]
@@ -92,10 +157,15 @@ def main() -> None:
     ap.add_argument("--days", default="1,5,20")
     ap.add_argument("--minutes", type=float, default=390.0, help="market minutes per day (390 = RTH)")
     ap.add_argument("--keep", help="folder for the simulated days (reused across runs)")
+    ap.add_argument("--probe-runs", type=int, default=3, help="runs of the one-day task per place (0: skip)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--probe", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(json.loads(args.child))
+        return
+    if args.probe:
+        probe(*json.loads(args.probe))
         return
     counts = [int(x) for x in args.days.split(",")]
     home = tempfile.mkdtemp(prefix="tapeflow-bench-home-")
@@ -135,6 +205,8 @@ def main() -> None:
                       ", ".join(f"{name} {v:.2f} s ({single / v:.2f}x)" for name, v in slope.items()) +
                       f"; overall at {hi} days, start-up included: " +
                       ", ".join(f"{name} {walls['1 process'][hi] / w[hi]:.2f}x" for name, w in walls.items()))
+    if args.probe_runs > 0:
+        console.print(probe_table(folder, all_days[0], args.probe_runs))
 
 
 if __name__ == "__main__":
