@@ -17,7 +17,9 @@ day and its ratio to the 1-day figure of the same mode (below 1 while the fixed 
 and report writing are spread over more days), the speed-up of the cluster over one process for
 the same days, and peak MB (flat: results are streamed per day, never the events). Then the cost
 of one more day in each mode (the slope from the fewest to the most days: linear growth) and the
-cluster's speed-up on it, which is what more days converge to.
+cluster's speed-up on it, which is what more days converge to; and what two independent
+processes get here before and after the runs (the ceiling for any 2-worker speed-up, since other
+work on the machine takes its share of the 2 cores).
 
 Then the cost of the same one-day task measured inside the task (``time.thread_time`` and the
 thread's rusage, so other load on the shared machine does not count): in this process, in a
@@ -82,7 +84,8 @@ def child(argv: list[str]) -> None:
     wall = time.perf_counter() - started
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-    print(json.dumps({"code": code, "wall": wall, "cpu": cpu, "peak_kb": max(me.ru_maxrss, kids.ru_maxrss)}))
+    print(json.dumps({"code": code, "wall": wall, "cpu": cpu, "main_cpu": me.ru_utime + me.ru_stime,
+                      "peak_kb": max(me.ru_maxrss, kids.ru_maxrss)}))
 
 
 def task_cost(job: object) -> dict:
@@ -142,6 +145,29 @@ def probe_table(folder: Path, day: date, runs: int) -> Table:
     return t
 
 
+def spin(n: int) -> float:
+    """Pure-Python work, no I/O: its CPU seconds."""
+    started, x = time.process_time(), 0
+    for i in range(n):
+        x += i
+    return time.process_time() - started
+
+
+def cores_available(n: int = 10_000_000) -> float:
+    """What two independent processes get here now: their speed-up over one (2.00 on 2 idle cores).
+
+    The ceiling for any 2-worker speed-up measured in the same run on a machine shared with others.
+    """
+    with ProcessPoolExecutor(2) as pool:
+        list(pool.map(spin, [1, 1]))  # both started
+        started = time.perf_counter()
+        list(pool.map(spin, [n]))
+        one = time.perf_counter() - started
+        started = time.perf_counter()
+        list(pool.map(spin, [n, n]))
+        return 2 * one / (time.perf_counter() - started)
+
+
 def run(folder: Path, days: list[date], mode: list[str], out: Path) -> dict:
     argv = ["backtest", "--symbol", "ES", "--from", days[0].isoformat(), "--to", days[-1].isoformat(),
             "--data-dir", str(folder), "--out", str(out), *mode]
@@ -175,6 +201,7 @@ def main() -> None:
     rows = []
     walls: dict[str, dict[int, float]] = {name: {} for name in MODES}
     base: dict[str, float] = {}
+    ceiling = [cores_available()]
     for n in counts:
         single = None
         for name, mode in MODES.items():
@@ -184,19 +211,23 @@ def main() -> None:
             base.setdefault(name, per_day)
             speedup = "" if single is None else f"{single / r['wall']:.2f}x"
             single = r["wall"] if single is None else single
-            rows.append((str(n), name, f"{r['wall']:.2f}", f"{r['cpu'] / r['wall']:.2f}", f"{per_day:.2f}",
+            rows.append((str(n), name, f"{r['wall']:.2f}", f"{r['cpu'] / r['wall']:.2f}", f"{r['main_cpu']:.2f}",
+                         f"{per_day:.2f}",
                          f"{per_day / base[name]:.2f}",
                          speedup or "(baseline)", f"{r['peak_kb'] / 1024:.0f}", f"{r['peak_kb'] / 1024 / n:.1f}"))
+    ceiling.append(cores_available())
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     t = Table(title=f"Multi-day backtest, {args.minutes:g} simulated minutes a day, example rules "
                     f"({os.cpu_count()} cores, load average {load} at the end)")
-    for c in ("days", "engine", "wall s", "cores used", "s/day", "s/day vs 1 day", "speed-up vs 1 process", "peak MB",
-              "peak MB/day"):
+    for c in ("days", "engine", "wall s", "cores used", "main process CPU s", "s/day", "s/day vs 1 day",
+              "speed-up vs 1 process", "peak MB", "peak MB/day"):
         t.add_column(c, justify="right")
     for row in rows:
         t.add_row(*row)
     console = Console(width=150)
     console.print(t)
+    console.print(f"two independent pure-Python processes get {ceiling[0]:.2f}x of one here before the runs and "
+                  f"{ceiling[1]:.2f}x after (2.00x on 2 idle cores): the ceiling for the 2-worker speed-ups above")
     lo, hi = min(counts), max(counts)
     if hi > lo:
         slope = {name: (w[hi] - w[lo]) / (hi - lo) for name, w in walls.items()}
