@@ -175,7 +175,10 @@ def run(folder: Path, days: list[date], mode: list[str], out: Path) -> dict:
                           check=False)
     if proc.returncode != 0:
         raise SystemExit(f"backtest failed: {proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    if result["code"] != 0:  # a user error is reported, not raised: its figures would time nothing
+        raise SystemExit(f"backtest exited {result['code']}: {proc.stderr[-2000:]}")
+    return result
 
 
 def main() -> None:
