@@ -42,9 +42,9 @@ from tapeflow.trading.orders import (
 )
 from tapeflow.trading.paper_broker import PaperBroker
 from tapeflow.trading.positions import Ledger
-from tapeflow.trading.risk import RiskDecision, RiskEvent, RiskManager
+from tapeflow.trading.risk import RiskDecision, RiskEvent, RiskManager, exposure_tenths
 from tapeflow.trading.settings import TradingSettings
-from tapeflow.trading.snapshot import AccountSnapshot, LimitGauge, PositionView
+from tapeflow.trading.snapshot import AccountSnapshot, LimitGauge, PositionView, instrument_rows, position_gauge
 
 _replace = msgspec.structs.replace
 log = logging.getLogger("tapeflow.trading")
@@ -212,7 +212,7 @@ class Account:
             remaining = _replace(o.request, qty=qty - o.filled_qty, bracket=None)
             others = [x for x in self.open_orders() if x.id != order_id]
             d = self.risk.check(remaining, ts_ns=ts, ledger=self.ledger, open_orders=others)
-            limit = self.settings.risk.max_order_qty
+            limit = self.settings.risk.limits_for(o.instrument).max_order_qty
             if d.ok and limit is not None and qty > limit and o.request.source != Source.FLATTEN:
                 d = RiskDecision(False, "max_order_qty", f"order of {qty} exceeds the max order size {limit}")
             if not d.ok:
@@ -296,9 +296,10 @@ class Account:
         self.broker.on_events(batch)
         self._set_clock(int(batch["ts_event"][-1]))
         if isinstance(self.broker, PaperBroker):
-            for root, book in self.broker.books.items():
-                if book.last is not None and root in self.ledger.positions:
-                    self.ledger.mark(root, book.last)
+            for root in self.ledger.positions:  # a micro on its E-mini's tape is marked there
+                last = self.broker.last_price(root)
+                if last is not None:
+                    self.ledger.mark(root, last)
         self._after_activity()
 
     def mark(self, instrument: str, price: int) -> None:
@@ -334,9 +335,13 @@ class Account:
             gauges.append(
                 LimitGauge("trailing_drawdown", r.drawdown_cents(), s.trailing_drawdown_cents, "cents")
             )
-        if s.max_position is not None:
-            biggest = max((abs(p.qty) for p in led.positions.values()), default=0)
-            gauges.append(LimitGauge("max_position", biggest, s.max_position, "contracts"))
+        rows = instrument_rows(led, self.open_orders(), d, s)
+        biggest = position_gauge(rows, s)
+        if biggest is not None:
+            gauges.append(biggest)
+        if s.max_exposure_tenths is not None:
+            reach = exposure_tenths(led, self.open_orders())
+            gauges.append(LimitGauge("max_exposure", reach, s.max_exposure_tenths, "es_tenths"))
         if s.max_trades_per_day is not None:
             gauges.append(
                 LimitGauge("max_trades_per_day", day.entries if day else 0, s.max_trades_per_day, "trades")
@@ -372,6 +377,8 @@ class Account:
             working_orders=len(self.open_orders()),
             limits=tuple(gauges),
             last_reject=self.last_reject,
+            instruments=rows,
+            exposure_tenths=sum(row.exposure_tenths for row in rows),
         )
 
     def update_settings(self, settings: TradingSettings) -> None:
