@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import os
+import shutil
+import struct
 import time
+import tracemalloc
+from collections import Counter
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pytest
+import zstandard
 from backtest_scenario import COSTS, SCHEDULE, ArraySource, tape
 from test_backtest_report import ENTRY_RULES, SETTINGS
 
@@ -153,29 +160,114 @@ def test_a_file_and_a_range_together_or_a_range_without_symbol_are_user_errors(w
     assert "2024-07-09" in capsys.readouterr().err
 
 
-def test_signals_and_footprint_read_a_date_range_as_the_days_in_order(week, capsys):
+def _json_lines(capsys) -> list[dict]:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def _range(command: str, folder: Path, first: str, last: str, *extra: str) -> list[str]:
+    return [command, "--symbol", "ES", "--from", first, "--to", last, "--data-dir", str(folder), *extra]
+
+
+def test_footprint_over_a_range_is_each_day_alone_joined_and_a_days_last_bar_ends_in_its_day(week, capsys):
     folder, _, _ = week
     files = sorted(folder.glob("*.dbn.zst"))
-    assert main(["footprint", "--symbol", "ES", "--from", "2024-07-02", "--to", "2024-07-03", "--data-dir",
-                 str(folder), "--format", "json"]) == 0
-    ranged = capsys.readouterr().out
-    singles = ""
+    assert main(_range("footprint", folder, "2024-07-02", "2024-07-03", "--format", "json")) == 0
+    ranged = _json_lines(capsys)
+    singles = []
     for f in files[1:3]:
         assert main(["footprint", str(f), "--format", "json"]) == 0
-        singles += capsys.readouterr().out
-    assert ranged == singles and ranged
-    assert main(["signals", "--symbol", "ES", "--from", "2024-07-02", "--to", "2024-07-03", "--data-dir",
-                 str(folder), "--format", "json"]) == 0
-    ranged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        singles += _json_lines(capsys)
+    assert ranged == singles and len(ranged) == 20  # 10 one-minute bars a day
+    # the day edge by hand: July 2nd's last bar is its 09:39 ET minute and ends in that minute (not at
+    # July 3rd's first print); July 3rd's first bar starts a fresh session at 09:30 ET
+    open2, open3 = session_for_date(WEEK[1]).rth_open_ns, session_for_date(WEEK[2]).rth_open_ns
+    last2, first3 = ranged[9], ranged[10]
+    assert last2["start_ns"] == open2 + 9 * 60 * 10**9
+    assert open2 + 9 * 60 * 10**9 <= last2["end_ns"] < open2 + 10 * 60 * 10**9
+    assert first3["start_ns"] == open3
+    assert first3["cum_delta"] == first3["delta"]  # session cumulative delta starts again
+
+
+def test_signals_over_a_range_are_each_day_alone_joined_and_carry_their_trading_date(week, capsys):
+    folder, _, _ = week
+    files = sorted(folder.glob("*.dbn.zst"))
+    assert main(_range("signals", folder, "2024-07-02", "2024-07-03", "--format", "json")) == 0
+    ranged = _json_lines(capsys)
     singles = []
     for f in files[1:3]:
         assert main(["signals", str(f), "--format", "json"]) == 0
-        singles += [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    # read one after another, the first day's last bar closes at the second day's first print (a file
-    # read alone never closes it); everything else is what each day gives alone
-    late = [s for s in ranged if trading_date_of(s["bar_start_ns"]) != trading_date_of(s["ts_ns"])]
-    assert all(s["ts_ns"] == session_for_date(WEEK[2]).rth_open_ns for s in late)  # its first event, 09:30 ET
-    assert [s for s in ranged if s not in late] == singles and singles
+        singles += _json_lines(capsys)
+    assert [{k: v for k, v in s.items() if k != "trading_date"} for s in ranged] == singles and singles
+    assert [s["trading_date"] for s in ranged] == [trading_date_of(s["ts_ns"]).isoformat() for s in ranged]
+    assert {s["trading_date"] for s in ranged} == {"2024-07-02", "2024-07-03"}
+    # no bar of July 2nd closes at July 3rd's open any more
+    assert all(trading_date_of(s["bar_start_ns"]) == trading_date_of(s["ts_ns"]) for s in ranged)
+
+
+def test_range_text_output_gives_each_date_in_order_then_the_combined_tables(week, capsys):
+    folder, _, _ = week
+    assert main(_range("signals", folder, "2024-07-01", "2024-07-03", "--format", "json")) == 0
+    per_day = Counter(s["trading_date"] for s in _json_lines(capsys))
+    assert main(_range("signals", folder, "2024-07-01", "2024-07-03")) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line[:4] == "2024"]
+    assert lines[:3] == [f"{d}: {per_day[d]:,} signals" for d in ("2024-07-01", "2024-07-02", "2024-07-03")]
+    total = sum(per_day.values())
+    flat = " ".join(out.split())  # rich wraps at the console's width
+    assert f"{total:,} signals from" in flat and "over 2024-07-01 .. 2024-07-03 (3 trading dates)" in flat
+    assert out.index("2024-07-03:") < out.index(f"{total:,} signals from")
+    assert main(_range("footprint", folder, "2024-07-01", "2024-07-03", "--last", "1")) == 0
+    out = capsys.readouterr().out
+    sections = [out.index(f"{d}  ") for d in ("2024-07-01", "2024-07-02", "2024-07-03")]
+    assert sections == sorted(sections) and out.count("Session summary") == 3
+
+
+def _corrupt_first_trade(path: Path) -> None:
+    """Rewrite a day file with its first trade's price set to 0 (one malformed record)."""
+    raw = zstandard.ZstdDecompressor().stream_reader(path.open("rb")).read()
+    (length,) = struct.unpack_from("<I", raw, 4)
+    body = bytearray(raw[8 + length :])
+    first_trade = next(i for i in range(0, len(body), 80) if body[i + 28] == ord("T"))
+    struct.pack_into("<q", body, first_trade + 16, 0)
+    path.write_bytes(zstandard.ZstdCompressor().compress(raw[: 8 + length] + bytes(body)))
+
+
+def test_malformed_records_are_reported_for_the_day_that_had_them(week, tmp_path, capsys):
+    folder, _, _ = week
+    files = sorted(folder.glob("*.dbn.zst"))
+    for f in files[:3]:
+        shutil.copy(f, tmp_path / f.name)
+    bad = tmp_path / files[1].name
+    _corrupt_first_trade(bad)
+    assert main(_range("footprint", tmp_path, "2024-07-01", "2024-07-03", "--format", "json")) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(err) == {"source": str(bad), "records": json.loads(err)["records"], "malformed": 1,
+                               "malformed_reasons": {"non-positive price": 1}}
+    assert len(out.splitlines()) == 30
+    assert main(_range("signals", tmp_path, "2024-07-01", "2024-07-03")) == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = next(i for i, line in enumerate(lines) if "malformed records skipped" in line)
+    assert lines[at - 1].startswith("2024-07-02: ") and lines[at].startswith("1 malformed records skipped")
+    assert sum("malformed" in line for line in lines) == 1
+
+
+def _footprint_peak(folder: Path, first: str, last: str) -> int:
+    tracemalloc.start()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(_range("footprint", folder, first, last, "--format", "json")) == 0
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_footprint_over_five_days_peaks_near_one_days_memory(week):
+    folder, _, _ = week
+    _footprint_peak(folder, "2024-07-01", "2024-07-01")  # imports and caches outside the measure
+    one = _footprint_peak(folder, "2024-07-01", "2024-07-01")
+    five = _footprint_peak(folder, "2024-07-01", "2024-07-08")
+    print(f"footprint peak traced memory: 1 day {one:,} B, 5 days {five:,} B")
+    assert five < 1.5 * one, (one, five)  # holding the range's events would be ~5x
 
 
 def test_engines_pull_only_a_window_of_tasks_ahead_so_a_month_never_sits_in_memory():

@@ -1,12 +1,16 @@
 """``tapeflow footprint FILE``: a readable footprint of the last bars and a session summary.
 
 ``--format json`` prints JSON Lines, one bar per line (prices in index points), for scripts.
+Over ``--symbol ES --from D --to D`` each trading date is built on its own, in date order, and
+printed as it is done (a section per date in text mode: its last bars and its session), so
+memory holds one day's events, never the range's.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -18,13 +22,14 @@ from tapeflow.commands._source import add_source_args, check_usable, open_from_a
 from tapeflow.core.instruments import Instrument
 from tapeflow.core.sessions import ns_to_et
 from tapeflow.core.timeutil import ns_to_iso
+from tapeflow.feeds.base import EventSource
 from tapeflow.flow.bars import parse_bar_spec
 from tapeflow.flow.delta import CumReset
 from tapeflow.flow.footprint import FootprintBars
 from tapeflow.flow.footprint_batch import build_footprint
 from tapeflow.flow.profile import VolumeProfile
 from tapeflow.flow.value_area import DEFAULT_VALUE_AREA_METHOD, VALUE_AREA_METHODS
-from tapeflow.history.dates import add_range_args, open_range_or
+from tapeflow.history.dates import add_range_args, run_per_day
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,30 +48,52 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    source = open_range_or(args, open_from_args)
-    events = read_all(source)
-    check_usable(source)
-    bars = build_footprint(
-        events,
-        parse_bar_spec(args.bar),
-        value_area=args.value_area / 100.0,
-        value_area_method=args.value_area_method,
-        cum_reset=CumReset(args.cum_reset),
-    )
-    inst = source.info.instrument
-    if args.format == "json":
-        for rec in bars.iter_json_records(inst):
-            print(json.dumps(rec))
-        report_malformed(source, "json")
-        return 0
+    text = args.format == "text"
+
+    def day_footprint(source: EventSource) -> DayFootprint:
+        """One day's bars (and, for text, its session summary); its events end with it."""
+        events = read_all(source)
+        check_usable(source)
+        bars = build_footprint(
+            events,
+            parse_bar_spec(args.bar),
+            value_area=args.value_area / 100.0,
+            value_area_method=args.value_area_method,
+            cum_reset=CumReset(args.cum_reset),
+        )
+        sessions = None
+        if text and len(bars):
+            sessions = render_sessions(bars, source.info.instrument, events, args.value_area / 100.0,
+                                       args.value_area_method)
+        return DayFootprint(bars, sessions)
+
     console = Console()
-    if len(bars) == 0:
-        console.print("no trades in this source")
-        return 0
-    console.print(render_bars(bars.select(slice(max(0, len(bars) - args.last), len(bars))), inst, args.ticks_per_row))
-    console.print(render_sessions(bars, inst, events, args.value_area / 100.0, args.value_area_method))
-    report_malformed(source, "text", console)
+    for run_ in run_per_day(args, open_from_args, day_footprint):
+        source, bars = run_.source, run_.result.bars
+        inst = source.info.instrument
+        if not text:
+            for rec in bars.iter_json_records(inst):
+                print(json.dumps(rec))
+            report_malformed(source, "json")
+            continue
+        if run_.day is not None:  # a range: one section per trading date, printed as it is done
+            console.rule(f"{run_.day.isoformat()}  {source.info.source}")
+        if len(bars) == 0:
+            console.print("no trades in this source")
+            continue
+        console.print(render_bars(bars.select(slice(max(0, len(bars) - args.last), len(bars))), inst,
+                                  args.ticks_per_row))
+        console.print(run_.result.sessions)
+        report_malformed(source, "text", console)
     return 0
+
+
+@dataclass(slots=True)
+class DayFootprint:
+    """One run's bars and its rendered session summary (text mode)."""
+
+    bars: FootprintBars
+    sessions: Table | None
 
 
 def render_bars(bars: FootprintBars, inst: Instrument, ticks_per_row: int = 1) -> Table:

@@ -5,13 +5,18 @@ asks; ``--rules resources/rules/example.toml`` runs the shipped example rules (t
 default). ``--format json`` prints JSON Lines, one
 signal per line (prices in index points). Text mode prints the last signals and a count per
 detector kind per session, for a human to sanity-check.
+
+Over ``--symbol ES --from D --to D`` each trading date runs its own pipeline, in date order: a
+line per date as it finishes (with its malformed records, if any), then the combined tables;
+JSON lines carry the ``trading_date`` they belong to.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections import Counter
+from collections import Counter, deque
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -21,8 +26,9 @@ from rich.table import Table
 from tapeflow.commands._source import add_source_args, check_usable, open_from_args, report_malformed
 from tapeflow.core.instruments import Instrument
 from tapeflow.core.sessions import ns_to_et, trading_date_of
+from tapeflow.feeds.base import EventSource
 from tapeflow.flow.state import FlowSettings, FlowState
-from tapeflow.history.dates import add_range_args, open_range_or
+from tapeflow.history.dates import add_range_args, run_per_day
 from tapeflow.signals.engine import RuleEngine, registry_for
 from tapeflow.signals.model import Signal
 from tapeflow.signals.paths import default_plugins_dir
@@ -46,8 +52,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    source = open_range_or(args, open_from_args)
-    inst = source.info.instrument
     plugins = Path(args.plugins) if args.plugins else default_plugins_dir()
     if args.all or not args.rules:
         registry = load_registry([plugins] if plugins else [])
@@ -56,29 +60,72 @@ def run(args: argparse.Namespace) -> int:
         path = Path(args.rules)
         registry = registry_for(path, plugins)
         rules, rules_name = load_rules(path, registry=registry).rules, str(path)
-    symbol = source.info.symbols[0] if source.info.symbols else inst.root
-    engine = RuleEngine(rules, inst, registry=registry, symbol=symbol)
-    state = FlowState(inst, FlowSettings(bar=args.bar))
-    signals: list[Signal] = []
-    for batch in source:
-        signals.extend(engine.on_update(state, state.update(batch), batch))
-    check_usable(source)
-    if args.format == "json":
-        for s in signals:
-            print(json.dumps(signal_record(s, inst)))
-        report_malformed(source, "json")
-        return 0
+
+    def day_signals(source: EventSource) -> DaySignals:
+        """One pipeline (flow state and rule engine) over one source."""
+        inst = source.info.instrument
+        symbol = source.info.symbols[0] if source.info.symbols else inst.root
+        engine = RuleEngine(rules, inst, registry=registry, symbol=symbol)
+        state = FlowState(inst, FlowSettings(bar=args.bar))
+        signals: list[Signal] = []
+        for batch in source:
+            signals.extend(engine.on_update(state, state.update(batch), batch))
+        check_usable(source)
+        return DaySignals(signals, {d.kind: d.error for d in engine.disabled})
+
     console = Console()
-    console.print(f"{len(signals):,} signals from {len(rules)} rules ({rules_name}) over {source.info.source}")
-    if signals:
-        console.print(render_signals(signals[-args.last :], inst))
-        console.print(render_counts(signals))
-    report_malformed(source, "text", console)
-    for d in engine.disabled:
-        console.print(f"[red]plugin {d.kind} disabled: {d.error}[/]")
+    last: deque[Signal] = deque(maxlen=max(0, args.last))
+    counts: Counter[tuple[date, str]] = Counter()
+    disabled: dict[str, str] = {}
+    total, inst, names, malformed = 0, None, [], []
+    for run_ in run_per_day(args, open_from_args, day_signals):
+        source, signals = run_.source, run_.result.signals
+        inst = source.info.instrument
+        disabled.update(run_.result.disabled)
+        if args.format == "json":
+            for s in signals:
+                rec = signal_record(s, inst)
+                if run_.day is not None:
+                    rec["trading_date"] = run_.day.isoformat()
+                print(json.dumps(rec))
+            report_malformed(source, "json")
+            continue
+        total += len(signals)
+        last.extend(signals)
+        counts.update((trading_date_of(s.ts_ns), s.kind) for s in signals)
+        names.append(str(source.info.source) if run_.day is None else run_.day.isoformat())
+        if run_.day is None:
+            malformed.append(source)
+        else:  # a range: each date's line as soon as it is done
+            console.print(_day_line(run_.day, signals))
+            report_malformed(source, "text", console)
+    if args.format == "json" or inst is None:
+        return 0
+    over = names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]} ({len(names)} trading dates)"
+    console.print(f"{total:,} signals from {len(rules)} rules ({rules_name}) over {over}")
+    if total:
+        console.print(render_signals(list(last), inst))
+        console.print(render_counts(counts))
+    for source in malformed:
+        report_malformed(source, "text", console)
+    for kind, error in disabled.items():
+        console.print(f"[red]plugin {kind} disabled: {error}[/]")
     for p in registry.problems:
         console.print(f"[yellow]plugin {p.source}: {p.message}[/]")
     return 0
+
+
+@dataclass(slots=True)
+class DaySignals:
+    """What one pipeline fired, and the plugins that failed in it (kind -> error)."""
+
+    signals: list[Signal]
+    disabled: dict[str, str]
+
+
+def _day_line(day: date, signals: list[Signal]) -> str:
+    """A date's count as it finishes (its split by kind is in the combined table at the end)."""
+    return f"{day.isoformat()}: {len(signals):,} signals"
 
 
 def signal_record(s: Signal, inst: Instrument) -> dict:
@@ -110,9 +157,8 @@ def render_signals(signals: list[Signal], inst: Instrument) -> Table:
     return table
 
 
-def render_counts(signals: list[Signal]) -> Table:
-    """Signals per kind per trading date (the session they fired in)."""
-    counts: Counter[tuple[date, str]] = Counter((trading_date_of(s.ts_ns), s.kind) for s in signals)
+def render_counts(counts: Counter[tuple[date, str]]) -> Table:
+    """Signals per kind per trading date (the session they fired in): ``(date, kind) -> count``."""
     days = sorted({d for d, _ in counts})
     kinds = sorted({k for _, k in counts})
     table = Table(title="Signals per detector kind per session")

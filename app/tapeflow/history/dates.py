@@ -1,7 +1,7 @@
 """``--symbol ES --from D --to D`` wherever a command takes a FILE: the catalog's day files.
 
 Commands call :func:`add_range_args` when they build their parser and :func:`day_files_from_args`
-(or :func:`open_range_or`) where they choose their source, one line each, so the code that
+(or :func:`run_per_day`) where they choose their source, one line each, so the code that
 reads a FILE stays as it is.
 """
 
@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import numpy as np
 
 from tapeflow.errors import TapeflowError
 from tapeflow.feeds.base import EventSource, FeedInfo, FeedStats
 from tapeflow.history.catalog import DayFiles, default_data_dir, scan, select
+from tapeflow.history.engine import InlineEngine
+
+R = TypeVar("R")
 
 
 def add_range_args(p: argparse.ArgumentParser, *, positional: str | None = "source") -> None:
@@ -70,32 +75,55 @@ def product_root(symbol: str) -> str:
     return parse_symbol(symbol.split(".")[0]).instrument.root
 
 
-def open_range_or(args: argparse.Namespace, open_file: Callable[[argparse.Namespace], EventSource]) -> EventSource:
-    """The date range as one source (day files one after another), else ``open_file(args)``."""
+@dataclass(frozen=True, slots=True)
+class DayRun(Generic[R]):
+    """One pipeline's run: its trading date (``None`` for a FILE), the source it read (for its
+    malformed counts) and what the command's function made of it."""
+
+    day: date | None
+    source: EventSource
+    result: R
+
+
+def run_per_day(args: argparse.Namespace, open_file: Callable[[argparse.Namespace], EventSource],
+                fn: Callable[[EventSource], R]) -> Iterator[DayRun[R]]:
+    """``fn`` over the FILE once, or over each trading date of ``--from/--to`` on a fresh source,
+    in date order, each run handed back as it ends.
+
+    Why per date: a pipeline (bars, flow state, rules) that spans two sessions lets a day's last
+    time bar close at the next day's first event, and a command that reads everything first would
+    hold the whole range; one run per date gives each day what it gives alone, in one day's memory.
+    The days go through the same :class:`~tapeflow.history.engine.InlineEngine` as ``backtest
+    --jobs 1`` (in this process, since ``fn`` may hold rules and plugins that do not pickle).
+    """
     days = day_files_from_args(args, getattr(args, "source", None))
     if days is None:
         if not getattr(args, "source", None):
             raise TapeflowError("give a FILE, or --symbol ES --from YYYY-MM-DD --to YYYY-MM-DD")
-        return open_file(args)
-    return DaysSource([f for d in days for f in d.files], symbol=args.symbol)
+        source = open_file(args)
+        yield DayRun(None, source, fn(source))
+        return
+
+    def one_day(d: DayFiles) -> DayRun[R]:
+        source = DaysSource(list(d.files), symbol=args.symbol)
+        return DayRun(d.day, source, fn(source))
+
+    yield from InlineEngine().map(one_day, days)
 
 
 class DaysSource:
-    """Day files read one after another as one ``EventSource`` (each file opened when reached, so
-    memory holds one batch, not the range).
-
-    ``signals`` and ``footprint`` read a range this way: bars and rules start afresh at each
-    session, so each day gives what it gives alone, except that a day's last time bar, which a
-    file read alone never closes, closes at the next day's first event (tested).
-    ``backtest`` instead runs one pipeline per day (:mod:`tapeflow.history.engine`)."""
+    """The files of one trading date read one after another as one ``EventSource`` (a date may
+    be split over several files); :func:`run_per_day` gives each date its own."""
 
     def __init__(self, files: list[str], *, symbol: str | None = None) -> None:
         from tapeflow.backtest.runner import open_sources
 
         self._sources = open_sources(files, symbol=symbol)
         first = self._sources[0].info
-        self.info = FeedInfo(source=f"{first.source} .. {self._sources[-1].info.source} ({len(files)} files)",
-                             schema=first.schema, instrument=first.instrument, symbols=list(first.symbols),
+        name = str(first.source)
+        if len(files) > 1:
+            name = f"{first.source} .. {self._sources[-1].info.source} ({len(files)} files)"
+        self.info = FeedInfo(source=name, schema=first.schema, instrument=first.instrument, symbols=list(first.symbols),
                              instrument_ids=dict(first.instrument_ids))
         self.stats = FeedStats()
 
