@@ -222,13 +222,15 @@ def test_range_text_output_gives_each_date_in_order_then_the_combined_tables(wee
     assert sections == sorted(sections) and out.count("Session summary") == 3
 
 
-def _corrupt_first_trade(path: Path) -> None:
-    """Rewrite a day file with its first trade's price set to 0 (one malformed record)."""
+def _zero_trade_prices(path: Path, count: int | None = 1) -> None:
+    """Rewrite a day file with its first ``count`` trades' prices (all: ``None``) set to 0, one
+    malformed record each."""
     raw = zstandard.ZstdDecompressor().stream_reader(path.open("rb")).read()
     (length,) = struct.unpack_from("<I", raw, 4)
     body = bytearray(raw[8 + length :])
-    first_trade = next(i for i in range(0, len(body), 80) if body[i + 28] == ord("T"))
-    struct.pack_into("<q", body, first_trade + 16, 0)
+    trades = [i for i in range(0, len(body), 80) if body[i + 28] == ord("T")]
+    for at in trades[:count]:
+        struct.pack_into("<q", body, at + 16, 0)
     path.write_bytes(zstandard.ZstdCompressor().compress(raw[: 8 + length] + bytes(body)))
 
 
@@ -238,7 +240,7 @@ def test_malformed_records_are_reported_for_the_day_that_had_them(week, tmp_path
     for f in files[:3]:
         shutil.copy(f, tmp_path / f.name)
     bad = tmp_path / files[1].name
-    _corrupt_first_trade(bad)
+    _zero_trade_prices(bad)
     assert main(_range("footprint", tmp_path, "2024-07-01", "2024-07-03", "--format", "json")) == 0
     out, err = capsys.readouterr()
     assert json.loads(err) == {"source": str(bad), "records": json.loads(err)["records"], "malformed": 1,
@@ -300,3 +302,18 @@ def test_the_options_choose_the_engine_and_bad_ones_are_user_errors(week, capsys
     args = ["backtest", "--symbol", "ES", "--from", "2024-07-01", "--to", "2024-07-02", "--data-dir", str(folder)]
     assert main([*args, "--jobs", "0"]) == 2
     assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+def test_a_day_whose_trades_were_all_lost_stops_the_range_naming_its_file_after_the_days_before(
+        week, tmp_path, capsys):
+    folder, _, _ = week
+    files = sorted(folder.glob("*.dbn.zst"))
+    for f in files[:2]:
+        shutil.copy(f, tmp_path / f.name)
+    lost = tmp_path / files[2].name
+    shutil.copy(files[2], lost)
+    _zero_trade_prices(lost, None)
+    assert main(_range("footprint", tmp_path, "2024-07-01", "2024-07-03", "--format", "json")) == 2
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 20  # the two whole days, printed as they finished
+    assert str(lost) in err and "no usable trades" in err and "non-positive price" in err
