@@ -372,6 +372,10 @@ class Account:
             working_orders=len(self.open_orders()),
             limits=tuple(gauges),
             last_reject=self.last_reject,
+            kill_switch_persisted=self.kill_switch.persisted,
+            kill_switch_save_error=self.kill_switch.save_error,
+            journal_errors=self.journal_errors,
+            journal_error=self.journal_error,
         )
 
     def update_settings(self, settings: TradingSettings) -> None:
