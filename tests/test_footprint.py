@@ -64,22 +64,22 @@ def test_poc_tie_goes_to_the_price_nearest_the_middle_then_the_lower():
     assert both(ev, parse_bar_spec("1m")).bar(0)["poc"] == 100
 
 
-def test_value_area_grows_towards_the_larger_neighbour_and_takes_ties_together():
+def test_one_row_value_area_grows_towards_the_larger_neighbour_and_takes_ties_together():
     # Volumes by price 100..106: 1, 2, 6, 10, 6, 1, 4  (total 30, 70% = 21)
     vols = {100: 1, 101: 2, 102: 6, 103: 10, 104: 6, 105: 1, 106: 4}
     ev = make_trades([T0] * 7, list(vols), list(vols.values()), [BUY] * 7)
-    bar = both(ev, parse_bar_spec("1m")).bar(0)
+    bar = both(ev, parse_bar_spec("1m"), value_area_method="one_row").bar(0)
     assert bar["poc"] == 103
     # 103 (10) -> 102 and 104 tie at 6: both (22 >= 21): VA 102..104
     assert (bar["val"], bar["vah"]) == (102, 104)
 
 
-def test_value_area_percentage_is_configurable():
+def test_one_row_value_area_percentage_is_configurable():
     vols = {100: 1, 101: 2, 102: 6, 103: 10, 104: 6, 105: 1, 106: 4}
     ev = make_trades([T0] * 7, list(vols), list(vols.values()), [BUY] * 7)
     # 90% of 30 = 27: 103..104 (22), then 105 (1) vs 101 (2) -> 101 (24), then 105 (1) vs 100 (1)
     # tie -> both (26), then only 106 (4) above -> 30.
-    bar = both(ev, parse_bar_spec("1m"), value_area=0.9).bar(0)
+    bar = both(ev, parse_bar_spec("1m"), value_area=0.9, value_area_method="one_row").bar(0)
     assert (bar["val"], bar["vah"]) == (100, 106)
 
 
@@ -199,6 +199,7 @@ def test_streaming_equals_batch_on_random_trades(rows, spec):
     ts, px, sz, sd = zip(*rows, strict=True)
     ev = make_trades(np.array(ts) + T0, np.array(px) + 22000, sz, sd)
     both(ev, parse_bar_spec(spec))
+    both(ev, parse_bar_spec(spec), value_area_method="one_row", value_area=0.55)
     ev["kind"][np.array(px) % 3 == 0] = K_LEVEL  # a third of the rows book rows: they move the clock
     expected = both(ev, parse_bar_spec(spec))
     stream = FootprintBuilder(parse_bar_spec(spec))

@@ -3,7 +3,15 @@ from decimal import Decimal
 
 import pytest
 
-from tapeflow.core.instruments import front_month, instrument, parse_symbol, third_friday
+from tapeflow.core.instruments import (
+    contract_month,
+    feed_contract,
+    front_month,
+    instrument,
+    month_label,
+    parse_symbol,
+    third_friday,
+)
 from tapeflow.errors import TapeflowError
 
 
@@ -36,6 +44,11 @@ def test_price_tick_round_trip_is_exact():
         ("nqm27", "NQM7", 6, 2027),
         ("CME_MINI:ES1!", "ES1!", None, None),
         ("MNQ", "MNQ1!", None, None),
+        ("ES 12-25", "ESZ5", 12, 2025),  # NinjaTrader month-year
+        ("ES DEC25", "ESZ5", 12, 2025),
+        ("MES 03-27", "MESH7", 3, 2027),
+        ("ES2!", "ES2!", None, None),
+        ("/ES", "ES1!", None, None),
     ],
 )
 def test_parse_symbol(text, code, month, year):
@@ -48,8 +61,36 @@ def test_parse_symbol_rejects_unknown_products():
         parse_symbol("CLZ6")
 
 
+@pytest.mark.parametrize("bad", ["ES 13-25", "ES DEX25", "ES0!"])
+def test_parse_symbol_rejects_impossible_months(bad):
+    with pytest.raises(TapeflowError):
+        parse_symbol(bad)
+
+
+def test_continuous_rank_counts_quarterly_months_from_the_front():
+    on = date(2026, 11, 25)  # front month: December 2026
+    assert contract_month(parse_symbol("ES1!"), on) == (2026, 12)
+    assert contract_month(parse_symbol("ES2!"), on) == (2027, 3)
+    assert contract_month(parse_symbol("ES5!"), on) == (2027, 12)
+    assert contract_month(parse_symbol("ES 06-27"), on) == (2027, 6)
+    assert month_label("ES", 2027, 3) == "ESH7 (March 2027)"
+
+
+def test_prices_that_decimal_cannot_divide_are_user_errors():
+    es = instrument("ES")
+    for bad in ("1e28", "Infinity", "NaN", "x"):
+        with pytest.raises(TapeflowError, match="not a usable ES price"):
+            es.to_ticks(bad)
+
+
 def test_front_month_rolls_eight_days_before_third_friday():
     assert third_friday(2026, 12) == date(2026, 12, 18)
     assert front_month(date(2026, 11, 25)) == (2026, 12)
     assert front_month(date(2026, 12, 9)) == (2026, 12)
     assert front_month(date(2026, 12, 10)) == (2027, 3)  # roll Thursday, eight days before expiry
+
+
+def test_feed_contract_is_the_first_dated_symbol_of_the_root():
+    assert feed_contract("ES", ["ES.c.0", "ESU4"]) == "ESU4"
+    assert feed_contract("ES", ["ESU4-ESZ4", "NQU4"]) == "ES"  # a spread, another root: undated
+    assert feed_contract("MES", []) == "MES"

@@ -12,8 +12,10 @@ T0 = iso_to_ns("2024-07-02T14:00:00Z")
 def test_profile_poc_and_value_area_by_hand():
     vols = {100: 1, 101: 2, 102: 6, 103: 10, 104: 6, 105: 1, 106: 4}
     ev = make_trades([T0] * 7, list(vols), list(vols.values()), [1, -1, 1, -1, 1, -1, 1])
-    s = VolumeProfile.from_trades(ev).summary()
+    s = VolumeProfile.from_trades(ev, value_area_method="one_row").summary()
     assert (s.low, s.high, s.volume, s.poc, s.val, s.vah) == (100, 106, 30, 103, 102, 104)
+    s = VolumeProfile.from_trades(ev).summary()  # two_row: 101..103 (pair 8 > 7), then 104..105 (7 > 1)
+    assert (s.poc, s.val, s.vah) == (103, 101, 105)
     assert s.delta == (1 + 6 + 6 + 4) - (2 + 10 + 1)
 
 

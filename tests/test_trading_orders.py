@@ -10,36 +10,19 @@ from datetime import date
 
 from tapeflow.core.events import Side
 from tapeflow.trading import (
-    Account,
     Bracket,
     EventKind,
-    OrderEvent,
-    OrderRequest,
     OrderStatus,
     OrderType,
-    PaperSettings,
-    TradingSettings,
 )
 from tapeflow.trading.testing import MS, et, levels, trades
+from tapeflow.trading.testing import es_request as req
+from tapeflow.trading.testing import fill_list as fills
+from tapeflow.trading.testing import paper_account as account
 
 BUY, SELL = Side.BUY, Side.SELL
 T0 = et(date(2024, 7, 2), "10:00")
 
-
-def account(**paper: int) -> tuple[Account, list[OrderEvent]]:
-    acct = Account(TradingSettings(paper=PaperSettings(**paper)))
-    events: list[OrderEvent] = []
-    acct.subscribe(events.append)
-    return acct, events
-
-
-def fills(events: list[OrderEvent]) -> list[tuple[int, int, int]]:
-    """(order id, qty, price) of every fill."""
-    return [(e.order.id, e.fill.qty, e.fill.price) for e in events if e.fill is not None]
-
-
-def req(side: Side, qty: int = 1, **kw: object) -> OrderRequest:
-    return OrderRequest(instrument="ES", side=side, qty=qty, **kw)  # type: ignore[arg-type]
 
 
 def test_market_buy_fills_at_last_trade_plus_slippage_without_a_book():

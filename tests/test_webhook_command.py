@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime
 
 import aiohttp
@@ -34,15 +35,20 @@ def test_command_serves_alerts_and_prints_one_line_each_without_the_secret(tmp_p
             for body in (
                 {"secret": SECRET, "action": "buy", "symbol": "ES1!", "quantity": 1, "stop_ticks": 8, "time": now},
                 {"secret": "not-the-secret-at-all", "action": "buy", "symbol": "ES1!", "quantity": 1, "time": now},
+                {"secret": SECRET, "action": "buy", "symbol": "ES2!", "quantity": 1, "stop_ticks": 8},
             ):
                 async with http.post(f"{server.url}/webhook", json=body) as r:
                     replies.append((r.status, await r.json()))
+        replies.append(server.instruments)
         stop.set()
         return await asyncio.wait_for(task, 10)
 
     assert asyncio.run(scenario()) == 0
     out = capsys.readouterr().out
-    assert [s for s, _ in replies] == [200, 401]
+    (contract,) = replies.pop()
+    assert re.fullmatch(r"ES[HMUZ]\d", contract)  # the simulator's dated front month, not just "ES"
+    assert [s for s, _ in replies] == [200, 401, 422]
+    assert replies[2][1]["code"] == "wrong_contract" and contract in replies[2][1]["reason"]
     assert "listening on http://127.0.0.1:" in out and "status page:" in out
     assert "buy ES1! x1 -> 200 ok order 1" in out
     assert "-> 401 unauthorized: wrong secret" in out

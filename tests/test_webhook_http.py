@@ -58,7 +58,7 @@ def test_templated_payload_with_numbers_as_strings_is_accepted():
 
 def test_key_value_body_is_accepted():
     rig = make_rig()
-    text = f"secret={SECRET} action=buy symbol=MESZ2024 quantity=1 stop_ticks=6\n"
+    text = f"secret={SECRET} action=buy symbol=MESU2024 quantity=1 stop_ticks=6\n"
     text += f"time={NOW_ISO} id=kv-1 strategy=Open drive"
     rig.server.instruments = frozenset({"ES", "MES"})
 
@@ -92,7 +92,7 @@ def test_wrong_secret_is_401_and_compared_in_constant_time(monkeypatch):
 
 
 def test_missing_fields_and_wrong_types_are_400_naming_the_field():
-    rig = make_rig()
+    rig = make_rig(require_time=True)
 
     async def scenario(client):
         return [

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from test_webhook_support import NOW_ISO, NOW_NS, SECRET, make_rig
 
 from tapeflow.trading.orders import OrderType
+from tapeflow.webhook.formats import to_alert
 from tapeflow.webhook.outcome import Code, Reply
-from tapeflow.webhook.schema import Action, PayloadError, decode_body, parse_key_values, to_alert
+from tapeflow.webhook.schema import Action, Level, PayloadError, Unit, decode_body, parse_key_values
 
 README = Path(__file__).resolve().parents[1] / "app" / "tapeflow" / "webhook" / "README.md"
 TV_VALUES = {  # what TradingView fills in, for a strategy buy on ES1!
@@ -25,6 +26,10 @@ TV_VALUES = {  # what TradingView fills in, for a strategy buy on ES1!
     "{{strategy.order.id}}": "Long",
     "{{timenow}}": NOW_ISO,
     "{{close}}": "5500.25",
+    "{{strategy.market_position}}": "long",
+    "{{strategy.prev_market_position}}": "flat",
+    "{{strategy.position_size}}": "1",
+    "{{strategy.order.price}}": "5500.25",
 }
 
 
@@ -43,7 +48,9 @@ def test_canonical_json_fields():
     assert a.action == Action.SELL and a.symbol == "MESZ2026" and a.quantity == 3 and a.alert_id == "a1"
     assert a.time_ns == NOW_NS and a.order_type == OrderType.STOP_LIMIT
     assert a.price == Decimal("5500.5") and a.stop_price == Decimal("5501")
-    assert (a.stop_ticks, a.target_ticks, a.reduce_only, a.strategy) == (8, 12, True, "fade")
+    assert a.stop == Level(Unit.TICKS, Decimal(8), "stop_ticks")
+    assert a.target == Level(Unit.TICKS, Decimal(12), "target_ticks")
+    assert (a.reduce_only, a.strategy) == (True, "fade")
 
 
 def test_aliases_and_action_synonyms():

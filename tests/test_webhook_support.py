@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import msgspec
 from aiohttp.test_utils import TestClient, TestServer
 
 from tapeflow.core.timeutil import iso_to_ns
@@ -32,13 +33,17 @@ _ids = itertools.count(1)
 class ListJournal:
     """A journal sink that keeps records in memory."""
 
-    rows: list[tuple[str, object]] = field(default_factory=list)
+    written: list[tuple[str, object]] = field(default_factory=list)
 
     def write(self, table: str, record: object) -> None:
-        self.rows.append((table, record))
+        self.written.append((table, record))
 
     def table(self, name: str) -> list[Any]:
-        return [r for t, r in self.rows if t == name]
+        return [r for t, r in self.written if t == name]
+
+    def rows(self, name: str, where: str = "", params: tuple = ()) -> list[dict[str, Any]]:
+        """The journal's read: every record of ``name`` as a dict (readers filter by time themselves)."""
+        return [msgspec.to_builtins(r) for r in self.table(name)]
 
 
 class FakeMonotonic:

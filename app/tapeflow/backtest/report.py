@@ -24,15 +24,19 @@ from tapeflow.core.instruments import Instrument
 from tapeflow.core.sessions import ns_to_et
 from tapeflow.core.timeutil import ns_to_iso
 from tapeflow.errors import TapeflowError
+from tapeflow.trading.paper_book import FILL_MODELS
 from tapeflow.trading.settings import TradingSettings
 
 QUEUE_MODEL = (
-    "a resting limit joins the back of the queue: the book size at its price when it goes live is "
-    "ahead of it and must trade first; a print through the price fills it completely"
+    "a resting limit joins the back of the queue: what rests at its price when it goes live is ahead "
+    "of it and must trade first (mbo: exactly those orders, less their cancels; mbp: the level's size); "
+    "a print through the price fills it completely"
 )
 FILL_MODEL = (
-    "market and stop orders fill at the touch (best ask to buy, best bid to sell, else the last print) "
-    "plus the slippage; orders go live after the latency, measured on the tape's clock"
+    "market and stop orders walk the book for their size (best ask up to buy, best bid down to sell; "
+    "without a book the last print) plus the slippage; a stop fills on the book after the print that "
+    "triggered it; orders go live after the latency, measured on the tape's clock; which book each "
+    "file allowed is under source.fill_model_per_file"
 )
 
 TRADE_COLUMNS = (
@@ -40,6 +44,9 @@ TRADE_COLUMNS = (
     "entry_price", "exit_price", "ticks", "gross_usd", "commission_usd", "pnl_usd", "duration_s",
     "trading_date", "segment",
 )
+DAY_COLUMNS = ("trading_date", "files", "events", "prints", "signals", "trades", "net_usd", "commission_usd",
+               "open_at_end")
+"""days.csv: one row per trading date of a date-range run (each date ran its own pipeline)."""
 SIGNAL_COLUMNS = (
     "time", "time_et", "instrument", "rule", "kind", "action", "side", "price", "strength", "qty",
     "stop_ticks", "target_ticks", "decision",
@@ -76,6 +83,7 @@ class ReportData:
     source: dict[str, Any]
     span_ns: int | None = None
     notes: list[str] = field(default_factory=list)
+    days: list[list[str]] = field(default_factory=list)  # days.csv rows (DAY_COLUMNS), date-range runs only
 
 
 def settings_used(settings: TradingSettings | None, batching: tuple[int, int] | None = None) -> dict[str, Any]:
@@ -126,11 +134,11 @@ def from_backtest(result: BacktestResult, *, title: str | None = None) -> Report
     source = {
         "kind": "backtest",
         "files": [f.source for f in result.files],
+        "fill_model_per_file": {f.source: f"{f.fill_model}: {FILL_MODELS[f.fill_model]}" for f in result.files},
         "events": result.events,
         "prints": result.prints,
         "malformed_skipped": sum(f.malformed for f in result.files),
-        "elapsed_s": round(result.elapsed_s, 3),
-    }
+    }  # no wall time: the report is a function of its inputs, however and wherever it ran
     delays = result.entry_delays_ns()
     if delays:
         source["entry_delay_ms_mean"] = round(sum(delays) / len(delays) / 1e6, 3)
@@ -146,6 +154,8 @@ def from_backtest(result: BacktestResult, *, title: str | None = None) -> Report
         source=source,
         span_ns=result.span_ns or None,
         notes=notes,
+        days=[[d.day.isoformat(), str(d.files), str(d.events), str(d.prints), str(d.signals), str(d.trades),
+               str(usd(d.net_cents)), str(usd(d.commission_cents)), str(d.open_position)] for d in result.days],
     )
 
 
@@ -230,6 +240,8 @@ def write_report(data: ReportData, out: str | Path) -> dict[str, Any]:
     metrics = build_metrics(data)
     _write_csv(out / "trades.csv", TRADE_COLUMNS, trade_rows(data))
     _write_csv(out / "signals.csv", SIGNAL_COLUMNS, signal_rows(data))
+    if data.days:
+        _write_csv(out / "days.csv", DAY_COLUMNS, data.days)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=json_default) + "\n", encoding="utf-8")
     from tapeflow.backtest.charts import equity_png  # matplotlib: only when a report is written
 

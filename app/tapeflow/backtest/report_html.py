@@ -97,6 +97,15 @@ def _settings(s: dict[str, Any], depth: int = 0) -> str:
     return f"<table>{''.join(rows)}</table>"
 
 
+def _days_table(rows: list[list[str]]) -> str:
+    """Per trading date of a date-range run (the days.csv rows)."""
+    from tapeflow.backtest.report import DAY_COLUMNS
+
+    head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in DAY_COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<h2>Per trading day (one pipeline each)</h2><table><tr>{head}</tr>{body}</table>"
+
+
 def render_html(data: ReportData, m: dict[str, Any], png: bytes, trade_rows: list[list[str]]) -> str:
     """The whole page as a string."""
     from tapeflow.backtest.report import TRADE_COLUMNS  # the same columns as trades.csv
@@ -114,6 +123,7 @@ def render_html(data: ReportData, m: dict[str, Any], png: bytes, trade_rows: lis
             if len(trade_rows) > MAX_TRADE_ROWS else "")
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in data.notes)
     span = f"{m['first_entry'] or '–'} to {m['last_exit'] or '–'} (UTC)"
+    days = _days_table(data.days) if data.days else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(data.title)}</title>
 <style>{_CSS}</style></head><body>
@@ -130,7 +140,7 @@ def render_html(data: ReportData, m: dict[str, Any], png: bytes, trade_rows: lis
 <p class="muted">RTH open 09:30-10:30, midday 10:30-15:00, RTH close 15:00-16:00, ETH the rest.</p>
 {_group_table(m["by_segment"], "segment")}
 <h2>Per hour of day (entry time, ET)</h2>{_group_table(m["by_hour_et"], "hour")}
-<h2>Settings used</h2>{_settings(data.settings)}
+{days}<h2>Settings used</h2>{_settings(data.settings)}
 <h2>Source</h2>{_settings(data.source)}{f"<ul>{notes}</ul>" if notes else ""}
 <h2>Trades</h2><div class="scroll"><table><tr>{trades_head}</tr>{trades_body}</table></div>{more}
 <p class="muted">{len(data.signals):,} signals; the list is in signals.csv.</p>

@@ -14,11 +14,14 @@ broker blind to the second file's prints.
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from itertools import pairwise
 
+import msgspec
 import numpy as np
 
 from tapeflow.backtest.trades import Trade, attribute_trips
@@ -77,6 +80,22 @@ class FileSummary:
     first_ts: int | None
     last_ts: int | None
     malformed: int
+    fill_model: str = "trades"  # what the paper broker could fill against: "mbo", "mbp" or "trades"
+
+
+@dataclass(frozen=True, slots=True)
+class DayRow:
+    """One trading date of a multi-day run: what its own pipeline saw and did. Money in cents."""
+
+    day: date
+    files: int
+    events: int
+    prints: int
+    signals: int
+    trades: int
+    net_cents: int
+    commission_cents: int
+    open_position: int
 
 
 @dataclass
@@ -103,6 +122,7 @@ class BacktestResult:
     batch_rows: int = DEFAULT_BATCH_ROWS
     batch_ms: int = DEFAULT_BATCH_MS
     params: dict[str, object] = field(default_factory=dict)  # sweep overrides, for the report
+    days: list[DayRow] = field(default_factory=list)  # a date-range run: one row per trading date
 
     def entry_delays_ns(self) -> list[int]:
         """Per acted-on entry signal: first fill time minus signal time (batching + latency), ns."""
@@ -205,6 +225,7 @@ def run_backtest(
     started = time.perf_counter()
     for i, src in enumerate(sources):
         n0, p0 = events, prints
+        broker.new_tape(inst.root)  # yesterday's book is not today's
         for batch in src:
             folded = _fold_ids(batch)
             cuts = cut_points(folded["ts_event"], batch_rows, quantum)
@@ -218,7 +239,7 @@ def run_backtest(
                 progress(Progress(i, len(sources), src.info.source, events, prints))
         st = src.stats
         summaries.append(FileSummary(src.info.source, src.info.schema, events - n0, prints - p0,
-                                     st.first_ts, st.last_ts, st.malformed_total))
+                                     st.first_ts, st.last_ts, st.malformed_total, broker.fill_model(inst.root)))
     elapsed = time.perf_counter() - started
     rules = {oid: o.request.tag for oid, o in account.orders.items()}
     trades = attribute_trips(fills, rules)
@@ -242,3 +263,59 @@ def _records(fired: list[Signal], pipe: Pipeline) -> list[SignalRecord]:
         else:
             rec.decision = f"skipped: {decision.reason}"
     return out
+
+
+_ORDER_REF = re.compile(r"^order (\d+)")
+
+
+class DayMerger:
+    """Folds per-day results, given in date order, into one result, as they arrive.
+
+    Each trading date ran its own pipeline (a fresh account, so order and fill ids restart at 1);
+    ids are shifted past the previous days' so they stay unique, and decisions that name an order
+    follow. Nothing but the per-day outputs is kept: the days' events never are.
+    """
+
+    def __init__(self) -> None:
+        self._result: BacktestResult | None = None
+        self._order_base = 0
+        self._fill_base = 0
+
+    def add(self, day: date, part: BacktestResult) -> None:
+        ob, fb = self._order_base, self._fill_base
+        if ob or fb:
+            part.fills = [msgspec.structs.replace(f, id=f.id + fb, order_id=f.order_id + ob) for f in part.fills]
+            part.orders = {oid + ob: msgspec.structs.replace(o, id=oid + ob) for oid, o in part.orders.items()}
+            for rec in part.signals:
+                rec.decision = _ORDER_REF.sub(lambda m: f"order {int(m[1]) + ob}", rec.decision)
+        self._order_base = max([ob, *part.orders])
+        self._fill_base = max([fb, *(f.id for f in part.fills)])
+        row = DayRow(day, len(part.files), part.events, part.prints, len(part.signals), len(part.trades),
+                     sum(t.net_cents for t in part.trades), sum(t.trip.commission_cents for t in part.trades),
+                     part.open_position)
+        r = self._result
+        if r is None:
+            part.days = [row]
+            self._result = part
+            return
+        r.files += part.files
+        r.signals += part.signals
+        r.fills += part.fills
+        r.orders.update(part.orders)
+        r.trades += part.trades
+        r.open_position = part.open_position  # what is open when the last day's data ends
+        r.elapsed_s += part.elapsed_s
+        r.days.append(row)
+
+    def result(self) -> BacktestResult:
+        if self._result is None:
+            raise TapeflowError("backtest: no trading dates to run")
+        return self._result
+
+
+def merge_days(parts: Iterable[tuple[date, BacktestResult]]) -> BacktestResult:
+    """One result from per-day results in date order (see :class:`DayMerger`)."""
+    merger = DayMerger()
+    for day, part in parts:
+        merger.add(day, part)
+    return merger.result()

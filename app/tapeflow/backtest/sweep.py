@@ -1,18 +1,18 @@
 """Parameter sweep: every combination of ``--sweep name=a,b,c`` backtested in parallel, ranked.
 
-Each combination is one full run of the pipeline in its own process (``ProcessPoolExecutor``):
-jobs carry file paths and override values, never live objects, so a worker rebuilds everything
-from the same files and nothing is shared. Ranking is on the in-sample days only; out-of-sample
-days (``--oos``) are scored separately and shown next to it, never used to choose.
+Each combination (and, over a date range, each combination on each trading date) is one task
+on an engine of :mod:`tapeflow.history.engine` (this process, local processes or a Dask
+cluster): jobs carry file paths and override values, never live objects, so a worker rebuilds
+everything from the same files and nothing is shared; results come back in task order.
+Ranking is on the in-sample days only; out-of-sample days (``--oos``) are scored separately and
+shown next to it, never used to choose.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -22,6 +22,7 @@ from tapeflow.backtest.runner import (
     DEFAULT_BATCH_MS,
     DEFAULT_BATCH_ROWS,
     BacktestResult,
+    DayMerger,
     open_sources,
     run_backtest,
 )
@@ -37,6 +38,8 @@ from tapeflow.backtest.setup import (
 from tapeflow.backtest.trades import Trade
 from tapeflow.core.sessions import trading_date_of
 from tapeflow.errors import TapeflowError
+from tapeflow.history.catalog import DayFiles
+from tapeflow.history.engine import Engine
 from tapeflow.trading.settings import TradingSettings
 
 MIN_TRADES = 30
@@ -171,22 +174,33 @@ def overfit_warning(outcomes: Sequence[SweepOutcome], has_oos: bool) -> str:
     return text
 
 
-def run_sweep(jobs: Sequence[SweepJob], workers: int | None = None,
-              on_done: Callable[[int, int], None] | None = None) -> list[BacktestResult]:
-    """Run every job in parallel processes; results come back in job order."""
-    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
-    if workers == 1:
-        out = []
-        for i, j in enumerate(jobs):
-            out.append(run_job(j))
+def run_sweep(jobs: Sequence[SweepJob], engine: Engine, days: Sequence[DayFiles] | None = None,
+              on_done: Callable[[int, int], None] | None = None) -> Iterator[BacktestResult]:
+    """Every job's result, in job order, from tasks run on ``engine``.
+
+    Without ``days`` a task is one job over its files (state carries across them). With ``days``
+    a task is one job on one trading date (a fresh pipeline per date) and each job's days are
+    merged in date order as they come back, so only the current job's figures are held.
+    ``on_done(done, total)`` counts finished tasks.
+    """
+    if days is None:
+        tasks = list(jobs)
+        for i, result in enumerate(engine.map(run_job, tasks), 1):
             if on_done:
-                on_done(i + 1, len(jobs))
-        return out
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(run_job, j) for j in jobs]
-        results = []
-        for i, f in enumerate(futures):
-            results.append(f.result())
+                on_done(i, len(tasks))
+            yield result
+        return
+    total = len(jobs) * len(days)
+    tasks_iter = (replace(job, files=d.files) for job in jobs for d in days)
+    results = engine.map(run_job, tasks_iter)
+    done = 0
+    for job in jobs:
+        merger = DayMerger()
+        for d in days:
+            merger.add(d.day, next(results))
+            done += 1
             if on_done:
-                on_done(i + 1, len(jobs))
-        return results
+                on_done(done, total)
+        merged = merger.result()
+        merged.params = dict(job.overrides)
+        yield merged

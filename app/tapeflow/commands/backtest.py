@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from tapeflow.errors import TapeflowError
+from tapeflow.history.dates import add_range_args, day_files_from_args
+
 if TYPE_CHECKING:
     from tapeflow.backtest.sweep import SweepOutcome
 
@@ -39,11 +42,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(paper.slippage_ticks); repeat for a grid")
     p.add_argument("--oos", metavar="N|DATES", help="out-of-sample days for a sweep: the last N trading dates, "
                                                     "or dates 2024-07-02,2024-07-03; scored apart, never ranked on")
-    p.add_argument("--jobs", type=int, help="worker processes for a sweep (default: all cores)")
+    p.add_argument("--jobs", type=int, help="1: run in this process; N: N local worker processes (default: a local "
+                                            "Dask cluster with a worker per core when there are several tasks)")
+    p.add_argument("--cluster", metavar="ADDRESS", help="run the per-day / per-combination tasks on Dask: 'local' "
+                                                        "for a local cluster (--jobs workers) or a scheduler address "
+                                                        "like tcp://10.0.0.5:8786 (workers need the same files)")
     p.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS,
                    help=f"most rows per pipeline step (default {DEFAULT_BATCH_ROWS}; results do not depend on it)")
     p.add_argument("--batch-ms", type=int, default=DEFAULT_BATCH_MS,
                    help=f"most market time per pipeline step, ms (default {DEFAULT_BATCH_MS}; 0 = no time cut)")
+    add_range_args(p, positional="files")
     p.set_defaults(func=run)
 
 
@@ -63,21 +71,83 @@ def run(args: argparse.Namespace) -> int:
     rules = Path(args.rules) if args.rules else default_rules_path()
     settings_path = Path(args.settings) if args.settings else default_settings_path()
     out = Path(args.out)
+    days = day_files_from_args(args, args.files)
+    if days is None and not args.files:
+        raise TapeflowError("backtest: give FILE... or --symbol ES --from YYYY-MM-DD --to YYYY-MM-DD")
     if args.sweep:
-        return _sweep(args, rules, settings_path, out, console)
+        return _sweep(args, rules, settings_path, out, console, days)
     settings = build_settings(read_settings_doc(settings_path), {}, str(settings_path or "<defaults>"))
-    sources = open_sources(args.files, symbol=args.symbol, tz=args.tz)
-    with _progress(console) as on_progress:
-        result = run_backtest(sources, rule_engine_factory(rules), settings, progress=on_progress,
-                              batch_rows=args.batch_rows, batch_ms=args.batch_ms)
+    if days is not None:
+        result = _run_days(args, rules, settings_path, days, console)
+    else:
+        sources = open_sources(args.files, symbol=args.symbol, tz=args.tz)
+        with _progress(console) as on_progress:
+            result = run_backtest(sources, rule_engine_factory(rules), settings, progress=on_progress,
+                                  batch_rows=args.batch_rows, batch_ms=args.batch_ms)
     data = from_backtest(result, title=f"Backtest {result.instrument.root}: {rules.name}")
     data.settings["rules_file"] = str(rules)
     data.settings["settings_file"] = str(settings_path) if settings_path else "built-in defaults"
     metrics = write_report(data, out)
     Console().print(_summary(metrics))
+    if result.days:
+        Console().print(_days_table(result))
     console.print(f"{result.events:,} events, {result.prints:,} prints in {result.elapsed_s:.2f} s; "
                   f"report: {out / 'report.html'}")
     return 0
+
+
+def _jobs(args: argparse.Namespace, rules: Path, settings_path: Path | None,
+          combos: list[dict[str, Any]]) -> list[Any]:
+    from tapeflow.backtest.sweep import SweepJob
+
+    return [SweepJob(tuple(args.files or ()), str(rules), str(settings_path) if settings_path else None,
+                     tuple(c.items()), args.symbol, args.tz, args.batch_rows, args.batch_ms) for c in combos]
+
+
+@contextmanager
+def _engine(args: argparse.Namespace, tasks: int, console: Console) -> Iterator[Any]:
+    from tapeflow.history.engine import make_engine
+
+    engine = make_engine(jobs=args.jobs, cluster=args.cluster, tasks=tasks)
+    console.print(f"{tasks} task(s) on {engine.name}")
+    try:
+        yield engine
+    finally:
+        engine.close()
+
+
+@contextmanager
+def _task_bar(console: Console, label: str, total: int) -> Iterator[Any]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda done, _total: bar.update(task, completed=done)
+
+
+def _run_days(args: argparse.Namespace, rules: Path, settings_path: Path | None, days: list[Any],
+              console: Console) -> Any:
+    """One pipeline per trading date on the engine, merged in date order."""
+    from tapeflow.backtest.sweep import prepare, run_sweep
+
+    (job,) = _jobs(args, rules, settings_path, [{}])
+    prepare(job)  # a bad rules or settings file fails here, before any worker starts
+    with _engine(args, len(days), console) as engine, _task_bar(console, "backtest days", len(days)) as on_done:
+        (result,) = run_sweep([job], engine, days, on_done)
+    return result
+
+
+def _days_table(result: Any) -> Table:
+    from tapeflow.backtest.metrics import usd
+
+    t = Table(title="Per trading day (hypothetical results)")
+    for c in ("date", "events", "prints", "signals", "trades", "net $", "commissions $", "open at end"):
+        t.add_column(c, justify="right")
+    for d in result.days:
+        t.add_row(d.day.isoformat(), f"{d.events:,}", f"{d.prints:,}", f"{d.signals:,}", str(d.trades),
+                  str(usd(d.net_cents)), str(usd(d.commission_cents)), f"{d.open_position:+d}")
+    return t
 
 
 @contextmanager
@@ -110,13 +180,11 @@ def _summary(m: dict[str, Any]) -> Table:
     return t
 
 
-def _sweep(args: argparse.Namespace, rules: Path, settings_path: Path | None, out: Path, console: Console) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+def _sweep(args: argparse.Namespace, rules: Path, settings_path: Path | None, out: Path, console: Console,
+           days: list[Any] | None) -> int:
     from tapeflow.backtest.report import from_backtest, write_report
     from tapeflow.backtest.runner import open_sources
     from tapeflow.backtest.sweep import (
-        SweepJob,
         combinations,
         overfit_warning,
         parse_sweep,
@@ -127,16 +195,14 @@ def _sweep(args: argparse.Namespace, rules: Path, settings_path: Path | None, ou
 
     axes = parse_sweep(args.sweep)
     combos = combinations(axes)
-    jobs = [SweepJob(tuple(args.files), str(rules), str(settings_path) if settings_path else None,
-                     tuple(c.items()), args.symbol, args.tz, args.batch_rows, args.batch_ms) for c in combos]
+    jobs = _jobs(args, rules, settings_path, combos)
     # fail fast on a bad file, name or value before starting processes
-    open_sources(args.files, symbol=args.symbol, tz=args.tz)
+    open_sources(args.files or [f for d in days or () for f in d.files], symbol=args.symbol, tz=args.tz)
     for job in jobs:
         prepare(job)
-    with Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
-        task = bar.add_task("sweep", total=len(jobs))
-        results = run_sweep(jobs, args.jobs, lambda done, total: bar.update(task, completed=done))
+    tasks = len(jobs) * (len(days) if days is not None else 1)
+    with _engine(args, tasks, console) as engine, _task_bar(console, "sweep", tasks) as on_done:
+        results = list(run_sweep(jobs, engine, days, on_done))
     outcomes = rank(results, args.oos)
     has_oos = bool(outcomes and outcomes[0].out_of_sample is not None)
     warning = overfit_warning(outcomes, has_oos)

@@ -23,25 +23,34 @@ from tapeflow.flow.delta import CumReset
 from tapeflow.flow.footprint import FootprintBars
 from tapeflow.flow.footprint_batch import build_footprint
 from tapeflow.flow.profile import VolumeProfile
+from tapeflow.flow.value_area import DEFAULT_VALUE_AREA_METHOD, VALUE_AREA_METHODS
+from tapeflow.history.dates import add_range_args, open_range_or
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("footprint", help="print footprint bars (bid x ask per price) and a session summary")
     add_source_args(p)
+    add_range_args(p)
     p.add_argument("--bar", default="1m", help="bar type: 1m, 5m, 30s (time), 500t (prints), 1000v (contracts)")
     p.add_argument("--last", type=int, default=4, help="bars to print in text mode (default 4)")
     p.add_argument("--ticks-per-row", type=int, default=1, help="merge N ticks per printed row")
     p.add_argument("--value-area", type=float, default=70.0, help="value area in percent (default 70)")
+    p.add_argument("--value-area-method", choices=list(VALUE_AREA_METHODS), default=DEFAULT_VALUE_AREA_METHOD,
+                   help="two_row: CBOT, compare two prices above with two below (default); one_row: one at a time")
     p.add_argument("--cum-reset", choices=[r.value for r in CumReset], default=CumReset.SESSION.value)
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    source = open_from_args(args)
+    source = open_range_or(args, open_from_args)
     events = read_all(source)
     bars = build_footprint(
-        events, parse_bar_spec(args.bar), value_area=args.value_area / 100.0, cum_reset=CumReset(args.cum_reset)
+        events,
+        parse_bar_spec(args.bar),
+        value_area=args.value_area / 100.0,
+        value_area_method=args.value_area_method,
+        cum_reset=CumReset(args.cum_reset),
     )
     inst = source.info.instrument
     if args.format == "json":
@@ -53,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         console.print("no trades in this source")
         return 0
     console.print(render_bars(bars.select(slice(max(0, len(bars) - args.last), len(bars))), inst, args.ticks_per_row))
-    console.print(render_sessions(bars, inst, events, args.value_area / 100.0))
+    console.print(render_sessions(bars, inst, events, args.value_area / 100.0, args.value_area_method))
     malformed = source.stats.malformed_total
     if malformed:
         console.print(f"[yellow]{malformed:,} malformed records skipped: {dict(source.stats.malformed)}[/]")
@@ -93,7 +102,13 @@ def _cell(bars: FootprintBars, i: int, rows: dict[str, np.ndarray], price: int, 
     return text
 
 
-def render_sessions(bars: FootprintBars, inst: Instrument, events: np.ndarray, value_area: float) -> Table:
+def render_sessions(
+    bars: FootprintBars,
+    inst: Instrument,
+    events: np.ndarray,
+    value_area: float,
+    method: str = DEFAULT_VALUE_AREA_METHOD,
+) -> Table:
     """One block per trading date: range, volume, delta, POC, value area, volume nodes."""
     table = Table(title="Session summary", show_header=False, box=None)
     fmt = inst.format_price
@@ -101,7 +116,7 @@ def render_sessions(bars: FootprintBars, inst: Instrument, events: np.ndarray, v
         idx = np.flatnonzero(bars.session == ordinal)
         first_ns, last_ns = int(bars.start_ns[idx[0]]), int(bars.end_ns[idx[-1]])
         span = events[(events["ts_event"] >= first_ns) & (events["ts_event"] <= last_ns)]
-        s = VolumeProfile.from_trades(span, value_area=value_area).summary()
+        s = VolumeProfile.from_trades(span, value_area=value_area, value_area_method=method).summary()
         if s is None:
             continue
         name = date.fromordinal(int(ordinal)).isoformat() if ordinal > 0 else "outside sessions"

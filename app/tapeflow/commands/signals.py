@@ -22,6 +22,7 @@ from tapeflow.commands._source import add_source_args, open_from_args
 from tapeflow.core.instruments import Instrument
 from tapeflow.core.sessions import ns_to_et, trading_date_of
 from tapeflow.flow.state import FlowSettings, FlowState
+from tapeflow.history.dates import add_range_args, open_range_or
 from tapeflow.signals.engine import RuleEngine, registry_for
 from tapeflow.signals.model import Signal
 from tapeflow.signals.paths import default_plugins_dir
@@ -34,6 +35,7 @@ _SIDE = {1: "buy", -1: "sell", 0: "none"}
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("signals", help="list the signals a rules file produces over a recording")
     add_source_args(p)
+    add_range_args(p)
     p.add_argument("--rules", help="rules file (TOML); default: every detector once at its defaults")
     p.add_argument("--all", action="store_true", help="every detector once at its defaults (ignores --rules)")
     p.add_argument("--plugins", help="folder of plugin modules (default: the repository's plugins/ if present)")
@@ -44,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    source = open_from_args(args)
+    source = open_range_or(args, open_from_args)
     inst = source.info.instrument
     plugins = Path(args.plugins) if args.plugins else default_plugins_dir()
     if args.all or not args.rules:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from tapeflow.account_files import open_account_files
 from tapeflow.appdirs import app_paths
+from tapeflow.core.instruments import feed_contract
 from tapeflow.feeds.base import EventSource
 from tapeflow.feeds.open import open_source
 from tapeflow.feeds.replay import Replay
@@ -134,6 +135,7 @@ async def _run(
     stop: asyncio.Event | None,
 ) -> int:
     root = source.info.instrument.root
+    contract = feed_contract(root, source.info.symbols)  # alerts naming another month are refused
     report = account.restore(journal)
     account.record_settings("start", source=args.feed)
     if report.fills:
@@ -147,7 +149,7 @@ async def _run(
     from tapeflow.webhook.server import WebhookServer
 
     server = WebhookServer(
-        account, webhook, journal=journal, instruments={root}, on_request=_print_line
+        account, webhook, journal=journal, instruments={contract}, on_request=_print_line
     )
     await server.start()  # loads the alerts already executed before the port opens
     _say(f"listening on {server.url}/webhook for {root} alerts (paper account, feed {args.feed})")

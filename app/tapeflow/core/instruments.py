@@ -6,10 +6,11 @@ from exchange prices, and they do it exactly (``Decimal``), never through binary
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 import numpy as np
 
@@ -54,8 +55,13 @@ class Instrument:
 
     def to_ticks(self, price: Decimal | str | int | float) -> int:
         """Exchange price to ticks; raises if the price is not on the tick grid."""
-        p = Decimal(str(price)) if not isinstance(price, Decimal) else price
-        q, r = divmod(p, self.tick_size)
+        try:
+            p = Decimal(str(price)) if not isinstance(price, Decimal) else price
+            if not p.is_finite():
+                raise InvalidOperation
+            q, r = divmod(p, self.tick_size)
+        except InvalidOperation:  # not a number, infinite, or too large for the decimal context
+            raise TapeflowError(f"price {price} is not a usable {self.root} price") from None
         if r != 0:
             raise TapeflowError(f"price {price} is not a multiple of the {self.root} tick {self.tick_size}")
         return int(q)
@@ -102,9 +108,11 @@ class ContractSymbol:
 
 
 _SYMBOL_RE = re.compile(
-    r"^(?:[A-Z_]+:)?(?P<root>MES|MNQ|ES|NQ)"
-    r"(?:(?P<cont>\d)!|(?P<month>[FGHJKMNQUVXZ])(?P<year>\d{1,4})|)$"
+    r"^(?:[A-Z][A-Z0-9_]*:|/)?(?P<root>MES|MNQ|ES|NQ)"
+    r"(?:(?P<cont>\d)!|(?P<month>[FGHJKMNQUVXZ])(?P<year>\d{1,4})"
+    r"|(?P<nt_month>\d{1,2})-(?P<nt_year>\d{2})|(?P<mon>[A-Z]{3})(?P<mon_year>\d{2})|)$"
 )
+_MONTH_NAMES = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
 
 def instrument(root: str) -> Instrument:
@@ -117,18 +125,37 @@ def instrument(root: str) -> Instrument:
 
 
 def parse_symbol(symbol: str, today: date | None = None) -> ContractSymbol:
-    """Parse ``ESZ6``, ``ESZ26``, ``MESZ2026``, ``ES1!``, ``CME_MINI:ES1!`` or a bare root.
+    """Parse ``ESZ6``, ``ESZ26``, ``MESZ2026``, ``ES1!``, ``ES2!``, ``CME_MINI:ES1!``, NinjaTrader's
+    ``ES 12-25`` and ``ES DEC25``, ``/ES`` or a bare root (a bare root is the front month).
 
     A one-digit year is the first such year not more than one year in the past relative to
     ``today`` (CME lists about a year and a half ahead), so ``ESZ6`` read in 2026 is December 2026.
     """
+    return _parse_symbol(symbol, today or date.today())
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_symbol(symbol: str, today: date) -> ContractSymbol:
     s = symbol.strip().upper().replace(" ", "")
     m = _SYMBOL_RE.match(s)
     if not m:
-        raise TapeflowError(f"cannot parse instrument symbol {symbol!r} (expected e.g. ESZ6, MESZ2026, ES1!)")
+        raise TapeflowError(
+            f"cannot parse instrument symbol {symbol!r} (expected e.g. ESZ6, MESZ2026, ES1!, ES 12-25)"
+        )
     inst = INSTRUMENTS[m["root"]]
     if m["cont"]:
+        if m["cont"] == "0":
+            raise TapeflowError(f"{symbol!r}: continuous contracts count from 1 (ES1! is the front month)")
         return ContractSymbol(inst, continuous_rank=int(m["cont"]))
+    if m["nt_month"]:
+        month = int(m["nt_month"])
+        if not 1 <= month <= 12:
+            raise TapeflowError(f"{symbol!r}: month {month} is not 1 to 12")
+        return ContractSymbol(inst, month=month, year=2000 + int(m["nt_year"]))
+    if m["mon"]:
+        if m["mon"] not in _MONTH_NAMES:
+            raise TapeflowError(f"{symbol!r}: {m['mon']} is not a month name (JAN ... DEC)")
+        return ContractSymbol(inst, month=_MONTH_NAMES.index(m["mon"]) + 1, year=2000 + int(m["mon_year"]))
     if not m["month"]:
         return ContractSymbol(inst, continuous_rank=1)
     month = MONTH_CODES.index(m["month"]) + 1
@@ -136,13 +163,46 @@ def parse_symbol(symbol: str, today: date | None = None) -> ContractSymbol:
     if len(y) == 4:
         year = int(y)
     else:
-        ref = (today or date.today()).year
+        ref = today.year
         digits = len(y)
         mod = 10**digits
         year = ref - ref % mod + int(y)
         if year < ref - 1:
             year += mod
     return ContractSymbol(inst, month=month, year=year)
+
+
+def contract_month(sym: ContractSymbol, on: date) -> tuple[int, int]:
+    """(year, month) a symbol means on a date: its own month, or for ``ES<n>!`` the n-th quarterly
+    contract counting the front month (see :func:`front_month`) as the first."""
+    if sym.month is not None and sym.year is not None:
+        return sym.year, sym.month
+    year, month = front_month(on)
+    for _ in range((sym.continuous_rank or 1) - 1):
+        month += 3
+        if month > 12:
+            month, year = month - 12, year + 1
+    return year, month
+
+
+def feed_contract(root: str, symbols: list[str]) -> str:
+    """The dated contract (``ESU4``, as the feed writes it) a feed of ``root`` carries; ``root`` when
+    no symbol names a month (a continuous or undated feed: then the front month is assumed). The
+    year digit is resolved later against the tape's date, so a 2024 recording stays 2024."""
+    for raw in symbols:
+        try:
+            sym = parse_symbol(raw)
+        except TapeflowError:
+            continue
+        if sym.instrument.root == root and sym.month is not None:
+            return raw.strip()
+    return root
+
+
+def month_label(root: str, year: int, month: int) -> str:
+    """``ESZ5 (December 2025)``: the exchange code and the month a person reads."""
+    name = date(year, month, 1).strftime("%B")
+    return f"{root}{MONTH_CODES[month - 1]}{year % 10} ({name} {year})"
 
 
 def front_month(on: date, roll_days_before_expiry: int = 8) -> tuple[int, int]:

@@ -16,7 +16,7 @@ from tapeflow.core.sessions import label_ordinals
 from tapeflow.flow.bars import BarKind, BarSpec
 from tapeflow.flow.delta import CumReset, cumulative_delta, reset_keys
 from tapeflow.flow.footprint import FootprintBars
-from tapeflow.flow.value_area import DEFAULT_VALUE_AREA, segment_poc, segment_value_area
+from tapeflow.flow.value_area import DEFAULT_VALUE_AREA, DEFAULT_VALUE_AREA_METHOD, segment_poc, segment_value_area
 
 _PACK = 1 << 24  # bincount weight = size + _PACK: low 24 bits volume, high bits print count
 
@@ -26,6 +26,7 @@ def build_footprint(
     spec: BarSpec,
     *,
     value_area: float = DEFAULT_VALUE_AREA,
+    value_area_method: str = DEFAULT_VALUE_AREA_METHOD,
     cum_reset: CumReset = CumReset.SESSION,
 ) -> FootprintBars:
     """Footprint bars of every trade in ``events``: EVENT_DTYPE rows (book rows move the clock that
@@ -48,7 +49,8 @@ def build_footprint(
         else:
             starts = _tick_groups(session_of_trade, spec.size)
         start_ns = ts[starts]
-    return _aggregate(spec, ts, price, size, side, starts, start_ns, value_area, cum_reset)
+    va = (value_area, value_area_method)
+    return _aggregate(spec, ts, price, size, side, starts, start_ns, va, cum_reset)
 
 
 def _time_groups(ts: np.ndarray, bar_ns: int) -> tuple[np.ndarray, np.ndarray]:
@@ -100,7 +102,8 @@ def _volume_groups(size: np.ndarray, session: np.ndarray, bar_volume: int) -> np
     return np.flatnonzero(seg_first | (v_start % bar_volume == 0))
 
 
-def _aggregate(spec, ts, price, size, side, starts, start_ns, value_area, cum_reset) -> FootprintBars:
+def _aggregate(spec, ts, price, size, side, starts, start_ns, va, cum_reset) -> FootprintBars:
+    """``va``: (value-area fraction, method)."""
     n = len(price)
     ends = np.r_[starts[1:], n]
     low = np.minimum.reduceat(price, starts)
@@ -114,7 +117,7 @@ def _aggregate(spec, ts, price, size, side, starts, start_ns, value_area, cum_re
     bid, ask, unknown, count = rows.columns()
     total = bid + ask + unknown
     poc_rel = segment_poc(total, offsets)
-    va_lo, va_hi = segment_value_area(total, offsets, poc_rel, value_area)
+    va_lo, va_hi = segment_value_area(total, offsets, poc_rel, *va)
     end_ns = ts[ends - 1]
     session, rth_open = label_ordinals(end_ns)
     return FootprintBars(

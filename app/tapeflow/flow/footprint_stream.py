@@ -20,7 +20,13 @@ from tapeflow.core.sessions import session_span
 from tapeflow.flow.bars import BarKind, BarSpec
 from tapeflow.flow.delta import CumReset, reset_key
 from tapeflow.flow.footprint import BAR_FIELDS, LEVEL_FIELDS, FootprintBars
-from tapeflow.flow.value_area import DEFAULT_VALUE_AREA, poc_index_of, value_area_of
+from tapeflow.flow.value_area import (
+    DEFAULT_VALUE_AREA,
+    DEFAULT_VALUE_AREA_METHOD,
+    method_rows,
+    poc_index_of,
+    value_area_of,
+)
 
 _MIN_TS = np.iinfo(np.int64).min
 HISTORY = 512
@@ -39,10 +45,13 @@ class FootprintBuilder:
         spec: BarSpec,
         *,
         value_area: float = DEFAULT_VALUE_AREA,
+        value_area_method: str = DEFAULT_VALUE_AREA_METHOD,
         cum_reset: CumReset = CumReset.SESSION,
     ) -> None:
+        method_rows(value_area_method)  # a bad name fails here, not at the first bar close
         self.spec = spec
         self.value_area = value_area
+        self.value_area_method = value_area_method
         self.cum_reset = cum_reset
         self._store = _ClosedBars(spec)
         self._last_ts = _MIN_TS
@@ -257,7 +266,7 @@ class FootprintBuilder:
         rows = [levels.get(p, empty) for p in range(low, high + 1)]
         total = [b + a + u for b, a, u, _ in rows]
         poc = poc_index_of(total)
-        va_lo, va_hi = value_area_of(total, poc, self.value_area)
+        va_lo, va_hi = value_area_of(total, poc, self.value_area, self.value_area_method)
         key = reset_key(self._bar_session, self._end_ns, self._bar_rth_open, self.cum_reset)
         cum = self._delta + (self._cum if key == self._cum_key else 0)
         bar = {

@@ -17,7 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from tapeflow.core.events import K_TRADE, TradeColumns, trade_columns
-from tapeflow.flow.value_area import DEFAULT_VALUE_AREA, poc_index, value_area_indices
+from tapeflow.flow.value_area import (
+    DEFAULT_VALUE_AREA,
+    DEFAULT_VALUE_AREA_METHOD,
+    method_rows,
+    poc_index,
+    value_area_indices,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +45,11 @@ class VolumeProfile:
     """Bid/ask volume per tick over a span of trades; update by batch, read any time."""
 
     def __init__(self, *, value_area: float = DEFAULT_VALUE_AREA, node_window: int = 5,
-                 hvn_ratio: float = 1.5, lvn_ratio: float = 0.5) -> None:
+                 hvn_ratio: float = 1.5, lvn_ratio: float = 0.5,
+                 value_area_method: str = DEFAULT_VALUE_AREA_METHOD) -> None:
+        method_rows(value_area_method)
         self.value_area = value_area
+        self.value_area_method = value_area_method
         self.node_window = node_window
         self.hvn_ratio = hvn_ratio
         self.lvn_ratio = lvn_ratio
@@ -144,7 +153,7 @@ class VolumeProfile:
         lo_i, hi_i = int(nz[0]), int(nz[-1])
         core = vol[lo_i : hi_i + 1]
         poc = poc_index(core)
-        va_lo, va_hi = value_area_indices(core, poc, self.value_area)
+        va_lo, va_hi = value_area_indices(core, poc, self.value_area, self.value_area_method)
         hvn, lvn = self.nodes()
         return ProfileSummary(
             low=self.base + lo_i,

@@ -24,7 +24,7 @@ from tapeflow.flow.delta import CumReset
 from tapeflow.flow.footprint import FootprintBars
 from tapeflow.flow.footprint_stream import FootprintBuilder
 from tapeflow.flow.profile import ProfileSummary, VolumeProfile
-from tapeflow.flow.value_area import DEFAULT_VALUE_AREA
+from tapeflow.flow.value_area import DEFAULT_VALUE_AREA, DEFAULT_VALUE_AREA_METHOD
 
 MAX_UNSETTLED = 64
 """Live batches whose trades may wait for ``FlowState.settle`` (then it runs in line)."""
@@ -88,6 +88,7 @@ class ProfileView:
 class FlowSettings:
     bar: str = "1m"
     value_area: float = DEFAULT_VALUE_AREA
+    value_area_method: str = DEFAULT_VALUE_AREA_METHOD  # "two_row" (CBOT) or "one_row"
     cum_reset: CumReset = CumReset.SESSION
     tape_length: int = 2000
     depth_levels: int = 10
@@ -104,9 +105,11 @@ class FlowState:
 
     def __post_init__(self) -> None:
         s = self.settings
-        self.builder = FootprintBuilder(s.bar_spec, value_area=s.value_area, cum_reset=s.cum_reset)
+        self.builder = FootprintBuilder(
+            s.bar_spec, value_area=s.value_area, value_area_method=s.value_area_method, cum_reset=s.cum_reset
+        )
         self.book = OrderBook()
-        self._profile = VolumeProfile(value_area=s.value_area)
+        self._profile = VolumeProfile(value_area=s.value_area, value_area_method=s.value_area_method)
         self.prior_profiles: list[ProfileSummary] = []
         self.session = -1
         self.last_price: int | None = None
@@ -325,7 +328,7 @@ class FlowState:
 
     def _profile_view(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, ProfileView]:
         prof = self._profile
-        key = (prof.version, prof.value_area, prof.node_window, prof.hvn_ratio, prof.lvn_ratio)
+        key = (prof.version, prof.value_area, prof.value_area_method, prof.node_window, prof.hvn_ratio, prof.lvn_ratio)
         got = self._snap_profile
         if got is not None and got[0] == key:
             return got[1]

@@ -153,7 +153,7 @@ class RuleEngine:
         if len(batch) == 0:
             return []
         if self._tracker is None:
-            self._tracker = SessionTracker(state.settings.value_area)
+            self._tracker = SessionTracker(state.settings.value_area, state.settings.value_area_method)
         events_before = self._events
         self._events += len(batch)
         small = len(batch) <= SMALL_BATCH  # live-sized: find the cuts with Python scalars, not numpy calls
@@ -257,7 +257,7 @@ class RuleEngine:
         if not update.bars_closed:
             return []
         if self._tracker is None:
-            self._tracker = SessionTracker(state.settings.value_area)
+            self._tracker = SessionTracker(state.settings.value_area, state.settings.value_area_method)
         clock = ts_ns if ts_ns > self._last_ts else self._last_ts
         self._close_live(state, update.bars_closed, clock, self._events)
         self._last_ts = clock

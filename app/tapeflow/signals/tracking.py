@@ -13,15 +13,15 @@ import math
 import numpy as np
 
 from tapeflow.flow.profile import ProfileSummary, VolumeProfile
-from tapeflow.flow.value_area import poc_index
+from tapeflow.flow.value_area import DEFAULT_VALUE_AREA_METHOD, poc_index
 from tapeflow.signals.api import Column, LevelsSource, SessionLevels
 
 
 class SessionTracker:
     """Developing and prior session profile, cumulative delta and VWAP (ticks, contracts)."""
 
-    def __init__(self, value_area: float = 0.70) -> None:
-        self.profile = VolumeProfile(value_area=value_area)
+    def __init__(self, value_area: float = 0.70, value_area_method: str = DEFAULT_VALUE_AREA_METHOD) -> None:
+        self.profile = VolumeProfile(value_area=value_area, value_area_method=value_area_method)
         self.prior: ProfileSummary | None = None
         self.session = -1  # last real session seen (profile)
         self.vwap = _SliceVwap()

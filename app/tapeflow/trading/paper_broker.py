@@ -5,65 +5,49 @@ Fill model (deterministic; prices in ticks, sizes in contracts, time is the tape
 * Latency: an order sent when the tape is at ``t`` goes live at the first event with
   ``ts_event >= t + latency_ns`` (immediately when the latency is 0). Cancels and modifies take
   effect at once (a conservative choice for the trader: nothing fills after a cancel).
-* Market: at the touch (best ask to buy, best bid to sell, from book LEVEL rows when the tape has
-  them, else the last trade) plus ``slippage_ticks`` against us.
-* Limit: a marketable limit fills at once at the touch (never worse than the limit). A resting
-  limit fills completely when a trade prints *through* its price; a trade *at* its price (hitting
-  our side, or of unknown aggressor) first eats the queue ahead, estimated as the book size at that
-  price when the order went live (0 without a book), and only the excess fills us.
-* Stop: triggers on a trade at or through the stop, then fills like a market order. A stop-limit
-  becomes a limit at its limit price (joining the back of the queue).
+* The book is whatever the tape carries (:mod:`tapeflow.trading.paper_book`): L3 orders (mbo),
+  L2 levels (mbp-1, mbp-10, the simulator, a CSV's DOM), or none (trades, CSV without DOM), in
+  which case the last trade stands in for it. ``fill_model(root)`` names which one ran.
+* Market: walks the book side it takes (asks to buy, bids to sell), best level first, for its
+  size; what the visible book cannot fill takes one tick past its worst level. Each level's price
+  plus ``slippage_ticks`` against us. Without a book: the last trade plus slippage.
+* Taking happens on a consistent book: on a tape whose book rows mark the end of each exchange
+  event (``LAST`` flag: Databento mbo, mbp-1, mbp-10, the simulator) an order that would take
+  liquidity while a print's event is still open (the book rows that show what it traded have not
+  arrived) waits for the end of the event; on a tape that does not (tbbo, CSV DOM), the prints
+  since the last book row are taken out of the book.
+* Limit: a marketable limit takes the book up to its price (no slippage) and rests the rest. A
+  resting limit fills completely when a trade prints *through* its price; a trade *at* its price
+  (hitting our side, or of unknown aggressor) first eats the queue ahead, and only the excess
+  fills us. The queue ahead is, on L3, exactly the orders at our price placed before ours: their
+  cancels and shrinking modifies advance us, orders joining later never count, and the book rows
+  that follow a print (the exchange taking out what it traded) do not advance us a second time.
+  On L2 it is the level's size when the order went live, eaten by prints only; without a book, 0.
+* Stop: triggers on a trade at or through the stop, then fills like a market order against the
+  book *after* the triggering print. A stop-limit becomes a limit at its limit price.
 * Costs: ``(commission + exchange fee) * qty`` cents on every fill.
+* Our own fills never change the simulated book (a second order sees the same levels): on thin
+  books and large sizes that errs in the trader's favour, which is why the report says so.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import msgspec
 import numpy as np
 
-from tapeflow.core.events import Kind, Side
+from tapeflow.core.events import K_CLEAR, K_LEVEL, K_ORDER, K_TRADE, LEVEL_UNKNOWN, NO_PRICE, Flag, Side, select
 from tapeflow.trading.broker import EventCallback
 from tapeflow.trading.orders import EventKind, Fill, Order, OrderEvent, OrderStatus, OrderType
+from tapeflow.trading.paper_book import PaperBook, walk
 from tapeflow.trading.settings import PaperSettings
 
 _replace = msgspec.structs.replace
 _SMALL = 16  # rows: below this a batch is walked row by row
-
-
-@dataclass(slots=True)
-class _Book:
-    """Aggregated book of one instrument: depth slot -> (price, size), plus last trade."""
-
-    bids: dict[int, tuple[int, int]] = field(default_factory=dict)
-    asks: dict[int, tuple[int, int]] = field(default_factory=dict)
-    last: int | None = None
-
-    def level(self, side: int, depth: int, price: int, size: int) -> None:
-        book = self.bids if side == Side.BUY else self.asks
-        if size <= 0:
-            book.pop(depth, None)
-        else:
-            book[depth] = (price, size)
-
-    def clear(self) -> None:
-        self.bids.clear()
-        self.asks.clear()
-
-    def touch(self, side: Side) -> int | None:
-        """Price a market order of ``side`` takes: best ask to buy, best bid to sell."""
-        book = self.asks if side == Side.BUY else self.bids
-        if book:
-            prices = [p for p, _ in book.values()]
-            return min(prices) if side == Side.BUY else max(prices)
-        return self.last
-
-    def size_at(self, side: Side, price: int) -> int:
-        """Resting size on our side of the book at ``price`` (queue ahead of a new order)."""
-        book = self.bids if side == Side.BUY else self.asks
-        return sum(s for p, s in book.values() if p == price)
+_LAST = int(Flag.LAST)
+_BOOK_ACTIONS = frozenset(map(ord, "ACMR"))  # ORDER actions that change the book (not F, T, N)
 
 
 @dataclass(slots=True)
@@ -71,7 +55,11 @@ class _Working:
     order: Order
     active_at: int
     live: bool = False
-    queue_ahead: int = 0
+    queue_ahead: int = 0  # contracts resting ahead of us at our price (book sizes)
+    pending: int = 0  # of those, what prints already ate but the book has not shown gone (L3)
+    ahead: set[int] | None = None  # L3: ids of the orders ahead of us; None on L2 / no book
+    key: tuple[str, int, int] | None = None  # (root, side, price) whose L3 queue we watch
+    waiting: bool = False  # waits for the end of the exchange event to take liquidity
 
 
 class PaperBroker:
@@ -84,7 +72,7 @@ class PaperBroker:
         self.settings = settings or PaperSettings()
         self.instrument_ids: dict[int, str] = {}
         self._ids_by_root: dict[str, int] = {}
-        self.books: dict[str, _Book] = {}
+        self.books: dict[str, PaperBook] = {}
         self._root_ids: dict[str, np.ndarray] = {}  # root -> every tape id read as that root
         self.clock_ns = 0
         self._open: dict[int, _Working] = {}
@@ -92,7 +80,33 @@ class PaperBroker:
         self._fill_id = 0
         self._version = 0  # bumped on every order change: invalidates the interesting-row set
         self._listener: EventCallback = lambda e: None
+        self._waiting: list[_Working] = []
+        self._watchers: dict[tuple[str, int, int], list[_Working]] = {}
         self.map_tape(instrument_ids or {0: "ES"})
+
+    def _new_book(self, root: str) -> PaperBook:
+        book = self.books[root] = PaperBook()
+        book.on_reduce = lambda side, price, oid, by, gone: self._on_reduce(root, side, price, oid, by, gone)
+        return book
+
+    def new_tape(self, root: str) -> None:
+        """A new recording of ``root`` starts (the next file of a backtest): forget the old book.
+
+        Working orders stay; a limit that queued behind L3 orders keeps its count as an L2-style
+        estimate, and an order waiting for the end of an event takes the next book or print."""
+        self._new_book(root)
+        self._waiting = [w for w in self._waiting if w.order.instrument != root]
+        for w in self._open.values():
+            if w.order.instrument == root:
+                w.waiting = False
+                if w.ahead is not None:
+                    w.queue_ahead, w.pending, w.ahead, w.key = w.queue_ahead - w.pending, 0, None, None
+        self._version += 1
+
+    def fill_model(self, root: str) -> str:
+        """What the tape let the fills use for ``root``: ``"mbo"``, ``"mbp"`` or ``"trades"``."""
+        book = self.books.get(root)
+        return book.fill_model if book is not None else "trades"
 
     def tape_id(self, root: str) -> int:
         """The ``instrument_id`` this broker reads ``root``'s tape under (added if unknown)."""
@@ -108,7 +122,8 @@ class PaperBroker:
         for iid, root in instrument_ids.items():
             self.instrument_ids[int(iid)] = root
             self._ids_by_root.setdefault(root, int(iid))
-            self.books.setdefault(root, _Book())
+            if root not in self.books:
+                self._new_book(root)
         self._root_ids = {
             root: np.array([i for i, r in self.instrument_ids.items() if r == root])
             for root in set(self.instrument_ids.values())
@@ -216,11 +231,13 @@ class PaperBroker:
             if len(due):
                 mask[due[0]] = True
         kinds, prices, iids = sub["kind"], sub["price"], sub["instrument_id"]
-        is_trade = kinds == Kind.TRADE
+        is_trade = kinds == K_TRADE
+        if self._waiting:  # rows that may end an event some order waits for
+            mask |= ~is_trade & ((sub["flags"] & _LAST) != 0)
         trade_masks: dict[str, np.ndarray] = {}
         for w in self._open.values():
             o = w.order
-            if not w.live:
+            if not w.live or w.waiting:
                 continue
             ids = self._root_ids.get(o.instrument)
             if ids is None:
@@ -230,7 +247,7 @@ class PaperBroker:
                 mine = (iids == ids[0]) if len(ids) == 1 else np.isin(iids, ids)  # one id: the usual case, cheaper
                 m = trade_masks[o.instrument] = is_trade & mine
             typ, buy = o.request.type, o.side == Side.BUY
-            if typ == OrderType.MARKET:
+            if typ == OrderType.MARKET or (typ == OrderType.STOP and o.triggered):
                 mask |= m
             elif typ in (OrderType.STOP, OrderType.STOP_LIMIT) and not o.triggered:
                 assert o.stop_price is not None
@@ -251,47 +268,134 @@ class PaperBroker:
         if root is None:
             return
         book = self.books[root]
-        kind = int(row["kind"])
-        if kind == Kind.TRADE:
-            book.last = int(row["price"])
-            self._on_trade(root, book.last, int(row["size"]), int(row["side"]))
-        elif kind == Kind.LEVEL:
-            book.level(int(row["side"]), int(row["level"]), int(row["price"]), int(row["size"]))
-        elif kind == Kind.CLEAR:
+        kind, side, price, size = int(row["kind"]), int(row["side"]), int(row["price"]), int(row["size"])
+        if kind == K_TRADE:
+            book.trade(price, size, side)
+            self._on_trade(root, price, size, side)
+        elif self._apply(book, kind, side, int(row["level"]), price, size, int(row["action"]),
+                         int(row["order_id"]), int(row["flags"])) and self._waiting:
+            self._resolve_waiting(root)
+
+    @staticmethod
+    def _apply(book: PaperBook, kind: int, side: int, level: int, price: int, size: int, action: int,
+               oid: int, flags: int) -> bool:
+        """One book row; True when it ends the event of the prints before it (they are in the book now)."""
+        if flags & _LAST:
+            book.packets = True
+        if kind == K_LEVEL:
+            book.level(side, level, price, size)
+        elif kind == K_ORDER:
+            book.order(action, oid, side, price, size)
+            if action not in _BOOK_ACTIONS:
+                return False
+        elif kind == K_CLEAR:
             book.clear()
+        else:
+            return False
+        if flags & _LAST or not book.packets:
+            book.prints.clear()
+            return True
+        return False
 
     def _absorb(self, batch: np.ndarray) -> None:
-        """Fast path with no open orders: keep only the final book and last trade (vectorized)."""
+        """Rows that touch no order: keep the final book, last trade and open prints (vectorized for
+        trades and levels; L3 orders are applied row by row, in order)."""
         if len(batch) == 0:
             return
         self.clock_ns = max(self.clock_ns, int(batch["ts_event"].max()))
         kinds = batch["kind"]
+        is_trade = kinds == K_TRADE
+        book_rows = None if is_trade.all() else ~is_trade
+        ordered = book_rows is not None and bool(np.any(kinds == K_ORDER))
         for iid, root in self.instrument_ids.items():
             mine = batch["instrument_id"] == iid
             book = self.books[root]
-            trades = np.flatnonzero(mine & (kinds == Kind.TRADE))
+            if ordered and np.any(mine & (kinds == K_ORDER)):
+                self._absorb_rows(book, select(batch, mine))
+                continue
+            trades = np.flatnonzero(mine & is_trade)
             if len(trades):
                 book.last = int(batch["price"][trades[-1]])
-            clears = np.flatnonzero(mine & (kinds == Kind.CLEAR))
-            start = 0
-            if len(clears):
-                book.clear()
-                start = int(clears[-1]) + 1
-            lv = np.flatnonzero(mine[start:] & (kinds[start:] == Kind.LEVEL)) + start
-            if len(lv) == 0:
-                continue
-            rows = batch[lv]
-            key = (rows["side"].astype(np.int64) + 1) * 256 + rows["level"].astype(np.int64)
-            _, last_rev = np.unique(key[::-1], return_index=True)
-            for j in np.sort(len(rows) - 1 - last_rev).tolist():
-                r = rows[j]
-                book.level(int(r["side"]), int(r["level"]), int(r["price"]), int(r["size"]))
+                book.seen = max(book.seen, 1)
+            if book_rows is not None:
+                if not book.packets and np.any(mine & book_rows & ((batch["flags"] & _LAST) != 0)):
+                    book.packets = True
+                self._absorb_levels(book, batch, mine & book_rows)
+            if book.seen >= 2 and len(trades):
+                self._open_prints(book, batch, mine, trades, book_rows)
+
+    @staticmethod
+    def _absorb_levels(book: PaperBook, batch: np.ndarray, mine: np.ndarray) -> None:
+        """Level rows: the last clear, then the last write of each (side, depth) slot, or of each
+        (side, price) for price-keyed rows."""
+        kinds = batch["kind"]
+        clears = np.flatnonzero(mine & (kinds == K_CLEAR))
+        start = 0
+        if len(clears):
+            book.clear()
+            start = int(clears[-1]) + 1
+        lv = np.flatnonzero(mine[start:] & (kinds[start:] == K_LEVEL)) + start
+        if not len(lv):
+            return
+        rows = select(batch, lv)
+        side, depth, price = rows["side"], rows["level"], rows["price"]
+        keyed = depth == LEVEL_UNKNOWN  # by price: one key per price instead of per depth
+        if keyed.any():
+            rows = select(rows, ~keyed | (price != NO_PRICE))
+            side, depth, price = rows["side"], rows["level"], rows["price"]
+            keyed = depth == LEVEL_UNKNOWN
+            lowest = int(price[keyed].min()) if keyed.any() else 0
+            slot = np.where(keyed, 256 + price - lowest, depth)
+        else:
+            slot = depth.astype(np.int64)
+        key = (side.astype(np.int64) + 1) * (1 << 40) + slot
+        _, last_rev = np.unique(key[::-1], return_index=True)
+        pick = np.sort(len(key) - 1 - last_rev)
+        cols = (side[pick].tolist(), depth[pick].tolist(), price[pick].tolist(), rows["size"][pick].tolist())
+        level = book.level
+        for s, d, p, q in zip(*cols, strict=True):
+            level(s, d, p, q)
+
+    @staticmethod
+    def _open_prints(
+        book: PaperBook, batch: np.ndarray, mine: np.ndarray, trades: np.ndarray, book_rows: np.ndarray | None
+    ) -> None:
+        """The prints after the last row that ended an event: what the book does not show yet."""
+        if book_rows is None:  # prints only: all of them are still open
+            cut = np.zeros(0, dtype=np.int64)
+        else:
+            ends = mine & book_rows
+            if book.packets:
+                ends &= (batch["flags"] & _LAST) != 0
+            cut = np.flatnonzero(ends)
+        if len(cut):
+            book.prints.clear()
+            trades = trades[trades > cut[-1]]
+        for p, q, a in zip(*(batch[f][trades[-64:]].tolist() for f in ("price", "size", "side")), strict=True):
+            book.trade(p, q, a)
+
+    def _absorb_rows(self, book: PaperBook, rows: np.ndarray) -> None:
+        """L3 rows in order (a watched queue hears of every order ahead that shrinks).
+        The L3 case is :meth:`_apply` inlined: it runs once per order message of the tape."""
+        if not book.packets and np.any((rows["flags"] & _LAST) & (rows["kind"] != K_TRADE)):
+            book.packets = True
+        packets, prints, order, apply = book.packets, book.prints, book.order, self._apply
+        cols = (rows[f].tolist() for f in ("kind", "side", "level", "price", "size", "action", "order_id", "flags"))
+        for kind, side, level, price, size, action, oid, flags in zip(*cols, strict=True):
+            if kind == K_ORDER:
+                order(action, oid, side, price, size)
+                if prints and action in _BOOK_ACTIONS and (flags & _LAST or not packets):
+                    prints.clear()
+            elif kind == K_TRADE:
+                book.trade(price, size, side)
+            else:
+                apply(book, kind, side, level, price, size, action, oid, flags)
 
     # -- simulation -------------------------------------------------------------------------
-    def _book(self, order: Order) -> _Book:
+    def _book(self, order: Order) -> PaperBook:
         book = self.books.get(order.instrument)
         if book is None:
-            book = self.books[order.instrument] = _Book()
+            book = self._new_book(order.instrument)
         return book
 
     def _activate_due(self, ts: int) -> None:
@@ -309,7 +413,7 @@ class PaperBroker:
         o = w.order
         book = self._book(o)
         if o.request.type == OrderType.MARKET:
-            self._fill_at_touch(w)
+            self._take(w)
         elif o.request.type == OrderType.LIMIT:
             self._rest_or_take(w)
         elif book.last is not None and self._stop_through(o, book.last):
@@ -330,36 +434,117 @@ class PaperBroker:
         w.order = _replace(w.order, triggered=True)
         self._emit(w, EventKind.TRIGGERED, w.order.status)
         if w.order.request.type == OrderType.STOP:
-            self._fill_at_touch(w)
+            self._take(w)
         else:
             self._rest_or_take(w)
 
-    def _fill_at_touch(self, w: _Working) -> None:
+    def _must_wait(self, w: _Working, book: PaperBook) -> bool:
+        """An order about to take liquidity while a print's event is open waits for its end."""
+        if not (book.packets and book.prints):
+            return False
+        if not w.waiting:
+            w.waiting = True
+            self._waiting.append(w)
+            self._version += 1
+        return True
+
+    def _resolve_waiting(self, root: str) -> None:
+        """The event closed: the orders that waited take the book as it is now."""
+        now = [w for w in self._waiting if w.order.instrument == root]
+        self._waiting = [w for w in self._waiting if w.order.instrument != root]
+        for w in now:
+            w.waiting = False
+            if w.order.id not in self._open:
+                continue
+            typ = w.order.request.type
+            if typ == OrderType.MARKET or typ == OrderType.STOP:
+                self._take(w)
+            else:
+                self._rest_or_take(w)
+
+    def _take(self, w: _Working) -> None:
+        """Market (or triggered stop): walk the book for the size, each level plus slippage."""
         o = w.order
-        touch = self._book(o).touch(o.side)
-        if touch is not None:
-            self._fill(w, o.remaining, touch + int(o.side) * self.settings.slippage_ticks)
+        book = self._book(o)
+        side = int(o.side)
+        plan: list[tuple[int, int]] = []
+        if book.seen >= 2:
+            if self._must_wait(w, book):
+                return
+            worst = book.deepest(side)
+            plan = walk(book.take_levels(side), o.remaining, side, None if worst is None else worst + side, None)
+        if not plan:
+            if book.last is None:
+                return  # no price yet: the next print fills it
+            plan = [(o.remaining, book.last)]
+        self._fill_plan(w, plan, side * self.settings.slippage_ticks)
+
+    def _fill_plan(self, w: _Working, plan: list[tuple[int, int]], slip: int) -> None:
+        for qty, price in plan:
+            if w.order.id not in self._open or w.order.remaining <= 0:
+                return
+            self._fill(w, min(qty, w.order.remaining), price + slip)
 
     def _rest_or_take(self, w: _Working) -> None:
         o = w.order
         assert o.limit_price is not None
         book = self._book(o)
-        touch = book.touch(o.side)
-        has_book = bool(book.asks if o.side == Side.BUY else book.bids)
-        worse = 0 if touch is None else (touch - o.limit_price) * int(o.side)  # < 0: better than limit
-        if touch is not None and (worse <= 0 if has_book else worse < 0):
-            self._fill(w, o.remaining, touch)
-        else:
-            w.queue_ahead = book.size_at(o.side, o.limit_price)
+        side = int(o.side)
+        if book.has_book(side):
+            plan = walk(book.take_levels(side), o.remaining, side, None, o.limit_price)
+            if plan:
+                if self._must_wait(w, book):
+                    return
+                self._fill_plan(w, plan, 0)
+                if w.order.id not in self._open:
+                    return
+        elif book.last is not None and (book.last - o.limit_price) * side < 0:
+            self._fill(w, o.remaining, book.last)  # no book: a print better than the limit
+            return
+        self._join_queue(w, book)
+
+    def _join_queue(self, w: _Working, book: PaperBook) -> None:
+        """Rest at the limit, at the back of its price's queue."""
+        o = w.order
+        assert o.limit_price is not None
+        side, root = int(o.side), o.instrument
+        ahead, total = book.queue(side, o.limit_price)
+        w.queue_ahead, w.pending = total, 0
+        w.ahead = None if ahead is None else set(ahead)
+        w.key = None
+        if ahead is None:
+            return
+        w.key = (root, side, o.limit_price)
+        live = [x for x in self._watchers.get(w.key, ()) if x.key == w.key and x.order.id in self._open]
+        self._watchers[w.key] = [*live, w]
+        book.watched.add((side, o.limit_price))
+
+    def _on_reduce(self, root: str, side: int, price: int, oid: int, by: int, gone: bool) -> None:
+        """An L3 order at a watched price shrank: if it was ahead of one of ours, we move up, unless
+        the shrink is the book catching up with a print that already ate that much of the queue."""
+        key = (root, side, price)
+        live = [w for w in self._watchers.get(key, ()) if w.key == key and w.order.id in self._open]
+        if not live:
+            self._watchers.pop(key, None)
+            self.books[root].watched.discard((side, price))
+            return
+        self._watchers[key] = live
+        for w in live:
+            if w.ahead is None or oid not in w.ahead:
+                continue
+            w.queue_ahead -= by
+            w.pending -= min(by, w.pending)
+            if gone:
+                w.ahead.discard(oid)
 
     def _on_trade(self, root: str, price: int, size: int, aggressor: int) -> None:
         for w in list(self._open.values()):
             o = w.order
-            if not w.live or o.instrument != root or o.id not in self._open:
+            if not w.live or w.waiting or o.instrument != root or o.id not in self._open:
                 continue
             typ = o.request.type
-            if typ == OrderType.MARKET:
-                self._fill_at_touch(w)
+            if typ == OrderType.MARKET or (typ == OrderType.STOP and o.triggered):
+                self._take(w)
             elif typ in (OrderType.STOP, OrderType.STOP_LIMIT) and not o.triggered:
                 if self._stop_hit(o, price):
                     self._trigger(w)
@@ -373,8 +558,11 @@ class PaperBroker:
         if beyond > 0:
             self._fill(w, o.remaining, o.limit_price)
         elif beyond == 0 and aggressor != int(o.side):
-            eaten = min(size, w.queue_ahead)
-            w.queue_ahead -= eaten
+            eaten = min(size, max(w.queue_ahead - w.pending, 0))
+            if w.ahead is None:
+                w.queue_ahead -= eaten  # L2: the estimate only ever shrinks by prints
+            else:
+                w.pending += eaten  # L3: the book rows that follow take those orders out
             left = size - eaten
             if left > 0:
                 self._fill(w, min(left, o.remaining), o.limit_price)

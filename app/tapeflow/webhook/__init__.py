@@ -3,13 +3,14 @@
 Headless (imports core and trading only, never Qt). The public surface:
 :class:`WebhookServer` (``start``/``stop``/``app``/``status_token``/``history``),
 :class:`WebhookSettings` with :class:`Secret` and the settings-file helpers, the payload schema
-(:class:`AlertPayload`, :func:`decode_body`, :func:`to_alert`) and the reply/record types.
+(:class:`Alert`, :func:`decode_body`, :func:`to_alert` over every relay format) and the reply/record types.
 See ``README.md`` in this folder for alert messages to paste into TradingView.
 """
 
 from tapeflow.webhook.auth import status_token
+from tapeflow.webhook.formats import to_alert
 from tapeflow.webhook.outcome import JOURNAL_TABLE, Code, Reply, WebhookRequest
-from tapeflow.webhook.schema import Action, Alert, AlertPayload, PayloadError, decode_body, to_alert
+from tapeflow.webhook.schema import Action, Alert, PayloadError, decode_body
 from tapeflow.webhook.settings import (
     SECRET_ENV,
     TRADINGVIEW_SENDERS,
@@ -37,7 +38,6 @@ __all__ = [
     "TRADINGVIEW_SENDERS",
     "Action",
     "Alert",
-    "AlertPayload",
     "Code",
     "PayloadError",
     "Reply",

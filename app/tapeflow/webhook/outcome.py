@@ -27,6 +27,8 @@ class Code(StrEnum):
     STALE = "stale"  # alert time too old (or too far ahead)
     DUPLICATE = "duplicate"  # this alert was already executed (or refused)
     UNKNOWN_SYMBOL = "unknown_symbol"
+    WRONG_CONTRACT = "wrong_contract"  # the alert names a month the feed does not carry
+    NO_POSITION = "no_position"  # add, reverse or breakeven while flat
     INVALID_ORDER = "invalid_order"  # e.g. a limit order without a price
     RISK_REJECTED = "risk_rejected"  # ``rule`` names the limit
     KILL_SWITCH = "kill_switch_latched"
@@ -44,9 +46,11 @@ HTTP_STATUS: dict[Code, int] = {
     Code.UNAUTHORIZED: 401,
     Code.FORBIDDEN: 403,
     Code.DUPLICATE: 409,
+    Code.NO_POSITION: 409,
     Code.PAYLOAD_TOO_LARGE: 413,
     Code.STALE: 422,
     Code.UNKNOWN_SYMBOL: 422,
+    Code.WRONG_CONTRACT: 422,
     Code.RISK_REJECTED: 422,
     Code.KILL_SWITCH: 423,
     Code.RATE_LIMITED: 429,

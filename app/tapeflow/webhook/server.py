@@ -21,7 +21,6 @@ Routes: ``POST /webhook`` (and ``POST /``) for alerts; ``GET /status`` (JSON) an
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import ssl
 import time
@@ -32,20 +31,38 @@ from pathlib import Path
 
 import msgspec
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from tapeflow.errors import JournalError, TapeflowError
 from tapeflow.trading.account import Account
 from tapeflow.trading.journal_sink import JournalSink
 from tapeflow.webhook.auth import Allowlist, client_address, status_authorized, status_token
+from tapeflow.webhook.formats import to_alert
 from tapeflow.webhook.outcome import HTTP_STATUS, JOURNAL_TABLE, Code, Reply, WebhookRequest
 from tapeflow.webhook.ratelimit import RateLimiter
 from tapeflow.webhook.replay_guard import NS_PER_SECOND, SEEN_TABLE, ReplayGuard, Seen
 from tapeflow.webhook.routing import execute, prepare
-from tapeflow.webhook.schema import Action, Alert, PayloadError, decode_body, to_alert
+from tapeflow.webhook.schema import Action, Alert, PayloadError, decode_body, take_secret
 from tapeflow.webhook.settings import WebhookSettings, require_secret
 from tapeflow.webhook.status import build_status, render_html
 
 log = logging.getLogger("tapeflow.webhook")
+
+class _OneLine(logging.Filter):
+    """aiohttp logs a body it cannot decode (bad gzip, an unknown Content-Encoding) with a
+    traceback; that is client input, so one line naming the error is enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc}".replace("\n", " ")
+            record.args = ()
+            record.exc_info = record.exc_text = None
+        return True
+
+
+_HTTP_LOG = logging.getLogger("tapeflow.webhook.http")
+_HTTP_LOG.addFilter(_OneLine())
 
 _SECURITY_HEADERS = {
     "Cache-Control": "no-store",
@@ -105,6 +122,7 @@ class WebhookServer:
     def _make_app(self) -> web.Application:
         app = web.Application(client_max_size=self.settings.max_body_bytes)
         app.router.add_post("/webhook", self._on_alert)
+        app.router.add_post("/webhook/{password}", self._on_alert)  # TradersPost-style URL password
         app.router.add_post("/", self._on_alert)
         app.router.add_get("/status", self._on_status)
         app.router.add_get("/status.html", self._on_status)
@@ -124,7 +142,8 @@ class WebhookServer:
         self.load_seen()
         s = self.settings
         context = _tls_context(s.tls_cert, s.tls_key) if s.tls_cert and s.tls_key else None
-        self._runner = web.AppRunner(self.app, access_log=None)  # the access log would show ?token=
+        # no access log: it would show ?token= and a TradersPost-style password in the path
+        self._runner = web.AppRunner(self.app, access_log=None, logger=_HTTP_LOG)
         await self._runner.setup()
         site = web.TCPSite(self._runner, s.host, s.port, ssl_context=context)
         try:
@@ -155,11 +174,14 @@ class WebhookServer:
         limit = self.settings.max_body_bytes
         too_large = Reply(ok=False, code=Code.PAYLOAD_TOO_LARGE, reason=f"body larger than {limit} bytes")
         body: bytes | None = None
+        undecodable = False
         if not (request.content_length is not None and request.content_length > limit):
             try:
                 body = await request.read()
             except web.HTTPRequestEntityTooLarge:
                 body = None
+            except RequestPayloadError:  # a Content-Encoding (gzip, deflate) the body does not match
+                undecodable = True
         if limited and (body is None or not self._is_kill(body, request.content_type)):
             first = client not in self._limited
             self._limited.add(client)
@@ -167,25 +189,32 @@ class WebhookServer:
             retry = max(1, round(self.limiter.retry_after(client)))
             return self._finish(reply, now, t0, client, journal=first, headers={"Retry-After": str(retry)})
         self._limited.discard(client)
+        if undecodable:
+            why = "Content-Encoding: the body is not valid compressed data; send it uncompressed"
+            reply = Reply(ok=False, code=Code.BAD_BODY, field="Content-Encoding", reason=why)
+            return self._finish(reply, now, t0, client, headers={"Connection": "close"})
         if body is None:
             return self._finish(too_large, now, t0, client)
         alert: Alert | None = None
         key = ""
         try:
-            reply, alert, key = self._handle(body, request.content_type, client, now)
+            password = request.match_info.get("password")
+            reply, alert, key = self._handle(body, request.content_type, client, now, password)
         except Exception:
             log.error("webhook: internal error on a request from %s\n%s", client, self._redact(traceback.format_exc()))
             reply = Reply(ok=False, code=Code.INTERNAL, reason="internal error (see the server log)")
         return self._finish(reply, now, t0, client, alert=alert, key=key)
 
-    def _handle(self, body: bytes, content_type: str, client: str, now: int) -> tuple[Reply, Alert | None, str]:
+    def _handle(
+        self, body: bytes, content_type: str, client: str, now: int, url_secret: str | None = None
+    ) -> tuple[Reply, Alert | None, str]:
         restricted = not self.allowlist.allows(client)
         forbidden = Reply(ok=False, code=Code.FORBIDDEN, reason="this address may not place orders")
         try:
             fields = decode_body(body, content_type)
         except PayloadError as e:
             return (forbidden if restricted else _error(e)), None, ""
-        candidate = fields.pop("secret", None)
+        candidate = take_secret(fields, url_secret)
         if not isinstance(candidate, str) or not self.secret.matches(candidate):
             if restricted:
                 return forbidden, None, ""
@@ -210,7 +239,7 @@ class WebhookServer:
             reason = "this alert was already received" + (f" (order {seen.order_id})" if seen.order_id else "")
             return Reply(ok=False, code=Code.DUPLICATE, order_id=seen.order_id, reason=reason, alert=key), alert, key
         try:
-            prepared = prepare(alert, self.instruments)
+            prepared = prepare(alert, self.instruments, self.account)
         except PayloadError as e:
             return _error(e), alert, key
         # remembered, durably, before it runs: never twice, even after a crash or restart here
@@ -239,7 +268,7 @@ class WebhookServer:
         """An authenticated ``kill`` (checked for a rate-limited client: a kill always gets through)."""
         try:
             fields = decode_body(body, content_type)
-            candidate = fields.pop("secret", None)
+            candidate = take_secret(fields)
             if not isinstance(candidate, str) or not self.secret.matches(candidate):
                 return False
             return to_alert(fields).action == Action.KILL
@@ -306,7 +335,7 @@ class WebhookServer:
         """The secret pasted into another field must not reach order tags or the journal."""
         texts = {k: getattr(alert, k) for k in ("symbol", "alert_id", "strategy", "reason")}
         dirty = {k: self._redact(v) for k, v in texts.items() if v and self._secret_text in v}
-        return dataclasses.replace(alert, **dirty) if dirty else alert
+        return msgspec.structs.replace(alert, **dirty) if dirty else alert
 
     def _redact(self, text: str) -> str:
         return text.replace(self._secret_text, "***") if self._secret_text and text else text

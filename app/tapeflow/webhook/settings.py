@@ -16,7 +16,7 @@ Example::
     max_body_bytes = 4096
     max_age_seconds = 30                # alerts whose `time` is older are refused (stale)
     max_future_seconds = 5              # clock skew allowed for a `time` ahead of ours
-    require_time = true                 # alerts without `time` are refused
+    require_time = false                # true: alerts without `time` are refused
     rate_per_second = 5                 # per client address, token bucket
     rate_burst = 20
     allow_tradingview = false           # only TradingView's published sender addresses ...
@@ -95,7 +95,7 @@ class WebhookSettings:
     max_body_bytes: int = 4096  # a TradingView alert is a few hundred bytes
     max_age_seconds: float = 30.0  # stale alert cut-off (TradingView delivers within ~1 s)
     max_future_seconds: float = 5.0  # tolerated clock skew for times ahead of ours
-    require_time: bool = True  # without `time`, a captured alert could be replayed within dedup_hours
+    require_time: bool = False  # relay templates have no time; replays are then caught by id or body hash
     rate_per_second: float = 5.0  # sustained requests per client address
     rate_burst: int = 20  # requests a client may send at once
     allow_tradingview: bool = False  # allowlist TradingView's published senders
