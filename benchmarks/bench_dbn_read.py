@@ -10,6 +10,7 @@ records into Python objects and reads the fields a trade/level normalizer needs.
 from __future__ import annotations
 
 import argparse
+import os
 import struct
 import sys
 import tempfile
@@ -21,7 +22,7 @@ import zstandard
 
 from tapeflow.feeds.dbn_file import DbnFileSource
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(os.environ.get("TAPEFLOW_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 FILES = (
     "futures_mbp-1_2024-07-01T23-58_2024-07-02T00-02.dbn.zst",
     "orderbooks_mbo_2024-05-08T00-00-00_2024-05-08T00-00-02.dbn.zst",

@@ -1,8 +1,10 @@
 """Risk checks per second and paper-broker tape throughput, each against a baseline in the same run.
 
 Run: ``.venv/bin/python benchmarks/bench_risk.py [n_trades]`` (default 1,000,000 synthetic ES trades,
-random walk, fed in batches of 1,000). Prints: figure, value, unit, baseline, ratio (time of the
-figure / time of the baseline: how many bare loops one unit of real work costs).
+random walk, fed in batches of 1,000; the two-tape figure interleaves ES and NQ trades, the
+four-instrument checks have the account-wide exposure limit on). Prints: figure, value, unit,
+baseline, ratio (time of the figure / time of the baseline: how many bare loops one unit of real
+work costs).
 """
 
 from __future__ import annotations
@@ -43,13 +45,23 @@ def synthetic_tape(n: int, seed: int = 7) -> np.ndarray:
     return make_trades(T0 + np.arange(n, dtype=np.int64) * 1_000_000, price, size, side)
 
 
+def opening_prints(ts: int) -> np.ndarray:
+    """One ES print (tape id 0) at 22,000 ticks and one NQ print (tape id 1) at 80,000."""
+    rows = make_trades([ts, ts], [22_000, 80_000], [1, 1], [1, 1])
+    rows["instrument_id"][1] = 1
+    return rows
+
+
 def timed(fn) -> float:  # type: ignore[no-untyped-def]
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
 
 
-def bench_risk_checks(n: int) -> tuple[float, float]:
+def bench_risk_checks(n: int, roots: tuple[str, ...] = ("ES",)) -> tuple[float, float]:
+    """Checks of ``n`` requests; with several ``roots`` the account-wide exposure limit is on and
+    the requests and working orders spread over those instruments (MES rides the ES tape)."""
+    multi = len(roots) > 1
     risk = RiskSettings(
         max_position=5,
         max_order_qty=3,
@@ -60,14 +72,18 @@ def bench_risk_checks(n: int) -> tuple[float, float]:
         cooldown_after_loss_seconds=30,
         trading_windows=(parse_window("09:30-11:30"), parse_window("13:30-15:50")),
         no_entries_before_close_minutes=10,
+        max_exposure_tenths=100 if multi else None,
+        max_stop_ticks=40 if multi else None,
     )
-    acct = Account(TradingSettings(risk=risk))
-    acct.on_events(make_trades([T0], [22_000], [1], [1]))
-    acct.submit(OrderRequest(instrument="ES", side=Side.BUY, qty=1, bracket=Bracket(8, 8)))
-    acct.submit(OrderRequest(instrument="ES", side=Side.BUY, qty=1, type=OrderType.LIMIT, limit_price=21_990))
+    acct = Account(TradingSettings(risk=risk), broker=PaperBroker(instrument_ids={0: "ES", 1: "NQ"}))
+    acct.on_events(opening_prints(T0))
+    for root in roots:
+        price = 80_000 if "NQ" in root else 22_000
+        acct.submit(OrderRequest(instrument=root, side=Side.BUY, qty=1, bracket=Bracket(8, 8)))
+        acct.submit(OrderRequest(instrument=root, side=Side.BUY, qty=1, type=OrderType.LIMIT, limit_price=price - 10))
     reqs = [
         OrderRequest(
-            instrument="ES",
+            instrument=roots[i % len(roots)],
             side=Side.BUY if i % 2 else Side.SELL,
             qty=1 + i % 3,
             source=Source.RULE,
@@ -113,6 +129,26 @@ def bare_loop(tape: np.ndarray) -> float:
         assert last
 
     return timed(run)
+
+
+def two_instrument_tape(n: int) -> np.ndarray:
+    """The same walk, every other trade NQ (tape id 1, 58,000 ticks higher): two feeds interleaved."""
+    tape = synthetic_tape(n)
+    nq = np.arange(n) % 2 == 1
+    tape["instrument_id"][nq] = 1
+    tape["price"][nq] += 58_000
+    return tape
+
+
+def with_resting_orders_on_two_tapes() -> Account:
+    """ES long 1 with a bracket, a resting MES limit (on the ES tape) and an NQ bracket and limit."""
+    acct = Account(broker=PaperBroker(instrument_ids={0: "ES", 1: "NQ"}))
+    acct.on_events(opening_prints(T0 - 1))
+    acct.submit(OrderRequest(instrument="ES", side=Side.BUY, qty=1, bracket=Bracket(5_000, 5_000)))
+    acct.submit(OrderRequest(instrument="MES", side=Side.BUY, qty=1, type=OrderType.LIMIT, limit_price=10_000))
+    acct.submit(OrderRequest(instrument="NQ", side=Side.SELL, qty=1, bracket=Bracket(5_000, 5_000)))
+    acct.submit(OrderRequest(instrument="NQ", side=Side.SELL, qty=1, type=OrderType.LIMIT, limit_price=99_000))
+    return acct
 
 
 def with_resting_orders() -> Account:
@@ -182,9 +218,11 @@ def main() -> None:
     tape = synthetic_tape(n)
     n_checks = 100_000
     t_risk, t_risk_base = bench_risk_checks(n_checks)
+    t_multi, t_multi_base = bench_risk_checks(n_checks, ("ES", "MES", "NQ", "MNQ"))
     t_loop = bare_loop(tape)
     t_idle = bench_tape(tape, PaperBroker)
     t_rest = bench_tape(tape, with_resting_orders)
+    t_two = bench_tape(two_instrument_tape(n), with_resting_orders_on_two_tapes)
     (s50, s99), (k50, k99) = bench_signal_and_kill()
     rows = [
         (
@@ -194,8 +232,11 @@ def main() -> None:
             n_checks / t_risk_base,
             t_risk / t_risk_base,
         ),
+        ("risk checks, 4 instruments + exposure", n_checks / t_multi, "checks/s", n_checks / t_multi_base,
+         t_multi / t_multi_base),
         ("paper broker, no working orders", n / t_idle, "trades/s", n / t_loop, t_idle / t_loop),
         ("account + broker, 3 working orders", n / t_rest, "trades/s", n / t_loop, t_rest / t_loop),
+        ("ES+NQ tapes, 6 working (ES, MES, NQ)", n / t_two, "trades/s", n / t_loop, t_two / t_loop),
     ]
     print(f"{n:,} synthetic trades in batches of {BATCH:,}; {n_checks:,} risk checks")
     print(f"{'figure':<38}{'value':>14}  {'unit':<10}{'baseline':>14}  ratio")

@@ -90,6 +90,16 @@ def test_off_tick_and_undefined_prices_are_counted_not_emitted():
     assert len(ev) == 1 and dict(tr.stats.malformed) == {"off-tick price": 1}
 
 
+def test_a_live_trade_far_from_earlier_ones_is_refused_even_when_it_arrives_alone():
+    """Live reads often hold one record, so the reference price must outlive a read."""
+    tr = DatabentoTranslator("trades", ES)
+    assert len(tr([trade(T0, 5529.25, 1, "B")])) == 1
+    assert len(tr([trade(T0 + 1, 500_000.00, 1, "B")])) == 0  # 2M ticks away: would size the profile by it
+    assert len(tr([trade(T0 + 2, 0.25, 1, "A")])) == 0
+    assert len(tr([trade(T0 + 3, 5529.50, 1, "B")])) == 1
+    assert dict(tr.stats.malformed) == {"implausible price (more than 50% from the median)": 2}
+
+
 class FakeLive:
     """Stands in for ``databento.Live``: replays ``records`` (from ``start`` if given) on start."""
 

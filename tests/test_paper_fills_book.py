@@ -103,7 +103,7 @@ def test_mbo_limit_does_not_fill_while_the_queue_ahead_has_not_traded():
     # buyers lift 4 of the 26 ahead of us (order 10 shrinks to 6), then nothing more trades there
     acct.on_events(mbo(T0 + MS, [("T", 91, BUY, 19231, 4), ("F", 10, ASK, 19231, 4), ("M", 10, ASK, 19231, 6)]))
     assert fills(ev) == []
-    assert acct.orders[oid].status == OrderStatus.WORKING
+    assert acct.orders[oid].status == OrderStatus.ACCEPTED
 
 
 def test_mbo_cancels_ahead_advance_the_queue_and_cancels_behind_do_not():
@@ -271,7 +271,7 @@ def test_real_mbo_file_prices_fills_off_the_book_and_queues_behind_it(mbo_file):
     kind, price, ask_then = seen[1]
     assert kind == OrderType.STOP and price == ask_then + 1  # the book after its print, plus 1 tick
     assert len(seen) == 2
-    assert acct.orders[target].status == OrderStatus.WORKING  # 24 lots ahead, 6 traded: no fill
+    assert acct.orders[target].status == OrderStatus.ACCEPTED  # 24 lots ahead, 6 traded: no fill
 
 
 def test_backtest_report_on_the_real_mbo_file_says_it_used_the_l3_book(tmp_path, mbo_file):

@@ -66,7 +66,7 @@ def test_a_bracket_trade_is_journaled_table_by_table(tmp_path: Path):
     (rt,) = j.round_trips_on(date(2024, 7, 2))
     assert rt["gross_cents"] == 4 * 2 * 1250
     kinds = [r["kind"] for r in j.rows("order_events", "order_id = ?", (1,))]
-    assert kinds == ["accepted", "working", "filled"]
+    assert kinds == ["submitted", "accepted", "filled"]
     assert j.rows("risk_events")[0]["rule"] == "max_order_qty"
     assert j.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 

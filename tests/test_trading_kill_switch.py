@@ -81,7 +81,7 @@ def test_only_an_explicit_rearm_by_a_named_person_releases_it(tmp_path: Path):
 def test_kill_switch_takes_effect_before_a_queued_order():
     acct = busy_account(latency_ms=5)
     queued = acct.submit(order(Side.BUY, 1)).order_id  # in flight: goes live in 5 ms
-    assert queued is not None and acct.orders[queued].status == OrderStatus.ACCEPTED
+    assert queued is not None and acct.orders[queued].status == OrderStatus.SUBMITTED
     acct.kill(by="trader")
     acct.on_events(trades(T + 30 * MS, [(4002, 1, 1), (4002, 1, 1)]))
     assert acct.orders[queued].status == OrderStatus.CANCELLED

@@ -30,7 +30,7 @@ def test_market_buy_fills_at_last_trade_plus_slippage_without_a_book():
     acct.on_events(trades(T0, [(4000, 1, 1)]))
     oid = acct.submit(req(BUY, 2)).order_id
     assert fills(ev) == [(oid, 2, 4001)]
-    assert [e.kind for e in ev] == [EventKind.ACCEPTED, EventKind.WORKING, EventKind.FILLED]
+    assert [e.kind for e in ev] == [EventKind.SUBMITTED, EventKind.ACCEPTED, EventKind.FILLED]
 
 
 def test_market_orders_take_the_touch_when_the_tape_has_a_book():
@@ -123,7 +123,7 @@ def test_latency_keeps_an_order_away_from_the_tape_until_it_arrives():
     oid = acct.submit(req(BUY, 1, type=OrderType.LIMIT, limit_price=3999)).order_id
     acct.on_events(trades(T0 + MS, [(3998, 1, -1)]))  # through our price, but we are not there yet
     assert fills(ev) == []
-    assert acct.orders[oid].status == OrderStatus.ACCEPTED
+    assert acct.orders[oid].status == OrderStatus.SUBMITTED  # sent, not yet acknowledged
     acct.on_events(trades(T0 + 6 * MS, [(4001, 1, 1)]))
     # it arrives at T0+5ms, when the last print (3998) is below its limit: it takes 3998 at once
     assert fills(ev) == [(oid, 1, 3998)]
@@ -240,7 +240,7 @@ def test_order_events_stream_to_asyncio_consumers():
         await asyncio.wait_for(task, 1)
         return got
 
-    assert asyncio.run(main()) == [EventKind.ACCEPTED, EventKind.WORKING, EventKind.FILLED]
+    assert asyncio.run(main()) == [EventKind.SUBMITTED, EventKind.ACCEPTED, EventKind.FILLED]
 
 
 def test_bracket_children_go_live_after_the_latency_and_protect_the_position():

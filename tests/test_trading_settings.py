@@ -10,6 +10,7 @@ import pytest
 from tapeflow.errors import TapeflowError
 from tapeflow.trading import TradingState, load_settings
 from tapeflow.trading import settings as settings_module
+from tapeflow.trading.settings import InstrumentLimits
 
 EXAMPLE = settings_module.__doc__.split("Example::")[1]
 
@@ -31,6 +32,18 @@ def test_the_documented_example_loads(tmp_path: Path):
     assert s.auto.one_position_per_instrument
 
 
+def test_instrument_tables_override_the_account_defaults(tmp_path: Path):
+    s = load_settings(write(tmp_path, (
+        "[risk]\nmax_position = 2\nmax_stop_ticks = 16\nmax_total_exposure_es = 1.5\n"
+        "[risk.instruments.MES]\nmax_position = 10\n"
+        "[risk.instruments.NQ]\nmax_stop_ticks = 40\nmax_order_qty = 1\n"
+    ))).risk
+    assert s.max_exposure_tenths == 15
+    assert s.limits_for("MES") == InstrumentLimits(max_position=10, max_stop_ticks=16)
+    assert s.limits_for("NQ") == InstrumentLimits(max_position=2, max_order_qty=1, max_stop_ticks=40)
+    assert s.limits_for("ES") == InstrumentLimits(max_position=2, max_stop_ticks=16)
+
+
 def test_zero_or_missing_limits_are_off(tmp_path: Path):
     s = load_settings(write(tmp_path, "[risk]\nmax_position = 0\n"))
     assert s.risk.max_position is None and s.risk.daily_loss_limit_cents is None
@@ -45,6 +58,14 @@ def test_zero_or_missing_limits_are_off(tmp_path: Path):
         ("[risk]\ntrading_windows = ['9:30 to 11']\n", "[risk] trading_windows[0]"),
         ("[risk]\non_daily_loss = 'panic'\n", "[risk] on_daily_loss: expected one of reducing, halted"),
         ("[paper]\nlatency_ms = -1\n", "[paper] latency_ms"),
+        ("[risk.instruments.MES]\nmax_position = 'ten'\n", "[risk.instruments.MES] max_position: expected an"),
+        ("[risk.instruments.MES]\nmax_position = -1\n", "[risk.instruments.MES] max_position: must be >= 0"),
+        ("[risk.instruments.MES]\ndaily_loss_limit_usd = 5\n", "[risk.instruments.MES] daily_loss_limit_usd: unknown"),
+        ("[risk.instruments.YM]\nmax_position = 1\n", "[risk.instruments.YM]: unknown instrument (known: ES"),
+        ("[risk]\ninstruments = 3\n", "[risk.instruments] must hold tables"),
+        ("[risk.instruments]\nMES = 3\n", "[risk.instruments.MES] must be a table"),
+        ("[risk]\nmax_total_exposure_es = 1.55\n", "[risk] max_total_exposure_es: expected a non-negative number"),
+        ("[risk]\nmax_total_exposure_es = 'two'\n", "[risk] max_total_exposure_es: expected a number"),
         ("[riks]\n", "unknown section [riks]"),
         ("[risk\n", "not valid TOML"),
     ],

@@ -111,6 +111,21 @@ def test_risk_panel_shows_the_trading_state_and_the_limits(window, tmp_path):
     assert window.risk.state_label.text().startswith(TradingState.ACTIVE.value.upper())
     gauges = window.session.account.snapshot().limits
     assert set(window.risk.gauges) == {g.rule for g in gauges}
+    assert window.risk.mode_label.text() == "PAPER" and window.status.labels["mode"].text() == "PAPER"
+
+
+def test_risk_panel_shows_a_live_account_in_red_with_the_brokers_pnl_beside_ours(window):
+    import msgspec
+
+    snap = msgspec.structs.replace(window.session.account.snapshot(), account="LIVE projectx:50KTC",
+                                   venue_realized_today_cents=-15280)
+    window.risk.show_account(snap)
+    assert window.risk.mode_label.text() == "LIVE projectx:50KTC"
+    assert window.theme.danger in window.risk.mode_label.styleSheet()
+    assert "realized today (broker)" in window.risk.figures.text() and "152.80" in window.risk.figures.text()
+    window.status.show_mode("LIVE projectx:50KTC")
+    assert window.status.labels["mode"].text() == "LIVE projectx:50KTC"
+    assert window.theme.danger in window.status.labels["mode"].styleSheet()
 
 
 def test_layout_theme_and_pane_settings_persist_per_user(window, qtbot, tmp_path):

@@ -7,10 +7,9 @@ import re
 from datetime import UTC, datetime
 
 import aiohttp
-from test_webhook_support import SECRET
+from test_webhook_support import SECRET, start_serving
 
 from tapeflow.cli import build_parser, main
-from tapeflow.commands.webhook import serve
 
 
 def _args(tmp_path, *extra):
@@ -26,10 +25,7 @@ def test_command_serves_alerts_and_prints_one_line_each_without_the_secret(tmp_p
     replies = []
 
     async def scenario():
-        stop = asyncio.Event()
-        ready = asyncio.get_running_loop().create_future()
-        task = asyncio.create_task(serve(args, on_ready=ready.set_result, stop=stop))
-        server = await asyncio.wait_for(ready, 10)
+        task, stop, server = await start_serving(args)
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         async with aiohttp.ClientSession() as http:
             for body in (

@@ -114,3 +114,13 @@ async def post_json(client: TestClient, body: dict[str, Any], **kw: Any) -> tupl
 async def post_text(client: TestClient, text: str, **kw: Any) -> tuple[int, dict[str, Any]]:
     r = await client.post("/webhook", data=text.encode(), headers={"Content-Type": "text/plain"}, **kw)
     return r.status, await r.json()
+
+
+async def start_serving(args: Any) -> tuple[asyncio.Task[int], asyncio.Event, WebhookServer]:
+    """``tapeflow webhook`` (``commands.webhook.serve``) running in this loop: (task, stop event, server)."""
+    from tapeflow.commands.webhook import serve
+
+    stop = asyncio.Event()
+    ready = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(serve(args, on_ready=ready.set_result, stop=stop))
+    return task, stop, await asyncio.wait_for(ready, TIMEOUT_S)

@@ -191,6 +191,17 @@ def end(seq: int, next_event: int) -> bytes:
     return wire.encode(wire.End(seq, 1, next_event), "msgpack")
 
 
+def sends_all(data: np.ndarray) -> Script:
+    """A well-behaved connection: hello, every event in one batch, end."""
+
+    async def script(ws: ServerConnection, sub: wire.Subscribe) -> None:
+        await ws.send(hello(sub.from_event or 0))
+        await ws.send(batch(data, 1, 0))
+        await ws.send(end(2, len(data)))
+
+    return script
+
+
 def url_of(server) -> str:
     return f"ws://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}"
 
@@ -489,3 +500,56 @@ def test_iterating_a_finished_feed_again_reads_the_stream_again(mbp1_file):
     first, second, trades_counted = run(main())
     assert first.tobytes() == expected.tobytes() == second.tobytes()
     assert trades_counted == 120  # stats restart with the stream, like re-reading a file
+
+
+def test_server_that_resends_the_same_events_then_stalls_is_given_up_on_with_the_reason():
+    """A server that replays events 0-99 on every connection and then goes silent: the client
+    must notice that reconnecting makes no progress, stop after ``max_stalls`` tries, and never
+    report the outages as 'nothing lost'."""
+    data = trades(100)
+
+    async def replay_then_stall(ws, sub):
+        await ws.send(hello(0))
+        await ws.send(batch(data, 1, 0))  # always 0-99, whatever the client asked for
+        await asyncio.sleep(5)
+
+    async def main() -> tuple[np.ndarray, WebsocketSource, list[wire.Subscribe], str]:
+        subs: list[wire.Subscribe] = []
+        server = await scripted_server([replay_then_stall], subs)
+        client = WebsocketSource(url_of(server), start_event=0, heartbeat_timeout_s=0.1, backoff=FAST, max_stalls=3)
+        parts: list[np.ndarray] = []
+        with pytest.raises(TapeflowError) as err:
+            async for b in client:
+                parts.append(b)
+        server.close()
+        return np.concatenate(parts), client, subs, str(err.value)
+
+    got, client, subs, message = run(main())
+    assert got.tobytes() == data.tobytes()  # the 100 events once, duplicates trimmed
+    assert [s.from_event for s in subs] == [0, 100, 100, 100]  # first try + 3 reconnects without progress
+    assert "giving up after 3 reconnects without progress" in message
+    assert "stops at event 100 every time; nothing from there on was received" in message
+    status = client.status()
+    assert status.state is FeedState.ENDED and status.last_error == message
+    assert status.duplicates_trimmed == 300
+    assert not any("nothing lost" in g.detail for g in client.gaps)
+
+
+def test_connections_that_only_had_heartbeats_are_a_quiet_market_not_a_stall():
+    data = trades(3)
+
+    async def quiet_then_drop(ws, sub):
+        await ws.send(hello(sub.from_event or 0))
+        await ws.send(wire.encode(wire.Heartbeat(1, 1, sub.from_event or 0), "msgpack"))
+        await ws.close()
+
+    async def main() -> tuple[np.ndarray, WebsocketSource]:
+        server = await scripted_server([quiet_then_drop] * 5 + [sends_all(data)], [])
+        client = WebsocketSource(url_of(server), start_event=0, backoff=FAST, max_stalls=2)
+        got = await collect(client)
+        server.close()
+        return got, client
+
+    got, client = run(main())
+    assert got.tobytes() == data.tobytes()
+    assert client.status().reconnects == 5

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import time
 
 import numpy as np
@@ -10,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tapeflow.core.events import concat
+from tapeflow.errors import TapeflowError
 from tapeflow.feeds.base import EventSource
 from tapeflow.feeds.open import open_source
 
@@ -57,3 +60,34 @@ def read_all(source: EventSource) -> np.ndarray:
         if progress is not None:
             progress.stop()
     return concat(parts)
+
+
+def malformed_summary(source: EventSource) -> str:
+    """One line: 'N malformed records skipped (R read): reason xN, ...'; empty when none were."""
+    st = source.stats
+    if not st.malformed_total:
+        return ""
+    reasons = ", ".join(f"{why} x{n:,}" for why, n in st.malformed.most_common())
+    return f"{st.malformed_total:,} malformed records skipped ({st.records:,} read): {reasons}"
+
+
+def check_usable(source: EventSource) -> None:
+    """Refuse (exit 2, one line) a source whose trades were all lost to corruption: printing
+    "no trades" or "0 signals" with success would hide the loss."""
+    if source.stats.trades == 0 and source.stats.malformed_total:
+        raise TapeflowError(f"{source.info.source}: no usable trades; {malformed_summary(source)}")
+
+
+def report_malformed(source: EventSource, fmt: str, console: Console | None = None) -> None:
+    """Say what was skipped: a line in text mode; in JSON mode one JSON object on stderr, so
+    stdout stays pure records for scripts."""
+    text = malformed_summary(source)
+    if not text:
+        return
+    if fmt == "json":
+        st = source.stats
+        rec = {"source": str(source.info.source), "records": st.records, "malformed": st.malformed_total,
+               "malformed_reasons": dict(st.malformed)}
+        print(json.dumps(rec), file=sys.stderr)
+    else:
+        (console or Console()).print(f"[yellow]{text}[/]")

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tapeflow.commands._source import add_source_args, open_from_args, read_all
+from tapeflow.commands._source import add_source_args, check_usable, open_from_args, read_all, report_malformed
 from tapeflow.core.instruments import Instrument
 from tapeflow.core.sessions import ns_to_et
 from tapeflow.core.timeutil import ns_to_iso
@@ -45,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     source = open_range_or(args, open_from_args)
     events = read_all(source)
+    check_usable(source)
     bars = build_footprint(
         events,
         parse_bar_spec(args.bar),
@@ -56,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         for rec in bars.iter_json_records(inst):
             print(json.dumps(rec))
+        report_malformed(source, "json")
         return 0
     console = Console()
     if len(bars) == 0:
@@ -63,9 +65,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     console.print(render_bars(bars.select(slice(max(0, len(bars) - args.last), len(bars))), inst, args.ticks_per_row))
     console.print(render_sessions(bars, inst, events, args.value_area / 100.0, args.value_area_method))
-    malformed = source.stats.malformed_total
-    if malformed:
-        console.print(f"[yellow]{malformed:,} malformed records skipped: {dict(source.stats.malformed)}[/]")
+    report_malformed(source, "text", console)
     return 0
 
 

@@ -11,6 +11,7 @@ from rich.table import Table
 from tapeflow.commands._source import add_source_args, open_from_args, read_all
 from tapeflow.core.timeutil import ns_to_iso
 from tapeflow.feeds.base import EventSource
+from tapeflow.feeds.csv_file import OUT_OF_ORDER
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +41,7 @@ def describe(source: EventSource) -> dict:
         "inferred_side": stats.inferred_side,
         "malformed": stats.malformed_total,
         "malformed_reasons": dict(stats.malformed),
+        "out_of_order": stats.malformed.get(OUT_OF_ORDER, 0),
         "notes": list(info.notes),
     }
 
@@ -54,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         t.add_row(key, str(d[key]))
     t.add_row("events", ", ".join(f"{k} {v:,}" for k, v in d["events"].items()) or "none")
     t.add_row("malformed", f"{d['malformed']:,}" + (f" ({d['malformed_reasons']})" if d["malformed"] else ""))
+    if d["out_of_order"]:
+        t.add_row("out of order", f"{d['out_of_order']:,} rows earlier than the row before them (skipped, not sorted)")
     if d["inferred_side"]:
         t.add_row("inferred side", f"{d['inferred_side']:,} trades")
     for note in d["notes"]:

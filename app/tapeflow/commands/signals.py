@@ -18,7 +18,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from tapeflow.commands._source import add_source_args, open_from_args
+from tapeflow.commands._source import add_source_args, check_usable, open_from_args, report_malformed
 from tapeflow.core.instruments import Instrument
 from tapeflow.core.sessions import ns_to_et, trading_date_of
 from tapeflow.flow.state import FlowSettings, FlowState
@@ -62,15 +62,18 @@ def run(args: argparse.Namespace) -> int:
     signals: list[Signal] = []
     for batch in source:
         signals.extend(engine.on_update(state, state.update(batch), batch))
+    check_usable(source)
     if args.format == "json":
         for s in signals:
             print(json.dumps(signal_record(s, inst)))
+        report_malformed(source, "json")
         return 0
     console = Console()
     console.print(f"{len(signals):,} signals from {len(rules)} rules ({rules_name}) over {source.info.source}")
     if signals:
         console.print(render_signals(signals[-args.last :], inst))
         console.print(render_counts(signals))
+    report_malformed(source, "text", console)
     for d in engine.disabled:
         console.print(f"[red]plugin {d.kind} disabled: {d.error}[/]")
     for p in registry.problems:

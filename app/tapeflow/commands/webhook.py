@@ -1,4 +1,5 @@
-"""``tapeflow webhook``: the TradingView webhook server, headless, on a paper account.
+"""``tapeflow webhook``: the TradingView webhook server, headless, on a paper account (or, with
+``--broker projectx --live`` and a confirmation, a live ProjectX account: see ``_live_mode``).
 
 The paper broker fills against a feed (the simulator by default) replayed at market pace, so
 alerts fill as they would live. One line is printed per alert outcome; the secret never is (it
@@ -25,12 +26,14 @@ from typing import TYPE_CHECKING
 
 from tapeflow.account_files import open_account_files
 from tapeflow.appdirs import app_paths
+from tapeflow.commands import _live_mode as live_mode
 from tapeflow.core.instruments import feed_contract
 from tapeflow.feeds.base import EventSource
 from tapeflow.feeds.open import open_source
 from tapeflow.feeds.replay import Replay
 from tapeflow.store.journal import Journal
 from tapeflow.trading.account import Account
+from tapeflow.trading.kill_switch import KillSwitch
 from tapeflow.trading.orders import Source
 from tapeflow.trading.paper_broker import PaperBroker
 from tapeflow.trading.settings import TradingSettings, settings_from_dict
@@ -69,6 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kill-switch-file", help=f"where the kill switch latch is kept, surviving restarts "
                    f"(default: {KILL_SWITCH_NAME} next to the journal's default)")
     p.add_argument("--rearm", metavar="NAME", help="re-arm a latched kill switch as NAME before starting")
+    live_mode.add_arguments(p)
     p.add_argument("--duration", type=float, help=argparse.SUPPRESS)  # seconds, for tests and demos
     p.set_defaults(func=run)
 
@@ -106,10 +110,13 @@ async def serve(
     """Run until ``stop`` is set, ``--duration`` passes or Ctrl-C."""
     trading, webhook = load(args)
     require_secret(webhook)  # refuse before opening anything
-    source = open_source(args.feed, symbol=args.symbol)
-    root = source.info.instrument.root
+    live_mode.check_mode(args)
+    source = None if args.live else open_source(args.feed, symbol=args.symbol)
     files = open_account_files(*_files(args))
     try:
+        if source is None:
+            return await _run_live(args, trading, files.journal, files.kill_switch, webhook, on_ready, stop)
+        root = source.info.instrument.root
         broker = PaperBroker(trading.paper, tape_roots(source.info.instrument_ids, root))
         account = Account(trading, broker=broker, kill_switch=files.kill_switch, journal=files.journal, name="paper")
         return await _run(args, account, files.journal, source, webhook, on_ready, stop)
@@ -125,24 +132,57 @@ def _files(args: argparse.Namespace) -> tuple[Path, Path]:
     return journal, latch
 
 
-async def _run(
+async def _run_live(
     args: argparse.Namespace,
-    account: Account,
+    trading: TradingSettings,
     journal: Journal,
-    source: EventSource,
+    kill_switch: KillSwitch,
     webhook: WebhookSettings,
     on_ready: Callable[[WebhookServer], None] | None,
     stop: asyncio.Event | None,
 ) -> int:
-    root = source.info.instrument.root
-    contract = feed_contract(root, source.info.symbols)  # alerts naming another month are refused
-    report = account.restore(journal)
-    account.record_settings("start", source=args.feed)
-    if report.fills:
-        held = ", ".join(f"{k} {v:+d}" for k, v in report.positions.items()) or "flat"
-        _say(f"restored from {journal.path}: {report.fills} fills, {report.round_trips} round trips, {held}")
-    for warning in report.warnings:
-        _say(f"warning: {warning}")
+    """The live account: confirmed, restored and reconciled with the venue before the port opens."""
+    root = (args.symbol or "ES").upper()
+    account, broker, report = await live_mode.open_live_account(args, trading, journal, kill_switch, {root})
+    try:
+        account.record_settings("start", source=f"projectx:{broker.account_id}")
+        _say(f"{live_mode.RED}LIVE{live_mode.RESET} {account.name}: reconciled with the venue")
+        _warn_live(report.warnings)
+        broker.status_listener = lambda state: _say(f"broker: {state}")
+        broker.report_listener = lambda rec: _warn_live(rec.warnings)  # protection re-checked on reconnect
+        return await _run(args, account, journal, None, webhook, on_ready, stop, root=root)
+    finally:
+        await broker.stop()
+
+
+def _warn_live(lines: list[str]) -> None:
+    for line in lines:
+        _say(f"{live_mode.RED}WARNING{live_mode.RESET} {line}")
+
+
+async def _run(
+    args: argparse.Namespace,
+    account: Account,
+    journal: Journal,
+    source: EventSource | None,
+    webhook: WebhookSettings,
+    on_ready: Callable[[WebhookServer], None] | None,
+    stop: asyncio.Event | None,
+    *,
+    root: str = "",
+) -> int:
+    """Serve until stopped; ``source`` None: a live account (restored already, its broker kept connected)."""
+    if source is not None:
+        root = source.info.instrument.root
+        report = account.restore(journal)
+        account.record_settings("start", source=args.feed)
+        if report.fills:
+            held = ", ".join(f"{k} {v:+d}" for k, v in report.positions.items()) or "flat"
+            _say(f"restored from {journal.path}: {report.fills} fills, {report.round_trips} round trips, {held}")
+        for warning in report.warnings:
+            _say(f"warning: {warning}")
+    # alerts naming another month are refused (live: the venue's front month, named by root)
+    contract = feed_contract(root, source.info.symbols) if source is not None else root
     if args.rearm:
         account.rearm(args.rearm)
         account.set_automation(Source.WEBHOOK, True, by=args.rearm)
@@ -152,14 +192,17 @@ async def _run(
         account, webhook, journal=journal, instruments={contract}, on_request=_print_line
     )
     await server.start()  # loads the alerts already executed before the port opens
-    _say(f"listening on {server.url}/webhook for {root} alerts (paper account, feed {args.feed})")
+    red = f"{live_mode.RED}LIVE{live_mode.RESET}"
+    what = f"{red} account {account.name}" if source is None else f"paper account, feed {args.feed}"
+    _say(f"listening on {server.url}/webhook for {root} alerts ({what})")
     _say(f"status page: {server.url}/status.html?token={server.status_token}  (read-only)")
     if account.kill_switch.latched:
         ks = account.kill_switch.state
         _say(f"kill switch is LATCHED (by {ks.by}: {ks.reason}); orders are refused until --rearm NAME")
     if on_ready is not None:
         on_ready(server)
-    feed = asyncio.create_task(_play(Replay(source, speed=args.speed), source, account))
+    feed = asyncio.create_task(_play(Replay(source, speed=args.speed), source, account) if source is not None
+                               else account.broker.run())  # type: ignore[attr-defined]
     stop = stop or asyncio.Event()
     try:
         waiter = asyncio.create_task(stop.wait())

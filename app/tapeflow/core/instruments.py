@@ -37,6 +37,12 @@ class Instrument:
     tick_value: Decimal  # USD per tick per contract
     currency: str = "USD"
     price_decimals: int = 2
+    es_tenths: int = 10
+    """Exposure of one contract in tenths of an ES-equivalent contract: 10 for an E-mini, 1 for a
+    micro (1 ES = 10 MES). An E-mini of any index counts as one ES (see :data:`ES_EQUIVALENCE`)."""
+    tape_of: str | None = None
+    """The product whose tape this one trades on when it has no feed of its own: the micro trades
+    on its E-mini's book (same prices, same queue), at one tenth of the value."""
 
     @property
     def point_value(self) -> Decimal:
@@ -83,11 +89,29 @@ INSTRUMENTS: dict[str, Instrument] = {
     i.root: i
     for i in (
         Instrument("ES", "E-mini S&P 500", "CME", Decimal("0.25"), Decimal("12.50")),
-        Instrument("MES", "Micro E-mini S&P 500", "CME", Decimal("0.25"), Decimal("1.25")),
+        Instrument(
+            "MES", "Micro E-mini S&P 500", "CME", Decimal("0.25"), Decimal("1.25"), es_tenths=1, tape_of="ES"
+        ),
         Instrument("NQ", "E-mini Nasdaq-100", "CME", Decimal("0.25"), Decimal("5.00")),
-        Instrument("MNQ", "Micro E-mini Nasdaq-100", "CME", Decimal("0.25"), Decimal("0.50")),
+        Instrument(
+            "MNQ", "Micro E-mini Nasdaq-100", "CME", Decimal("0.25"), Decimal("0.50"), es_tenths=1, tape_of="NQ"
+        ),
     )
 }
+
+
+ES_EQUIVALENCE = "contracts"
+"""How the account-wide exposure limit compares ES with NQ: by contract count, not notional. An
+E-mini (ES or NQ) is one ES-equivalent, a micro (MES, MNQ) a tenth, long or short alike (gross:
+a long ES and a short MES do not net, since they are not the same contract). Why not notional: it moves with
+every print (a position could cross the limit without any order), and prop-firm contract limits,
+which this limit mirrors, count a mini as a mini whatever the index. A trader who wants NQ to weigh
+more caps it per instrument (``[risk.instruments.NQ] max_position``)."""
+
+
+def es_equivalent_tenths(root: str, qty: int) -> int:
+    """Exposure of ``qty`` contracts of ``root`` in tenths of an ES contract (exact integers)."""
+    return abs(qty) * instrument(root).es_tenths
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,11 +15,24 @@ Accepted columns (header names are case-insensitive; spaces and dashes count as 
 - optional ``bid`` / ``ask`` (``bid_price``, ``ask_price``): best prices at the trade.
 - optional ``dom_bid`` / ``dom_ask``: JSON objects ``{price: size}`` of the book at the trade;
   they become ``LEVEL`` rows keyed by price (``level = LEVEL_UNKNOWN``), emitted only for prices
-  whose size changed since the previous row; a price that disappears gets size 0.
+  whose size changed since the previous row; a price that disappears gets size 0. Each price is
+  its own level in every book that reads them (``flow.book``, ``trading.paper_book``).
 
 Separators: ``,`` with ``.`` decimals, or ``;`` with ``,`` decimals (sniffed from the header).
 The DOM JSON may be left unquoted (as the recorders we know write it): ``{...}`` groups are
 lifted out of the line before the ``csv`` module splits it. One record per line.
+
+Rows must be in time order: a row out of order is counted as malformed (``row out of time
+order``) and skipped, not sorted in. A streaming reader cannot sort without holding the whole
+file, and such a row (a 2023 print in a 2024 file) is corruption, not a late print: the bar it
+belongs to has long closed. Rows are held back to tell which row of an inversion is wrong: a
+row dated ahead is the one dropped, not every row after it (``_TimeOrder``). ``tapeflow info``
+shows the count.
+
+Nothing in a file raises except a header we cannot read: undecodable (non-UTF-8) lines, lines
+over ``MAX_LINE_BYTES``, non-finite or out-of-range numbers, timestamps outside
+``1980..now + 2 days``, and implausible prices (``tapeflow.feeds.prices``: zero, negative, absurd
+or far from the file's median) are each a counted malformed row.
 
 Without a usable side the aggressor is inferred from the bid/ask at the trade (price >= ask:
 buyer, <= bid: seller; DOM best levels count as bid/ask), else by the tick rule; each inferred
@@ -32,6 +45,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -44,6 +58,7 @@ from tapeflow.core.events import EVENT_DTYPE, LEVEL_UNKNOWN, Kind, Side
 from tapeflow.core.instruments import INSTRUMENTS, Instrument, parse_symbol
 from tapeflow.errors import TapeflowError
 from tapeflow.feeds.base import FeedInfo, FeedStats
+from tapeflow.feeds.prices import MAX_SIZE, PriceBand
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "ts": ("timestamp", "time", "datetime", "date_time", "ts"),
@@ -59,9 +74,22 @@ _BUY_WORDS = frozenset({"ASK", "A", "BUY", "BUYER", "AT_ASK", "AT ASK"})
 _SELL_WORDS = frozenset({"BID", "S", "SELL", "SELLER", "AT_BID", "AT BID"})
 _NONE_WORDS = frozenset({"", "N", "NONE", "UNKNOWN", "?"})
 _BRACES = re.compile(r"\{[^{}]*\}")
+_PLACEHOLDER = re.compile(r"\x00(\d+)\x00")
 _FRACTION = re.compile(r"(\d{2}:\d{2}:\d{2})[.,](\d{1,9})")
 MAX_BAD_ROW_SAMPLES = 20
 BATCH_ROWS = 65536
+MAX_LINE_BYTES = 1 << 20
+MAX_DIGITS = 15  # no price or size we read has this many integer digits
+MIN_TS_NS = 315_532_800 * 10**9  # 1980-01-01 UTC
+FUTURE_SLACK_NS = 2 * 86_400 * 10**9
+LEVEL_CACHE = 1 << 16  # DOM price texts remembered (book prices repeat row after row)
+REFERENCE_ROWS = 256  # rows the price reference (median) is taken from
+OUT_OF_ORDER = "row out of time order"
+_NOT_UTF8 = "line is not UTF-8 text"
+_TOO_LONG = f"line longer than {MAX_LINE_BYTES:,} bytes"
+_NOT_UTF8_MARK = "\x00" + _NOT_UTF8
+_TOO_LONG_MARK = "\x00" + _TOO_LONG
+_MARKS = {_NOT_UTF8_MARK: _NOT_UTF8, _TOO_LONG_MARK: _TOO_LONG}
 
 
 class _BadRowError(Exception):
@@ -140,6 +168,8 @@ class _Clock:
 
 def _epoch_ns(t: str) -> int:
     """Epoch number to ns: < 1e11 is seconds, < 1e14 ms, < 1e17 us, else ns."""
+    if len(t) > 40:
+        raise _BadRowError("bad timestamp")
     d = Decimal(t)
     if d < Decimal(10) ** 11:
         d *= 10**9
@@ -181,34 +211,61 @@ class CsvTradesSource:
         )
         self.stats = FeedStats()
         self.bad_rows: list[tuple[int, str]] = []  # (line number, reason), first few only
+        self._band = PriceBand(1 / inst.tick_size)
+        self._level_ticks: dict[str, int] = {}  # DOM price text -> ticks (checked once: book prices repeat)
+        self._max_ts = time.time_ns() + FUTURE_SLACK_NS
         self._side_words = self._side_map()
 
     # ------------------------------------------------------------------ file shape
 
-    def _lines(self) -> Iterator[tuple[int, str]]:
-        with self.path.open(encoding="utf-8-sig", newline="") as f:
-            for lineno, line in enumerate(f, start=1):
-                yield lineno, line.rstrip("\r\n")
+    def _lines(self) -> Iterator[tuple[int, str | None]]:
+        """(line number, text); the text is ``_NOT_UTF8`` or ``_TOO_LONG`` for a line we cannot
+        use (both sentinels hold a NUL, which no decoded line we keep does)."""
+        with self.path.open("rb") as f:
+            lineno = 0
+            while raw := f.readline(MAX_LINE_BYTES + 1):
+                lineno += 1
+                if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                    while (rest := f.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                        pass
+                    yield lineno, _TOO_LONG_MARK
+                    continue
+                if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]
+                try:
+                    yield lineno, raw.decode("utf-8").rstrip("\r\n")
+                except UnicodeDecodeError:
+                    yield lineno, _NOT_UTF8_MARK
 
     def _sniff(self) -> tuple[str, str, list[str]]:
         for _, line in self._lines():
+            if line in _MARKS:
+                raise TapeflowError(f"{self.path}: cannot read the CSV header: {_MARKS[line]}")
             if not line.strip():
                 continue
             plain = _BRACES.sub("", line)
             sep = ";" if plain.count(";") > plain.count(",") else ","
-            header = next(csv.reader([line], delimiter=sep))
+            try:
+                header = next(csv.reader([line], delimiter=sep))
+            except csv.Error as e:
+                raise TapeflowError(f"{self.path}: cannot read the CSV header: {e}") from None
             return sep, ("," if sep == ";" else "."), header
         raise TapeflowError(f"{self.path}: empty CSV file (no header)")
 
     def _split(self, line: str) -> tuple[list[str], list[str]]:
-        """Fields of a line, with unquoted ``{...}`` groups lifted out (placeholders ``\\x00i``)."""
+        """Fields of a line, with unquoted ``{...}`` groups lifted out (placeholders ``\\x00i\\x00``)."""
         groups: list[str] = []
 
         def lift(m: re.Match[str]) -> str:
             groups.append(m[0])
-            return f"\x00{len(groups) - 1}"
+            return f"\x00{len(groups) - 1}\x00"
 
-        fields = next(csv.reader([_BRACES.sub(lift, line)], delimiter=self.sep), [])
+        if "\x00" in line:  # also the reader's own marks; NUL is never part of a good row
+            raise _BadRowError(_MARKS.get(line, "NUL byte in line"))
+        try:
+            fields = next(csv.reader([_BRACES.sub(lift, line)], delimiter=self.sep), [])
+        except csv.Error:
+            raise _BadRowError("unreadable CSV row (field too large or bad quoting)") from None
         return fields, groups
 
     def _side_map(self) -> dict[str, int | None]:
@@ -220,7 +277,10 @@ class CsvTradesSource:
         for i, (_, line) in enumerate(self._lines()):
             if i == 0 or not line:
                 continue
-            fields, _ = self._split(line)
+            try:
+                fields, _ = self._split(line)
+            except _BadRowError:
+                continue
             if col < len(fields):
                 seen.add(fields[col].strip().upper())
             if len(seen) > 50:
@@ -243,9 +303,14 @@ class CsvTradesSource:
         if self.decimal == ",":
             t = t.replace(",", ".")
         try:
-            return Decimal(t)
+            d = Decimal(t) if len(t) <= 40 else None
         except InvalidOperation:
-            raise _BadRowError(f"bad number in {field}") from None
+            d = None
+        if d is None or not d.is_finite():
+            raise _BadRowError(f"bad number in {field}")
+        if d and d.adjusted() >= MAX_DIGITS:
+            raise _BadRowError(f"number out of range in {field}")
+        return d
 
     def _ticks(self, value: Decimal) -> int:
         q, r = divmod(value, self.info.instrument.tick_size)
@@ -254,7 +319,19 @@ class CsvTradesSource:
         return int(q)
 
     def _price(self, fields: list[str], field: str) -> int:
-        return self._ticks(self._number(fields[self.columns[field]], field))
+        return self._plausible(self._ticks(self._number(fields[self.columns[field]], field)), field == "price")
+
+    def _plausible(self, ticks: int, trade: bool) -> int:
+        why = self._band.reason(ticks, trade)
+        if why is not None:
+            raise _BadRowError(why)
+        return ticks
+
+    def _level_size(self, s: object, field: str) -> int:
+        size = self._number(str(s), field)
+        if size != size.to_integral_value():
+            raise _BadRowError(f"fractional or implausible size in {field}")
+        return int(size) if size <= MAX_SIZE else MAX_SIZE + 1
 
     def _dom(self, fields: list[str], groups: list[str], field: str) -> dict[int, int] | None:
         col = self.columns.get(field)
@@ -262,7 +339,10 @@ class CsvTradesSource:
             return None
         text = fields[col].strip()
         if text.startswith("\x00"):
-            text = groups[int(text[1:])]
+            m = _PLACEHOLDER.fullmatch(text)  # else a damaged line glued a group to other text
+            if m is None:
+                raise _BadRowError(f"unreadable {field} JSON")
+            text = groups[int(m[1])]
         if not text:
             return None
         try:
@@ -270,14 +350,22 @@ class CsvTradesSource:
             if not isinstance(raw, dict):
                 raise ValueError
             book = {}
+            ticks_of = self._level_ticks
             for p, s in raw.items():
-                size = int(self._number(str(s), field))
+                size = s if type(s) is int else self._level_size(s, field)  # JSON integers: the usual case
                 if size < 0:
                     raise _BadRowError(f"negative size in {field}")
+                if size > MAX_SIZE:
+                    raise _BadRowError(f"fractional or implausible size in {field}")
                 if size:
-                    book[self._ticks(self._number(str(p), field))] = size
+                    ticks = ticks_of.get(p)
+                    if ticks is None:
+                        ticks = self._plausible(self._ticks(self._number(str(p), field)), False)
+                        if len(ticks_of) < LEVEL_CACHE:
+                            ticks_of[p] = ticks
+                    book[ticks] = size
             return book
-        except (ValueError, TypeError, AttributeError):
+        except (ValueError, TypeError, AttributeError, RecursionError):
             raise _BadRowError(f"unreadable {field} JSON") from None
 
     def _parse(self, fields: list[str], groups: list[str]) -> dict:
@@ -285,15 +373,17 @@ class CsvTradesSource:
         c = self.columns
         if len(fields) <= max(c["ts"], c["price"], c["size"]):
             raise _BadRowError("missing field")
-        row = {
-            "ts": self._clock(fields[c["ts"]]),
-            "price": self._price(fields, "price"),
-        }
+        ts = self._clock(fields[c["ts"]])
+        if not MIN_TS_NS <= ts <= self._max_ts:
+            raise _BadRowError("timestamp out of range (before 1980 or in the future)")
+        row = {"ts": ts, "price": self._price(fields, "price")}
         size = self._number(fields[c["size"]], "size")
         if size < 0:
             raise _BadRowError("negative size")
         if size == 0 or size != size.to_integral_value():
             raise _BadRowError("zero or fractional size")
+        if size > MAX_SIZE:
+            raise _BadRowError("implausible size")
         row["size"] = int(size)
         row["side"] = None
         if "side" in c and c["side"] < len(fields):
@@ -319,9 +409,12 @@ class CsvTradesSource:
     def __iter__(self) -> Iterator[np.ndarray]:
         self.stats = FeedStats()
         self.bad_rows = []
-        self.info.notes = [n for n in self.info.notes if not n.startswith("aggressor side inferred")]
+        self.info.notes = [n for n in self.info.notes if not _per_read_note(n)]  # a re-read writes them anew
         state = _InferState()
         out: list[tuple] = []
+        self._band.reference = self._reference_price()
+        self._max_ts = time.time_ns() + FUTURE_SLACK_NS
+        order = _TimeOrder()
         lines = self._lines()
         next(lines, None)  # header
         for lineno, line in lines:
@@ -333,10 +426,19 @@ class CsvTradesSource:
             except _BadRowError as e:
                 self._bad(lineno, str(e))
                 continue
-            self._emit(row, lineno, state, out)
+            ready, late = order.push(lineno, row)
+            if late is not None:
+                self._bad(late, OUT_OF_ORDER)
+            if ready is not None:
+                self._emit(ready[1], ready[0], state, out)
             if len(out) >= BATCH_ROWS:
                 yield self._batch(out)
                 out = []
+        ready, late = order.flush()
+        if late is not None:
+            self._bad(late, OUT_OF_ORDER)
+        if ready is not None:
+            self._emit(ready[1], ready[0], state, out)
         if out:
             yield self._batch(out)
         if state.by_quote or state.by_tick:
@@ -344,7 +446,36 @@ class CsvTradesSource:
                 f"aggressor side inferred for {state.by_quote + state.by_tick} trades: "
                 f"{state.by_quote} from bid/ask, {state.by_tick} by the tick rule"
             )
+        self._note_time_jump(order.behind)
         self.info.start_ns, self.info.end_ns = self.stats.first_ts, self.stats.last_ts
+
+    def _note_time_jump(self, behind: dict[int, int]) -> None:
+        """Name the row most out-of-order rows fell behind when they outnumber the trades kept:
+        then that row's own time is the likely corruption (a print dated ahead), which a reader
+        that does not sort cannot tell from the rows after it."""
+        if not behind:
+            return
+        line, n = max(behind.items(), key=lambda kv: kv[1])
+        if n >= 10 and n >= self.stats.trades:
+            self.info.notes.append(
+                f"{n:,} rows are earlier than line {line}: if that row's timestamp is wrong, fix or delete it"
+            )
+
+    def _reference_price(self) -> int | None:
+        """Median trade price (ticks) of the first ``REFERENCE_ROWS`` rows with a usable price: what
+        ``PriceBand`` measures 'far off' from, so a corrupt first row cannot become the yardstick."""
+        self._band.reference = None
+        found: list[int] = []
+        for i, (_, line) in enumerate(self._lines()):
+            if i == 0 or not line.strip():
+                continue
+            try:
+                found.append(self._price(self._split(line)[0], "price"))
+            except (_BadRowError, IndexError):
+                continue
+            if len(found) >= REFERENCE_ROWS:
+                break
+        return int(np.median(found)) if found else None
 
     def _emit(self, row: dict, lineno: int, state: _InferState, out: list[tuple]) -> None:
         ts = row["ts"]
@@ -371,6 +502,61 @@ class CsvTradesSource:
         batch = np.array(rows, dtype=EVENT_DTYPE)
         self.stats.count_batch(batch)
         return batch
+
+
+class _TimeOrder:
+    """Rows in time order, with up to two rows held back to tell which row of an inversion is
+    wrong. A row earlier than the held row is a suspect; the next row decides: if it follows
+    the held row, the suspect was dated back and is dropped; if it follows the suspect, the
+    held row was dated ahead (a flipped digit) and is dropped. So one bad timestamp costs its
+    own row, not every row after it. A row earlier than a row already let through is dropped."""
+
+    def __init__(self) -> None:
+        self.held: tuple[int, dict] | None = None  # (line number, row) next to let through
+        self.suspect: tuple[int, dict] | None = None  # a row earlier than ``held``, not yet judged
+        self.last: tuple[int, int] = (0, MIN_TS_NS)  # line and time of the last row let through
+        self.behind: dict[int, int] = {}  # line of a row -> rows found earlier than it
+
+    def push(self, lineno: int, row: dict) -> tuple[tuple[int, dict] | None, int | None]:
+        """(row to let through now, line number of a row dropped as out of order); either may be None."""
+        ts, held, suspect = row["ts"], self.held, self.suspect
+        if ts < self.last[1]:
+            return None, self._late(self.last[0], lineno)
+        if held is None:
+            self.held = (lineno, row)
+            return None, None
+        if suspect is None:
+            if ts >= held[1]["ts"]:
+                return self._through((lineno, row)), None
+            self.suspect = (lineno, row)
+            return None, None
+        if ts >= held[1]["ts"]:  # the suspect was dated back
+            self.suspect = None
+            return self._through((lineno, row)), self._late(held[0], suspect[0])
+        if ts >= suspect[1]["ts"]:  # the held row was dated ahead
+            self.held, self.suspect = suspect, None
+            return self._through((lineno, row)), self._late(held[0], held[0])
+        return None, self._late(suspect[0], lineno)
+
+    def flush(self) -> tuple[tuple[int, dict] | None, int | None]:
+        """At the end: the held row, and an unjudged suspect counted as out of order."""
+        held, suspect = self.held, self.suspect
+        self.held = self.suspect = None
+        return held, (self._late(held[0], suspect[0]) if suspect is not None and held is not None else None)
+
+    def _through(self, new: tuple[int, dict]) -> tuple[int, dict] | None:
+        out, self.held = self.held, new
+        if out is not None:
+            self.last = (out[0], out[1]["ts"])
+        return out
+
+    def _late(self, ahead_line: int, lineno: int) -> int:
+        self.behind[ahead_line] = self.behind.get(ahead_line, 0) + 1
+        return lineno
+
+
+def _per_read_note(note: str) -> bool:
+    return note.startswith("aggressor side inferred") or "rows are earlier than line" in note
 
 
 class _InferState:

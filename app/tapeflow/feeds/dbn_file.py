@@ -26,9 +26,10 @@ import numpy as np
 import zstandard
 
 from tapeflow.core.events import EVENT_DTYPE, LEVEL_UNKNOWN, NO_PRICE, Flag, Kind, Side
-from tapeflow.core.instruments import Instrument, parse_symbol
+from tapeflow.core.instruments import PRICE_SCALE, Instrument, parse_symbol
 from tapeflow.errors import TapeflowError
 from tapeflow.feeds.base import FeedInfo, FeedStats
+from tapeflow.feeds.prices import MAX_SIZE, PriceBand
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 DBN_MAGIC = b"DBN"
@@ -139,8 +140,53 @@ def _open_stream(path: Path) -> tuple[BinaryIO, BinaryIO]:
         what = "an empty file" if not head else "neither zstd nor DBN (no DBN or zstd magic bytes)"
         raise TapeflowError(f"{path}: not a DBN file: {what}")
     if kind == "zstd":
-        return raw, zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        return raw, _ZstdStream(raw)
     return raw, raw
+
+
+class _ZstdStream:
+    """Decompressed bytes of every zstd frame in ``raw``, fed in small pieces so the blocks
+    before a corrupt one are still delivered. It never raises: corrupt data ends the stream
+    with ``corrupt`` set to the reason, and ``truncated`` is set when the input ends inside a
+    frame (a cut-off download), which zstandard's ``stream_reader`` passes over in silence."""
+
+    _IN = 1 << 16
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.truncated = False
+        self.corrupt: str | None = None
+        self._dctx = zstandard.ZstdDecompressor()
+        self._obj = self._dctx.decompressobj()
+        self._out = bytearray()
+        self._in_frame = False
+        self._eof = False
+
+    def read(self, n: int) -> bytes:
+        while len(self._out) < n and not self._eof:
+            data = self.raw.read(self._IN)
+            if not data:
+                self._eof = True
+                self.truncated = self._in_frame
+                break
+            try:
+                self._decompress(data)
+            except zstandard.ZstdError as e:
+                self.corrupt = str(e)
+                self._eof = True
+        out = bytes(self._out[:n])
+        del self._out[:n]
+        return out
+
+    def _decompress(self, data: bytes) -> None:
+        while data:
+            self._in_frame = True
+            self._out += self._obj.decompress(data)
+            if not self._obj.eof:
+                return
+            self._in_frame = False
+            data = self._obj.unused_data
+            self._obj = self._dctx.decompressobj()
 
 
 def _read_exact(stream: BinaryIO, n: int) -> bytes:
@@ -157,16 +203,19 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes:
 
 def _read_metadata(path: Path, stream: BinaryIO) -> dbn.Metadata:
     """Decode the DBN metadata header, leaving ``stream`` at the first record."""
-    try:
-        prefix = _read_exact(stream, 8)
-    except zstandard.ZstdError as e:
-        raise TapeflowError(f"{path}: corrupt zstd data: {e}") from None
+    prefix = _read_exact(stream, 8)
+    corrupt = getattr(stream, "corrupt", None)
+    if len(prefix) < 8 and corrupt:
+        raise TapeflowError(f"{path}: corrupt zstd data: {corrupt}")
     if len(prefix) < 8 or not prefix.startswith(DBN_MAGIC):
         raise TapeflowError(f"{path}: not a DBN file: decompressed data has no DBN header")
     (length,) = struct.unpack_from("<I", prefix, 4)
     if length > _MAX_METADATA:
         raise TapeflowError(f"{path}: not a DBN file: metadata length {length} is implausible")
     body = _read_exact(stream, length)
+    corrupt = getattr(stream, "corrupt", None)
+    if len(body) < length and corrupt:
+        raise TapeflowError(f"{path}: corrupt zstd data in the DBN metadata header: {corrupt}")
     if len(body) < length:
         raise TapeflowError(f"{path}: DBN metadata header is truncated ({len(body)} of {length} bytes)")
     decoder = dbn.DBNDecoder()
@@ -288,7 +337,13 @@ class RecordFramer:
         n = len(arr)
         length, rtype = int(arr[pos]) * 4, int(arr[pos + 1])
         end = pos + length
-        if length >= 16 and rtype in _KNOWN_RTYPES and end <= n and self._plausible_start(arr, end, eof):
+        if (
+            length >= 16
+            and rtype in _KNOWN_RTYPES
+            and end <= n
+            and self._plausible_start(arr, end, eof)
+            and not self._framed_within(arr, pos, end)
+        ):
             if rtype in self.rtypes:
                 reason = f"bad record length {length} for {self.schema}"
             else:
@@ -303,6 +358,14 @@ class RecordFramer:
         if nxt is None:
             return None if not eof else n
         return nxt
+
+    def _framed_within(self, arr: np.ndarray, pos: int, end: int) -> bool:
+        """True when two of our records frame cleanly starting inside ``(pos, end)``: then the
+        length byte at ``pos`` is a flipped bit, not a foreign record to skip whole (trusting it
+        would throw away the good records it covers)."""
+        window = arr[: min(len(arr), end + self.size + 2)]
+        nxt = self._resync(window, pos + 1, eof=False)
+        return nxt is not None and nxt < end
 
     def _plausible_start(self, arr: np.ndarray, at: int, eof: bool) -> bool:
         if at + 2 > len(arr):
@@ -357,8 +420,13 @@ def _event_flags(raw: np.ndarray) -> np.ndarray:
     return out
 
 
-def _validate(recs: np.ndarray, schema: str, tick: int) -> tuple[np.ndarray, list[tuple[str, int]]]:
-    """Keep-mask and (reason, count) for records whose content is unusable."""
+def _validate(
+    recs: np.ndarray, schema: str, tick: int, band: PriceBand | None = None
+) -> tuple[np.ndarray, list[tuple[str, int]]]:
+    """Keep-mask and (reason, count) for records whose content is unusable.
+
+    ``band`` carries the reference price across chunks of one stream (see ``feeds.prices``);
+    without one, prices are judged against this chunk's median."""
     bad = np.zeros(len(recs), dtype=bool)
     reasons: list[tuple[str, int]] = []
 
@@ -371,10 +439,13 @@ def _validate(recs: np.ndarray, schema: str, tick: int) -> tuple[np.ndarray, lis
     action, side = recs["action"], recs["side"]
     reject(~np.isin(action, _ACTIONS), "unknown action")
     reject(~np.isin(side, np.frombuffer(b"ABN", dtype=np.uint8)), "unknown side")
-    px = recs["price"]
+    px = np.ascontiguousarray(recs["price"])  # one gather: the passes below then run over contiguous memory
     undef = px == UNDEF_PRICE
     reject((px % tick != 0) & ~undef, "off-tick price")
     is_trade = action == ord("T")
+    band = band if band is not None else PriceBand(PRICE_SCALE)
+    for reason, mask in band.reasons(px, is_trade, undef):
+        reject(mask, reason)
     if schema == "trades":
         reject(~is_trade, "non-trade action in trades schema")
     if schema == "mbo":
@@ -384,13 +455,20 @@ def _validate(recs: np.ndarray, schema: str, tick: int) -> tuple[np.ndarray, lis
         reject(book_change & (side == ord("N")), "order without side")
     else:
         reject(is_trade & undef, "undefined trade price")
-    reject(is_trade & (recs["size"] == 0), "zero-size trade")
+    size = np.ascontiguousarray(recs["size"])
+    reject(is_trade & (size == 0), "zero-size trade")
+    reject(size > MAX_SIZE, "implausible size")
     if "levels" in (recs.dtype.names or ()):
         lv = recs["levels"]
         for col in ("bid_px", "ask_px"):
             p = lv[col]
-            off = ((p % tick != 0) & (p != UNDEF_PRICE)).any(axis=1)
-            reject(off, "off-tick price")
+            undef_l = p == UNDEF_PRICE
+            reject(((p % tick != 0) & ~undef_l).any(axis=1), "off-tick price")
+            for reason, mask in band.reasons(p, ignore=undef_l):
+                reject(mask.any(axis=1), reason)
+        for col in ("bid_sz", "ask_sz"):
+            reject((lv[col] > MAX_SIZE).any(axis=1), "implausible size")
+    band.accept()
     return ~bad, reasons
 
 
@@ -570,6 +648,7 @@ class DbnFileSource:
         size = self.record_dtype.itemsize
         framer = RecordFramer(size, SCHEMA_RTYPES[self.schema], self.schema)
         normalize = _Normalizer(self.schema, tick)
+        band = PriceBand(PRICE_SCALE)
         raw, stream = _open_stream(self.path)
         try:
             _read_metadata(self.path, stream)
@@ -580,7 +659,7 @@ class DbnFileSource:
                 block = framer.feed(data, eof, skips)
                 for reason, count in skips:
                     self.stats.skip(reason, count)
-                batch = self._normalize(block, normalize, tick)
+                batch = self._normalize(block, normalize, tick, band)
                 if len(batch):
                     yield batch
         finally:
@@ -590,19 +669,20 @@ class DbnFileSource:
 
     def _read_chunk(self, stream: BinaryIO, n: int) -> tuple[bytes, bool]:
         """Up to ``n`` bytes and whether the stream ended (a corrupt zstd frame ends it too)."""
-        try:
-            data = _read_exact(stream, n)
-        except zstandard.ZstdError:
-            self.stats.skip("corrupt compressed data")
-            return b"", True
+        data = _read_exact(stream, n)
+        if len(data) < n:
+            if getattr(stream, "corrupt", None):
+                self.stats.skip("corrupt compressed data (the rest of the file is unreadable)")
+            elif getattr(stream, "truncated", False):
+                self.stats.skip("compressed data cut off (file truncated)")
         return data, len(data) < n
 
-    def _normalize(self, block: np.ndarray, normalize: _Normalizer, tick: int) -> np.ndarray:
+    def _normalize(self, block: np.ndarray, normalize: _Normalizer, tick: int, band: PriceBand) -> np.ndarray:
         if not len(block):
             return np.zeros(0, dtype=EVENT_DTYPE)
         recs = block.reshape(-1).view(self.record_dtype)
         self.stats.records += len(recs)
-        keep, reasons = _validate(recs, self.schema, tick)
+        keep, reasons = _validate(recs, self.schema, tick, band)
         for reason, count in reasons:
             self.stats.skip(reason, count)
         if not keep.all():

@@ -45,11 +45,12 @@ import databento_dbn as dbn
 import numpy as np
 
 from tapeflow.core.events import EVENT_DTYPE
-from tapeflow.core.instruments import Instrument, parse_symbol
+from tapeflow.core.instruments import PRICE_SCALE, Instrument, parse_symbol
 from tapeflow.feeds.base import FeedInfo, FeedStats
 from tapeflow.feeds.dbn_file import SCHEMA_RTYPES, Normalizer, record_dtype, validate_records
 from tapeflow.feeds.live_credentials import get_secret
 from tapeflow.feeds.live_feed import Beat, Data, FeedError, LiveFeed, Message, Opened
+from tapeflow.feeds.prices import PriceBand
 
 DATASET = "GLBX.MDP3"
 
@@ -66,6 +67,7 @@ class DatabentoTranslator:
         self.dtype = record_dtype(schema)
         self.rtypes = frozenset(SCHEMA_RTYPES[schema])
         self.normalize = Normalizer(schema, instrument.tick_size_nanos)
+        self.band = PriceBand(PRICE_SCALE)  # the reference price outlives one (often one-record) read
         self.instrument_ids: dict[int, str] = {}
         self.heartbeats = 0
         self.errors: list[str] = []
@@ -105,7 +107,7 @@ class DatabentoTranslator:
             return np.zeros(0, dtype=EVENT_DTYPE)
         recs = np.frombuffer(b"".join(chunks), dtype=self.dtype)
         self.stats.records += len(recs)
-        keep, reasons = validate_records(recs, self.schema, self.instrument.tick_size_nanos)
+        keep, reasons = validate_records(recs, self.schema, self.instrument.tick_size_nanos, self.band)
         for reason, n in reasons:
             self.stats.skip(reason, n)
         if not keep.all():

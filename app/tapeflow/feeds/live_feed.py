@@ -5,6 +5,10 @@ same problem for every vendor; an adapter only supplies a ``Connector`` (open on
 hand back normalized messages) and gets all of this:
 
 * reconnect with exponential backoff and jitter; ``max_attempts`` consecutive failures give up;
+* no progress: ``max_stalls`` connections in a row that end without one new event, having
+  resent only events we had or said nothing at all (a server that replays, then stalls), give
+  up with a clear reason, whatever ``max_attempts`` says, instead of reconnecting forever. A
+  connection that only had heartbeats is a quiet market, not a stall;
 * heartbeat timeout: no message at all for ``heartbeat_timeout_s`` while waiting for one means
   a dead link -> reconnect (time spent waiting for a slow consumer does not count);
 * stale data: connected but no data for ``stale_after_s`` -> state STALE (signals should be
@@ -185,6 +189,7 @@ class LiveFeed:
         max_signal_age_s: float = 2.0,
         backoff: Backoff | None = None,
         max_attempts: int | None = None,
+        max_stalls: int = 5,
         clock: Callable[[], float] = time.monotonic,
         wall_ns: Callable[[], int] = time.time_ns,
         rng: Callable[[], float] = random.random,
@@ -200,6 +205,7 @@ class LiveFeed:
         self.max_signal_age_s = max_signal_age_s
         self.backoff = backoff or Backoff()
         self.max_attempts = max_attempts
+        self.max_stalls = max(1, max_stalls)
         self.clock = clock
         self.wall_ns = wall_ns
         self.rng = rng
@@ -229,6 +235,7 @@ class LiveFeed:
         self._recovery_at: int | None = None
         self._outage: tuple[int | None, str] | None = None
         self._got_data = False
+        self._got_beat = False
 
     # ------------------------------------------------------------------ status
 
@@ -373,7 +380,8 @@ class LiveFeed:
         log.warning("%s: %s", self.info.source, text)
 
     async def _run(self) -> None:
-        fails = 0  # consecutive connections that failed before delivering any data
+        fails = 0  # consecutive connections that failed before delivering any new event
+        stalls = 0  # consecutive opened connections that ended without a new event
         try:
             while True:
                 self._state = FeedState.RECONNECTING if self._reconnects or fails else FeedState.CONNECTING
@@ -394,7 +402,8 @@ class LiveFeed:
                     fails += 1
                     continue
                 self._on_open(opened)
-                self._got_data = False
+                self._got_data = self._got_beat = False
+                opened_at, dups_at_open = self._next_event, self._duplicates
                 try:
                     if await self._read(conn):
                         return
@@ -408,7 +417,18 @@ class LiveFeed:
                     with contextlib.suppress(Exception):
                         await conn.close()
                 fails = 0 if self._got_data else fails + 1
+                quiet = self._got_beat and self._duplicates == dups_at_open  # alive, nothing to send
+                stalls = 0 if self._got_data or quiet else stalls + 1
                 self._reconnects += 1
+                if stalls >= self.max_stalls:
+                    at = f"event {opened_at:,}" if opened_at is not None else "the same point"
+                    self._failure = (
+                        f"{self.info.source}: giving up after {stalls} reconnects without progress: "
+                        f"the stream stops at {at} every time; nothing from there on was received "
+                        f"(last error: {self.errors[-1] if self.errors else 'connection lost'})"
+                    )
+                    self._error(self._failure)
+                    return
                 self._outage = (self._next_event, self.errors[-1] if self.errors else "connection lost")
                 if not fails:
                     await asyncio.sleep(self.backoff.delay(0, self.rng()))
@@ -430,7 +450,7 @@ class LiveFeed:
             if at is None or start is None:
                 self._warn("outage", at, -1, False, f"reconnected after: {why}; events in between unknown")
             elif start <= at:
-                self._warn("outage", at, 0, True, f"reconnected after: {why}; resumed at event {at:,}, nothing lost")
+                self._warn("outage", at, 0, True, f"reconnected after: {why}; resumed at event {at:,}")
             else:
                 self._warn("outage", at, start - at, False, f"reconnected after: {why}; could not resume at {at:,}")
         if start is not None and self._next_event is not None and start > self._next_event:
@@ -450,6 +470,7 @@ class LiveFeed:
                 self._check_seq(msg.seq)
                 await self._on_data(msg)
             elif msg.__class__ is Beat:
+                self._got_beat = True
                 self._check_seq(msg.seq)
                 if msg.next_event is not None and self._next_event is not None and msg.next_event > self._next_event:
                     self._recover(self._next_event, msg.next_event)
@@ -493,7 +514,8 @@ class LiveFeed:
             self._next_event = max(self._next_event or 0, msg.first_event + len(msg.events))
         now = self.clock()
         self._last_data = now
-        self._got_data = True
+        if len(events):
+            self._got_data = True  # progress: something the consumer did not have yet
         if msg.sent_ns is not None:
             self._lat.append(self.wall_ns() - msg.sent_ns)
         if not len(events):

@@ -4,7 +4,8 @@
 timeout, gap detection and resume from the next event, stale state, bounded queue, status) over
 a websocket connector. Frames larger than ``max_frame_bytes`` or not decodable are recorded as a
 clear error and the client reconnects (resuming where it was); nothing here raises into the
-consumer except giving up after ``max_attempts`` failed connections.
+consumer except giving up after ``max_attempts`` failed connections or ``max_stalls``
+reconnects in a row that brought no new event (a server that resends what we have, then stalls).
 
 ``open_ws_source(url)`` is what ``open_source`` returns for ``ws://`` URLs: it subscribes from
 event 0 with the lossless ``block`` policy, so iterating it (synchronously, on a helper thread)
@@ -123,7 +124,7 @@ class WebsocketSource(LiveFeed):
 
     ``start_event``: event sequence number to start from (0: everything the server retains;
     ``None``: live from now). ``encoding``: ``'msgpack'`` (fast) or ``'json'``. Other keyword
-    arguments are :class:`LiveFeed` settings (policy, timeouts, backoff, max_attempts, clock).
+    arguments are :class:`LiveFeed` settings (policy, timeouts, backoff, max_attempts, max_stalls, clock).
     """
 
     def __init__(self, url: str, *, start_event: int | None = None, encoding: wire.Encoding = "msgpack",

@@ -16,6 +16,7 @@ from tapeflow.core.sessions import label_ordinals
 from tapeflow.flow.bars import BarKind, BarSpec
 from tapeflow.flow.delta import CumReset, cumulative_delta, reset_keys
 from tapeflow.flow.footprint import FootprintBars
+from tapeflow.flow.span import MAX_SPAN_TICKS, check_span
 from tapeflow.flow.value_area import DEFAULT_VALUE_AREA, DEFAULT_VALUE_AREA_METHOD, segment_poc, segment_value_area
 
 _PACK = 1 << 24  # bincount weight = size + _PACK: low 24 bits volume, high bits print count
@@ -109,6 +110,9 @@ def _aggregate(spec, ts, price, size, side, starts, start_ns, va, cum_reset) -> 
     low = np.minimum.reduceat(price, starts)
     high = np.maximum.reduceat(price, starts)
     volume = np.add.reduceat(size, starts)
+    widest = int(np.argmax(high - low))
+    if high[widest] - low[widest] >= MAX_SPAN_TICKS:
+        check_span(int(low[widest]), int(high[widest]), "a footprint bar")
     offsets = np.zeros(len(starts) + 1, np.int64)
     np.cumsum(high - low + 1, out=offsets[1:])
     rows = _RowAccumulator(int(offsets[-1]), packed=int(volume.max()) < _PACK)

@@ -20,6 +20,7 @@ from tapeflow.core.sessions import session_span
 from tapeflow.flow.bars import BarKind, BarSpec
 from tapeflow.flow.delta import CumReset, reset_key
 from tapeflow.flow.footprint import BAR_FIELDS, LEVEL_FIELDS, FootprintBars
+from tapeflow.flow.span import check_span
 from tapeflow.flow.value_area import (
     DEFAULT_VALUE_AREA,
     DEFAULT_VALUE_AREA_METHOD,
@@ -143,6 +144,7 @@ class FootprintBuilder:
     def _absorb(self, t_last: int, price: np.ndarray, size: np.ndarray, side: np.ndarray) -> None:
         """Add a run of prints that all fall in the open bar (what ``_print`` does, per run)."""
         lo = int(price.min())
+        check_span(min(lo, self._low), max(int(price.max()), self._high), "a footprint bar")
         idx = price - lo
         n = int(idx.max()) + 1
         bid = np.bincount(idx, weights=size * (side < 0), minlength=n).astype(np.int64)
@@ -224,6 +226,7 @@ class FootprintBuilder:
     def _print(self, ts: int, price: int, size: int, side: int) -> None:
         lv = self._levels.get(price)
         if lv is None:
+            check_span(min(price, self._low), max(price, self._high), "a footprint bar")
             lv = self._levels[price] = [0, 0, 0, 0]
             if price > self._high:
                 self._high = price

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tapeflow.core.events import K_TRADE, TradeColumns, trade_columns
+from tapeflow.flow.span import check_span
 from tapeflow.flow.value_area import (
     DEFAULT_VALUE_AREA,
     DEFAULT_VALUE_AREA_METHOD,
@@ -108,6 +109,7 @@ class VolumeProfile:
 
     def _cover(self, lo: int, hi: int) -> None:
         if len(self.bid) == 0:
+            check_span(lo, hi, "the volume profile")
             self.base = lo
             n = hi - lo + 1
             self.bid, self.ask, self.unknown = (np.zeros(n, np.int64) for _ in range(3))
@@ -116,6 +118,7 @@ class VolumeProfile:
         new_lo, new_hi = min(lo, self.base), max(hi, top)
         if (new_lo, new_hi) == (self.base, top):
             return
+        check_span(new_lo, new_hi, "the volume profile")
         pad = (self.base - new_lo, new_hi - top)
         self.bid, self.ask, self.unknown = (np.pad(a, pad) for a in (self.bid, self.ask, self.unknown))
         self.base = new_lo

@@ -42,9 +42,9 @@ from tapeflow.trading.orders import (
 )
 from tapeflow.trading.paper_broker import PaperBroker
 from tapeflow.trading.positions import Ledger
-from tapeflow.trading.risk import RiskDecision, RiskEvent, RiskManager
+from tapeflow.trading.risk import RiskDecision, RiskEvent, RiskManager, exposure_tenths
 from tapeflow.trading.settings import TradingSettings
-from tapeflow.trading.snapshot import AccountSnapshot, LimitGauge, PositionView
+from tapeflow.trading.snapshot import AccountSnapshot, LimitGauge, PositionView, instrument_rows, position_gauge
 
 _replace = msgspec.structs.replace
 log = logging.getLogger("tapeflow.trading")
@@ -174,13 +174,19 @@ class Account:
             return SubmitResult(False, None, "journal", self.last_reject)
         self.orders[order.id] = order
         self._working[order.id] = order
-        if request.bracket is not None and (request.bracket.stop_ticks or request.bracket.target_ticks):
+        venue_brackets = getattr(self.broker, "holds_brackets", False)  # the venue places the legs itself
+        if request.bracket is not None and (request.bracket.stop_ticks or request.bracket.target_ticks) \
+                and not venue_brackets:
             self.brackets[order.id] = BracketState(
                 order.id, request.instrument, request.side, request.bracket
             )
         self.broker.submit(order)
         if not self._draining:
             self._after_activity()
+        now = self.orders[order.id]
+        if now.status == OrderStatus.REJECTED:  # refused at once by the broker (live: connection down)
+            self.last_reject = now.reason
+            return SubmitResult(False, order.id, "broker", now.reason)
         return SubmitResult(True, order.id)
 
     def cancel(self, order_id: int, reason: str = "cancelled by user") -> None:
@@ -212,7 +218,7 @@ class Account:
             remaining = _replace(o.request, qty=qty - o.filled_qty, bracket=None)
             others = [x for x in self.open_orders() if x.id != order_id]
             d = self.risk.check(remaining, ts_ns=ts, ledger=self.ledger, open_orders=others)
-            limit = self.settings.risk.max_order_qty
+            limit = self.settings.risk.limits_for(o.instrument).max_order_qty
             if d.ok and limit is not None and qty > limit and o.request.source != Source.FLATTEN:
                 d = RiskDecision(False, "max_order_qty", f"order of {qty} exceeds the max order size {limit}")
             if not d.ok:
@@ -261,6 +267,9 @@ class Account:
             )
         for src in AUTOMATED_SOURCES:
             self.risk.set_automation(src, False, ts, f"kill switch ({by})")
+        venue_kill = getattr(self.broker, "kill_at_venue", None)
+        if venue_kill is not None:  # a live venue cancels and closes everything itself (then confirms flat)
+            venue_kill()
         self.flatten(None, f"kill switch: {reason}")
         self._after_activity()
         return state
@@ -296,9 +305,15 @@ class Account:
         self.broker.on_events(batch)
         self._set_clock(int(batch["ts_event"][-1]))
         if isinstance(self.broker, PaperBroker):
-            for root, book in self.broker.books.items():
-                if book.last is not None and root in self.ledger.positions:
-                    self.ledger.mark(root, book.last)
+            for root in self.ledger.positions:  # a micro on its E-mini's tape is marked there
+                last = self.broker.last_price(root)
+                if last is not None:
+                    self.ledger.mark(root, last)
+        self._after_activity()
+
+    def advance_clock(self, ts_ns: int) -> None:
+        """Move the account clock without a tape (a live venue's fill times): day roll, P&L limits."""
+        self._set_clock(ts_ns)
         self._after_activity()
 
     def mark(self, instrument: str, price: int) -> None:
@@ -325,18 +340,24 @@ class Account:
         day = led.days.get(d) if d else None
         realized = day.net_cents if day else 0
         unreal = led.unrealized_cents
+        venue = r.venue_realized_today_cents  # the daily loss gauge reads the worse of the two
         gauges: list[LimitGauge] = []
         if s.daily_loss_limit_cents is not None:
             gauges.append(
-                LimitGauge("daily_loss", max(0, -(realized + unreal)), s.daily_loss_limit_cents, "cents")
+                LimitGauge("daily_loss", max(0, -min(realized, venue if venue is not None else realized) - unreal),
+                           s.daily_loss_limit_cents, "cents")
             )
         if s.trailing_drawdown_cents is not None:
             gauges.append(
                 LimitGauge("trailing_drawdown", r.drawdown_cents(), s.trailing_drawdown_cents, "cents")
             )
-        if s.max_position is not None:
-            biggest = max((abs(p.qty) for p in led.positions.values()), default=0)
-            gauges.append(LimitGauge("max_position", biggest, s.max_position, "contracts"))
+        rows = instrument_rows(led, self.open_orders(), d, s)
+        biggest = position_gauge(rows, s)
+        if biggest is not None:
+            gauges.append(biggest)
+        if s.max_exposure_tenths is not None:
+            reach = exposure_tenths(led, self.open_orders())
+            gauges.append(LimitGauge("max_exposure", reach, s.max_exposure_tenths, "es_tenths"))
         if s.max_trades_per_day is not None:
             gauges.append(
                 LimitGauge("max_trades_per_day", day.entries if day else 0, s.max_trades_per_day, "trades")
@@ -372,6 +393,9 @@ class Account:
             working_orders=len(self.open_orders()),
             limits=tuple(gauges),
             last_reject=self.last_reject,
+            instruments=rows,
+            exposure_tenths=sum(row.exposure_tenths for row in rows),
+            venue_realized_today_cents=venue,
             kill_switch_persisted=self.kill_switch.persisted,
             kill_switch_save_error=self.kill_switch.save_error,
             journal_errors=self.journal_errors,
@@ -548,7 +572,7 @@ class Account:
                 self.risk.on_round_trip(rt)
             self._sync_brackets(event.order.instrument)
             self._sync_reduce_only(event.order.instrument)
-        elif event.kind == EventKind.CANCELLED:
+        elif event.kind in (EventKind.CANCELLED, EventKind.REJECTED, EventKind.EXPIRED):
             self._sync_brackets(event.order.instrument)
         self._drain_risk_events()
         self.bus.publish(event)

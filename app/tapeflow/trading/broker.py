@@ -2,8 +2,12 @@
 
 A broker is driven synchronously (``submit`` / ``cancel`` return at once and never block) and
 reports back through one callback, so the same object serves a backtest loop and the asyncio
-loop shared with Qt. Live adapters (Rithmic, ...) implement the same protocol; the paper broker
-is the reference.
+loop shared with Qt. Live adapters (``trading.live``: ProjectX; Rithmic next) implement the same
+protocol; the paper broker is the reference. Events follow the venue's word: SUBMITTED when sent,
+ACCEPTED when the venue names the order, PENDING_CANCEL / PENDING_UPDATE until it confirms (see
+``order_state``). A broker that refuses an order at once emits REJECTED from inside ``submit`` (the
+account then returns a failed ``SubmitResult``); one whose venue holds brackets itself sets
+``holds_brackets = True`` and the account places no local OCO legs.
 """
 
 from __future__ import annotations

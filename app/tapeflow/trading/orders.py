@@ -12,6 +12,7 @@ from enum import StrEnum
 import msgspec
 
 from tapeflow.core.events import Side
+from tapeflow.trading.client_ids import next_client_id
 
 
 class OrderType(StrEnum):
@@ -38,31 +39,48 @@ AUTOMATED_SOURCES = (Source.RULE, Source.WEBHOOK)
 
 
 class OrderStatus(StrEnum):
-    """Lifecycle; terminal states are FILLED, CANCELLED, REJECTED."""
+    """Lifecycle, driven by the venue's own notifications (``order_state.apply`` is the one place
+    that moves it); terminal states are FILLED, CANCELLED, REJECTED, EXPIRED."""
 
-    ACCEPTED = "accepted"  # passed risk, sent; not yet live at the exchange (latency)
-    WORKING = "working"
+    SUBMITTED = "submitted"  # passed risk, sent; the venue has not acknowledged it yet
+    ACCEPTED = "accepted"  # acknowledged: the venue's order id is known, the order is working
+    PENDING_UPDATE = "pending_update"  # a modify is on its way; the old terms still work
+    PENDING_CANCEL = "pending_cancel"  # a cancel is on its way; fills may still arrive
     PARTIALLY_FILLED = "partially_filled"
     FILLED = "filled"
     CANCELLED = "cancelled"
-    REJECTED = "rejected"
+    REJECTED = "rejected"  # by the venue (its text in ``reason``), also after acceptance
+    EXPIRED = "expired"  # DAY order at the session's end
+
+    @classmethod
+    def _missing_(cls, value: object) -> OrderStatus | None:
+        # journals written before the live order model: "working" was the acknowledged state
+        return cls.ACCEPTED if value == "working" else None
 
     @property
     def is_terminal(self) -> bool:
-        return self in (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED)
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset(
+    {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
+)
 
 
 class EventKind(StrEnum):
     """What happened to an order (the event stream the UI and journal consume)."""
 
-    ACCEPTED = "accepted"
-    WORKING = "working"
+    SUBMITTED = "submitted"  # sent to the venue
+    ACCEPTED = "accepted"  # the venue acknowledged it (venue id known)
+    PENDING_UPDATE = "pending_update"
+    PENDING_CANCEL = "pending_cancel"
     TRIGGERED = "triggered"  # a stop or stop-limit was triggered
     MODIFIED = "modified"
     PARTIALLY_FILLED = "partially_filled"
     FILLED = "filled"
     CANCELLED = "cancelled"
     REJECTED = "rejected"
+    EXPIRED = "expired"
 
 
 class Bracket(msgspec.Struct, frozen=True):
@@ -103,6 +121,8 @@ class Order(msgspec.Struct, frozen=True, kw_only=True):
     qty: int = 0  # current total qty (after modify)
     triggered: bool = False
     reason: str = ""
+    client_id: str = ""  # unique across restarts and installations; the venue's tag
+    venue_id: str = ""  # the venue's own order id, once acknowledged
 
     @property
     def remaining(self) -> int:
@@ -133,6 +153,7 @@ class Fill(msgspec.Struct, frozen=True, kw_only=True):
     price: int  # ticks
     commission_cents: int
     source: Source = Source.MANUAL
+    venue_fill_id: str = ""  # the venue's trade id: a fill seen twice is booked once
 
 
 class OrderEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -145,16 +166,19 @@ class OrderEvent(msgspec.Struct, frozen=True, kw_only=True):
     reason: str = ""  # why: risk rule that rejected, who cancelled
 
 
-def new_order(order_id: int, request: OrderRequest, ts_ns: int) -> Order:
-    """The ACCEPTED order for a request that passed risk (validation is the caller's job)."""
+def new_order(order_id: int, request: OrderRequest, ts_ns: int, client_id: str | None = None) -> Order:
+    """The SUBMITTED order for a request that passed risk (validation is the caller's job).
+
+    ``client_id`` defaults to a fresh one from this process's generator (see ``client_ids``)."""
     return Order(
         id=order_id,
         request=request,
-        status=OrderStatus.ACCEPTED,
+        status=OrderStatus.SUBMITTED,
         ts_created=ts_ns,
         limit_price=request.limit_price,
         stop_price=request.stop_price,
         qty=request.qty,
+        client_id=next_client_id() if client_id is None else client_id,
     )
 
 

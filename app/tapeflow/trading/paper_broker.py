@@ -2,8 +2,8 @@
 
 Fill model (deterministic; prices in ticks, sizes in contracts, time is the tape's ``ts_event``):
 
-* Latency: an order sent when the tape is at ``t`` goes live at the first event with
-  ``ts_event >= t + latency_ns`` (immediately when the latency is 0). Cancels and modifies take
+* Latency: an order sent when the tape is at ``t`` (SUBMITTED) goes live, ACCEPTED, at the first
+  event with ``ts_event >= t + latency_ns`` (immediately when the latency is 0). Cancels and modifies take
   effect at once (a conservative choice for the trader: nothing fills after a cancel).
 * The book is whatever the tape carries (:mod:`tapeflow.trading.paper_book`): L3 orders (mbo),
   L2 levels (mbp-1, mbp-10, the simulator, a CSV's DOM), or none (trades, CSV without DOM), in
@@ -25,6 +25,10 @@ Fill model (deterministic; prices in ticks, sizes in contracts, time is the tape
   On L2 it is the level's size when the order went live, eaten by prints only; without a book, 0.
 * Stop: triggers on a trade at or through the stop, then fills like a market order against the
   book *after* the triggering print. A stop-limit becomes a limit at its limit price.
+* Instruments: each order fills on its own instrument's tape. A micro whose tape the broker does
+  not read (no MES feed open) fills on its E-mini's (``Instrument.tape_of``: MES on ES, MNQ on
+  NQ): the same book, queue and prices; the fill carries the micro's root, so the ledger books
+  it at the micro's tick value ($1.25 an MES tick).
 * Costs: ``(commission + exchange fee) * qty`` cents on every fill.
 * Our own fills never change the simulated book (a second order sees the same levels): on thin
   books and large sizes that errs in the trader's favour, which is why the report says so.
@@ -39,6 +43,7 @@ import msgspec
 import numpy as np
 
 from tapeflow.core.events import K_CLEAR, K_LEVEL, K_ORDER, K_TRADE, LEVEL_UNKNOWN, NO_PRICE, Flag, Side, select
+from tapeflow.core.instruments import INSTRUMENTS
 from tapeflow.trading.broker import EventCallback
 from tapeflow.trading.orders import EventKind, Fill, Order, OrderEvent, OrderStatus, OrderType
 from tapeflow.trading.paper_book import PaperBook, walk
@@ -60,6 +65,7 @@ class _Working:
     ahead: set[int] | None = None  # L3: ids of the orders ahead of us; None on L2 / no book
     key: tuple[str, int, int] | None = None  # (root, side, price) whose L3 queue we watch
     waiting: bool = False  # waits for the end of the exchange event to take liquidity
+    tape: str = ""  # root of the tape it fills on (its own, or its E-mini's: ``tape_root``)
 
 
 class PaperBroker:
@@ -95,9 +101,9 @@ class PaperBroker:
         Working orders stay; a limit that queued behind L3 orders keeps its count as an L2-style
         estimate, and an order waiting for the end of an event takes the next book or print."""
         self._new_book(root)
-        self._waiting = [w for w in self._waiting if w.order.instrument != root]
+        self._waiting = [w for w in self._waiting if w.tape != root]
         for w in self._open.values():
-            if w.order.instrument == root:
+            if w.tape == root:
                 w.waiting = False
                 if w.ahead is not None:
                     w.queue_ahead, w.pending, w.ahead, w.key = w.queue_ahead - w.pending, 0, None, None
@@ -105,8 +111,22 @@ class PaperBroker:
 
     def fill_model(self, root: str) -> str:
         """What the tape let the fills use for ``root``: ``"mbo"``, ``"mbp"`` or ``"trades"``."""
-        book = self.books.get(root)
+        book = self.books.get(self.tape_root(root))
         return book.fill_model if book is not None else "trades"
+
+    def tape_root(self, root: str) -> str:
+        """The root whose tape ``root``'s orders fill on: its own when this broker reads a tape of
+        it, else its E-mini's when that one is read (MES on the ES tape), else its own."""
+        if root in self._root_ids:
+            return root
+        inst = INSTRUMENTS.get(root)
+        parent = inst.tape_of if inst is not None else None
+        return parent if parent is not None and parent in self._root_ids else root
+
+    def last_price(self, root: str) -> int | None:
+        """Last trade (ticks) on the tape ``root`` fills on: what its position is marked to."""
+        book = self.books.get(self.tape_root(root))
+        return None if book is None else book.last
 
     def tape_id(self, root: str) -> int:
         """The ``instrument_id`` this broker reads ``root``'s tape under (added if unknown)."""
@@ -128,6 +148,8 @@ class PaperBroker:
             root: np.array([i for i, r in self.instrument_ids.items() if r == root])
             for root in set(self.instrument_ids.values())
         }
+        for w in self._open.values():  # a micro's own feed opened: its orders move to its tape
+            w.tape = self.tape_root(w.order.instrument)
         self._version += 1
 
     def resume_fill_ids(self, last_id: int) -> None:
@@ -140,9 +162,9 @@ class PaperBroker:
         self._listener = callback
 
     def submit(self, order: Order) -> None:
-        w = _Working(order, self.clock_ns + self.settings.latency_ns)
+        w = _Working(order, self.clock_ns + self.settings.latency_ns, tape=self.tape_root(order.instrument))
         self._open[order.id] = w
-        self._emit(w, EventKind.ACCEPTED, OrderStatus.ACCEPTED)
+        self._emit(w, EventKind.SUBMITTED, OrderStatus.SUBMITTED)
         if w.active_at <= self.clock_ns:
             self._activate(w)
         elif self._next_activation is None or w.active_at < self._next_activation:
@@ -239,13 +261,13 @@ class PaperBroker:
             o = w.order
             if not w.live or w.waiting:
                 continue
-            ids = self._root_ids.get(o.instrument)
+            ids = self._root_ids.get(w.tape)
             if ids is None:
                 continue
-            m = trade_masks.get(o.instrument)
+            m = trade_masks.get(w.tape)
             if m is None:
                 mine = (iids == ids[0]) if len(ids) == 1 else np.isin(iids, ids)  # one id: the usual case, cheaper
-                m = trade_masks[o.instrument] = is_trade & mine
+                m = trade_masks[w.tape] = is_trade & mine
             typ, buy = o.request.type, o.side == Side.BUY
             if typ == OrderType.MARKET or (typ == OrderType.STOP and o.triggered):
                 mask |= m
@@ -393,9 +415,10 @@ class PaperBroker:
 
     # -- simulation -------------------------------------------------------------------------
     def _book(self, order: Order) -> PaperBook:
-        book = self.books.get(order.instrument)
+        root = self.tape_root(order.instrument)
+        book = self.books.get(root)
         if book is None:
-            book = self._new_book(order.instrument)
+            book = self._new_book(root)
         return book
 
     def _activate_due(self, ts: int) -> None:
@@ -409,7 +432,8 @@ class PaperBroker:
 
     def _activate(self, w: _Working) -> None:
         w.live = True
-        self._emit(w, EventKind.WORKING, OrderStatus.WORKING)
+        w.order = _replace(w.order, venue_id=f"paper-{w.order.id}")
+        self._emit(w, EventKind.ACCEPTED, OrderStatus.ACCEPTED)
         o = w.order
         book = self._book(o)
         if o.request.type == OrderType.MARKET:
@@ -450,8 +474,8 @@ class PaperBroker:
 
     def _resolve_waiting(self, root: str) -> None:
         """The event closed: the orders that waited take the book as it is now."""
-        now = [w for w in self._waiting if w.order.instrument == root]
-        self._waiting = [w for w in self._waiting if w.order.instrument != root]
+        now = [w for w in self._waiting if w.tape == root]
+        self._waiting = [w for w in self._waiting if w.tape != root]
         for w in now:
             w.waiting = False
             if w.order.id not in self._open:
@@ -507,7 +531,7 @@ class PaperBroker:
         """Rest at the limit, at the back of its price's queue."""
         o = w.order
         assert o.limit_price is not None
-        side, root = int(o.side), o.instrument
+        side, root = int(o.side), w.tape
         ahead, total = book.queue(side, o.limit_price)
         w.queue_ahead, w.pending = total, 0
         w.ahead = None if ahead is None else set(ahead)
@@ -540,7 +564,7 @@ class PaperBroker:
     def _on_trade(self, root: str, price: int, size: int, aggressor: int) -> None:
         for w in list(self._open.values()):
             o = w.order
-            if not w.live or w.waiting or o.instrument != root or o.id not in self._open:
+            if not w.live or w.waiting or w.tape != root or o.id not in self._open:
                 continue
             typ = o.request.type
             if typ == OrderType.MARKET or (typ == OrderType.STOP and o.triggered):

@@ -1,5 +1,9 @@
 """Positions and P&L, exact: integer ticks and integer cents, FIFO lots.
 
+Several instruments share one ledger (one account): each has its own position and lots, booked at
+its own tick value (an MES fill at an ES price is worth $1.25 a tick), and its own per-day figures
+(``instrument_days``) beside the account's (``days``), which are their sums.
+
 Realized P&L is booked per fill against the oldest open lots (FIFO), so every figure is an
 integer number of cents. A *round trip* runs from flat to flat (a reversal closes one and opens
 the next); its P&L equals the sum of the realized P&L of its exit fills. Daily figures are keyed
@@ -109,6 +113,7 @@ class Ledger:
         self.positions: dict[str, Position] = {}
         self.round_trips: list[RoundTrip] = []
         self.days: dict[date, DayStats] = {}
+        self.instrument_days: dict[tuple[str, date], DayStats] = {}  # (root, trading date): its share
         self.cash_cents = 0  # -sum(side*price*qty*tick) - commissions: reconciles with P&L
         self.realized_cents = 0  # gross, all time
         self.commission_cents = 0  # all time
@@ -127,6 +132,13 @@ class Ledger:
             s = self.days[d] = DayStats()
         return s
 
+    def instrument_day(self, root: str, d: date) -> DayStats:
+        """One instrument's figures on trading date ``d`` (created empty)."""
+        s = self.instrument_days.get((root, d))
+        if s is None:
+            s = self.instrument_days[(root, d)] = DayStats()
+        return s
+
     def mark(self, root: str, price: int) -> None:
         """Mark an instrument to its last trade price (ticks)."""
         self.position(root).mark = price
@@ -134,12 +146,14 @@ class Ledger:
     def apply(self, fill: Fill) -> list[RoundTrip]:
         """Book a fill; returns the round trips it closed (0, 1; a reversal closes one)."""
         pos = self.position(fill.instrument)
-        day = self.day(trading_date_of(fill.ts_ns))
+        d = trading_date_of(fill.ts_ns)
+        days = (self.day(d), self.instrument_day(fill.instrument, d))
         sign = int(fill.side)
         self.fills += 1
         self.cash_cents -= sign * fill.price * fill.qty * pos.tick_cents + fill.commission_cents
         self.commission_cents += fill.commission_cents
-        day.commission_cents += fill.commission_cents
+        for day in days:
+            day.commission_cents += fill.commission_cents
         closed: list[RoundTrip] = []
         remaining = fill.qty
         # commission is split between the closing and the opening part in proportion to qty
@@ -161,16 +175,18 @@ class Ledger:
             pos.qty += sign * closing
             remaining -= closing
             self.realized_cents += gross
-            day.realized_cents += gross
+            for day in days:
+                day.realized_cents += gross
             pos.trip_gross += gross
             pos.trip_commission += close_comm
             pos.trip_exit_value += fill.price * closing
             if pos.qty == 0:
-                closed.append(self._close_trip(pos, fill.ts_ns, sign, day))
+                closed.append(self._close_trip(pos, fill.ts_ns, sign, days))
         if remaining:
             if pos.qty == 0:
                 pos.trip_entry_ts = fill.ts_ns
-                day.entries += 1
+                for day in days:
+                    day.entries += 1
             pos.lots.append([fill.price, sign * remaining])
             pos.qty += sign * remaining
             pos.trip_qty += remaining
@@ -179,7 +195,7 @@ class Ledger:
         pos.mark = fill.price if pos.mark is None else pos.mark
         return closed
 
-    def _close_trip(self, pos: Position, ts: int, exit_sign: int, day: DayStats) -> RoundTrip:
+    def _close_trip(self, pos: Position, ts: int, exit_sign: int, days: tuple[DayStats, ...]) -> RoundTrip:
         rt = RoundTrip(
             instrument=pos.instrument,
             direction=Side(-exit_sign),
@@ -194,11 +210,12 @@ class Ledger:
         )
         pos.trip_qty = pos.trip_entry_value = pos.trip_exit_value = 0
         pos.trip_gross = pos.trip_commission = 0
-        day.round_trips += 1
-        if rt.net_cents > 0:
-            day.wins += 1
-        elif rt.net_cents < 0:
-            day.losses += 1
+        for day in days:
+            day.round_trips += 1
+            if rt.net_cents > 0:
+                day.wins += 1
+            elif rt.net_cents < 0:
+                day.losses += 1
         self.round_trips.append(rt)
         return rt
 

@@ -5,6 +5,11 @@ checked by the account even before this). Rules that limit *new risk* (windows, 
 cooldown, pause, close guard, mandatory stop, state ACTIVE) apply to entries only: an order that
 only shrinks the position (an exit, a bracket child, a flatten) is never blocked by them, because
 blocking an exit adds risk. Money is integer cents, times UTC ns, sizes contracts.
+
+One account trades several instruments: the state (a daily-loss halt), the P&L limits, the trade
+count, loss streaks and the exposure in ES-equivalent contracts are account-wide, so a breach on
+NQ stops entries on ES too; max position, max order size and the widest stop are per instrument
+(``RiskSettings.limits_for``).
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ from datetime import date, timedelta
 
 import msgspec
 
+from tapeflow.core.events import Side
+from tapeflow.core.instruments import es_equivalent_tenths
 from tapeflow.core.sessions import NS_PER_SECOND, Session, et_to_ns, ns_to_et, session_of
 from tapeflow.trading.orders import AUTOMATED_SOURCES, Order, OrderRequest, Source
 from tapeflow.trading.positions import Ledger, RoundTrip
-from tapeflow.trading.settings import RiskSettings, TradingState, Window
+from tapeflow.trading.settings import InstrumentLimits, RiskSettings, TradingState, Window
 
 NS_PER_MINUTE = 60 * NS_PER_SECOND
 
@@ -53,6 +60,35 @@ class Breach(msgspec.Struct, frozen=True):
     state: TradingState
 
 
+def _is_entry(o: Order) -> bool:
+    """A working order that may add to a position (not a bracket child, not reduce-only)."""
+    return o.request.source != Source.BRACKET and not o.request.reduce_only
+
+
+def exposure_tenths(ledger: Ledger, open_orders: Iterable[Order], req: OrderRequest | None = None) -> int:
+    """Account exposure in tenths of an ES-equivalent contract, at worst: for each instrument the
+    larger of its position plus every working buy entry and minus every working sell entry (``req``
+    counted as one more), weighted 10 for an E-mini and 1 for a micro. Bracket children and
+    reduce-only orders only shrink a position, so they do not count."""
+    working: dict[str, list[int]] = {}  # root -> [buy entries, sell entries]
+    for o in open_orders:
+        if _is_entry(o):
+            working.setdefault(o.instrument, [0, 0])[0 if o.side == Side.BUY else 1] += o.remaining
+    if req is not None:
+        working.setdefault(req.instrument, [0, 0])[0 if req.side == Side.BUY else 1] += req.qty
+    total = 0
+    for root in {*working, *(r for r, p in ledger.positions.items() if p.qty)}:
+        pos = ledger.positions[root].qty if root in ledger.positions else 0
+        buys, sells = working.get(root, (0, 0))
+        total += es_equivalent_tenths(root, max(abs(pos + buys), abs(pos - sells)))
+    return total
+
+
+def es_text(tenths: int) -> str:
+    """Tenths of a contract as a trader writes them: ``2``, ``1.5``."""
+    return str(tenths // 10) if tenths % 10 == 0 else f"{tenths // 10}.{tenths % 10}"
+
+
 def _usd(cents: int) -> str:
     sign = "-" if cents < 0 else ""
     return f"{sign}${abs(cents) // 100:,}.{abs(cents) % 100:02d}"
@@ -74,8 +110,12 @@ class RiskManager:
         self.hwm_cents = self.settings.starting_balance_cents
         self.equity_cents = self.settings.starting_balance_cents
         self.events: list[RiskEvent] = []  # drained by the account (journal, UI)
+        # a live venue's own realized net for the trading date (prop firms judge on theirs): the
+        # daily loss limit holds against the worse of it and ours (None: paper, nothing to compare)
+        self.venue_realized_today_cents: int | None = None
         self._windows_key: tuple[date, tuple[Window, ...]] | None = None
         self._windows: list[tuple[int, int]] = []
+        self._limits: tuple[RiskSettings | None, dict[str, InstrumentLimits]] = (None, {})
 
     # -- time -------------------------------------------------------------------------------
     def on_clock(self, ts_ns: int) -> bool:
@@ -95,6 +135,15 @@ class RiskManager:
             self._set_state(ts_ns, TradingState.ACTIVE, "day", "new trading date: daily loss limit reset")
         self._emit(ts_ns, "day", "day", f"trading date {new.trading_date}")
         return True
+
+    def limits_for(self, root: str) -> InstrumentLimits:
+        """``settings.limits_for(root)``, merged once per settings object (every order asks)."""
+        if self._limits[0] is not self.settings:
+            self._limits = (self.settings, {})
+        out = self._limits[1].get(root)
+        if out is None:
+            out = self._limits[1][root] = self.settings.limits_for(root)
+        return out
 
     @property
     def trading_date(self) -> date | None:
@@ -124,15 +173,20 @@ class RiskManager:
     ) -> RiskDecision:
         """May this order be sent now? (Does not record anything; the account logs rejections.)"""
         s = self.settings
+        limits = self.limits_for(req.instrument)
+        if not isinstance(open_orders, list):
+            open_orders = list(open_orders)  # read twice below (this instrument's, then all for exposure)
         pos = ledger.positions[req.instrument].qty if req.instrument in ledger.positions else 0
         side = int(req.side)
         same_side_working = 0
         opposite_entries = 0
         pending_entries = 0
         for o in open_orders:
-            if o.instrument != req.instrument or o.request.source == Source.BRACKET or o.request.reduce_only:
+            if not _is_entry(o):
                 continue
-            pending_entries += 1
+            pending_entries += 1  # the trade count is account-wide: every instrument's entries
+            if o.instrument != req.instrument:
+                continue
             if int(o.side) == side:
                 same_side_working += o.remaining
             else:
@@ -145,9 +199,10 @@ class RiskManager:
             return RiskDecision(False, "halted", f"trading halted ({self.state_rule or 'manual'})")
         if req.source in AUTOMATED_SOURCES and not self.automation_on(req.source):
             return RiskDecision(False, "automation_off", f"{req.source} automation is off")
-        if s.max_order_qty is not None and req.qty > s.max_order_qty and req.source != Source.FLATTEN:
+        if limits.max_order_qty is not None and req.qty > limits.max_order_qty and req.source != Source.FLATTEN:
             return RiskDecision(
-                False, "max_order_qty", f"order of {req.qty} exceeds the max order size {s.max_order_qty}"
+                False, "max_order_qty",
+                f"order of {req.qty} exceeds the {req.instrument} max order size {limits.max_order_qty}",
             )
         if protective or reduces:
             return ALLOW_REDUCING
@@ -156,12 +211,22 @@ class RiskManager:
                 False, "reducing", f"only orders that reduce the position ({self.state_rule})"
             )
         worst = pos + side * (same_side_working + req.qty)
-        if s.max_position is not None and abs(worst) > s.max_position:
+        if limits.max_position is not None and abs(worst) > limits.max_position:
             return RiskDecision(
                 False,
                 "max_position",
-                f"position could reach {abs(worst)} contracts, above the max position {s.max_position}",
+                f"{req.instrument} position could reach {abs(worst)} contracts, "
+                f"above its max position {limits.max_position}",
             )
+        if s.max_exposure_tenths is not None:
+            reach = exposure_tenths(ledger, open_orders, req)
+            if reach > s.max_exposure_tenths:
+                return RiskDecision(
+                    False,
+                    "max_exposure",
+                    f"account exposure could reach {es_text(reach)} ES-equivalent contracts, above the "
+                    f"limit {es_text(s.max_exposure_tenths)} (1 ES = 1 NQ = 10 MES = 10 MNQ)",
+                )
         return self._check_entry(req, ts_ns, ledger, pos, pending_entries)
 
     def _check_entry(
@@ -174,6 +239,13 @@ class RiskManager:
             and (req.bracket is None or req.bracket.stop_ticks is None)
         ):
             return RiskDecision(False, "mandatory_stop", f"{req.source} entries must carry a stop")
+        widest = self.limits_for(req.instrument).max_stop_ticks
+        stop = req.bracket.stop_ticks if req.bracket is not None else None
+        if widest is not None and stop is not None and stop > widest:
+            return RiskDecision(
+                False, "max_stop_ticks",
+                f"stop of {stop} ticks is wider than the {req.instrument} max stop of {widest} ticks",
+            )
         if ts_ns < self.paused_until_ns:
             return RiskDecision(
                 False, "loss_streak_pause", f"paused after {s.max_consecutive_losses} losses in a row"
@@ -248,13 +320,17 @@ class RiskManager:
         out: list[Breach] = []
         d = self.trading_date
         if s.daily_loss_limit_cents is not None and d is not None:
-            pnl = ledger.day_pnl_cents(d)
+            pnl, whose = ledger.day_pnl_cents(d), "daily loss"
+            if self.venue_realized_today_cents is not None:
+                venue = self.venue_realized_today_cents + ledger.unrealized_cents
+                if venue < pnl:
+                    pnl, whose = venue, "daily loss by the broker's count"
             if pnl <= -s.daily_loss_limit_cents and self.automation_blocked_on != d:
                 self.automation_blocked_on = d
                 out.append(
                     Breach(
                         "daily_loss",
-                        f"daily loss {_usd(pnl)} reached the limit {_usd(s.daily_loss_limit_cents)}",
+                        f"{whose} {_usd(pnl)} reached the limit {_usd(s.daily_loss_limit_cents)}",
                         s.on_daily_loss,
                     )
                 )

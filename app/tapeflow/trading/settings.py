@@ -5,11 +5,24 @@ object to the account, so a check never sees half-edited limits. Money is writte
 file (``daily_loss_limit_usd = 500``) and held in integer cents. A limit left out (or 0) is off.
 Errors name the file and the key: ``risk.toml: [risk] max_position: expected an integer, got 'two'``.
 
+Several instruments share one account: daily loss, trailing drawdown, trade count, loss streaks and
+``max_total_exposure_es`` are account-wide; ``max_position``, ``max_order_qty`` and
+``max_stop_ticks`` are per instrument, the ``[risk]`` value being the default that a
+``[risk.instruments.ROOT]`` table overrides. Exposure counts contracts: an E-mini (ES or NQ) is one
+ES-equivalent and a micro (MES, MNQ) a tenth, so ``max_total_exposure_es = 2`` allows 1 ES + 10 MES,
+or 1 ES + 1 NQ, but not 2 ES + 1 MNQ; it may be given in tenths (``1.5``). It is gross: a long ES
+and a short MES add up (1.1), they do not net, and working entries count as if they filled. NQ is
+not weighed by notional (see ``tapeflow.core.instruments.ES_EQUIVALENCE``): cap it with its own
+``max_position``. ``max_stop_ticks`` refuses an entry whose bracket stop is wider, in the
+instrument's own ticks; whether an entry needs a stop at all is ``require_stop_for_automation``.
+
 Example::
 
     [risk]
-    max_position = 2                 # contracts, net, per instrument
-    max_order_qty = 2                # contracts per order
+    max_position = 2                 # contracts, net, per instrument (default for every instrument)
+    max_order_qty = 2                # contracts per order (default for every instrument)
+    max_total_exposure_es = 2        # account-wide, ES-equivalent contracts (1 ES = 1 NQ = 10 MES)
+    # max_stop_ticks = 16            # widest bracket stop an entry may carry (default per instrument)
     daily_loss_limit_usd = 500       # realized + unrealized, per trading date
     trailing_drawdown_usd = 2000     # from the equity high-water mark (prop-firm style)
     max_trades_per_day = 10          # round trips opened per trading date
@@ -22,6 +35,14 @@ Example::
     session_close = "rth"            # "rth" (16:00 ET) or "eth" (17:00 ET)
     on_daily_loss = "halted"         # or "reducing"
     on_drawdown = "halted"
+
+    [risk.instruments.MES]           # overrides of the defaults above for one instrument
+    max_position = 10                # a micro is a tenth of an E-mini: 10 MES = 1 ES (0 = off for MES)
+    max_order_qty = 10
+
+    [risk.instruments.MNQ]
+    max_position = 10
+    max_order_qty = 10
 
     [paper]
     slippage_ticks = 1               # market and stop orders
@@ -44,6 +65,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from tapeflow.core.instruments import INSTRUMENTS
 from tapeflow.errors import TapeflowError
 
 
@@ -69,11 +91,25 @@ class Window:
 
 
 @dataclass(frozen=True, slots=True)
-class RiskSettings:
-    """Limits checked on every order. ``None`` = rule off. Money in cents, sizes in contracts."""
+class InstrumentLimits:
+    """One instrument's limits. In ``RiskSettings.instruments`` (overrides) ``None`` means "the
+    account-wide default" and 0 "off for this instrument"; from :meth:`RiskSettings.limits_for`
+    (in force) ``None`` means off."""
 
     max_position: int | None = None
     max_order_qty: int | None = None
+    max_stop_ticks: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RiskSettings:
+    """Limits checked on every order. ``None`` = rule off. Money in cents, sizes in contracts."""
+
+    max_position: int | None = None  # per instrument: the default of ``instruments``
+    max_order_qty: int | None = None  # per instrument
+    max_stop_ticks: int | None = None  # per instrument: widest bracket stop of an entry
+    max_exposure_tenths: int | None = None  # account-wide, tenths of an ES-equivalent contract
+    instruments: dict[str, InstrumentLimits] = field(default_factory=dict)  # root -> overrides
     daily_loss_limit_cents: int | None = None
     trailing_drawdown_cents: int | None = None
     max_trades_per_day: int | None = None
@@ -87,6 +123,22 @@ class RiskSettings:
     on_daily_loss: TradingState = TradingState.HALTED
     on_drawdown: TradingState = TradingState.HALTED
     starting_balance_cents: int = 0  # equity baseline for the drawdown figures
+
+    def limits_for(self, root: str) -> InstrumentLimits:
+        """The per-instrument limits in force for ``root``: its overrides over the defaults."""
+        o = self.instruments.get(root)
+        if o is None:
+            return InstrumentLimits(self.max_position, self.max_order_qty, self.max_stop_ticks)
+
+        def pick(own: int | None, default: int | None) -> int | None:
+            v = default if own is None else own
+            return v or None
+
+        return InstrumentLimits(
+            pick(o.max_position, self.max_position),
+            pick(o.max_order_qty, self.max_order_qty),
+            pick(o.max_stop_ticks, self.max_stop_ticks),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +209,16 @@ def _cents(v: Any, where: str) -> int:
     return int(d)
 
 
+def _tenths(v: Any, where: str) -> int:
+    """ES-equivalent contracts (``2``, ``1.5``) in exact tenths."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise TapeflowError(f"{where}: expected a number of ES-equivalent contracts, got {v!r}")
+    d = Decimal(str(v)) * 10
+    if not d.is_finite() or d != d.to_integral_value() or d < 0 or d > MAX_COUNT:
+        raise TapeflowError(f"{where}: expected a non-negative number of contracts in tenths (1 MES = 0.1), got {v!r}")
+    return int(d)
+
+
 def _bool(v: Any, where: str) -> bool:
     if not isinstance(v, bool):
         raise TapeflowError(f"{where}: expected true or false, got {v!r}")
@@ -195,6 +257,8 @@ _STATES = ("reducing", "halted")
 _RISK_KEYS: dict[str, tuple[str, Any]] = {
     "max_position": ("max_position", lambda v, w: _opt(v, _int, w)),
     "max_order_qty": ("max_order_qty", lambda v, w: _opt(v, _int, w)),
+    "max_stop_ticks": ("max_stop_ticks", lambda v, w: _opt(v, _int, w)),
+    "max_total_exposure_es": ("max_exposure_tenths", lambda v, w: _opt(v, _tenths, w)),
     "daily_loss_limit_usd": ("daily_loss_limit_cents", lambda v, w: _opt(v, _cents, w)),
     "trailing_drawdown_usd": ("trailing_drawdown_cents", lambda v, w: _opt(v, _cents, w)),
     "max_trades_per_day": ("max_trades_per_day", lambda v, w: _opt(v, _int, w)),
@@ -211,6 +275,12 @@ _RISK_KEYS: dict[str, tuple[str, Any]] = {
     "on_daily_loss": ("on_daily_loss", lambda v, w: TradingState(_choice(v, w, _STATES))),
     "on_drawdown": ("on_drawdown", lambda v, w: TradingState(_choice(v, w, _STATES))),
     "starting_balance_usd": ("starting_balance_cents", _cents),
+}
+
+_INSTRUMENT_KEYS: dict[str, tuple[str, Any]] = {
+    "max_position": ("max_position", _int),
+    "max_order_qty": ("max_order_qty", _int),
+    "max_stop_ticks": ("max_stop_ticks", _int),
 }
 
 _PAPER_KEYS: dict[str, tuple[str, Any]] = {
@@ -238,12 +308,15 @@ def _nonneg_number(v: Any, where: str, maximum: float) -> float | int:
     return v
 
 
-def _section(data: dict[str, Any], name: str, keys: dict[str, tuple[str, Any]], path: str, cls: type) -> Any:
-    raw = data.get(name, {})
+def _section(data: dict[str, Any], name: str, keys: dict[str, tuple[str, Any]], path: str, cls: type,
+             **extra: Any) -> Any:
+    raw = data.get(name.rpartition(".")[2], {})
     if not isinstance(raw, dict):
         raise TapeflowError(f"{path}: [{name}] must be a table")
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = dict(extra)
     for key, value in raw.items():
+        if key in extra:
+            continue
         if key not in keys:
             known = ", ".join(keys)
             raise TapeflowError(f"{_where(path, name, key)}: unknown key (known: {known})")
@@ -256,13 +329,30 @@ OTHER_SECTIONS = ("webhook",)
 """Tables of the same settings file that other packages read (``tapeflow.webhook.settings``)."""
 
 
+def _instruments(data: dict[str, Any], path: str) -> dict[str, InstrumentLimits]:
+    """``[risk.instruments.ROOT]`` tables: per-instrument overrides, keyed by a known root."""
+    risk = data.get("risk", {})
+    raw = risk.get("instruments", {}) if isinstance(risk, dict) else {}
+    if not isinstance(raw, dict):
+        raise TapeflowError(f"{path}: [risk.instruments] must hold tables such as [risk.instruments.MES]")
+    out: dict[str, InstrumentLimits] = {}
+    for key, table in raw.items():
+        root = str(key).upper()
+        if root not in INSTRUMENTS:
+            known = ", ".join(INSTRUMENTS)
+            raise TapeflowError(f"{path}: [risk.instruments.{key}]: unknown instrument (known: {known})")
+        name = f"risk.instruments.{root}"
+        out[root] = _section({root: table}, name, _INSTRUMENT_KEYS, path, InstrumentLimits)
+    return out
+
+
 def settings_from_dict(data: dict[str, Any], path: str = "<settings>") -> TradingSettings:
     """Validate a parsed TOML document; ``path`` is only used in error messages."""
     unknown = set(data) - {"risk", "paper", "auto", *OTHER_SECTIONS}
     if unknown:
         raise TapeflowError(f"{path}: unknown section [{sorted(unknown)[0]}] (known: risk, paper, auto)")
     return TradingSettings(
-        risk=_section(data, "risk", _RISK_KEYS, path, RiskSettings),
+        risk=_section(data, "risk", _RISK_KEYS, path, RiskSettings, instruments=_instruments(data, path)),
         paper=_section(data, "paper", _PAPER_KEYS, path, PaperSettings),
         auto=_section(data, "auto", _AUTO_KEYS, path, AutoSettings),
     )

@@ -103,6 +103,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.addToolBar(self.replay_bar)
         self.webhook = WebhookControl(session.account, app_paths().settings_file, {inst.root})
         self.status = StatusLine(self.theme)
+        self.status.show_mode(session.account.name if session.account is not None else None)
         self.statusBar().addPermanentWidget(self.status, 1)
         if session.restore_notes:  # e.g. a position restored from the journal with no working stop
             self.statusBar().showMessage("restored from the journal: " + "; ".join(session.restore_notes), 120_000)

@@ -16,13 +16,14 @@ from collections.abc import Callable
 
 from PySide6 import QtCore, QtWidgets
 
-from tapeflow.core.instruments import Instrument
+from tapeflow.core.instruments import Instrument, instrument
 from tapeflow.errors import TapeflowError
 from tapeflow.pipeline import PipelineSnapshot
 from tapeflow.trading.account import Account
 from tapeflow.trading.orders import AUTOMATED_SOURCES, Source
+from tapeflow.trading.risk import es_text
 from tapeflow.trading.settings import TradingState
-from tapeflow.trading.snapshot import AccountSnapshot
+from tapeflow.trading.snapshot import AccountSnapshot, is_live_account
 from tapeflow.ui.text import et_time, usd
 from tapeflow.ui.theme import Theme, restyle
 
@@ -37,6 +38,8 @@ def ask_confirmation(parent: QtWidgets.QWidget, title: str, text: str) -> bool:
 
 
 def _gauge_text(rule: str, used: int, limit: int, unit: str) -> str:
+    if unit == "es_tenths":
+        return f"{rule.replace('_', ' ')}: {es_text(used)} of {es_text(limit)} ES-equivalent"
     if unit == "cents":
         return f"{rule.replace('_', ' ')}: {usd(used)} of {usd(limit)}"
     return f"{rule.replace('_', ' ')}: {used} of {limit} {unit}"
@@ -57,6 +60,9 @@ class RiskPane(QtWidgets.QWidget):
         self.confirm = confirm
         self._key: tuple | None = None
 
+        self.mode_label = QtWidgets.QLabel("")  # PAPER, or LIVE in red with the venue account
+        self.mode_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.mode_label.setObjectName("tradingMode")
         self.state_label = QtWidgets.QLabel("--")
         self.state_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.state_label.setObjectName("tradingState")
@@ -86,6 +92,7 @@ class RiskPane(QtWidgets.QWidget):
         self.figures = QtWidgets.QLabel("")
         self.figures.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.positions = QtWidgets.QLabel("")
+        self.positions.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.gauges_box = QtWidgets.QVBoxLayout()
         self.gauges: dict[str, QtWidgets.QProgressBar] = {}
         self.reject_label = QtWidgets.QLabel("")  # the account's last refusal (any source)
@@ -96,6 +103,7 @@ class RiskPane(QtWidgets.QWidget):
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.alarm_label)
+        layout.addWidget(self.mode_label)
         layout.addWidget(self.state_label)
         layout.addWidget(self.kill_button)
         latch = QtWidgets.QHBoxLayout()
@@ -179,6 +187,7 @@ class RiskPane(QtWidgets.QWidget):
     def show_account(self, a: AccountSnapshot) -> bool:
         key = (a.state, a.kill_switch_latched, tuple(a.automation.items()), a.positions, a.realized_today_cents,
                a.unrealized_cents, a.limits, a.trades_today, a.working_orders, a.last_reject, a.state_rule,
+               a.instruments, a.account, a.venue_realized_today_cents,
                a.kill_switch_persisted, a.kill_switch_save_error, a.journal_errors, a.journal_error)
         if key == self._key:
             return False
@@ -186,6 +195,10 @@ class RiskPane(QtWidgets.QWidget):
         th = self.theme
         colors = {TradingState.ACTIVE: th.ask, TradingState.REDUCING: th.warning, TradingState.HALTED: th.danger}
         color = colors[a.state]
+        live = is_live_account(a.account)
+        self.mode_label.setText(a.account if live else "PAPER")
+        restyle(self.mode_label, f"background: {th.danger}; color: #ffffff; font-weight: bold; padding: 4px;"
+                if live else f"color: {th.text_dim};")
         state = a.state.value.upper() + (f" ({a.state_rule})" if a.state_rule else "")
         self.state_label.setText(state)
         alarms = a.alarms()
@@ -207,22 +220,19 @@ class RiskPane(QtWidgets.QWidget):
             box.blockSignals(True)
             box.setChecked(bool(a.automation.get(str(src), False)))
             box.blockSignals(False)
-        pos = [p for p in a.positions if p.qty]
-        if pos:
-            self.positions.setText("\n".join(
-                f"{p.instrument} {p.qty:+d} @ {float(p.avg_price_ticks or 0) * float(self.instrument.tick_size):.2f}"
-                f"  open {usd(p.unrealized_cents)}" for p in pos))
-        else:
-            self.positions.setText("flat")
-
         def money(c: int) -> str:
             return f"<span style='color:{th.ask if c >= 0 else th.bid}'>{usd(c)}</span>"
 
+        self.positions.setText(self._instrument_table(a, money) if a.instruments else "flat")
+
         rows = [
             ("realized today", money(a.realized_today_cents)),
+            *([("realized today (broker)", money(a.venue_realized_today_cents))]
+              if a.venue_realized_today_cents is not None else []),
             ("open P&amp;L", money(a.unrealized_cents)),
             ("day P&amp;L", money(a.day_pnl_cents)),
             ("trades today", str(a.trades_today)),
+            ("exposure", f"{es_text(a.exposure_tenths)} ES-equivalent"),
             ("losses in a row", str(a.consecutive_losses)),
             ("working orders", str(a.working_orders)),
         ]
@@ -236,6 +246,21 @@ class RiskPane(QtWidgets.QWidget):
         self._show_gauges(a)
         self.reject_label.setText(f"last refusal: {a.last_reject}" if a.last_reject else "")
         return True
+
+    def _instrument_table(self, a: AccountSnapshot, money: Callable[[int], str]) -> str:
+        """A row per instrument (position, average, open and today's P&L, working orders, its
+        max position); the figures below the table are the account totals."""
+        dim = f"style='color:{self.theme.text_dim}; padding-right:8px'"
+        cells = "".join(f"<th {dim}>{h}</th>" for h in ("", "pos", "avg", "open", "today", "orders", "max"))
+        out = [f"<table><tr>{cells}</tr>"]
+        for r in a.instruments:
+            inst = instrument(r.instrument)
+            avg = "" if r.avg_price_ticks is None else f"{r.avg_price_ticks * inst.tick_size:.{inst.price_decimals}f}"
+            row = (f"<b>{r.instrument}</b>", f"{r.qty:+d}" if r.qty else "flat", avg, money(r.unrealized_cents),
+                   money(r.realized_today_cents), str(r.working_orders),
+                   "off" if r.max_position is None else str(r.max_position))
+            out.append("<tr>" + "".join(f"<td style='padding-right:8px'>{c}</td>" for c in row) + "</tr>")
+        return "".join(out) + "</table>"
 
     def _show_gauges(self, a: AccountSnapshot) -> None:
         seen = set()

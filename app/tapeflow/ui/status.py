@@ -1,4 +1,5 @@
-"""Status bar line: feed state, feed latency, events/s, frame time, ET clock and session (RTH/ETH)."""
+"""Status bar line: trading mode (PAPER, or LIVE in red), feed state, feed latency, events/s, frame
+time, ET clock and session (RTH/ETH)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Sequence
 
 from PySide6 import QtWidgets
 
+from tapeflow.trading.snapshot import is_live_account
 from tapeflow.ui.feed_runner import FeedRunner, FeedState
 from tapeflow.ui.replay_bar import speed_label
 from tapeflow.ui.text import et_datetime, session_label
@@ -26,7 +28,7 @@ class StatusLine(QtWidgets.QWidget):
         self.labels: dict[str, QtWidgets.QLabel] = {}
         layout = QtWidgets.QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
-        for name in ("feed", "latency", "rate", "frame", "clock", "session"):
+        for name in ("mode", "feed", "latency", "rate", "frame", "clock", "session"):
             lab = QtWidgets.QLabel("--")
             lab.setObjectName(f"status_{name}")
             self.labels[name] = lab
@@ -37,6 +39,13 @@ class StatusLine(QtWidgets.QWidget):
 
     def apply_theme(self, theme: Theme) -> None:
         self.theme = theme
+
+    def show_mode(self, account: str | None) -> None:
+        """The account orders go to: a live one in red, all the time."""
+        live = is_live_account(account)
+        self.labels["mode"].setText(account if live else "PAPER")  # type: ignore[arg-type]
+        restyle(self.labels["mode"], f"background: {self.theme.danger}; color: #ffffff; font-weight: bold;"
+                if live else f"color: {self.theme.text_dim};")
 
     def show_figures(self, runner: FeedRunner, now_ns: int | None, frame_ms: Sequence[float]) -> None:
         f = runner.figures
