@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import time
 from datetime import date
 from pathlib import Path
@@ -107,6 +108,20 @@ def test_every_engine_hands_results_back_in_task_order(make):
     finally:
         engine.close()
 
+
+
+def test_local_cluster_workers_keep_glibc_malloc_defaults_and_run_no_profiler(monkeypatch):
+    """Dask's default MALLOC_TRIM_THRESHOLD_ made a day's task cost ~1.4x the CPU of this process."""
+    import dask
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    engine = DaskEngine(None, 1)
+    try:
+        assert list(engine.map(os.getenv, ["MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS"])) == [None, "1"]
+        assert list(engine.map(dask.config.get, ["distributed.worker.profile.enabled"])) == [False]
+    finally:
+        engine.close()
+    assert "MALLOC_TRIM_THRESHOLD_" not in os.environ  # nor left in this process for later children
 
 def test_a_sweep_over_a_range_scores_out_of_sample_days_apart_and_agrees_across_engines(week, tmp_path):
     folder, rules, settings = week

@@ -223,3 +223,19 @@ def test_a_window_may_wrap_past_midnight_et():
     assert acct.submit(order(BUY)).ok
     tick(acct, 4000, et(date(2024, 7, 3), "03:00"))
     assert acct.submit(order(BUY)).rule == "trading_window"
+
+
+def test_a_reversal_counts_the_bracket_stop_it_would_fill_with():
+    """Short 1 with its bracket stop (buy 1 at 4001) working: buy-stop entries at 4001 fill in the
+    same print as that stop, so with max position 3 two of them could take the account to
+    -1 + 1 (stop) + 2 + 2 = 4. The second entry is refused, and the print leaves at most 3."""
+    acct = make(max_position=3, max_order_qty=2)
+    assert acct.submit(order(SELL, 1, bracket=Bracket(stop_ticks=1, target_ticks=1))).ok
+    tick(acct, 4000, T + MS)
+    assert acct.ledger.positions["ES"].qty == -1
+    assert acct.submit(order(BUY, 2, type=OrderType.STOP, stop_price=4001)).ok  # -1 + 1 + 2 = 2
+    res = acct.submit(order(BUY, 2, type=OrderType.STOP, stop_price=4001))  # -1 + 1 + 2 + 2 = 4
+    assert (res.ok, res.rule) == (False, "max_position")
+    tick(acct, 4001, T + 2 * MS)
+    tick(acct, 4001, T + 3 * MS)
+    assert abs(acct.ledger.positions["ES"].qty) <= 3

@@ -8,6 +8,12 @@ its own object store and raylet daemons, which cost seconds to start and hundred
 overrides), each one a fresh pipeline, and :meth:`Engine.map` yields results in the order the
 tasks were given, so the reduction is the one a single process does.
 
+A local cluster's workers run a task as fast as this process does (see :data:`LOCAL_CLUSTER_CONFIG`):
+Dask's defaults made the same per-day task cost ~1.4x the CPU in a worker, because its nanny starts
+each worker with ``MALLOC_TRIM_THRESHOLD_=65536``, which also pins glibc's mmap threshold at 128 KiB,
+so every batch's arrays are fresh ``mmap`` pages (~150k page faults a day against ~10k).
+``benchmarks/bench_multiday.py`` prints the per-task CPU both ways.
+
 Memory stays flat: at most ``window`` tasks are in flight and each result is handed back (and
 dropped by the engine) before more are submitted, so a month of days never sits in memory.
 """
@@ -78,15 +84,30 @@ class ProcessEngine:
         self._pool.shutdown(cancel_futures=True)
 
 
+LOCAL_CLUSTER_CONFIG: dict[str, Any] = {
+    # Dask's nanny exports MALLOC_TRIM_THRESHOLD_=65536 to its workers to hand memory back to the
+    # OS; setting it also fixes glibc's mmap threshold at 128 KiB, so a pipeline that allocates
+    # and frees batch arrays pays a page fault per 4 KiB of them (+40% CPU a day). Our tasks hold
+    # little memory and end quickly: the workers keep glibc's defaults, like this process.
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    # The profiler samples every worker's stack each 10 ms for a dashboard we do not start (a few
+    # % of a pure-Python task's CPU, on the worker's event loop).
+    "distributed.worker.profile.enabled": False,
+}
+"""Dask settings for the local cluster this module starts (a remote cluster keeps its own)."""
+
+
 class DaskEngine:
     """A Dask cluster: a local one started here (``address=None``) or the scheduler at ``address``.
 
     On a remote cluster the workers need Tapeflow installed and the day files at the same paths
-    (a shared folder), since tasks carry paths, not data.
+    (a shared folder), since tasks carry paths, not data. Start its workers with the settings of
+    :data:`LOCAL_CLUSTER_CONFIG` (in their Dask config file) for the same speed per task.
     """
 
     def __init__(self, address: str | None = None, workers: int | None = None) -> None:
         try:
+            import dask
             from distributed import Client, LocalCluster
         except ImportError:
             raise TapeflowError("the distributed engine needs Dask: pip install 'dask[distributed]' "
@@ -95,8 +116,9 @@ class DaskEngine:
         try:
             if address is None:
                 n = workers or os.cpu_count() or 1
-                self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                             dashboard_address=":0", silence_logs=logging.ERROR)
+                with dask.config.set(LOCAL_CLUSTER_CONFIG):  # read as the workers are made
+                    self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                                 dashboard_address=":0", silence_logs=logging.ERROR)
                 self._client = Client(self._cluster)
                 self.name = f"local Dask cluster, {n} workers"
             else:

@@ -65,15 +65,33 @@ def _is_entry(o: Order) -> bool:
     return o.request.source != Source.BRACKET and not o.request.reduce_only
 
 
+def _worst_fills(open_orders: Iterable[Order]) -> dict[str, list[int]]:
+    """Per instrument, [contracts every working buy could fill, every working sell], at worst.
+
+    Exits count too: a bracket stop or a reduce-only order shrinks the position only while the
+    position it protects is still there; a print that fills it together with same-side entries
+    (a reversal through the stop) adds it to them. The stop and target of one entry are one
+    cancels the other, so the pair counts once (the larger)."""
+    worst: dict[str, list[int]] = {}
+    pairs: dict[tuple[str, int, int], int] = {}
+    for o in open_orders:
+        parent = o.request.parent_id
+        if _is_entry(o) or parent is None:
+            worst.setdefault(o.instrument, [0, 0])[0 if o.side == Side.BUY else 1] += o.remaining
+        else:
+            key = (o.instrument, int(o.side), parent)
+            pairs[key] = max(pairs.get(key, 0), o.remaining)
+    for (root, side, _), qty in pairs.items():
+        worst.setdefault(root, [0, 0])[0 if side == Side.BUY else 1] += qty
+    return worst
+
+
 def exposure_tenths(ledger: Ledger, open_orders: Iterable[Order], req: OrderRequest | None = None) -> int:
     """Account exposure in tenths of an ES-equivalent contract, at worst: for each instrument the
-    larger of its position plus every working buy entry and minus every working sell entry (``req``
-    counted as one more), weighted 10 for an E-mini and 1 for a micro. Bracket children and
-    reduce-only orders only shrink a position, so they do not count."""
-    working: dict[str, list[int]] = {}  # root -> [buy entries, sell entries]
-    for o in open_orders:
-        if _is_entry(o):
-            working.setdefault(o.instrument, [0, 0])[0 if o.side == Side.BUY else 1] += o.remaining
+    larger of its position plus every working buy and minus every working sell (``req`` counted as
+    one more; exits as :func:`_worst_fills` counts them), weighted 10 for an E-mini and 1 for a
+    micro."""
+    working = _worst_fills(open_orders)
     if req is not None:
         working.setdefault(req.instrument, [0, 0])[0 if req.side == Side.BUY else 1] += req.qty
     total = 0
@@ -210,7 +228,9 @@ class RiskManager:
             return RiskDecision(
                 False, "reducing", f"only orders that reduce the position ({self.state_rule})"
             )
-        worst = pos + side * (same_side_working + req.qty)
+        # Exits on this side count too: they may fill in the same print as this order.
+        same_side_fills = _worst_fills(o for o in open_orders if o.instrument == req.instrument)
+        worst = pos + side * (same_side_fills.get(req.instrument, [0, 0])[0 if side == 1 else 1] + req.qty)
         if limits.max_position is not None and abs(worst) > limits.max_position:
             return RiskDecision(
                 False,
