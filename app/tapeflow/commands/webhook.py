@@ -24,13 +24,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tapeflow.account_files import open_account_files
 from tapeflow.appdirs import app_paths
 from tapeflow.commands import _live_mode as live_mode
 from tapeflow.core.instruments import feed_contract
 from tapeflow.feeds.base import EventSource
 from tapeflow.feeds.open import open_source
 from tapeflow.feeds.replay import Replay
-from tapeflow.file_lock import FileLock
 from tapeflow.store.journal import Journal
 from tapeflow.trading.account import Account
 from tapeflow.trading.kill_switch import KillSwitch
@@ -112,26 +112,16 @@ async def serve(
     require_secret(webhook)  # refuse before opening anything
     live_mode.check_mode(args)
     source = None if args.live else open_source(args.feed, symbol=args.symbol)
-    journal_path, latch_path = _files(args)
-    locks = [FileLock(journal_path, "journal")]
-    journal: Journal | None = None
+    files = open_account_files(*_files(args))
     try:
-        locks.append(FileLock(latch_path, "kill switch latch"))
-        journal = Journal(journal_path)
-        journal.check_writable()
-        kill_switch = KillSwitch(latch_path)
-        kill_switch.check_writable()
         if source is None:
-            return await _run_live(args, trading, journal, kill_switch, webhook, on_ready, stop)
+            return await _run_live(args, trading, files.journal, files.kill_switch, webhook, on_ready, stop)
         root = source.info.instrument.root
         broker = PaperBroker(trading.paper, tape_roots(source.info.instrument_ids, root))
-        account = Account(trading, broker=broker, kill_switch=kill_switch, journal=journal, name="paper")
-        return await _run(args, account, journal, source, webhook, on_ready, stop)
+        account = Account(trading, broker=broker, kill_switch=files.kill_switch, journal=files.journal, name="paper")
+        return await _run(args, account, files.journal, source, webhook, on_ready, stop)
     finally:
-        if journal is not None:
-            journal.close()
-        for lock in locks:
-            lock.release()
+        files.close()
 
 
 def _files(args: argparse.Namespace) -> tuple[Path, Path]:
