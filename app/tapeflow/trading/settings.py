@@ -56,6 +56,10 @@ Example::
     commission_usd = 0.20
     exchange_fee_usd = 0.35
 
+    [paper.instruments.MNQ]
+    commission_usd = 0.20
+    exchange_fee_usd = 0.35
+
     [auto]
     one_position_per_instrument = true
     entry_type = "market"            # or "limit" (at the signal price)
