@@ -120,3 +120,12 @@ def test_two_feeds_that_both_number_their_instrument_1_get_separate_tape_ids():
     assert numbers.renumber(es, batch)["instrument_id"].tolist() == [1, 1, UNMAPPED_ID]
     assert batch["instrument_id"].tolist() == [1, 1, 7]  # the feed's own rows are left alone
     assert numbers.update(nq, {1: "NQZ6", 9: "MNQZ6"}, "NQ") and numbers.roots[3] == "MNQ"
+
+
+def test_live_mode_refuses_feeds_and_extra_instruments_it_cannot_trade(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TAPEFLOW_WEBHOOK_SECRET", SECRET)
+    code = main(["webhook", "--port", "0", "--broker", "projectx", "--live", "--instrument", "MES",
+                 "--journal", str(tmp_path / "j.sqlite"), "--kill-switch-file", str(tmp_path / "ks.json")])
+    assert code == 2
+    assert "--live trades one instrument" in capsys.readouterr().err
+    assert not (tmp_path / "j.sqlite").exists()

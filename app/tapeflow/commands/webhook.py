@@ -117,6 +117,9 @@ async def serve(
     trading, webhook = load(args)
     require_secret(webhook)  # refuse before opening anything
     live_mode.check_mode(args)
+    if args.live and (args.feed or args.instrument):
+        raise TapeflowError("--live trades one instrument on the venue's own data: "
+                            "use --symbol, not --feed or --instrument")
     feeds = args.feed or [DEFAULT_FEED]
     sources = [] if args.live else [open_source(f, symbol=args.symbol) for f in feeds]
     contracts = {} if args.live else _contracts(args, webhook, sources, feeds)  # refused before anything opens
