@@ -57,7 +57,8 @@ def test_the_terminal_journals_paper_trading_and_restores_only_for_live_feeds(tm
     assert session.account.journal is not None and paths.journal_file.exists()
     assert session.restore_notes == ()
     assert session.pipeline.entry_hold is None  # a replay has no feed health to hold entries on
-    live = build_session("ws://127.0.0.1:9", paths, use_engine=False)  # not connected until read
+    # the window opening another source keeps its locked journal and latch (a second lock would refuse)
+    live = build_session("ws://127.0.0.1:9", paths, use_engine=False, files=session.files)  # connects on read
     assert live.pipeline.entry_hold == live.source.entry_hold
     assert is_live_spec("ws://127.0.0.1:8765") and not is_live_spec("sim://") and not is_live_spec("a.dbn")
 

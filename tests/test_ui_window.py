@@ -135,6 +135,7 @@ def test_layout_theme_and_pane_settings_persist_per_user(window, qtbot, tmp_path
     window.apply_theme("light")
     window.docks["signals"].hide()
     window.save_settings()
+    window.session.close()  # the next start: one terminal per journal at a time
     store = UiSettingsStore(tmp_path / "config" / "ui.ini")
     w2 = MainWindow(make_session(tmp_path, engine=False), store)
     qtbot.addWidget(w2)

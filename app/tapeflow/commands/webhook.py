@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tapeflow.account_files import open_account_files
 from tapeflow.appdirs import app_paths
 from tapeflow.commands import _live_mode as live_mode
 from tapeflow.core.instruments import INSTRUMENTS
@@ -31,7 +32,6 @@ from tapeflow.errors import TapeflowError
 from tapeflow.feeds.base import EventSource
 from tapeflow.feeds.open import open_source
 from tapeflow.feeds.replay import Replay
-from tapeflow.file_lock import FileLock
 from tapeflow.store.journal import Journal
 from tapeflow.trading.account import Account
 from tapeflow.trading.kill_switch import KillSwitch
@@ -123,29 +123,19 @@ async def serve(
     feeds = args.feed or [DEFAULT_FEED]
     sources = [] if args.live else [open_source(f, symbol=args.symbol) for f in feeds]
     contracts = {} if args.live else _contracts(args, webhook, sources, feeds)  # refused before anything opens
-    journal_path, latch_path = _files(args)
-    locks = [FileLock(journal_path, "journal")]
-    journal: Journal | None = None
+    files = open_account_files(*_files(args))
     try:
-        locks.append(FileLock(latch_path, "kill switch latch"))
-        journal = Journal(journal_path)
-        journal.check_writable()
-        kill_switch = KillSwitch(latch_path)
-        kill_switch.check_writable()
         if not sources:
-            return await _run_live(args, trading, journal, kill_switch, webhook, on_ready, stop)
+            return await _run_live(args, trading, files.journal, files.kill_switch, webhook, on_ready, stop)
         numbers = TapeNumbers()
         tapes = [_Tape(numbers.add_feed(s.info.instrument_ids, s.info.instrument.root), s, f)
                  for s, f in zip(sources, feeds, strict=True)]
         broker = PaperBroker(trading.paper, numbers.roots)
-        account = Account(trading, broker=broker, kill_switch=kill_switch, journal=journal, name="paper")
-        return await _run(args, account, journal, tapes, webhook, on_ready, stop, contracts=contracts,
+        account = Account(trading, broker=broker, kill_switch=files.kill_switch, journal=files.journal, name="paper")
+        return await _run(args, account, files.journal, tapes, webhook, on_ready, stop, contracts=contracts,
                           numbers=numbers)
     finally:
-        if journal is not None:
-            journal.close()
-        for lock in locks:
-            lock.release()
+        files.close()
 
 
 @dataclass(frozen=True, slots=True)

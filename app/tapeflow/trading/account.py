@@ -396,6 +396,10 @@ class Account:
             instruments=rows,
             exposure_tenths=sum(row.exposure_tenths for row in rows),
             venue_realized_today_cents=venue,
+            kill_switch_persisted=self.kill_switch.persisted,
+            kill_switch_save_error=self.kill_switch.save_error,
+            journal_errors=self.journal_errors,
+            journal_error=self.journal_error,
         )
 
     def update_settings(self, settings: TradingSettings) -> None:

@@ -129,3 +129,21 @@ class AccountSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     instruments: tuple[InstrumentRow, ...] = ()  # per instrument; the figures above are their totals
     exposure_tenths: int = 0  # open positions, tenths of an ES-equivalent contract
     venue_realized_today_cents: int | None = None  # a live venue's own count, shown beside ours
+    # alarms, shown loudly: a kill latched in memory only (a restart would not know it from the
+    # latch file) and records the journal refused (disk full, read-only file)
+    kill_switch_persisted: bool = True
+    kill_switch_save_error: str = ""
+    journal_errors: int = 0  # records not written this session
+    journal_error: str = ""  # the last refusal, naming the file
+
+    def alarms(self) -> list[str]:
+        """What needs a person now, one line each (the risk pane and the status page show them
+        above everything else): a kill the latch file does not hold, a journal that stopped recording."""
+        out = []
+        if self.kill_switch_latched and not self.kill_switch_persisted:
+            out.append(f"KILL SWITCH LATCHED IN MEMORY ONLY, not on disk ({self.kill_switch_save_error}): a "
+                       "restart would not see it unless the journal holds it; free the disk or fix the file now")
+        if self.journal_errors:
+            n = self.journal_errors
+            out.append(f"JOURNAL NOT WRITING: {n} record{'s' if n != 1 else ''} not saved; last: {self.journal_error}")
+        return out

@@ -2,6 +2,10 @@
 
 ``--screenshot OUT --after S`` replays for S wall seconds, saves the whole window and exits 0:
 docs and checks use it without a person at the screen.
+
+The journal and kill switch latch are locked and proven writable before the window opens: when
+another process (a second terminal, ``tapeflow webhook``) holds them or they cannot be written,
+the terminal does not trade; it says why on one line and in a dialog, and exits 2.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from pathlib import Path
 import qasync
 from PySide6 import QtGui, QtWidgets
 
+from tapeflow.account_files import open_account_files
 from tapeflow.appdirs import ensure_first_run, find_resource
+from tapeflow.errors import TapeflowError
 from tapeflow.runtime import settle_heap
 from tapeflow.ui.main_window import MainWindow
 from tapeflow.ui.session import DEFAULT_SOURCE, build_session
@@ -48,10 +54,20 @@ def run_terminal(opts: LaunchOptions) -> int:
     if opts.theme:
         store.set("theme", opts.theme)
 
-    def factory(spec: str):
-        return build_session(spec, paths, speed=opts.speed, symbol=opts.symbol, tz=opts.tz, bar=opts.bar)
+    try:
+        files = open_account_files(paths.journal_file, paths.kill_switch_file)
+    except TapeflowError as e:
+        return _refuse_to_trade(e, dialog=opts.screenshot is None)
 
-    session = factory(opts.source)
+    def factory(spec: str):  # every session of this window trades the one account on the locked files
+        return build_session(spec, paths, speed=opts.speed, symbol=opts.symbol, tz=opts.tz, bar=opts.bar,
+                             files=files)
+
+    try:
+        session = factory(opts.source)
+    except BaseException:
+        files.close()
+        raise
     if not opts.source.startswith("sim:"):
         store.add_recent(opts.source)
     window = MainWindow(session, store, session_factory=factory)
@@ -77,6 +93,18 @@ def run_terminal(opts: LaunchOptions) -> int:
             return
         await done.wait()
 
-    with loop:
-        loop.run_until_complete(main())
+    try:
+        with loop:
+            loop.run_until_complete(main())
+    finally:
+        files.close()
     return code
+
+
+def _refuse_to_trade(error: TapeflowError, *, dialog: bool) -> int:
+    """Say on one line (and in a dialog unless headless) why the terminal does not start; exit code 2."""
+    print(f"tapeflow: not trading: {error}", file=sys.stderr, flush=True)
+    if dialog:
+        QtWidgets.QMessageBox.critical(None, "Tapeflow is not trading",
+                                       f"The terminal cannot trade on its files, so it does not start.\n\n{error}")
+    return 2

@@ -4,7 +4,9 @@ The kill switch button and the window's Ctrl+Shift+K both call :meth:`RiskPane.k
 pulls ``Account.kill``: it takes effect at once (before any queued order) and stays latched,
 shown in red here, until someone re-arms it by hand with :meth:`rearm`, which asks for a
 confirmation first. Automation switches go through ``Account.set_automation`` (refused while
-latched) so the panel can never switch on what the kill switch switched off.
+latched) so the panel can never switch on what the kill switch switched off. A re-arm the
+journal or the latch file cannot record is refused, said here, and the switch stays latched.
+Alarms (a kill latched in memory only, a journal that stopped recording) top the panel in red.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable
 from PySide6 import QtCore, QtWidgets
 
 from tapeflow.core.instruments import Instrument, instrument
+from tapeflow.errors import TapeflowError
 from tapeflow.pipeline import PipelineSnapshot
 from tapeflow.trading.account import Account
 from tapeflow.trading.orders import AUTOMATED_SOURCES, Source
@@ -63,6 +66,10 @@ class RiskPane(QtWidgets.QWidget):
         self.state_label = QtWidgets.QLabel("--")
         self.state_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.state_label.setObjectName("tradingState")
+        self.alarm_label = QtWidgets.QLabel("")  # what needs a person now (AccountSnapshot.alarms)
+        self.alarm_label.setObjectName("riskAlarm")
+        self.alarm_label.setWordWrap(True)
+        self.alarm_label.hide()
         self.kill_button = QtWidgets.QPushButton("KILL SWITCH\nCtrl+Shift+K")
         self.kill_button.setObjectName("killSwitch")
         self.kill_button.setMinimumHeight(64)
@@ -95,6 +102,7 @@ class RiskPane(QtWidgets.QWidget):
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.alarm_label)
         layout.addWidget(self.mode_label)
         layout.addWidget(self.state_label)
         layout.addWidget(self.kill_button)
@@ -134,7 +142,14 @@ class RiskPane(QtWidgets.QWidget):
                 "switch each source on.")
         if not self.confirm(self, "Re-arm kill switch", text):
             return False
-        self.account.rearm(by=self.user)
+        try:
+            self.account.rearm(by=self.user)  # journal first, then the latch file: either may refuse
+        except TapeflowError as e:  # JournalError included: nothing changed, the switch stays latched
+            self.notice.setText(f"re-arm refused: {e}")
+            self._key = None
+            self.refresh()
+            return False
+        self.notice.setText("")
         self._key = None
         self.refresh()
         return True
@@ -172,7 +187,8 @@ class RiskPane(QtWidgets.QWidget):
     def show_account(self, a: AccountSnapshot) -> bool:
         key = (a.state, a.kill_switch_latched, tuple(a.automation.items()), a.positions, a.realized_today_cents,
                a.unrealized_cents, a.limits, a.trades_today, a.working_orders, a.last_reject, a.state_rule,
-               a.instruments, a.account, a.venue_realized_today_cents)
+               a.instruments, a.account, a.venue_realized_today_cents,
+               a.kill_switch_persisted, a.kill_switch_save_error, a.journal_errors, a.journal_error)
         if key == self._key:
             return False
         self._key = key
@@ -185,6 +201,11 @@ class RiskPane(QtWidgets.QWidget):
                 if live else f"color: {th.text_dim};")
         state = a.state.value.upper() + (f" ({a.state_rule})" if a.state_rule else "")
         self.state_label.setText(state)
+        alarms = a.alarms()
+        self.alarm_label.setText("\n\n".join(alarms))
+        self.alarm_label.setVisible(bool(alarms))
+        restyle(self.alarm_label, f"background: {th.danger}; color: #ffffff; font-size: 14px; font-weight: bold;"
+                " padding: 8px; border: 3px solid #ffeb3b; border-radius: 4px;")
         restyle(self.state_label,
                 f"background: {color}; color: #ffffff; font-size: 15px; font-weight: bold; padding: 6px;"
                 " border-radius: 4px;")

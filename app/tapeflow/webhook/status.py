@@ -57,7 +57,11 @@ def build_status(
             "latched": snap.kill_switch_latched,
             "by": snap.kill_switch_by,
             "reason": snap.kill_switch_reason,
+            "persisted": snap.kill_switch_persisted,  # False: latched in memory only, not on disk
+            "save_error": snap.kill_switch_save_error,
         },
+        "journal": {"errors": snap.journal_errors, "last_error": snap.journal_error},
+        "alarms": snap.alarms(),
         "automation": dict(snap.automation),
         "positions": [
             {
@@ -107,6 +111,7 @@ _CSS = (
     "table{border-collapse:collapse;width:100%}td,th{padding:4px 6px;border-bottom:1px solid #333;"
     "text-align:left;font-size:13px}.bad{color:#f66}.ok{color:#6d6}.big{font-size:22px;font-weight:600}"
     ".latched{background:#700;padding:8px;border-radius:6px}"
+    ".alarm{background:#c00;color:#fff;font-weight:700;padding:10px;border:3px solid #ff0;border-radius:6px}"
 )
 
 
@@ -122,6 +127,7 @@ def render_html(status: Mapping[str, Any]) -> str:
         f"<title>Tapeflow webhook</title><style>{_CSS}</style></head><body>",
         f"<h1>Tapeflow · {e(status['account'])} · {e(', '.join(status['instruments']) or '-')}</h1>",
     ]
+    parts += [f"<p class='alarm'>{e(text)}</p>" for text in status["alarms"]]  # above all else
     if ks["latched"]:
         parts.append(f"<p class='latched'>KILL SWITCH LATCHED by {e(ks['by'])}: {e(ks['reason'])}</p>")
     day = status["pnl"]["day_usd"]
