@@ -12,6 +12,7 @@ from tapeflow.trading import TradingState, load_settings
 from tapeflow.trading import settings as settings_module
 from tapeflow.trading.settings import InstrumentLimits
 
+M = "[paper.instruments.MES]"
 EXAMPLE = settings_module.__doc__.split("Example::")[1]
 
 
@@ -66,6 +67,13 @@ def test_zero_or_missing_limits_are_off(tmp_path: Path):
         ("[risk.instruments]\nMES = 3\n", "[risk.instruments.MES] must be a table"),
         ("[risk]\nmax_total_exposure_es = 1.55\n", "[risk] max_total_exposure_es: expected a non-negative number"),
         ("[risk]\nmax_total_exposure_es = 'two'\n", "[risk] max_total_exposure_es: expected a number"),
+        (M + "\ncommission_usd = -0.2\n", M + " commission_usd: must be a non-negative"),
+        (M + "\nexchange_fee_usd = 0.355\n", M + " exchange_fee_usd: must be a non-negative whole number of cents"),
+        (M + "\ncommission_usd = 'cheap'\n", M + " commission_usd: expected an amount"),
+        (M + "\nslippage_ticks = 0\n", M + " slippage_ticks: unknown key (known: commission_usd, exchange_fee_usd)"),
+        ("[paper.instruments.YM]\ncommission_usd = 0.2\n", "[paper.instruments.YM]: unknown instrument (known: ES"),
+        ("[paper.instruments]\nMES = 0.2\n", M + " must be a table"),
+        ("[paper]\ninstruments = 3\n", "[paper.instruments] must hold tables"),
         ("[riks]\n", "unknown section [riks]"),
         ("[risk\n", "not valid TOML"),
     ],

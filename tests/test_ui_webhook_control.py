@@ -72,3 +72,33 @@ def test_the_window_trading_menu_toggles_the_webhook_server(qtbot, tmp_path, mon
     finally:
         asyncio.set_event_loop(None)
         loop.close()
+
+
+def test_toggle_checks_a_named_month_against_the_month_the_terminals_feed_carries(tmp_path, monkeypatch):
+    settings = tmp_path / "trading.toml"
+    settings.write_text(f'[webhook]\nport = 0\nsecret = "{SECRET}"\n')
+    monkeypatch.delenv("TAPEFLOW_WEBHOOK_SECRET", raising=False)
+    control = WebhookControl(Account(), settings, {"ES"}, feed_symbols=["ESZ6"])
+
+    def post(body: dict) -> tuple[int, dict]:
+        req = urllib.request.Request(f"{control.server.url}/webhook", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    async def scenario() -> list[tuple[int, dict]]:
+        assert await control.start()
+        try:
+            return [await asyncio.to_thread(post, {"secret": SECRET, "action": "buy", "symbol": s, "quantity": 1,
+                                                   "stop_ticks": 8}) for s in ("ESH7", "NQ1!")]
+        finally:
+            await control.stop()
+
+    (month, month_reply), (other, other_reply) = asyncio.run(scenario())
+    assert (month, month_reply["code"]) == (422, "wrong_contract")
+    assert "ESZ6" in month_reply["reason"]  # the feed's month, not "any ES"
+    assert (other, other_reply["code"]) == (422, "unknown_symbol")
+    assert "open a NQ feed in the terminal" in other_reply["reason"]

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 from tapeflow.account_files import open_account_files
 from tapeflow.appdirs import app_paths
 from tapeflow.commands import _live_mode as live_mode
-from tapeflow.core.instruments import feed_contract
+from tapeflow.core.instruments import INSTRUMENTS
+from tapeflow.errors import TapeflowError
 from tapeflow.feeds.base import EventSource
 from tapeflow.feeds.open import open_source
 from tapeflow.feeds.replay import Replay
@@ -37,8 +38,9 @@ from tapeflow.trading.kill_switch import KillSwitch
 from tapeflow.trading.orders import Source
 from tapeflow.trading.paper_broker import PaperBroker
 from tapeflow.trading.settings import TradingSettings, settings_from_dict
-from tapeflow.trading.tape_ids import tape_roots
+from tapeflow.trading.tape_ids import TapeNumbers
 from tapeflow.webhook.outcome import WebhookRequest
+from tapeflow.webhook.routing import traded_contracts
 from tapeflow.webhook.settings import (
     WebhookSettings,
     require_secret,
@@ -59,9 +61,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("webhook", help="receive TradingView alerts and trade them on a paper account")
     p.add_argument("--port", type=int, help="port to listen on (default 8080; 0 picks a free one)")
     p.add_argument("--host", help="bind address (default 127.0.0.1; use a reverse proxy to expose it)")
-    p.add_argument("--feed", default=DEFAULT_FEED, help="market data the paper broker fills against: "
-                   "a DBN/CSV file or sim://... (default sim://rth)")
-    p.add_argument("--symbol", help="instrument of the feed when the file does not say (ES, MES, NQ, MNQ)")
+    p.add_argument("--feed", action="append", help="market data the paper broker fills against: a DBN/CSV "
+                   "file or sim://... (default sim://rth); repeat for one feed per instrument, e.g. "
+                   "--feed sim://rth --feed 'sim://rth?symbol=NQ'")
+    p.add_argument("--instrument", action="append", metavar="ROOT", help="also trade this instrument (ES, "
+                   "MES, NQ, MNQ; repeatable; adds to the [webhook] instruments setting): a micro without "
+                   "a feed of its own trades on its E-mini's feed (MES on ES)")
+    p.add_argument("--symbol", help="instrument of the feeds when a file does not say (ES, MES, NQ, MNQ)")
     p.add_argument("--speed", type=float, default=1.0, help="feed replay speed (1 = real time)")
     p.add_argument("--settings", help="TOML settings: [risk], [paper], [auto] and [webhook] tables "
                    "(default: the terminal's trading.toml when it exists)")
@@ -111,17 +117,52 @@ async def serve(
     trading, webhook = load(args)
     require_secret(webhook)  # refuse before opening anything
     live_mode.check_mode(args)
-    source = None if args.live else open_source(args.feed, symbol=args.symbol)
+    if args.live and (args.feed or args.instrument):
+        raise TapeflowError("--live trades one instrument on the venue's own data: "
+                            "use --symbol, not --feed or --instrument")
+    feeds = args.feed or [DEFAULT_FEED]
+    sources = [] if args.live else [open_source(f, symbol=args.symbol) for f in feeds]
+    contracts = {} if args.live else _contracts(args, webhook, sources, feeds)  # refused before anything opens
     files = open_account_files(*_files(args))
     try:
-        if source is None:
+        if not sources:
             return await _run_live(args, trading, files.journal, files.kill_switch, webhook, on_ready, stop)
-        root = source.info.instrument.root
-        broker = PaperBroker(trading.paper, tape_roots(source.info.instrument_ids, root))
+        numbers = TapeNumbers()
+        tapes = [_Tape(numbers.add_feed(s.info.instrument_ids, s.info.instrument.root), s, f)
+                 for s, f in zip(sources, feeds, strict=True)]
+        broker = PaperBroker(trading.paper, numbers.roots)
         account = Account(trading, broker=broker, kill_switch=files.kill_switch, journal=files.journal, name="paper")
-        return await _run(args, account, files.journal, source, webhook, on_ready, stop)
+        return await _run(args, account, files.journal, tapes, webhook, on_ready, stop, contracts=contracts,
+                          numbers=numbers)
     finally:
         files.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Tape:
+    """One of the server's feeds: its index in the shared tape numbering, the source, its spec."""
+
+    index: int
+    source: EventSource
+    spec: str
+
+
+def _contracts(
+    args: argparse.Namespace, webhook: WebhookSettings, sources: list[EventSource], feeds: list[str]
+) -> dict[str, str]:
+    """Root -> contract this server trades: every feed's instrument, plus ``--instrument`` and the
+    ``[webhook] instruments`` setting, each on its own feed or (a micro) its E-mini's."""
+    by_root: dict[str, list[str]] = {}
+    for source, spec in zip(sources, feeds, strict=True):
+        root = source.info.instrument.root
+        if root in by_root:
+            raise TapeflowError(f"two feeds of {root} ({spec} and an earlier one): give one feed per instrument")
+        by_root[root] = list(source.info.symbols)
+    wanted = [r.strip().upper() for r in args.instrument or ()]
+    unknown = [r for r in wanted if r not in INSTRUMENTS]
+    if unknown:
+        raise TapeflowError(f"--instrument {unknown[0]}: unknown instrument (known: {', '.join(INSTRUMENTS)})")
+    return traded_contracts({*by_root, *webhook.instruments, *wanted}, by_root)
 
 
 def _files(args: argparse.Namespace) -> tuple[Path, Path]:
@@ -150,7 +191,7 @@ async def _run_live(
         _warn_live(report.warnings)
         broker.status_listener = lambda state: _say(f"broker: {state}")
         broker.report_listener = lambda rec: _warn_live(rec.warnings)  # protection re-checked on reconnect
-        return await _run(args, account, journal, None, webhook, on_ready, stop, root=root)
+        return await _run(args, account, journal, [], webhook, on_ready, stop, root=root)
     finally:
         await broker.stop()
 
@@ -164,54 +205,60 @@ async def _run(
     args: argparse.Namespace,
     account: Account,
     journal: Journal,
-    source: EventSource | None,
+    tapes: list[_Tape],
     webhook: WebhookSettings,
     on_ready: Callable[[WebhookServer], None] | None,
     stop: asyncio.Event | None,
     *,
+    contracts: dict[str, str] | None = None,
+    numbers: TapeNumbers | None = None,
     root: str = "",
 ) -> int:
-    """Serve until stopped; ``source`` None: a live account (restored already, its broker kept connected)."""
-    if source is not None:
-        root = source.info.instrument.root
+    """Serve until stopped; no ``tapes``: a live account (restored already, its broker kept connected)
+    trading ``root``'s front month."""
+    if tapes:
         report = account.restore(journal)
-        account.record_settings("start", source=args.feed)
+        account.record_settings("start", source=" ".join(t.spec for t in tapes))
         if report.fills:
             held = ", ".join(f"{k} {v:+d}" for k, v in report.positions.items()) or "flat"
             _say(f"restored from {journal.path}: {report.fills} fills, {report.round_trips} round trips, {held}")
         for warning in report.warnings:
             _say(f"warning: {warning}")
     # alerts naming another month are refused (live: the venue's front month, named by root)
-    contract = feed_contract(root, source.info.symbols) if source is not None else root
+    contracts = contracts or {root: root}
     if args.rearm:
         account.rearm(args.rearm)
         account.set_automation(Source.WEBHOOK, True, by=args.rearm)
     from tapeflow.webhook.server import WebhookServer
 
     server = WebhookServer(
-        account, webhook, journal=journal, instruments={contract}, on_request=_print_line
+        account, webhook, journal=journal, instruments=set(contracts.values()), on_request=_print_line
     )
     await server.start()  # loads the alerts already executed before the port opens
     red = f"{live_mode.RED}LIVE{live_mode.RESET}"
-    what = f"{red} account {account.name}" if source is None else f"paper account, feed {args.feed}"
-    _say(f"listening on {server.url}/webhook for {root} alerts ({what})")
+    what = f"{red} account {account.name}" if not tapes else f"paper account, feed {', '.join(t.spec for t in tapes)}"
+    _say(f"listening on {server.url}/webhook for {', '.join(sorted(contracts))} alerts ({what})")
     _say(f"status page: {server.url}/status.html?token={server.status_token}  (read-only)")
     if account.kill_switch.latched:
         ks = account.kill_switch.state
         _say(f"kill switch is LATCHED (by {ks.by}: {ks.reason}); orders are refused until --rearm NAME")
     if on_ready is not None:
         on_ready(server)
-    feed = asyncio.create_task(_play(Replay(source, speed=args.speed), source, account) if source is not None
-                               else account.broker.run())  # type: ignore[attr-defined]
+    if tapes and numbers is not None:
+        feeds = [asyncio.create_task(_play(Replay(t.source, speed=args.speed), t, account, numbers)) for t in tapes]
+    else:
+        feeds = [asyncio.create_task(account.broker.run())]  # type: ignore[attr-defined]
     stop = stop or asyncio.Event()
     try:
         waiter = asyncio.create_task(stop.wait())
         await asyncio.wait({waiter}, timeout=args.duration)
         waiter.cancel()
     finally:
-        feed.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await feed
+        for feed in feeds:
+            feed.cancel()
+        for feed in feeds:
+            with contextlib.suppress(asyncio.CancelledError):
+                await feed
         await server.stop()
         if not account.kill_switch.retry_save():
             _say(f"WARNING: the kill switch is latched in memory only ({account.kill_switch.save_error}); "
@@ -219,17 +266,19 @@ async def _run(
     return 0
 
 
-async def _play(replay: Replay, source: EventSource, account: Account) -> None:
-    """Feed the paper broker at market pace; the server keeps running when the feed ends.
-    Instruments the feed defines late (a live feed's symbol mappings) are mapped as they come."""
-    info, broker = source.info, account.broker
+async def _play(replay: Replay, tape: _Tape, account: Account, numbers: TapeNumbers) -> None:
+    """Feed the paper broker at market pace, renumbered into the tape numbering the feeds share;
+    the server keeps running when the feed ends. Instruments the feed defines late (a live feed's
+    symbol mappings) are numbered and mapped as they come."""
+    info, broker = tape.source.info, account.broker
     known = len(info.instrument_ids)
     async for batch in replay:
         if len(info.instrument_ids) != known and isinstance(broker, PaperBroker):
             known = len(info.instrument_ids)
-            broker.map_tape(tape_roots(info.instrument_ids, info.instrument.root))
-        account.on_events(batch)
-    _say("feed ended: working orders will no longer fill")
+            if numbers.update(tape.index, info.instrument_ids, info.instrument.root):
+                broker.map_tape(numbers.roots)
+        account.on_events(numbers.renumber(tape.index, batch))
+    _say(f"feed {tape.spec} ended: its working orders will no longer fill")
 
 
 def _print_line(rec: WebhookRequest) -> None:

@@ -29,7 +29,8 @@ Fill model (deterministic; prices in ticks, sizes in contracts, time is the tape
   not read (no MES feed open) fills on its E-mini's (``Instrument.tape_of``: MES on ES, MNQ on
   NQ): the same book, queue and prices; the fill carries the micro's root, so the ledger books
   it at the micro's tick value ($1.25 an MES tick).
-* Costs: ``(commission + exchange fee) * qty`` cents on every fill.
+* Costs: ``(commission + exchange fee) * qty`` cents on every fill, at the rates of the order's own
+  instrument (``PaperSettings.cost_per_contract_cents_for``): an MES filled on the ES tape pays MES fees.
 * Our own fills never change the simulated book (a second order sees the same levels): on thin
   books and large sizes that errs in the trader's favour, which is why the report says so.
 """
@@ -602,7 +603,7 @@ class PaperBroker:
             side=o.side,
             qty=qty,
             price=price,
-            commission_cents=qty * self.settings.cost_per_contract_cents,
+            commission_cents=qty * self.settings.cost_per_contract_cents_for(w.order.instrument),
             source=o.request.source,
         )
         w.order = _replace(

@@ -15,6 +15,8 @@ and a short MES add up (1.1), they do not net, and working entries count as if t
 not weighed by notional (see ``tapeflow.core.instruments.ES_EQUIVALENCE``): cap it with its own
 ``max_position``. ``max_stop_ticks`` refuses an entry whose bracket stop is wider, in the
 instrument's own ticks; whether an entry needs a stop at all is ``require_stop_for_automation``.
+Paper costs work the same way: ``[paper]`` commission and exchange fee are the defaults and a
+``[paper.instruments.ROOT]`` table overrides either (exact cents; 0 there means free).
 
 Example::
 
@@ -49,6 +51,14 @@ Example::
     commission_usd = 0.59            # per contract per side
     exchange_fee_usd = 1.38          # per contract per side
     latency_ms = 5
+
+    [paper.instruments.MES]          # a micro pays a fraction of an E-mini's fees
+    commission_usd = 0.20
+    exchange_fee_usd = 0.35
+
+    [paper.instruments.MNQ]
+    commission_usd = 0.20
+    exchange_fee_usd = 0.35
 
     [auto]
     one_position_per_instrument = true
@@ -142,17 +152,37 @@ class RiskSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class InstrumentCosts:
+    """One instrument's paper costs (``[paper.instruments.ROOT]``); ``None`` = the ``[paper]`` default."""
+
+    commission_cents: int | None = None
+    exchange_fee_cents: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PaperSettings:
-    """Paper broker costs and timing."""
+    """Paper broker costs and timing. Costs are per contract per side; ``instruments`` overrides
+    them per root, since a micro pays a fraction of an E-mini's fees."""
 
     slippage_ticks: int = 0  # added against us on market and stop fills
-    commission_cents: int = 0  # per contract per side
-    exchange_fee_cents: int = 0  # per contract per side
+    commission_cents: int = 0  # per contract per side (default for every instrument)
+    exchange_fee_cents: int = 0  # per contract per side (default for every instrument)
     latency_ns: int = 0  # an order is live at ts + latency of the tape
+    instruments: dict[str, InstrumentCosts] = field(default_factory=dict)  # root -> overrides
 
     @property
     def cost_per_contract_cents(self) -> int:
+        """The default cost (instruments without an override)."""
         return self.commission_cents + self.exchange_fee_cents
+
+    def cost_per_contract_cents_for(self, root: str) -> int:
+        """Commission plus exchange fee, per contract per side, that ``root``'s fills pay."""
+        o = self.instruments.get(root)
+        if o is None:
+            return self.cost_per_contract_cents
+        commission = self.commission_cents if o.commission_cents is None else o.commission_cents
+        fee = self.exchange_fee_cents if o.exchange_fee_cents is None else o.exchange_fee_cents
+        return commission + fee
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +320,11 @@ _PAPER_KEYS: dict[str, tuple[str, Any]] = {
     "latency_ms": ("latency_ns", lambda v, w: int(Decimal(str(_nonneg_number(v, w, MAX_LATENCY_MS))) * 1_000_000)),
 }
 
+_COST_KEYS: dict[str, tuple[str, Any]] = {
+    "commission_usd": ("commission_cents", _cents),
+    "exchange_fee_usd": ("exchange_fee_cents", _cents),
+}
+
 _AUTO_KEYS: dict[str, tuple[str, Any]] = {
     "one_position_per_instrument": ("one_position_per_instrument", _bool),
     "entry_type": ("entry_type", lambda v, w: _choice(v, w, ("market", "limit"))),
@@ -329,20 +364,20 @@ OTHER_SECTIONS = ("webhook",)
 """Tables of the same settings file that other packages read (``tapeflow.webhook.settings``)."""
 
 
-def _instruments(data: dict[str, Any], path: str) -> dict[str, InstrumentLimits]:
-    """``[risk.instruments.ROOT]`` tables: per-instrument overrides, keyed by a known root."""
-    risk = data.get("risk", {})
-    raw = risk.get("instruments", {}) if isinstance(risk, dict) else {}
+def _instruments(data: dict[str, Any], path: str, section: str, keys: dict[str, tuple[str, Any]],
+                 cls: type) -> dict[str, Any]:
+    """``[SECTION.instruments.ROOT]`` tables: per-instrument overrides, keyed by a known root."""
+    top = data.get(section, {})
+    raw = top.get("instruments", {}) if isinstance(top, dict) else {}
     if not isinstance(raw, dict):
-        raise TapeflowError(f"{path}: [risk.instruments] must hold tables such as [risk.instruments.MES]")
-    out: dict[str, InstrumentLimits] = {}
+        raise TapeflowError(f"{path}: [{section}.instruments] must hold tables such as [{section}.instruments.MES]")
+    out: dict[str, Any] = {}
     for key, table in raw.items():
         root = str(key).upper()
         if root not in INSTRUMENTS:
             known = ", ".join(INSTRUMENTS)
-            raise TapeflowError(f"{path}: [risk.instruments.{key}]: unknown instrument (known: {known})")
-        name = f"risk.instruments.{root}"
-        out[root] = _section({root: table}, name, _INSTRUMENT_KEYS, path, InstrumentLimits)
+            raise TapeflowError(f"{path}: [{section}.instruments.{key}]: unknown instrument (known: {known})")
+        out[root] = _section({root: table}, f"{section}.instruments.{root}", keys, path, cls)
     return out
 
 
@@ -352,8 +387,10 @@ def settings_from_dict(data: dict[str, Any], path: str = "<settings>") -> Tradin
     if unknown:
         raise TapeflowError(f"{path}: unknown section [{sorted(unknown)[0]}] (known: risk, paper, auto)")
     return TradingSettings(
-        risk=_section(data, "risk", _RISK_KEYS, path, RiskSettings, instruments=_instruments(data, path)),
-        paper=_section(data, "paper", _PAPER_KEYS, path, PaperSettings),
+        risk=_section(data, "risk", _RISK_KEYS, path, RiskSettings,
+                      instruments=_instruments(data, path, "risk", _INSTRUMENT_KEYS, InstrumentLimits)),
+        paper=_section(data, "paper", _PAPER_KEYS, path, PaperSettings,
+                       instruments=_instruments(data, path, "paper", _COST_KEYS, InstrumentCosts)),
         auto=_section(data, "auto", _AUTO_KEYS, path, AutoSettings),
     )
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
+
 from tapeflow.core.instruments import parse_symbol
 from tapeflow.errors import TapeflowError
 
@@ -32,3 +34,43 @@ def _root(raw: str, feed_root: str) -> str:
         return parse_symbol(str(raw)).instrument.root
     except TapeflowError:
         return feed_root
+
+
+UNMAPPED_ID = 0xFFFF_FFFF
+"""Where rows of an id a feed has not defined go when several feeds share one tape: read by no one."""
+
+
+class TapeNumbers:
+    """Several feeds on one paper broker: each feed numbers its instruments its own way (two
+    simulators both call theirs 1), so each feed's ids are renumbered into one numbering, handed
+    out in order of appearance. ``roots`` is that numbering's ``id -> root`` map for the broker."""
+
+    def __init__(self) -> None:
+        self.roots: dict[int, str] = {}
+        self._maps: list[dict[int, int]] = []
+
+    def add_feed(self, instrument_ids: Mapping[int, str], feed_root: str) -> int:
+        """Number a new feed's instruments; returns the feed's index."""
+        self._maps.append({})
+        self.update(len(self._maps) - 1, instrument_ids, feed_root)
+        return len(self._maps) - 1
+
+    def update(self, feed: int, instrument_ids: Mapping[int, str], feed_root: str) -> bool:
+        """Number the ids the feed defined since (a live feed's late symbol mappings); True if any."""
+        own, added = self._maps[feed], False
+        for src, root in tape_roots(instrument_ids, feed_root).items():
+            if src not in own:
+                own[src] = len(self.roots) + 1
+                self.roots[own[src]] = root
+                added = True
+        return added
+
+    def renumber(self, feed: int, batch: np.ndarray) -> np.ndarray:
+        """A copy of ``batch`` in the shared numbering (ids the feed never defined: ``UNMAPPED_ID``)."""
+        src = batch["instrument_id"]
+        out = batch.copy()
+        ids = out["instrument_id"]
+        ids[:] = UNMAPPED_ID
+        for old, new in self._maps[feed].items():
+            ids[src == old] = new
+        return out

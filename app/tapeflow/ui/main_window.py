@@ -101,7 +101,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.replay_bar = ReplayBar(lambda: self.session.runner, self)
         self.addToolBar(self.replay_bar)
-        self.webhook = WebhookControl(session.account, app_paths().settings_file, {inst.root})
+        self.webhook = WebhookControl(session.account, app_paths().settings_file, {inst.root},
+                                      feed_symbols=session.source.info.symbols)
         self.status = StatusLine(self.theme)
         self.status.show_mode(session.account.name if session.account is not None else None)
         self.statusBar().addPermanentWidget(self.status, 1)

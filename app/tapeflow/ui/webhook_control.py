@@ -9,9 +9,11 @@ the server refuses to start and says where to put it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tapeflow.core.instruments import feed_contract
 from tapeflow.errors import TapeflowError
 from tapeflow.trading.account import Account
 
@@ -19,13 +21,21 @@ if TYPE_CHECKING:  # aiohttp loads only when the user switches the server on
     from tapeflow.webhook.server import WebhookServer
 
 
+GUI_HINT = "to trade it here, open a {root} feed in the terminal (or run `tapeflow webhook --instrument {root}`)"
+"""What the 422 for an instrument the terminal does not trade tells the sender."""
+
+
 class WebhookControl:
     """On/off switch and one-line status for the webhook server of one account."""
 
-    def __init__(self, account: Account, settings_file: Path | None, instruments: set[str]) -> None:
+    def __init__(
+        self, account: Account, settings_file: Path | None, instruments: set[str], feed_symbols: Sequence[str] = ()
+    ) -> None:
+        """``instruments``: the roots the terminal trades; ``feed_symbols``: its feed's symbols, so an
+        alert naming a month (``ESH7``) is checked against the month the feed carries, not any month."""
         self.account = account
         self.settings_file = settings_file
-        self.instruments = instruments
+        self.instruments = {feed_contract(root, list(feed_symbols)) for root in instruments}
         self.server: WebhookServer | None = None
         self.error = ""
 
@@ -58,7 +68,8 @@ class WebhookControl:
                 _, table = split_settings_file(self.settings_file)
                 settings = webhook_settings_from_dict(table, str(self.settings_file))
             server = WebhookServer(
-                self.account, with_env_secret(settings), journal=self.account.journal, instruments=self.instruments
+                self.account, with_env_secret(settings), journal=self.account.journal, instruments=self.instruments,
+                hint=GUI_HINT,
             )
             await server.start()
         except TapeflowError as e:

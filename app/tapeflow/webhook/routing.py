@@ -21,16 +21,18 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from tapeflow.core.events import Side
 from tapeflow.core.instruments import (
+    INSTRUMENTS,
     ContractSymbol,
     Instrument,
     contract_month,
+    feed_contract,
     instrument,
     month_label,
     parse_symbol,
@@ -43,6 +45,12 @@ from tapeflow.webhook.schema import MAX_TICKS, Action, Alert, Level, PayloadErro
 from tapeflow.webhook.schema import Side as Position
 
 TAG_LIMIT = 120
+CONFIGURE_HINT = (
+    "to trade it, start `tapeflow webhook` with --instrument {root} (repeatable) or add \"{root}\" to"
+    " `instruments` in the [webhook] table of trading.toml; it needs a {root} feed (a micro may use its"
+    " E-mini's: MES the ES feed)"
+)
+"""How to configure an instrument nobody configured, told in the 422 (``{root}`` is filled in)."""
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _NS_PER_DAY = 86_400 * 1_000_000_000
 _OPENING = (Action.BUY, Action.SELL, Action.ADD, Action.REVERSE)
@@ -60,15 +68,18 @@ class Prepared:
     skip: str = ""
 
 
-def prepare(alert: Alert, instruments: Collection[str] = (), account: Account | None = None) -> Prepared:
+def prepare(
+    alert: Alert, instruments: Collection[str] = (), account: Account | None = None, *, hint: str = CONFIGURE_HINT
+) -> Prepared:
     """Resolve the contract and build the order; raises :class:`PayloadError`.
 
     ``instruments``: roots (``ES``: the feed carries the front month) or contracts (``ESU4``) this
-    account trades; empty trades every root's front month."""
+    account trades; empty trades every root's front month. ``hint`` says how to configure a root
+    that is not among them (``{root}`` filled in)."""
     if alert.action == Action.KILL:
         return Prepared(alert)
     today = _tape_date(account)
-    inst = _contract(alert.symbol, instruments, today)
+    inst = _contract(alert.symbol, instruments, today, hint)
     position = _position(account, inst.root)
     if alert.action == Action.BREAKEVEN and position == 0:
         raise PayloadError(Code.NO_POSITION, f"no {inst.root} position to move to breakeven", "action")
@@ -148,7 +159,33 @@ def _tape_date(account: Account | None) -> date:
     return date.fromordinal(_EPOCH_ORDINAL + account.clock_ns // _NS_PER_DAY)
 
 
-def _contract(symbol: str, instruments: Collection[str], today: date) -> Instrument:
+def traded_contracts(roots: Iterable[str], feed_symbols: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Root -> the contract a receiver trades it as, from its feeds (feed root -> the feed's symbols).
+
+    A root trades its own feed's month (``ESZ6``); a micro without a feed of its own trades its
+    E-mini's month under its own root (``MESZ6`` on an ``ESZ6`` feed), since the paper broker fills
+    it on that tape; a feed that names no month gives the bare root (front month). A root with no
+    feed to fill on is a user error saying which feed to add."""
+    out: dict[str, str] = {}
+    for root in sorted(set(roots)):
+        inst = INSTRUMENTS.get(root)
+        if inst is None:
+            raise TapeflowError(f"unknown instrument {root!r} (known: {', '.join(INSTRUMENTS)})")
+        parent = inst.tape_of
+        if root in feed_symbols:
+            out[root] = feed_contract(root, list(feed_symbols[root]))
+        elif parent is not None and parent in feed_symbols:
+            contract = feed_contract(parent, list(feed_symbols[parent]))
+            out[root] = root + contract[len(parent):]
+        else:
+            either = f" or an {parent} feed (--feed 'sim://rth?symbol={parent}')" if parent else ""
+            raise TapeflowError(
+                f"{root} has no feed to fill on: add --feed 'sim://rth?symbol={root}' (or a file of {root}){either}"
+            )
+    return out
+
+
+def _contract(symbol: str, instruments: Collection[str], today: date, hint: str = CONFIGURE_HINT) -> Instrument:
     """The instrument of an alert's symbol, if this account trades the month it names."""
     try:
         sym = parse_symbol(symbol, today)
@@ -158,7 +195,8 @@ def _contract(symbol: str, instruments: Collection[str], today: date) -> Instrum
     carried = _carried(frozenset(instruments), today)
     if instruments and root not in carried:
         traded = ", ".join(sorted(carried))
-        raise PayloadError(Code.UNKNOWN_SYMBOL, f"{root} is not traded here (this account trades {traded})", "symbol")
+        why = f"{root} is not traded here (this receiver trades {traded}); {hint.format(root=root)}"
+        raise PayloadError(Code.UNKNOWN_SYMBOL, why, "symbol")
     if sym.month is None and (sym.continuous_rank or 1) == 1:
         return sym.instrument  # ES1!, a bare root: whatever front month the feed carries
     feed = carried.get(root, ContractSymbol(sym.instrument, continuous_rank=1))

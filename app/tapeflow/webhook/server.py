@@ -41,7 +41,7 @@ from tapeflow.webhook.formats import to_alert
 from tapeflow.webhook.outcome import HTTP_STATUS, JOURNAL_TABLE, Code, Reply, WebhookRequest
 from tapeflow.webhook.ratelimit import RateLimiter
 from tapeflow.webhook.replay_guard import NS_PER_SECOND, SEEN_TABLE, ReplayGuard, Seen
-from tapeflow.webhook.routing import execute, prepare
+from tapeflow.webhook.routing import CONFIGURE_HINT, execute, prepare
 from tapeflow.webhook.schema import Action, Alert, PayloadError, decode_body, take_secret
 from tapeflow.webhook.settings import WebhookSettings, require_secret
 from tapeflow.webhook.status import build_status, render_html
@@ -83,17 +83,20 @@ class WebhookServer:
         *,
         journal: JournalSink | None = None,
         instruments: Collection[str] = (),
+        hint: str = CONFIGURE_HINT,
         on_request: Callable[[WebhookRequest], None] | None = None,
         wall_ns: Callable[[], int] = time.time_ns,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``instruments``: roots this account trades (others are ``unknown_symbol``; empty: all).
+        """``instruments``: roots or contracts this account trades (others are ``unknown_symbol``, the
+        reply saying how to configure them: ``hint``; empty: all).
         ``on_request`` sees every journaled request (the CLI prints it). Clocks are injectable."""
         self.secret = require_secret(settings)
         self.account = account
         self.settings = settings
         self.journal = journal
         self.instruments = frozenset(instruments)
+        self.hint = hint
         self.on_request = on_request
         self.wall_ns = wall_ns
         self.status_token = status_token(self.secret)
@@ -239,7 +242,7 @@ class WebhookServer:
             reason = "this alert was already received" + (f" (order {seen.order_id})" if seen.order_id else "")
             return Reply(ok=False, code=Code.DUPLICATE, order_id=seen.order_id, reason=reason, alert=key), alert, key
         try:
-            prepared = prepare(alert, self.instruments, self.account)
+            prepared = prepare(alert, self.instruments, self.account, hint=self.hint)
         except PayloadError as e:
             return _error(e), alert, key
         # remembered, durably, before it runs: never twice, even after a crash or restart here

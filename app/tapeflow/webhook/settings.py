@@ -24,6 +24,12 @@ Example::
     trusted_proxies = ["127.0.0.1"]     # read the client address from X-Forwarded-For behind these
     dedup_hours = 24                    # alert ids remembered this long (never executed twice)
     history = 50                        # last alerts shown on the status page
+    instruments = ["ES", "MES"]         # `tapeflow webhook` trades these (and its feeds'); see below
+
+``instruments`` adds to the instruments of the feeds (``--feed``, repeatable) and to
+``--instrument``: an alert for any other instrument is refused with a 422 saying how to add it.
+A micro without its own feed trades on its E-mini's (MES on the ES feed); any other instrument
+needs a feed, or the server refuses to start.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from tapeflow.core.instruments import INSTRUMENTS
 from tapeflow.errors import TapeflowError
 
 SECRET_ENV = "TAPEFLOW_WEBHOOK_SECRET"
@@ -104,6 +111,7 @@ class WebhookSettings:
     dedup_hours: float = 24.0  # how long an alert id (or body fingerprint) is remembered
     dedup_capacity: int = 100_000  # most remembered alerts (oldest forgotten first)
     history: int = 50  # last alerts kept for the status page
+    instruments: tuple[str, ...] = ()  # roots `tapeflow webhook` trades besides its feeds'
 
     @property
     def allowlist(self) -> tuple[str, ...]:
@@ -154,6 +162,18 @@ def _networks(v: Any, where: str) -> tuple[str, ...]:
     return tuple(str(x) for x in v)
 
 
+def _roots(v: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(v, list):
+        raise TapeflowError(f"{where}: expected a list of instruments such as [\"ES\", \"MES\"], got {v!r}")
+    out = []
+    for i, item in enumerate(v):
+        root = item.strip().upper() if isinstance(item, str) else None
+        if root not in INSTRUMENTS:
+            raise TapeflowError(f"{where}[{i}]: unknown instrument {item!r} (known: {', '.join(INSTRUMENTS)})")
+        out.append(root)
+    return tuple(dict.fromkeys(out))
+
+
 _KEYS: dict[str, Any] = {
     "secret": lambda v, w: Secret(_str(v, w)),
     "host": _str,
@@ -172,6 +192,7 @@ _KEYS: dict[str, Any] = {
     "dedup_hours": lambda v, w: _num(v, w, MAX_SECONDS / 3600),
     "dedup_capacity": lambda v, w: _int(v, w, 1, 10_000_000),
     "history": lambda v, w: _int(v, w, 1, 10_000),
+    "instruments": _roots,
 }
 
 
