@@ -68,17 +68,24 @@ class Pipeline:
 
     def __post_init__(self) -> None:
         self.flow = FlowState(self.instrument, self.flow_settings)
-        self.auto = AutoTrader(self.account, hold=self.entry_hold) if self.account is not None else None
         self.signals: deque[Signal] = deque(maxlen=self.signal_history)
         self.decisions: deque[tuple[Signal, AutoDecision]] = deque(maxlen=self.signal_history)
         self.batches = 0
         self._trades_seen = 0  # trades of the run before the current batch (for Signal.trade_seq)
         self._events_seen = 0  # rows of the run before the current batch (for Signal.event_seq)
         self._listeners: list = []
-        broker = self.account.broker if self.account is not None else None
+        self.use_account(self.account)
+
+    def use_account(self, account: Account | None) -> None:
+        """Trade ``account`` from now on (the terminal going live swaps its paper account for one)."""
+        self.account = account
+        self.auto = AutoTrader(account, hold=self.entry_hold) if account is not None else None
+        broker = account.broker if account is not None else None
         # A pipeline trades one instrument: its paper broker reads every row of the feed as that
         # instrument, whatever ids the source uses (the simulator's, a contract roll's).
         self._tape_id = broker.tape_id(self.instrument.root) if isinstance(broker, PaperBroker) else None
+        # a live venue fills on its own market: its positions are marked from this pipeline's feed
+        self._marks_live = account is not None and not isinstance(broker, PaperBroker)
 
     def on_signal(self, callback) -> None:
         """Call ``callback(signal)`` for each new signal (journal, sound, UI log)."""
@@ -103,10 +110,18 @@ class Pipeline:
                 if self.account is not None:  # the broker sees the closing event before they act
                     self.account.on_events(self._for_broker(batch[r : r + 1]))
                 self._act(fired)
-                return out + fired + self._process(batch[r:], shown=1)
+                return self._mark_live(out + fired + self._process(batch[r:], shown=1))
             if len(batch) == 1 and batch["kind"][0] == K_TRADE and self.flow.builder.spec.kind is BarKind.TIME:
-                return self._trade_first(batch)
-        return self._process(batch)
+                return self._mark_live(self._trade_first(batch))
+        return self._mark_live(self._process(batch))
+
+    def _mark_live(self, fired: list[Signal]) -> list[Signal]:
+        """A live account's position in this instrument at the feed's last trade (P&L and limits)."""
+        if self._marks_live and self.flow.last_price is not None:
+            pos = self.account.ledger.positions.get(self.instrument.root)
+            if pos is not None and pos.mark != self.flow.last_price:
+                self.account.mark(self.instrument.root, self.flow.last_price)
+        return fired
 
     def _trade_first(self, batch: np.ndarray) -> list[Signal]:
         """One trade that closes no bar (a time bar's close went first, above): the rule engine keeps

@@ -9,10 +9,13 @@ environment or the keyring (``trading.live.projectx.connect.credentials``), neve
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import sys
 import time
-from collections.abc import Callable
+import tomllib
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tapeflow.errors import TapeflowError
@@ -45,6 +48,37 @@ def check_mode(args: argparse.Namespace) -> None:
         raise TapeflowError("--broker projectx trades a real (or prop evaluation) account: add --live to confirm")
 
 
+BROKER_KEYS = ("kind", "mode", "account")
+
+
+def apply_settings(args: argparse.Namespace, settings_file: Path) -> None:
+    """``[broker]`` of the trading settings (``kind = "projectx"``, ``mode = "live"``, ``account``)
+    when the command line chose nothing: the flags win, and live still needs the confirmation."""
+    if args.broker != "paper" or args.live or not settings_file.is_file():
+        return
+    try:
+        table = tomllib.loads(settings_file.read_text(encoding="utf-8")).get("broker", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise TapeflowError(f"{settings_file}: {e}") from None
+    where = f"{settings_file.name}: [broker]"
+    if not isinstance(table, dict):
+        raise TapeflowError(f"{where} must be a table")
+    for key, value in table.items():
+        if key not in BROKER_KEYS:
+            raise TapeflowError(f"{where} {key}: unknown key (known: {', '.join(BROKER_KEYS)})")
+        if not isinstance(value, str):
+            raise TapeflowError(f"{where} {key}: expected a string, got {value!r}")
+    kind, mode = table.get("kind", "paper"), table.get("mode", "paper")
+    if kind not in ("paper", "projectx"):
+        raise TapeflowError(f"{where} kind: expected paper or projectx, got {kind!r}")
+    if mode not in ("paper", "live"):
+        raise TapeflowError(f"{where} mode: expected paper or live, got {mode!r}")
+    if (kind == "projectx") != (mode == "live"):
+        raise TapeflowError(f"{where}: a live account needs both kind = \"projectx\" and mode = \"live\"")
+    args.broker, args.live = kind, mode == "live"
+    args.account = args.account or table.get("account")
+
+
 def confirm(account: str, ask: Callable[[str], str] | None = None, env: dict[str, str] | None = None) -> None:
     """The user names the account to trade live; anything else aborts."""
     env = dict(os.environ) if env is None else env
@@ -59,9 +93,22 @@ def confirm(account: str, ask: Callable[[str], str] | None = None, env: dict[str
         raise TapeflowError(f"live mode not confirmed (expected the account name {account!r})")
 
 
+Answer = Callable[[str], str | Awaitable[str]]
+"""Asks the user to type the account name (given the account): a terminal prompt or a window's dialog."""
+
+
+async def confirm_async(account: str, ask: Answer | None = None) -> None:
+    """:func:`confirm` where the answer may come later (a dialog on the running event loop)."""
+    if ask is None or "TAPEFLOW_CONFIRM_LIVE" in os.environ:
+        return confirm(account)
+    answer = ask(account)
+    given = await answer if inspect.isawaitable(answer) else answer
+    confirm(account, lambda _prompt: given)
+
+
 async def open_live_account(
     args: argparse.Namespace, trading: TradingSettings, journal: Any, kill_switch: KillSwitch,
-    roots: set[str], *, ask: Callable[[str], str] | None = None,
+    roots: set[str], *, ask: Answer | None = None,
 ) -> tuple[Account, ProjectXBroker, StartReport]:
     """Connect, confirm, restore from the journal and reconcile; entries stay halted until this returns."""
     from tapeflow.trading.live.projectx.connect import connect_projectx, credentials
@@ -73,7 +120,7 @@ async def open_live_account(
                                     hub_url=args.projectx_hub, seen_fills=seen, since_ns=since)
     name = next((a.name for a in await broker.client.search_accounts() if a.id == broker.account_id), "")
     try:
-        confirm(name, ask)
+        await confirm_async(name, ask)
     except TapeflowError:
         await broker.stop()
         raise

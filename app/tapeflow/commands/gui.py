@@ -10,6 +10,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from tapeflow.commands import _live_mode as live_mode
 from tapeflow.errors import TapeflowError
 
 
@@ -39,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--screenshot", type=Path, metavar="OUT.png", help="save a screenshot of the window and exit")
     p.add_argument("--after", type=float, default=5.0, metavar="SECONDS",
                    help="with --screenshot: replay this long first (default 5)")
+    live_mode.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -51,8 +53,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.after < 0:
         raise TapeflowError(f"--after must be >= 0 seconds, got {args.after}")
+    from tapeflow.appdirs import app_paths
+
+    live_mode.apply_settings(args, app_paths().settings_file)  # [broker] of trading.toml unless flags chose
+    live_mode.check_mode(args)
     opts = LaunchOptions(speed=args.speed, symbol=args.symbol, tz=args.tz, bar=args.bar, theme=args.theme,
-                         screenshot=args.screenshot, after_s=args.after)
+                         screenshot=args.screenshot, after_s=args.after, live=args if args.live else None)
     if args.source:
         opts = dataclasses.replace(opts, source=args.source)
     return run_terminal(opts)

@@ -10,6 +10,7 @@ the terminal does not trade; it says why on one line and in a dialog, and exits 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ class LaunchOptions:
     screenshot: Path | None = None
     after_s: float = 5.0
     home: Path | None = None  # one folder for all user files instead of the OS places (tests, portable)
+    live: argparse.Namespace | None = None  # --broker projectx --live (or [broker] settings): go live first
 
 
 def run_terminal(opts: LaunchOptions) -> int:
@@ -80,7 +82,14 @@ def run_terminal(opts: LaunchOptions) -> int:
     settle_heap()  # the window and session live as long as the run: no full collection walks them again
     code = 0
 
+    link = None
+
     async def main() -> None:
+        nonlocal link
+        if opts.live is not None:  # before the feed starts: nothing trades on paper while the user decides
+            from tapeflow.ui.live_account import go_live
+
+            link = await go_live(window, opts.live)
         window.start()
         if opts.screenshot is not None:
             await asyncio.sleep(opts.after_s)
@@ -93,9 +102,16 @@ def run_terminal(opts: LaunchOptions) -> int:
             return
         await done.wait()
 
+    async def close_live() -> None:
+        if link is not None:
+            await link.close()
+
     try:
         with loop:
-            loop.run_until_complete(main())
+            try:
+                loop.run_until_complete(main())
+            finally:
+                loop.run_until_complete(close_live())
     finally:
         files.close()
     return code

@@ -21,6 +21,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from tapeflow.appdirs import app_paths
 from tapeflow.errors import TapeflowError
 from tapeflow.pipeline import PipelineSnapshot
+from tapeflow.trading.account import Account
+from tapeflow.trading.snapshot import is_live_account
 from tapeflow.ui.delta_pane import DeltaPane
 from tapeflow.ui.dom_pane import DomPane
 from tapeflow.ui.footprint_pane import FootprintPane
@@ -240,9 +242,23 @@ class MainWindow(QtWidgets.QMainWindow):
         self.frame_timer.start()
         self.status_timer.start()
 
+    def use_account(self, account: Account) -> None:
+        """Trade ``account`` from now on (going live): the pipeline, DOM, risk panel, webhook, status bar."""
+        self.session.account = account
+        self.session.pipeline.use_account(account)
+        self.dom.account = account
+        self.risk.account = account
+        self.webhook.account = account
+        self.status.show_mode(account.name)
+        self.risk.refresh()
+
     def open_spec(self, spec: str) -> bool:
         """Replace the session with another source; an unreadable file is reported, not fatal."""
         if self.session_factory is None:
+            return False
+        if is_live_account(self.session.account.name):
+            QtWidgets.QMessageBox.warning(self, "Cannot open", "A LIVE account trades this feed: restart the "
+                                          "terminal to trade on another one.")
             return False
         try:
             new = self.session_factory(spec)

@@ -1,0 +1,89 @@
+"""Going live from the terminal: a ProjectX account confirmed in a modal dialog, then traded by this window.
+
+The account is opened exactly as ``tapeflow webhook --live`` opens it (:func:`open_live_account`:
+connect, confirm, restore from the journal, reconcile with the venue), so every source (DOM,
+rules, webhook, kill switch) goes through the same risk manager to the venue. The user types the
+account's name in the dialog; anything else, or Cancel, keeps the window on paper.
+``TAPEFLOW_CONFIRM_LIVE`` set to the account name answers the dialog (screenshots, services, tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from PySide6 import QtWidgets
+
+from tapeflow.commands import _live_mode as live_mode
+from tapeflow.errors import TapeflowError
+
+if TYPE_CHECKING:
+    from tapeflow.trading.live.projectx.broker import ProjectXBroker
+    from tapeflow.ui.main_window import MainWindow
+
+
+async def ask_account_name(parent: QtWidgets.QWidget | None, account: str) -> str:
+    """A modal dialog where the user types the account name; Cancel answers "" (no nested event loop)."""
+    dialog = QtWidgets.QInputDialog(parent)
+    dialog.setObjectName("confirmLive")
+    dialog.setWindowTitle("Trade a LIVE account")
+    dialog.setLabelText(f"LIVE ORDERS on ProjectX account {account}.\n\n"
+                        "Real orders, real money. Type the account name to trade it from this window;\n"
+                        "Cancel keeps the terminal on paper.")
+    dialog.setStyleSheet("QLabel { color: #e0303a; font-weight: bold; }")
+    dialog.setModal(True)
+    answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def done(code: int) -> None:
+        if not answer.done():
+            accepted = code == QtWidgets.QDialog.DialogCode.Accepted
+            answer.set_result(dialog.textValue() if accepted else "")
+
+    dialog.finished.connect(done)
+    dialog.open()
+    try:
+        return await answer
+    finally:
+        dialog.deleteLater()
+
+
+@dataclass
+class LiveLink:
+    """The window's connection to its live venue: kept up (reconnect, reconcile) until the window closes."""
+
+    broker: ProjectXBroker
+    task: asyncio.Task[None]
+
+    async def close(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        await self.broker.stop()
+
+
+async def go_live(window: MainWindow, args: argparse.Namespace) -> LiveLink | None:
+    """Open the live account for ``window``'s instrument and trade it there; ``None`` (and the reason in
+    the status bar) when it is refused or cannot connect: the window stays on paper."""
+    s = window.session
+    try:
+        account, broker, report = await live_mode.open_live_account(
+            args, s.account.settings, s.files.journal, s.files.kill_switch, {s.instrument.root},
+            ask=lambda name: ask_account_name(window, name))
+    except TapeflowError as e:
+        window.statusBar().showMessage(f"staying on PAPER: {e}", 120_000)
+        return None
+    account.record_settings("start", source=f"projectx:{broker.account_id} feed {s.spec}")
+    window.use_account(account)
+    bar = window.statusBar()
+    broker.status_listener = lambda state: bar.showMessage(f"broker: {state}", 30_000)
+    broker.report_listener = lambda rec: _warn(window, rec.warnings)  # protection re-checked on reconnect
+    _warn(window, report.warnings)
+    return LiveLink(broker, asyncio.ensure_future(broker.run()))
+
+
+def _warn(window: MainWindow, lines: list[str]) -> None:
+    if lines:
+        window.statusBar().showMessage("LIVE: " + "; ".join(lines), 300_000)

@@ -1,0 +1,185 @@
+"""``tapeflow gui --broker projectx --live``: the window opens a live ProjectX account (the local fake
+venue over real sockets), only after the user types the account name in a modal dialog; refused,
+it stays on paper. Live: a DOM order reaches the venue once, the position is marked from the
+window's own feed, and the kill switch flattens at the venue."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+from fake_projectx import FakeProjectX
+from PySide6 import QtCore, QtWidgets
+from test_ui_support import SIM, all_events, make_session
+
+from tapeflow.cli import build_parser
+from tapeflow.commands import _live_mode as live_mode
+from tapeflow.core.events import Side
+from tapeflow.errors import TapeflowError
+from tapeflow.trading.snapshot import is_live_account
+from tapeflow.ui.live_account import go_live
+from tapeflow.ui.main_window import MainWindow
+from tapeflow.ui.settings_store import UiSettingsStore
+
+qasync = pytest.importorskip("qasync")
+
+
+@pytest.fixture
+def live_env(monkeypatch):
+    monkeypatch.setenv("PROJECTX_USERNAME", "trader")
+    monkeypatch.setenv("PROJECTX_API_KEY", "key-123")
+    monkeypatch.delenv("TAPEFLOW_CONFIRM_LIVE", raising=False)
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, live_env):
+    w = MainWindow(make_session(tmp_path, engine=False), UiSettingsStore(tmp_path / "ui.ini"), user="tester")
+    qtbot.addWidget(w)
+    w.resize(1600, 960)
+    w.show()
+    return w
+
+
+def _run(qapp, scenario):
+    loop = qasync.QEventLoop(qapp, already_running=False)
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(asyncio.wait_for(scenario(), 30))
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def _gui_args(url: str) -> object:
+    return build_parser().parse_args(["gui", "--broker", "projectx", "--live", "--projectx-api", url,
+                                      "--projectx-hub", url.replace("http", "ws") + "/hubs/user"])
+
+
+def _answer_dialog(text: str | None) -> None:
+    """Type ``text`` into the confirmation dialog and press OK (``None``: Cancel), once it is up."""
+
+    def answer() -> None:
+        dialogs = [d for d in QtWidgets.QApplication.topLevelWidgets()
+                   if d.objectName() == "confirmLive" and d.isVisible()]
+        if not dialogs:
+            QtCore.QTimer.singleShot(20, answer)
+            return
+        (d,) = dialogs
+        assert d.isModal() and "50KTC" in d.labelText()
+        if text is None:
+            d.reject()
+        else:
+            d.setTextValue(text)
+            d.accept()
+
+    QtCore.QTimer.singleShot(20, answer)
+
+
+async def _until(cond, what: str) -> None:
+    for _ in range(300):
+        if cond():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.parametrize("answer", [None, "50ktc", "yes"])
+def test_a_refused_confirmation_keeps_the_window_on_paper_and_sends_nothing(window, qapp, answer):
+    venue = FakeProjectX()
+
+    async def scenario():
+        url = await venue.start()
+        _answer_dialog(answer)
+        link = await go_live(window, _gui_args(url))
+        await venue.stop()
+        return link
+
+    paper = window.session.account
+    assert _run(qapp, scenario) is None
+    assert window.session.account is paper and window.session.pipeline.account is paper
+    window.refresh()
+    assert window.status.labels["mode"].text() == "PAPER" and window.risk.mode_label.text() == "PAPER"
+    assert "staying on PAPER: live mode not confirmed" in window.statusBar().currentMessage()
+    assert venue.place_requests == []
+
+
+def test_accepted_the_dom_trades_the_venue_once_marks_from_the_feed_and_the_kill_switch_flattens_there(
+        window, qapp, tmp_path):
+    venue = FakeProjectX()
+    s = window.session
+    events = all_events(s)
+    half = len(events) // 2
+    shots = Path(os.environ.get("TAPEFLOW_SHOTS") or "/tmp/livegui")
+
+    async def scenario():
+        url = await venue.start()
+        _answer_dialog("50KTC")
+        link = await go_live(window, _gui_args(url))
+        assert link is not None
+        try:
+            account = s.account
+            assert is_live_account(account.name) and s.pipeline.account is account and window.dom.account is account
+            s.pipeline.process(events[:half])
+            last = s.pipeline.flow.last_price
+            window.dom.one_click.setChecked(True)
+            res = window.dom.limit(Side.BUY, last)
+            assert res is not None and res.ok
+            await _until(lambda: venue.place_requests, "the order at the venue")
+            (oid,) = venue.orders
+            venue.fill(oid)
+            await _until(lambda: account.ledger.positions.get("ES") and account.ledger.positions["ES"].qty == 1,
+                         "the fill booked")
+            s.pipeline.process(events[half:])
+            pos = account.ledger.positions["ES"]
+            mark = s.pipeline.flow.last_price
+            assert pos.mark == mark != last  # marked from the window's feed, not from the venue
+            tick_cents = 1250
+            assert account.snapshot().unrealized_cents == (mark - last) * tick_cents
+            window.refresh()
+            shots.mkdir(parents=True, exist_ok=True)
+            assert window.grab().save(str(shots / "live_window.png"))
+            assert window.risk.kill("test")
+            report = await link.broker.kill_result()
+            assert report.flat_confirmed and venue.position == 0 and account.ledger.is_flat
+            assert len(venue.place_requests) == 1  # sent exactly once, the kill closed at the venue
+            assert venue.place_requests[0]["customTag"].startswith("tf")
+        finally:
+            await link.close()
+            await venue.stop()
+
+    _run(qapp, scenario)
+    window.refresh()
+    assert window.status.labels["mode"].text() == "LIVE projectx:50KTC"
+    red = f"background: {window.theme.danger}"
+    assert red in window.status.labels["mode"].styleSheet()
+    assert window.risk.mode_label.text() == "LIVE projectx:50KTC" and red in window.risk.mode_label.styleSheet()
+
+
+def test_broker_settings_choose_live_unless_the_flags_did_and_bad_values_are_named(tmp_path):
+    f = tmp_path / "trading.toml"
+    f.write_text('[broker]\nkind = "projectx"\nmode = "live"\naccount = "50KTC"\n')
+    args = build_parser().parse_args(["gui"])
+    live_mode.apply_settings(args, f)
+    live_mode.check_mode(args)
+    assert (args.broker, args.live, args.account) == ("projectx", True, "50KTC")
+    f.write_text('[broker]\nkind = "projectx"\n')
+    with pytest.raises(TapeflowError, match=r'trading.toml: \[broker\]: a live account needs both'):
+        live_mode.apply_settings(build_parser().parse_args(["gui"]), f)
+    f.write_text('[broker]\nkind = "rithmic"\nmode = "live"\n')
+    with pytest.raises(TapeflowError, match=r"\[broker\] kind: expected paper or projectx"):
+        live_mode.apply_settings(build_parser().parse_args(["gui"]), f)
+    f.write_text('[broker]\nmode = "live"\nkind = "projectx"\n[risk]\nmax_position = 2\n')
+    from tapeflow.trading.settings import load_settings
+    assert load_settings(f).risk.max_position == 2  # the trading settings accept the [broker] table
+    args = build_parser().parse_args(["gui", "--account", "X"])
+    f.write_text('[broker]\naccount = "Y"\n')
+    live_mode.apply_settings(args, f)
+    assert (args.broker, args.live, args.account) == ("paper", False, "X")
+
+
+def test_gui_refuses_a_half_chosen_live_mode_before_opening_a_window(capsys):
+    from tapeflow.cli import main
+    assert main(["gui", SIM, "--broker", "projectx"]) == 2
+    assert "add --live to confirm" in capsys.readouterr().err
