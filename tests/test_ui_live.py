@@ -121,6 +121,7 @@ def test_accepted_the_dom_trades_the_venue_once_marks_from_the_feed_and_the_kill
         try:
             account = s.account
             assert is_live_account(account.name) and s.pipeline.account is account and window.dom.account is account
+            assert not s.pipeline.auto_trade  # the simulator's signals are history: never live orders
             s.pipeline.process(events[:half])
             last = s.pipeline.flow.last_price
             window.dom.one_click.setChecked(True)
@@ -183,3 +184,36 @@ def test_gui_refuses_a_half_chosen_live_mode_before_opening_a_window(capsys):
     from tapeflow.cli import main
     assert main(["gui", SIM, "--broker", "projectx"]) == 2
     assert "add --live to confirm" in capsys.readouterr().err
+
+
+def test_gui_command_goes_live_from_trading_toml_with_the_env_confirmation_and_saves_a_screenshot(
+        tmp_path, monkeypatch, live_env, qapp):
+    """The whole command: ``[broker]`` settings choose live, ``TAPEFLOW_CONFIRM_LIVE`` answers the
+    dialog (screenshot mode), the venue sees the login and the hub, and the connection is closed at exit."""
+    import threading
+
+    from tapeflow.cli import main
+
+    venue = FakeProjectX()
+    loop = asyncio.new_event_loop()
+    url = loop.run_until_complete(venue.start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    home = tmp_path / "home"
+    monkeypatch.setenv("TAPEFLOW_HOME", str(home))
+    monkeypatch.setenv("TAPEFLOW_CONFIRM_LIVE", "50KTC")
+    from tapeflow.appdirs import ensure_first_run
+
+    settings = ensure_first_run(home).settings_file  # the user's trading.toml, as a first start writes it
+    settings.write_text(settings.read_text() + '\n[broker]\nkind = "projectx"\nmode = "live"\n')
+    out = Path(os.environ.get("TAPEFLOW_SHOTS") or tmp_path) / "gui_command_live.png"
+    try:
+        code = main(["gui", SIM, "--speed", "max", "--screenshot", str(out), "--after", "0.3",
+                     "--projectx-api", url, "--projectx-hub", url.replace("http", "ws") + "/hubs/user"])
+    finally:
+        asyncio.run_coroutine_threadsafe(venue.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+    assert code == 0 and out.stat().st_size > 10_000
+    assert any("Auth/loginKey" in p for p in venue.requests) and any("Position" in p for p in venue.requests)
+    assert venue.place_requests == []

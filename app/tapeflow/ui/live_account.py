@@ -3,7 +3,8 @@
 The account is opened exactly as ``tapeflow webhook --live`` opens it (:func:`open_live_account`:
 connect, confirm, restore from the journal, reconcile with the venue), so every source (DOM,
 rules, webhook, kill switch) goes through the same risk manager to the venue. The user types the
-account's name in the dialog; anything else, or Cancel, keeps the window on paper.
+account's name in the dialog; anything else, or Cancel, keeps the window on paper. On a replayed
+file or the simulator the rules only log their signals (the DOM and the webhook still trade).
 ``TAPEFLOW_CONFIRM_LIVE`` set to the account name answers the dialog (screenshots, services, tests).
 """
 
@@ -19,6 +20,7 @@ from PySide6 import QtWidgets
 
 from tapeflow.commands import _live_mode as live_mode
 from tapeflow.errors import TapeflowError
+from tapeflow.ui.session import is_live_spec
 
 if TYPE_CHECKING:
     from tapeflow.trading.live.projectx.broker import ProjectXBroker
@@ -77,6 +79,8 @@ async def go_live(window: MainWindow, args: argparse.Namespace) -> LiveLink | No
         return None
     account.record_settings("start", source=f"projectx:{broker.account_id} feed {s.spec}")
     window.use_account(account)
+    if not is_live_spec(s.spec):  # a file or the simulator is history: its signals never send live orders
+        s.pipeline.auto_trade = False
     bar = window.statusBar()
     broker.status_listener = lambda state: bar.showMessage(f"broker: {state}", 30_000)
     broker.report_listener = lambda rec: _warn(window, rec.warnings)  # protection re-checked on reconnect
