@@ -18,6 +18,7 @@ from tapeflow.cli import build_parser
 from tapeflow.commands import _live_mode as live_mode
 from tapeflow.core.events import Side
 from tapeflow.errors import TapeflowError
+from tapeflow.trading.orders import OrderRequest, Source
 from tapeflow.trading.snapshot import is_live_account
 from tapeflow.ui.live_account import go_live
 from tapeflow.ui.main_window import MainWindow
@@ -111,6 +112,12 @@ def test_accepted_the_dom_trades_the_venue_once_marks_from_the_feed_and_the_kill
     s = window.session
     events = all_events(s)
     half = len(events) // 2
+    # paper first, on the same journal: a simulated long the live account must not take over
+    s.pipeline.process(events[: half // 2])
+    paper = s.account
+    assert paper.submit(OrderRequest(instrument="ES", side=Side.BUY, qty=1, source=Source.MANUAL)).ok
+    s.pipeline.process(events[half // 2 : half // 2 + 50])
+    assert paper.ledger.positions["ES"].qty == 1 and s.files.journal.rows("fills")
     shots = Path(os.environ.get("TAPEFLOW_SHOTS") or "/tmp/livegui")
 
     async def scenario():
@@ -122,7 +129,9 @@ def test_accepted_the_dom_trades_the_venue_once_marks_from_the_feed_and_the_kill
             account = s.account
             assert is_live_account(account.name) and s.pipeline.account is account and window.dom.account is account
             assert not s.pipeline.auto_trade  # the simulator's signals are history: never live orders
-            s.pipeline.process(events[:half])
+            assert account.ledger.is_flat  # the paper fill in the journal is not the venue account's
+            assert "LIVE:" not in window.statusBar().currentMessage()  # no journal/venue mismatch to warn of
+            s.pipeline.process(events[half // 2 + 50 : half])
             last = s.pipeline.flow.last_price
             window.dom.one_click.setChecked(True)
             res = window.dom.limit(Side.BUY, last)

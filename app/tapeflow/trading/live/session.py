@@ -63,9 +63,23 @@ def journal_seed(journal: Any, now_ns: int) -> tuple[set[str], int]:
     return seen_fill_ids(rows), resume_point(rows, now_ns)
 
 
+class VenueFillsOnly:
+    """A journal as a live account restores from it: only the fills a venue reported. The paper
+    account of the same journal (the terminal on a replay, a paper webhook) books its simulated
+    fills there too, and they are not the venue account's position or P&L."""
+
+    def __init__(self, journal: Any) -> None:
+        self.journal = journal
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        rows = self.journal.rows(table)
+        return [r for r in rows if r.get("venue_fill_id")] if table == "fills" else rows
+
+
 async def start_live(account: Account, venue: LiveVenue, journal: Any | None = None) -> StartReport:
-    """Restore from the journal (if any), connect and reconcile, and compare positions with the venue."""
-    restore = account.restore(journal) if journal is not None else None
+    """Restore from the journal (if any; its venue fills), connect and reconcile, and compare
+    positions with the venue."""
+    restore = account.restore(VenueFillsOnly(journal)) if journal is not None else None
     watch_limits(account, venue)
     rec = await venue.start()
     ours = {k: p.qty for k, p in account.ledger.positions.items() if p.qty}
