@@ -36,7 +36,11 @@ def live_env(monkeypatch):
 
 @pytest.fixture
 def window(qtbot, tmp_path, live_env):
-    w = MainWindow(make_session(tmp_path, engine=False), UiSettingsStore(tmp_path / "ui.ini"), user="tester")
+    def no_other_feed(spec: str):
+        raise AssertionError(f"a live window opened {spec}")
+
+    w = MainWindow(make_session(tmp_path, engine=False), UiSettingsStore(tmp_path / "ui.ini"), user="tester",
+                   session_factory=no_other_feed)
     qtbot.addWidget(w)
     w.resize(1600, 960)
     w.show()
@@ -131,6 +135,8 @@ def test_accepted_the_dom_trades_the_venue_once_marks_from_the_feed_and_the_kill
             assert not s.pipeline.auto_trade  # the simulator's signals are history: never live orders
             assert account.ledger.is_flat  # the paper fill in the journal is not the venue account's
             assert "LIVE:" not in window.statusBar().currentMessage()  # no journal/venue mismatch to warn of
+            assert not window.open_spec(SIM) and window.session is s  # the live feed is kept until a restart
+            assert "a LIVE account trades this feed" in window.statusBar().currentMessage()
             s.pipeline.process(events[half // 2 + 50 : half])
             last = s.pipeline.flow.last_price
             window.dom.one_click.setChecked(True)

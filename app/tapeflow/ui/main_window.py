@@ -257,8 +257,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.session_factory is None:
             return False
         if is_live_account(self.session.account.name):
-            QtWidgets.QMessageBox.warning(self, "Cannot open", "A LIVE account trades this feed: restart the "
-                                          "terminal to trade on another one.")
+            self.statusBar().showMessage("not opened: a LIVE account trades this feed (restart the terminal to "
+                                         "trade on another one)", 30_000)
             return False
         try:
             new = self.session_factory(spec)
