@@ -73,6 +73,8 @@ def _answer_dialog(text: str | None) -> None:
             return
         (d,) = dialogs
         assert d.isModal() and "50KTC" in d.labelText()
+        if os.environ.get("TAPEFLOW_SHOTS"):
+            d.grab().save(str(Path(os.environ["TAPEFLOW_SHOTS"]) / "confirm_live_dialog.png"))
         if text is None:
             d.reject()
         else:
