@@ -36,10 +36,10 @@ def tape() -> np.ndarray:
 class ArraySource:
     """An ``EventSource`` over an array, one batch per ``batch`` rows (the file adapters' shape)."""
 
-    def __init__(self, events: np.ndarray, batch: int = 4, name: str = "scenario") -> None:
+    def __init__(self, events: np.ndarray, batch: int = 4, name: str = "scenario", root: str = "ES") -> None:
         self.events = events
         self.batch = batch
-        self.info = FeedInfo(source=name, schema="trades", instrument=instrument("ES"))
+        self.info = FeedInfo(source=name, schema="trades", instrument=instrument(root))
         self.stats = FeedStats()
 
     def __iter__(self) -> Iterator[np.ndarray]:
