@@ -57,3 +57,25 @@ def write_csv(path: Path) -> Path:
         lines.append(f"{T0 + i * SECOND},{p * 0.25:.2f},1,BUY")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+ENTRY_RULES = """
+[[rule]]
+name = "imbalance long"
+detector = "diagonal_imbalance"
+action = "enter_long"
+stop_ticks = 2
+target_ticks = 2
+[rule.params]
+min_volume = 3
+
+[[rule]]
+name = "imbalance short"
+detector = "diagonal_imbalance"
+action = "enter_short"
+stop_ticks = 2
+target_ticks = 2
+[rule.params]
+min_volume = 3
+"""
+"""Rules that enter on diagonal imbalances both ways (tight stops): trades on any simulated tape."""

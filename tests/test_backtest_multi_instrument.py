@@ -12,12 +12,13 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from backtest_scenario import SECOND, T0, ArraySource
+from backtest_scenario import ENTRY_RULES, SECOND, T0, ArraySource
 
 from tapeflow.backtest.multi import group_days, merge_tapes
 from tapeflow.backtest.report import from_backtest, write_report
 from tapeflow.backtest.runner import instrument_rows, run_backtest
 from tapeflow.backtest.standin import ScheduledEngine
+from tapeflow.cli import main
 from tapeflow.core.events import make_trades
 from tapeflow.errors import TapeflowError
 from tapeflow.trading.settings import settings_from_dict
@@ -128,7 +129,8 @@ def test_results_do_not_depend_on_how_the_files_are_batched_and_repeat_byte_for_
     for batch, name in ((1, "a"), (3, "b"), (8, "c")):
         write_report(from_backtest(_run({}, sched["es"], sched["nq"], batch=batch)), tmp_path / name)
     for f in ("trades.csv", "signals.csv", "metrics.json"):
-        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() == (tmp_path / "c" / f).read_bytes()
+        a, b, c = ((tmp_path / run / f).read_bytes() for run in "abc")
+        assert a == b == c
 
 
 def test_files_pair_up_by_instrument_in_date_order_and_a_missing_day_is_named():
@@ -146,3 +148,24 @@ def test_the_single_instrument_report_has_no_instrument_rows(tmp_path):
     assert "per_instrument" not in json.loads((tmp_path / "metrics.json").read_text())
     assert m["instrument"] == "ES" and r.open_positions == {}
     assert "Per instrument" not in (tmp_path / "report.html").read_text()
+
+
+def test_backtest_command_on_es_and_nq_writes_identical_reports_run_to_run(tmp_path, capsys):
+    rules = tmp_path / "rules.toml"
+    rules.write_text(ENTRY_RULES)
+    feeds = ["sim://rth?symbol=ES&seed=3&minutes=3", "sim://rth?symbol=NQ&seed=4&minutes=3"]
+    for out in ("one", "two"):
+        assert main(["backtest", *feeds, "--rules", str(rules), "--settings", str(_settings(tmp_path)),
+                     "--out", str(tmp_path / out)]) == 0
+    assert "Per instrument, one account" in capsys.readouterr().out
+    for f in ("trades.csv", "signals.csv", "metrics.json", "report.html"):
+        assert (tmp_path / "one" / f).read_bytes() == (tmp_path / "two" / f).read_bytes()
+    m = json.loads((tmp_path / "one" / "metrics.json").read_text())
+    assert sorted(m["per_instrument"]) == ["ES", "NQ"] and m["trades"] > 0
+    assert sum(v["trades"] for v in m["per_instrument"].values()) == m["trades"]
+
+
+def _settings(tmp_path):
+    p = tmp_path / "trading.toml"
+    p.write_text("[paper]\ncommission_usd = 0.59\nexchange_fee_usd = 1.38\nlatency_ms = 0\n")
+    return p
