@@ -5,11 +5,11 @@ Nothing here re-implements a stage: files are opened with the same adapters, bat
 paper broker and ledger are the ones the GUI's paper mode uses. What this module adds is
 bookkeeping: it records every signal, what the auto-trader did with it, and every fill.
 
-A backtest is one instrument over consecutive files (days, contract months). The flow stage
-takes every row of a batch whatever its ``instrument_id``; the paper broker matches orders by
-id, so the ids of the files are folded into one before the pipeline sees them (a copy of the
-batch, only when they differ). Otherwise a contract roll between two files would leave the
-broker blind to the second file's prints.
+A backtest is one or several instruments over consecutive files (days, contract months): one
+pipeline per instrument, all on one account and paper broker (see :mod:`tapeflow.backtest.multi`).
+The flow stage takes every row of a batch whatever its ``instrument_id``; each pipeline hands its
+rows to the broker under its own instrument's tape id (``Pipeline._for_broker``), so a contract
+roll between two files does not leave the broker blind to the second file's prints.
 """
 
 from __future__ import annotations
@@ -44,9 +44,6 @@ EngineFactory = Callable[[Instrument], SignalEngine]
 """Builds a fresh rule engine for the instrument of a run (one per run: engines keep state)."""
 
 ProgressCallback = Callable[["Progress"], None]
-
-TAPE_ID = 0
-"""The one ``instrument_id`` the paper broker sees in a backtest (see module doc)."""
 
 DEFAULT_BATCH_ROWS = 65_536
 """Rows per pipeline step. Batch size no longer changes results: ``Pipeline.process`` hands each
@@ -180,14 +177,6 @@ def cut_points(ts: np.ndarray, rows: int, quantum_ns: int) -> list[int]:
     return cuts
 
 
-def _fold_ids(batch: np.ndarray) -> np.ndarray:
-    ids = batch["instrument_id"]
-    if len(ids) and (ids != TAPE_ID).any():
-        batch = batch.copy()
-        batch["instrument_id"] = TAPE_ID
-    return batch
-
-
 def run_backtest(
     sources: Sequence[EventSource],
     engine_factory: EngineFactory,
@@ -208,74 +197,8 @@ def run_backtest(
         raise TapeflowError(f"backtest: batches need >= 1 row and >= 0 ms, got {batch_rows} rows, {batch_ms} ms")
     quantum = batch_ms * 1_000_000
     settings = settings or TradingSettings()
-    if len({s.info.instrument.root for s in sources}) > 1:
-        return _run_instruments(sources, engine_factory, settings, flow_settings, journal, progress,
-                                batch_rows, quantum)
-    inst = sources[0].info.instrument
-    broker = PaperBroker(settings.paper, {TAPE_ID: inst.root})
-    account = Account(settings, broker=broker, journal=journal, name="backtest")
-    pipe = Pipeline(inst, flow_settings or FlowSettings(), engine=engine_factory(inst), account=account)
-    fills = _collect_fills(account)
-    signals: list[SignalRecord] = []
-    summaries: list[FileSummary] = []
-    events = prints = 0
-    started = time.perf_counter()
-    for i, src in enumerate(sources):
-        n0, p0 = events, prints
-        broker.new_tape(inst.root)  # yesterday's book is not today's
-        for batch in src:
-            folded = _fold_ids(batch)
-            cuts = cut_points(folded["ts_event"], batch_rows, quantum)
-            for a, b in pairwise(cuts):
-                fired = pipe.process(folded[a:b])
-                if fired:
-                    signals.extend(_records(fired, pipe))
-            events += len(batch)
-            prints += int(np.count_nonzero(batch["kind"] == Kind.TRADE))
-            if progress is not None:
-                progress(Progress(i, len(sources), src.info.source, events, prints))
-        st = src.stats
-        summaries.append(FileSummary(src.info.source, src.info.schema, events - n0, prints - p0,
-                                     st.first_ts, st.last_ts, st.malformed_total, broker.fill_model(inst.root)))
-    elapsed = time.perf_counter() - started
-    trades = _trades(account, fills)
-    pos = account.ledger.positions.get(inst.root)
-    return BacktestResult(inst, settings, summaries, signals, fills, dict(account.orders), trades,
-                          pos.qty if pos is not None else 0, elapsed, batch_rows, batch_ms)
-
-
-def _collect_fills(account: Account) -> list[Fill]:
-    fills: list[Fill] = []
-
-    def on_event(ev: OrderEvent) -> None:
-        if ev.fill is not None:
-            fills.append(ev.fill)
-
-    account.subscribe(on_event)
-    return fills
-
-
-def _trades(account: Account, fills: list[Fill]) -> list[Trade]:
-    rules = {oid: o.request.tag for oid, o in account.orders.items()}
-    trades = attribute_trips(fills, rules)
-    assert [t.trip for t in trades] == account.ledger.round_trips, "replayed fills disagree with the account"
-    return trades
-
-
-def _run_instruments(
-    sources: Sequence[EventSource],
-    engine_factory: EngineFactory,
-    settings: TradingSettings,
-    flow_settings: FlowSettings | None,
-    journal: JournalSink | None,
-    progress: ProgressCallback | None,
-    batch_rows: int,
-    quantum: int,
-) -> BacktestResult:
-    """Several instruments in one account: one pipeline each, each day's files merged in time
-    order (see :mod:`tapeflow.backtest.multi`). ``FileSummary`` rows come in the order of the days."""
     roots, days = group_days(sources)
-    insts = [day.info.instrument for day in days[0]]
+    insts = [src.info.instrument for src in days[0]]
     broker = PaperBroker(settings.paper, dict(enumerate(roots)))
     account = Account(settings, broker=broker, journal=journal, name="backtest")
     pipes = [Pipeline(inst, flow_settings or FlowSettings(), engine=engine_factory(inst), account=account)
@@ -287,7 +210,7 @@ def _run_instruments(
     started = time.perf_counter()
     for d, day in enumerate(days):
         for root in roots:
-            broker.new_tape(root)
+            broker.new_tape(root)  # yesterday's book is not today's
         counts = [[0, 0] for _ in day]
         for k, rows in merge_tapes(day):
             for a, b in pairwise(cut_points(rows["ts_event"], batch_rows, quantum)):
@@ -307,10 +230,30 @@ def _run_instruments(
                                          st.malformed_total, broker.fill_model(root)))
     elapsed = time.perf_counter() - started
     trades = _trades(account, fills)
-    open_positions = {r: (account.ledger.positions[r].qty if r in account.ledger.positions else 0) for r in roots}
+    held = {r: (account.ledger.positions[r].qty if r in account.ledger.positions else 0) for r in roots}
+    if len(roots) == 1:  # one instrument: its signed position, no per-instrument rows
+        return BacktestResult(insts[0], settings, summaries, signals, fills, dict(account.orders), trades,
+                              held[roots[0]], elapsed, batch_rows, batch_ms)
     return BacktestResult(insts[0], settings, summaries, signals, fills, dict(account.orders), trades,
-                          sum(abs(q) for q in open_positions.values()), elapsed, batch_rows, quantum // 1_000_000,
-                          open_positions=open_positions)
+                          sum(abs(q) for q in held.values()), elapsed, batch_rows, batch_ms, open_positions=held)
+
+
+def _collect_fills(account: Account) -> list[Fill]:
+    fills: list[Fill] = []
+
+    def on_event(ev: OrderEvent) -> None:
+        if ev.fill is not None:
+            fills.append(ev.fill)
+
+    account.subscribe(on_event)
+    return fills
+
+
+def _trades(account: Account, fills: list[Fill]) -> list[Trade]:
+    rules = {oid: o.request.tag for oid, o in account.orders.items()}
+    trades = attribute_trips(fills, rules)
+    assert [t.trip for t in trades] == account.ledger.round_trips, "replayed fills disagree with the account"
+    return trades
 
 
 def instrument_rows(result: BacktestResult) -> list[InstrumentRow]:
