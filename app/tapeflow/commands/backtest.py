@@ -84,8 +84,7 @@ def run(args: argparse.Namespace) -> int:
         with _progress(console) as on_progress:
             result = run_backtest(sources, rule_engine_factory(rules), settings, progress=on_progress,
                                   batch_rows=args.batch_rows, batch_ms=args.batch_ms)
-    roots = "+".join(result.open_positions) or result.instrument.root
-    data = from_backtest(result, title=f"Backtest {roots}: {rules.name}")
+    data = from_backtest(result, title=f"Backtest {_roots(result)}: {rules.name}")
     data.settings["rules_file"] = str(rules)
     data.settings["settings_file"] = str(settings_path) if settings_path else "built-in defaults"
     metrics = write_report(data, out)
@@ -97,6 +96,11 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"{result.events:,} events, {result.prints:,} prints in {result.elapsed_s:.2f} s; "
                   f"report: {out / 'report.html'}")
     return 0
+
+
+def _roots(result: Any) -> str:
+    """``ES`` for one instrument, ``ES+NQ`` for several in one account."""
+    return "+".join(result.open_positions) or result.instrument.root
 
 
 def _jobs(args: argparse.Namespace, rules: Path, settings_path: Path | None,
@@ -225,7 +229,7 @@ def _sweep(args: argparse.Namespace, rules: Path, settings_path: Path | None, ou
     out.mkdir(parents=True, exist_ok=True)
     _write_sweep(outcomes, [n for n, _ in axes], out, warning)
     best = outcomes[0]
-    title = f"Backtest {best.result.instrument.root}: {rules.name}, best of {len(outcomes)}"
+    title = f"Backtest {_roots(best.result)}: {rules.name}, best of {len(outcomes)}"
     data = from_backtest(best.result, title=title)
     data.notes.append(warning)
     write_report(data, out / "best")
