@@ -36,10 +36,10 @@ def tape() -> np.ndarray:
 class ArraySource:
     """An ``EventSource`` over an array, one batch per ``batch`` rows (the file adapters' shape)."""
 
-    def __init__(self, events: np.ndarray, batch: int = 4, name: str = "scenario") -> None:
+    def __init__(self, events: np.ndarray, batch: int = 4, name: str = "scenario", root: str = "ES") -> None:
         self.events = events
         self.batch = batch
-        self.info = FeedInfo(source=name, schema="trades", instrument=instrument("ES"))
+        self.info = FeedInfo(source=name, schema="trades", instrument=instrument(root))
         self.stats = FeedStats()
 
     def __iter__(self) -> Iterator[np.ndarray]:
@@ -57,3 +57,25 @@ def write_csv(path: Path) -> Path:
         lines.append(f"{T0 + i * SECOND},{p * 0.25:.2f},1,BUY")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+ENTRY_RULES = """
+[[rule]]
+name = "imbalance long"
+detector = "diagonal_imbalance"
+action = "enter_long"
+stop_ticks = 2
+target_ticks = 2
+[rule.params]
+min_volume = 3
+
+[[rule]]
+name = "imbalance short"
+detector = "diagonal_imbalance"
+action = "enter_short"
+stop_ticks = 2
+target_ticks = 2
+[rule.params]
+min_volume = 3
+"""
+"""Rules that enter on diagonal imbalances both ways (tight stops): trades on any simulated tape."""

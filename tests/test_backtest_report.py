@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
-from backtest_scenario import COSTS, SCHEDULE, ArraySource, tape, write_csv
+from backtest_scenario import COSTS, ENTRY_RULES, SCHEDULE, ArraySource, tape, write_csv
 from backtest_scenario import SECOND as SECOND_NS
 
 from tapeflow.backtest.journal import from_journal
@@ -19,25 +19,6 @@ from tapeflow.backtest.standin import ScheduledEngine
 from tapeflow.cli import main
 from tapeflow.store.journal import Journal
 
-ENTRY_RULES = """
-[[rule]]
-name = "imbalance long"
-detector = "diagonal_imbalance"
-action = "enter_long"
-stop_ticks = 2
-target_ticks = 2
-[rule.params]
-min_volume = 3
-
-[[rule]]
-name = "imbalance short"
-detector = "diagonal_imbalance"
-action = "enter_short"
-stop_ticks = 2
-target_ticks = 2
-[rule.params]
-min_volume = 3
-"""
 SETTINGS = """
 [paper]
 slippage_ticks = 1

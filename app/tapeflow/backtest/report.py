@@ -12,13 +12,14 @@ import csv
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
-from tapeflow.backtest.metrics import compute_metrics, usd
+from tapeflow.backtest.metrics import RATIO, compute_metrics, usd
+from tapeflow.backtest.multi import InstrumentRow
 from tapeflow.backtest.report_html import render_html
-from tapeflow.backtest.runner import BacktestResult
+from tapeflow.backtest.runner import BacktestResult, instrument_rows
 from tapeflow.backtest.trades import Trade
 from tapeflow.core.instruments import Instrument
 from tapeflow.core.sessions import ns_to_et
@@ -84,6 +85,7 @@ class ReportData:
     span_ns: int | None = None
     notes: list[str] = field(default_factory=list)
     days: list[list[str]] = field(default_factory=list)  # days.csv rows (DAY_COLUMNS), date-range runs only
+    instruments: list[InstrumentRow] = field(default_factory=list)  # several instruments in one account only
 
 
 def settings_used(settings: TradingSettings | None, batching: tuple[int, int] | None = None) -> dict[str, Any]:
@@ -129,7 +131,12 @@ def from_backtest(result: BacktestResult, *, title: str | None = None) -> Report
         for s in result.signals
     ]
     notes = []
-    if result.open_position:
+    rows_by_instrument = instrument_rows(result)
+    for r in rows_by_instrument:
+        if r.open_position:
+            notes.append(f"{r.root}: {r.open_position:+d} contracts were still open when the data ended "
+                         "(not in the trades)")
+    if result.open_position and not rows_by_instrument:
         notes.append(f"{result.open_position:+d} contracts were still open when the data ended (not in the trades)")
     source = {
         "kind": "backtest",
@@ -156,6 +163,7 @@ def from_backtest(result: BacktestResult, *, title: str | None = None) -> Report
         notes=notes,
         days=[[d.day.isoformat(), str(d.files), str(d.events), str(d.prints), str(d.signals), str(d.trades),
                str(usd(d.net_cents)), str(usd(d.commission_cents)), str(d.open_position)] for d in result.days],
+        instruments=rows_by_instrument,
     )
 
 
@@ -166,13 +174,25 @@ def build_metrics(data: ReportData) -> dict[str, Any]:
     last = data.trades[-1].trip.exit_ts if data.trades else None
     head = {
         "hypothetical": True,
-        "instrument": data.instrument.root,
+        "instrument": "+".join(r.root for r in data.instruments) or data.instrument.root,
         "currency": "USD",
         "first_entry": ns_to_iso(first) if first is not None else None,
         "last_exit": ns_to_iso(last) if last is not None else None,
     }
+    if data.instruments:
+        m["per_instrument"] = per_instrument(data.instruments)
     return {**head, **m, "signals": len(data.signals), "settings": data.settings, "source": data.source,
             "notes": data.notes}
+
+
+def per_instrument(rows: list[InstrumentRow]) -> dict[str, dict[str, Any]]:
+    """metrics.json's ``per_instrument``: each instrument's trades, win rate, net P&L, commissions."""
+    return {r.root: {"trades": r.trades, "wins": r.wins, "win_rate": _win_rate(r), "net_pnl": usd(r.net_cents),
+                     "commissions": usd(r.commission_cents), "open_position": r.open_position} for r in rows}
+
+
+def _win_rate(r: InstrumentRow) -> Decimal | None:
+    return (Decimal(r.wins) / r.trades).quantize(RATIO, ROUND_HALF_EVEN) if r.trades else None
 
 
 def json_default(v: Any) -> Any:
@@ -183,8 +203,7 @@ def json_default(v: Any) -> Any:
 
 
 def trade_rows(data: ReportData) -> list[list[str]]:
-    """trades.csv rows (strings, exact prices and USD)."""
-    inst = data.instrument
+    """trades.csv rows (strings, exact prices and USD), each price on its own instrument's grid."""
     out = []
     for i, t in enumerate(data.trades, 1):
         rt = t.trip
@@ -192,7 +211,7 @@ def trade_rows(data: ReportData) -> list[list[str]]:
             str(i), t.rule, rt.instrument, "long" if t.is_long else "short", str(rt.qty),
             ns_to_iso(rt.entry_ts), ns_to_iso(rt.exit_ts),
             ns_to_et(rt.entry_ts).isoformat(), ns_to_et(rt.exit_ts).isoformat(),
-            _price(inst, rt.avg_entry_ticks), _price(inst, rt.avg_exit_ticks), _num(t.ticks),
+            _price(t.inst, rt.avg_entry_ticks), _price(t.inst, rt.avg_exit_ticks), _num(t.ticks),
             str(usd(rt.gross_cents)), str(usd(rt.commission_cents)), str(usd(rt.net_cents)),
             _num(Decimal(t.duration_ns) / 1_000_000_000), rt.trading_date.isoformat(), t.segment,
         ])

@@ -78,12 +78,17 @@ def _kv_table(m: dict[str, Any], rows: tuple[tuple[str, str, str], ...]) -> str:
     return f"<table>{body}</table>"
 
 
-def _group_table(groups: dict[str, dict[str, Any]], first: str) -> str:
+_INSTRUMENT_COLS = (("trades", "int"), ("wins", "int"), ("win_rate", "pct"), ("net_pnl", "usd"),
+                    ("commissions", "usd"), ("open_position", "int"))
+
+
+def _group_table(groups: dict[str, dict[str, Any]], first: str,
+                 cols: tuple[tuple[str, str], ...] = _GROUP_COLS) -> str:
     if not groups:
         return '<p class="muted">no trades</p>'
-    head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c, _ in _GROUP_COLS)
+    head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c, _ in cols)
     rows = "".join(
-        f"<tr><td>{html.escape(name)}</td>" + "".join(f"<td>{_fmt(g.get(c), k)}</td>" for c, k in _GROUP_COLS) + "</tr>"
+        f"<tr><td>{html.escape(name)}</td>" + "".join(f"<td>{_fmt(g.get(c), k)}</td>" for c, k in cols) + "</tr>"
         for name, g in groups.items()
     )
     return f"<table><tr><th>{html.escape(first)}</th>{head}</tr>{rows}</table>"
@@ -124,6 +129,9 @@ def render_html(data: ReportData, m: dict[str, Any], png: bytes, trade_rows: lis
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in data.notes)
     span = f"{m['first_entry'] or '–'} to {m['last_exit'] or '–'} (UTC)"
     days = _days_table(data.days) if data.days else ""
+    if "per_instrument" in m:  # several instruments in one account: each one's rows, then the account's
+        rows = {**m["per_instrument"], "account": {k: m.get(k) for k, _ in _INSTRUMENT_COLS}}
+        days = f"<h2>Per instrument (one account)</h2>{_group_table(rows, 'instrument', _INSTRUMENT_COLS)}{days}"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(data.title)}</title>
 <style>{_CSS}</style></head><body>

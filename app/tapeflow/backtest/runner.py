@@ -5,11 +5,11 @@ Nothing here re-implements a stage: files are opened with the same adapters, bat
 paper broker and ledger are the ones the GUI's paper mode uses. What this module adds is
 bookkeeping: it records every signal, what the auto-trader did with it, and every fill.
 
-A backtest is one instrument over consecutive files (days, contract months). The flow stage
-takes every row of a batch whatever its ``instrument_id``; the paper broker matches orders by
-id, so the ids of the files are folded into one before the pipeline sees them (a copy of the
-batch, only when they differ). Otherwise a contract roll between two files would leave the
-broker blind to the second file's prints.
+A backtest is one or several instruments over consecutive files (days, contract months): one
+pipeline per instrument, all on one account and paper broker (see :mod:`tapeflow.backtest.multi`).
+The flow stage takes every row of a batch whatever its ``instrument_id``; each pipeline hands its
+rows to the broker under its own instrument's tape id (``Pipeline._for_broker``), so a contract
+roll between two files does not leave the broker blind to the second file's prints.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from itertools import pairwise
 import msgspec
 import numpy as np
 
+from tapeflow.backtest.multi import InstrumentRow, group_days, merge_tapes
 from tapeflow.backtest.trades import Trade, attribute_trips
 from tapeflow.core.events import Kind
 from tapeflow.core.instruments import Instrument
@@ -43,9 +44,6 @@ EngineFactory = Callable[[Instrument], SignalEngine]
 """Builds a fresh rule engine for the instrument of a run (one per run: engines keep state)."""
 
 ProgressCallback = Callable[["Progress"], None]
-
-TAPE_ID = 0
-"""The one ``instrument_id`` the paper broker sees in a backtest (see module doc)."""
 
 DEFAULT_BATCH_ROWS = 65_536
 """Rows per pipeline step. Batch size no longer changes results: ``Pipeline.process`` hands each
@@ -123,6 +121,7 @@ class BacktestResult:
     batch_ms: int = DEFAULT_BATCH_MS
     params: dict[str, object] = field(default_factory=dict)  # sweep overrides, for the report
     days: list[DayRow] = field(default_factory=list)  # a date-range run: one row per trading date
+    open_positions: dict[str, int] = field(default_factory=dict)  # several instruments: root -> open qty
 
     def entry_delays_ns(self) -> list[int]:
         """Per acted-on entry signal: first fill time minus signal time (batching + latency), ns."""
@@ -152,14 +151,12 @@ class BacktestResult:
 
 
 def open_sources(files: Sequence[str], *, symbol: str | None = None, tz: str | None = None) -> list[EventSource]:
-    """Open every input; all must be the same product (ES with ES, not ES with NQ)."""
+    """Open every input. Files of several instruments need one file per instrument per day
+    (they run in one account, see :mod:`tapeflow.backtest.multi`)."""
     if not files:
         raise TapeflowError("backtest: no input files")
     sources = [open_source(str(f), symbol=symbol, tz=tz) for f in files]
-    roots = {s.info.instrument.root for s in sources}
-    if len(roots) > 1:
-        names = ", ".join(f"{s.info.source} ({s.info.instrument.root})" for s in sources)
-        raise TapeflowError(f"backtest: files are of different instruments: {names}; use --symbol or split the run")
+    group_days(sources)  # a file count that does not pair up fails here, naming the counts
     return sources
 
 
@@ -178,14 +175,6 @@ def cut_points(ts: np.ndarray, rows: int, quantum_ns: int) -> list[int]:
         if s > cuts[-1]:
             cuts.append(s)
     return cuts
-
-
-def _fold_ids(batch: np.ndarray) -> np.ndarray:
-    ids = batch["instrument_id"]
-    if len(ids) and (ids != TAPE_ID).any():
-        batch = batch.copy()
-        batch["instrument_id"] = TAPE_ID
-    return batch
 
 
 def run_backtest(
@@ -208,10 +197,48 @@ def run_backtest(
         raise TapeflowError(f"backtest: batches need >= 1 row and >= 0 ms, got {batch_rows} rows, {batch_ms} ms")
     quantum = batch_ms * 1_000_000
     settings = settings or TradingSettings()
-    inst = sources[0].info.instrument
-    broker = PaperBroker(settings.paper, {TAPE_ID: inst.root})
+    roots, days = group_days(sources)
+    insts = [src.info.instrument for src in days[0]]
+    broker = PaperBroker(settings.paper, dict(enumerate(roots)))
     account = Account(settings, broker=broker, journal=journal, name="backtest")
-    pipe = Pipeline(inst, flow_settings or FlowSettings(), engine=engine_factory(inst), account=account)
+    pipes = [Pipeline(inst, flow_settings or FlowSettings(), engine=engine_factory(inst), account=account)
+             for inst in insts]
+    fills = _collect_fills(account)
+    signals: list[SignalRecord] = []
+    summaries: list[FileSummary] = []
+    events = prints = 0
+    started = time.perf_counter()
+    for d, day in enumerate(days):
+        for root in roots:
+            broker.new_tape(root)  # yesterday's book is not today's
+        counts = [[0, 0] for _ in day]
+        for k, rows in merge_tapes(day):
+            for a, b in pairwise(cut_points(rows["ts_event"], batch_rows, quantum)):
+                fired = pipes[k].process(rows[a:b])
+                if fired:
+                    signals.extend(_records(fired, pipes[k]))
+            n, p = len(rows), int(np.count_nonzero(rows["kind"] == Kind.TRADE))
+            counts[k][0] += n
+            counts[k][1] += p
+            events += n
+            prints += p
+            if progress is not None:
+                progress(Progress(d * len(roots) + k, len(sources), day[k].info.source, events, prints))
+        for src, root, (n, p) in zip(day, roots, counts, strict=True):
+            st = src.stats
+            summaries.append(FileSummary(src.info.source, src.info.schema, n, p, st.first_ts, st.last_ts,
+                                         st.malformed_total, broker.fill_model(root)))
+    elapsed = time.perf_counter() - started
+    trades = _trades(account, fills)
+    held = {r: (account.ledger.positions[r].qty if r in account.ledger.positions else 0) for r in roots}
+    if len(roots) == 1:  # one instrument: its signed position, no per-instrument rows
+        return BacktestResult(insts[0], settings, summaries, signals, fills, dict(account.orders), trades,
+                              held[roots[0]], elapsed, batch_rows, batch_ms)
+    return BacktestResult(insts[0], settings, summaries, signals, fills, dict(account.orders), trades,
+                          sum(abs(q) for q in held.values()), elapsed, batch_rows, batch_ms, open_positions=held)
+
+
+def _collect_fills(account: Account) -> list[Fill]:
     fills: list[Fill] = []
 
     def on_event(ev: OrderEvent) -> None:
@@ -219,34 +246,25 @@ def run_backtest(
             fills.append(ev.fill)
 
     account.subscribe(on_event)
-    signals: list[SignalRecord] = []
-    summaries: list[FileSummary] = []
-    events = prints = 0
-    started = time.perf_counter()
-    for i, src in enumerate(sources):
-        n0, p0 = events, prints
-        broker.new_tape(inst.root)  # yesterday's book is not today's
-        for batch in src:
-            folded = _fold_ids(batch)
-            cuts = cut_points(folded["ts_event"], batch_rows, quantum)
-            for a, b in pairwise(cuts):
-                fired = pipe.process(folded[a:b])
-                if fired:
-                    signals.extend(_records(fired, pipe))
-            events += len(batch)
-            prints += int(np.count_nonzero(batch["kind"] == Kind.TRADE))
-            if progress is not None:
-                progress(Progress(i, len(sources), src.info.source, events, prints))
-        st = src.stats
-        summaries.append(FileSummary(src.info.source, src.info.schema, events - n0, prints - p0,
-                                     st.first_ts, st.last_ts, st.malformed_total, broker.fill_model(inst.root)))
-    elapsed = time.perf_counter() - started
+    return fills
+
+
+def _trades(account: Account, fills: list[Fill]) -> list[Trade]:
     rules = {oid: o.request.tag for oid, o in account.orders.items()}
     trades = attribute_trips(fills, rules)
     assert [t.trip for t in trades] == account.ledger.round_trips, "replayed fills disagree with the account"
-    pos = account.ledger.positions.get(inst.root)
-    return BacktestResult(inst, settings, summaries, signals, fills, dict(account.orders), trades,
-                          pos.qty if pos is not None else 0, elapsed, batch_rows, batch_ms)
+    return trades
+
+
+def instrument_rows(result: BacktestResult) -> list[InstrumentRow]:
+    """Per-instrument figures of a multi-instrument run (empty for one instrument); they sum to the
+    account's totals because every trade is one instrument's."""
+    out = []
+    for root, qty in result.open_positions.items():
+        mine = [t for t in result.trades if t.trip.instrument == root]
+        out.append(InstrumentRow(root, len(mine), sum(1 for t in mine if t.net_cents > 0),
+                                 sum(t.net_cents for t in mine), sum(t.trip.commission_cents for t in mine), qty))
+    return out
 
 
 def _records(fired: list[Signal], pipe: Pipeline) -> list[SignalRecord]:

@@ -84,16 +84,23 @@ def run(args: argparse.Namespace) -> int:
         with _progress(console) as on_progress:
             result = run_backtest(sources, rule_engine_factory(rules), settings, progress=on_progress,
                                   batch_rows=args.batch_rows, batch_ms=args.batch_ms)
-    data = from_backtest(result, title=f"Backtest {result.instrument.root}: {rules.name}")
+    data = from_backtest(result, title=f"Backtest {_roots(result)}: {rules.name}")
     data.settings["rules_file"] = str(rules)
     data.settings["settings_file"] = str(settings_path) if settings_path else "built-in defaults"
     metrics = write_report(data, out)
     Console().print(_summary(metrics))
+    if "per_instrument" in metrics:
+        Console().print(_instruments_table(metrics))
     if result.days:
         Console().print(_days_table(result))
     console.print(f"{result.events:,} events, {result.prints:,} prints in {result.elapsed_s:.2f} s; "
                   f"report: {out / 'report.html'}")
     return 0
+
+
+def _roots(result: Any) -> str:
+    """``ES`` for one instrument, ``ES+NQ`` for several in one account."""
+    return "+".join(result.open_positions) or result.instrument.root
 
 
 def _jobs(args: argparse.Namespace, rules: Path, settings_path: Path | None,
@@ -147,6 +154,19 @@ def _days_table(result: Any) -> Table:
     for d in result.days:
         t.add_row(d.day.isoformat(), f"{d.events:,}", f"{d.prints:,}", f"{d.signals:,}", str(d.trades),
                   str(usd(d.net_cents)), str(usd(d.commission_cents)), f"{d.open_position:+d}")
+    return t
+
+
+def _instruments_table(m: dict[str, Any]) -> Table:
+    """Each instrument's rows of a multi-instrument run, then the account's totals."""
+    t = Table(title="Per instrument, one account (hypothetical results)")
+    for c in ("instrument", "trades", "win rate", "net $", "commissions $", "open at end"):
+        t.add_column(c, justify="right")
+    rows = [*m["per_instrument"].items(), ("account", {**m, "open_position": None})]
+    for name, r in rows:
+        rate = "-" if r["win_rate"] is None else f"{r['win_rate'] * 100:.1f}%"
+        held = "" if r["open_position"] is None else f"{r['open_position']:+d}"
+        t.add_row(name, str(r["trades"]), rate, str(r["net_pnl"]), str(r["commissions"]), held)
     return t
 
 
@@ -209,7 +229,7 @@ def _sweep(args: argparse.Namespace, rules: Path, settings_path: Path | None, ou
     out.mkdir(parents=True, exist_ok=True)
     _write_sweep(outcomes, [n for n, _ in axes], out, warning)
     best = outcomes[0]
-    title = f"Backtest {best.result.instrument.root}: {rules.name}, best of {len(outcomes)}"
+    title = f"Backtest {_roots(best.result)}: {rules.name}, best of {len(outcomes)}"
     data = from_backtest(best.result, title=title)
     data.notes.append(warning)
     write_report(data, out / "best")
