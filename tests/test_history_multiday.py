@@ -168,15 +168,19 @@ def _range(command: str, folder: Path, first: str, last: str, *extra: str) -> li
     return [command, "--symbol", "ES", "--from", first, "--to", last, "--data-dir", str(folder), *extra]
 
 
-def test_footprint_over_a_range_is_each_day_alone_joined_and_a_days_last_bar_ends_in_its_day(week, capsys):
-    folder, _, _ = week
-    files = sorted(folder.glob("*.dbn.zst"))
-    assert main(_range("footprint", folder, "2024-07-02", "2024-07-03", "--format", "json")) == 0
+def _range_and_days_alone(command: str, folder: Path, capsys) -> tuple[list[dict], list[dict]]:
+    """JSON lines of ``command`` over July 2nd-3rd as a range, and of those two days' files run alone, joined."""
+    assert main(_range(command, folder, "2024-07-02", "2024-07-03", "--format", "json")) == 0
     ranged = _json_lines(capsys)
     singles = []
-    for f in files[1:3]:
-        assert main(["footprint", str(f), "--format", "json"]) == 0
+    for f in sorted(folder.glob("*.dbn.zst"))[1:3]:
+        assert main([command, str(f), "--format", "json"]) == 0
         singles += _json_lines(capsys)
+    return ranged, singles
+
+
+def test_footprint_over_a_range_is_each_day_alone_joined_and_a_days_last_bar_ends_in_its_day(week, capsys):
+    ranged, singles = _range_and_days_alone("footprint", week[0], capsys)
     assert ranged == singles and len(ranged) == 20  # 10 one-minute bars a day
     # the day edge by hand: July 2nd's last bar is its 09:39 ET minute and ends in that minute (not at
     # July 3rd's first print); July 3rd's first bar starts a fresh session at 09:30 ET
@@ -189,14 +193,7 @@ def test_footprint_over_a_range_is_each_day_alone_joined_and_a_days_last_bar_end
 
 
 def test_signals_over_a_range_are_each_day_alone_joined_and_carry_their_trading_date(week, capsys):
-    folder, _, _ = week
-    files = sorted(folder.glob("*.dbn.zst"))
-    assert main(_range("signals", folder, "2024-07-02", "2024-07-03", "--format", "json")) == 0
-    ranged = _json_lines(capsys)
-    singles = []
-    for f in files[1:3]:
-        assert main(["signals", str(f), "--format", "json"]) == 0
-        singles += _json_lines(capsys)
+    ranged, singles = _range_and_days_alone("signals", week[0], capsys)
     assert [{k: v for k, v in s.items() if k != "trading_date"} for s in ranged] == singles and singles
     assert [s["trading_date"] for s in ranged] == [trading_date_of(s["ts_ns"]).isoformat() for s in ranged]
     assert {s["trading_date"] for s in ranged} == {"2024-07-02", "2024-07-03"}
