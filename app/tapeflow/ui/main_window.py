@@ -91,13 +91,7 @@ class MainWindow(QtWidgets.QMainWindow):
         ):
             dock = QtWidgets.QDockWidget(title, self)
             dock.setObjectName(f"dock_{name}")
-            if name == "risk":  # many rows of figures: scroll rather than squeeze
-                scroll = QtWidgets.QScrollArea()
-                scroll.setWidgetResizable(True)
-                scroll.setWidget(pane)
-                dock.setWidget(scroll)
-            else:
-                dock.setWidget(pane)
+            dock.setWidget(pane)  # the risk pane scrolls itself rather than squeeze its rows
             self.docks[name] = dock
         self._default_layout()
 

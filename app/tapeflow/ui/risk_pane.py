@@ -14,7 +14,7 @@ from __future__ import annotations
 import getpass
 from collections.abc import Callable
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from tapeflow.core.instruments import Instrument, instrument
 from tapeflow.errors import TapeflowError
@@ -91,8 +91,9 @@ class RiskPane(QtWidgets.QWidget):
 
         self.figures = QtWidgets.QLabel("")
         self.figures.setTextFormat(QtCore.Qt.TextFormat.RichText)
-        self.positions = QtWidgets.QLabel("")
-        self.positions.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.flat_label = QtWidgets.QLabel("flat")  # no instrument traded or held yet
+        self.positions = InstrumentTable()
+        self.positions.hide()
         self.gauges_box = QtWidgets.QVBoxLayout()
         self.gauges: dict[str, QtWidgets.QProgressBar] = {}
         self.reject_label = QtWidgets.QLabel("")  # the account's last refusal (any source)
@@ -100,7 +101,16 @@ class RiskPane(QtWidgets.QWidget):
         self.notice = QtWidgets.QLabel("")  # what this panel was refused
         self.notice.setWordWrap(True)
 
-        layout = QtWidgets.QVBoxLayout(self)
+        # A short dock scrolls the whole panel rather than squeezing its rows to nothing.
+        self.scroll = QtWidgets.QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        body = QtWidgets.QWidget()
+        self.scroll.setWidget(body)
+        outer = QtWidgets.QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroll)
+        layout = QtWidgets.QVBoxLayout(body)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.alarm_label)
         layout.addWidget(self.mode_label)
@@ -111,6 +121,7 @@ class RiskPane(QtWidgets.QWidget):
         latch.addWidget(self.rearm_button)
         layout.addLayout(latch)
         layout.addLayout(auto_row)
+        layout.addWidget(self.flat_label)
         layout.addWidget(self.positions)
         layout.addWidget(self.figures)
         layout.addLayout(self.gauges_box)
@@ -223,7 +234,9 @@ class RiskPane(QtWidgets.QWidget):
         def money(c: int) -> str:
             return f"<span style='color:{th.ask if c >= 0 else th.bid}'>{usd(c)}</span>"
 
-        self.positions.setText(self._instrument_table(a, money) if a.instruments else "flat")
+        self.positions.show_rows(a, th)
+        self.positions.setVisible(bool(a.instruments))
+        self.flat_label.setVisible(not a.instruments)
 
         rows = [
             ("realized today", money(a.realized_today_cents)),
@@ -247,21 +260,6 @@ class RiskPane(QtWidgets.QWidget):
         self.reject_label.setText(f"last refusal: {a.last_reject}" if a.last_reject else "")
         return True
 
-    def _instrument_table(self, a: AccountSnapshot, money: Callable[[int], str]) -> str:
-        """A row per instrument (position, average, open and today's P&L, working orders, its
-        max position); the figures below the table are the account totals."""
-        dim = f"style='color:{self.theme.text_dim}; padding-right:8px'"
-        cells = "".join(f"<th {dim}>{h}</th>" for h in ("", "pos", "avg", "open", "today", "orders", "max"))
-        out = [f"<table><tr>{cells}</tr>"]
-        for r in a.instruments:
-            inst = instrument(r.instrument)
-            avg = "" if r.avg_price_ticks is None else f"{r.avg_price_ticks * inst.tick_size:.{inst.price_decimals}f}"
-            row = (f"<b>{r.instrument}</b>", f"{r.qty:+d}" if r.qty else "flat", avg, money(r.unrealized_cents),
-                   money(r.realized_today_cents), str(r.working_orders),
-                   "off" if r.max_position is None else str(r.max_position))
-            out.append("<tr>" + "".join(f"<td style='padding-right:8px'>{c}</td>" for c in row) + "</tr>")
-        return "".join(out) + "</table>"
-
     def _show_gauges(self, a: AccountSnapshot) -> None:
         seen = set()
         for g in a.limits:
@@ -280,6 +278,69 @@ class RiskPane(QtWidgets.QWidget):
             restyle(bar, f"QProgressBar::chunk {{ background: {chunk}; }} QProgressBar {{ text-align: center; }}")
         for rule in [r for r in self.gauges if r not in seen]:
             self.gauges.pop(rule).deleteLater()
+
+
+class InstrumentTable(QtWidgets.QTableWidget):
+    """A row per instrument (position, average, open and today's P&L, working orders, its max
+    position); the figures below it are the account totals. Sized to its rows and columns, with
+    no scrollbar of its own: the panel's scroll area scrolls it, so a short dock never squeezes a
+    row out of sight or cuts a column off."""
+
+    HEADERS = ("", "pos", "avg", "open", "today", "orders", "max")
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(0, len(self.HEADERS), parent)
+        self.setObjectName("riskInstruments")
+        self.setHorizontalHeaderLabels(list(self.HEADERS))
+        font = self.font()
+        font.setPointSizeF(max(6.0, font.pointSizeF() * 0.9))
+        self.setFont(font)
+        self.horizontalHeader().setFont(font)
+        self.verticalHeader().hide()
+        self.verticalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Fixed)
+        self.verticalHeader().setDefaultSectionSize(QtGui.QFontMetrics(font).height() + 4)
+        self.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        self.horizontalHeader().setHighlightSections(False)
+        self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
+        self.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.setShowGrid(False)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Fixed)
+
+    def show_rows(self, a: AccountSnapshot, theme: Theme) -> None:
+        self.setRowCount(len(a.instruments))
+        for i, r in enumerate(a.instruments):
+            inst = instrument(r.instrument)
+            avg = "" if r.avg_price_ticks is None else f"{r.avg_price_ticks * inst.tick_size:.{inst.price_decimals}f}"
+            cells = ((r.instrument, None), (f"{r.qty:+d}" if r.qty else "flat", None), (avg, None),
+                     (usd(r.unrealized_cents), r.unrealized_cents),
+                     (usd(r.realized_today_cents), r.realized_today_cents), (str(r.working_orders), None),
+                     ("off" if r.max_position is None else str(r.max_position), None))
+            for j, (text, cents) in enumerate(cells):
+                item = QtWidgets.QTableWidgetItem(text)
+                align = QtCore.Qt.AlignmentFlag
+                item.setTextAlignment(align.AlignVCenter | (align.AlignLeft if j == 0 else align.AlignRight))
+                if j == 0:
+                    bold = item.font()
+                    bold.setBold(True)
+                    item.setFont(bold)
+                if cents is not None:
+                    item.setForeground(QtGui.QColor(theme.ask if cents >= 0 else theme.bid))
+                self.setItem(i, j, item)
+        self.resizeColumnsToContents()
+        self._fit()
+
+    def _fit(self) -> None:
+        """Exactly the height of the header and every row, and the width of every column."""
+        frame = 2 * self.frameWidth()
+        rows = sum(self.rowHeight(i) for i in range(self.rowCount()))
+        self.setFixedHeight(self.horizontalHeader().sizeHint().height() + rows + frame)
+        self.setMinimumWidth(self.horizontalHeader().length() + frame)
+
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802 - Qt API
+        return QtCore.QSize(self.minimumWidth(), self.height())
 
 
 def _user_name() -> str:
