@@ -91,7 +91,11 @@ def exposure_tenths(ledger: Ledger, open_orders: Iterable[Order], req: OrderRequ
     larger of its position plus every working buy and minus every working sell (``req`` counted as
     one more; exits as :func:`_worst_fills` counts them), weighted 10 for an E-mini and 1 for a
     micro."""
-    working = _worst_fills(open_orders)
+    return _exposure(ledger, _worst_fills(open_orders), req)
+
+
+def _exposure(ledger: Ledger, working: dict[str, list[int]], req: OrderRequest | None) -> int:
+    """:func:`exposure_tenths` from worst fills already counted (``working`` is changed)."""
     if req is not None:
         working.setdefault(req.instrument, [0, 0])[0 if req.side == Side.BUY else 1] += req.qty
     total = 0
@@ -229,8 +233,8 @@ class RiskManager:
                 False, "reducing", f"only orders that reduce the position ({self.state_rule})"
             )
         # Exits on this side count too: they may fill in the same print as this order.
-        same_side_fills = _worst_fills(o for o in open_orders if o.instrument == req.instrument)
-        worst = pos + side * (same_side_fills.get(req.instrument, [0, 0])[0 if side == 1 else 1] + req.qty)
+        working = _worst_fills(open_orders)
+        worst = pos + side * (working.get(req.instrument, [0, 0])[0 if side == 1 else 1] + req.qty)
         if limits.max_position is not None and abs(worst) > limits.max_position:
             return RiskDecision(
                 False,
@@ -239,7 +243,7 @@ class RiskManager:
                 f"above its max position {limits.max_position}",
             )
         if s.max_exposure_tenths is not None:
-            reach = exposure_tenths(ledger, open_orders, req)
+            reach = _exposure(ledger, working, req)
             if reach > s.max_exposure_tenths:
                 return RiskDecision(
                     False,
