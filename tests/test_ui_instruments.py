@@ -107,6 +107,16 @@ def test_symbol_names_only_the_source_that_cannot_tell_its_instrument(tmp_path, 
     s.close()
 
 
+def test_sources_of_different_days_are_told_they_play_one_after_the_other(tmp_path, mbp1_file):
+    s = two(tmp_path, (str(mbp1_file), "sim://open?symbol=NQ&minutes=5"))  # 2024-07-01 evening, 2024-07-02 open
+    (note,) = s.notes
+    assert note.startswith("NQ (2024-07-02) and ES (2024-07-01) do not overlap in time")
+    s.close()
+    s = two(tmp_path)  # the same session of the simulator: nothing to say
+    assert s.notes == ()
+    s.close()
+
+
 # ---------------------------------------------------------------- the window
 
 
@@ -270,3 +280,38 @@ def test_gui_refuses_several_feeds_on_a_live_account_in_one_line(tmp_path):
     assert r.returncode == 2
     ours = [line for line in r.stderr.splitlines() if line.startswith("tapeflow")]
     assert len(ours) == 1 and "--live trades one feed" in ours[0]
+
+
+def test_the_terminal_trades_two_instruments_exactly_as_a_backtest_of_the_same_sources(tmp_path):
+    from backtest_scenario import ENTRY_RULES
+
+    from tapeflow.backtest.runner import run_backtest
+    from tapeflow.backtest.setup import rule_engine_factory
+
+    rules = app_paths(tmp_path).rules_file
+    rules.parent.mkdir(parents=True, exist_ok=True)
+    rules.write_text(ENTRY_RULES)  # entries both ways on diagonal imbalances: both instruments trade
+    s = two(tmp_path, engine=True)
+    fills = []
+    s.account.subscribe(lambda ev: fills.append(ev.fill) if ev.fill is not None else None)
+    play(s)
+    ours = [(f.instrument, f.side, f.qty, f.price, f.ts_ns) for f in fills]
+    s.close()
+    result = run_backtest([open_source(ES_SIM), open_source(NQ_SIM)], rule_engine_factory(rules))
+    theirs = [(f.instrument, f.side, f.qty, f.price, f.ts_ns) for f in result.fills]
+    assert {f[0] for f in theirs} == {"ES", "NQ"} and len(theirs) >= 4  # both instruments traded
+    assert ours == theirs
+
+
+def test_opening_another_file_in_a_window_of_two_goes_back_to_one_chart(tmp_path, qtbot):
+    s = two(tmp_path)
+    w = MainWindow(s, UiSettingsStore(tmp_path / "config" / "ui.ini"),
+                   session_factory=lambda spec: build_session(spec, app_paths(tmp_path), speed=None,
+                                                              use_engine=False, files=s.files))
+    qtbot.addWidget(w)
+    w.select(1)
+    assert w.open_spec("sim://open?seed=5&minutes=5")
+    assert w.footprints == [w.footprint] and "footprint_1" not in w.docks and w.instrument_box is None
+    assert w.selected == 0 and w.docks["dom"].windowTitle() == "DOM" and w.dom.instrument.root == "ES"
+    w.refresh()
+    w.session.close()

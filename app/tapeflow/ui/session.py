@@ -23,6 +23,7 @@ from typing import Any
 from tapeflow.account_files import AccountFiles, open_account_files
 from tapeflow.appdirs import SAMPLE_SOURCE, AppPaths
 from tapeflow.core.instruments import Instrument
+from tapeflow.core.sessions import ns_to_et
 from tapeflow.errors import TapeflowError
 from tapeflow.feeds.base import EventSource
 from tapeflow.feeds.merged import MergedSource
@@ -88,6 +89,7 @@ class TerminalSession:
     files: AccountFiles
     restore_notes: tuple[str, ...] = ()  # what restarting from the journal found (live feeds only)
     tz: str | None = None  # the zone naive CSV times were read in (reopening the workspace reads them so again)
+    notes: tuple[str, ...] = ()  # what the user should know about the sources (the window's status bar)
 
     @property
     def primary(self) -> InstrumentFeed:
@@ -251,7 +253,8 @@ def _build(
         else:  # one replay clock for all: the sources merged into one tape in time order
             replay = Replay(MergedSource(sources), speed=speed, max_batch=REPLAY_MAX_BATCH)
             runner = FeedRunner(PipelineGroup([f.pipeline for f in feeds]), replay)
-        session = TerminalSession(feeds, account, replay, runner, files, restore_notes)
+        session = TerminalSession(feeds, account, replay, runner, files, restore_notes,
+                                  notes=time_gap_notes(sources) if len(sources) > 1 else ())
         undo.pop_all()
     runner.reset = session.reset_flow
     return session
@@ -286,3 +289,22 @@ def reopen_workspace(
         notes.append("none of the last window's sources opens: the sample session instead")
         return build_session(DEFAULT_SOURCE, paths, speed=speed, bar=bar, files=files), notes
     return build_session(specs, paths, speed=speed, symbol=hints, tz=tz, bar=bar, files=files), notes
+
+
+def time_gap_notes(sources: Sequence[EventSource]) -> tuple[str, ...]:
+    """A note for each source whose known time range does not overlap the first's: on one replay
+    clock it plays after the other ends, and at market pace only once the clock has crossed the gap
+    (files of different days; at max speed it follows at once)."""
+    first = sources[0].info
+    if first.start_ns is None or first.end_ns is None:
+        return ()
+    out = []
+    for src in sources[1:]:
+        info = src.info
+        if info.start_ns is None or info.end_ns is None:
+            continue
+        if info.start_ns > first.end_ns or info.end_ns < first.start_ns:
+            out.append(f"{info.instrument.root} ({ns_to_et(info.start_ns):%Y-%m-%d}) and {first.instrument.root} "
+                       f"({ns_to_et(first.start_ns):%Y-%m-%d}) do not overlap in time: on one replay clock one plays "
+                       "after the other (at once at max speed, after the gap at market pace)")
+    return tuple(out)
