@@ -178,7 +178,7 @@ def test_a_dom_click_on_nq_makes_an_nq_order(window):
     assert order.instrument == "NQ" and order.side == Side.BUY and order.limit_price == bid
 
 
-def test_the_kill_switch_flattens_both_instruments(window):
+def test_the_kill_switch_flattens_both_instruments(window, tmp_path):
     s = window.session
     play(s, 30_000)
     for root in ("ES", "NQ"):
@@ -186,6 +186,14 @@ def test_the_kill_switch_flattens_both_instruments(window):
     play(s, 5_000)
     held = {r: p.qty for r, p in s.account.ledger.positions.items()}
     assert held == {"ES": 1, "NQ": 1}
+    window.refresh()
+    QtWidgets.QApplication.processEvents()
+    table = window.risk.positions  # the risk panel: a row per instrument, then the account's totals
+    assert [(table.item(i, 0).text(), table.item(i, 1).text()) for i in range(table.rowCount())] == \
+        [("ES", "+1"), ("NQ", "+1")]
+    assert sum(r.exposure_tenths for r in window.last_snapshot.account.instruments) == 20  # 1 ES + 1 NQ
+    assert "<td>2 ES-equivalent</td>" in window.risk.figures.text()  # the account total
+    shot(window, "two_instruments_long_both", tmp_path)
     window.risk.kill("test")
     play(s, 5_000)
     assert s.account.kill_switch.latched
