@@ -4,6 +4,7 @@ switch on all, and the instruments and layout reopened at the next start."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -94,6 +95,27 @@ def test_two_sources_have_their_own_pipeline_on_one_account_and_one_replay(tmp_p
     s.close()
 
 
+def test_one_replay_clock_a_jump_back_rebuilds_both_instruments_as_if_played_from_the_start(tmp_path):
+    s = two(tmp_path)
+    a, b = alone(ES_SIM), alone(NQ_SIM)
+    minute = 60_000_000_000
+    target = int(min(a["ts_event"][0], b["ts_event"][0])) + 7 * minute + 123
+
+    async def go() -> None:
+        await s.runner.jump_to(target + 3 * minute)  # forward: both instruments to the same time
+        assert all(target + 2 * minute < f.pipeline.flow.last_ts < target + 3 * minute for f in s.feeds)
+        await s.runner.jump_to(target)  # and back
+
+    asyncio.run(go())
+    for feed, rows in zip(s.feeds, (a, b), strict=True):
+        fresh = Pipeline(feed.instrument)
+        fresh.process(rows[rows["ts_event"] < target])
+        assert feed.pipeline.flow.bars().same_as(fresh.flow.bars()), feed.instrument.root
+    before = [int(np.searchsorted(rows["ts_event"], target)) for rows in (a, b)]
+    assert s.replay.position == sum(before)  # the merged tape stands at the target for both
+    s.close()
+
+
 def test_a_second_source_of_one_instrument_and_a_live_feed_among_several_are_refused(tmp_path):
     with pytest.raises(TapeflowError, match="a second ES source"):
         two(tmp_path, (ES_SIM, "sim://open?seed=3"))
@@ -140,6 +162,8 @@ def test_two_instruments_open_side_by_side_one_chart_each(window):
     for fp, feed in zip(window.footprints, window.session.feeds, strict=True):
         assert fp.isVisible() and fp.instrument is feed.instrument
         assert np.array_equal(fp.item.bars.close, feed.pipeline.flow.bars().close)
+    # the webhook receiver of this window takes alerts for both, each for its feed's month (2024-07-02: U4)
+    assert window.webhook.instruments == {"ESU4", "NQU4"}
     # side by side: same top edge, NQ to the right of ES
     g_es, g_nq = (window.docks[n].geometry() for n in ("footprint", "footprint_1"))
     assert g_es.top() == g_nq.top() and g_es.right() < g_nq.left()
@@ -318,7 +342,15 @@ def test_opening_another_file_in_a_window_of_two_goes_back_to_one_chart(tmp_path
                                                               use_engine=False, files=s.files))
     qtbot.addWidget(w)
     w.select(1)
-    assert w.open_spec("sim://open?seed=5&minutes=5")
+    loop = asyncio.new_event_loop()  # the new session's feed task starts on the window's loop
+    asyncio.set_event_loop(loop)
+    try:
+        assert w.open_spec("sim://open?seed=5&minutes=5")
+    finally:
+        w.session.runner.cancel()
+        loop.run_until_complete(asyncio.sleep(0))
+        asyncio.set_event_loop(None)
+        loop.close()
     assert w.footprints == [w.footprint] and "footprint_1" not in w.docks and w.instrument_box is None
     assert w.selected == 0 and w.docks["dom"].windowTitle() == "DOM" and w.dom.instrument.root == "ES"
     w.refresh()
