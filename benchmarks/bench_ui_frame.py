@@ -211,6 +211,7 @@ def run(spec: str | list[str], bar: str, *, panes: bool, seconds: float, preload
             pane.update_from = timed(pane.update_from, pane_ms[name].append)
 
         frames: list[float] = []
+        cpu_ms: list[float] = []  # the frame's CPU time on this thread: what other processes' load does not inflate
         paint_ms: list[float] = []
         phase_frames: dict[int, list[float]] = defaultdict(list)  # by the window's phase (which panes refresh)
         phase_paint: dict[int, list[float]] = defaultdict(list)
@@ -220,7 +221,7 @@ def run(spec: str | list[str], bar: str, *, panes: bool, seconds: float, preload
         frame = getattr(window, "tick", window.refresh)  # what the window's frame timer runs
 
         def tick() -> None:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             next_phase = (getattr(window, "_phase", 0) + 1) % 3
             if profiler is not None and (profile_phase is None or profile_phase == next_phase):
                 profiler.enable()
@@ -236,6 +237,7 @@ def run(spec: str | list[str], bar: str, *, panes: bool, seconds: float, preload
             if profiler is not None:
                 profiler.disable()
             frames.append((time.perf_counter() - t0) * 1000)
+            cpu_ms.append((time.thread_time() - c0) * 1000)
             if panes:
                 phase = getattr(window, "_phase", 0)
                 phase_frames[phase].append(frames[-1])
@@ -306,7 +308,7 @@ def run(spec: str | list[str], bar: str, *, panes: bool, seconds: float, preload
         st.sort_stats("tottime").print_stats(30)
         st.sort_stats("cumulative").print_stats(40)
     return {
-        "events": events, "wall": wall, "preloaded": pre, "frames": frames, "paint": paint_ms,
+        "events": events, "wall": wall, "preloaded": pre, "frames": frames, "cpu": cpu_ms, "paint": paint_ms,
         "gaps": gaps, "pane_ms": dict(pane_ms), "phase_frames": dict(phase_frames), "phase_paint": dict(phase_paint),
         "table_paint": dict(table_paint), "bars": n_bars, "levels": levels,
         "x_span": x1 - x0, "y_span": y1 - y0,
@@ -318,7 +320,7 @@ def pooled(runs: list[dict]) -> dict:
     out = dict(runs[-1])
     out["events"] = sum(r["events"] for r in runs)
     out["wall"] = sum(r["wall"] for r in runs)
-    for key in ("frames", "paint", "gaps"):
+    for key in ("frames", "cpu", "paint", "gaps"):
         out[key] = [x for r in runs for x in r[key]]
     for key in ("pane_ms", "phase_frames", "phase_paint", "table_paint"):
         out[key] = {name: [x for r in runs for x in r[key].get(name, [])] for name in {n for r in runs for n in r[key]}}
@@ -345,6 +347,7 @@ def table(title: str, got: dict, base: dict) -> None:
     row("frame time p50", pct(f, 0.5), "ms", pct(bf, 0.5))
     row("frame time p95", pct(f, 0.95), "ms", pct(bf, 0.95))
     row("frame time max", max(f, default=float("nan")), "ms", max(bf, default=float("nan")))
+    row("frame CPU time p50 / p95 (this thread)", f"{pct(got['cpu'], 0.5):.2f} / {pct(got['cpu'], 0.95):.2f}", "ms")
     row("  of which paint p95", pct(got["paint"], 0.95), "ms")
     for name in sorted(got["pane_ms"], key=lambda n: (PANES.index(n.split("_")[0]), n)):
         xs = got["pane_ms"].get(name, [])
@@ -366,7 +369,7 @@ def table(title: str, got: dict, base: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=12.0, help="wall seconds of replay per run (default 12)")
-    ap.add_argument("--profile", action="store_true", help="cProfile the frame ticks of the sim run")
+    ap.add_argument("--profile", action="store_true", help="cProfile the frame ticks of the sim runs (one and two)")
     ap.add_argument("--profile-phase", type=int, default=None, choices=sorted(PHASES), metavar="N",
                     help="with --profile, only the frames of this phase (0 DOM, 1 tape/log/profile, 2 full chart)")
     ap.add_argument("--shots", type=Path, default=None, help="save window and pane screenshots here")
@@ -391,15 +394,15 @@ def main() -> None:
           f"{args.runs} runs pooled")
     table("simulator (NQ, RTH density)", got, base)
     if not args.no_two:
-        got2 = pooled([run([SIM_SPEC_ES, SIM_SPEC], SIM_BAR, panes=True, profile=False,
+        got2 = pooled([run([SIM_SPEC_ES, SIM_SPEC], SIM_BAR, panes=True, profile=args.profile and k == 0,
                            shots=args.shots if k == 0 else None, tag="two", **common) for k in range(args.runs)])
         table("two instruments (ES + NQ simulators side by side, two footprints; baseline: NQ alone above)",
               got2, got)
-        print(f"\n{'frame time':14} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'events/s':>12}")
+        print(f"\n{'frame time':14} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'CPU p95 ms':>11} {'events/s':>12}")
         for name, r in (("one (NQ)", got), ("two (ES+NQ)", got2)):
             f = r["frames"]
             print(f"{name:14} {pct(f, 0.5):8.2f} {pct(f, 0.95):8.2f} {max(f, default=float('nan')):8.2f} "
-                  f"{r['events'] / r['wall']:12,.0f}")
+                  f"{pct(r['cpu'], 0.95):11.2f} {r['events'] / r['wall']:12,.0f}")
     if REAL_FILE.is_file() and not args.no_file:
         common = {"seconds": args.seconds, "preload_bars": 0, "trace_slow": args.trace_slow,
                   "profile_phase": None}
