@@ -355,3 +355,29 @@ def test_opening_another_file_in_a_window_of_two_goes_back_to_one_chart(tmp_path
     assert w.selected == 0 and w.docks["dom"].windowTitle() == "DOM" and w.dom.instrument.root == "ES"
     w.refresh()
     w.session.close()
+
+
+def test_gui_without_feeds_reopens_the_last_instruments_and_reports_a_source_that_is_gone(tmp_path, mbp1_file):
+    import shutil
+
+    es_file = shutil.copy(mbp1_file, tmp_path / "es.dbn.zst")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", TAPEFLOW_HOME=str(tmp_path / "home"))
+
+    def gui(*args: str) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", "tapeflow.cli", "gui", *args, "--speed", "max", "--screenshot",
+               str(tmp_path / "shot.png"), "--after", "0.3"]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=90)
+
+    def saved() -> list[str]:
+        return [e["spec"] for e in workspace_sources_saved(UiSettingsStore(tmp_path / "home" / "config" / "ui.ini"))]
+
+    assert gui(str(es_file), "--feed", NQ_SIM).returncode == 0
+    assert saved() == [str(es_file), NQ_SIM]
+    r = gui()  # no feed: the same two again (closing saves them again)
+    assert r.returncode == 0 and saved() == [str(es_file), NQ_SIM] and "not reopened" not in r.stderr
+    os.remove(es_file)
+    r = gui()
+    assert r.returncode == 0, r.stderr
+    (line,) = [x for x in r.stderr.splitlines() if x.startswith("tapeflow:")]
+    assert "not reopened" in line and "es.dbn.zst: no such file" in line
+    assert saved() == []  # NQ alone was a one-source window: the next start opens the sample

@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     if args.live and len(feeds) > 1:
         raise TapeflowError(f"--live trades one feed: open one source, not {len(feeds)} (several feeds trade on paper)")
     opts = LaunchOptions(speed=args.speed, symbol=args.symbol, tz=args.tz, bar=args.bar, theme=args.theme,
-                         screenshot=args.screenshot, after_s=args.after, live=args if args.live else None)
+                         screenshot=args.screenshot, after_s=args.after, live=args if args.live else None,
+                         reopen=not feeds)
     if len(feeds) == 1:
         opts = dataclasses.replace(opts, source=feeds[0])
     elif feeds:

@@ -34,6 +34,7 @@ class LaunchOptions:
 
     source: str = DEFAULT_SOURCE
     sources: tuple[str, ...] = ()  # several feeds, one per instrument (then ``source`` is the first)
+    reopen: bool = False  # no feed was named: reopen the last window of several instruments, if any
     speed: float | None = 1.0
     symbol: str | None = None
     tz: str | None = None
@@ -71,7 +72,7 @@ def run_terminal(opts: LaunchOptions) -> int:
         if opts.sources:
             session = build_session(opts.sources, paths, speed=opts.speed, symbol=opts.symbol, tz=opts.tz,
                                     bar=opts.bar, files=files)
-        elif opts.source == DEFAULT_SOURCE and opts.live is None and (saved := workspace_sources_saved(store)):
+        elif opts.reopen and opts.live is None and (saved := workspace_sources_saved(store)):
             session, notes = reopen_workspace(saved, paths, speed=opts.speed, bar=opts.bar, files=files)
         else:
             session = factory(opts.source)
