@@ -165,8 +165,12 @@ def test_two_instruments_open_side_by_side_one_chart_each(window):
     # the webhook receiver of this window takes alerts for both, each for its feed's month (2024-07-02: U4)
     assert window.webhook.instruments == {"ESU4", "NQU4"}
     # side by side: same top edge, NQ to the right of ES
-    g_es, g_nq = (window.docks[n].geometry() for n in ("footprint", "footprint_1"))
-    assert g_es.top() == g_nq.top() and g_es.right() < g_nq.left()
+    for _ in range(2):  # as opened, and after View > Reset layout
+        g_es, g_nq = (window.docks[n].geometry() for n in ("footprint", "footprint_1"))
+        assert g_es.top() == g_nq.top() and g_es.right() < g_nq.left()
+        assert window.docks["delta"].geometry().top() > g_es.bottom()  # the delta pane below the charts
+        window.reset_layout()
+        QtWidgets.QApplication.processEvents()
 
 
 def test_selecting_nq_moves_the_dom_tape_delta_and_signal_log_to_nq(window, qtbot):
