@@ -17,8 +17,8 @@ from test_ui_support import shot
 from tapeflow.appdirs import app_paths
 from tapeflow.core.events import EVENT_DTYPE, Side
 from tapeflow.errors import TapeflowError
-from tapeflow.feeds.merged import MergedSource
 from tapeflow.feeds.open import open_source
+from tapeflow.feeds.tagged_merge import TaggedMerge
 from tapeflow.flow.state import FlowSettings
 from tapeflow.pipeline import Pipeline
 from tapeflow.trading.orders import OrderRequest, Source
@@ -68,7 +68,7 @@ def test_merged_tape_is_in_time_order_with_ties_to_the_source_listed_first():
             super().__init__(batches)
             self.info = open_source(f"sim://?symbol={root}").info
 
-    merged = np.concatenate(list(MergedSource([Src(es, "ES"), Src(nq, "NQ")], batch_rows=2)))
+    merged = np.concatenate(list(TaggedMerge([Src(es, "ES"), Src(nq, "NQ")], batch_rows=2)))
     assert merged["ts_event"].tolist() == [5, 10, 20, 20, 25, 30]
     assert merged["instrument_id"].tolist() == [1, 0, 0, 1, 1, 0]  # the tie at 20: ES (listed first) first
     assert merged["price"].tolist() == [9, 1, 1, 9, 9, 2]

@@ -2,7 +2,7 @@
 
 Why: one terminal session follows several sources, each with its own :class:`Pipeline` (flow state,
 rule engine, auto-trader), all on one account. The sources arrive as one tape
-(:class:`~tapeflow.feeds.merged.MergedSource`, each row tagged with its source's index in
+(:class:`~tapeflow.feeds.tagged_merge.TaggedMerge`, each row tagged with its source's index in
 ``instrument_id``); each run of rows of one source goes to that source's pipeline before the next
 run is looked at, so the account and its risk limits see the instruments' events in time order, as
 in a multi-instrument backtest (:mod:`tapeflow.backtest.multi`).

@@ -26,9 +26,9 @@ from tapeflow.core.instruments import Instrument
 from tapeflow.core.sessions import ns_to_et
 from tapeflow.errors import TapeflowError
 from tapeflow.feeds.base import EventSource
-from tapeflow.feeds.merged import MergedSource
 from tapeflow.feeds.open import open_source
 from tapeflow.feeds.replay import Replay
+from tapeflow.feeds.tagged_merge import TaggedMerge
 from tapeflow.flow.state import FlowSettings, FlowState
 from tapeflow.pipeline import Pipeline, PipelineSnapshot
 from tapeflow.pipeline_group import PipelineGroup
@@ -168,7 +168,7 @@ def build_session(
     instrument alone (a CSV file), so ``gui es.dbn.zst nq.csv --symbol NQ`` works (``symbol`` may
     also be one per source, as a reopened workspace gives them); they
     must be of different instruments, files or the simulator (a live feed cannot wait for a replay
-    clock), and are merged in time order onto one replay (:mod:`tapeflow.feeds.merged`)."""
+    clock), and are merged in time order onto one replay (:mod:`tapeflow.feeds.tagged_merge`)."""
     specs = [spec] if isinstance(spec, str) else list(spec)
     if len(specs) == 1 and (symbol is None or isinstance(symbol, str)):
         sources = [open_source(specs[0], symbol=symbol, tz=tz)]
@@ -251,7 +251,7 @@ def _build(
             replay = Replay(sources[0], speed=speed, max_batch=REPLAY_MAX_BATCH)
             runner = FeedRunner(feeds[0].pipeline, replay)
         else:  # one replay clock for all: the sources merged into one tape in time order
-            replay = Replay(MergedSource(sources), speed=speed, max_batch=REPLAY_MAX_BATCH)
+            replay = Replay(TaggedMerge(sources), speed=speed, max_batch=REPLAY_MAX_BATCH)
             runner = FeedRunner(PipelineGroup([f.pipeline for f in feeds]), replay)
         session = TerminalSession(feeds, account, replay, runner, files, restore_notes,
                                   notes=time_gap_notes(sources) if len(sources) > 1 else ())

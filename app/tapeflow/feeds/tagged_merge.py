@@ -1,4 +1,5 @@
-"""Several sources as one tape in time order: what lets one replay clock drive several instruments.
+"""Several sources as one tape in time order, each row tagged with its source: what lets one replay
+clock drive the terminal's several instruments, each source into its own pipeline.
 
 Why one tape: the terminal's replay controls (speed, pause, jump, step a bar) must move every open
 instrument together, and the instruments share one account, so an ES signal at 10:00:01 has to see
@@ -28,8 +29,9 @@ MERGED_BATCH_ROWS = 8192
 are gathered into batches this size, so the replay store grows in large steps."""
 
 
-class MergedSource:
-    """An :class:`EventSource` over ``sources`` in ``ts_event`` order, rows tagged by source index."""
+class TaggedMerge:
+    """An :class:`EventSource` over ``sources`` in ``ts_event`` order, rows tagged by source index
+    (the terminal routes on the source; a receiver that only feeds a broker renumbers ids instead)."""
 
     def __init__(self, sources: Sequence[EventSource], *, batch_rows: int = MERGED_BATCH_ROWS) -> None:
         if not sources:
