@@ -205,7 +205,7 @@ class RithmicSession:
         """Log into ``plants`` that are not open yet (those already open are left as they are)."""
         wanted = _check_plants(plants)
         async with self._lock:
-            if self.state.phase is Phase.FORCED_OUT:
+            if wanted & self._forced:  # never fight the other session: the user reconnects by hand
                 raise SessionError(f"rithmic session {self.state}")
             self._closing = False
             new = [p for p in PLANTS if p in wanted and p not in self._wanted]
@@ -250,8 +250,11 @@ class RithmicSession:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             self._watchers.clear()
-            with contextlib.suppress(Exception):
-                await self.client.disconnect()
+            for name in self._wanted:
+                plant = self.client.plants[name]
+                plant._subscriptions.clear()
+                with contextlib.suppress(Exception):
+                    await self._stop_plant(plant, logout=True)
             self._up.clear()
             self._forced.clear()
             self._depth_subs.clear()
@@ -345,11 +348,16 @@ class RithmicSession:
         self._errors.pop(name, None)
         self.logins[name] = self.logins.get(name, 0) + 1
 
-    async def _stop_plant(self, plant: Any) -> None:
-        await plant._stop_background_tasks()
+    async def _stop_plant(self, plant: Any, *, logout: bool = False) -> None:
+        """Close the socket first, then stop the plant's tasks: its reader then ends by itself (on
+        Python 3.11 a cancel landing on the reader's 0.1 s ``wait_for`` timeout can be swallowed)."""
+        if logout and plant.is_connected:
+            await plant._logout()
         if plant.ws is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(plant.ws.close(), 2.0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(plant._stop_background_tasks(), 2.0)
 
     async def _plant_up(self, name: str) -> None:
         for fn in list(self._hooks.get(name, ())):
