@@ -65,15 +65,18 @@ def test_open_logs_into_only_the_plants_asked_for_with_the_settings_app_name():
     run(main)
 
 
-def test_a_refused_login_is_a_clear_error_that_never_shows_the_password():
+def test_a_refused_login_says_rithmics_reason_and_never_shows_the_password(caplog):
     async def main(server: FakeRithmic) -> None:
         session = session_for(server, password="hunter2-wrong")
         with pytest.raises(SessionError) as err:
             await session.open({"ticker"})
-        assert "rithmic ticker plant: login failed" in str(err.value) and "hunter2-wrong" not in str(err.value)
+        assert str(err.value) == "rithmic ticker plant: login failed: refused by Rithmic: permission denied"
         assert session.state.phase is Phase.CLOSED
 
-    run(main)
+    with caplog.at_level("DEBUG"):
+        run(main)
+    assert "Rithmic returned an error" in caplog.text  # the library's own report, logged ...
+    assert "hunter2-wrong" not in caplog.text  # ... with the password masked
 
 
 def test_a_dropped_plant_is_logged_in_again_by_the_session_with_its_hooks_and_market_data():

@@ -47,8 +47,9 @@ log = logging.getLogger(__name__)
 PLANTS = ("ticker", "order", "pnl", "history")
 """Plants a session can open, in login order (the P&L plant needs the order plant's accounts)."""
 FORCED_LOGOUT = 77
+LOGIN_RESPONSE = 11
 FORCED_OUT_REASON = "another session logged in with this user"
-_SMALL_FRAME = 64  # a ForcedLogout frame carries only its template id: only frames this small are decoded
+_SMALL_FRAME = 160  # ForcedLogout and refused logins are small: only frames this small are decoded
 
 
 class Phase(StrEnum):
@@ -72,6 +73,41 @@ class SessionState:
 
 class SessionError(TapeflowError):
     """A plant could not be opened, or the session was forced out / closed."""
+
+
+class _Redact(logging.Filter):
+    """Masks the password in the library's log records: its errors quote the whole login request
+    (``Rithmic returned an error=... for the request={... 'password': ...}``) at ERROR level."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secret:
+            return True
+        text = record.getMessage()
+        if self.secret in text:
+            record.msg, record.args = text.replace(self.secret, "***"), None
+        if record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info).replace(self.secret, "***")
+            record.exc_info = None
+        return True
+
+
+def _login_refusal(frame: bytes) -> str | None:
+    """Rithmic's reason if ``frame`` is a refused login response (template 11, rp_code not 0)."""
+    from async_rithmic.protocol_buffers import response_login_pb2
+
+    msg = response_login_pb2.ResponseLogin()
+    try:
+        msg.ParseFromString(frame[4:])
+    except Exception:
+        return None
+    codes = list(msg.rp_code)
+    if not codes or codes[0] == "0":
+        return None
+    return " ".join(codes[1:]) or f"rp_code {codes[0]}"
 
 
 def _frame_template_id(frame: bytes) -> int | None:
@@ -128,6 +164,9 @@ class RithmicSession:
         self._listeners: list[Callable[[SessionState], None]] = []
         self._depth_subs: set[tuple[str, str]] = set()
         self._hooked: set[str] = set()
+        self._refusals: dict[str, str] = {}  # plant -> Rithmic's reason for the last refused login
+        self._redact = _Redact(password)
+        self._redacting = False
         self._closing = False
         self._lock = asyncio.Lock()
         self._changed = asyncio.Event()
@@ -259,6 +298,7 @@ class RithmicSession:
             self._forced.clear()
             self._depth_subs.clear()
             self._wanted = []
+            self._redact_logs(False)
             self._set_state()
 
     # ------------------------------------------------------------------ market depth (ticker plant)
@@ -308,10 +348,16 @@ class RithmicSession:
 
         async def recv() -> bytes:
             frame = await read()
-            if len(frame) <= _SMALL_FRAME and _frame_template_id(frame) == FORCED_LOGOUT:
-                log.warning("rithmic %s plant: forced logout (%s)", name, FORCED_OUT_REASON)
-                self._forced.add(name)
-                plant._disconnect_event.set()
+            if len(frame) <= _SMALL_FRAME:
+                template = _frame_template_id(frame)
+                if template == FORCED_LOGOUT:
+                    log.warning("rithmic %s plant: forced logout (%s)", name, FORCED_OUT_REASON)
+                    self._forced.add(name)
+                    plant._disconnect_event.set()
+                elif template == LOGIN_RESPONSE:
+                    refusal = _login_refusal(frame)
+                    if refusal is not None:
+                        self._refusals[name] = refusal
             return frame
 
         plant._recv = recv
@@ -320,6 +366,8 @@ class RithmicSession:
         """Connect and log in one plant with only its I/O tasks (never the library's reconnect loop)."""
         plant = self.client.plants[name]
         self._hook_frames(name, plant)
+        self._redact_logs(True)
+        self._refusals.pop(name, None)
         await self._stop_plant(plant)
         plant._disconnect_event.clear()
         try:
@@ -335,7 +383,9 @@ class RithmicSession:
         except Exception as e:
             await self._stop_plant(plant)
             text = self._scrub(str(e) or e.__class__.__name__)
-            if isinstance(e, TimeoutError):
+            if name in self._refusals:
+                text = f"refused by Rithmic: {self._refusals[name]}"
+            elif isinstance(e, TimeoutError):
                 text = f"no answer within {self.login_timeout_s:g} s"
             raise SessionError(f"rithmic {name} plant: login failed: {text}") from None
         finally:
@@ -347,6 +397,16 @@ class RithmicSession:
         self._up.add(name)
         self._errors.pop(name, None)
         self.logins[name] = self.logins.get(name, 0) + 1
+
+    def _redact_logs(self, on: bool) -> None:
+        """Mask the password in the plants' loggers while this session is open."""
+        if on == self._redacting:
+            return
+        self._redacting = on
+        for plant in self.client.plants.values():
+            logger = getattr(plant, "logger", None)
+            if logger is not None:
+                (logger.addFilter if on else logger.removeFilter)(self._redact)
 
     async def _stop_plant(self, plant: Any, *, logout: bool = False) -> None:
         """Close the socket first, then stop the plant's tasks: its reader then ends by itself (on
