@@ -135,34 +135,46 @@ class DepthBook:
         if any(len(f) != n for f in fields):
             self.stats.skip("depth update with mismatched order fields")
             return []
-        touched = [False, False]
+        touched = [False, False]  # a side changed at a price it shows (or could show)
         for kind, tx, px, size, oid in zip(*fields, strict=True):
             side = _SIDE.get(int(tx))
             if side is None:
                 self.stats.skip("depth update without side")
                 continue
             if kind == DELETE:
-                if self._remove(side, oid) is None:
+                old = self._remove(side, oid)
+                if old is None:
                     self.stats.skip("depth delete of an unknown order")
                     continue
+                touched[side] = touched[side] or self._visible(side, old[0])
             elif kind in (NEW, CHANGE):
                 price = points_to_ticks(float(px), self.inst, self.stats)
                 if price is None:
                     continue
-                if self._remove(side, oid) is None and kind == CHANGE:
+                old = self._remove(side, oid)
+                if old is None and kind == CHANGE:
                     self.stats.skip("depth change of an unknown order (added)")
                 if size > 0:
                     self._add(side, oid, price, int(size))
+                touched[side] = (touched[side] or self._visible(side, price)
+                                 or (old is not None and self._visible(side, old[0])))
             else:
                 self.stats.skip(f"depth update type {kind} not known")
-                continue
-            touched[side] = True
         ts_event, ts_recv = message_times(msg)
         out: list[Row] = []
         for side in (0, 1):
             if touched[side]:
                 out.extend(self._diff(side, ts_event, ts_recv, 0))
         return out
+
+    def _visible(self, side: int, price: int) -> bool:
+        """``price`` is at or better than the worst level shown on ``side`` (or the side shows fewer
+        than ``levels`` prices): a change there can change the slots; one further out cannot."""
+        shown = self._top[side]
+        if len(shown) < self.levels:
+            return True
+        worst = shown[-1][0]
+        return price >= worst if side == 0 else price <= worst
 
     def _add(self, side: int, oid: str, price: int, size: int) -> None:
         self._orders[(side, oid)] = (price, size)

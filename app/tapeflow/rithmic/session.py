@@ -49,7 +49,10 @@ PLANTS = ("ticker", "order", "pnl", "history")
 FORCED_LOGOUT = 77
 LOGIN_RESPONSE = 11
 FORCED_OUT_REASON = "another session logged in with this user"
-_SMALL_FRAME = 160  # ForcedLogout and refused logins are small: only frames this small are decoded
+_SMALL_FRAME = 160  # ForcedLogout and refused logins are small: only frames this small are looked at
+_TEMPLATE_TAG = b"\x98\xb6\x4b"  # the protobuf key of ``template_id`` (field 154467, varint)
+_WATCHED = (_TEMPLATE_TAG + bytes([FORCED_LOGOUT]), _TEMPLATE_TAG + bytes([LOGIN_RESPONSE]))
+"""A frame is decoded only if it holds one of these byte strings (a cheap test on every frame)."""
 
 
 class Phase(StrEnum):
@@ -108,6 +111,14 @@ def _login_refusal(frame: bytes) -> str | None:
     if not codes or codes[0] == "0":
         return None
     return " ".join(codes[1:]) or f"rp_code {codes[0]}"
+
+
+def watched_template(frame: bytes) -> int | None:
+    """The template id of a frame the session watches (ForcedLogout, login response), else None;
+    a byte-string test first, so the frames of the market-data stream cost next to nothing."""
+    if len(frame) > _SMALL_FRAME or not (_WATCHED[0] in frame or _WATCHED[1] in frame):
+        return None
+    return _frame_template_id(frame)
 
 
 def _frame_template_id(frame: bytes) -> int | None:
@@ -348,8 +359,8 @@ class RithmicSession:
 
         async def recv() -> bytes:
             frame = await read()
-            if len(frame) <= _SMALL_FRAME:
-                template = _frame_template_id(frame)
+            template = watched_template(frame)
+            if template is not None:
                 if template == FORCED_LOGOUT:
                     log.warning("rithmic %s plant: forced logout (%s)", name, FORCED_OUT_REASON)
                     self._forced.add(name)
