@@ -124,3 +124,39 @@ def test_a_forced_logout_is_its_own_state_and_the_session_does_not_log_in_again_
         await other.close()
 
     run(main)
+
+
+def test_while_the_gateway_does_not_answer_logins_the_session_retries_says_why_and_comes_back():
+    async def main(server: FakeRithmic) -> None:
+        session = session_for(server)
+        session.login_timeout_s = 0.2
+
+        async def broken_hook() -> None:
+            raise RuntimeError("reconciliation failed")
+
+        session.on_plant_up("ticker", broken_hook)  # a failing hook is logged, never blocks the session
+        await session.open({"ticker"})
+        assert session.state.phase is Phase.UP
+        server.hold_logins = True
+        await server.drop(server.live(TICKER)[0])
+        await until(lambda: "no answer within 0.2 s" in session.state.reason, "the reason")
+        assert session.state.phase is Phase.RECONNECTING
+        assert session.state.reason.startswith("ticker plant connection lost (last error: ticker: rithmic ticker plant")
+        server.hold_logins = False
+        await until(lambda: session.state.phase is Phase.UP, "UP again")
+        assert session.logins == {"ticker": 2}
+        await session.close()
+
+    run(main)
+
+
+def test_a_login_that_never_answers_is_an_error_after_the_timeout():
+    async def main(server: FakeRithmic) -> None:
+        server.hold_logins = True
+        session = session_for(server)
+        session.login_timeout_s = 0.2
+        with pytest.raises(SessionError, match=r"rithmic ticker plant: login failed: no answer within 0\.2 s"):
+            await session.open({"ticker"})
+        assert session.state.phase is Phase.CLOSED
+
+    run(main)
