@@ -23,7 +23,7 @@ from tapeflow.core.events import Flag, Kind, Side, concat
 from tapeflow.feeds.live_feed import Backoff
 from tapeflow.feeds.live_rithmic import RithmicLiveSource
 from tapeflow.flow.book import OrderBook
-from tapeflow.rithmic import FORCED_OUT_REASON, Phase
+from tapeflow.rithmic import FORCED_OUT_REASON, Phase, RithmicSession
 
 SSBOE = 1_719_878_400
 FAST = Backoff(initial_s=0.01, max_s=0.05, jitter=0.0)
@@ -54,6 +54,14 @@ class Reader:
             await self.task
 
 
+async def depth_feed(server: FakeRithmic) -> tuple[RithmicSession, Reader]:
+    """A session and an ES depth feed on it, read until the first depth snapshot is in."""
+    session = session_for(server)
+    reader = Reader(RithmicLiveSource("ES", session=session, backoff=FAST))
+    await until(lambda: reader.count(Kind.CLEAR) == 1, "the depth snapshot")
+    return session, reader
+
+
 def run(main: Callable[[FakeRithmic, FakeTicker], Awaitable[None]]) -> None:
     async def go() -> None:
         async with FakeRithmic() as server:
@@ -69,9 +77,7 @@ def run(main: Callable[[FakeRithmic, FakeTicker], Awaitable[None]]) -> None:
 
 def test_trades_and_market_depth_reach_our_events_and_the_dom_at_exact_ticks():
     async def main(server: FakeRithmic, ticker: FakeTicker) -> None:
-        session = session_for(server)
-        reader = Reader(RithmicLiveSource("ES", session=session, backoff=FAST))
-        await until(lambda: reader.count(Kind.CLEAR) == 1, "the depth snapshot")
+        session, reader = await depth_feed(server)
         await ticker.trade("ESZ6", 5529.25, 2, BUY, ssboe=SSBOE, nsecs=1_500)
         await ticker.depth("ESZ6", [(DELETE, "a1", SELL, 5529.25, 0), (NEW, "a2", SELL, 5529.5, 6)], ssboe=SSBOE,
                            nsecs=1_700)
@@ -104,9 +110,7 @@ def test_trades_and_market_depth_reach_our_events_and_the_dom_at_exact_ticks():
 
 def test_after_a_dropped_ticker_plant_the_feed_resubscribes_restates_the_book_and_reports_the_outage():
     async def main(server: FakeRithmic, ticker: FakeTicker) -> None:
-        session = session_for(server)
-        reader = Reader(RithmicLiveSource("ES", session=session, backoff=FAST))
-        await until(lambda: reader.count(Kind.CLEAR) == 1, "the depth snapshot")
+        session, reader = await depth_feed(server)
         (conn,) = server.live()
         await server.drop(conn)
         ticker.rest("ESZ6", "b9", BUY, 5529.0, 10)  # the book moves while we are away
@@ -128,9 +132,7 @@ def test_after_a_dropped_ticker_plant_the_feed_resubscribes_restates_the_book_an
 
 def test_a_forced_logout_shows_on_the_feed_and_nothing_logs_in_again_by_itself():
     async def main(server: FakeRithmic, ticker: FakeTicker) -> None:
-        session = session_for(server)
-        reader = Reader(RithmicLiveSource("ES", session=session, backoff=FAST))
-        await until(lambda: reader.count(Kind.CLEAR) == 1, "the depth snapshot")
+        session, reader = await depth_feed(server)
         other = session_for(server, app_name="another-terminal")
         await other.open({"ticker"})  # the same user elsewhere
         await until(lambda: session.state.phase is Phase.FORCED_OUT, "FORCED_OUT")
