@@ -117,6 +117,8 @@ def test_a_forced_logout_is_its_own_state_and_the_session_does_not_log_in_again_
         assert len(ticker_logins(server)) == 2 and other.state.phase is Phase.UP
         with pytest.raises(SessionError, match=FORCED_OUT_REASON):
             await ours.open({"ticker"})
+        with pytest.raises(SessionError, match="rithmic ticker plant is not logged in"):  # not the library's 60 s wait
+            await ours.client.subscribe_to_market_data("ESZ6", "CME", 1)
         await ours.reconnect()  # by hand: the user chose this terminal
         assert ours.state.phase is Phase.UP and len(ticker_logins(server)) == 3
         await until(lambda: other.state.phase is Phase.FORCED_OUT, "the other session forced out")

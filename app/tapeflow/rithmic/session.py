@@ -175,6 +175,7 @@ class RithmicSession:
         self._listeners: list[Callable[[SessionState], None]] = []
         self._depth_subs: set[tuple[str, str]] = set()
         self._hooked: set[str] = set()
+        self._logging_in: set[str] = set()
         self._refusals: dict[str, str] = {}  # plant -> Rithmic's reason for the last refused login
         self._redact = _Redact(password)
         self._redacting = False
@@ -350,8 +351,10 @@ class RithmicSession:
         return text.replace(self._password, "***") if self._password else text
 
     def _hook_frames(self, name: str, plant: Any) -> None:
-        """See ForcedLogout (77) on this plant: an instance attribute wrapping the frame reader,
-        so the 77 is known before the close that follows it (the library only logs it)."""
+        """Instance attributes wrapping this plant's frame reader and sender (the library's classes
+        are untouched): a ForcedLogout (77) is known before the close that follows it (the library
+        only logs it), a refused login keeps Rithmic's reason, and a send while the plant is down
+        fails at once."""
         if name in self._hooked:
             return
         self._hooked.add(name)
@@ -372,6 +375,16 @@ class RithmicSession:
             return frame
 
         plant._recv = recv
+        send = plant._send
+
+        async def send_when_up(message: bytes, template_id: int | None = None) -> None:
+            # Fail fast while the plant is down: the library would wait up to 60 s for its own
+            # reconnect, then re-send (an order placed long after the user clicked).
+            if name not in self._up and name not in self._logging_in:
+                raise SessionError(f"rithmic {name} plant is not logged in ({self.state})")
+            await send(message, template_id=template_id)
+
+        plant._send = send_when_up
 
     async def _login(self, name: str) -> None:
         """Connect and log in one plant with only its I/O tasks (never the library's reconnect loop)."""
@@ -381,6 +394,7 @@ class RithmicSession:
         self._refusals.pop(name, None)
         await self._stop_plant(plant)
         plant._disconnect_event.clear()
+        self._logging_in.add(name)
         try:
             await asyncio.wait_for(plant._connect(), self.login_timeout_s)
             await plant._start_io_tasks()
@@ -400,7 +414,8 @@ class RithmicSession:
                 text = f"no answer within {self.login_timeout_s:g} s"
             raise SessionError(f"rithmic {name} plant: login failed: {text}") from None
         finally:
-            plant._reconnected_event.set()  # a send waiting on the reconnect retries now, or fails fast
+            self._logging_in.discard(name)
+            plant._reconnected_event.set()  # a send waiting on the library's reconnect fails now
         if name in self._forced:  # the 77 came while logging in
             await self._stop_plant(plant)
             raise SessionError(f"rithmic {name} plant: {FORCED_OUT_REASON}")
