@@ -19,7 +19,14 @@ for the plant's disconnect signal and:
   no re-login: the user reconnects by hand (:meth:`RithmicSession.reconnect`).
 
 Template 77 is seen on each plant of *this* client through an instance-level wrapper of the
-plant's frame reader (nothing in the library's classes is changed, other clients are untouched).
+plant's frame reader (nothing in the library's classes is changed, other clients are untouched);
+a wrapper of its sender makes a send on a plant that is not logged in fail at once with
+:class:`SessionError` (the library would wait up to 60 s for its own reconnect, then re-send).
+
+For the broker: ``session.client`` is the one client (its order and P&L plant methods);
+``state.phase``/``state.reason`` and ``is_up(plant)`` say what is up; hooks registered with
+``on_plant_up("order", fn)`` before ``open`` run after every login of that plant, the first one
+included, before the session says UP.
 
 This module is the one place that uses the library's plant internals (``_connect``,
 ``_start_io_tasks``, ``_login``, ``_disconnect_event``, ``_send_and_collect``); they are those of
