@@ -130,7 +130,7 @@ def test_after_a_dropped_ticker_plant_the_feed_resubscribes_restates_the_book_an
     run(main)
 
 
-def test_a_forced_logout_shows_on_the_feed_and_nothing_logs_in_again_by_itself():
+def test_a_forced_logout_shows_on_the_feed_nothing_logs_in_again_by_itself_and_a_manual_reconnect_resumes():
     async def main(server: FakeRithmic, ticker: FakeTicker) -> None:
         session, reader = await depth_feed(server)
         other = session_for(server, app_name="another-terminal")
@@ -140,9 +140,12 @@ def test_a_forced_logout_shows_on_the_feed_and_nothing_logs_in_again_by_itself()
         await asyncio.sleep(0.3)  # many feed and session backoff periods
         assert len(ticker_logins(server)) == 2 and other.state.phase is Phase.UP  # no ping-pong
         assert reader.src.status().state.value == "RECONNECTING"
+        await other.close()
+        await session.reconnect()  # by hand: the feed comes back with a fresh book
+        await until(lambda: reader.count(Kind.CLEAR) == 2, "the depth snapshot after the manual reconnect")
+        assert reader.src.status().state.value == "LIVE" and len(ticker_logins(server)) == 3
         await reader.stop()
         await session.close()
-        await other.close()
 
     run(main)
 
