@@ -91,7 +91,7 @@ def test_a_dropped_plant_is_logged_in_again_by_the_session_with_its_hooks_and_ma
 
         session.on_plant_up("ticker", hook)
         await session.open({"ticker"})
-        await session.client.subscribe_to_market_data("ESZ6", "CME", 1)
+        await session.subscribe_market_data("ESZ6", "CME", 1)
         await until(lambda: len(server.requests(100)) == 1, "the market data subscription")
         await server.drop(server.live(TICKER)[0])
         await until(lambda: len(ups) == 2 and session.state.phase is Phase.UP, "the re-login")

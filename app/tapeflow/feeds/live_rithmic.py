@@ -164,6 +164,8 @@ class _RithmicConnection:
         self._pending: list[tuple[bool, Any]] = []  # (is depth message, payload)
         self._ready = asyncio.Event()
         self._failed: str | None = None
+        self.market_data: tuple[str, int] | None = None  # (exchange, bits) this connection subscribed
+        self.depth_exchange: str | None = None
         client = session.client
         client.on_tick += self.on_tick
         client.on_market_depth += self.on_market_depth
@@ -212,13 +214,29 @@ class _RithmicConnection:
             except TimeoutError:
                 return Beat()  # quiet market, plant still up: not a dead link
 
+    async def subscribe(self, exchange: str, bits: int, depth: bool) -> None:
+        """Market data (and depth) for this connection, counted on the session until :meth:`close`."""
+        self.market_data = (exchange, bits)
+        await self.session.subscribe_market_data(self.symbol, exchange, bits)
+        if depth:
+            self.depth_exchange = exchange
+            await self.session.subscribe_depth(self.symbol, exchange)
+
     async def close(self) -> None:
-        client = self.session.client
+        """Stop listening and release the subscriptions (sent only if no other feed wants them)."""
+        client, session = self.session.client, self.session
         with contextlib.suppress(ValueError):
             client.on_tick -= self.on_tick
         with contextlib.suppress(ValueError):
             client.on_market_depth -= self.on_market_depth
-        self.session.remove_listener(self.on_session)
+        session.remove_listener(self.on_session)
+        market_data, self.market_data = self.market_data, None
+        depth_exchange, self.depth_exchange = self.depth_exchange, None
+        with contextlib.suppress(Exception):  # the plant may be gone: nothing to unsubscribe there
+            if market_data is not None:
+                await session.unsubscribe_market_data(self.symbol, *market_data)
+            if depth_exchange is not None:
+                await session.unsubscribe_depth(self.symbol, depth_exchange)
 
 
 class RithmicConnector:
@@ -246,10 +264,9 @@ class RithmicConnector:
         depth = DepthBook(self.inst, self.depth_levels, self.stats) if self.depth_levels else None
         conn = _RithmicConnection(session, symbol, self.inst, self.stats, depth, self.wall_ns)
         try:
-            await client.subscribe_to_market_data(symbol, self.exchange, LAST_TRADE if depth else LAST_TRADE | BBO)
-            if depth is not None:
-                await session.subscribe_depth(symbol, self.exchange)  # updates first, buffered ...
-                conn.snapshot = await session.depth_snapshot(symbol, self.exchange)  # ... then where they start
+            await conn.subscribe(self.exchange, LAST_TRADE if depth else LAST_TRADE | BBO, depth is not None)
+            if depth is not None:  # the updates are subscribed (and buffered) first, then where they start:
+                conn.snapshot = await session.depth_snapshot(symbol, self.exchange)
         except BaseException:
             await conn.close()
             raise

@@ -12,9 +12,9 @@ library's loop is never started (each plant gets only its I/O tasks); a watcher 
 for the plant's disconnect signal and:
 
 * a dropped connection -> state RECONNECTING, re-login with :class:`Backoff`, then the plant's
-  ``on_plant_up`` hooks (the broker reconciles there), then UP. The ticker plant re-subscribes
-  its market data itself at login (the library keeps the list) and the depth subscriptions made
-  through :meth:`RithmicSession.subscribe_depth` are re-sent by the session;
+  ``on_plant_up`` hooks (the broker reconciles there), then UP. The market data and depth
+  subscriptions made through the session (:meth:`RithmicSession.subscribe_market_data`,
+  :meth:`RithmicSession.subscribe_depth`, counted per subscriber) are re-sent at each ticker login;
 * a ForcedLogout (template 77: another session logged in with this user) -> state FORCED_OUT and
   no re-login: the user reconnects by hand (:meth:`RithmicSession.reconnect`).
 
@@ -48,6 +48,7 @@ from typing import Any
 from tapeflow.errors import TapeflowError
 from tapeflow.feeds.live_feed import Backoff
 from tapeflow.rithmic.settings import RithmicSettings
+from tapeflow.rithmic.subscriptions import Subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,7 @@ class RithmicSession:
         self._watchers: dict[str, asyncio.Task] = {}
         self._hooks: dict[str, list[Callable[[], Awaitable[None]]]] = {}
         self._listeners: list[Callable[[SessionState], None]] = []
-        self._depth_subs: set[tuple[str, str]] = set()
+        self._subs = Subscriptions()  # market data and depth wanted by the feeds on this session
         self._hooked: set[str] = set()
         self._logging_in: set[str] = set()
         self._refusals: dict[str, str] = {}  # plant -> Rithmic's reason for the last refused login
@@ -315,26 +316,36 @@ class RithmicSession:
                     await self._stop_plant(plant, logout=True)
             self._up.clear()
             self._forced.clear()
-            self._depth_subs.clear()
+            self._subs.clear()
             self._wanted = []
             self._redact_logs(False)
             self._set_state()
 
-    # ------------------------------------------------------------------ market depth (ticker plant)
+    # ------------------------------------------------------------------ market data and depth (ticker plant)
+
+    async def subscribe_market_data(self, symbol: str, exchange: str, bits: int) -> None:
+        """LastTrade/BBO/... updates (``bits``: RequestMarketDataUpdate.UpdateBits) for one more
+        subscriber; only bits nobody had are sent. Re-sent by the session after each ticker login."""
+        new = self._subs.add_market_data(symbol, exchange, bits)
+        if new and self.is_up("ticker"):
+            await self._send_subscription(100, symbol, exchange, subscribe=True, update_bits=new)
+
+    async def unsubscribe_market_data(self, symbol: str, exchange: str, bits: int) -> None:
+        """One subscriber less; bits nobody wants any more are unsubscribed."""
+        gone = self._subs.remove_market_data(symbol, exchange, bits)
+        if gone and self.is_up("ticker"):
+            await self._send_subscription(100, symbol, exchange, subscribe=False, update_bits=gone)
 
     async def subscribe_depth(self, symbol: str, exchange: str) -> None:
-        """Depth-by-order updates (DepthByOrder, template 160) for the whole book of ``symbol``.
-
-        The library's ``subscribe_to_market_depth`` asks for one price only; the request without
-        ``depth_price`` covers every price. Re-sent by the session after each ticker re-login.
-        """
-        self._depth_subs.add((symbol, exchange))
-        await self._send_depth_request(symbol, exchange)
+        """Depth-by-order updates (DepthByOrder, template 160) for the whole book of ``symbol``,
+        for one more subscriber. The library's ``subscribe_to_market_depth`` asks for one price
+        only; the request without ``depth_price`` covers every price. Re-sent after each login."""
+        if self._subs.add_depth(symbol, exchange) and self.is_up("ticker"):
+            await self._send_subscription(117, symbol, exchange, subscribe=True)
 
     async def unsubscribe_depth(self, symbol: str, exchange: str) -> None:
-        self._depth_subs.discard((symbol, exchange))
-        if "ticker" in self._up:
-            await self._send_depth_request(symbol, exchange, subscribe=False)
+        if self._subs.remove_depth(symbol, exchange) and self.is_up("ticker"):
+            await self._send_subscription(117, symbol, exchange, subscribe=False)
 
     async def depth_snapshot(self, symbol: str, exchange: str) -> list[Any]:
         """Every row of the depth-by-order snapshot (ResponseDepthByOrderSnapshot, template 116):
@@ -344,12 +355,12 @@ class RithmicSession:
         return list(await plant._send_and_collect(template_id=115, expected_response={"template_id": 116},
                                                   symbol=symbol, exchange=exchange, account_id=None))
 
-    async def _send_depth_request(self, symbol: str, exchange: str, *, subscribe: bool = True) -> None:
-        from async_rithmic.protocol_buffers import request_depth_by_order_updates_pb2 as pb
-
-        req = pb.RequestDepthByOrderUpdates.Request
-        await self.client.plants["ticker"]._send_request(template_id=117, symbol=symbol, exchange=exchange,
-                                                         request=req.SUBSCRIBE if subscribe else req.UNSUBSCRIBE)
+    async def _send_subscription(self, template_id: int, symbol: str, exchange: str, *, subscribe: bool,
+                                 **fields: Any) -> None:
+        """RequestMarketDataUpdate (100) or RequestDepthByOrderUpdates (117); both use 1 subscribe /
+        2 unsubscribe in ``request``."""
+        await self.client.plants["ticker"]._send_request(template_id=template_id, symbol=symbol, exchange=exchange,
+                                                         request=1 if subscribe else 2, **fields)
 
     # ------------------------------------------------------------------ one plant
 
@@ -407,8 +418,10 @@ class RithmicSession:
             await plant._start_io_tasks()
             await asyncio.wait_for(plant._login(), self.login_timeout_s)
             if name == "ticker":
-                for symbol, exchange in sorted(self._depth_subs):
-                    await self._send_depth_request(symbol, exchange)
+                for (symbol, exchange), bits in self._subs.market_data().items():
+                    await self._send_subscription(100, symbol, exchange, subscribe=True, update_bits=bits)
+                for symbol, exchange in self._subs.depth():
+                    await self._send_subscription(117, symbol, exchange, subscribe=True)
         except asyncio.CancelledError:
             await self._stop_plant(plant)
             raise
