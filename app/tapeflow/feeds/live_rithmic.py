@@ -22,8 +22,15 @@ feed reconnects on the session (re-subscribing, a new depth snapshot). A forced 
 with the session's reason ("another session logged in with this user") in ``status().last_error``
 until the user reconnects the session.
 
-Rithmic has no stream sequence numbers, so gaps cannot be measured: an outage is reported with
-an unknown count, and after a reconnect the BBO snapshot re-states the book.
+Rithmic has no stream sequence numbers for trades, so gaps cannot be measured: an outage is
+reported with an unknown count, and after a reconnect a new depth snapshot (or the BBO snapshot)
+re-states the book. The depth snapshot's ``sequence_number`` tells which buffered updates it
+already holds. When the market is quiet the connection reports a heartbeat every 5 s while the
+ticker plant is logged in, so a quiet market is not taken for a dead link.
+
+Not translated: OrderBook (156, aggregated price levels; the feed does not subscribe to it) and
+the DepthByOrderEndEvent (161, which the library drops): the book is taken as consistent after
+each DepthByOrder message.
 
 Credentials: ``RITHMIC_USER``, ``RITHMIC_PASSWORD`` (env or keyring ``tapeflow``/``rithmic-user``,
 ``rithmic-password``); system and gateway from ``[rithmic]`` (``system``, ``url``) or
