@@ -179,3 +179,17 @@ def test_feeds_and_other_users_of_one_session_log_in_once_per_plant_and_share_su
         await session.close()
 
     run(main)
+
+
+def test_a_quiet_market_on_a_live_plant_is_not_taken_for_a_dead_link():
+    async def main(server: FakeRithmic, ticker: FakeTicker) -> None:
+        session = session_for(server)
+        reader = Reader(RithmicLiveSource("ES", session=session, backoff=FAST, beat_s=0.05, heartbeat_timeout_s=0.3))
+        await until(lambda: reader.count(Kind.CLEAR) == 1, "the depth snapshot")
+        await asyncio.sleep(1.0)  # three heartbeat timeouts without a single market message
+        status = reader.src.status()
+        assert status.reconnects == 0 and status.last_error is None and len(ticker_logins(server)) == 1
+        await reader.stop()
+        await session.close()
+
+    run(main)

@@ -81,7 +81,6 @@ BBO = 2  # async_rithmic.DataType.BBO
 _AGGRESSOR = {1: Side.BUY, 2: Side.SELL}
 _NS = 1_000_000_000
 _FIELDS = ("ts_event", "ts_recv", "kind", "side", "price", "size", "count", "flags", "action", "level")
-_BEAT_S = 5.0  # a quiet market: tell the feed the plant is alive this often
 
 
 def _gateway_ns(d: dict) -> int:
@@ -160,8 +159,9 @@ class _RithmicConnection:
     in arrival order; ends (raises) when the ticker plant goes down."""
 
     def __init__(self, session: RithmicSession, symbol: str, inst: Instrument, stats: FeedStats,
-                 depth: DepthBook | None, wall_ns: Callable[[], int]) -> None:
+                 depth: DepthBook | None, wall_ns: Callable[[], int], beat_s: float = 5.0) -> None:
         self.session = session
+        self.beat_s = beat_s  # a quiet market: tell the feed the plant is alive this often
         self.symbol = symbol
         self.inst = inst
         self.stats = stats
@@ -217,7 +217,7 @@ class _RithmicConnection:
                 raise FeedError(self._failed)
             self._ready.clear()
             try:
-                await asyncio.wait_for(self._ready.wait(), _BEAT_S)
+                await asyncio.wait_for(self._ready.wait(), self.beat_s)
             except TimeoutError:
                 return Beat()  # quiet market, plant still up: not a dead link
 
@@ -249,7 +249,7 @@ class _RithmicConnection:
 class RithmicConnector:
     def __init__(self, symbol: str, exchange: str, inst: Instrument, stats: FeedStats,
                  session: Callable[[], RithmicSession], depth_levels: int, login_timeout_s: float,
-                 wall_ns: Callable[[], int]) -> None:
+                 wall_ns: Callable[[], int], beat_s: float) -> None:
         self.name = f"rithmic:{exchange}/{symbol}"
         self.symbol = symbol
         self.exchange = exchange
@@ -258,6 +258,7 @@ class RithmicConnector:
         self.depth_levels = depth_levels
         self.login_timeout_s = login_timeout_s
         self.wall_ns = wall_ns
+        self.beat_s = beat_s
         self._session = session
 
     async def connect(self, resume_from: int | None) -> tuple[_RithmicConnection, Opened]:
@@ -269,7 +270,7 @@ class RithmicConnector:
         if symbol == self.inst.root:
             symbol = await client.get_front_month_contract(symbol, self.exchange)
         depth = DepthBook(self.inst, self.depth_levels, self.stats) if self.depth_levels else None
-        conn = _RithmicConnection(session, symbol, self.inst, self.stats, depth, self.wall_ns)
+        conn = _RithmicConnection(session, symbol, self.inst, self.stats, depth, self.wall_ns, self.beat_s)
         try:
             await conn.subscribe(self.exchange, LAST_TRADE if depth else LAST_TRADE | BBO, depth is not None)
             if depth is not None:  # the updates are subscribed (and buffered) first, then where they start:
@@ -298,19 +299,20 @@ class RithmicLiveSource(LiveFeed):
 
     ``session``: the process's shared session (else one is built from settings on first connect
     and closed when iteration ends). ``depth_levels``: DOM depth from market depth by order
-    (0: the BBO only).
+    (0: the BBO only). ``beat_s``: in a quiet market, a heartbeat this often while the ticker
+    plant is logged in (keep it well under ``heartbeat_timeout_s``, default 30 s).
     """
 
     def __init__(self, symbol: str = "ES", *, exchange: str = "CME", session: RithmicSession | None = None,
                  settings: RithmicSettings | None = None, depth_levels: int = 10, login_timeout_s: float = 30.0,
-                 **feed_opts: Any) -> None:
+                 beat_s: float = 5.0, **feed_opts: Any) -> None:
         inst = parse_symbol(symbol).instrument
         stats = FeedStats()
         self.session = session
         self._owns_session = session is None
         self._settings = settings
         connector = RithmicConnector(symbol.upper(), exchange, inst, stats, self._get_session, depth_levels,
-                                     login_timeout_s, feed_opts.get("wall_ns", time.time_ns))
+                                     login_timeout_s, feed_opts.get("wall_ns", time.time_ns), beat_s)
         feed_opts.setdefault("heartbeat_timeout_s", 30.0)
         schema = f"rithmic-depth{depth_levels}" if depth_levels else "rithmic-tbbo"
         super().__init__(connector, FeedInfo(source=connector.name, schema=schema, instrument=inst), **feed_opts)
