@@ -162,3 +162,22 @@ def test_a_login_that_never_answers_is_an_error_after_the_timeout():
         assert session.state.phase is Phase.CLOSED
 
     run(main)
+
+
+def test_a_manual_reconnect_that_fails_says_why_and_leaves_the_session_retrying():
+    async def main(server: FakeRithmic) -> None:
+        ours, other = session_for(server), session_for(server, app_name="another-terminal")
+        ours.login_timeout_s = 0.2
+        await ours.open({"ticker"})
+        await other.open({"ticker"})
+        await until(lambda: ours.state.phase is Phase.FORCED_OUT, "FORCED_OUT")
+        await other.close()
+        server.hold_logins = True  # the gateway is not answering when the user clicks reconnect
+        with pytest.raises(SessionError, match=r"no answer within 0\.2 s"):
+            await ours.reconnect()
+        assert ours.state.phase is Phase.RECONNECTING
+        server.hold_logins = False
+        await until(lambda: ours.state.phase is Phase.UP, "UP through the retries")
+        await ours.close()
+
+    run(main)

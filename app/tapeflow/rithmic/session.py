@@ -283,7 +283,8 @@ class RithmicSession:
                 await self._plant_up(name)
 
     async def reconnect(self) -> None:
-        """By hand (after FORCED_OUT, or to cut a backoff short): re-login every plant that is down."""
+        """By hand (after FORCED_OUT, or to cut a backoff short): re-login every plant that is down.
+        A failed login raises :class:`SessionError` and leaves that plant retrying with backoff."""
         async with self._lock:
             self._forced.clear()
             for name in self._wanted:
@@ -295,7 +296,15 @@ class RithmicSession:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
                 self._set_state()
-                await self._login(name)
+                try:
+                    await self._login(name)
+                except SessionError as e:  # not the other session again: retry with backoff from here
+                    if name not in self._forced:
+                        self._errors[name] = str(e)
+                        self.client.plants[name]._disconnect_event.set()
+                        self._watch(name)
+                    self._set_state()
+                    raise
                 self._watch(name)
                 await self._plant_up(name)
 
@@ -481,12 +490,11 @@ class RithmicSession:
         while True:
             await plant._disconnect_event.wait()
             self._up.discard(name)
+            self._set_state()  # RECONNECTING or FORCED_OUT, at once
             await self._stop_plant(plant)
             plant._reconnected_event.set()  # sends waiting on the library's reconnect fail fast
             if name in self._forced:
-                self._set_state()
                 return
-            self._set_state()
             attempt = 0
             while True:
                 await asyncio.sleep(self.backoff.delay(attempt, self.rng()))
