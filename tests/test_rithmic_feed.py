@@ -184,9 +184,9 @@ def test_feeds_and_other_users_of_one_session_log_in_once_per_plant_and_share_su
 def test_a_quiet_market_on_a_live_plant_is_not_taken_for_a_dead_link():
     async def main(server: FakeRithmic, ticker: FakeTicker) -> None:
         session = session_for(server)
-        reader = Reader(RithmicLiveSource("ES", session=session, backoff=FAST, beat_s=0.05, heartbeat_timeout_s=0.3))
+        reader = Reader(RithmicLiveSource("ES", session=session, backoff=FAST, beat_s=0.05, heartbeat_timeout_s=1.0))
         await until(lambda: reader.count(Kind.CLEAR) == 1, "the depth snapshot")
-        await asyncio.sleep(1.0)  # three heartbeat timeouts without a single market message
+        await asyncio.sleep(2.5)  # two and a half heartbeat timeouts without a single market message
         status = reader.src.status()
         assert status.reconnects == 0 and status.last_error is None and len(ticker_logins(server)) == 1
         await reader.stop()
