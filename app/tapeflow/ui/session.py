@@ -166,9 +166,9 @@ def build_session(
 
     Several sources: each is opened without ``symbol`` first and with it only if it cannot tell its
     instrument alone (a CSV file), so ``gui es.dbn.zst nq.csv --symbol NQ`` works (``symbol`` may
-    also be one per source, as a reopened workspace gives them); they
-    must be of different instruments, files or the simulator (a live feed cannot wait for a replay
-    clock), and are merged in time order onto one replay (:mod:`tapeflow.feeds.tagged_merge`)."""
+    also be one per source, as a reopened workspace gives them). They must be of different
+    instruments, files or the simulator (a live feed cannot wait for a replay clock), and are
+    merged in time order onto one replay (:mod:`tapeflow.feeds.tagged_merge`)."""
     specs = [spec] if isinstance(spec, str) else list(spec)
     if len(specs) == 1 and (symbol is None or isinstance(symbol, str)):
         sources = [open_source(specs[0], symbol=symbol, tz=tz)]
