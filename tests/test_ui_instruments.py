@@ -192,6 +192,9 @@ def test_selecting_nq_moves_the_dom_tape_delta_and_signal_log_to_nq(window, qtbo
     window.instrument_box.setCurrentIndex(0)  # and back with the selector
     assert window.selected == 0 and window.dom.instrument.root == "ES"
     assert window.delta.item.c["close"].tolist() == s.feeds[0].pipeline.flow.bars().cum_delta.tolist()
+    window.activateWindow()
+    qtbot.keyClick(window.dom.table, QtCore.Qt.Key.Key_2, QtCore.Qt.KeyboardModifier.AltModifier)  # the keyboard
+    assert window.selected == 1 and window.tape.model.instrument.root == "NQ"
 
 
 def test_a_dom_click_on_nq_makes_an_nq_order(window):

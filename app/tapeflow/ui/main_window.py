@@ -113,6 +113,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.replay_bar = ReplayBar(lambda: self.session.runner, self)
         self.addToolBar(self.replay_bar)
         self.instrument_box: QtWidgets.QComboBox | None = None
+        self.select_shortcuts: list[QtGui.QShortcut] = []
         if len(session.feeds) > 1:
             self._instrument_bar()
         self._titles()
@@ -269,12 +270,16 @@ class MainWindow(QtWidgets.QMainWindow):
         bar.addWidget(QtWidgets.QLabel(" instrument "))
         box = QtWidgets.QComboBox()
         box.setToolTip("The instrument the DOM, time and sales, cumulative delta and signal log show and "
-                       "DOM clicks trade (or click its footprint)")
+                       "DOM clicks trade (or click its footprint, or Alt+1, Alt+2, ...)")
         box.addItems([f.instrument.root for f in self.session.feeds])
         box.currentIndexChanged.connect(self.select)
         bar.addWidget(box)
         self.addToolBar(bar)
         self.instrument_bar, self.instrument_box = bar, box
+        for k in range(min(9, len(self.session.feeds))):
+            key = QtGui.QShortcut(QtGui.QKeySequence(f"Alt+{k + 1}"), self)  # the k-th instrument listed
+            key.activated.connect(lambda k=k: self.select(k))
+            self.select_shortcuts.append(key)
 
     def select(self, k: int) -> None:
         """Show instrument ``k`` of the session in the DOM, tape, delta and signal log; DOM orders trade it."""
@@ -334,6 +339,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self.removeToolBar(self.instrument_bar)
             self.instrument_bar.deleteLater()
             self.instrument_box = None
+            for key in self.select_shortcuts:
+                key.setEnabled(False)
+                key.deleteLater()
+            self.select_shortcuts = []
         self.selected = 0
         self.delta.clear()
         self.delta.link_x(self.footprint.plot)
