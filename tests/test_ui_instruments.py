@@ -21,6 +21,7 @@ from tapeflow.feeds.open import open_source
 from tapeflow.feeds.tagged_merge import TaggedMerge
 from tapeflow.flow.state import FlowSettings
 from tapeflow.pipeline import Pipeline
+from tapeflow.pipeline_group import PipelineGroup
 from tapeflow.trading.orders import OrderRequest, Source
 from tapeflow.ui.ladder_model import Col
 from tapeflow.ui.main_window import MainWindow, workspace_sources_saved
@@ -72,6 +73,28 @@ def test_merged_tape_is_in_time_order_with_ties_to_the_source_listed_first():
     assert merged["ts_event"].tolist() == [5, 10, 20, 20, 25, 30]
     assert merged["instrument_id"].tolist() == [1, 0, 0, 1, 1, 0]  # the tie at 20: ES (listed first) first
     assert merged["price"].tolist() == [9, 1, 1, 9, 9, 2]
+
+
+def test_a_pipeline_group_hands_each_run_of_a_source_to_its_pipeline_in_tape_order():
+    calls: list[tuple[str, list[int]]] = []
+
+    class Recorder:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def process(self, rows: np.ndarray) -> list:
+            calls.append((self.name, rows["price"].tolist()))
+            return [f"{self.name}{p}" for p in rows["price"].tolist() if p == 3]
+
+    batch = np.zeros(6, EVENT_DTYPE)
+    batch["instrument_id"] = [0, 0, 1, 1, 0, 1]  # the source of each row (TaggedMerge's tag)
+    batch["price"] = [1, 2, 3, 4, 5, 6]
+    fired = PipelineGroup([Recorder("ES"), Recorder("NQ")]).process(batch)
+    assert calls == [("ES", [1, 2]), ("NQ", [3, 4]), ("ES", [5]), ("NQ", [6])]
+    assert fired == ["NQ3"]
+    calls.clear()
+    PipelineGroup([Recorder("ES")]).process(batch)  # one source: its rows as they are, ids unread
+    assert calls == [("ES", [1, 2, 3, 4, 5, 6])]
 
 
 def test_two_sources_have_their_own_pipeline_on_one_account_and_one_replay(tmp_path):
