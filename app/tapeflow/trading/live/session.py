@@ -18,7 +18,7 @@ import msgspec
 from tapeflow.core.sessions import trading_date_of
 from tapeflow.trading.account import Account, RestoreReport
 from tapeflow.trading.live.book import seen_fill_ids
-from tapeflow.trading.live.projectx.broker import KillReport, ReconcileReport
+from tapeflow.trading.live.reports import KillReport, ReconcileReport
 from tapeflow.trading.orders import OrderEvent
 
 RESUME_MARGIN_NS = 5 * 60 * 1_000_000_000  # ask the venue for trades a little before the last one booked
