@@ -1,0 +1,600 @@
+"""Rithmic as a ``Broker``: orders out on the order plant, the venue's word back as notifications.
+
+* One connection: the broker rides the process's ``RithmicSession`` (order and P&L plants), which
+  owns reconnects and forced logouts; after every (re)login of the order plant it reconciles here.
+* A submit (new order 312, or a server-held bracket 330 with stop and target in ticks from the
+  fill) is sent exactly once (``wire``). A refusal ends the order REJECTED with Rithmic's text; no
+  answer leaves it SUBMITTED, found later by its ``user_tag`` (our client order id), never resent.
+* Modify and cancel go one at a time per order: Rithmic refuses a change while another is in
+  progress, so a second command waits for the venue's answer to the first (modifies merge).
+* Fills come from exchange notifications (352) only, booked once per :func:`notices.fill_key`
+  (restored from the journal). At (re)connect: show orders (working orders, ours found by tag),
+  replayed executions (3506) and the fill history (3512) bring in what was missed.
+* AUTO on every order Tapeflow generates (rules, webhook, brackets, flatten, the kill switch),
+  MANUAL only on the user's own clicks (``Source.MANUAL``): Rithmic's conformance rule.
+* The P&L plant's account figures (451) are kept beside ours (``venue_account``), its instrument
+  positions (450) are the venue's positions the kill switch and the reconciliation go by.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import zlib
+from collections.abc import Callable, Iterable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import msgspec
+
+from tapeflow.core.events import Side
+from tapeflow.core.sessions import trading_date_of
+from tapeflow.trading.client_ids import is_ours
+from tapeflow.trading.live.book import external_request
+from tapeflow.trading.live.reports import KillReport, ReconcileReport, unprotected
+from tapeflow.trading.live.rithmic import notices as nt
+from tapeflow.trading.live.rithmic.wire import NotSentError, OutcomeUnknownError, VenueRefusedError, Wire
+from tapeflow.trading.live.venue_broker import VenueBroker
+from tapeflow.trading.order_state import Ack, Cancelled, CancelRequested, CommandRefused, Rejected, UpdateRequested
+from tapeflow.trading.orders import Fill, Order, OrderStatus, OrderType, Source
+
+NEW_ORDER, MODIFY, CANCEL, SHOW_ORDERS, BRACKET_ORDER, CANCEL_ALL = 312, 314, 316, 320, 330, 346
+EXIT_POSITION, REPLAY_EXECUTIONS, FILL_HISTORY, PNL_SNAPSHOT = 3504, 3506, 3512, 402
+MANUAL, AUTO = 1, 2  # OrderPlacement
+DAY = 1  # Duration
+TARGET_AND_STOP, STOP_ONLY, TARGET_ONLY = 6, 4, 5  # BracketType, static (ticks from the fill)
+NS = 1_000_000_000
+
+
+class RContract(msgspec.Struct, frozen=True):
+    """One instrument as Rithmic names it: ``ESZ6`` on ``CME``, and its tick in points."""
+
+    symbol: str
+    exchange: str
+    tick_size: Decimal
+
+
+class VenueAccountPnl(msgspec.Struct, frozen=True, kw_only=True):
+    """The P&L plant's figures for the account (451), in cents: the venue's count beside ours.
+    ``None``: the venue did not send that figure."""
+
+    account_id: str
+    balance_cents: int | None
+    day_pnl_cents: int | None
+    day_closed_pnl_cents: int | None
+    day_open_pnl_cents: int | None
+    net_quantity: int
+    ts_ns: int
+
+
+class _Modify(msgspec.Struct, frozen=True):
+    qty: int | None = None
+    limit_price: int | None = None
+    stop_price: int | None = None
+
+    def then(self, later: _Modify) -> _Modify:
+        """This change followed by ``later`` (a field ``later`` names wins)."""
+        return _Modify(later.qty if later.qty is not None else self.qty,
+                       later.limit_price if later.limit_price is not None else self.limit_price,
+                       later.stop_price if later.stop_price is not None else self.stop_price)
+
+
+class _Cancel(msgspec.Struct, frozen=True):
+    reason: str = ""
+
+
+def placement(source: Source) -> int:
+    """MANUAL for the user's own clicks, AUTO for everything the software generates."""
+    return MANUAL if source == Source.MANUAL else AUTO
+
+
+def cents(text: str) -> int | None:
+    """A P&L plant amount (a decimal string in dollars) in cents; None when absent or unreadable."""
+    if not text:
+        return None
+    try:
+        return int((Decimal(text) * 100).to_integral_value())
+    except InvalidOperation:
+        return None
+
+
+def fill_number(key: str) -> int:
+    """``Fill.id`` (an integer) for a Rithmic fill key: stable across restarts (the key is the
+    identity; this number only labels the journal row)."""
+    return zlib.crc32(key.encode()) or 1
+
+
+class RithmicBroker(VenueBroker):
+    """One Rithmic account on a ``RithmicSession``; ``await start()`` opens the plants and reconciles."""
+
+    def __init__(
+        self,
+        session: Any,
+        account_id: str,
+        contracts: dict[str, RContract],
+        *,
+        seen_fills: Iterable[str] = (),
+        since_ns: int = 0,
+        timeout_s: float = 5.0,
+        poll_s: float = 0.5,
+        cost_cents: Callable[[str], int] | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        super().__init__(seen_fills=seen_fills, since_ns=since_ns, poll_s=poll_s, clock=clock)
+        self.session, self.account_id, self.contracts = session, account_id, contracts
+        self._root_of = {c.symbol: root for root, c in contracts.items()}
+        self.wire = Wire(timeout_s)
+        self.timeout_s = timeout_s
+        self.cost_cents = cost_cents or (lambda root: 0)  # per contract per side (Rithmic sends no fees)
+        self.venue_account: VenueAccountPnl | None = None
+        self._where: dict[str, tuple[str, str]] = {}  # position key -> (symbol, exchange)
+        self._placing: set[int] = set()
+        self._cancel_after_ack: set[int] = set()
+        self._busy: set[int] = set()  # orders with a modify or cancel in flight
+        self._queued: dict[int, _Modify | _Cancel] = {}
+        self._answered: dict[int, asyncio.Event] = {}
+        self._seen_working: set[str] | None = None  # basket ids in the show-orders snapshot being read
+        self._booked = 0
+        self._client: Any = None
+        self._started = False
+        session.on_plant_up("order", self._order_up)
+        session.on_plant_up("pnl", self._pnl_up)
+        session.add_listener(self._on_session)
+
+    @property
+    def _order_plant(self) -> Any:
+        return self.session.client.plants["order"]
+
+    # -- Broker protocol ---------------------------------------------------------------------
+    def submit(self, order: Order) -> None:
+        if self._intake(order):
+            self._spawn(self._place(order))
+
+    def cancel(self, order_id: int, reason: str = "") -> None:
+        o = self.book.orders.get(order_id)
+        if o is None or not o.is_open or o.status == OrderStatus.PENDING_CANCEL:
+            return
+        self.book.notify(order_id, CancelRequested(), self.clock(), reason)
+        if not o.venue_id:
+            if order_id in self.unknown and order_id not in self._placing:
+                self._spawn(self._forget_if_absent(order_id))  # sent, never answered, not found: look once more
+            else:
+                self._cancel_after_ack.add(order_id)  # the submit is in flight: cancel once it has a basket id
+            return
+        self._enqueue(order_id, _Cancel(reason))
+
+    def modify(self, order_id: int, *, qty: int | None = None, limit_price: int | None = None,
+               stop_price: int | None = None) -> None:
+        o = self.book.orders.get(order_id)
+        if o is None or o.instrument not in self.contracts or not o.is_open or not o.venue_id:
+            return
+        self.book.notify(order_id, UpdateRequested(), self.clock())
+        self._enqueue(order_id, _Modify(qty, limit_price, stop_price))
+
+    # -- connection --------------------------------------------------------------------------
+    async def start(self) -> ReconcileReport:
+        """Open the order and P&L plants on the session, then reconcile; entries wait until done."""
+        self.reconciling = True
+        self._attach()
+        await self.session.open({"order", "pnl"})
+        self._attach()  # the session may have built its client in open()
+        self.connected = True
+        self.status_listener("reconciling")
+        report = await self.reconcile()
+        self._started = True
+        self.reconciling = False
+        self.status_listener("connected")
+        return report
+
+    async def stop(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        self.connected = False
+        self.wire.fail_all()
+
+    def _attach(self) -> None:
+        """Listen to the session's client (once per client object)."""
+        c = getattr(self.session, "client", None)
+        if c is None or c is self._client:
+            return
+        self._client = c
+        c.on_rithmic_order_notification += self._on_rithmic
+        c.on_exchange_order_notification += self._on_exchange
+        c.on_instrument_pnl_update += self._on_instrument_pnl
+        c.on_account_pnl_update += self._on_account_pnl
+
+    async def _order_up(self) -> None:
+        """After every (re)login of the order plant: reconcile before entries go again."""
+        self._attach()
+        if not self._started:
+            return  # the first login: start() reconciles once both plants are up
+        self.connected, self.reconciling = True, True
+        self.status_listener("reconciling")
+        try:
+            report = await self.reconcile()
+        except (NotSentError, OutcomeUnknownError, VenueRefusedError) as e:
+            self.status_listener(f"reconciliation failed ({e}): entries stay halted")
+            return
+        self.reconciling = False
+        self.status_listener("connected")
+        self.report_listener(report)
+
+    async def _pnl_up(self) -> None:
+        """After every (re)login of the P&L plant: live position and account updates, and a snapshot."""
+        self._attach()
+        plant = self.session.client.plants["pnl"]
+        with contextlib.suppress(NotSentError, OutcomeUnknownError, VenueRefusedError):
+            await self.wire.request(plant, 400, account_id=self.account_id, request=1)  # SUBSCRIBE
+            await self._positions_now()
+
+    def _on_session(self, state: Any) -> None:
+        """Entries halt while the order plant is down; a forced logout is said as such."""
+        is_up = getattr(self.session, "is_up", None)
+        if is_up is not None and is_up("order"):
+            return
+        if not self.connected and self.reconciling:
+            return
+        self.connected, self.reconciling = False, True
+        self.wire.fail_all()
+        phase = str(getattr(getattr(state, "phase", None), "value", state))
+        if phase == "FORCED_OUT":
+            reason = getattr(state, "reason", "") or "another session logged in with this user"
+            self.status_listener(f"forced logout: {reason}; reconnect by hand")
+        else:
+            self.status_listener("disconnected")
+
+    # -- reconciliation ----------------------------------------------------------------------
+    async def reconcile(self) -> ReconcileReport:
+        """Working orders (ours found by tag), executions since the journal's last fill and the
+        venue's positions: compared and booked. Every answer passes the notification handlers."""
+        before = self._booked
+        self._seen_working = set()
+        try:
+            await self.wire.request(self._order_plant, SHOW_ORDERS, account_id=self.account_id)
+            seen = self._seen_working
+        finally:
+            self._seen_working = None
+        start, end = self.since_ns // NS, self.clock() // NS + 60
+        window = {"account_id": self.account_id, "start_index": start, "finish_index": end}
+        await self.wire.request(self._order_plant, REPLAY_EXECUTIONS, **window)
+        for row in await self.wire.request(self._order_plant, FILL_HISTORY, index_format="ssboe", **window):
+            if row.fill_id and row.basket_id:
+                self._on_fill_record(row)
+        for o in self.book.open_orders():
+            if o.venue_id and o.venue_id not in seen:  # ended while we were away, its end not reported
+                self.book.notify(o.id, Cancelled("no longer working at the venue"), self.clock())
+        with contextlib.suppress(NotSentError):  # the P&L plant logs in after the order plant
+            await self._positions_now()
+        working = self.book.open_orders()
+        self.unknown = {i for i in self.unknown if self.book.orders[i].status == OrderStatus.SUBMITTED}
+        report = ReconcileReport(
+            fills_booked=self._booked - before, venue_positions=dict(self.venue_positions),
+            external_orders=tuple(sorted(o.id for o in working if o.id in self.book.external)),
+            unknown_orders=tuple(sorted(self.unknown)),
+            unprotected=unprotected(self.venue_positions, working),
+        )
+        self.last_report = report
+        return report
+
+    async def _positions_now(self) -> dict[str, int]:
+        """The P&L plant's positions now (its snapshot replaces what we had: a flat instrument may
+        be left out of it)."""
+        plant = self.session.client.plants["pnl"]
+        old, self.venue_positions = self.venue_positions, {}
+        try:
+            await self.wire.request(plant, PNL_SNAPSHOT, account_id=self.account_id)
+        except BaseException:
+            self.venue_positions = {**old, **self.venue_positions}
+            raise
+        return dict(self.venue_positions)
+
+    # -- kill switch -------------------------------------------------------------------------
+    async def kill(self, *, attempts: int = 20) -> KillReport:
+        """Cancel all orders (346) and exit every position (3504) at the venue, then ask the P&L
+        plant whether the account is flat. Without an answer it tries again every ``poll_s``."""
+        left: dict[str, int] = {}
+        for n in range(attempts):
+            try:
+                await self.wire.request(self._order_plant, CANCEL_ALL, account_id=self.account_id,
+                                        manual_or_auto=AUTO)
+                left = {k: v for k, v in (await self._positions_now()).items() if v}
+                if not left:
+                    return KillReport(True, {})
+                if n % 5 == 0:  # an exit takes a moment to show: ask again before exiting again
+                    for key in left:
+                        symbol, exchange = self._where.get(key, (key, "CME"))
+                        with contextlib.suppress(VenueRefusedError):
+                            await self.wire.request(self._order_plant, EXIT_POSITION, account_id=self.account_id,
+                                                    symbol=symbol, exchange=exchange, manual_or_auto=AUTO)
+            except (NotSentError, OutcomeUnknownError, VenueRefusedError):
+                pass  # down or busy: try again
+            await asyncio.sleep(self.poll_s)
+        return KillReport(False, left)
+
+    # -- commands ----------------------------------------------------------------------------
+    def _refusal(self, order: Order) -> str:
+        c = self.contracts.get(order.instrument)
+        if c is None:
+            return f"{order.instrument} has no Rithmic contract here"
+        if self._route(c.exchange) is None and self.connected:
+            return f"no Rithmic trade route for {c.exchange} on this login"
+        return self._halted(order)
+
+    def _route(self, exchange: str) -> str | None:
+        routes = getattr(self._order_plant, "trade_routes", None) or []
+        mine = [r for r in routes if r.exchange == exchange]
+        best = [r for r in mine if r.is_default] or mine
+        return best[0].trade_route if best else None
+
+    def order_fields(self, order: Order) -> tuple[int, dict[str, Any]]:
+        """(template id, fields) of the submit: a new order, or a bracket order when it has legs."""
+        c = self.contracts[order.instrument]
+        fields: dict[str, Any] = {
+            "user_tag": order.client_id, "account_id": self.account_id, "symbol": c.symbol,
+            "exchange": c.exchange, "quantity": order.qty, "transaction_type": nt.BUY if order.side == Side.BUY
+            else nt.SELL, "duration": DAY, "price_type": nt.PRICE_TYPE[order.request.type],
+            "manual_or_auto": placement(order.request.source), "trade_route": self._route(c.exchange) or "",
+        }
+        if order.limit_price is not None:
+            fields["price"] = nt.to_price(order.limit_price, c.tick_size)
+        if order.stop_price is not None:
+            fields["trigger_price"] = nt.to_price(order.stop_price, c.tick_size)
+        b = order.request.bracket
+        if b is None or not (b.stop_ticks or b.target_ticks):
+            return NEW_ORDER, fields
+        if b.stop_ticks:
+            fields.update(stop_ticks=b.stop_ticks, stop_quantity=order.qty)
+        if b.target_ticks:
+            fields.update(target_ticks=b.target_ticks, target_quantity=order.qty)
+        fields["bracket_type"] = (TARGET_AND_STOP if b.stop_ticks and b.target_ticks
+                                  else STOP_ONLY if b.stop_ticks else TARGET_ONLY)
+        return BRACKET_ORDER, fields
+
+    async def _place(self, order: Order) -> None:
+        template, fields = self.order_fields(order)
+        self._placing.add(order.id)
+        try:
+            rows = await self.wire.request(self._order_plant, template, **fields)
+        except NotSentError as e:
+            self.book.notify(order.id, Rejected(f"not sent: {e}"), self.clock())
+        except VenueRefusedError as e:
+            self.book.notify(order.id, Rejected(e.text), self.clock())
+        except OutcomeUnknownError as e:
+            if not self.book.orders[order.id].venue_id:  # no notification named it either
+                self.unknown.add(order.id)
+                self._emit_reason(order.id, f"no answer to the order ({e}); not resent, looking it up by tag")
+                await self._resolve(order.id)
+        else:
+            basket = next((r.basket_id for r in rows if r.basket_id), "")
+            if basket:
+                self._acked(order.id, basket)
+        finally:
+            self._placing.discard(order.id)
+
+    def _acked(self, order_id: int, basket_id: str) -> None:
+        self.unknown.discard(order_id)
+        self.book.notify(order_id, Ack(basket_id), self.clock())
+        if order_id in self._cancel_after_ack:
+            self._cancel_after_ack.discard(order_id)
+            if self.book.orders[order_id].is_open:
+                self._enqueue(order_id, _Cancel())
+
+    async def _resolve(self, order_id: int, rounds: int = 6) -> None:
+        """Find an order whose submit got no answer, by its tag in the working orders, never resending it."""
+        for n in range(rounds):
+            o = self.book.orders[order_id]
+            if o.venue_id or not o.is_open:
+                return
+            with contextlib.suppress(NotSentError, OutcomeUnknownError, VenueRefusedError):
+                await self.wire.request(self._order_plant, SHOW_ORDERS, account_id=self.account_id)
+            if self.book.orders[order_id].venue_id:
+                self.unknown.discard(order_id)
+                return
+            await asyncio.sleep(self.poll_s * (n + 1))
+        if self.book.orders[order_id].status == OrderStatus.SUBMITTED:
+            self._emit_reason(order_id, "not found at the venue by its tag: not resent; cancel it to stop waiting")
+
+    async def _forget_if_absent(self, order_id: int) -> None:
+        """A cancel of an order that never got an answer: found now, it is cancelled at the venue;
+        still absent, it never arrived and ends CANCELLED here (nothing was resent)."""
+        with contextlib.suppress(NotSentError, OutcomeUnknownError, VenueRefusedError):
+            await self.wire.request(self._order_plant, SHOW_ORDERS, account_id=self.account_id)
+        o = self.book.orders[order_id]
+        if o.venue_id:
+            self.unknown.discard(order_id)
+            if o.is_open:
+                self._enqueue(order_id, _Cancel())
+            return
+        self.unknown.discard(order_id)
+        self.book.notify(order_id, Cancelled("never reached the venue (not found by its tag)"), self.clock())
+
+    def _enqueue(self, order_id: int, cmd: _Modify | _Cancel) -> None:
+        """One command in flight per order; the next waits (a cancel replaces a waiting modify,
+        modifies merge)."""
+        if order_id in self._busy:
+            waiting = self._queued.get(order_id)
+            if isinstance(waiting, _Cancel):
+                return
+            if isinstance(waiting, _Modify) and isinstance(cmd, _Modify):
+                cmd = waiting.then(cmd)
+            self._queued[order_id] = cmd
+            return
+        self._busy.add(order_id)
+        self._spawn(self._run_commands(order_id, cmd))
+
+    async def _run_commands(self, order_id: int, cmd: _Modify | _Cancel | None) -> None:
+        try:
+            while cmd is not None:
+                o = self.book.orders[order_id]
+                if o.is_open:
+                    await self._send_command(o, cmd)
+                cmd = self._queued.pop(order_id, None)
+        finally:
+            self._busy.discard(order_id)
+
+    async def _send_command(self, o: Order, cmd: _Modify | _Cancel) -> None:
+        c = self.contracts[o.instrument]
+        fields: dict[str, Any] = {"account_id": self.account_id, "basket_id": o.venue_id,
+                                  "manual_or_auto": placement(o.request.source)}
+        if isinstance(cmd, _Cancel):
+            template = CANCEL
+        else:
+            template = MODIFY
+            if o.status not in (OrderStatus.PENDING_UPDATE, OrderStatus.PENDING_CANCEL):
+                self.book.notify(o.id, UpdateRequested(), self.clock())  # a waiting modify goes now
+            lp = o.limit_price if cmd.limit_price is None else cmd.limit_price
+            sp = o.stop_price if cmd.stop_price is None else cmd.stop_price
+            fields.update(symbol=c.symbol, exchange=c.exchange, quantity=o.qty if cmd.qty is None else cmd.qty,
+                          price_type=nt.PRICE_TYPE[o.request.type])
+            if lp is not None:
+                fields["price"] = nt.to_price(lp, c.tick_size)
+            if sp is not None:
+                fields["trigger_price"] = nt.to_price(sp, c.tick_size)
+        answered = self._answered[o.id] = asyncio.Event()
+        try:
+            await self.wire.request(self._order_plant, template, **fields)
+        except (VenueRefusedError, NotSentError) as e:
+            text = e.text if isinstance(e, VenueRefusedError) else f"not sent: {e}"
+            self.book.notify(o.id, CommandRefused(text), self.clock(), text)
+            return
+        except OutcomeUnknownError:
+            return  # stays pending; a notification or the next reconciliation tells what happened
+        with contextlib.suppress(TimeoutError):  # the venue's answer to this command frees the order
+            await asyncio.wait_for(answered.wait(), self.timeout_s)
+
+    # -- venue messages ----------------------------------------------------------------------
+    def _find(self, n: Any) -> Order | None:
+        o = self.book.by_venue(n.basket_id) if n.basket_id else None
+        if o is None and n.user_tag:
+            o = self.book.by_client(n.user_tag)
+            if o is not None and o.venue_id and n.basket_id and o.venue_id != n.basket_id:
+                return None  # a venue bracket leg may carry its entry's tag: another order
+        return o
+
+    def _order_for(self, n: Any, template: int) -> Order | None:
+        """Our record of a notification's order: found (and acknowledged by it), or adopted."""
+        o = self._find(n)
+        if o is None:
+            if not n.basket_id or (template == 351 and n.notify_type == nt.COMPLETE):
+                return None  # nothing to show: an order we never saw that has already ended
+            o = self._adopt(n)
+        elif not o.venue_id and n.basket_id:
+            self._acked(o.id, n.basket_id)
+            o = self.book.orders[o.id]
+        if n.is_snapshot and self._seen_working is not None and n.basket_id:
+            self._seen_working.add(n.basket_id)
+        return o
+
+    def _on_rithmic(self, n: Any) -> None:
+        self._guarded("RithmicOrderNotification", self._rithmic, n)
+
+    def _on_exchange(self, n: Any) -> None:
+        self._guarded("ExchangeOrderNotification", self._exchange, n)
+
+    def _guarded(self, what: str, fn: Callable[[Any], None], n: Any) -> None:
+        try:
+            fn(n)
+        except (KeyError, ValueError, TypeError, ArithmeticError) as e:
+            # one bad message must not stop the plant's reader: say so; the next reconciliation settles it
+            self.status_listener(f"unreadable {what} message: {type(e).__name__}: {e}")
+
+    def _rithmic(self, n: Any) -> None:
+        if n.account_id and n.account_id != self.account_id:
+            return
+        o = self._order_for(n, 351)
+        if o is None:
+            return
+        c = self.contracts.get(o.instrument)
+        notice = nt.rithmic_notice(n, o, c.tick_size if c else Decimal(1))
+        if notice is not None:
+            self.book.notify(o.id, notice, self.clock(), getattr(notice, "reason", ""))
+        self._answer(o.id, (351, n.notify_type))
+
+    def _exchange(self, n: Any) -> None:
+        if n.account_id and n.account_id != self.account_id:
+            return
+        if n.notify_type == nt.FILL:
+            self._on_fill_record(n)
+            return
+        o = self._order_for(n, 352)
+        if o is None:
+            return
+        c = self.contracts.get(o.instrument)
+        notice = nt.exchange_notice(n, o, c.tick_size if c else Decimal(1))
+        if notice is not None:
+            self.book.notify(o.id, notice, self.clock(), getattr(notice, "reason", ""))
+        self._answer(o.id, (352, n.notify_type))
+
+    def _answer(self, order_id: int, what: tuple[int, int]) -> None:
+        """A modify's answer, or the order's end, frees the order for its next command."""
+        if what in nt.MODIFY_ANSWERS or what in nt.CANCEL_ANSWERS or not self.book.orders[order_id].is_open:
+            ev = self._answered.pop(order_id, None)
+            if ev is not None:
+                ev.set()
+
+    def _on_fill_record(self, n: Any) -> None:
+        """A fill from a 352 (live or replayed) or a fill-history row (3513), booked once."""
+        key = nt.fill_key(n.basket_id, n.fill_id)
+        if key in self.book.seen_fills or not n.fill_size:
+            return
+        o = self._find(n) if hasattr(n, "user_tag") else self.book.by_venue(n.basket_id)
+        root = self._root_of.get(n.symbol, n.symbol)
+        c = self.contracts.get(root)
+        tick = c.tick_size if c is not None else Decimal(1)
+        side = nt.side_of(n.transaction_type)
+        if o is None:
+            if hasattr(n, "user_tag"):
+                o = self._order_for(n, 352)
+            if o is None:  # a fill of an order we never saw: book it against an adopted record
+                o = self.book.adopt(n.basket_id, external_request(root, side, int(n.fill_size), OrderType.MARKET,
+                                                                  None, None), OrderStatus.ACCEPTED, self.clock())
+        elif not o.venue_id:
+            self._acked(o.id, n.basket_id)
+        ts = (n.source_ssboe * NS + n.source_nsecs) if n.source_ssboe else (
+            n.ssboe * NS + n.usecs * 1000 if n.ssboe else self.clock())
+        qty = int(n.fill_size)
+        fill = Fill(id=fill_number(key), order_id=o.id, ts_ns=ts, instrument=root, side=side, qty=qty,
+                    price=nt.to_ticks(n.fill_price, tick), commission_cents=self.cost_cents(root) * qty,
+                    source=o.request.source, venue_fill_id=key)
+        self._booked += int(self.book.fill(o.id, fill))
+        self._answer(o.id, (352, nt.FILL))
+
+    def _adopt(self, n: Any) -> Order:
+        root = self._root_of.get(n.symbol, n.symbol)
+        c = self.contracts.get(root)
+        tick = c.tick_size if c is not None else Decimal(1)
+        side = nt.side_of(n.transaction_type)
+        typ = nt.ORDER_TYPE.get(int(n.price_type), OrderType.MARKET)
+        lp = nt.to_ticks(n.price, tick) if typ in (OrderType.LIMIT, OrderType.STOP_LIMIT) and n.price else None
+        sp = nt.to_ticks(n.trigger_price, tick) if typ in (OrderType.STOP, OrderType.STOP_LIMIT) and n.trigger_price \
+            else None
+        parent = self.book.bracket_parent(root, side)
+        leg = parent is not None and (not is_ours(n.user_tag) or n.user_tag == parent.client_id)
+        ours = not leg and is_ours(n.user_tag)  # ours from before a restart: shown as ours, not external
+        req = external_request(root, side, n.quantity, typ, lp, sp, source=Source.BRACKET if leg else Source.MANUAL,
+                               tag="venue bracket" if leg else (n.user_tag or "external"))
+        reason = "venue bracket leg" if leg else "placed by Tapeflow before a restart" if ours else "external order"
+        o = self.book.adopt(n.basket_id, req, OrderStatus.ACCEPTED, self.clock(), external=not (leg or ours),
+                            reason=reason, client_id="" if leg else n.user_tag)
+        return o  # its fills arrive as fills (replayed at reconnect), never inferred from a total
+
+    def _on_instrument_pnl(self, n: Any) -> None:
+        if n.account_id and n.account_id != self.account_id:
+            return
+        key = self._root_of.get(n.symbol, n.symbol)
+        self._where[key] = (n.symbol, n.exchange or "CME")
+        self.venue_positions[key] = int(n.net_quantity)
+
+    def _on_account_pnl(self, n: Any) -> None:
+        if n.account_id and n.account_id != self.account_id:
+            return
+        now = self.clock()
+        self.venue_account = VenueAccountPnl(
+            account_id=n.account_id, balance_cents=cents(n.account_balance), day_pnl_cents=cents(n.day_pnl),
+            day_closed_pnl_cents=cents(n.day_closed_pnl), day_open_pnl_cents=cents(n.day_open_pnl),
+            net_quantity=int(n.net_quantity), ts_ns=now)
+        closed = self.venue_account.day_closed_pnl_cents
+        if closed is not None:
+            self.venue_realized_cents[trading_date_of(now)] = closed
