@@ -109,3 +109,27 @@ def buy(qty: int = 1, **kw: Any) -> OrderRequest:
 
 def sell(qty: int = 1, **kw: Any) -> OrderRequest:
     return OrderRequest(instrument=ES, side=Side.SELL, qty=qty, **kw)
+
+
+async def until(cond: Callable[[], bool], what: str, rounds: int = 500) -> None:
+    """Loop turns (10 ms each) until ``cond()``; fails naming ``what`` (a cap, not a timing assert)."""
+    for _ in range(rounds):
+        if cond():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def cut_orders_off(run: Run) -> None:
+    """The order plant's connection is lost and re-logins are refused until :func:`let_back_in`."""
+    run.venue.server.users["trader"] = "-locked-"
+    for conn in run.venue.server.live():
+        if conn.infra_type == 2:  # ORDER_PLANT
+            await run.venue.server.drop(conn)
+    await until(lambda: not run.broker.connected, "the broker saw the order plant go down")
+
+
+async def let_back_in(run: Run) -> None:
+    run.venue.server.users["trader"] = "secret"
+    await until(lambda: run.broker.connected and not run.broker.reconciling, "reconnected and reconciled")
+    await run.settle()

@@ -9,9 +9,9 @@ import pytest
 pytest.importorskip("async_rithmic", reason="the rithmic extra (async-rithmic) is not installed")
 pytest.importorskip("trustme", reason="trustme (test extra) is not installed")
 
-from rithmic_venue import ES, Run, buy, on_rithmic, sell  # noqa: E402
+from rithmic_venue import ES, Run, buy, cut_orders_off, let_back_in, on_rithmic, sell, until
 
-from tapeflow.trading import Bracket, OrderStatus, OrderType, Source  # noqa: E402
+from tapeflow.trading import Bracket, OrderStatus, OrderType, Source
 
 
 def test_a_limit_order_goes_out_once_tagged_with_our_client_id_and_fills_from_the_exchange_report():
@@ -35,3 +35,178 @@ def test_a_limit_order_goes_out_once_tagged_with_our_client_id_and_fills_from_th
 
 def sent_basket(r: Run, tag: str) -> str:
     return r.venue.orders.by_tag(tag).basket_id
+
+
+def test_a_rule_order_carries_auto_and_a_click_carries_manual():
+    async def t(r: Run) -> None:
+        stop = Bracket(stop_ticks=8)  # automated entries must carry a stop
+        for source in (Source.RULE, Source.WEBHOOK):
+            assert r.account.submit(buy(1, type=OrderType.LIMIT, limit_price=19990, source=source, bracket=stop)).ok
+        r.account.submit(buy(1, type=OrderType.LIMIT, limit_price=19992))  # a DOM click
+        await r.settle()
+        assert [(m.template_id, m.manual_or_auto) for m in r.venue.orders.submits()] == [(330, 2), (330, 2), (312, 1)]
+    on_rithmic(t)
+
+
+def test_stop_and_stop_limit_carry_their_trigger_and_limit_prices():
+    async def t(r: Run) -> None:
+        r.account.submit(sell(1, type=OrderType.STOP, stop_price=19980, reduce_only=False))
+        r.account.submit(sell(1, type=OrderType.STOP_LIMIT, stop_price=19980, limit_price=19978))
+        await r.settle()
+        stop, stop_limit = r.venue.orders.submits()
+        assert (stop.price_type, stop.trigger_price, stop.price, stop.transaction_type) == (4, 4995.0, 0.0, 2)
+        assert (stop_limit.price_type, stop_limit.trigger_price, stop_limit.price) == (3, 4995.0, 4994.5)
+        assert all(o.status == OrderStatus.ACCEPTED for o in r.account.open_orders())
+    on_rithmic(t)
+
+
+def test_bracket_goes_as_one_server_held_order_the_target_fills_and_the_venue_cancels_the_stop():
+    async def t(r: Run) -> None:
+        oid = r.account.submit(buy(1, bracket=Bracket(stop_ticks=8, target_ticks=16), source=Source.RULE)).order_id
+        await r.settle()
+        (sent,) = r.venue.orders.submits()
+        assert sent.template_id == 330 and (sent.stop_ticks, sent.target_ticks) == (8, 16)
+        assert (sent.stop_quantity, sent.target_quantity, sent.bracket_type) == (1, 1, 6)  # TARGET_AND_STOP_STATIC
+        assert sent.manual_or_auto == 2
+        await r.venue.orders.fill(r.basket(oid), 1, 5000.0)
+        await r.settle()
+        legs = {o.request.type: o for o in r.account.open_orders()}
+        assert set(legs) == {OrderType.STOP, OrderType.LIMIT}  # the venue's legs, adopted, not sent by us
+        assert legs[OrderType.STOP].stop_price == 20000 - 8 and legs[OrderType.LIMIT].limit_price == 20000 + 16
+        assert all(o.request.source == Source.BRACKET and o.id not in r.broker.book.external for o in legs.values())
+        assert len(r.venue.orders.submits()) == 1
+        await r.venue.orders.fill(legs[OrderType.LIMIT].venue_id, 1, 5004.0)
+        await r.settle()
+        assert r.account.open_orders() == []
+        assert r.order(legs[OrderType.STOP].id).status == OrderStatus.CANCELLED
+        assert r.account.ledger.is_flat and r.broker.venue_positions == {ES: 0}
+        (rt,) = r.account.ledger.round_trips
+        assert rt.gross_cents == 16 * 1250
+    on_rithmic(t)
+
+
+def test_a_stop_leg_cancelled_by_the_venue_leaves_the_position_reported_unprotected():
+    async def t(r: Run) -> None:
+        oid = r.account.submit(buy(1, bracket=Bracket(stop_ticks=8))).order_id
+        await r.settle()
+        await r.venue.orders.fill(r.basket(oid), 1, 5000.0)
+        await r.settle()
+        (stop,) = r.account.open_orders()
+        await r.venue.orders.venue_cancel(stop.venue_id)
+        await r.settle()
+        assert r.order(stop.id).status == OrderStatus.CANCELLED and r.order(stop.id).reason == "cancelled at the venue"
+        report = await r.broker.reconcile()
+        assert report.unprotected == (ES,) and "ES: position of 1 has NO working stop" in report.warnings
+    on_rithmic(t)
+
+
+def test_partial_fill_then_cancel_keeps_the_fill_and_ends_cancelled():
+    async def t(r: Run) -> None:
+        oid = r.account.submit(buy(3, type=OrderType.LIMIT, limit_price=20000)).order_id
+        await r.settle()
+        await r.venue.orders.fill(r.basket(oid), 1, 5000.0)
+        await r.settle()
+        assert (r.order(oid).status, r.order(oid).filled_qty) == (OrderStatus.PARTIALLY_FILLED, 1)
+        r.account.cancel(oid)
+        assert r.order(oid).status == OrderStatus.PENDING_CANCEL  # not cancelled until the venue says so
+        await r.settle()
+        assert (r.order(oid).status, r.order(oid).filled_qty) == (OrderStatus.CANCELLED, 1)
+        assert r.account.ledger.positions[ES].qty == 1
+        assert [m.basket_id for m in r.venue.server.requests(316)] == [r.basket(oid)]
+    on_rithmic(t)
+
+
+def test_a_refused_order_and_an_exchange_reject_both_carry_the_venues_text():
+    async def t(r: Run) -> None:
+        r.venue.orders.next_submit += [("reject", "Maximum position exceeded"), ("venue_reject", "Price out of band")]
+        a = r.account.submit(buy(1)).order_id
+        b = r.account.submit(buy(1, type=OrderType.LIMIT, limit_price=1)).order_id
+        await r.settle()
+        assert (r.order(a).status, r.order(a).reason) == (OrderStatus.REJECTED, "Maximum position exceeded")
+        assert (r.order(b).status, r.order(b).reason) == (OrderStatus.REJECTED, "Price out of band")
+        assert r.order(b).venue_id  # the venue had named it before rejecting it
+    on_rithmic(t)
+
+
+def test_a_second_modify_waits_for_the_first_and_a_fill_racing_them_completes_the_order():
+    async def t(r: Run) -> None:
+        r.venue.orders.modify_delay_s = 0.1  # the exchange takes a while: a second change would be refused
+        oid = r.account.submit(buy(2, type=OrderType.LIMIT, limit_price=20000)).order_id
+        await r.settle()
+        r.account.modify(oid, limit_price=19996)
+        r.account.modify(oid, limit_price=19992)
+        r.account.modify(oid, qty=1)  # merges with the waiting one: price 19992 and qty 1 in one command
+        assert r.order(oid).status == OrderStatus.PENDING_UPDATE
+        await r.settle(10)
+        mods = r.venue.server.requests(314)
+        assert [(m.price, m.quantity) for m in mods] == [(4999.0, 2), (4998.0, 1)]  # one at a time, none refused
+        assert (r.order(oid).limit_price, r.order(oid).qty, r.order(oid).status) == (19992, 1, OrderStatus.ACCEPTED)
+        r.account.modify(oid, qty=2)
+        await r.venue.orders.fill(r.basket(oid), 1, 4998.0)  # fills while the modify is on its way
+        await r.settle(10)
+        o = r.order(oid)
+        assert (o.status, o.filled_qty) == (OrderStatus.FILLED, 1) and r.account.ledger.positions[ES].qty == 1
+        assert len(r.venue.orders.submits()) == 1
+    on_rithmic(t)
+
+
+def test_no_answer_to_a_submit_is_resolved_by_its_tag_and_never_resent():
+    async def t(r: Run) -> None:
+        r.venue.orders.next_submit.append(("hang", 1.0))  # taken, answered after our 0.5 s timeout
+        oid = r.account.submit(buy()).order_id
+        await until(lambda: bool(r.order(oid).venue_id), "found by its tag")
+        await r.settle()
+        assert len(r.venue.orders.submits()) == 1 and r.broker.unknown == set()
+        o = r.order(oid)
+        assert o.status == OrderStatus.ACCEPTED and o.venue_id == sent_basket(r, o.client_id)
+    on_rithmic(t)
+
+
+def test_a_submit_lost_on_the_way_stays_submitted_until_cancelled_and_is_never_resent():
+    async def t(r: Run) -> None:
+        r.broker.poll_s = 0.01
+        r.venue.orders.next_submit.append(("lose", None))
+        oid = r.account.submit(buy()).order_id
+        await until(lambda: "not resent; cancel it" in r.order(oid).reason, "given up looking")
+        assert r.order(oid).status == OrderStatus.SUBMITTED and r.broker.unknown == {oid}
+        r.account.cancel(oid)
+        await r.settle()
+        assert r.order(oid).status == OrderStatus.CANCELLED and "never reached the venue" in r.order(oid).reason
+        assert len(r.venue.orders.submits()) == 1
+    on_rithmic(t)
+
+
+def test_disconnect_after_submit_before_the_ack_reconnects_and_finds_exactly_one_order():
+    async def t(r: Run) -> None:
+        r.venue.orders.next_submit.append(("drop", None))  # the venue takes it, the connection dies
+        oid = r.account.submit(buy(1, type=OrderType.LIMIT, limit_price=20000)).order_id
+        await until(lambda: bool(r.order(oid).venue_id), "found by its tag after the reconnect")
+        await until(lambda: r.broker.connected and not r.broker.reconciling, "reconciled")
+        await r.venue.orders.fill(r.basket(oid), 1, 5000.0)
+        await r.settle()
+        assert len(r.venue.orders.submits()) == 1
+        assert (r.order(oid).status, r.order(oid).filled_qty) == (OrderStatus.FILLED, 1)
+        assert r.account.ledger.positions[ES].qty == 1
+        assert "disconnected" in r.states and r.states[-1] == "connected"
+        assert r.session.logins["order"] == 2
+    on_rithmic(t)
+
+
+def test_a_fill_while_disconnected_is_replayed_at_the_reconnect_and_booked_once():
+    async def t(r: Run) -> None:
+        reports = []
+        r.broker.report_listener = reports.append
+        oid = r.account.submit(buy(1, type=OrderType.LIMIT, limit_price=20000)).order_id
+        await r.settle()
+        await cut_orders_off(r)
+        await r.venue.orders.fill(r.basket(oid), 1, 5000.0)  # nobody hears it
+        assert not r.account.submit(buy()).ok  # entries halt while the order plant is down
+        await let_back_in(r)
+        (report,) = reports
+        assert report.fills_booked == 1 and report.venue_positions == {ES: 1} and report.unprotected == (ES,)
+        assert r.order(oid).status == OrderStatus.FILLED and r.account.ledger.positions[ES].qty == 1
+        assert len(r.venue.server.requests(3506)) == 2  # replayed at start and at the reconnect
+        again = await r.broker.reconcile()
+        assert again.fills_booked == 0 and r.account.ledger.positions[ES].qty == 1
+    on_rithmic(t)
+
