@@ -4,14 +4,33 @@ Only the client's SSL context knows it is a test (tests/fake_rithmic)."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
+from decimal import Decimal
+
 import pytest
 
 pytest.importorskip("async_rithmic", reason="the rithmic extra (async-rithmic) is not installed")
 pytest.importorskip("trustme", reason="trustme (test extra) is not installed")
 
-from rithmic_venue import ES, Run, buy, cut_orders_off, let_back_in, on_rithmic, sell, until
+from rithmic_venue import (
+    ES,
+    Run,
+    Venue,
+    buy,
+    close_run,
+    cut_orders_off,
+    let_back_in,
+    make_session,
+    on_rithmic,
+    open_run,
+    sell,
+    until,
+)
 
+from tapeflow.store.journal import Journal
 from tapeflow.trading import Bracket, OrderStatus, OrderType, Source
+from tapeflow.trading.live.session import kill_live
 
 
 def test_a_limit_order_goes_out_once_tagged_with_our_client_id_and_fills_from_the_exchange_report():
@@ -210,3 +229,100 @@ def test_a_fill_while_disconnected_is_replayed_at_the_reconnect_and_booked_once(
         assert again.fills_booked == 0 and r.account.ledger.positions[ES].qty == 1
     on_rithmic(t)
 
+
+
+def test_a_forced_logout_is_shown_as_such_halts_entries_and_the_user_reconnects_by_hand():
+    async def t(r: Run) -> None:
+        oid = r.account.submit(buy(1, type=OrderType.LIMIT, limit_price=20000)).order_id
+        await r.settle()
+        intruder = make_session(r.venue.server)  # the same user logs in elsewhere: Rithmic keeps the newest
+        await intruder.open({"order"})
+        await until(lambda: not r.broker.connected, "the forced logout reached the broker")
+        assert r.session.state.phase.value == "FORCED_OUT"
+        assert r.states[-1].startswith("forced logout: another session logged in with this user")
+        res = r.account.submit(buy(1))
+        assert not res.ok and "order connection down" in res.reason
+        await r.venue.orders.fill(r.basket(oid), 1, 5000.0)  # meanwhile at the exchange
+        await asyncio.sleep(0.3)
+        assert r.session.logins["order"] == 1  # no fight back: no automatic re-login
+        await r.session.reconnect()  # the user's click
+        await until(lambda: r.broker.connected and not r.broker.reconciling, "reconciled after the manual reconnect")
+        assert r.order(oid).status == OrderStatus.FILLED and r.account.ledger.positions[ES].qty == 1
+        await intruder.close()
+    on_rithmic(t)
+
+
+def test_kill_switch_cancels_all_exits_the_position_and_is_done_only_when_the_venue_says_flat():
+    async def t(r: Run) -> None:
+        a = r.account.submit(buy(1)).order_id
+        await r.settle()
+        await r.venue.orders.fill(r.basket(a), 1, 5000.0)
+        for px in (19990, 19980):
+            r.account.submit(buy(1, type=OrderType.LIMIT, limit_price=px))
+        await r.settle()
+        assert len(r.account.open_orders()) == 2 and r.venue.orders.positions == {"ESZ6": 1}
+        report = await kill_live(r.account, r.broker, by="trader", reason="hotkey")
+        await r.settle()
+        assert report.flat_confirmed and report.text == "flat confirmed by broker"
+        assert r.states[-1] == "kill switch: flat confirmed by broker"
+        assert r.venue.orders.positions == {"ESZ6": 0} and r.account.open_orders() == []
+        assert r.account.ledger.is_flat and r.account.kill_switch.latched
+        cancel_all = r.venue.server.requests(346)[0]  # every round cancels all again (a late order)
+        (exit_,) = r.venue.server.requests(3504)  # one exit: the venue was asked before exiting again
+        assert (exit_.symbol, exit_.exchange, exit_.manual_or_auto, cancel_all.manual_or_auto) == ("ESZ6", "CME", 2, 2)
+        assert len(r.venue.orders.submits()) == 3  # the account's own closing order was not sent as well
+    on_rithmic(t)
+
+
+def test_the_venues_account_figures_stand_beside_ours_and_its_loss_counts_against_the_daily_limit():
+    venue = Venue(pnl_bias=Decimal(-100))  # the firm books $100 more loss than the fills say
+
+    async def t(r: Run) -> None:
+        r.account.update_settings(replace(r.account.settings, risk=replace(r.account.settings.risk,
+                                                                           daily_loss_limit_cents=10_000)))
+        a = r.account.submit(buy(1)).order_id
+        await r.settle()
+        await r.venue.orders.fill(r.basket(a), 1, 5000.0)
+        await r.settle()
+        s = r.account.submit(sell(1)).order_id
+        await r.settle()
+        await r.venue.orders.fill(r.basket(s), 1, 4999.0)
+        await r.settle()
+        v = r.broker.venue_account
+        assert v is not None and v.account_id == "TF-001"
+        assert (v.day_closed_pnl_cents, v.balance_cents, v.net_quantity) == (-15000, 5_000_000 - 15000, 0)
+        assert r.account.ledger.day_pnl_cents(r.account.risk.trading_date) == -5000  # ours: -1 point, no fees
+        assert r.account.risk.venue_realized_today_cents == -15000
+        assert r.account.risk.state_rule == "daily_loss" and not r.account.submit(buy(1)).ok
+    on_rithmic(t, venue=venue)
+
+
+def test_restart_books_nothing_twice_and_picks_up_what_filled_while_it_was_down(tmp_path):
+    path = tmp_path / "journal.sqlite"
+
+    async def main() -> None:
+        venue = Venue()
+        await venue.server.start()
+        r = await open_run(venue, Journal(path))
+        oid = r.account.submit(buy(1)).order_id
+        await r.settle()
+        await venue.orders.fill(r.basket(oid), 1, 5000.0)
+        await r.settle()
+        await close_run(r)  # then the process is gone
+        other = venue.orders.add_external("ESZ6", 1, 1, 5001.0)
+        venue.orders.orders[other.basket_id] = other
+        await venue.orders.fill(other.basket_id, 1, 5001.0)  # filled elsewhere while we were down
+        journal = Journal(path)
+        r2 = await open_run(venue, journal)
+        start = r2.start
+        assert start.restore is not None and start.restore.positions == {ES: 1}  # from the journal
+        assert start.reconcile.fills_booked == 1  # only the one made while we were down
+        assert start.reconcile.venue_positions == {ES: 2} and r2.account.ledger.positions[ES].qty == 2
+        assert start.mismatched == {} and start.reconcile.unprotected == (ES,)
+        await close_run(r2)
+        await venue.server.stop()
+        rows = journal.rows("fills")
+        assert len(rows) == 2 and len({row["venue_fill_id"] for row in rows}) == 2
+        assert len(venue.orders.submits()) == 1
+
+    asyncio.run(main())

@@ -3,7 +3,7 @@
 Answers subscribe (400) and snapshot (402: one 450 per symbol ever traded, flat ones included,
 then one 451, all ``is_snapshot``, then 403); after every fill of the fake order plant it pushes
 the symbol's 450 and the account's 451. The account's closed P&L is average-cost, in dollars, with
-``pnl_bias`` added (a firm that counts differently from us).
+``pnl_bias`` added once a position was closed (a firm that counts differently from us).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class FakePnl:
     def closed_pnl(self) -> Decimal:
         """Average-cost realized P&L of every fill so far, in dollars."""
         total = Decimal(0)
+        closed_any = False
         pos: dict[str, tuple[int, Decimal]] = {}
         for f in self.orders.fills:
             qty, avg = pos.get(f.symbol, (0, Decimal(0)))
@@ -41,6 +42,7 @@ class FakePnl:
             px = Decimal(repr(f.price))
             if qty and (qty > 0) != (signed > 0):
                 closing = min(abs(qty), abs(signed))
+                closed_any = True
                 total += (px - avg) * closing * (1 if qty > 0 else -1) * POINT_VALUE.get(f.symbol[:-2], Decimal(50))
                 qty += closing if qty < 0 else -closing
                 signed += -closing if signed > 0 else closing
@@ -48,7 +50,7 @@ class FakePnl:
                 avg = (avg * abs(qty) + px * abs(signed)) / (abs(qty) + abs(signed)) if qty else px
                 qty += signed
             pos[f.symbol] = (qty, avg)
-        return total + (self.pnl_bias if self.orders.fills else 0)
+        return total + (self.pnl_bias if closed_any else 0)
 
     def _instrument(self, symbol: str, snapshot: bool) -> Message:
         net = self.orders.positions.get(symbol, 0)

@@ -41,6 +41,7 @@ class VenueBroker:
         self.killing = False  # kill at the venue under way: it closes positions itself
         self._kill_task: asyncio.Task[KillReport] | None = None
         self.venue_realized_cents: dict[date, int] = {}  # trading date -> the venue's realized net
+        self.venue_pnl_listener: Callable[[], None] = lambda: None  # the venue's P&L changed (not by a fill)
 
     # -- Broker protocol (venue-independent part) -----------------------------------------------
     def set_listener(self, callback: EventCallback) -> None:

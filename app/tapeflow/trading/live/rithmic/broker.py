@@ -598,3 +598,4 @@ class RithmicBroker(VenueBroker):
         closed = self.venue_account.day_closed_pnl_cents
         if closed is not None:
             self.venue_realized_cents[trading_date_of(now)] = closed
+            self.venue_pnl_listener()
