@@ -5,8 +5,12 @@ Only the client's SSL context knows it is a test (tests/fake_rithmic)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
 from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +32,7 @@ from rithmic_venue import (
     until,
 )
 
+import tapeflow
 from tapeflow.store.journal import Journal
 from tapeflow.trading import Bracket, OrderStatus, OrderType, Source
 from tapeflow.trading.live.session import kill_live
@@ -324,5 +329,42 @@ def test_restart_books_nothing_twice_and_picks_up_what_filled_while_it_was_down(
         rows = journal.rows("fills")
         assert len(rows) == 2 and len({row["venue_fill_id"] for row in rows}) == 2
         assert len(venue.orders.submits()) == 1
+
+    asyncio.run(main())
+
+
+def test_kill_9_with_a_live_position_then_restart_reconciles_without_booking_or_sending_twice(tmp_path):
+    path = tmp_path / "journal.sqlite"
+    ca = tmp_path / "ca.pem"
+    child = Path(__file__).with_name("rithmic_child.py")
+
+    async def main() -> None:
+        venue = Venue()
+        await venue.server.start()
+        venue.server._ca.cert_pem.write_to_path(str(ca))  # the child trusts the test CA, as we do
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(tapeflow.__file__).parents[1]),
+                                                            os.environ.get("PYTHONPATH", "")])}
+        proc = await asyncio.create_subprocess_exec(sys.executable, str(child), venue.server.url, str(path), str(ca),
+                                                    stdout=asyncio.subprocess.PIPE, env=env)
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode().split()
+        assert line[0] == "ACCEPTED"
+        await venue.orders.fill(line[1], 1, 5000.0)
+        assert (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip() == "FILLED"
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+        assert len(venue.orders.submits()) == 1 and venue.orders.positions == {"ESZ6": 1}
+
+        journal = Journal(path)
+        r = await open_run(venue, journal)
+        try:
+            assert r.start.restore is not None and r.start.restore.positions == {ES: 1}
+            assert r.start.reconcile.fills_booked == 0 and r.start.mismatched == {}
+            assert r.account.ledger.positions[ES].qty == 1
+        finally:
+            await close_run(r)
+            await venue.server.stop()
+        assert len(venue.orders.submits()) == 1  # nothing was resent after the restart
+        assert len(journal.rows("fills")) == 1
 
     asyncio.run(main())

@@ -13,13 +13,13 @@ import pytest
 
 pytest.importorskip("async_rithmic", reason="the rithmic extra (async-rithmic) is not installed")
 
-from fake_rithmic.server import make  # noqa: E402
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from fake_rithmic.server import make
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from tapeflow.core.events import Side  # noqa: E402
-from tapeflow.trading.live.rithmic.broker import RContract, RithmicBroker  # noqa: E402
-from tapeflow.trading.orders import OrderEvent, OrderRequest, OrderType, new_order  # noqa: E402
+from tapeflow.core.events import Side
+from tapeflow.trading.live.rithmic.broker import RContract, RithmicBroker
+from tapeflow.trading.orders import OrderEvent, OrderRequest, OrderType, new_order
 
 N_ORDERS = 3
 QTY = 4
