@@ -47,8 +47,12 @@ log = logging.getLogger(__name__)
 PLANTS = ("ticker", "order", "pnl", "history")
 """Plants a session can open, in login order (the P&L plant needs the order plant's accounts)."""
 FORCED_LOGOUT = 77
+LOGIN_RESPONSE = 11
 FORCED_OUT_REASON = "another session logged in with this user"
-_SMALL_FRAME = 64  # a ForcedLogout frame carries only its template id: only frames this small are decoded
+_SMALL_FRAME = 160  # ForcedLogout and refused logins are small: only frames this small are looked at
+_TEMPLATE_TAG = b"\x98\xb6\x4b"  # the protobuf key of ``template_id`` (field 154467, varint)
+_WATCHED = (_TEMPLATE_TAG + bytes([FORCED_LOGOUT]), _TEMPLATE_TAG + bytes([LOGIN_RESPONSE]))
+"""A frame is decoded only if it holds one of these byte strings (a cheap test on every frame)."""
 
 
 class Phase(StrEnum):
@@ -72,6 +76,49 @@ class SessionState:
 
 class SessionError(TapeflowError):
     """A plant could not be opened, or the session was forced out / closed."""
+
+
+class _Redact(logging.Filter):
+    """Masks the password in the library's log records: its errors quote the whole login request
+    (``Rithmic returned an error=... for the request={... 'password': ...}``) at ERROR level."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secret:
+            return True
+        text = record.getMessage()
+        if self.secret in text:
+            record.msg, record.args = text.replace(self.secret, "***"), None
+        if record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info).replace(self.secret, "***")
+            record.exc_info = None
+        return True
+
+
+def _login_refusal(frame: bytes) -> str | None:
+    """Rithmic's reason if ``frame`` is a refused login response (template 11, rp_code not 0)."""
+    from async_rithmic.protocol_buffers import response_login_pb2
+
+    msg = response_login_pb2.ResponseLogin()
+    try:
+        msg.ParseFromString(frame[4:])
+    except Exception:
+        return None
+    codes = list(msg.rp_code)
+    if not codes or codes[0] == "0":
+        return None
+    return " ".join(codes[1:]) or f"rp_code {codes[0]}"
+
+
+def watched_template(frame: bytes) -> int | None:
+    """The template id of a frame the session watches (ForcedLogout, login response), else None;
+    a byte-string test first, so the frames of the market-data stream cost next to nothing."""
+    if len(frame) > _SMALL_FRAME or not (_WATCHED[0] in frame or _WATCHED[1] in frame):
+        return None
+    return _frame_template_id(frame)
 
 
 def _frame_template_id(frame: bytes) -> int | None:
@@ -128,6 +175,9 @@ class RithmicSession:
         self._listeners: list[Callable[[SessionState], None]] = []
         self._depth_subs: set[tuple[str, str]] = set()
         self._hooked: set[str] = set()
+        self._refusals: dict[str, str] = {}  # plant -> Rithmic's reason for the last refused login
+        self._redact = _Redact(password)
+        self._redacting = False
         self._closing = False
         self._lock = asyncio.Lock()
         self._changed = asyncio.Event()
@@ -205,7 +255,7 @@ class RithmicSession:
         """Log into ``plants`` that are not open yet (those already open are left as they are)."""
         wanted = _check_plants(plants)
         async with self._lock:
-            if self.state.phase is Phase.FORCED_OUT:
+            if wanted & self._forced:  # never fight the other session: the user reconnects by hand
                 raise SessionError(f"rithmic session {self.state}")
             self._closing = False
             new = [p for p in PLANTS if p in wanted and p not in self._wanted]
@@ -250,12 +300,16 @@ class RithmicSession:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             self._watchers.clear()
-            with contextlib.suppress(Exception):
-                await self.client.disconnect()
+            for name in self._wanted:
+                plant = self.client.plants[name]
+                plant._subscriptions.clear()
+                with contextlib.suppress(Exception):
+                    await self._stop_plant(plant, logout=True)
             self._up.clear()
             self._forced.clear()
             self._depth_subs.clear()
             self._wanted = []
+            self._redact_logs(False)
             self._set_state()
 
     # ------------------------------------------------------------------ market depth (ticker plant)
@@ -305,10 +359,16 @@ class RithmicSession:
 
         async def recv() -> bytes:
             frame = await read()
-            if len(frame) <= _SMALL_FRAME and _frame_template_id(frame) == FORCED_LOGOUT:
-                log.warning("rithmic %s plant: forced logout (%s)", name, FORCED_OUT_REASON)
-                self._forced.add(name)
-                plant._disconnect_event.set()
+            template = watched_template(frame)
+            if template is not None:
+                if template == FORCED_LOGOUT:
+                    log.warning("rithmic %s plant: forced logout (%s)", name, FORCED_OUT_REASON)
+                    self._forced.add(name)
+                    plant._disconnect_event.set()
+                elif template == LOGIN_RESPONSE:
+                    refusal = _login_refusal(frame)
+                    if refusal is not None:
+                        self._refusals[name] = refusal
             return frame
 
         plant._recv = recv
@@ -317,6 +377,8 @@ class RithmicSession:
         """Connect and log in one plant with only its I/O tasks (never the library's reconnect loop)."""
         plant = self.client.plants[name]
         self._hook_frames(name, plant)
+        self._redact_logs(True)
+        self._refusals.pop(name, None)
         await self._stop_plant(plant)
         plant._disconnect_event.clear()
         try:
@@ -332,7 +394,9 @@ class RithmicSession:
         except Exception as e:
             await self._stop_plant(plant)
             text = self._scrub(str(e) or e.__class__.__name__)
-            if isinstance(e, TimeoutError):
+            if name in self._refusals:
+                text = f"refused by Rithmic: {self._refusals[name]}"
+            elif isinstance(e, TimeoutError):
                 text = f"no answer within {self.login_timeout_s:g} s"
             raise SessionError(f"rithmic {name} plant: login failed: {text}") from None
         finally:
@@ -345,11 +409,26 @@ class RithmicSession:
         self._errors.pop(name, None)
         self.logins[name] = self.logins.get(name, 0) + 1
 
-    async def _stop_plant(self, plant: Any) -> None:
-        await plant._stop_background_tasks()
+    def _redact_logs(self, on: bool) -> None:
+        """Mask the password in the plants' loggers while this session is open."""
+        if on == self._redacting:
+            return
+        self._redacting = on
+        for plant in self.client.plants.values():
+            logger = getattr(plant, "logger", None)
+            if logger is not None:
+                (logger.addFilter if on else logger.removeFilter)(self._redact)
+
+    async def _stop_plant(self, plant: Any, *, logout: bool = False) -> None:
+        """Close the socket first, then stop the plant's tasks: its reader then ends by itself (on
+        Python 3.11 a cancel landing on the reader's 0.1 s ``wait_for`` timeout can be swallowed)."""
+        if logout and plant.is_connected:
+            await plant._logout()
         if plant.ws is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(plant.ws.close(), 2.0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(plant._stop_background_tasks(), 2.0)
 
     async def _plant_up(self, name: str) -> None:
         for fn in list(self._hooks.get(name, ())):
