@@ -69,3 +69,58 @@ def test_a_webhook_alert_becomes_one_tagged_order_at_the_venue_and_the_reply_doe
     assert sent["customTag"].startswith("tf") and sent["stopLossBracket"] == {"ticks": 8, "type": 4}
     assert "LIVE" in out and "projectx:50KTC" in out
     assert "key-123" not in out
+
+
+def test_webhook_live_on_rithmic_sends_the_alert_as_one_auto_bracket_order_on_the_shared_session(
+        tmp_path, monkeypatch, capsys):
+    pytest.importorskip("async_rithmic", reason="the rithmic extra (async-rithmic) is not installed")
+    pytest.importorskip("trustme", reason="trustme (test extra) is not installed")
+    from async_rithmic.enums import SysInfraType
+    from rithmic_venue import Venue
+
+    import tapeflow.feeds.live_rithmic as live_rithmic
+
+    venue = Venue()
+    real = live_rithmic.session_from_settings
+
+    def trusting_the_test_ca(settings=None):  # the only change: the client's SSL context trusts the test CA
+        session = real(settings)
+        session.client.ssl_context = venue.server.client_ssl_context()
+        return session
+
+    monkeypatch.setattr(live_rithmic, "session_from_settings", trusting_the_test_ca)
+    for k, v in (("TAPEFLOW_WEBHOOK_SECRET", SECRET), ("RITHMIC_USER", "trader"), ("RITHMIC_PASSWORD", "secret"),
+                 ("RITHMIC_SYSTEM", "Rithmic Test"), ("TAPEFLOW_CONFIRM_LIVE", "TF-001")):
+        monkeypatch.setenv(k, v)
+
+    async def scenario() -> int:
+        await venue.server.start()
+        monkeypatch.setenv("RITHMIC_URL", venue.server.url)
+        args = build_parser().parse_args([
+            "webhook", "--port", "0", "--broker", "rithmic", "--live", "--symbol", "ES",
+            "--journal", str(tmp_path / "j.sqlite"), "--kill-switch-file", str(tmp_path / "ks.json"),
+        ])
+        task, stop, server = await start_serving(args)
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        async with aiohttp.ClientSession() as http:
+            body = {"secret": SECRET, "action": "buy", "symbol": "ES1!", "quantity": 1, "stop_ticks": 8, "time": now}
+            async with http.post(f"{server.url}/webhook", json=body) as r:
+                assert r.status == 200
+        for _ in range(200):
+            if venue.orders.submits():
+                break
+            await asyncio.sleep(0.02)
+        stop.set()
+        code = await asyncio.wait_for(task, 10)
+        await venue.server.stop()
+        return code
+
+    assert asyncio.run(scenario()) == 0
+    out = capsys.readouterr().out
+    (sent,) = venue.orders.submits()
+    assert sent.template_id == 330 and sent.stop_ticks == 8 and sent.manual_or_auto == 2  # AUTO: a webhook order
+    assert sent.user_tag.startswith("tf") and sent.symbol[:2] == "ES"
+    assert "LIVE" in out and "rithmic:TF-001" in out and "secret\n" not in out
+    logins = [c for c in venue.server.conns if c.logged_in or c.closed]
+    plants = SysInfraType.ORDER_PLANT, SysInfraType.PNL_PLANT
+    assert sorted({c.infra_type for c in logins}) == sorted(plants)  # only the plants in use: no ticker login

@@ -185,9 +185,13 @@ def test_broker_settings_choose_live_unless_the_flags_did_and_bad_values_are_nam
     f.write_text('[broker]\nkind = "projectx"\n')
     with pytest.raises(TapeflowError, match=r'trading.toml: \[broker\]: a live account needs both'):
         live_mode.apply_settings(build_parser().parse_args(["gui"]), f)
-    f.write_text('[broker]\nkind = "rithmic"\nmode = "live"\n')
-    with pytest.raises(TapeflowError, match=r"\[broker\] kind: expected paper or projectx"):
+    f.write_text('[broker]\nkind = "ibkr"\nmode = "live"\n')
+    with pytest.raises(TapeflowError, match=r"\[broker\] kind: expected paper, projectx or rithmic, got 'ibkr'"):
         live_mode.apply_settings(build_parser().parse_args(["gui"]), f)
+    f.write_text('[broker]\nkind = "rithmic"\nmode = "live"\naccount = "TF-001"\n')
+    args = build_parser().parse_args(["gui"])
+    live_mode.apply_settings(args, f)
+    assert (args.broker, args.live, args.account) == ("rithmic", True, "TF-001")
     f.write_text('[broker]\nmode = "live"\nkind = "projectx"\n[risk]\nmax_position = 2\n')
     from tapeflow.trading.settings import load_settings
     assert load_settings(f).risk.max_position == 2  # the trading settings accept the [broker] table

@@ -109,6 +109,13 @@ class VenueBroker:
     async def kill(self) -> KillReport:
         raise NotImplementedError
 
+    async def run(self) -> None:
+        """Stay online until cancelled (reconnect and reconcile on every drop)."""
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
     # -- plumbing --------------------------------------------------------------------------------
     def _emit(self, event: OrderEvent) -> None:
         self._listener(event)

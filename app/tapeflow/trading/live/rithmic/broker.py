@@ -138,6 +138,7 @@ class RithmicBroker(VenueBroker):
         self._booked = 0
         self._client: Any = None
         self._started = False
+        self.owns_session = False  # True: nobody else uses the session; stop() closes it
         session.on_plant_up("order", self._order_up)
         session.on_plant_up("pnl", self._pnl_up)
         session.add_listener(self._on_session)
@@ -187,12 +188,18 @@ class RithmicBroker(VenueBroker):
         self.status_listener("connected")
         return report
 
+    async def run(self) -> None:
+        """Stay online: the session reconnects, the order plant's hook reconciles (until cancelled)."""
+        await asyncio.Event().wait()
+
     async def stop(self) -> None:
         for t in list(self._tasks):
             t.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
         self.connected = False
         self.wire.fail_all()
+        if self.owns_session:
+            await self.session.close()
 
     def _attach(self) -> None:
         """Listen to the session's client (once per client object)."""
