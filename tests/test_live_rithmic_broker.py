@@ -368,3 +368,10 @@ def test_kill_9_with_a_live_position_then_restart_reconciles_without_booking_or_
         assert len(journal.rows("fills")) == 1
 
     asyncio.run(main())
+
+
+def test_the_account_snapshot_carries_the_venues_balance_for_the_risk_panel():
+    async def t(r: Run) -> None:
+        await until(lambda: r.broker.venue_account is not None, "the P&L plant's account figures")
+        assert r.account.snapshot().venue_balance_cents == 5_000_000
+    on_rithmic(t)
