@@ -375,3 +375,24 @@ def test_the_account_snapshot_carries_the_venues_balance_for_the_risk_panel():
         await until(lambda: r.broker.venue_account is not None, "the P&L plant's account figures")
         assert r.account.snapshot().venue_balance_cents == 5_000_000
     on_rithmic(t)
+
+
+def test_a_cancel_and_a_modify_without_answer_are_not_resent_and_the_order_goes_back_to_working():
+    async def t(r: Run) -> None:
+        oid = r.account.submit(buy(1, type=OrderType.LIMIT, limit_price=20000)).order_id
+        await r.settle()
+        r.venue.orders.mute = {314, 316}  # the venue never answers them (the library would send them 3 times)
+        r.account.cancel(oid)
+        await r.settle()
+        o = r.order(oid)
+        assert (o.status, o.reason) == (OrderStatus.ACCEPTED, "no answer to the cancel: not resent; the order still "
+                                                              "works at the venue")
+        r.account.modify(oid, limit_price=19996)
+        await r.settle()
+        assert (r.order(oid).status, r.order(oid).limit_price) == (OrderStatus.ACCEPTED, 20000)
+        assert len(r.venue.server.requests(316)) == 1 and len(r.venue.server.requests(314)) == 1
+        r.venue.orders.mute = set()
+        r.account.cancel(oid)  # the user tries again
+        await r.settle()
+        assert r.order(oid).status == OrderStatus.CANCELLED
+    on_rithmic(t)

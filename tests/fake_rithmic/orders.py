@@ -11,7 +11,8 @@ The test drives the exchange: :meth:`FakeOrders.fill` (partial too), :meth:`venu
 (refused in the response), ``("venue_reject", text)`` (taken, then rejected by the exchange),
 ``("hang", seconds)`` (taken, answered late), ``("drop", None)`` (taken, connection dropped before
 the answer), ``("lose", None)`` (never taken, never answered). A second modify or cancel while one
-is in progress (``modify_delay_s``) is refused as Rithmic refuses it.
+is in progress (``modify_delay_s``) is refused as Rithmic refuses it; templates in ``mute`` are
+taken and never answered.
 
 Brackets: when an entry sent with 330 is completely filled, the venue places its stop and target
 (``stop_ticks``/``target_ticks`` from the fill price) as orders of its own, tagged with the entry's
@@ -85,6 +86,7 @@ class FakeOrders:
         self.positions: dict[str, int] = {}
         self.next_submit: list[tuple[str, Any]] = []
         self.modify_delay_s = 0.0
+        self.mute: set[int] = set()  # templates taken and never answered (a command lost on the way back)
         self.last_price: dict[str, float] = {}
         self.on_fill: list[Any] = []  # callbacks (the P&L plant) after each fill
         self._busy: set[str] = set()  # baskets with a modify or cancel in progress
@@ -242,6 +244,8 @@ class FakeOrders:
         task.add_done_callback(self._tasks.discard)
 
     async def _modify(self, conn: Conn, req: Message) -> None:
+        if 314 in self.mute:
+            return
         o = self.orders.get(req.basket_id)
         if o is None:
             await self.server.reply(conn, req, 315, rp_code=("5", "no such order"))
@@ -270,6 +274,8 @@ class FakeOrders:
             await done()
 
     async def _cancel(self, conn: Conn, req: Message) -> None:
+        if 316 in self.mute:
+            return
         o = self.orders.get(req.basket_id)
         if o is not None and req.basket_id in self._busy:
             await self.server.reply(conn, req, 317, rp_code=ATOMIC)

@@ -219,10 +219,15 @@ class RithmicBroker(VenueBroker):
             return  # the first login: start() reconciles once both plants are up
         self.connected, self.reconciling = True, True
         self.status_listener("reconciling")
-        try:
-            report = await self.reconcile()
-        except (NotSentError, OutcomeUnknownError, VenueRefusedError) as e:
-            self.status_listener(f"reconciliation failed ({e}): entries stay halted")
+        for attempt in range(5):
+            try:
+                report = await self.reconcile()
+                break
+            except (NotSentError, OutcomeUnknownError, VenueRefusedError) as e:
+                self.status_listener(f"reconciliation failed ({e}): entries stay halted; trying again")
+                await asyncio.sleep(self.poll_s * (attempt + 1))
+        else:
+            self.status_listener("reconciliation failed: entries stay halted until the next login")
             return
         self.reconciling = False
         self.status_listener("connected")
@@ -257,6 +262,7 @@ class RithmicBroker(VenueBroker):
         """Working orders (ours found by tag), executions since the journal's last fill and the
         venue's positions: compared and booked. Every answer passes the notification handlers."""
         before = self._booked
+        known = {o.id for o in self.book.open_orders() if o.venue_id}  # not those acknowledged meanwhile
         self._seen_working = set()
         try:
             await self.wire.request(self._order_plant, SHOW_ORDERS, account_id=self.account_id)
@@ -270,9 +276,9 @@ class RithmicBroker(VenueBroker):
             if row.fill_id and row.basket_id:
                 self._on_fill_record(row)
         for o in self.book.open_orders():
-            if o.venue_id and o.venue_id not in seen:  # ended while we were away, its end not reported
+            if o.id in known and o.venue_id not in seen:  # ended while we were away, its end not reported
                 self.book.notify(o.id, Cancelled("no longer working at the venue"), self.clock())
-        with contextlib.suppress(NotSentError):  # the P&L plant logs in after the order plant
+        with contextlib.suppress(NotSentError, OutcomeUnknownError):  # the P&L plant may be down: its hook asks
             await self._positions_now()
         working = self.book.open_orders()
         self.unknown = {i for i in self.unknown if self.book.orders[i].status == OrderStatus.SUBMITTED}
@@ -467,9 +473,26 @@ class RithmicBroker(VenueBroker):
             self.book.notify(o.id, CommandRefused(text), self.clock(), text)
             return
         except OutcomeUnknownError:
-            return  # stays pending; a notification or the next reconciliation tells what happened
+            await self._unanswered(o.id, "cancel" if template == CANCEL else "modify")
+            return
         with contextlib.suppress(TimeoutError):  # the venue's answer to this command frees the order
             await asyncio.wait_for(answered.wait(), self.timeout_s)
+
+    async def _unanswered(self, order_id: int, what: str) -> None:
+        """A modify or cancel without an answer is never resent: the working orders say whether the
+        order still works on its old terms (then it is back to resting and the user may try again)."""
+        self._seen_working = set()
+        try:
+            await self.wire.request(self._order_plant, SHOW_ORDERS, account_id=self.account_id)
+            working = self._seen_working
+        except (NotSentError, OutcomeUnknownError, VenueRefusedError):
+            return  # stays pending; a notification or the next reconciliation tells what happened
+        finally:
+            self._seen_working = None
+        o = self.book.orders[order_id]
+        if o.venue_id in working and o.status in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_UPDATE):
+            text = f"no answer to the {what}: not resent; the order still works at the venue"
+            self.book.notify(order_id, CommandRefused(text), self.clock(), text)
 
     # -- venue messages ----------------------------------------------------------------------
     def _find(self, n: Any) -> Order | None:
