@@ -11,15 +11,15 @@ import ssl
 import sys
 import time
 
+from live_child import buy_one_and_wait
 from rithmic_venue import ACCOUNT, CONTRACTS
 
-from tapeflow.core.events import Side
 from tapeflow.rithmic.session import RithmicSession
 from tapeflow.rithmic.settings import RithmicSettings
 from tapeflow.store.journal import Journal
-from tapeflow.trading import Account, OrderRequest
+from tapeflow.trading import Account
 from tapeflow.trading.live.rithmic.broker import RithmicBroker
-from tapeflow.trading.live.session import journal_seed, start_live
+from tapeflow.trading.live.session import journal_seed
 
 
 async def main(url: str, path: str, ca: str) -> None:
@@ -30,17 +30,7 @@ async def main(url: str, path: str, ca: str) -> None:
     journal = Journal(path)
     seen, since = journal_seed(journal, time.time_ns())
     broker = RithmicBroker(session, ACCOUNT, CONTRACTS, seen_fills=seen, since_ns=since, poll_s=0.05)
-    acct = Account(broker=broker, journal=journal, name="rithmic")
-    await start_live(acct, broker, journal)
-    oid = acct.submit(OrderRequest(instrument="ES", side=Side.BUY, qty=1)).order_id
-    while not acct.orders[oid].venue_id:
-        await asyncio.sleep(0.01)
-    print("ACCEPTED", acct.orders[oid].venue_id, flush=True)
-    while acct.ledger.positions.get("ES") is None or acct.ledger.positions["ES"].qty != 1:
-        await asyncio.sleep(0.01)
-    print("FILLED", flush=True)
-    await asyncio.sleep(3600)
-
+    await buy_one_and_wait(Account(broker=broker, journal=journal, name="rithmic"), broker, journal)
 
 if __name__ == "__main__":
     asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3]))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 import pytest
@@ -13,6 +15,22 @@ from test_webhook_support import SECRET, start_serving
 from tapeflow.cli import build_parser, main
 from tapeflow.commands._live_mode import confirm
 from tapeflow.errors import TapeflowError
+
+
+async def alert_and_stop(args: Any, sent: Callable[[], bool], replies: list[tuple[int, Any]]) -> int:
+    """Serve ``args``, POST one buy alert with an 8-tick stop, wait until the venue has an order, stop."""
+    task, stop, server = await start_serving(args)
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    async with aiohttp.ClientSession() as http:
+        body = {"secret": SECRET, "action": "buy", "symbol": "ES1!", "quantity": 1, "stop_ticks": 8, "time": now}
+        async with http.post(f"{server.url}/webhook", json=body) as r:
+            replies.append((r.status, await r.json()))
+    for _ in range(200):
+        if sent():
+            break
+        await asyncio.sleep(0.02)
+    stop.set()
+    return await asyncio.wait_for(task, 10)
 
 
 def test_live_needs_both_flags_and_names_the_missing_one(tmp_path, monkeypatch, capsys):
@@ -47,18 +65,7 @@ def test_a_webhook_alert_becomes_one_tagged_order_at_the_venue_and_the_reply_doe
             "--projectx-api", url, "--projectx-hub", url.replace("http", "ws") + "/hubs/user",
             "--journal", str(tmp_path / "j.sqlite"), "--kill-switch-file", str(tmp_path / "ks.json"),
         ])
-        task, stop, server = await start_serving(args)
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        async with aiohttp.ClientSession() as http:
-            body = {"secret": SECRET, "action": "buy", "symbol": "ES1!", "quantity": 1, "stop_ticks": 8, "time": now}
-            async with http.post(f"{server.url}/webhook", json=body) as r:
-                replies.append((r.status, await r.json()))
-        for _ in range(100):
-            if venue.place_requests:
-                break
-            await asyncio.sleep(0.02)
-        stop.set()
-        code = await asyncio.wait_for(task, 10)
+        code = await alert_and_stop(args, lambda: bool(venue.place_requests), replies)
         await venue.stop()
         return code
 
@@ -89,6 +96,7 @@ def test_webhook_live_on_rithmic_sends_the_alert_as_one_auto_bracket_order_on_th
         return session
 
     monkeypatch.setattr(live_rithmic, "session_from_settings", trusting_the_test_ca)
+    replies: list[tuple[int, Any]] = []
     for k, v in (("TAPEFLOW_WEBHOOK_SECRET", SECRET), ("RITHMIC_USER", "trader"), ("RITHMIC_PASSWORD", "secret"),
                  ("RITHMIC_SYSTEM", "Rithmic Test"), ("TAPEFLOW_CONFIRM_LIVE", "TF-001")):
         monkeypatch.setenv(k, v)
@@ -100,18 +108,8 @@ def test_webhook_live_on_rithmic_sends_the_alert_as_one_auto_bracket_order_on_th
             "webhook", "--port", "0", "--broker", "rithmic", "--live", "--symbol", "ES",
             "--journal", str(tmp_path / "j.sqlite"), "--kill-switch-file", str(tmp_path / "ks.json"),
         ])
-        task, stop, server = await start_serving(args)
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        async with aiohttp.ClientSession() as http:
-            body = {"secret": SECRET, "action": "buy", "symbol": "ES1!", "quantity": 1, "stop_ticks": 8, "time": now}
-            async with http.post(f"{server.url}/webhook", json=body) as r:
-                assert r.status == 200
-        for _ in range(200):
-            if venue.orders.submits():
-                break
-            await asyncio.sleep(0.02)
-        stop.set()
-        code = await asyncio.wait_for(task, 10)
+        code = await alert_and_stop(args, lambda: bool(venue.orders.submits()), replies)
+        assert replies[0][0] == 200
         await venue.server.stop()
         return code
 

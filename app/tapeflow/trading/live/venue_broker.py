@@ -18,8 +18,8 @@ import numpy as np
 from tapeflow.trading.broker import EventCallback
 from tapeflow.trading.live.book import VenueOrders
 from tapeflow.trading.live.reports import KillReport, ReconcileReport
-from tapeflow.trading.order_state import Cancelled, Rejected
-from tapeflow.trading.orders import Order, OrderEvent, Source
+from tapeflow.trading.order_state import Ack, Cancelled, CancelRequested, Rejected
+from tapeflow.trading.orders import Order, OrderEvent, OrderStatus, Source
 
 
 class VenueBroker:
@@ -34,6 +34,8 @@ class VenueBroker:
         self.reconciling = True
         self.venue_positions: dict[str, int] = {}
         self.unknown: set[int] = set()  # our orders sent without an answer
+        self._placing: set[int] = set()  # submits (and their look-ups) still running
+        self._cancel_after_ack: set[int] = set()  # cancelled before the venue named them
         self._tasks: set[asyncio.Task[Any]] = set()
         self.last_report: ReconcileReport | None = None
         self.status_listener: Callable[[str], None] = lambda s: None  # "disconnected", "reconciling", ...
@@ -46,6 +48,41 @@ class VenueBroker:
     # -- Broker protocol (venue-independent part) -----------------------------------------------
     def set_listener(self, callback: EventCallback) -> None:
         self._listener = callback
+
+    def submit(self, order: Order) -> None:
+        if self._intake(order):
+            self._spawn(self._place(order))
+
+    def cancel(self, order_id: int, reason: str = "") -> None:
+        o = self.book.orders.get(order_id)
+        if o is None or not o.is_open or o.status == OrderStatus.PENDING_CANCEL:
+            return
+        self.book.notify(order_id, CancelRequested(), self.clock(), reason)
+        if o.venue_id:
+            self._cancel_at_venue(o)
+        elif order_id in self.unknown and order_id not in self._placing:
+            # sent, never answered, not found by its tag: look once more, then let it go
+            self._spawn(self._forget_if_absent(order_id))
+        else:
+            self._cancel_after_ack.add(order_id)  # the submit is in flight: cancel once the venue names it
+
+    def _acked(self, order_id: int, venue_id: str) -> None:
+        """The venue named our order: a cancel asked for meanwhile goes now."""
+        self.unknown.discard(order_id)
+        self.book.notify(order_id, Ack(venue_id), self.clock())
+        if order_id in self._cancel_after_ack:
+            self._cancel_after_ack.discard(order_id)
+            if self.book.orders[order_id].is_open:
+                self._cancel_at_venue(self.book.orders[order_id])
+
+    async def _place(self, order: Order) -> None:
+        raise NotImplementedError
+
+    def _cancel_at_venue(self, order: Order) -> None:
+        raise NotImplementedError
+
+    async def _forget_if_absent(self, order_id: int) -> None:
+        raise NotImplementedError
 
     def on_events(self, batch: np.ndarray) -> None:
         """The venue fills; the tape is not ours to simulate."""

@@ -43,9 +43,7 @@ from tapeflow.trading.live.reports import KillReport, ReconcileReport, unprotect
 from tapeflow.trading.live.signalr import HubConnection
 from tapeflow.trading.live.venue_broker import VenueBroker
 from tapeflow.trading.order_state import (
-    Ack,
     Cancelled,
-    CancelRequested,
     CommandRefused,
     Expired,
     Rejected,
@@ -82,30 +80,13 @@ class ProjectXBroker(VenueBroker):
         self.contracts = contracts
         self._root_of = {c.id: root for root, c in contracts.items()}
         self.venue_account: dict[str, Any] = {}  # last GatewayUserAccount (balance, the venue's P&L)
-        self._cancel_after_ack: set[int] = set()
-        self._placing: set[int] = set()  # place requests (and their tag look-ups) still running
         self._hub: HubConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._pnl_trades: set[int] = set()
 
     # -- Broker protocol ---------------------------------------------------------------------
-    def submit(self, order: Order) -> None:
-        if self._intake(order):
-            self._spawn(self._place(order))
-
-    def cancel(self, order_id: int, reason: str = "") -> None:
-        o = self.book.orders.get(order_id)
-        if o is None or not o.is_open or o.status == OrderStatus.PENDING_CANCEL:
-            return
-        self.book.notify(order_id, CancelRequested(), self.clock(), reason)
-        if not o.venue_id:
-            if order_id in self.unknown and order_id not in self._placing:
-                # sent, never answered, not found by its tag: look once more, then let it go
-                self._spawn(self._forget_if_absent(order_id))
-                return
-            self._cancel_after_ack.add(order_id)  # the place is in flight: cancel once it has an id
-            return
-        self._spawn(self._command(order_id, "/api/Order/cancel", {"orderId": int(o.venue_id)}))
+    def _cancel_at_venue(self, o: Order) -> None:
+        self._spawn(self._command(o.id, "/api/Order/cancel", {"orderId": int(o.venue_id)}))
 
     def modify(self, order_id: int, *, qty: int | None = None, limit_price: int | None = None,
                stop_price: int | None = None) -> None:
@@ -268,14 +249,6 @@ class ProjectXBroker(VenueBroker):
             await self._resolve(order.id)
             return
         self._acked(order.id, str(r.get("orderId")))
-
-    def _acked(self, order_id: int, venue_id: str) -> None:
-        self.unknown.discard(order_id)
-        self.book.notify(order_id, Ack(venue_id), self.clock())
-        if order_id in self._cancel_after_ack:
-            self._cancel_after_ack.discard(order_id)
-            if self.book.orders[order_id].is_open:
-                self._spawn(self._command(order_id, "/api/Order/cancel", {"orderId": int(venue_id)}))
 
     async def _resolve(self, order_id: int, rounds: int = 6) -> None:
         """Find an order whose place got no answer, by its tag, without ever resending it."""

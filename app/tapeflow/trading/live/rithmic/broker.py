@@ -36,7 +36,7 @@ from tapeflow.trading.live.reports import KillReport, ReconcileReport, unprotect
 from tapeflow.trading.live.rithmic import notices as nt
 from tapeflow.trading.live.rithmic.wire import NotSentError, OutcomeUnknownError, VenueRefusedError, Wire
 from tapeflow.trading.live.venue_broker import VenueBroker
-from tapeflow.trading.order_state import Ack, Cancelled, CancelRequested, CommandRefused, Rejected, UpdateRequested
+from tapeflow.trading.order_state import Cancelled, CommandRefused, Rejected, UpdateRequested
 from tapeflow.trading.orders import Fill, Order, OrderStatus, OrderType, Source
 
 NEW_ORDER, MODIFY, CANCEL, SHOW_ORDERS, BRACKET_ORDER, CANCEL_ALL = 312, 314, 316, 320, 330, 346
@@ -129,8 +129,6 @@ class RithmicBroker(VenueBroker):
         self.cost_cents = cost_cents or (lambda root: 0)  # per contract per side (Rithmic sends no fees)
         self.venue_account: VenueAccountPnl | None = None
         self._where: dict[str, tuple[str, str]] = {}  # position key -> (symbol, exchange)
-        self._placing: set[int] = set()
-        self._cancel_after_ack: set[int] = set()
         self._busy: set[int] = set()  # orders with a modify or cancel in flight
         self._queued: dict[int, _Modify | _Cancel] = {}
         self._answered: dict[int, asyncio.Event] = {}
@@ -148,22 +146,8 @@ class RithmicBroker(VenueBroker):
         return self.session.client.plants["order"]
 
     # -- Broker protocol ---------------------------------------------------------------------
-    def submit(self, order: Order) -> None:
-        if self._intake(order):
-            self._spawn(self._place(order))
-
-    def cancel(self, order_id: int, reason: str = "") -> None:
-        o = self.book.orders.get(order_id)
-        if o is None or not o.is_open or o.status == OrderStatus.PENDING_CANCEL:
-            return
-        self.book.notify(order_id, CancelRequested(), self.clock(), reason)
-        if not o.venue_id:
-            if order_id in self.unknown and order_id not in self._placing:
-                self._spawn(self._forget_if_absent(order_id))  # sent, never answered, not found: look once more
-            else:
-                self._cancel_after_ack.add(order_id)  # the submit is in flight: cancel once it has a basket id
-            return
-        self._enqueue(order_id, _Cancel(reason))
+    def _cancel_at_venue(self, o: Order) -> None:
+        self._enqueue(o.id, _Cancel())
 
     def modify(self, order_id: int, *, qty: int | None = None, limit_price: int | None = None,
                stop_price: int | None = None) -> None:
@@ -386,14 +370,6 @@ class RithmicBroker(VenueBroker):
         finally:
             self._placing.discard(order.id)
 
-    def _acked(self, order_id: int, basket_id: str) -> None:
-        self.unknown.discard(order_id)
-        self.book.notify(order_id, Ack(basket_id), self.clock())
-        if order_id in self._cancel_after_ack:
-            self._cancel_after_ack.discard(order_id)
-            if self.book.orders[order_id].is_open:
-                self._enqueue(order_id, _Cancel())
-
     async def _resolve(self, order_id: int, rounds: int = 6) -> None:
         """Find an order whose submit got no answer, by its tag in the working orders, never resending it."""
         for n in range(rounds):
@@ -531,31 +507,27 @@ class RithmicBroker(VenueBroker):
             self.status_listener(f"unreadable {what} message: {type(e).__name__}: {e}")
 
     def _rithmic(self, n: Any) -> None:
-        if n.account_id and n.account_id != self.account_id:
-            return
-        o = self._order_for(n, 351)
-        if o is None:
-            return
-        c = self.contracts.get(o.instrument)
-        notice = nt.rithmic_notice(n, o, c.tick_size if c else Decimal(1))
-        if notice is not None:
-            self.book.notify(o.id, notice, self.clock(), getattr(notice, "reason", ""))
-        self._answer(o.id, (351, n.notify_type))
+        self._notified(n, 351, nt.rithmic_notice)
 
     def _exchange(self, n: Any) -> None:
+        if n.notify_type == nt.FILL:
+            if not n.account_id or n.account_id == self.account_id:
+                self._on_fill_record(n)
+            return
+        self._notified(n, 352, nt.exchange_notice)
+
+    def _notified(self, n: Any, template: int, translate: Callable[[Any, Order, Decimal], Any]) -> None:
+        """One notification (not a fill) of this account: applied to its order, adopted if new."""
         if n.account_id and n.account_id != self.account_id:
             return
-        if n.notify_type == nt.FILL:
-            self._on_fill_record(n)
-            return
-        o = self._order_for(n, 352)
+        o = self._order_for(n, template)
         if o is None:
             return
         c = self.contracts.get(o.instrument)
-        notice = nt.exchange_notice(n, o, c.tick_size if c else Decimal(1))
+        notice = translate(n, o, c.tick_size if c else Decimal(1))
         if notice is not None:
             self.book.notify(o.id, notice, self.clock(), getattr(notice, "reason", ""))
-        self._answer(o.id, (352, n.notify_type))
+        self._answer(o.id, (template, n.notify_type))
 
     def _answer(self, order_id: int, what: tuple[int, int]) -> None:
         """A modify's answer, or the order's end, frees the order for its next command."""
