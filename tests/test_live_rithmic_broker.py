@@ -13,6 +13,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("async_rithmic", reason="the rithmic extra (async-rithmic) is not installed")
 pytest.importorskip("trustme", reason="trustme (test extra) is not installed")
@@ -395,4 +397,35 @@ def test_a_cancel_and_a_modify_without_answer_are_not_resent_and_the_order_goes_
         r.account.cancel(oid)  # the user tries again
         await r.settle()
         assert r.order(oid).status == OrderStatus.CANCELLED
+    on_rithmic(t)
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["ack", "ack", "reject", "venue_reject", "hang", "drop"]), st.booleans(),
+                          st.booleans()), min_size=1, max_size=4))
+def test_whatever_the_venue_does_each_order_is_sent_once_and_the_position_is_the_venues(script):
+    """Random submit outcomes (ack, refusal, exchange reject, late answer, dropped connection), fills
+    and connection losses: one frame per order, and our position is the venue's."""
+    async def t(r: Run) -> None:
+        sent = 0
+        for outcome, fill_it, drop_after in script:
+            r.venue.orders.next_submit.append((outcome, 0.7 if outcome == "hang" else "no margin"))
+            await until(lambda: r.broker.connected and not r.broker.reconciling, "online")
+            r.account.submit(buy(1, type=OrderType.LIMIT, limit_price=20000))
+            sent += 1
+            await r.settle(8)
+            working = r.venue.orders.working()
+            if fill_it and working:
+                await r.venue.orders.fill(working[-1].basket_id, 1, 5000.0)
+            if drop_after:
+                for conn in r.venue.server.live(2):
+                    await r.venue.server.drop(conn)
+            await r.settle(4)
+        await until(lambda: r.broker.connected and not r.broker.reconciling, "online at the end")
+        await r.venue.orders.flushed()
+        await r.broker.reconcile()
+        await r.settle(4)
+        assert len(r.venue.orders.submits()) == sent
+        ours = r.account.ledger.positions.get(ES)
+        assert (ours.qty if ours else 0) == r.venue.orders.positions.get("ESZ6", 0) == len(r.venue.orders.fills)
     on_rithmic(t)
