@@ -79,7 +79,7 @@ def rithmic_notice(n: Any, order: Order, tick: Decimal) -> Notice | None:
         return CommandRefused(text or "refused by Rithmic")
     if nt == RithmicOrderNotification.COMPLETE:
         why = (n.completion_reason or "").lower()
-        if why.startswith("reject") or why == "r":
+        if why.startswith(("reject", "fail")) or why == "r":
             return Rejected(text or "rejected by Rithmic")
         if why.startswith("cancel") or why == "c":
             return Cancelled("cancelled at the venue")
