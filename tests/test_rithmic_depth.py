@@ -4,6 +4,8 @@ protobuf messages async-rithmic ships (ResponseDepthByOrderSnapshot 116, DepthBy
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("async_rithmic", reason="optional extra tapeflow[rithmic] (async-rithmic) is not installed")
 
@@ -117,3 +119,41 @@ def test_the_dom_shows_rithmic_depth_at_its_levels():
     assert d.bid_price.tolist() == [22116, 22115, 22114] and d.bid_size.tolist() == [5, 7, 9]
     assert d.ask_price.tolist() == [22117, 22118] and d.ask_size.tolist() == [4, 8]
     assert d.ask_count.tolist() == [1, 3]
+
+_OPS = st.lists(st.tuples(st.sampled_from([NEW, CHANGE, DELETE]), st.integers(0, 11), st.sampled_from([BUY, SELL]),
+                          st.integers(-12, 12), st.integers(1, 9)), min_size=1, max_size=60)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=_OPS, levels=st.integers(1, 5))
+def test_the_dom_fed_by_the_emitted_rows_always_shows_the_best_levels_of_the_resting_orders(ops, levels):
+    """Whatever the order flow, the DOM built from the changed-slot rows equals the top ``levels``
+    prices of the orders resting at the venue (sizes summed, orders counted)."""
+    book, rows = DepthBook(ES, levels), []
+    rows += book.load_snapshot(SNAPSHOT, ts_ns=0)
+    resting = {("b1", BUY): (22116, 3), ("b2", BUY): (22116, 2), ("b3", BUY): (22115, 7), ("a1", SELL): (22117, 4),
+               ("a2", SELL): (22118, 1), ("a3", SELL): (22118, 1), ("a4", SELL): (22118, 6)}
+    dom = OrderBook()
+    for seq, (kind, n, side, offset, size) in enumerate(ops, start=8):
+        oid = f"o{n}"
+        price = (22116 if side == BUY else 22117) + (offset if side == SELL else -offset)
+        if kind == DELETE:
+            if (oid, side) not in resting:
+                continue
+            del resting[(oid, side)]
+        else:
+            resting[(oid, side)] = (price, size)
+        rows += book.apply(update(seq, (kind, oid, side, price * 0.25, size)))
+        dom.apply(rows_to_events(rows))
+        rows = []
+        got = dom.depth(levels)
+        for side_code, name in ((BUY, "bid"), (SELL, "ask")):
+            totals: dict[int, list[int]] = {}
+            for (_, s), (p, q) in resting.items():
+                if s == side_code:
+                    totals.setdefault(p, [0, 0])
+                    totals[p][0] += q
+                    totals[p][1] += 1
+            best = sorted(totals, reverse=side_code == BUY)[:levels]
+            shown = zip(*(getattr(got, f"{name}_{f}").tolist() for f in ("price", "size", "count")), strict=True)
+            assert list(shown) == [(p, totals[p][0], totals[p][1]) for p in best]

@@ -102,7 +102,9 @@ def test_trades_and_market_depth_reach_our_events_and_the_dom_at_exact_ticks():
         assert src.info.symbols == ["ESZ6"] and src.info.schema == "rithmic-depth10"
         assert [(m.symbol, m.update_bits) for m in server.requests(100)] == [("ESZ6", 1)]  # trades; depth from 117
         assert src.stats.trades == 1 and src.stats.malformed_total == 0
-        await reader.stop()
+        await reader.stop()  # a feed that stops stops its data
+        await until(lambda: len(server.requests(117)) == 2 and len(server.requests(100)) == 2, "the unsubscribes")
+        assert [m.request for m in server.requests(117)] == [1, 2] and server.requests(100)[-1].request == 2
         await session.close()
 
     run(main)
@@ -130,7 +132,7 @@ def test_after_a_dropped_ticker_plant_the_feed_resubscribes_restates_the_book_an
     run(main)
 
 
-def test_a_forced_logout_shows_on_the_feed_and_nothing_logs_in_again_by_itself():
+def test_a_forced_logout_shows_on_the_feed_nothing_logs_in_again_by_itself_and_a_manual_reconnect_resumes():
     async def main(server: FakeRithmic, ticker: FakeTicker) -> None:
         session, reader = await depth_feed(server)
         other = session_for(server, app_name="another-terminal")
@@ -140,20 +142,23 @@ def test_a_forced_logout_shows_on_the_feed_and_nothing_logs_in_again_by_itself()
         await asyncio.sleep(0.3)  # many feed and session backoff periods
         assert len(ticker_logins(server)) == 2 and other.state.phase is Phase.UP  # no ping-pong
         assert reader.src.status().state.value == "RECONNECTING"
+        await other.close()
+        await session.reconnect()  # by hand: the feed comes back with a fresh book
+        await until(lambda: reader.count(Kind.CLEAR) == 2, "the depth snapshot after the manual reconnect")
+        assert reader.src.status().state.value == "LIVE" and len(ticker_logins(server)) == 3
         await reader.stop()
         await session.close()
-        await other.close()
 
     run(main)
 
 
-def test_feeds_and_other_users_of_one_session_log_in_once_per_plant():
+def test_feeds_and_other_users_of_one_session_log_in_once_per_plant_and_share_subscriptions():
     async def main(server: FakeRithmic, ticker: FakeTicker) -> None:
         session = session_for(server)
         front, explicit = (Reader(RithmicLiveSource(sym, session=session, backoff=FAST, depth_levels=0))
                            for sym in ("ES", "ESZ6"))
         await session.open({"ticker"})  # a second user of the session, e.g. the broker's symbol look-ups
-        await until(lambda: len(server.requests(100)) == 2, "both subscriptions")
+        await until(lambda: all(r.src.status().state.value == "LIVE" for r in (front, explicit)), "both feeds")
         await ticker.trade("ESZ6", 5529.25, 1, BUY, ssboe=SSBOE)
         await ticker.bbo("ESZ6", (5529.0, 5), (5529.25, 4), ssboe=SSBOE)
         for reader in (front, explicit):
@@ -162,9 +167,29 @@ def test_feeds_and_other_users_of_one_session_log_in_once_per_plant():
             assert lv["price"].tolist() == [22116, 22117] and lv["level"].tolist() == [0, 0]
         assert len(ticker_logins(server)) == 1
         assert [c.infra_type for c in server.conns if c.logged_in] == [ticker_logins(server)[0].infra_type]
+        assert [(m.symbol, m.request, m.update_bits) for m in server.requests(100)] == [("ESZ6", 1, 3)]  # once
         assert front.src.info.schema == "rithmic-tbbo"
-        for reader in (front, explicit):
-            await reader.stop()
+        await front.stop()  # the other feed still wants ESZ6: nothing is unsubscribed
+        await ticker.trade("ESZ6", 5529.5, 2, BUY, ssboe=SSBOE)
+        await until(lambda: explicit.count(Kind.TRADE) == 2, "the second trade on the feed still running")
+        assert len(server.requests(100)) == 1
+        await explicit.stop()  # the last one: unsubscribed
+        await until(lambda: len(server.requests(100)) == 2, "the unsubscribe")
+        assert (server.requests(100)[-1].request, server.requests(100)[-1].update_bits) == (2, 3)
+        await session.close()
+
+    run(main)
+
+
+def test_a_quiet_market_on_a_live_plant_is_not_taken_for_a_dead_link():
+    async def main(server: FakeRithmic, ticker: FakeTicker) -> None:
+        session = session_for(server)
+        reader = Reader(RithmicLiveSource("ES", session=session, backoff=FAST, beat_s=0.05, heartbeat_timeout_s=1.0))
+        await until(lambda: reader.count(Kind.CLEAR) == 1, "the depth snapshot")
+        await asyncio.sleep(2.5)  # two and a half heartbeat timeouts without a single market message
+        status = reader.src.status()
+        assert status.reconnects == 0 and status.last_error is None and len(ticker_logins(server)) == 1
+        await reader.stop()
         await session.close()
 
     run(main)

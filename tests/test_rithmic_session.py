@@ -91,7 +91,7 @@ def test_a_dropped_plant_is_logged_in_again_by_the_session_with_its_hooks_and_ma
 
         session.on_plant_up("ticker", hook)
         await session.open({"ticker"})
-        await session.client.subscribe_to_market_data("ESZ6", "CME", 1)
+        await session.subscribe_market_data("ESZ6", "CME", 1)
         await until(lambda: len(server.requests(100)) == 1, "the market data subscription")
         await server.drop(server.live(TICKER)[0])
         await until(lambda: len(ups) == 2 and session.state.phase is Phase.UP, "the re-login")
@@ -117,6 +117,8 @@ def test_a_forced_logout_is_its_own_state_and_the_session_does_not_log_in_again_
         assert len(ticker_logins(server)) == 2 and other.state.phase is Phase.UP
         with pytest.raises(SessionError, match=FORCED_OUT_REASON):
             await ours.open({"ticker"})
+        with pytest.raises(SessionError, match="rithmic ticker plant is not logged in"):  # not the library's 60 s wait
+            await ours.client.subscribe_to_market_data("ESZ6", "CME", 1)
         await ours.reconnect()  # by hand: the user chose this terminal
         assert ours.state.phase is Phase.UP and len(ticker_logins(server)) == 3
         await until(lambda: other.state.phase is Phase.FORCED_OUT, "the other session forced out")
@@ -158,5 +160,24 @@ def test_a_login_that_never_answers_is_an_error_after_the_timeout():
         with pytest.raises(SessionError, match=r"rithmic ticker plant: login failed: no answer within 0\.2 s"):
             await session.open({"ticker"})
         assert session.state.phase is Phase.CLOSED
+
+    run(main)
+
+
+def test_a_manual_reconnect_that_fails_says_why_and_leaves_the_session_retrying():
+    async def main(server: FakeRithmic) -> None:
+        ours, other = session_for(server), session_for(server, app_name="another-terminal")
+        ours.login_timeout_s = 0.2
+        await ours.open({"ticker"})
+        await other.open({"ticker"})
+        await until(lambda: ours.state.phase is Phase.FORCED_OUT, "FORCED_OUT")
+        await other.close()
+        server.hold_logins = True  # the gateway is not answering when the user clicks reconnect
+        with pytest.raises(SessionError, match=r"no answer within 0\.2 s"):
+            await ours.reconnect()
+        assert ours.state.phase is Phase.RECONNECTING
+        server.hold_logins = False
+        await until(lambda: ours.state.phase is Phase.UP, "UP through the retries")
+        await ours.close()
 
     run(main)

@@ -42,3 +42,17 @@ def test_a_broken_file_names_the_file(tmp_path):
     p.write_text("[rithmic\n", encoding="utf-8")
     with pytest.raises(TapeflowError, match=r"trading\.toml"):
         load_rithmic_settings(p, env={})
+
+
+def test_a_feed_without_a_session_builds_one_from_the_users_settings_and_credentials(tmp_path, monkeypatch):
+    pytest.importorskip("async_rithmic", reason="optional extra tapeflow[rithmic] (async-rithmic) is not installed")
+    from tapeflow.feeds.live_rithmic import session_from_settings
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "trading.toml").write_text('[rithmic]\napp_name = "acme:tapeflow"\n', encoding="utf-8")
+    for var, value in {"TAPEFLOW_HOME": str(tmp_path), "RITHMIC_USER": "trader", "RITHMIC_PASSWORD": "pw",
+                       "RITHMIC_SYSTEM": "Rithmic Paper Trading", "RITHMIC_URL": "gw.example:443"}.items():
+        monkeypatch.setenv(var, value)
+    creds = session_from_settings().client.credentials
+    assert (creds["user"], creds["app_name"], creds["system_name"], creds["gateway"]) == (
+        "trader", "acme:tapeflow", "Rithmic Paper Trading", "wss://gw.example:443")

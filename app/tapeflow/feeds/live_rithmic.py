@@ -22,8 +22,15 @@ feed reconnects on the session (re-subscribing, a new depth snapshot). A forced 
 with the session's reason ("another session logged in with this user") in ``status().last_error``
 until the user reconnects the session.
 
-Rithmic has no stream sequence numbers, so gaps cannot be measured: an outage is reported with
-an unknown count, and after a reconnect the BBO snapshot re-states the book.
+Rithmic has no stream sequence numbers for trades, so gaps cannot be measured: an outage is
+reported with an unknown count, and after a reconnect a new depth snapshot (or the BBO snapshot)
+re-states the book. The depth snapshot's ``sequence_number`` tells which buffered updates it
+already holds. When the market is quiet the connection reports a heartbeat every 5 s while the
+ticker plant is logged in, so a quiet market is not taken for a dead link.
+
+Not translated: OrderBook (156, aggregated price levels; the feed does not subscribe to it) and
+the DepthByOrderEndEvent (161, which the library drops): the book is taken as consistent after
+each DepthByOrder message.
 
 Credentials: ``RITHMIC_USER``, ``RITHMIC_PASSWORD`` (env or keyring ``tapeflow``/``rithmic-user``,
 ``rithmic-password``); system and gateway from ``[rithmic]`` (``system``, ``url``) or
@@ -74,7 +81,6 @@ BBO = 2  # async_rithmic.DataType.BBO
 _AGGRESSOR = {1: Side.BUY, 2: Side.SELL}
 _NS = 1_000_000_000
 _FIELDS = ("ts_event", "ts_recv", "kind", "side", "price", "size", "count", "flags", "action", "level")
-_BEAT_S = 5.0  # a quiet market: tell the feed the plant is alive this often
 
 
 def _gateway_ns(d: dict) -> int:
@@ -153,8 +159,9 @@ class _RithmicConnection:
     in arrival order; ends (raises) when the ticker plant goes down."""
 
     def __init__(self, session: RithmicSession, symbol: str, inst: Instrument, stats: FeedStats,
-                 depth: DepthBook | None, wall_ns: Callable[[], int]) -> None:
+                 depth: DepthBook | None, wall_ns: Callable[[], int], beat_s: float = 5.0) -> None:
         self.session = session
+        self.beat_s = beat_s  # a quiet market: tell the feed the plant is alive this often
         self.symbol = symbol
         self.inst = inst
         self.stats = stats
@@ -164,6 +171,8 @@ class _RithmicConnection:
         self._pending: list[tuple[bool, Any]] = []  # (is depth message, payload)
         self._ready = asyncio.Event()
         self._failed: str | None = None
+        self.market_data: tuple[str, int] | None = None  # (exchange, bits) this connection subscribed
+        self.depth_exchange: str | None = None
         client = session.client
         client.on_tick += self.on_tick
         client.on_market_depth += self.on_market_depth
@@ -208,23 +217,39 @@ class _RithmicConnection:
                 raise FeedError(self._failed)
             self._ready.clear()
             try:
-                await asyncio.wait_for(self._ready.wait(), _BEAT_S)
+                await asyncio.wait_for(self._ready.wait(), self.beat_s)
             except TimeoutError:
                 return Beat()  # quiet market, plant still up: not a dead link
 
+    async def subscribe(self, exchange: str, bits: int, depth: bool) -> None:
+        """Market data (and depth) for this connection, counted on the session until :meth:`close`."""
+        self.market_data = (exchange, bits)
+        await self.session.subscribe_market_data(self.symbol, exchange, bits)
+        if depth:
+            self.depth_exchange = exchange
+            await self.session.subscribe_depth(self.symbol, exchange)
+
     async def close(self) -> None:
-        client = self.session.client
+        """Stop listening and release the subscriptions (sent only if no other feed wants them)."""
+        client, session = self.session.client, self.session
         with contextlib.suppress(ValueError):
             client.on_tick -= self.on_tick
         with contextlib.suppress(ValueError):
             client.on_market_depth -= self.on_market_depth
-        self.session.remove_listener(self.on_session)
+        session.remove_listener(self.on_session)
+        market_data, self.market_data = self.market_data, None
+        depth_exchange, self.depth_exchange = self.depth_exchange, None
+        with contextlib.suppress(Exception):  # the plant may be gone: nothing to unsubscribe there
+            if market_data is not None:
+                await session.unsubscribe_market_data(self.symbol, *market_data)
+            if depth_exchange is not None:
+                await session.unsubscribe_depth(self.symbol, depth_exchange)
 
 
 class RithmicConnector:
     def __init__(self, symbol: str, exchange: str, inst: Instrument, stats: FeedStats,
                  session: Callable[[], RithmicSession], depth_levels: int, login_timeout_s: float,
-                 wall_ns: Callable[[], int]) -> None:
+                 wall_ns: Callable[[], int], beat_s: float) -> None:
         self.name = f"rithmic:{exchange}/{symbol}"
         self.symbol = symbol
         self.exchange = exchange
@@ -233,6 +258,7 @@ class RithmicConnector:
         self.depth_levels = depth_levels
         self.login_timeout_s = login_timeout_s
         self.wall_ns = wall_ns
+        self.beat_s = beat_s
         self._session = session
 
     async def connect(self, resume_from: int | None) -> tuple[_RithmicConnection, Opened]:
@@ -244,12 +270,11 @@ class RithmicConnector:
         if symbol == self.inst.root:
             symbol = await client.get_front_month_contract(symbol, self.exchange)
         depth = DepthBook(self.inst, self.depth_levels, self.stats) if self.depth_levels else None
-        conn = _RithmicConnection(session, symbol, self.inst, self.stats, depth, self.wall_ns)
+        conn = _RithmicConnection(session, symbol, self.inst, self.stats, depth, self.wall_ns, self.beat_s)
         try:
-            await client.subscribe_to_market_data(symbol, self.exchange, LAST_TRADE if depth else LAST_TRADE | BBO)
-            if depth is not None:
-                await session.subscribe_depth(symbol, self.exchange)  # updates first, buffered ...
-                conn.snapshot = await session.depth_snapshot(symbol, self.exchange)  # ... then where they start
+            await conn.subscribe(self.exchange, LAST_TRADE if depth else LAST_TRADE | BBO, depth is not None)
+            if depth is not None:  # the updates are subscribed (and buffered) first, then where they start:
+                conn.snapshot = await session.depth_snapshot(symbol, self.exchange)
         except BaseException:
             await conn.close()
             raise
@@ -274,19 +299,20 @@ class RithmicLiveSource(LiveFeed):
 
     ``session``: the process's shared session (else one is built from settings on first connect
     and closed when iteration ends). ``depth_levels``: DOM depth from market depth by order
-    (0: the BBO only).
+    (0: the BBO only). ``beat_s``: in a quiet market, a heartbeat this often while the ticker
+    plant is logged in (keep it well under ``heartbeat_timeout_s``, default 30 s).
     """
 
     def __init__(self, symbol: str = "ES", *, exchange: str = "CME", session: RithmicSession | None = None,
                  settings: RithmicSettings | None = None, depth_levels: int = 10, login_timeout_s: float = 30.0,
-                 **feed_opts: Any) -> None:
+                 beat_s: float = 5.0, **feed_opts: Any) -> None:
         inst = parse_symbol(symbol).instrument
         stats = FeedStats()
         self.session = session
         self._owns_session = session is None
         self._settings = settings
         connector = RithmicConnector(symbol.upper(), exchange, inst, stats, self._get_session, depth_levels,
-                                     login_timeout_s, feed_opts.get("wall_ns", time.time_ns))
+                                     login_timeout_s, feed_opts.get("wall_ns", time.time_ns), beat_s)
         feed_opts.setdefault("heartbeat_timeout_s", 30.0)
         schema = f"rithmic-depth{depth_levels}" if depth_levels else "rithmic-tbbo"
         super().__init__(connector, FeedInfo(source=connector.name, schema=schema, instrument=inst), **feed_opts)

@@ -12,14 +12,21 @@ library's loop is never started (each plant gets only its I/O tasks); a watcher 
 for the plant's disconnect signal and:
 
 * a dropped connection -> state RECONNECTING, re-login with :class:`Backoff`, then the plant's
-  ``on_plant_up`` hooks (the broker reconciles there), then UP. The ticker plant re-subscribes
-  its market data itself at login (the library keeps the list) and the depth subscriptions made
-  through :meth:`RithmicSession.subscribe_depth` are re-sent by the session;
+  ``on_plant_up`` hooks (the broker reconciles there), then UP. The market data and depth
+  subscriptions made through the session (:meth:`RithmicSession.subscribe_market_data`,
+  :meth:`RithmicSession.subscribe_depth`, counted per subscriber) are re-sent at each ticker login;
 * a ForcedLogout (template 77: another session logged in with this user) -> state FORCED_OUT and
   no re-login: the user reconnects by hand (:meth:`RithmicSession.reconnect`).
 
 Template 77 is seen on each plant of *this* client through an instance-level wrapper of the
-plant's frame reader (nothing in the library's classes is changed, other clients are untouched).
+plant's frame reader (nothing in the library's classes is changed, other clients are untouched);
+a wrapper of its sender makes a send on a plant that is not logged in fail at once with
+:class:`SessionError` (the library would wait up to 60 s for its own reconnect, then re-send).
+
+For the broker: ``session.client`` is the one client (its order and P&L plant methods);
+``state.phase``/``state.reason`` and ``is_up(plant)`` say what is up; hooks registered with
+``on_plant_up("order", fn)`` before ``open`` run after every login of that plant, the first one
+included, before the session says UP.
 
 This module is the one place that uses the library's plant internals (``_connect``,
 ``_start_io_tasks``, ``_login``, ``_disconnect_event``, ``_send_and_collect``); they are those of
@@ -41,6 +48,7 @@ from typing import Any
 from tapeflow.errors import TapeflowError
 from tapeflow.feeds.live_feed import Backoff
 from tapeflow.rithmic.settings import RithmicSettings
+from tapeflow.rithmic.subscriptions import Subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +181,9 @@ class RithmicSession:
         self._watchers: dict[str, asyncio.Task] = {}
         self._hooks: dict[str, list[Callable[[], Awaitable[None]]]] = {}
         self._listeners: list[Callable[[SessionState], None]] = []
-        self._depth_subs: set[tuple[str, str]] = set()
+        self._subs = Subscriptions()  # market data and depth wanted by the feeds on this session
         self._hooked: set[str] = set()
+        self._logging_in: set[str] = set()
         self._refusals: dict[str, str] = {}  # plant -> Rithmic's reason for the last refused login
         self._redact = _Redact(password)
         self._redacting = False
@@ -274,7 +283,8 @@ class RithmicSession:
                 await self._plant_up(name)
 
     async def reconnect(self) -> None:
-        """By hand (after FORCED_OUT, or to cut a backoff short): re-login every plant that is down."""
+        """By hand (after FORCED_OUT, or to cut a backoff short): re-login every plant that is down.
+        A failed login raises :class:`SessionError` and leaves that plant retrying with backoff."""
         async with self._lock:
             self._forced.clear()
             for name in self._wanted:
@@ -286,7 +296,15 @@ class RithmicSession:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
                 self._set_state()
-                await self._login(name)
+                try:
+                    await self._login(name)
+                except SessionError as e:  # not the other session again: retry with backoff from here
+                    if name not in self._forced:
+                        self._errors[name] = str(e)
+                        self.client.plants[name]._disconnect_event.set()
+                        self._watch(name)
+                    self._set_state()
+                    raise
                 self._watch(name)
                 await self._plant_up(name)
 
@@ -307,26 +325,36 @@ class RithmicSession:
                     await self._stop_plant(plant, logout=True)
             self._up.clear()
             self._forced.clear()
-            self._depth_subs.clear()
+            self._subs.clear()
             self._wanted = []
             self._redact_logs(False)
             self._set_state()
 
-    # ------------------------------------------------------------------ market depth (ticker plant)
+    # ------------------------------------------------------------------ market data and depth (ticker plant)
+
+    async def subscribe_market_data(self, symbol: str, exchange: str, bits: int) -> None:
+        """LastTrade/BBO/... updates (``bits``: RequestMarketDataUpdate.UpdateBits) for one more
+        subscriber; only bits nobody had are sent. Re-sent by the session after each ticker login."""
+        new = self._subs.add_market_data(symbol, exchange, bits)
+        if new and self.is_up("ticker"):
+            await self._send_subscription(100, symbol, exchange, subscribe=True, update_bits=new)
+
+    async def unsubscribe_market_data(self, symbol: str, exchange: str, bits: int) -> None:
+        """One subscriber less; bits nobody wants any more are unsubscribed."""
+        gone = self._subs.remove_market_data(symbol, exchange, bits)
+        if gone and self.is_up("ticker"):
+            await self._send_subscription(100, symbol, exchange, subscribe=False, update_bits=gone)
 
     async def subscribe_depth(self, symbol: str, exchange: str) -> None:
-        """Depth-by-order updates (DepthByOrder, template 160) for the whole book of ``symbol``.
-
-        The library's ``subscribe_to_market_depth`` asks for one price only; the request without
-        ``depth_price`` covers every price. Re-sent by the session after each ticker re-login.
-        """
-        self._depth_subs.add((symbol, exchange))
-        await self._send_depth_request(symbol, exchange)
+        """Depth-by-order updates (DepthByOrder, template 160) for the whole book of ``symbol``,
+        for one more subscriber. The library's ``subscribe_to_market_depth`` asks for one price
+        only; the request without ``depth_price`` covers every price. Re-sent after each login."""
+        if self._subs.add_depth(symbol, exchange) and self.is_up("ticker"):
+            await self._send_subscription(117, symbol, exchange, subscribe=True)
 
     async def unsubscribe_depth(self, symbol: str, exchange: str) -> None:
-        self._depth_subs.discard((symbol, exchange))
-        if "ticker" in self._up:
-            await self._send_depth_request(symbol, exchange, subscribe=False)
+        if self._subs.remove_depth(symbol, exchange) and self.is_up("ticker"):
+            await self._send_subscription(117, symbol, exchange, subscribe=False)
 
     async def depth_snapshot(self, symbol: str, exchange: str) -> list[Any]:
         """Every row of the depth-by-order snapshot (ResponseDepthByOrderSnapshot, template 116):
@@ -336,12 +364,12 @@ class RithmicSession:
         return list(await plant._send_and_collect(template_id=115, expected_response={"template_id": 116},
                                                   symbol=symbol, exchange=exchange, account_id=None))
 
-    async def _send_depth_request(self, symbol: str, exchange: str, *, subscribe: bool = True) -> None:
-        from async_rithmic.protocol_buffers import request_depth_by_order_updates_pb2 as pb
-
-        req = pb.RequestDepthByOrderUpdates.Request
-        await self.client.plants["ticker"]._send_request(template_id=117, symbol=symbol, exchange=exchange,
-                                                         request=req.SUBSCRIBE if subscribe else req.UNSUBSCRIBE)
+    async def _send_subscription(self, template_id: int, symbol: str, exchange: str, *, subscribe: bool,
+                                 **fields: Any) -> None:
+        """RequestMarketDataUpdate (100) or RequestDepthByOrderUpdates (117); both use 1 subscribe /
+        2 unsubscribe in ``request``."""
+        await self.client.plants["ticker"]._send_request(template_id=template_id, symbol=symbol, exchange=exchange,
+                                                         request=1 if subscribe else 2, **fields)
 
     # ------------------------------------------------------------------ one plant
 
@@ -350,8 +378,10 @@ class RithmicSession:
         return text.replace(self._password, "***") if self._password else text
 
     def _hook_frames(self, name: str, plant: Any) -> None:
-        """See ForcedLogout (77) on this plant: an instance attribute wrapping the frame reader,
-        so the 77 is known before the close that follows it (the library only logs it)."""
+        """Instance attributes wrapping this plant's frame reader and sender (the library's classes
+        are untouched): a ForcedLogout (77) is known before the close that follows it (the library
+        only logs it), a refused login keeps Rithmic's reason, and a send while the plant is down
+        fails at once."""
         if name in self._hooked:
             return
         self._hooked.add(name)
@@ -372,6 +402,16 @@ class RithmicSession:
             return frame
 
         plant._recv = recv
+        send = plant._send
+
+        async def send_when_up(message: bytes, template_id: int | None = None) -> None:
+            # Fail fast while the plant is down: the library would wait up to 60 s for its own
+            # reconnect, then re-send (an order placed long after the user clicked).
+            if name not in self._up and name not in self._logging_in:
+                raise SessionError(f"rithmic {name} plant is not logged in ({self.state})")
+            await send(message, template_id=template_id)
+
+        plant._send = send_when_up
 
     async def _login(self, name: str) -> None:
         """Connect and log in one plant with only its I/O tasks (never the library's reconnect loop)."""
@@ -381,13 +421,16 @@ class RithmicSession:
         self._refusals.pop(name, None)
         await self._stop_plant(plant)
         plant._disconnect_event.clear()
+        self._logging_in.add(name)
         try:
             await asyncio.wait_for(plant._connect(), self.login_timeout_s)
             await plant._start_io_tasks()
             await asyncio.wait_for(plant._login(), self.login_timeout_s)
             if name == "ticker":
-                for symbol, exchange in sorted(self._depth_subs):
-                    await self._send_depth_request(symbol, exchange)
+                for (symbol, exchange), bits in self._subs.market_data().items():
+                    await self._send_subscription(100, symbol, exchange, subscribe=True, update_bits=bits)
+                for symbol, exchange in self._subs.depth():
+                    await self._send_subscription(117, symbol, exchange, subscribe=True)
         except asyncio.CancelledError:
             await self._stop_plant(plant)
             raise
@@ -400,7 +443,8 @@ class RithmicSession:
                 text = f"no answer within {self.login_timeout_s:g} s"
             raise SessionError(f"rithmic {name} plant: login failed: {text}") from None
         finally:
-            plant._reconnected_event.set()  # a send waiting on the reconnect retries now, or fails fast
+            self._logging_in.discard(name)
+            plant._reconnected_event.set()  # a send waiting on the library's reconnect fails now
         if name in self._forced:  # the 77 came while logging in
             await self._stop_plant(plant)
             raise SessionError(f"rithmic {name} plant: {FORCED_OUT_REASON}")
@@ -446,12 +490,11 @@ class RithmicSession:
         while True:
             await plant._disconnect_event.wait()
             self._up.discard(name)
+            self._set_state()  # RECONNECTING or FORCED_OUT, at once
             await self._stop_plant(plant)
             plant._reconnected_event.set()  # sends waiting on the library's reconnect fail fast
             if name in self._forced:
-                self._set_state()
                 return
-            self._set_state()
             attempt = 0
             while True:
                 await asyncio.sleep(self.backoff.delay(attempt, self.rng()))
