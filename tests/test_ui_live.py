@@ -62,7 +62,7 @@ def _gui_args(url: str) -> object:
                                       "--projectx-hub", url.replace("http", "ws") + "/hubs/user"])
 
 
-def _answer_dialog(text: str | None) -> None:
+def _answer_dialog(text: str | None, account: str = "50KTC") -> None:
     """Type ``text`` into the confirmation dialog and press OK (``None``: Cancel), once it is up."""
 
     def answer() -> None:
@@ -72,7 +72,7 @@ def _answer_dialog(text: str | None) -> None:
             QtCore.QTimer.singleShot(20, answer)
             return
         (d,) = dialogs
-        assert d.isModal() and "50KTC" in d.labelText()
+        assert d.isModal() and account in d.labelText()
         if os.environ.get("TAPEFLOW_SHOTS"):
             d.grab().save(str(Path(os.environ["TAPEFLOW_SHOTS"]) / "confirm_live_dialog.png"))
         if text is None:
@@ -238,3 +238,49 @@ def test_gui_command_goes_live_from_trading_toml_with_the_env_confirmation_and_s
     assert code == 0 and out.stat().st_size > 10_000
     assert any("Auth/loginKey" in p for p in venue.requests) and any("Position" in p for p in venue.requests)
     assert venue.place_requests == []
+
+
+def test_a_rithmic_account_goes_live_from_the_window_and_a_dom_click_is_a_manual_order(
+        window, qapp, monkeypatch):
+    pytest.importorskip("async_rithmic", reason="the rithmic extra (async-rithmic) is not installed")
+    pytest.importorskip("trustme", reason="trustme (test extra) is not installed")
+    from rithmic_venue import Venue
+
+    import tapeflow.feeds.live_rithmic as live_rithmic
+
+    venue = Venue()
+    real = live_rithmic.session_from_settings
+
+    def trusting_the_test_ca(settings=None):  # the only change: the client's SSL context trusts the test CA
+        session = real(settings)
+        session.client.ssl_context = venue.server.client_ssl_context()
+        return session
+
+    monkeypatch.setattr(live_rithmic, "session_from_settings", trusting_the_test_ca)
+    for k, v in (("RITHMIC_USER", "trader"), ("RITHMIC_PASSWORD", "secret"), ("RITHMIC_SYSTEM", "Rithmic Test")):
+        monkeypatch.setenv(k, v)
+    s = window.session
+
+    async def scenario():
+        await venue.server.start()
+        monkeypatch.setenv("RITHMIC_URL", venue.server.url)
+        _answer_dialog("TF-001", account="Rithmic account TF-001")
+        link = await go_live(window, build_parser().parse_args(["gui", "--broker", "rithmic", "--live"]))
+        assert link is not None
+        try:
+            s.pipeline.process(all_events(s)[:200])
+            res = window.dom.limit(Side.BUY, s.pipeline.flow.last_price - 4)
+            assert res is not None and res.ok
+            await _until(lambda: venue.orders.submits(), "the order at the gateway")
+            (sent,) = venue.orders.submits()
+            assert sent.manual_or_auto == 1 and sent.template_id == 312  # a click: MANUAL
+            assert window.risk.kill("test")
+            report = await link.broker.kill_result()
+            assert report.flat_confirmed and venue.orders.working() == []
+        finally:
+            await link.close()
+            await venue.server.stop()
+
+    _run(qapp, scenario)
+    window.refresh()
+    assert window.status.labels["mode"].text() == "LIVE rithmic:TF-001"
