@@ -245,6 +245,7 @@ def test_a_rithmic_account_goes_live_from_the_window_and_a_dom_click_is_a_manual
     pytest.importorskip("async_rithmic", reason="the rithmic extra (async-rithmic) is not installed")
     pytest.importorskip("trustme", reason="trustme (test extra) is not installed")
     from rithmic_venue import Venue
+    from rithmic_venue import make_session as make_rithmic_session
 
     import tapeflow.feeds.live_rithmic as live_rithmic
 
@@ -274,6 +275,13 @@ def test_a_rithmic_account_goes_live_from_the_window_and_a_dom_click_is_a_manual
             await _until(lambda: venue.orders.submits(), "the order at the gateway")
             (sent,) = venue.orders.submits()
             assert sent.manual_or_auto == 1 and sent.template_id == 312  # a click: MANUAL
+            intruder = make_rithmic_session(venue.server)  # the same user logs in elsewhere
+            await intruder.open({"order"})
+            await _until(lambda: "forced logout" in window.statusBar().currentMessage(), "the forced logout shown")
+            (action,) = [a for a in window.trading_menu.actions() if a.objectName() == "reconnectBroker"]
+            await intruder.close()
+            action.trigger()  # the user's reconnect
+            await _until(lambda: link.broker.connected and not link.broker.reconciling, "reconnected by hand")
             assert window.risk.kill("test")
             report = await link.broker.kill_result()
             assert report.flat_confirmed and venue.orders.working() == []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -82,10 +83,23 @@ async def go_live(window: MainWindow, args: argparse.Namespace) -> LiveLink | No
     if not is_live_spec(s.spec):  # a file or the simulator is history: its signals never send live orders
         s.pipeline.auto_trade = False
     bar = window.statusBar()
-    broker.status_listener = lambda state: bar.showMessage(f"broker: {state}", 30_000)
+    # a forced logout stays on screen until something replaces it: the user must act on it
+    broker.status_listener = lambda state: bar.showMessage(
+        f"broker: {state}", 0 if state.startswith("forced logout") else 30_000)
+    if hasattr(broker, "reconnect"):  # Rithmic: after a forced logout the user reconnects by hand
+        action = window.trading_menu.addAction("Reconnect broker (after a forced logout)")
+        action.setObjectName("reconnectBroker")
+        action.triggered.connect(lambda: asyncio.ensure_future(_reconnect(window, broker.reconnect)))
     broker.report_listener = lambda rec: _warn(window, rec.warnings)  # protection re-checked on reconnect
     _warn(window, report.warnings)
     return LiveLink(broker, asyncio.ensure_future(broker.run()))
+
+
+async def _reconnect(window: MainWindow, reconnect: Callable[[], Awaitable[None]]) -> None:
+    try:
+        await reconnect()
+    except TapeflowError as e:
+        window.statusBar().showMessage(f"broker: reconnect failed: {e}", 0)
 
 
 def _warn(window: MainWindow, lines: list[str]) -> None:

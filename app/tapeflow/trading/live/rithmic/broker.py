@@ -172,6 +172,11 @@ class RithmicBroker(VenueBroker):
         self.status_listener("connected")
         return report
 
+    async def reconnect(self) -> None:
+        """The user's reconnect after a forced logout (never automatic: it would knock the other
+        session out in turn); the order plant's hook reconciles once it is back."""
+        await self.session.reconnect()
+
     async def run(self) -> None:
         """Stay online: the session reconnects, the order plant's hook reconciles (until cancelled)."""
         await asyncio.Event().wait()
