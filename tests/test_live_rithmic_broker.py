@@ -35,6 +35,7 @@ from rithmic_venue import (
 )
 
 import tapeflow
+from tapeflow.core.events import Side
 from tapeflow.store.journal import Journal
 from tapeflow.trading import Bracket, OrderStatus, OrderType, Source
 from tapeflow.trading.live.session import kill_live
@@ -428,4 +429,33 @@ def test_whatever_the_venue_does_each_order_is_sent_once_and_the_position_is_the
         assert len(r.venue.orders.submits()) == sent
         ours = r.account.ledger.positions.get(ES)
         assert (ours.qty if ours else 0) == r.venue.orders.positions.get("ESZ6", 0) == len(r.venue.orders.fills)
+    on_rithmic(t)
+
+
+def test_orders_placed_elsewhere_are_shown_as_external_and_ours_from_before_a_restart_as_ours():
+    venue = Venue()
+    venue.orders.add_external("ESZ6", 2, 2, 5010.0)  # another platform's sell limit
+    mine = venue.orders.add_external("ESZ6", 2, 1, 5020.0, tag="tf0ld0ne-7")
+
+    async def t(r: Run) -> None:
+        report = r.start.reconcile
+        (ext,) = [r.account.orders[i] for i in report.external_orders]
+        assert (ext.side, ext.qty, ext.limit_price) == (Side.SELL, 2, 20040)
+        assert "1 working order(s) placed outside Tapeflow" in report.warnings
+        (ours,) = [o for o in r.account.open_orders() if o.venue_id == mine.basket_id]
+        assert ours.id not in report.external_orders and ours.reason == "placed by Tapeflow before a restart"
+        r.account.cancel(ours.id)
+        await r.settle()
+        assert r.order(ours.id).status == OrderStatus.CANCELLED and not mine.working
+    on_rithmic(t, venue=venue)
+
+
+def test_a_stopped_broker_on_a_shared_session_hears_nothing_more():
+    async def t(r: Run) -> None:
+        oid = r.account.submit(buy(1, type=OrderType.LIMIT, limit_price=20000)).order_id
+        await r.settle()
+        await r.broker.stop()  # the session stays (a feed may use it)
+        await r.venue.orders.fill(r.basket(oid), 1, 5000.0)
+        await r.settle()
+        assert r.order(oid).status == OrderStatus.ACCEPTED and r.session.is_up("order")
     on_rithmic(t)

@@ -136,6 +136,7 @@ class RithmicBroker(VenueBroker):
         self._booked = 0
         self._client: Any = None
         self._started = False
+        self._stopped = False
         self.owns_session = False  # True: nobody else uses the session; stop() closes it
         session.on_plant_up("order", self._order_up)
         session.on_plant_up("pnl", self._pnl_up)
@@ -182,6 +183,12 @@ class RithmicBroker(VenueBroker):
         await asyncio.Event().wait()
 
     async def stop(self) -> None:
+        """Stop listening (a shared session lives on for the feed) and close the session if ours."""
+        self._stopped = True
+        self._detach()
+        remove = getattr(self.session, "remove_listener", None)
+        if remove is not None:
+            remove(self._on_session)
         for t in list(self._tasks):
             t.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
@@ -190,21 +197,32 @@ class RithmicBroker(VenueBroker):
         if self.owns_session:
             await self.session.close()
 
+    def _events(self) -> tuple[tuple[str, Callable[[Any], None]], ...]:
+        return (("on_rithmic_order_notification", self._on_rithmic),
+                ("on_exchange_order_notification", self._on_exchange),
+                ("on_instrument_pnl_update", self._on_instrument_pnl), ("on_account_pnl_update", self._on_account_pnl))
+
     def _attach(self) -> None:
         """Listen to the session's client (once per client object)."""
         c = getattr(self.session, "client", None)
-        if c is None or c is self._client:
+        if c is None or c is self._client or self._stopped:
             return
+        self._detach()
         self._client = c
-        c.on_rithmic_order_notification += self._on_rithmic
-        c.on_exchange_order_notification += self._on_exchange
-        c.on_instrument_pnl_update += self._on_instrument_pnl
-        c.on_account_pnl_update += self._on_account_pnl
+        for name, fn in self._events():
+            getattr(c, name).__iadd__(fn)
+
+    def _detach(self) -> None:
+        if self._client is not None:
+            for name, fn in self._events():
+                with contextlib.suppress(ValueError):
+                    getattr(self._client, name).__isub__(fn)
+            self._client = None
 
     async def _order_up(self) -> None:
         """After every (re)login of the order plant: reconcile before entries go again."""
         self._attach()
-        if not self._started:
+        if not self._started or self._stopped:
             return  # the first login: start() reconciles once both plants are up
         self.connected, self.reconciling = True, True
         self.status_listener("reconciling")
@@ -225,6 +243,8 @@ class RithmicBroker(VenueBroker):
     async def _pnl_up(self) -> None:
         """After every (re)login of the P&L plant: live position and account updates, and a snapshot."""
         self._attach()
+        if self._stopped:
+            return
         plant = self.session.client.plants["pnl"]
         with contextlib.suppress(NotSentError, OutcomeUnknownError, VenueRefusedError):
             await self.wire.request(plant, 400, account_id=self.account_id, request=1)  # SUBSCRIBE
