@@ -132,7 +132,7 @@ class RithmicBroker(VenueBroker):
         self._busy: set[int] = set()  # orders with a modify or cancel in flight
         self._queued: dict[int, _Modify | _Cancel] = {}
         self._answered: dict[int, asyncio.Event] = {}
-        self._seen_working: set[str] | None = None  # basket ids in the show-orders snapshot being read
+        self._snapshot_sinks: list[set[str]] = []  # basket ids of the show-orders snapshots being read
         self._booked = 0
         self._client: Any = None
         self._started = False
@@ -272,12 +272,7 @@ class RithmicBroker(VenueBroker):
         venue's positions: compared and booked. Every answer passes the notification handlers."""
         before = self._booked
         known = {o.id for o in self.book.open_orders() if o.venue_id}  # not those acknowledged meanwhile
-        self._seen_working = set()
-        try:
-            await self.wire.request(self._order_plant, SHOW_ORDERS, account_id=self.account_id)
-            seen = self._seen_working
-        finally:
-            self._seen_working = None
+        seen = await self._working_baskets()
         start, end = self.since_ns // NS, self.clock() // NS + 60
         window = {"account_id": self.account_id, "start_index": start, "finish_index": end}
         await self.wire.request(self._order_plant, REPLAY_EXECUTIONS, **window)
@@ -299,6 +294,18 @@ class RithmicBroker(VenueBroker):
         )
         self.last_report = report
         return report
+
+    async def _working_baskets(self) -> set[str]:
+        """Show orders (320): its snapshot notifications go through the handlers (ours found by tag,
+        others adopted); returns the basket ids it listed. Several may run at once: each gets every
+        snapshot row that arrives while it waits (a superset never hides a working order)."""
+        sink: set[str] = set()
+        self._snapshot_sinks.append(sink)
+        try:
+            await self.wire.request(self._order_plant, SHOW_ORDERS, account_id=self.account_id)
+        finally:
+            self._snapshot_sinks.remove(sink)
+        return sink
 
     async def _positions_now(self) -> dict[str, int]:
         """The P&L plant's positions now (its snapshot replaces what we had: a flat instrument may
@@ -402,7 +409,7 @@ class RithmicBroker(VenueBroker):
             if o.venue_id or not o.is_open:
                 return
             with contextlib.suppress(NotSentError, OutcomeUnknownError, VenueRefusedError):
-                await self.wire.request(self._order_plant, SHOW_ORDERS, account_id=self.account_id)
+                await self._working_baskets()
             if self.book.orders[order_id].venue_id:
                 self.unknown.discard(order_id)
                 return
@@ -414,7 +421,7 @@ class RithmicBroker(VenueBroker):
         """A cancel of an order that never got an answer: found now, it is cancelled at the venue;
         still absent, it never arrived and ends CANCELLED here (nothing was resent)."""
         with contextlib.suppress(NotSentError, OutcomeUnknownError, VenueRefusedError):
-            await self.wire.request(self._order_plant, SHOW_ORDERS, account_id=self.account_id)
+            await self._working_baskets()
         o = self.book.orders[order_id]
         if o.venue_id:
             self.unknown.discard(order_id)
@@ -482,14 +489,10 @@ class RithmicBroker(VenueBroker):
     async def _unanswered(self, order_id: int, what: str) -> None:
         """A modify or cancel without an answer is never resent: the working orders say whether the
         order still works on its old terms (then it is back to resting and the user may try again)."""
-        self._seen_working = set()
         try:
-            await self.wire.request(self._order_plant, SHOW_ORDERS, account_id=self.account_id)
-            working = self._seen_working
+            working = await self._working_baskets()
         except (NotSentError, OutcomeUnknownError, VenueRefusedError):
             return  # stays pending; a notification or the next reconciliation tells what happened
-        finally:
-            self._seen_working = None
         o = self.book.orders[order_id]
         if o.venue_id in working and o.status in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_UPDATE):
             text = f"no answer to the {what}: not resent; the order still works at the venue"
@@ -514,8 +517,9 @@ class RithmicBroker(VenueBroker):
         elif not o.venue_id and n.basket_id:
             self._acked(o.id, n.basket_id)
             o = self.book.orders[o.id]
-        if n.is_snapshot and self._seen_working is not None and n.basket_id:
-            self._seen_working.add(n.basket_id)
+        if n.is_snapshot and n.basket_id:
+            for sink in self._snapshot_sinks:
+                sink.add(n.basket_id)
         return o
 
     def _on_rithmic(self, n: Any) -> None:
