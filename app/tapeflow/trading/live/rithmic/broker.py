@@ -511,7 +511,7 @@ class RithmicBroker(VenueBroker):
         """Our record of a notification's order: found (and acknowledged by it), or adopted."""
         o = self._find(n)
         if o is None:
-            if not n.basket_id or (template == 351 and n.notify_type == nt.COMPLETE):
+            if not n.basket_id or (template, n.notify_type) in nt.ENDED:
                 return None  # nothing to show: an order we never saw that has already ended
             o = self._adopt(n)
         elif not o.venue_id and n.basket_id:

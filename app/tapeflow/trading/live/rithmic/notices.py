@@ -108,6 +108,8 @@ def exchange_notice(n: Any, order: Order, tick: Decimal) -> Notice | None:
 
 
 FILL = ExchangeOrderNotification.FILL
-COMPLETE = RithmicOrderNotification.COMPLETE
+ENDED = {(351, RithmicOrderNotification.COMPLETE), (352, ExchangeOrderNotification.CANCEL),
+         (352, ExchangeOrderNotification.REJECT)}
+"""Notifications of an order's end: an order we never saw that has ended is not adopted (nothing to show)."""
 CANCEL_ANSWERS = {(351, RithmicOrderNotification.CANCELLATION_FAILED), (352, ExchangeOrderNotification.NOT_CANCELLED)}
 """Notifications that end a cancel that failed (one that worked ends the order)."""
