@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 pytest.importorskip("async_rithmic", reason="the rithmic extra (async-rithmic) is not installed")
 pytest.importorskip("trustme", reason="trustme (test extra) is not installed")
 
+from fake_rithmic.server import make
 from rithmic_venue import (
     ES,
     Run,
@@ -458,4 +459,18 @@ def test_a_stopped_broker_on_a_shared_session_hears_nothing_more():
         await r.venue.orders.fill(r.basket(oid), 1, 5000.0)
         await r.settle()
         assert r.order(oid).status == OrderStatus.ACCEPTED and r.session.is_up("order")
+    on_rithmic(t)
+
+
+def test_an_unreadable_notification_is_reported_and_the_plant_keeps_delivering():
+    async def t(r: Run) -> None:
+        oid = r.account.submit(buy(1, type=OrderType.LIMIT, limit_price=20000)).order_id
+        await r.settle()
+        bad = make(352, notify_type=5, basket_id=r.basket(oid), account_id="TF-001", symbol="ESZ6", fill_id="x",
+                   fill_size=1, fill_price=float("nan"), transaction_type=1)
+        await r.venue.server.push(2, bad)  # ORDER_PLANT
+        await r.venue.orders.fill(r.basket(oid), 1, 5000.0)
+        await r.settle()
+        assert any(s.startswith("unreadable ExchangeOrderNotification message") for s in r.states)
+        assert r.order(oid).status == OrderStatus.FILLED and r.account.ledger.positions[ES].qty == 1
     on_rithmic(t)

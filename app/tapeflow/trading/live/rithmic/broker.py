@@ -278,7 +278,7 @@ class RithmicBroker(VenueBroker):
         await self.wire.request(self._order_plant, REPLAY_EXECUTIONS, **window)
         for row in await self.wire.request(self._order_plant, FILL_HISTORY, index_format="ssboe", **window):
             if row.fill_id and row.basket_id:
-                self._on_fill_record(row)
+                self._guarded("ResponseShowFillHistory", self._on_fill_record, row)
         for o in self.book.open_orders():
             if o.id in known and o.venue_id not in seen:  # ended while we were away, its end not reported
                 self.book.notify(o.id, Cancelled("no longer working at the venue"), self.clock())
@@ -612,13 +612,19 @@ class RithmicBroker(VenueBroker):
         return o  # its fills arrive as fills (replayed at reconnect), never inferred from a total
 
     def _on_instrument_pnl(self, n: Any) -> None:
+        self._guarded("InstrumentPnLPositionUpdate", self._instrument_pnl, n)
+
+    def _on_account_pnl(self, n: Any) -> None:
+        self._guarded("AccountPnLPositionUpdate", self._account_pnl, n)
+
+    def _instrument_pnl(self, n: Any) -> None:
         if n.account_id and n.account_id != self.account_id:
             return
         key = self._root_of.get(n.symbol, n.symbol)
         self._where[key] = (n.symbol, n.exchange or "CME")
         self.venue_positions[key] = int(n.net_quantity)
 
-    def _on_account_pnl(self, n: Any) -> None:
+    def _account_pnl(self, n: Any) -> None:
         if n.account_id and n.account_id != self.account_id:
             return
         now = self.clock()
