@@ -249,6 +249,7 @@ def test_a_forced_logout_is_shown_as_such_halts_entries_and_the_user_reconnects_
         await until(lambda: not r.broker.connected, "the forced logout reached the broker")
         assert r.session.state.phase.value == "FORCED_OUT"
         assert r.states[-1].startswith("forced logout: another session logged in with this user")
+        assert r.states[-1].count("reconnect by hand") == 1
         res = r.account.submit(buy(1))
         assert not res.ok and "order connection down" in res.reason
         await r.venue.orders.fill(r.basket(oid), 1, 5000.0)  # meanwhile at the exchange

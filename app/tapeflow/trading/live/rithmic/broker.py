@@ -262,7 +262,7 @@ class RithmicBroker(VenueBroker):
         phase = str(getattr(getattr(state, "phase", None), "value", state))
         if phase == "FORCED_OUT":
             reason = getattr(state, "reason", "") or "another session logged in with this user"
-            self.status_listener(f"forced logout: {reason}; reconnect by hand")
+            self.status_listener(f"forced logout: {reason}" + ("" if "by hand" in reason else "; reconnect by hand"))
         else:
             self.status_listener("disconnected")
 
