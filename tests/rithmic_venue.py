@@ -19,7 +19,8 @@ from tapeflow.feeds.live_feed import Backoff
 from tapeflow.rithmic.session import RithmicSession
 from tapeflow.rithmic.settings import RithmicSettings
 from tapeflow.trading import Account, OrderRequest
-from tapeflow.trading.live.rithmic.broker import RContract, RithmicBroker
+from tapeflow.trading.live.rithmic.broker import RithmicBroker
+from tapeflow.trading.live.rithmic.protocol import RContract
 from tapeflow.trading.live.session import StartReport, journal_seed, start_live
 
 ES = "ES"

@@ -13,8 +13,8 @@ from fake_rithmic.server import make
 
 from tapeflow.core.events import Side
 from tapeflow.trading.live.rithmic import notices as nt
-from tapeflow.trading.live.rithmic.broker import AUTO, MANUAL, cents, placement
 from tapeflow.trading.live.rithmic.connect import front_contracts
+from tapeflow.trading.live.rithmic.protocol import AUTO, MANUAL, cents, placement
 from tapeflow.trading.order_state import Cancelled, CommandRefused, Rejected, Triggered, Updated
 from tapeflow.trading.orders import OrderRequest, OrderType, Source, new_order
 

@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tapeflow.core.events import Side
-from tapeflow.trading.live.rithmic.broker import RContract, RithmicBroker
+from tapeflow.trading.live.rithmic.broker import RithmicBroker
+from tapeflow.trading.live.rithmic.protocol import RContract
 from tapeflow.trading.orders import OrderEvent, OrderRequest, OrderType, new_order
 
 N_ORDERS = 3

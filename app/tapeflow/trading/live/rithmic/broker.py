@@ -21,12 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import zlib
 from collections.abc import Callable, Iterable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
-
-import msgspec
 
 from tapeflow.core.events import Side
 from tapeflow.core.sessions import trading_date_of
@@ -34,75 +31,34 @@ from tapeflow.trading.client_ids import is_ours
 from tapeflow.trading.live.book import external_request
 from tapeflow.trading.live.reports import KillReport, ReconcileReport, unprotected
 from tapeflow.trading.live.rithmic import notices as nt
+from tapeflow.trading.live.rithmic.commands import Cancel, Command, Modify, OneAtATime
+from tapeflow.trading.live.rithmic.protocol import (
+    AUTO,
+    BRACKET_ORDER,
+    CANCEL,
+    CANCEL_ALL,
+    DAY,
+    EXIT_POSITION,
+    FILL_HISTORY,
+    MODIFY,
+    NEW_ORDER,
+    NS,
+    PNL_SNAPSHOT,
+    REPLAY_EXECUTIONS,
+    SHOW_ORDERS,
+    STOP_ONLY,
+    TARGET_AND_STOP,
+    TARGET_ONLY,
+    RContract,
+    VenueAccountPnl,
+    cents,
+    fill_number,
+    placement,
+)
 from tapeflow.trading.live.rithmic.wire import NotSentError, OutcomeUnknownError, VenueRefusedError, Wire
 from tapeflow.trading.live.venue_broker import VenueBroker
 from tapeflow.trading.order_state import Cancelled, CommandRefused, Rejected, UpdateRequested
 from tapeflow.trading.orders import Fill, Order, OrderStatus, OrderType, Source
-
-NEW_ORDER, MODIFY, CANCEL, SHOW_ORDERS, BRACKET_ORDER, CANCEL_ALL = 312, 314, 316, 320, 330, 346
-EXIT_POSITION, REPLAY_EXECUTIONS, FILL_HISTORY, PNL_SNAPSHOT = 3504, 3506, 3512, 402
-MANUAL, AUTO = 1, 2  # OrderPlacement
-DAY = 1  # Duration
-TARGET_AND_STOP, STOP_ONLY, TARGET_ONLY = 6, 4, 5  # BracketType, static (ticks from the fill)
-NS = 1_000_000_000
-
-
-class RContract(msgspec.Struct, frozen=True):
-    """One instrument as Rithmic names it: ``ESZ6`` on ``CME``, and its tick in points."""
-
-    symbol: str
-    exchange: str
-    tick_size: Decimal
-
-
-class VenueAccountPnl(msgspec.Struct, frozen=True, kw_only=True):
-    """The P&L plant's figures for the account (451), in cents: the venue's count beside ours.
-    ``None``: the venue did not send that figure."""
-
-    account_id: str
-    balance_cents: int | None
-    day_pnl_cents: int | None
-    day_closed_pnl_cents: int | None
-    day_open_pnl_cents: int | None
-    net_quantity: int
-    ts_ns: int
-
-
-class _Modify(msgspec.Struct, frozen=True):
-    qty: int | None = None
-    limit_price: int | None = None
-    stop_price: int | None = None
-
-    def then(self, later: _Modify) -> _Modify:
-        """This change followed by ``later`` (a field ``later`` names wins)."""
-        return _Modify(later.qty if later.qty is not None else self.qty,
-                       later.limit_price if later.limit_price is not None else self.limit_price,
-                       later.stop_price if later.stop_price is not None else self.stop_price)
-
-
-class _Cancel(msgspec.Struct, frozen=True):
-    reason: str = ""
-
-
-def placement(source: Source) -> int:
-    """MANUAL for the user's own clicks, AUTO for everything the software generates."""
-    return MANUAL if source == Source.MANUAL else AUTO
-
-
-def cents(text: str) -> int | None:
-    """A P&L plant amount (a decimal string in dollars) in cents; None when absent or unreadable."""
-    if not text:
-        return None
-    try:
-        return int((Decimal(text) * 100).to_integral_value())
-    except InvalidOperation:
-        return None
-
-
-def fill_number(key: str) -> int:
-    """``Fill.id`` (an integer) for a Rithmic fill key: stable across restarts (the key is the
-    identity; this number only labels the journal row)."""
-    return zlib.crc32(key.encode()) or 1
 
 
 class RithmicBroker(VenueBroker):
@@ -129,8 +85,7 @@ class RithmicBroker(VenueBroker):
         self.cost_cents = cost_cents or (lambda root: 0)  # per contract per side (Rithmic sends no fees)
         self.venue_account: VenueAccountPnl | None = None
         self._where: dict[str, tuple[str, str]] = {}  # position key -> (symbol, exchange)
-        self._busy: set[int] = set()  # orders with a modify or cancel in flight
-        self._queued: dict[int, _Modify | _Cancel] = {}
+        self._commands = OneAtATime(self._send_command, self._spawn)
         self._answered: dict[int, asyncio.Event] = {}
         self._snapshot_sinks: list[set[str]] = []  # basket ids of the show-orders snapshots being read
         self._booked = 0
@@ -148,7 +103,7 @@ class RithmicBroker(VenueBroker):
 
     # -- Broker protocol ---------------------------------------------------------------------
     def _cancel_at_venue(self, o: Order) -> None:
-        self._enqueue(o.id, _Cancel())
+        self._commands.put(o.id, Cancel())
 
     def modify(self, order_id: int, *, qty: int | None = None, limit_price: int | None = None,
                stop_price: int | None = None) -> None:
@@ -156,7 +111,7 @@ class RithmicBroker(VenueBroker):
         if o is None or o.instrument not in self.contracts or not o.is_open or not o.venue_id:
             return
         self.book.notify(order_id, UpdateRequested(), self.clock())
-        self._enqueue(order_id, _Modify(qty, limit_price, stop_price))
+        self._commands.put(order_id, Modify(qty, limit_price, stop_price))
 
     # -- connection --------------------------------------------------------------------------
     async def start(self) -> ReconcileReport:
@@ -426,40 +381,19 @@ class RithmicBroker(VenueBroker):
         if o.venue_id:
             self.unknown.discard(order_id)
             if o.is_open:
-                self._enqueue(order_id, _Cancel())
+                self._commands.put(order_id, Cancel())
             return
         self.unknown.discard(order_id)
         self.book.notify(order_id, Cancelled("never reached the venue (not found by its tag)"), self.clock())
 
-    def _enqueue(self, order_id: int, cmd: _Modify | _Cancel) -> None:
-        """One command in flight per order; the next waits (a cancel replaces a waiting modify,
-        modifies merge)."""
-        if order_id in self._busy:
-            waiting = self._queued.get(order_id)
-            if isinstance(waiting, _Cancel):
-                return
-            if isinstance(waiting, _Modify) and isinstance(cmd, _Modify):
-                cmd = waiting.then(cmd)
-            self._queued[order_id] = cmd
+    async def _send_command(self, order_id: int, cmd: Command) -> None:
+        o = self.book.orders[order_id]
+        if not o.is_open:
             return
-        self._busy.add(order_id)
-        self._spawn(self._run_commands(order_id, cmd))
-
-    async def _run_commands(self, order_id: int, cmd: _Modify | _Cancel | None) -> None:
-        try:
-            while cmd is not None:
-                o = self.book.orders[order_id]
-                if o.is_open:
-                    await self._send_command(o, cmd)
-                cmd = self._queued.pop(order_id, None)
-        finally:
-            self._busy.discard(order_id)
-
-    async def _send_command(self, o: Order, cmd: _Modify | _Cancel) -> None:
         c = self.contracts[o.instrument]
         fields: dict[str, Any] = {"account_id": self.account_id, "basket_id": o.venue_id,
                                   "manual_or_auto": placement(o.request.source)}
-        if isinstance(cmd, _Cancel):
+        if isinstance(cmd, Cancel):
             template = CANCEL
         else:
             template = MODIFY

@@ -14,7 +14,8 @@ from typing import Any
 
 from tapeflow.core.instruments import MONTH_CODES, front_month, instrument
 from tapeflow.errors import TapeflowError
-from tapeflow.trading.live.rithmic.broker import RContract, RithmicBroker
+from tapeflow.trading.live.rithmic.broker import RithmicBroker
+from tapeflow.trading.live.rithmic.protocol import RContract
 
 EXCHANGE = "CME"  # ES, MES, NQ, MNQ all trade on CME Globex
 
