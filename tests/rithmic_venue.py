@@ -134,3 +134,21 @@ async def let_back_in(run: Run) -> None:
     run.venue.server.users["trader"] = "secret"
     await until(lambda: run.broker.connected and not run.broker.reconciling, "reconnected and reconciled")
     await run.settle()
+
+
+def live_mode_on(venue: Venue, monkeypatch: Any) -> None:
+    """``--broker rithmic --live`` on ``venue``: the env credentials and system, and the session the
+    command builds from settings trusts the test CA (the only change to it). ``RITHMIC_URL`` is set
+    once the server is started (its port)."""
+    import tapeflow.feeds.live_rithmic as live_rithmic
+
+    real = live_rithmic.session_from_settings
+
+    def trusting_the_test_ca(settings: Any = None) -> RithmicSession:
+        session = real(settings)
+        session.client.ssl_context = venue.server.client_ssl_context()
+        return session
+
+    monkeypatch.setattr(live_rithmic, "session_from_settings", trusting_the_test_ca)
+    for k, v in (("RITHMIC_USER", "trader"), ("RITHMIC_PASSWORD", "secret"), ("RITHMIC_SYSTEM", "Rithmic Test")):
+        monkeypatch.setenv(k, v)

@@ -83,23 +83,13 @@ def test_webhook_live_on_rithmic_sends_the_alert_as_one_auto_bracket_order_on_th
     pytest.importorskip("async_rithmic", reason="the rithmic extra (async-rithmic) is not installed")
     pytest.importorskip("trustme", reason="trustme (test extra) is not installed")
     from async_rithmic.enums import SysInfraType
-    from rithmic_venue import Venue
-
-    import tapeflow.feeds.live_rithmic as live_rithmic
+    from rithmic_venue import Venue, live_mode_on
 
     venue = Venue()
-    real = live_rithmic.session_from_settings
-
-    def trusting_the_test_ca(settings=None):  # the only change: the client's SSL context trusts the test CA
-        session = real(settings)
-        session.client.ssl_context = venue.server.client_ssl_context()
-        return session
-
-    monkeypatch.setattr(live_rithmic, "session_from_settings", trusting_the_test_ca)
+    live_mode_on(venue, monkeypatch)
     replies: list[tuple[int, Any]] = []
-    for k, v in (("TAPEFLOW_WEBHOOK_SECRET", SECRET), ("RITHMIC_USER", "trader"), ("RITHMIC_PASSWORD", "secret"),
-                 ("RITHMIC_SYSTEM", "Rithmic Test"), ("TAPEFLOW_CONFIRM_LIVE", "TF-001")):
-        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("TAPEFLOW_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("TAPEFLOW_CONFIRM_LIVE", "TF-001")
 
     async def scenario() -> int:
         await venue.server.start()

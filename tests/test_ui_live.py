@@ -244,22 +244,11 @@ def test_a_rithmic_account_goes_live_from_the_window_and_a_dom_click_is_a_manual
         window, qapp, monkeypatch):
     pytest.importorskip("async_rithmic", reason="the rithmic extra (async-rithmic) is not installed")
     pytest.importorskip("trustme", reason="trustme (test extra) is not installed")
-    from rithmic_venue import Venue
+    from rithmic_venue import Venue, live_mode_on
     from rithmic_venue import make_session as make_rithmic_session
 
-    import tapeflow.feeds.live_rithmic as live_rithmic
-
     venue = Venue()
-    real = live_rithmic.session_from_settings
-
-    def trusting_the_test_ca(settings=None):  # the only change: the client's SSL context trusts the test CA
-        session = real(settings)
-        session.client.ssl_context = venue.server.client_ssl_context()
-        return session
-
-    monkeypatch.setattr(live_rithmic, "session_from_settings", trusting_the_test_ca)
-    for k, v in (("RITHMIC_USER", "trader"), ("RITHMIC_PASSWORD", "secret"), ("RITHMIC_SYSTEM", "Rithmic Test")):
-        monkeypatch.setenv(k, v)
+    live_mode_on(venue, monkeypatch)
     s = window.session
 
     async def scenario():
