@@ -72,7 +72,7 @@ def make_session(server: FakeRithmic) -> RithmicSession:
                           backoff=Backoff(initial_s=0.05, max_s=0.2), login_timeout_s=5.0)
 
 
-async def open_run(venue: Venue, journal: Any = None, *, timeout_s: float = 0.5) -> Run:
+async def open_run(venue: Venue, journal: Any = None, *, timeout_s: float = 1.0) -> Run:
     session = make_session(venue.server)
     seen, since = journal_seed(journal, time.time_ns()) if journal is not None else (set(), time.time_ns() - 3600e9)
     broker = RithmicBroker(session, ACCOUNT, CONTRACTS, seen_fills=seen, since_ns=int(since), timeout_s=timeout_s,

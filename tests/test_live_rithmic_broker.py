@@ -180,7 +180,7 @@ def test_a_second_modify_waits_for_the_first_and_a_fill_racing_them_completes_th
 
 def test_no_answer_to_a_submit_is_resolved_by_its_tag_and_never_resent():
     async def t(r: Run) -> None:
-        r.venue.orders.next_submit.append(("hang", 1.0))  # taken, answered after our 0.5 s timeout
+        r.venue.orders.next_submit.append(("hang", 2.0))  # taken, answered after our 1 s timeout
         oid = r.account.submit(buy()).order_id
         await until(lambda: bool(r.order(oid).venue_id), "found by its tag")
         await r.settle()
@@ -412,7 +412,7 @@ def test_whatever_the_venue_does_each_order_is_sent_once_and_the_position_is_the
     async def t(r: Run) -> None:
         sent = 0
         for outcome, fill_it, drop_after in script:
-            r.venue.orders.next_submit.append((outcome, 0.7 if outcome == "hang" else "no margin"))
+            r.venue.orders.next_submit.append((outcome, 1.5 if outcome == "hang" else "no margin"))
             await until(lambda: r.broker.connected and not r.broker.reconciling, "online")
             r.account.submit(buy(1, type=OrderType.LIMIT, limit_price=20000))
             sent += 1
