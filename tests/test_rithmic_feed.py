@@ -19,7 +19,7 @@ from fake_rithmic.server import FakeRithmic
 from fake_rithmic.ticker import BUY, DELETE, NEW, SELL, FakeTicker
 from test_rithmic_session import session_for, ticker_logins, until
 
-from tapeflow.core.events import Flag, Kind, Side, concat
+from tapeflow.core.events import NO_PRICE, Flag, Kind, Side, concat
 from tapeflow.feeds.live_feed import Backoff
 from tapeflow.feeds.live_rithmic import RithmicLiveSource
 from tapeflow.flow.book import OrderBook
@@ -79,6 +79,7 @@ def test_trades_and_market_depth_reach_our_events_and_the_dom_at_exact_ticks():
     async def main(server: FakeRithmic, ticker: FakeTicker) -> None:
         session, reader = await depth_feed(server)
         await ticker.trade("ESZ6", 5529.25, 2, BUY, ssboe=SSBOE, nsecs=1_500)
+        await ticker.bbo("ESZ6", (5529.0, 5), (5529.25, 4), ssboe=SSBOE)  # the depth book is the DOM: ignored
         await ticker.depth("ESZ6", [(DELETE, "a1", SELL, 5529.25, 0), (NEW, "a2", SELL, 5529.5, 6)], ssboe=SSBOE,
                            nsecs=1_700)
         await until(lambda: reader.count(Kind.LEVEL) == 4, "the depth update")
@@ -100,8 +101,9 @@ def test_trades_and_market_depth_reach_our_events_and_the_dom_at_exact_ticks():
         assert dom.best_bid() == (22116, 5) and dom.best_ask() == (22118, 6)
         src = reader.src
         assert src.info.symbols == ["ESZ6"] and src.info.schema == "rithmic-depth10"
-        assert [(m.symbol, m.update_bits) for m in server.requests(100)] == [("ESZ6", 1)]  # trades; depth from 117
+        assert [(m.symbol, m.update_bits) for m in server.requests(100)] == [("ESZ6", 3)]  # trades + BBO
         assert src.stats.trades == 1 and src.stats.malformed_total == 0
+        assert src.stats.records == 6  # 3 snapshot rows (one per price and side), the trade, the BBO, the update
         await reader.stop()  # a feed that stops stops its data
         await until(lambda: len(server.requests(117)) == 2 and len(server.requests(100)) == 2, "the unsubscribes")
         assert [m.request for m in server.requests(117)] == [1, 2] and server.requests(100)[-1].request == 2
@@ -189,6 +191,31 @@ def test_a_quiet_market_on_a_live_plant_is_not_taken_for_a_dead_link():
         await asyncio.sleep(2.5)  # two and a half heartbeat timeouts without a single market message
         status = reader.src.status()
         assert status.reconnects == 0 and status.last_error is None and len(ticker_logins(server)) == 1
+        await reader.stop()
+        await session.close()
+
+    run(main)
+
+
+def test_while_the_depth_book_is_empty_the_bbo_is_the_dom_until_depth_takes_over_with_a_clear():
+    async def main(server: FakeRithmic, ticker: FakeTicker) -> None:
+        ticker.books.clear()  # nothing resting (or no depth entitlement): the snapshot is empty
+        session = session_for(server)
+        reader = Reader(RithmicLiveSource("ES", session=session, backoff=FAST))
+        await until(lambda: reader.count(Kind.CLEAR) == 1, "the (empty) depth snapshot")
+        await ticker.bbo("ESZ6", (5529.0, 5), (5529.25, 4), ssboe=SSBOE)
+        await until(lambda: reader.count(Kind.LEVEL) == 2, "the BBO")
+        await ticker.depth("ESZ6", [(NEW, "b1", BUY, 5528.75, 2)], ssboe=SSBOE, nsecs=9)
+        await until(lambda: reader.count(Kind.CLEAR) == 2, "depth taking over")
+        ev = reader.events
+        assert [(k, lvl, p, q) for k, lvl, p, q in zip(ev["kind"].tolist(), ev["level"].tolist(),
+                                                       ev["price"].tolist(), ev["size"].tolist(), strict=True)] == [
+            (Kind.CLEAR, 0, NO_PRICE, 0),  # the snapshot
+            (Kind.LEVEL, 0, 22116, 5), (Kind.LEVEL, 0, 22117, 4),  # the BBO
+            (Kind.CLEAR, 0, NO_PRICE, 0), (Kind.LEVEL, 0, 22115, 2)]  # the depth book from here on
+        dom = OrderBook()
+        dom.apply(ev)
+        assert dom.best_bid() == (22115, 2) and dom.best_ask() is None
         await reader.stop()
         await session.close()
 

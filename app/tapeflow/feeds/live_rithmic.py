@@ -10,9 +10,11 @@ protobuf messages (``MessageToDict`` with proto field names): ``LastTrade`` (tem
 :func:`translate_ticks` turns a list of them into one event batch: prices to ticks exactly (a
 price off the tick grid is counted as malformed, never rounded), trades that are the subscription
 snapshot of the *previous* print are skipped (counted), BBO sides become LEVEL events at depth 0.
-With ``depth_levels`` (default 10) the feed subscribes to market depth by order instead of the
-BBO and :class:`~tapeflow.feeds.rithmic_depth.DepthBook` turns it into LEVEL events at depth
-0..levels-1 (snapshot, then changed slots); ``depth_levels=0`` keeps trades + BBO.
+With ``depth_levels`` (default 10) the feed also subscribes to market depth by order and
+:class:`~tapeflow.feeds.rithmic_depth.DepthBook` turns it into LEVEL events at depth
+0..levels-1 (snapshot, then changed slots); the BBO is then the DOM only while the depth book
+shows nothing (no depth entitlement, an empty book before the open), and the depth book takes
+over with a CLEAR when it has levels. ``depth_levels=0``: trades + BBO.
 
 The feed runs on the process's shared :class:`~tapeflow.rithmic.RithmicSession` (pass
 ``session=``; without one the source builds and owns its own from ``[rithmic]`` of
@@ -72,7 +74,7 @@ from tapeflow.core.instruments import Instrument, parse_symbol
 from tapeflow.feeds.base import FeedInfo, FeedStats
 from tapeflow.feeds.live_credentials import get_secret
 from tapeflow.feeds.live_feed import Beat, Data, FeedError, LiveFeed, Message, Opened
-from tapeflow.feeds.rithmic_depth import DepthBook, Row, points_to_ticks
+from tapeflow.feeds.rithmic_depth import DepthBook, Row, message_times, points_to_ticks
 from tapeflow.rithmic.session import RithmicSession, SessionState
 from tapeflow.rithmic.settings import RithmicSettings
 
@@ -168,6 +170,7 @@ class _RithmicConnection:
         self.depth = depth
         self.wall_ns = wall_ns
         self.snapshot: list[Any] | None = None  # depth snapshot rows, loaded at the next recv
+        self._bbo_shown = False  # BBO rows went out while the depth book showed nothing
         self._pending: list[tuple[bool, Any]] = []  # (is depth message, payload)
         self._ready = asyncio.Event()
         self._failed: str | None = None
@@ -198,10 +201,25 @@ class _RithmicConnection:
         if self.snapshot is not None and self.depth is not None:
             rows.extend(self.depth.load_snapshot(self.snapshot, self.wall_ns()))
             self.snapshot = None
+            self._bbo_shown = False  # the snapshot starts with a CLEAR
         items, self._pending = self._pending, []
+        depth = self.depth
         for is_depth, payload in items:
-            if is_depth:
-                rows.extend(self.depth.apply(payload))  # type: ignore[union-attr]
+            if depth is None:
+                rows.extend(tick_rows(payload, self.inst, self.stats))
+            elif is_depth:
+                changed = depth.apply(payload)
+                if changed and self._bbo_shown:  # depth takes the DOM over from the BBO
+                    changed = depth.restate(*message_times(payload))
+                    self._bbo_shown = False
+                rows.extend(changed)
+            elif int(payload.get("data_type", LAST_TRADE)) == BBO:
+                if not depth.shows_levels:  # no depth (yet, or not entitled): the BBO is the DOM
+                    best = tick_rows(payload, self.inst, self.stats)
+                    self._bbo_shown = self._bbo_shown or bool(best)
+                    rows.extend(best)
+                else:
+                    self.stats.records += 1
             else:
                 rows.extend(tick_rows(payload, self.inst, self.stats))
         return rows_to_events(rows)
@@ -272,7 +290,7 @@ class RithmicConnector:
         depth = DepthBook(self.inst, self.depth_levels, self.stats) if self.depth_levels else None
         conn = _RithmicConnection(session, symbol, self.inst, self.stats, depth, self.wall_ns, self.beat_s)
         try:
-            await conn.subscribe(self.exchange, LAST_TRADE if depth else LAST_TRADE | BBO, depth is not None)
+            await conn.subscribe(self.exchange, LAST_TRADE | BBO, depth is not None)
             if depth is not None:  # the updates are subscribed (and buffered) first, then where they start:
                 conn.snapshot = await session.depth_snapshot(symbol, self.exchange)
         except BaseException:

@@ -87,6 +87,19 @@ class DepthBook:
         best = heapq.nlargest(self.levels, prices) if side == 0 else heapq.nsmallest(self.levels, prices)
         return [(p, prices[p][0], prices[p][1]) for p in best]
 
+    @property
+    def shows_levels(self) -> bool:
+        """Some price is shown on either side (the DOM is this book's, not the BBO's)."""
+        return bool(self._top[0] or self._top[1])
+
+    def restate(self, ts_event: int, ts_recv: int) -> list[Row]:
+        """A CLEAR row, then every shown level: the DOM taken over from another source (the BBO)."""
+        self._top = [[], []]
+        out: list[Row] = [(ts_event, ts_recv, int(Kind.CLEAR), 0, NO_PRICE, 0, 0, 0, ord("R"), 0)]
+        for side in (0, 1):
+            out.extend(self._diff(side, ts_event, ts_recv, 0))
+        return out
+
     # ------------------------------------------------------------------ snapshot
 
     def load_snapshot(self, rows: Iterable[Any], ts_ns: int) -> list[Row]:
