@@ -62,8 +62,9 @@ REAL_FILE = Path("/work/shared/data/futures_mbp-1_2024-07-01T23-58_2024-07-02T00
 VISIBLE_BARS = 200
 HEARTBEAT_MS = 4
 PANES = ("footprint", "delta", "dom", "tape", "signals", "risk")
-PHASES = {0: "DOM", 1: "tape/log/profile", 2: "full chart"}
-"""What each phase of the window's frame timer refreshes besides the charts' bars (``MainWindow.tick``)."""
+PHASES = {0: "DOM (+2nd chart)", 1: "tape/log/profile", 2: "chart (+2nd profile)"}
+"""What each phase of the window's frame timer refreshes besides the charts' bars (``MainWindow.tick``);
+in brackets what it adds with two instruments (the second chart in full, the second chart's profile)."""
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -215,6 +216,7 @@ def run(spec: str | list[str], bar: str, *, panes: bool, seconds: float, preload
         paint_ms: list[float] = []
         phase_frames: dict[int, list[float]] = defaultdict(list)  # by the window's phase (which panes refresh)
         phase_paint: dict[int, list[float]] = defaultdict(list)
+        phase_cpu: dict[int, list[float]] = defaultdict(list)
         table_paint = time_table_paints(window)
         profiler = cProfile.Profile() if profile else None
 
@@ -242,6 +244,7 @@ def run(spec: str | list[str], bar: str, *, panes: bool, seconds: float, preload
                 phase = getattr(window, "_phase", 0)
                 phase_frames[phase].append(frames[-1])
                 phase_paint[phase].append(paint_ms[-1])
+                phase_cpu[phase].append(cpu_ms[-1])
 
         window.frame_timer.timeout.disconnect()
         window.frame_timer.timeout.connect(tick)
@@ -310,6 +313,7 @@ def run(spec: str | list[str], bar: str, *, panes: bool, seconds: float, preload
     return {
         "events": events, "wall": wall, "preloaded": pre, "frames": frames, "cpu": cpu_ms, "paint": paint_ms,
         "gaps": gaps, "pane_ms": dict(pane_ms), "phase_frames": dict(phase_frames), "phase_paint": dict(phase_paint),
+        "phase_cpu": dict(phase_cpu),
         "table_paint": dict(table_paint), "bars": n_bars, "levels": levels,
         "x_span": x1 - x0, "y_span": y1 - y0,
     }
@@ -322,7 +326,7 @@ def pooled(runs: list[dict]) -> dict:
     out["wall"] = sum(r["wall"] for r in runs)
     for key in ("frames", "cpu", "paint", "gaps"):
         out[key] = [x for r in runs for x in r[key]]
-    for key in ("pane_ms", "phase_frames", "phase_paint", "table_paint"):
+    for key in ("pane_ms", "phase_frames", "phase_paint", "phase_cpu", "table_paint"):
         out[key] = {name: [x for r in runs for x in r[key].get(name, [])] for name in {n for r in runs for n in r[key]}}
     return out
 
@@ -355,8 +359,10 @@ def table(title: str, got: dict, base: dict) -> None:
             row(f"  {name}.update_from p95 / max", f"{pct(xs, 0.95):.2f} / {max(xs):.2f}", "ms")
     for phase, what in PHASES.items():
         xs, ps = got["phase_frames"].get(phase, []), got["phase_paint"].get(phase, [])
+        cs = got["phase_cpu"].get(phase, [])
         if xs:
-            row(f"  {what} frames: p95 / paint p95", f"{pct(xs, 0.95):.2f} / {pct(ps, 0.95):.2f}", "ms")
+            row(f"  {what}: p95 wall / paint / CPU",
+                f"{pct(xs, 0.95):.2f} / {pct(ps, 0.95):.2f} / {pct(cs, 0.95):.2f}", "ms")
     for name in PANES:
         xs = got["table_paint"].get(name, [])
         if xs:
