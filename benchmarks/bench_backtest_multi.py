@@ -1,9 +1,11 @@
 """Several instruments in one backtest: what the time-ordered merge costs.
 
-Simulated ES and NQ RTH tapes (the same events, in memory) run three ways in the same process:
-ES alone and NQ alone (the baseline: their sum), then ES+NQ in one account, where the two tapes
-are merged row by row in time order and each instrument's pipeline takes the pieces between the
-other's rows. The ratio column is the merged run's time over the baseline's sum.
+Simulated ES and NQ RTH tapes (the same events, in memory) run four ways in the same process:
+ES alone and NQ alone (the baseline: their sum), then ES+NQ in one account two ways: "fine", the
+merged tape stepped piece by piece through each pipeline (before), and "lockstep", flow and rules
+planned ahead per instrument and played back in time order against the account (after,
+``tapeflow.backtest.lockstep``). The two must give the same fills and trades (checked here too).
+The ratio column is a run's time over the baseline's sum.
 
     .venv/bin/python benchmarks/bench_backtest_multi.py [--minutes 390] [--rules FILE]
 """
@@ -50,15 +52,22 @@ def main() -> None:
     nq = _load(f"sim://rth?symbol=NQ&seed=2&minutes={a.minutes}")
     pieces = sum(1 for _ in merge_tapes([_Memory(*es), _Memory(*nq)]))
     rows = []
-    for name, feeds in (("ES alone", [es]), ("NQ alone", [nq]), ("ES+NQ, one account", [es, nq])):
+    results = {}
+    runs = (("ES alone", [es], True), ("NQ alone", [nq], True),
+            ("ES+NQ fine (before)", [es, nq], False), ("ES+NQ lockstep", [es, nq], True))
+    for name, feeds, lockstep in runs:
         t = time.perf_counter()
-        r = run_backtest([_Memory(*f) for f in feeds], engines)
+        r = results[name] = run_backtest([_Memory(*f) for f in feeds], engines, lockstep=lockstep)
         rows.append((name, r.prints, time.perf_counter() - t, len(r.trades)))
     base = rows[0][2] + rows[1][2]
-    print(f"{'run':<22}{'prints':>10}{'seconds':>10}{'prints/s':>12}{'trades':>8}{'x baseline':>12}")
+    print(f"{'run':<24}{'prints':>10}{'seconds':>10}{'prints/s':>12}{'trades':>8}{'x baseline':>12}")
     for name, prints, s, trades in rows:
         ratio = f"{s / base:.2f}" if name.startswith("ES+NQ") else ""
-        print(f"{name:<22}{prints:>10,}{s:>10.2f}{prints / s:>12,.0f}{trades:>8}{ratio:>12}")
+        print(f"{name:<24}{prints:>10,}{s:>10.2f}{prints / s:>12,.0f}{trades:>8}{ratio:>12}")
+    fine, fast = results["ES+NQ fine (before)"], results["ES+NQ lockstep"]
+    same = fine.fills == fast.fills and [t.trip for t in fine.trades] == [t.trip for t in fast.trades]
+    print(f"lockstep == fine: {'same fills and trades' if same else 'DIFFERENT (a bug)'} "
+          f"({len(fast.fills)} fills); speed-up {rows[2][2] / rows[3][2]:.1f}x")
     events = sum(len(b) for _, batches in (es, nq) for b in batches)
     print(f"merged: {pieces:,} pieces handed to the pipelines for {events:,} events")
 
