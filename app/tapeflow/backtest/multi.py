@@ -31,8 +31,12 @@ class InstrumentRow:
     trades: int
     wins: int
     net_cents: int
-    commission_cents: int
+    commission_cents: int  # every cost of the trades: broker commission + exchange fees
     open_position: int
+    contracts: int = 0  # contract sides the trades filled (2 per contract per round trip)
+    broker_commission_cents: int = 0
+    exchange_fee_cents: int = 0
+    cost_per_side_cents: int = 0  # what one contract pays per side on this instrument (commission + fee)
 
 
 def group_days(sources: Sequence[EventSource]) -> tuple[list[str], list[list[EventSource]]]:

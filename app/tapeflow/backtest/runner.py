@@ -282,8 +282,12 @@ def instrument_rows(result: BacktestResult) -> list[InstrumentRow]:
     out = []
     for root, qty in result.open_positions.items():
         mine = [t for t in result.trades if t.trip.instrument == root]
+        costs = sum(t.trip.commission_cents for t in mine)
+        sides = 2 * sum(t.trip.qty for t in mine)
+        commission, fee = result.settings.paper.rates_for(root)
         out.append(InstrumentRow(root, len(mine), sum(1 for t in mine if t.net_cents > 0),
-                                 sum(t.net_cents for t in mine), sum(t.trip.commission_cents for t in mine), qty))
+                                 sum(t.net_cents for t in mine), costs, qty, sides,
+                                 costs - sides * fee, sides * fee, commission + fee))  # the split adds up exactly
     return out
 
 
