@@ -160,9 +160,10 @@ def _days_table(result: Any) -> Table:
 def _instruments_table(m: dict[str, Any]) -> Table:
     """Each instrument's rows of a multi-instrument run, then the account's totals."""
     t = Table(title="Per instrument, one account (hypothetical results)")
-    for c in ("", "trades", "win rate", "net $", "sides", "comm. $", "fees $", "costs $", "open"):
+    t.add_column("", justify="right", min_width=7)
+    for c in ("trades", "win rate", "net $", "sides", "comm. $", "fees $", "costs $", "open"):
         t.add_column(c, justify="right")
-    rows = [*m["per_instrument"].items(), ("acct", {**m, "open_position": None})]
+    rows = [*m["per_instrument"].items(), ("account", {**m, "open_position": None})]
     for name, r in rows:
         rate = "-" if r["win_rate"] is None else f"{r['win_rate'] * 100:.1f}%"
         held = "" if r["open_position"] is None else f"{r['open_position']:+d}"
