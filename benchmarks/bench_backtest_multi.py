@@ -17,10 +17,10 @@ import time
 
 import numpy as np
 
-from tapeflow.backtest.multi import merge_tapes
 from tapeflow.backtest.runner import run_backtest
 from tapeflow.backtest.setup import default_rules_path, rule_engine_factory
 from tapeflow.feeds.base import FeedInfo, FeedStats
+from tapeflow.feeds.merge import merge_tapes
 from tapeflow.feeds.open import open_source
 
 

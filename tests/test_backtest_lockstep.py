@@ -17,12 +17,12 @@ import pytest
 from backtest_scenario import ENTRY_RULES, SECOND, T0, ArraySource
 
 from tapeflow.backtest.lockstep import _Tape
-from tapeflow.backtest.multi import TapeMerge
 from tapeflow.backtest.report import from_backtest, write_report
 from tapeflow.backtest.runner import run_backtest
 from tapeflow.backtest.setup import rule_engine_factory
 from tapeflow.backtest.standin import ScheduledEngine
 from tapeflow.core.events import make_trades
+from tapeflow.feeds.merge import TapeMerge
 from tapeflow.feeds.open import open_source
 from tapeflow.flow.state import FlowSettings
 from tapeflow.pipeline import Pipeline

@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 from backtest_scenario import ENTRY_RULES, SECOND, T0, ArraySource
 
-from tapeflow.backtest.multi import group_days, merge_tapes
+from tapeflow.backtest.multi import group_days
 from tapeflow.backtest.report import from_backtest, write_report
 from tapeflow.backtest.runner import instrument_rows, run_backtest
 from tapeflow.backtest.standin import ScheduledEngine
 from tapeflow.cli import main
 from tapeflow.core.events import make_trades
 from tapeflow.errors import TapeflowError
+from tapeflow.feeds.merge import merge_tapes
 from tapeflow.trading.settings import settings_from_dict
 
 HALF = SECOND // 2

@@ -25,8 +25,8 @@ from itertools import pairwise
 
 import numpy as np
 
-from tapeflow.backtest.multi import TapeMerge, merge_spans
 from tapeflow.core.events import K_TRADE
+from tapeflow.feeds.merge import TapeMerge, merge_spans
 from tapeflow.flow.bars import BarKind
 from tapeflow.flow.state import SMALL_BATCH
 from tapeflow.pipeline import Pipeline
