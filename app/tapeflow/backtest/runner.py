@@ -160,6 +160,22 @@ def open_sources(files: Sequence[str], *, symbol: str | None = None, tz: str | N
     return sources
 
 
+def open_day_sources(files: Sequence[str], *, symbol: str | None = None, tz: str | None = None) -> list[EventSource]:
+    """The files of one trading date: one source per instrument (a date split over several files of
+    one instrument is read as one tape, its book kept across them). One instrument: as
+    :func:`open_sources` (each file its own source, as a one-symbol date range always ran)."""
+    sources = open_sources(files, symbol=symbol, tz=tz)
+    by_root: dict[str, list[str]] = {}
+    for f, src in zip(files, sources, strict=True):
+        by_root.setdefault(src.info.instrument.root, []).append(str(f))
+    if len(by_root) == 1:
+        return sources
+    from tapeflow.history.dates import DaysSource  # history imports this module
+
+    return [DaysSource(parts, symbol=symbol) if len(parts) > 1 else open_source(parts[0], symbol=symbol, tz=tz)
+            for parts in by_root.values()]
+
+
 def cut_points(ts: np.ndarray, rows: int, quantum_ns: int) -> list[int]:
     """Start indices of the pipeline batches of one source batch, plus its end.
 
@@ -346,6 +362,7 @@ class DayMerger:
         r.orders.update(part.orders)
         r.trades += part.trades
         r.open_position = part.open_position  # what is open when the last day's data ends
+        r.open_positions = part.open_positions  # several instruments: each one's, as the last day ends
         r.elapsed_s += part.elapsed_s
         r.days.append(row)
 
