@@ -39,6 +39,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from bench_rules import batches_of  # the one-instrument benchmark's batching (this script's folder)
 
 from tapeflow.core.events import Kind
 from tapeflow.core.sessions import NS_PER_SECOND
@@ -54,10 +55,6 @@ from tapeflow.trading.settings import TradingSettings
 DATA = Path(os.environ.get("TAPEFLOW_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 MBP1 = DATA / "futures_mbp-1_2024-07-01T23-58_2024-07-02T00-02.dbn.zst"
 NQ_CSV = DATA / "ts_and_dom_2min.csv"
-
-
-def batches_of(events: np.ndarray, rows: int) -> list[np.ndarray]:
-    return [events[i : i + rows] for i in range(0, len(events), rows)]
 
 
 def interleave(feeds: Sequence[list[np.ndarray]]) -> list[tuple[int, np.ndarray]]:
