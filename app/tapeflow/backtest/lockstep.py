@@ -12,8 +12,9 @@ Playback gives the broker exactly the calls the plain way gives it (same cuts: e
 the event that closes a time bar in a live-sized piece, the row and time caps of a batch), so fills,
 orders and the report are the same, with one saving: while the account is idle (no working order,
 no open position) no row can fill, mark or breach anything, so rows wait and go to the broker in
-one call per instrument just before the next act (when a risk check could read a book). Any act
-flushes every instrument's waiting rows first, so an order always meets every book as of its time.
+one call per instrument just before the next entry signal is acted on (when an order could meet a
+book). Every such act flushes every instrument's waiting rows first, so an order always meets every
+book as of its time; other signals are only recorded and journaled, in the same order.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from tapeflow.flow.state import SMALL_BATCH
 from tapeflow.pipeline import Pipeline
 from tapeflow.signals.model import Signal
 from tapeflow.trading.account import Account
+
+MAX_HELD_BATCHES = 4
+"""Source batches one instrument may hold back before an idle flush (bounds the memory held)."""
 
 Cuts = Callable[[np.ndarray], list[int]]
 """Start indices of the pipeline batches of a piece of rows, plus its end (``runner.cut_points``)."""
@@ -176,7 +180,8 @@ class Lockstep:
             if cut > pos:
                 self._feed(tape, batch, pos, cut, bounds)
                 pos = cut
-            self._flush()
+            if sig.is_entry and tape.pipe.auto is not None and tape.pipe.auto_trade:
+                self._flush()  # the auto-trader may send an order: every book as of now (others only record)
             tape.pipe.act(sig)
             self.step(k, [sig])
         if pos < hi:
@@ -195,14 +200,15 @@ class Lockstep:
                     raise RuntimeError("lockstep: rows held back while the account was busy")
                 self.account.on_events(rows[x:y])
 
-    @staticmethod
-    def _hold(tape: _Tape, x: int, y: int) -> None:
-        """Rows ``x:y`` of the tape's current batch wait for the next flush."""
+    def _hold(self, tape: _Tape, x: int, y: int) -> None:
+        """Rows ``x:y`` of the tape's current batch wait for the next flush (while the account is idle)."""
         w = tape.waiting
         if w and w[-1][0] is tape.rows and w[-1][2] == x:
             w[-1][2] = y  # the held stretch goes on
         else:
             w.append([tape.rows, x, y])
+            if len(w) > MAX_HELD_BATCHES:  # idle, any moment will do: keep the held batches few
+                self._flush()
 
     def _idle(self) -> bool:
         """Nothing a row could fill, mark or breach: no working order, no open position."""
