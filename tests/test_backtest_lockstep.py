@@ -9,6 +9,7 @@ hand-made case is the ES/NQ scenario whose fills are worked out by hand in
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import msgspec
@@ -18,13 +19,14 @@ from backtest_scenario import ENTRY_RULES, SECOND, T0, ArraySource
 
 from tapeflow.backtest.lockstep import _Tape
 from tapeflow.backtest.report import from_backtest, write_report
-from tapeflow.backtest.runner import run_backtest
+from tapeflow.backtest.runner import open_sources, run_backtest
 from tapeflow.backtest.setup import rule_engine_factory
 from tapeflow.backtest.standin import ScheduledEngine
 from tapeflow.core.events import make_trades
 from tapeflow.feeds.merge import TapeMerge
 from tapeflow.feeds.open import open_source
 from tapeflow.flow.state import FlowSettings
+from tapeflow.history.simdays import write_sim_days
 from tapeflow.pipeline import Pipeline
 from tapeflow.trading.settings import settings_from_dict
 
@@ -175,3 +177,19 @@ def test_the_merge_goes_on_after_rows_taken_off_the_front_of_a_tape():
     merge.skip(1, 2)  # tape 1's rows at 4 and 5 are taken (held) by the consumer
     rest = [(k, bt["price"][s:e].tolist()) for k, bt, s, e in spans]
     assert rest == [(0, [13, 14]), (1, [22])]
+
+
+@pytest.mark.parametrize("batch_rows", [65_536, 100])
+def test_lockstep_equals_fine_stepping_over_two_days_of_simulated_es_and_nq(tmp_path, batch_rows):
+    """Two trading dates of ES and NQ files (state carries from one day to the next in one account),
+    a daily loss limit, and pipeline steps capped at 100 rows (the cap cuts the broker calls too)."""
+    es = write_sim_days(tmp_path, date(2024, 7, 1), 2, minutes=6, seed=11)
+    nq = write_sim_days(tmp_path, date(2024, 7, 1), 2, minutes=6, seed=12, symbol="NQ")
+    rules = tmp_path / "rules.toml"
+    rules.write_text(ENTRY_RULES)
+    settings = settings_from_dict({"paper": COSTS, "risk": {"daily_loss_limit_usd": 300}}, "test")
+    files = [str(es[0]), str(nq[0]), str(es[1]), str(nq[1])]
+    fine, fast = _both_ways(lambda: open_sources(files), rule_engine_factory(str(rules)), settings,
+                            batch_rows=batch_rows)
+    assert len(fine.fills) >= 10 and {f.instrument for f in fine.fills} == {"ES", "NQ"}
+    _assert_same(fine, fast, tmp_path)
