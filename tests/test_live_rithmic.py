@@ -1,17 +1,15 @@
 """Rithmic adapter: translation of ``on_tick`` payloads (plain dicts shaped as async-rithmic delivers
-them, and, when the extra is installed, dicts made from its own protobuf messages) and the session
-over a fake client. No network."""
+them, and, when the extra is installed, dicts made from its own protobuf messages). No network: the
+feed on a real session over sockets is in test_rithmic_feed.py."""
 
 from __future__ import annotations
-
-import asyncio
 
 import pytest
 
 from tapeflow.core.events import NO_PRICE, Flag, Kind, Side
 from tapeflow.core.instruments import instrument
 from tapeflow.feeds.base import FeedStats
-from tapeflow.feeds.live_rithmic import BBO, LAST_TRADE, RithmicLiveSource, translate_ticks
+from tapeflow.feeds.live_rithmic import BBO, LAST_TRADE, translate_ticks
 
 ES = instrument("ES")
 SSBOE = 1_719_878_400  # 2024-07-02 00:00:00 UTC
@@ -93,50 +91,3 @@ def test_translation_of_async_rithmic_protobuf_messages():
     assert ev["side"].tolist() == [Side.SELL, Side.BUY, Side.SELL]
     assert ev["price"].tolist() == [22117, 22116, 22117] and ev["size"].tolist() == [3, 9, 4]
     assert ev["ts_event"].tolist()[0] == SSBOE * 10**9 + 5
-
-
-class _Event:
-    """async-rithmic's events are subscribed with ``+=``."""
-
-    def __init__(self) -> None:
-        self.handlers: list = []
-
-    def __iadd__(self, fn):
-        self.handlers.append(fn)
-        return self
-
-
-class FakeRithmic:
-    def __init__(self) -> None:
-        self.on_tick = _Event()
-        self.subscribed: list = []
-
-    async def connect(self) -> None:
-        pass
-
-    async def disconnect(self) -> None:
-        pass
-
-    async def get_front_month_contract(self, symbol: str, exchange: str) -> str:
-        return "ESU4"
-
-    async def subscribe_to_market_data(self, symbol: str, exchange: str, data_type: int) -> None:
-        self.subscribed.append((symbol, exchange, data_type))
-        for fn in self.on_tick.handlers:
-            await fn(last_trade(5529.25, 2, 1))
-            await fn({"data_type": BBO, "presence_bits": 1, "bid_price": 5529.0, "bid_size": 3})
-
-
-def test_session_subscribes_to_the_front_month_trades_and_bbo_and_streams_events():
-    fake = FakeRithmic()
-
-    async def main() -> tuple[list[int], RithmicLiveSource]:
-        src = RithmicLiveSource("ES", client_factory=lambda: fake)
-        async for batch in src:
-            return batch["kind"].tolist(), src
-        raise AssertionError("no batch")
-
-    kinds, src = asyncio.run(asyncio.wait_for(main(), 10))
-    assert fake.subscribed == [("ESU4", "CME", LAST_TRADE | BBO)]
-    assert kinds == [Kind.TRADE, Kind.LEVEL]
-    assert src.info.symbols == ["ESU4"] and src.stats.trades == 1 and src.stats.records == 2

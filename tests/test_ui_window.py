@@ -65,7 +65,7 @@ def _place_resting_order(s) -> None:
     assert res.ok and s.account.open_orders()
 
 
-def test_ctrl_shift_k_latches_the_kill_switch_and_cancels_every_order(window, qtbot):
+def test_ctrl_shift_k_latches_the_kill_switch_and_cancels_every_order(window, qtbot, tmp_path):
     s = window.session
     feed_all(s)
     _place_resting_order(s)
@@ -77,6 +77,10 @@ def test_ctrl_shift_k_latches_the_kill_switch_and_cancels_every_order(window, qt
     assert not any(s.account.snapshot().automation.values())
     window.refresh()
     assert "LATCHED" in window.risk.latch_label.text() and window.risk.rearm_button.isEnabled()
+    # the state reads as the switch, never a green ACTIVE beside a latched kill switch
+    assert window.risk.state_label.text() == "KILLED: NO NEW ORDERS"
+    assert window.theme.danger in window.risk.state_label.styleSheet()
+    shot(window.risk, "risk_pane_killed", tmp_path)
     # latched: a new order is refused
     res = s.account.submit(OrderRequest(instrument="ES", side=Side.BUY, qty=1, source=Source.MANUAL))
     assert not res.ok and res.rule == "kill_switch"
@@ -96,6 +100,8 @@ def test_rearm_needs_a_confirmation_and_leaves_automation_off(window):
     assert s.account.kill_switch.state.by == "tester"
     assert not any(s.account.snapshot().automation.values())
     assert "armed" in window.risk.latch_label.text()
+    window.refresh()
+    assert window.risk.state_label.text().startswith(TradingState.ACTIVE.value.upper())
 
 
 def test_automation_cannot_be_switched_on_while_latched(window):

@@ -1,5 +1,5 @@
 """Rithmic (``tapeflow[rithmic]``, the ``async-rithmic`` client): trades with aggressor side and the
-best bid/offer as a ``LiveSource``.
+order book (market depth by order, or the best bid/offer) as a ``LiveSource``.
 
 ``async-rithmic`` delivers market data to ``client.on_tick`` callbacks as dicts made from its
 protobuf messages (``MessageToDict`` with proto field names): ``LastTrade`` (template 150:
@@ -10,14 +10,33 @@ protobuf messages (``MessageToDict`` with proto field names): ``LastTrade`` (tem
 :func:`translate_ticks` turns a list of them into one event batch: prices to ticks exactly (a
 price off the tick grid is counted as malformed, never rounded), trades that are the subscription
 snapshot of the *previous* print are skipped (counted), BBO sides become LEVEL events at depth 0.
-Full depth (``on_market_depth``, DepthByOrder) is not translated yet.
+With ``depth_levels`` (default 10) the feed also subscribes to market depth by order and
+:class:`~tapeflow.feeds.rithmic_depth.DepthBook` turns it into LEVEL events at depth
+0..levels-1 (snapshot, then changed slots); the BBO is then the DOM only while the depth book
+shows nothing (no depth entitlement, an empty book before the open), and the depth book takes
+over with a CLEAR when it has levels. ``depth_levels=0``: trades + BBO.
 
-Rithmic has no stream sequence numbers, so gaps cannot be measured: an outage is reported with
-an unknown count, and after a reconnect the BBO snapshot re-states the book.
+The feed runs on the process's shared :class:`~tapeflow.rithmic.RithmicSession` (pass
+``session=``; without one the source builds and owns its own from ``[rithmic]`` of
+``trading.toml``), so a terminal with a Rithmic feed and a Rithmic broker logs in once per
+plant. The session reconnects; the feed's connection ends when the ticker plant goes down and the
+feed reconnects on the session (re-subscribing, a new depth snapshot). A forced logout ends it
+with the session's reason ("another session logged in with this user") in ``status().last_error``
+until the user reconnects the session.
+
+Rithmic has no stream sequence numbers for trades, so gaps cannot be measured: an outage is
+reported with an unknown count, and after a reconnect a new depth snapshot (or the BBO snapshot)
+re-states the book. The depth snapshot's ``sequence_number`` tells which buffered updates it
+already holds. When the market is quiet the connection reports a heartbeat every 5 s while the
+ticker plant is logged in, so a quiet market is not taken for a dead link.
+
+Not translated: OrderBook (156, aggregated price levels; the feed does not subscribe to it) and
+the DepthByOrderEndEvent (161, which the library drops): the book is taken as consistent after
+each DepthByOrder message.
 
 Credentials: ``RITHMIC_USER``, ``RITHMIC_PASSWORD`` (env or keyring ``tapeflow``/``rithmic-user``,
-``rithmic-password``), ``RITHMIC_SYSTEM`` (e.g. ``Rithmic Test``), ``RITHMIC_URL`` (gateway
-``host:port``).
+``rithmic-password``); system and gateway from ``[rithmic]`` (``system``, ``url``) or
+``RITHMIC_SYSTEM`` (e.g. ``Rithmic Test``), ``RITHMIC_URL`` (gateway ``host:port``).
 
 Manual check with a real (or Rithmic Test) account::
 
@@ -36,39 +55,34 @@ Manual check with a real (or Rithmic Test) account::
     asyncio.run(main())
     PY
 
-Expect trades with a buy/sell side (``stats.inferred_side`` stays 0), BBO LEVEL rows and no
-``off-tick price`` entries in ``stats.malformed``.
+Expect trades with a buy/sell side (``stats.inferred_side`` stays 0), LEVEL rows at depth 0..9 and
+no ``off-tick price`` entries in ``stats.malformed``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Iterable
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import numpy as np
 
-from tapeflow import __version__
 from tapeflow.core.events import EVENT_DTYPE, NO_PRICE, Flag, Kind, Side
 from tapeflow.core.instruments import Instrument, parse_symbol
 from tapeflow.feeds.base import FeedInfo, FeedStats
 from tapeflow.feeds.live_credentials import get_secret
-from tapeflow.feeds.live_feed import Data, FeedError, LiveFeed, Message, Opened
+from tapeflow.feeds.live_feed import Beat, Data, FeedError, LiveFeed, Message, Opened
+from tapeflow.feeds.rithmic_depth import DepthBook, Row, message_times, points_to_ticks
+from tapeflow.rithmic.session import RithmicSession, SessionState
+from tapeflow.rithmic.settings import RithmicSettings
 
 LAST_TRADE = 1  # async_rithmic.DataType.LAST_TRADE
 BBO = 2  # async_rithmic.DataType.BBO
 _AGGRESSOR = {1: Side.BUY, 2: Side.SELL}
 _NS = 1_000_000_000
-
-
-def _ticks(price: float, inst: Instrument, stats: FeedStats) -> int | None:
-    """Points (float) to ticks, exactly: a price more than 1e-6 points off the grid is malformed."""
-    ticks = round(price / float(inst.tick_size))
-    if abs(ticks * float(inst.tick_size) - price) > 1e-6:
-        stats.skip("off-tick price")
-        return None
-    return ticks
+_FIELDS = ("ts_event", "ts_recv", "kind", "side", "price", "size", "count", "flags", "action", "level")
 
 
 def _gateway_ns(d: dict) -> int:
@@ -83,134 +97,260 @@ def _exchange_ns(d: dict) -> int:
     return int(d["source_ssboe"]) * _NS + sub
 
 
+def tick_rows(d: dict, inst: Instrument, stats: FeedStats) -> list[Row]:
+    """One ``on_tick`` dict (LastTrade or BestBidOffer) -> event rows (see :data:`_FIELDS`)."""
+    stats.records += 1
+    kind = int(d.get("data_type", LAST_TRADE if "trade_price" in d else BBO))
+    snap = int(Flag.SNAPSHOT) if d.get("is_snapshot") else 0
+    recv = _gateway_ns(d)
+    if kind == LAST_TRADE:
+        if snap:
+            stats.skip("trade snapshot on subscribe (not a new print)")
+            return []
+        size = int(d.get("trade_size", 0))
+        if size <= 0 or "trade_price" not in d:
+            stats.skip("trade without price or size")
+            return []
+        px = points_to_ticks(float(d["trade_price"]), inst, stats)
+        if px is None:
+            return []
+        side = _AGGRESSOR.get(int(d.get("aggressor", 0)), Side.NONE)
+        return [(_exchange_ns(d), recv, Kind.TRADE, side, px, size, 0, 0, ord("T"), 0)]
+    if kind == BBO:
+        rows: list[Row] = []
+        bits = int(d.get("presence_bits", 3))
+        for bit, side, name in ((1, Side.BUY, "bid"), (2, Side.SELL, "ask")):
+            if not bits & bit:
+                continue
+            size = int(d.get(f"{name}_size", 0))
+            if size > 0:
+                px = points_to_ticks(float(d.get(f"{name}_price", 0.0)), inst, stats)
+                if px is None:
+                    continue
+            else:
+                px = NO_PRICE
+            rows.append((recv, recv, Kind.LEVEL, side, px, size, int(d.get(f"{name}_orders", 0)), snap, ord("M"), 0))
+        return rows
+    stats.skip(f"tick data_type {kind} not translated")
+    return []
+
+
+def rows_to_events(rows: list[Row]) -> np.ndarray:
+    """Row tuples (:data:`_FIELDS`) -> an event batch."""
+    out = np.zeros(len(rows), dtype=EVENT_DTYPE)
+    if rows:
+        for name, col in zip(_FIELDS, zip(*rows, strict=True), strict=True):
+            out[name] = col
+    return out
+
+
 def translate_ticks(ticks: Iterable[dict], inst: Instrument, stats: FeedStats | None = None) -> np.ndarray:
     """``on_tick`` dicts (LastTrade and BestBidOffer) -> one event batch in arrival order.
 
     ``stats`` gets the raw tick count and skipped ticks by reason (events are counted by the feed).
     """
     stats = stats if stats is not None else FeedStats()
-    rows: list[tuple[int, ...]] = []  # ts_event, ts_recv, kind, side, price, size, count, flags, action
+    rows: list[Row] = []
     for d in ticks:
-        stats.records += 1
-        kind = int(d.get("data_type", LAST_TRADE if "trade_price" in d else BBO))
-        snap = int(Flag.SNAPSHOT) if d.get("is_snapshot") else 0
-        recv = _gateway_ns(d)
-        if kind == LAST_TRADE:
-            if snap:
-                stats.skip("trade snapshot on subscribe (not a new print)")
-                continue
-            size = int(d.get("trade_size", 0))
-            if size <= 0 or "trade_price" not in d:
-                stats.skip("trade without price or size")
-                continue
-            px = _ticks(float(d["trade_price"]), inst, stats)
-            if px is None:
-                continue
-            side = _AGGRESSOR.get(int(d.get("aggressor", 0)), Side.NONE)
-            rows.append((_exchange_ns(d), recv, Kind.TRADE, side, px, size, 0, 0, ord("T")))
-        elif kind == BBO:
-            bits = int(d.get("presence_bits", 3))
-            for bit, side, name in ((1, Side.BUY, "bid"), (2, Side.SELL, "ask")):
-                if not bits & bit:
-                    continue
-                size = int(d.get(f"{name}_size", 0))
-                if size > 0:
-                    px = _ticks(float(d.get(f"{name}_price", 0.0)), inst, stats)
-                    if px is None:
-                        continue
-                else:
-                    px = NO_PRICE
-                rows.append((recv, recv, Kind.LEVEL, side, px, size, int(d.get(f"{name}_orders", 0)), snap, ord("M")))
-        else:
-            stats.skip(f"tick data_type {kind} not translated")
-    out = np.zeros(len(rows), dtype=EVENT_DTYPE)
-    if rows:
-        cols = list(zip(*rows, strict=True))
-        for name, col in zip(("ts_event", "ts_recv", "kind", "side", "price", "size", "count", "flags", "action"),
-                             cols, strict=True):
-            out[name] = col
-        out["level"] = 0
-    return out
+        rows.extend(tick_rows(d, inst, stats))
+    return rows_to_events(rows)
 
 
 class _RithmicConnection:
-    def __init__(self, client: Any, inst: Instrument, stats: FeedStats) -> None:
-        self.client = client
+    """One subscription on the shared session: collects ticks and depth messages of its symbol
+    in arrival order; ends (raises) when the ticker plant goes down."""
+
+    def __init__(self, session: RithmicSession, symbol: str, inst: Instrument, stats: FeedStats,
+                 depth: DepthBook | None, wall_ns: Callable[[], int], beat_s: float = 5.0) -> None:
+        self.session = session
+        self.beat_s = beat_s  # a quiet market: tell the feed the plant is alive this often
+        self.symbol = symbol
         self.inst = inst
         self.stats = stats
-        self._pending: list[dict] = []
+        self.depth = depth
+        self.wall_ns = wall_ns
+        self.snapshot: list[Any] | None = None  # depth snapshot rows, loaded at the next recv
+        self._bbo_shown = False  # BBO rows went out while the depth book showed nothing
+        self._pending: list[tuple[bool, Any]] = []  # (is depth message, payload)
         self._ready = asyncio.Event()
+        self._failed: str | None = None
+        self.market_data: tuple[str, int] | None = None  # (exchange, bits) this connection subscribed
+        self.depth_exchange: str | None = None
+        client = session.client
+        client.on_tick += self.on_tick
+        client.on_market_depth += self.on_market_depth
+        session.add_listener(self.on_session)
 
     async def on_tick(self, data: dict) -> None:
-        self._pending.append(data)
-        self._ready.set()
+        if data.get("symbol", self.symbol) == self.symbol:
+            self._pending.append((False, data))
+            self._ready.set()
+
+    async def on_market_depth(self, msg: Any) -> None:
+        if self.depth is not None and msg.symbol == self.symbol:
+            self._pending.append((True, msg))
+            self._ready.set()
+
+    def on_session(self, state: SessionState) -> None:
+        if not self.session.is_up("ticker") and self._failed is None:
+            self._failed = f"rithmic session {state}"
+            self._ready.set()
+
+    def _translate(self) -> np.ndarray:
+        rows: list[Row] = []
+        if self.snapshot is not None and self.depth is not None:
+            rows.extend(self.depth.load_snapshot(self.snapshot, self.wall_ns()))
+            self.snapshot = None
+            self._bbo_shown = False  # the snapshot starts with a CLEAR
+        items, self._pending = self._pending, []
+        depth = self.depth
+        for is_depth, payload in items:
+            if depth is None:
+                rows.extend(tick_rows(payload, self.inst, self.stats))
+            elif is_depth:
+                changed = depth.apply(payload)
+                if changed and self._bbo_shown:  # depth takes the DOM over from the BBO
+                    changed = depth.restate(*message_times(payload))
+                    self._bbo_shown = False
+                rows.extend(changed)
+            elif int(payload.get("data_type", LAST_TRADE)) == BBO:
+                if not depth.shows_levels:  # no depth (yet, or not entitled): the BBO is the DOM
+                    best = tick_rows(payload, self.inst, self.stats)
+                    self._bbo_shown = self._bbo_shown or bool(best)
+                    rows.extend(best)
+                else:
+                    self.stats.records += 1
+            else:
+                rows.extend(tick_rows(payload, self.inst, self.stats))
+        return rows_to_events(rows)
 
     async def recv(self) -> Message:
         while True:
-            if not self._pending:
-                self._ready.clear()
-                await self._ready.wait()
+            if self._pending or self.snapshot is not None:
+                events = self._translate()
+                if len(events):
+                    return Data(events)
                 continue
-            ticks, self._pending = self._pending, []
-            events = translate_ticks(ticks, self.inst, self.stats)
-            if len(events):
-                return Data(events)
+            if self._failed is not None:
+                raise FeedError(self._failed)
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(self._ready.wait(), self.beat_s)
+            except TimeoutError:
+                return Beat()  # quiet market, plant still up: not a dead link
+
+    async def subscribe(self, exchange: str, bits: int, depth: bool) -> None:
+        """Market data (and depth) for this connection, counted on the session until :meth:`close`."""
+        self.market_data = (exchange, bits)
+        await self.session.subscribe_market_data(self.symbol, exchange, bits)
+        if depth:
+            self.depth_exchange = exchange
+            await self.session.subscribe_depth(self.symbol, exchange)
 
     async def close(self) -> None:
-        try:
-            await self.client.disconnect()
-        except Exception as e:  # the gateway may already be gone
-            raise FeedError(f"rithmic disconnect: {e}") from None
+        """Stop listening and release the subscriptions (sent only if no other feed wants them)."""
+        client, session = self.session.client, self.session
+        with contextlib.suppress(ValueError):
+            client.on_tick -= self.on_tick
+        with contextlib.suppress(ValueError):
+            client.on_market_depth -= self.on_market_depth
+        session.remove_listener(self.on_session)
+        market_data, self.market_data = self.market_data, None
+        depth_exchange, self.depth_exchange = self.depth_exchange, None
+        with contextlib.suppress(Exception):  # the plant may be gone: nothing to unsubscribe there
+            if market_data is not None:
+                await session.unsubscribe_market_data(self.symbol, *market_data)
+            if depth_exchange is not None:
+                await session.unsubscribe_depth(self.symbol, depth_exchange)
 
 
 class RithmicConnector:
-    def __init__(self, symbol: str, exchange: str, inst: Instrument, stats: FeedStats, client_factory: Any = None):
+    def __init__(self, symbol: str, exchange: str, inst: Instrument, stats: FeedStats,
+                 session: Callable[[], RithmicSession], depth_levels: int, login_timeout_s: float,
+                 wall_ns: Callable[[], int], beat_s: float) -> None:
         self.name = f"rithmic:{exchange}/{symbol}"
         self.symbol = symbol
         self.exchange = exchange
         self.inst = inst
         self.stats = stats
-        self._client_factory = client_factory
-
-    def _client(self) -> Any:
-        if self._client_factory is not None:
-            return self._client_factory()
-        try:
-            from async_rithmic import RithmicClient
-        except ImportError:
-            raise FeedError("the async-rithmic package is not installed: pip install 'tapeflow[rithmic]'") from None
-        return RithmicClient(
-            user=get_secret("RITHMIC_USER", "rithmic-user"),
-            password=get_secret("RITHMIC_PASSWORD", "rithmic-password"),
-            system_name=os.environ.get("RITHMIC_SYSTEM", "Rithmic Test"),
-            app_name="tapeflow",
-            app_version=__version__,
-            url=os.environ.get("RITHMIC_URL", "rituz00100.rithmic.com:443"),
-        )
+        self.depth_levels = depth_levels
+        self.login_timeout_s = login_timeout_s
+        self.wall_ns = wall_ns
+        self.beat_s = beat_s
+        self._session = session
 
     async def connect(self, resume_from: int | None) -> tuple[_RithmicConnection, Opened]:
-        client = self._client()
-        conn = _RithmicConnection(client, self.inst, self.stats)
-        client.on_tick += conn.on_tick
-        await client.connect()
+        session = self._session()
+        await session.open({"ticker"})
+        await session.wait_up(self.login_timeout_s, ["ticker"])
+        client = session.client
         symbol = self.symbol
         if symbol == self.inst.root:
             symbol = await client.get_front_month_contract(symbol, self.exchange)
-        await client.subscribe_to_market_data(symbol, self.exchange, LAST_TRADE | BBO)
-        info = FeedInfo(source=self.name, schema="rithmic-tbbo", instrument=self.inst, symbols=[symbol])
+        depth = DepthBook(self.inst, self.depth_levels, self.stats) if self.depth_levels else None
+        conn = _RithmicConnection(session, symbol, self.inst, self.stats, depth, self.wall_ns, self.beat_s)
+        try:
+            await conn.subscribe(self.exchange, LAST_TRADE | BBO, depth is not None)
+            if depth is not None:  # the updates are subscribed (and buffered) first, then where they start:
+                conn.snapshot = await session.depth_snapshot(symbol, self.exchange)
+        except BaseException:
+            await conn.close()
+            raise
+        schema = f"rithmic-depth{self.depth_levels}" if depth else "rithmic-tbbo"
+        info = FeedInfo(source=self.name, schema=schema, instrument=self.inst, symbols=[symbol])
         return conn, Opened(info=info)
 
 
-class RithmicLiveSource(LiveFeed):
-    """Rithmic live trades + BBO: ``RithmicLiveSource('ES')`` (front month) or ``('ESZ6')``."""
+def session_from_settings(settings: RithmicSettings | None = None) -> RithmicSession:
+    """A session from ``[rithmic]`` of the user's ``trading.toml`` and the env/keyring credentials."""
+    if settings is None:
+        from tapeflow.appdirs import app_paths
+        from tapeflow.rithmic.settings import load_rithmic_settings
 
-    def __init__(self, symbol: str = "ES", *, exchange: str = "CME", client_factory: Any = None,
-                 **feed_opts: Any) -> None:
+        settings = load_rithmic_settings(app_paths().settings_file)
+    return RithmicSession(settings, user=get_secret("RITHMIC_USER", "rithmic-user"),
+                          password=get_secret("RITHMIC_PASSWORD", "rithmic-password"))
+
+
+class RithmicLiveSource(LiveFeed):
+    """Rithmic live trades + depth: ``RithmicLiveSource('ES')`` (front month) or ``('ESZ6')``.
+
+    ``session``: the process's shared session (else one is built from settings on first connect
+    and closed when iteration ends). ``depth_levels``: DOM depth from market depth by order
+    (0: the BBO only). ``beat_s``: in a quiet market, a heartbeat this often while the ticker
+    plant is logged in (keep it well under ``heartbeat_timeout_s``, default 30 s).
+    """
+
+    def __init__(self, symbol: str = "ES", *, exchange: str = "CME", session: RithmicSession | None = None,
+                 settings: RithmicSettings | None = None, depth_levels: int = 10, login_timeout_s: float = 30.0,
+                 beat_s: float = 5.0, **feed_opts: Any) -> None:
         inst = parse_symbol(symbol).instrument
         stats = FeedStats()
-        connector = RithmicConnector(symbol.upper(), exchange, inst, stats, client_factory)
+        self.session = session
+        self._owns_session = session is None
+        self._settings = settings
+        connector = RithmicConnector(symbol.upper(), exchange, inst, stats, self._get_session, depth_levels,
+                                     login_timeout_s, feed_opts.get("wall_ns", time.time_ns), beat_s)
         feed_opts.setdefault("heartbeat_timeout_s", 30.0)
-        super().__init__(connector, FeedInfo(source=connector.name, schema="rithmic-tbbo", instrument=inst),
-                         **feed_opts)
-        self.stats = stats  # translate_ticks counts raw ticks and malformed ones there
+        schema = f"rithmic-depth{depth_levels}" if depth_levels else "rithmic-tbbo"
+        super().__init__(connector, FeedInfo(source=connector.name, schema=schema, instrument=inst), **feed_opts)
+        self.stats = stats  # the connection counts raw messages and malformed ones there
         self.count_records = False
+
+    def _get_session(self) -> RithmicSession:
+        if self.session is None:
+            self.session = session_from_settings(self._settings)
+        return self.session
+
+    def __aiter__(self) -> AsyncIterator[np.ndarray]:
+        return self._stream()
+
+    async def _stream(self) -> AsyncIterator[np.ndarray]:
+        try:
+            async for batch in LiveFeed.__aiter__(self):
+                yield batch
+        finally:
+            if self._owns_session and self.session is not None:
+                with contextlib.suppress(Exception):
+                    await self.session.close()
+                self.session = None

@@ -364,9 +364,9 @@ def _section(data: dict[str, Any], name: str, keys: dict[str, tuple[str, Any]], 
     return cls(**kwargs)
 
 
-OTHER_SECTIONS = ("webhook", "broker")
+OTHER_SECTIONS = ("webhook", "broker", "rithmic")
 """Tables of the same settings file that other packages read (``tapeflow.webhook.settings``,
-``tapeflow.commands._live_mode``)."""
+``tapeflow.commands._live_mode``, ``tapeflow.rithmic.settings``)."""
 
 
 def _instruments(data: dict[str, Any], path: str, section: str, keys: dict[str, tuple[str, Any]],

@@ -205,12 +205,17 @@ class RiskPane(QtWidgets.QWidget):
         self._key = key
         th = self.theme
         colors = {TradingState.ACTIVE: th.ask, TradingState.REDUCING: th.warning, TradingState.HALTED: th.danger}
-        color = colors[a.state]
+        # A latched kill switch refuses every order but its own flatten, whatever the risk state says:
+        # the state reads as the switch, in red, never a green ACTIVE beside it.
+        color = th.danger if a.kill_switch_latched else colors[a.state]
         live = is_live_account(a.account)
         self.mode_label.setText(a.account if live else "PAPER")
         restyle(self.mode_label, f"background: {th.danger}; color: #ffffff; font-weight: bold; padding: 4px;"
                 if live else f"color: {th.text_dim};")
-        state = a.state.value.upper() + (f" ({a.state_rule})" if a.state_rule else "")
+        if a.kill_switch_latched:
+            state = "KILLED: NO NEW ORDERS"
+        else:
+            state = a.state.value.upper() + (f" ({a.state_rule})" if a.state_rule else "")
         self.state_label.setText(state)
         alarms = a.alarms()
         self.alarm_label.setText("\n\n".join(alarms))

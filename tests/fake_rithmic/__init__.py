@@ -1,0 +1,1 @@
+"""A fake Rithmic gateway (TLS websocket, Rithmic framing, async-rithmic's own messages) for tests."""
