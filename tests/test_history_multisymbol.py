@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from test_backtest_report import ENTRY_RULES, SETTINGS
 
+from tapeflow.backtest.runner import open_day_sources
 from tapeflow.cli import main
 from tapeflow.history.simdays import write_sim_days
 
@@ -80,3 +81,21 @@ def test_several_symbols_with_files_or_one_symbol_twice_are_user_errors(catalog,
     assert main(["backtest", "--symbol", "ES", "--symbol", "ESU4", "--from", "2024-07-01",
                  "--data-dir", str(folder)]) == 2
     assert "--symbol ES given twice" in capsys.readouterr().err
+
+
+def test_a_date_split_over_two_files_of_one_instrument_is_one_tape_beside_the_other_instrument(tmp_path):
+    """ES in two files for the date (10:00:00 and :02, then :04 and :06), NQ in one (:01, :03, :05):
+    one ES source reading both files in order, one NQ source, so the day pairs up as one ES and one NQ."""
+    t0 = 1_719_928_800_000_000_000  # 2024-07-02 14:00 UTC
+
+    def csv_file(name: str, seconds: list[int], price: str) -> str:
+        rows = "".join(f"{t0 + s * 1_000_000_000},{price},1,BUY\n" for s in seconds)
+        (tmp_path / name).write_text("timestamp,price,size,side\n" + rows)
+        return str(tmp_path / name)
+
+    files = [csv_file("es_a.csv", [0, 2], "5000.00"), csv_file("es_b.csv", [4, 6], "5000.25"),
+             csv_file("nq_0702.csv", [1, 3, 5], "20000.00")]
+    es, nq = open_day_sources(files)
+    assert (es.info.instrument.root, nq.info.instrument.root) == ("ES", "NQ")
+    assert [int((r["ts_event"] - t0) // 1_000_000_000) for b in es for r in b] == [0, 2, 4, 6]
+    assert [len(b) for b in nq] == [3]

@@ -164,15 +164,17 @@ def open_day_sources(files: Sequence[str], *, symbol: str | None = None, tz: str
     """The files of one trading date: one source per instrument (a date split over several files of
     one instrument is read as one tape, its book kept across them). One instrument: as
     :func:`open_sources` (each file its own source, as a one-symbol date range always ran)."""
-    sources = open_sources(files, symbol=symbol, tz=tz)
-    by_root: dict[str, list[str]] = {}
-    for f, src in zip(files, sources, strict=True):
-        by_root.setdefault(src.info.instrument.root, []).append(str(f))
+    if not files:
+        raise TapeflowError("backtest: no input files")
+    sources = [open_source(str(f), symbol=symbol, tz=tz) for f in files]
+    by_root: dict[str, list[int]] = {}
+    for i, src in enumerate(sources):
+        by_root.setdefault(src.info.instrument.root, []).append(i)
     if len(by_root) == 1:
         return sources
     from tapeflow.history.dates import DaysSource  # history imports this module
 
-    return [DaysSource(parts, symbol=symbol) if len(parts) > 1 else open_source(parts[0], symbol=symbol, tz=tz)
+    return [DaysSource([str(files[i]) for i in parts], symbol=symbol) if len(parts) > 1 else sources[parts[0]]
             for parts in by_root.values()]
 
 
