@@ -7,13 +7,18 @@ planned ahead per instrument and played back in time order against the account (
 ``tapeflow.backtest.lockstep``). The two must give the same fills and trades (checked here too).
 The ratio column is a run's time over the baseline's sum.
 
-    .venv/bin/python benchmarks/bench_backtest_multi.py [--minutes 390] [--rules FILE]
+    .venv/bin/python benchmarks/bench_backtest_multi.py [--minutes 390] [--rules FILE | --trading]
+
+``--trading``: rules that enter both ways on diagonal imbalances with 2-tick stops and targets, so
+the account holds positions much of the day (the shipped example rules trade a few times a day).
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -22,6 +27,17 @@ from tapeflow.backtest.setup import default_rules_path, rule_engine_factory
 from tapeflow.feeds.base import FeedInfo, FeedStats
 from tapeflow.feeds.merge import merge_tapes
 from tapeflow.feeds.open import open_source
+
+TRADING_RULES = "".join(f"""
+[[rule]]
+name = "imbalance {side}"
+detector = "diagonal_imbalance"
+action = "enter_{side}"
+stop_ticks = 2
+target_ticks = 2
+[rule.params]
+min_volume = 3
+""" for side in ("long", "short"))
 
 
 class _Memory:
@@ -46,8 +62,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=390)
     ap.add_argument("--rules", default=None, help="rules TOML (default: the shipped example)")
+    ap.add_argument("--trading", action="store_true", help="rules that trade all day (see above)")
     a = ap.parse_args()
-    engines = rule_engine_factory(a.rules or default_rules_path())
+    rules = a.rules or default_rules_path()
+    if a.trading:
+        rules = Path(tempfile.mkdtemp()) / "trading.toml"
+        rules.write_text(TRADING_RULES)
+    engines = rule_engine_factory(rules)
     es = _load(f"sim://rth?symbol=ES&seed=1&minutes={a.minutes}")
     nq = _load(f"sim://rth?symbol=NQ&seed=2&minutes={a.minutes}")
     pieces = sum(1 for _ in merge_tapes([_Memory(*es), _Memory(*nq)]))
