@@ -1,4 +1,4 @@
-"""Signal -> order on the wire: the ProjectX adapter against a local venue, next to the paper path.
+"""Signal -> order on the wire: the ProjectX and Rithmic adapters against local venues, next to the paper path.
 
 Run: ``.venv/bin/python benchmarks/bench_live_broker.py [n_orders]`` (default 2,000). One process, one
 event loop, the local fake venue of the tests on 127.0.0.1. Figures (p50 / p99, microseconds):
@@ -15,6 +15,15 @@ event loop, the local fake venue of the tests on 127.0.0.1. Figures (p50 / p99, 
   to the same alert on a paper account (POST -> reply, the order accepted by the paper broker);
   printed beside: webhook -> venue minus two bare POSTs (two loopback HTTP hops).
   The venue fills each market order at once, so the account stays near flat.
+
+Rithmic (the fake gateway of the tests: TLS websocket, Rithmic framing, the real ``RithmicClient``
+on a ``RithmicSession``):
+
+* rithmic bare frame: a prebuilt RequestNewOrder frame written to the order plant's socket, to the
+  gateway's handler seeing it (TLS, websocket, loopback, the fake's decode: the baseline);
+* rithmic live: ``Account.submit`` on the Rithmic broker to the gateway's handler seeing the order;
+* rithmic ours: ``Account.submit`` to the order frame written to the socket (kill switch, risk,
+  order book, task switch, protobuf build and framing): our side. Target: p99 under 1 ms.
 
 Accounts are renewed every 50 orders (the orders rest, and thousands of them would time the risk
 manager's scan of working orders instead of the path). The venue's documented rate limit (200
@@ -36,10 +45,13 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from fake_projectx import FakeProjectX
+from fake_rithmic.server import frame, make
+from rithmic_venue import ACCOUNT, CONTRACTS, Venue, make_session
 
 from tapeflow.core.events import Side
 from tapeflow.trading import Account, OrderRequest, OrderType, RiskSettings, TradingSettings
 from tapeflow.trading.live.projectx.connect import connect_projectx
+from tapeflow.trading.live.rithmic.broker import RithmicBroker
 from tapeflow.trading.live.throttle import Throttle
 from tapeflow.trading.testing import trades
 from tapeflow.webhook.server import WebhookServer
@@ -121,6 +133,62 @@ async def webhook_path(venue: StampedVenue, broker: Any, session: aiohttp.Client
     return live_ns, paper_ns
 
 
+async def rithmic_path(n: int, req: OrderRequest) -> tuple[list[int], list[int], list[int]]:
+    """(bare frame -> handler, submit -> handler, submit -> frame written) in ns, ``n`` orders after 50 warm-up."""
+    venue = Venue()
+    arrived = asyncio.Event()
+    t_arrive = [0]
+    submit = venue.server.handlers[312]
+
+    async def stamped(conn: Any, msg: Any) -> None:
+        t_arrive[0] = time.perf_counter_ns()
+        arrived.set()
+        if msg.user_tag != "bare":
+            await submit(conn, msg)
+
+    venue.server.on(312, stamped)
+    await venue.server.start()
+    session = make_session(venue.server)
+    broker = RithmicBroker(session, ACCOUNT, CONTRACTS)
+    t_sent = [0]
+
+    def on_sent(template_id: int) -> None:
+        if template_id == 312:
+            t_sent[0] = time.perf_counter_ns()
+
+    broker.wire.sent_hook = on_sent
+    await broker.start()
+    plant = session.client.plants["order"]
+    bare = frame(make(312, user_tag="bare", account_id=ACCOUNT, symbol="ESZ6", exchange="CME", quantity=1,
+                      price=4000.0, transaction_type=1, duration=1, price_type=1, trade_route="simulator",
+                      manual_or_auto=1, user_msg=["bench"]))
+    bare_ns, live_ns, ours_ns = [], [], []
+    acct = Account(broker=broker, name="bench")
+    for i in range(n + 50):
+        if i % 50 == 0:
+            acct = Account(broker=broker, name="bench")
+        arrived.clear()
+        t0 = time.perf_counter_ns()
+        async with plant.lock:
+            await plant.ws.send(bare)
+        await arrived.wait()
+        t_bare = t_arrive[0] - t0
+        arrived.clear()
+        t0 = time.perf_counter_ns()
+        acct.submit(req)
+        await arrived.wait()
+        t_live, t_ours = t_arrive[0] - t0, t_sent[0] - t0
+        await broker.idle()
+        if i >= 50:
+            bare_ns.append(t_bare)
+            live_ns.append(t_live)
+            ours_ns.append(t_ours)
+    await broker.stop()
+    await session.close()
+    await venue.server.stop()
+    return bare_ns, live_ns, ours_ns
+
+
 def pct(xs: list[int], q: float) -> float:
     return statistics.quantiles(xs, n=1000)[int(q * 10) - 1] / 1000 if len(xs) > 1 else xs[0] / 1000
 
@@ -176,6 +244,7 @@ async def main(n: int) -> None:
     await session.close()
     await broker.stop()
     await venue.stop()
+    r_bare, r_live, r_ours = await rithmic_path(n, req)
     print(f"orders: {n}  (microseconds)")
     print(f"{'figure':<34}{'p50':>10}{'p99':>10}")
     for name, xs in (("paper: submit returns", paper_ns), ("baseline: bare POST to handler", bare_ns),
@@ -189,6 +258,10 @@ async def main(n: int) -> None:
         print(f"{name:<34}{pct(xs, 50):>10.1f}{pct(xs, 99):>10.1f}")
     print(f"{'webhook live minus 2 bare POSTs':<34}{pct(hook_live, 50) - 2 * pct(bare_ns, 50):>10.1f}"
           f"{pct(hook_live, 99) - 2 * pct(bare_ns, 99):>10.1f}")
+    for name, xs in (("rithmic baseline: bare frame", r_bare), ("rithmic live: submit -> gateway", r_live)):
+        print(f"{name:<34}{pct(xs, 50):>10.1f}{pct(xs, 99):>10.1f}")
+    print(f"{'rithmic ours: submit -> frame sent':<34}{pct(r_ours, 50):>10.1f}{pct(r_ours, 99):>10.1f}"
+          "   target p99 < 1000")
 
 
 if __name__ == "__main__":

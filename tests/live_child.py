@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from typing import Any
 
 from tapeflow.core.events import Side
 from tapeflow.store.journal import Journal
@@ -22,7 +23,11 @@ async def main(url: str, path: str) -> None:
     seen, since = journal_seed(journal, time.time_ns())
     broker = await connect_projectx("trader", "key-123", api_url=url, hub_url=url.replace("http", "ws") + "/hubs/user",
                                     seen_fills=seen, since_ns=since, poll_s=0.05)
-    acct = Account(broker=broker, journal=journal, name="projectx")
+    await buy_one_and_wait(Account(broker=broker, journal=journal, name="projectx"), broker, journal)
+
+
+async def buy_one_and_wait(acct: Account, broker: Any, journal: Journal) -> None:
+    """Start live, buy 1 ES, say ``ACCEPTED <venue id>`` and ``FILLED`` as it goes, then wait to be killed."""
     await start_live(acct, broker, journal)
     oid = acct.submit(OrderRequest(instrument="ES", side=Side.BUY, qty=1)).order_id
     while not acct.orders[oid].venue_id:

@@ -62,7 +62,7 @@ def _gui_args(url: str) -> object:
                                       "--projectx-hub", url.replace("http", "ws") + "/hubs/user"])
 
 
-def _answer_dialog(text: str | None) -> None:
+def _answer_dialog(text: str | None, account: str = "50KTC") -> None:
     """Type ``text`` into the confirmation dialog and press OK (``None``: Cancel), once it is up."""
 
     def answer() -> None:
@@ -72,7 +72,7 @@ def _answer_dialog(text: str | None) -> None:
             QtCore.QTimer.singleShot(20, answer)
             return
         (d,) = dialogs
-        assert d.isModal() and "50KTC" in d.labelText()
+        assert d.isModal() and account in d.labelText()
         if os.environ.get("TAPEFLOW_SHOTS"):
             d.grab().save(str(Path(os.environ["TAPEFLOW_SHOTS"]) / "confirm_live_dialog.png"))
         if text is None:
@@ -185,9 +185,13 @@ def test_broker_settings_choose_live_unless_the_flags_did_and_bad_values_are_nam
     f.write_text('[broker]\nkind = "projectx"\n')
     with pytest.raises(TapeflowError, match=r'trading.toml: \[broker\]: a live account needs both'):
         live_mode.apply_settings(build_parser().parse_args(["gui"]), f)
-    f.write_text('[broker]\nkind = "rithmic"\nmode = "live"\n')
-    with pytest.raises(TapeflowError, match=r"\[broker\] kind: expected paper or projectx"):
+    f.write_text('[broker]\nkind = "ibkr"\nmode = "live"\n')
+    with pytest.raises(TapeflowError, match=r"\[broker\] kind: expected paper, projectx or rithmic, got 'ibkr'"):
         live_mode.apply_settings(build_parser().parse_args(["gui"]), f)
+    f.write_text('[broker]\nkind = "rithmic"\nmode = "live"\naccount = "TF-001"\n')
+    args = build_parser().parse_args(["gui"])
+    live_mode.apply_settings(args, f)
+    assert (args.broker, args.live, args.account) == ("rithmic", True, "TF-001")
     f.write_text('[broker]\nmode = "live"\nkind = "projectx"\n[risk]\nmax_position = 2\n')
     from tapeflow.trading.settings import load_settings
     assert load_settings(f).risk.max_position == 2  # the trading settings accept the [broker] table
@@ -234,3 +238,46 @@ def test_gui_command_goes_live_from_trading_toml_with_the_env_confirmation_and_s
     assert code == 0 and out.stat().st_size > 10_000
     assert any("Auth/loginKey" in p for p in venue.requests) and any("Position" in p for p in venue.requests)
     assert venue.place_requests == []
+
+
+def test_a_rithmic_account_goes_live_from_the_window_and_a_dom_click_is_a_manual_order(
+        window, qapp, monkeypatch):
+    pytest.importorskip("async_rithmic", reason="the rithmic extra (async-rithmic) is not installed")
+    pytest.importorskip("trustme", reason="trustme (test extra) is not installed")
+    from rithmic_venue import Venue, live_mode_on
+    from rithmic_venue import make_session as make_rithmic_session
+
+    venue = Venue()
+    live_mode_on(venue, monkeypatch)
+    s = window.session
+
+    async def scenario():
+        await venue.server.start()
+        monkeypatch.setenv("RITHMIC_URL", venue.server.url)
+        _answer_dialog("TF-001", account="Rithmic account TF-001")
+        link = await go_live(window, build_parser().parse_args(["gui", "--broker", "rithmic", "--live"]))
+        assert link is not None
+        try:
+            s.pipeline.process(all_events(s)[:200])
+            res = window.dom.limit(Side.BUY, s.pipeline.flow.last_price - 4)
+            assert res is not None and res.ok
+            await _until(lambda: venue.orders.submits(), "the order at the gateway")
+            (sent,) = venue.orders.submits()
+            assert sent.manual_or_auto == 1 and sent.template_id == 312  # a click: MANUAL
+            intruder = make_rithmic_session(venue.server)  # the same user logs in elsewhere
+            await intruder.open({"order"})
+            await _until(lambda: "forced logout" in window.statusBar().currentMessage(), "the forced logout shown")
+            (action,) = [a for a in window.trading_menu.actions() if a.objectName() == "reconnectBroker"]
+            await intruder.close()
+            action.trigger()  # the user's reconnect
+            await _until(lambda: link.broker.connected and not link.broker.reconciling, "reconnected by hand")
+            assert window.risk.kill("test")
+            report = await link.broker.kill_result()
+            assert report.flat_confirmed and venue.orders.working() == []
+        finally:
+            await link.close()
+            await venue.server.stop()
+
+    _run(qapp, scenario)
+    window.refresh()
+    assert window.status.labels["mode"].text() == "LIVE rithmic:TF-001"

@@ -264,3 +264,13 @@ def test_chart_scenes_keep_no_item_index_and_still_find_items_under_the_mouse(wi
     fp = window.footprint
     centre = fp.plot.getViewBox().sceneBoundingRect().center()
     assert fp.item in fp.graphics.scene().items(centre)  # hover and clicks look items up by position
+
+
+def test_risk_panel_shows_the_rithmic_accounts_balance_beside_its_pnl(window):
+    import msgspec
+
+    snap = msgspec.structs.replace(window.session.account.snapshot(), account="LIVE rithmic:TF-001",
+                                   venue_realized_today_cents=-15000, venue_balance_cents=4_985_000)
+    window.risk.show_account(snap)
+    text = window.risk.figures.text()
+    assert "balance (broker)" in text and "49,850.00" in text and "150.00" in text

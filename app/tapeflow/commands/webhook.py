@@ -192,7 +192,7 @@ async def _run_live(
     root = (args.symbol or "ES").upper()
     account, broker, report = await live_mode.open_live_account(args, trading, journal, kill_switch, {root})
     try:
-        account.record_settings("start", source=f"projectx:{broker.account_id}")
+        account.record_settings("start", source=f"{args.broker}:{broker.account_id}")
         _say(f"{live_mode.RED}LIVE{live_mode.RESET} {account.name}: reconciled with the venue")
         _warn_live(report.warnings)
         broker.status_listener = lambda state: _say(f"broker: {state}")

@@ -1,4 +1,4 @@
-"""Going live from the terminal: a ProjectX account confirmed in a modal dialog, then traded by this window.
+"""Going live from the terminal: a ProjectX or Rithmic account confirmed in a modal dialog, then traded by this window.
 
 The account is opened exactly as ``tapeflow webhook --live`` opens it (:func:`open_live_account`:
 connect, confirm, restore from the journal, reconcile with the venue), so every source (DOM,
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,16 +24,16 @@ from tapeflow.errors import TapeflowError
 from tapeflow.ui.session import is_live_spec
 
 if TYPE_CHECKING:
-    from tapeflow.trading.live.projectx.broker import ProjectXBroker
+    from tapeflow.trading.live.venue_broker import VenueBroker
     from tapeflow.ui.main_window import MainWindow
 
 
-async def ask_account_name(parent: QtWidgets.QWidget | None, account: str) -> str:
+async def ask_account_name(parent: QtWidgets.QWidget | None, account: str, venue: str = "ProjectX") -> str:
     """A modal dialog where the user types the account name; Cancel answers "" (no nested event loop)."""
     dialog = QtWidgets.QInputDialog(parent)
     dialog.setObjectName("confirmLive")
     dialog.setWindowTitle("Trade a LIVE account")
-    dialog.setLabelText(f"LIVE ORDERS on ProjectX account {account}.\n\n"
+    dialog.setLabelText(f"LIVE ORDERS on {venue} account {account}.\n\n"
                         "Real orders, real money. Type the account name to trade it from this window;\n"
                         "Cancel keeps the terminal on paper.")
     dialog.setStyleSheet("QLabel { color: #e0303a; font-weight: bold; }")
@@ -56,7 +57,7 @@ async def ask_account_name(parent: QtWidgets.QWidget | None, account: str) -> st
 class LiveLink:
     """The window's connection to its live venue: kept up (reconnect, reconcile) until the window closes."""
 
-    broker: ProjectXBroker
+    broker: VenueBroker
     task: asyncio.Task[None]
 
     async def close(self) -> None:
@@ -73,19 +74,32 @@ async def go_live(window: MainWindow, args: argparse.Namespace) -> LiveLink | No
     try:
         account, broker, report = await live_mode.open_live_account(
             args, s.account.settings, s.files.journal, s.files.kill_switch, {s.instrument.root},
-            ask=lambda name: ask_account_name(window, name))
+            ask=lambda name: ask_account_name(window, name, live_mode.VENUE_NAMES.get(args.broker, args.broker)))
     except TapeflowError as e:
         window.statusBar().showMessage(f"staying on PAPER: {e}", 120_000)
         return None
-    account.record_settings("start", source=f"projectx:{broker.account_id} feed {s.spec}")
+    account.record_settings("start", source=f"{args.broker}:{broker.account_id} feed {s.spec}")
     window.use_account(account)
     if not is_live_spec(s.spec):  # a file or the simulator is history: its signals never send live orders
         s.pipeline.auto_trade = False
     bar = window.statusBar()
-    broker.status_listener = lambda state: bar.showMessage(f"broker: {state}", 30_000)
+    # a forced logout stays on screen until something replaces it: the user must act on it
+    broker.status_listener = lambda state: bar.showMessage(
+        f"broker: {state}", 0 if state.startswith("forced logout") else 30_000)
+    if hasattr(broker, "reconnect"):  # Rithmic: after a forced logout the user reconnects by hand
+        action = window.trading_menu.addAction("Reconnect broker (after a forced logout)")
+        action.setObjectName("reconnectBroker")
+        action.triggered.connect(lambda: asyncio.ensure_future(_reconnect(window, broker.reconnect)))
     broker.report_listener = lambda rec: _warn(window, rec.warnings)  # protection re-checked on reconnect
     _warn(window, report.warnings)
     return LiveLink(broker, asyncio.ensure_future(broker.run()))
+
+
+async def _reconnect(window: MainWindow, reconnect: Callable[[], Awaitable[None]]) -> None:
+    try:
+        await reconnect()
+    except TapeflowError as e:
+        window.statusBar().showMessage(f"broker: reconnect failed: {e}", 0)
 
 
 def _warn(window: MainWindow, lines: list[str]) -> None:

@@ -183,7 +183,7 @@ class MainWindow(QtWidgets.QMainWindow):
             view.addAction(dock.toggleViewAction())
         view.addSeparator()
         view.addAction("Reset layout").triggered.connect(self.reset_layout)
-        trading = bar.addMenu("&Trading")
+        trading = self.trading_menu = bar.addMenu("&Trading")
         kill = trading.addAction(f"Kill switch ({KILL_HOTKEY})")
         kill.triggered.connect(lambda: self.risk.kill("menu"))
         trading.addAction("Re-arm kill switch…").triggered.connect(self.risk.rearm)

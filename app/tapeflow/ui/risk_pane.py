@@ -198,7 +198,7 @@ class RiskPane(QtWidgets.QWidget):
     def show_account(self, a: AccountSnapshot) -> bool:
         key = (a.state, a.kill_switch_latched, tuple(a.automation.items()), a.positions, a.realized_today_cents,
                a.unrealized_cents, a.limits, a.trades_today, a.working_orders, a.last_reject, a.state_rule,
-               a.instruments, a.account, a.venue_realized_today_cents,
+               a.instruments, a.account, a.venue_realized_today_cents, a.venue_balance_cents,
                a.kill_switch_persisted, a.kill_switch_save_error, a.journal_errors, a.journal_error)
         if key == self._key:
             return False
@@ -247,6 +247,7 @@ class RiskPane(QtWidgets.QWidget):
             ("realized today", money(a.realized_today_cents)),
             *([("realized today (broker)", money(a.venue_realized_today_cents))]
               if a.venue_realized_today_cents is not None else []),
+            *([("balance (broker)", money(a.venue_balance_cents))] if a.venue_balance_cents is not None else []),
             ("open P&amp;L", money(a.unrealized_cents)),
             ("day P&amp;L", money(a.day_pnl_cents)),
             ("trades today", str(a.trades_today)),

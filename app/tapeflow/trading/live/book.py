@@ -91,6 +91,21 @@ class VenueOrders:
         self.listener(OrderEvent(ts_ns=fill.ts_ns, kind=kind, order=new, fill=fill))
         return True
 
+    def note(self, order_id: int, reason: str, ts_ns: int) -> None:
+        """A note on an order still SUBMITTED (no answer yet): journaled and shown, status unchanged."""
+        o = _replace(self.orders[order_id], reason=reason)
+        self.orders[order_id] = o
+        self.listener(OrderEvent(ts_ns=ts_ns, kind=EventKind.SUBMITTED, order=o, reason=reason))
+
+    def bracket_parent(self, root: str, exit_side: Any) -> Order | None:
+        """Our newest bracketed entry a venue-held leg on ``exit_side`` belongs to (its legs may be
+        reported before the entry's own fill: an open entry counts too)."""
+        for o in reversed(list(self.orders.values())):
+            bracketed = o.request.bracket is not None and (o.filled_qty > 0 or o.is_open)
+            if o.id > 0 and bracketed and o.instrument == root and o.side != exit_side:
+                return o
+        return None
+
     def _store(self, order: Order) -> None:
         self.orders[order.id] = order
         if order.client_id:

@@ -18,7 +18,7 @@ import msgspec
 from tapeflow.core.sessions import trading_date_of
 from tapeflow.trading.account import Account, RestoreReport
 from tapeflow.trading.live.book import seen_fill_ids
-from tapeflow.trading.live.projectx.broker import KillReport, ReconcileReport
+from tapeflow.trading.live.reports import KillReport, ReconcileReport
 from tapeflow.trading.orders import OrderEvent
 
 RESUME_MARGIN_NS = 5 * 60 * 1_000_000_000  # ask the venue for trades a little before the last one booked
@@ -91,7 +91,8 @@ async def start_live(account: Account, venue: LiveVenue, journal: Any | None = N
 
 def watch_limits(account: Account, venue: Any) -> Callable[[], None]:
     """After every live fill: the account's clock and mark move to the fill, the venue's realized day
-    P&L is handed to the risk manager, and the limits are checked (the stricter of ours and the
+    P&L is handed to the risk manager (also when the venue reports it apart from the fills), and the
+    limits are checked (the stricter of ours and the
     venue's holds against the daily loss limit). Returns the unsubscribe function."""
 
     def on_event(e: OrderEvent) -> None:
@@ -102,6 +103,13 @@ def watch_limits(account: Account, venue: Any) -> Callable[[], None]:
         account.advance_clock(f.ts_ns)
         account.mark(f.instrument, f.price)
 
+    def on_venue_pnl() -> None:  # a venue that reports its P&L apart from the fills (Rithmic's 451)
+        now = venue.clock()
+        account.risk.venue_realized_today_cents = venue.venue_realized_cents.get(trading_date_of(now), 0)
+        account.advance_clock(now)
+
+    if hasattr(venue, "venue_pnl_listener"):
+        venue.venue_pnl_listener = on_venue_pnl
     return account.subscribe(on_event)
 
 

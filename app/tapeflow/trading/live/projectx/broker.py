@@ -16,19 +16,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Coroutine, Iterable
-from datetime import date
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
 import msgspec
-import numpy as np
 
 from tapeflow.core.events import Side
 from tapeflow.core.sessions import session_of, trading_date_of
-from tapeflow.trading.broker import EventCallback
 from tapeflow.trading.client_ids import is_ours
-from tapeflow.trading.live.book import VenueOrders, external_request
+from tapeflow.trading.live.book import external_request
 from tapeflow.trading.live.projectx.api import (
     OutcomeUnknownError,
     ProjectXClient,
@@ -42,18 +39,18 @@ from tapeflow.trading.live.projectx.api import (
     VenueRefusedError,
     parse_ts,
 )
+from tapeflow.trading.live.reports import KillReport, ReconcileReport, unprotected
 from tapeflow.trading.live.signalr import HubConnection
+from tapeflow.trading.live.venue_broker import VenueBroker
 from tapeflow.trading.order_state import (
-    Ack,
     Cancelled,
-    CancelRequested,
     CommandRefused,
     Expired,
     Rejected,
     Updated,
     UpdateRequested,
 )
-from tapeflow.trading.orders import EventKind, Fill, Order, OrderEvent, OrderStatus, OrderType, Source
+from tapeflow.trading.orders import Fill, Order, OrderStatus, OrderType, Source
 
 SYMBOLS = {"ES": "F.US.EP", "MES": "F.US.MES", "NQ": "F.US.ENQ", "MNQ": "F.US.MNQ"}
 """Our roots -> the gateway's symbol ids."""
@@ -63,42 +60,8 @@ _BACK = {int(v): k for k, v in _TYPES.items()}
 _LIVE = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.PENDING_UPDATE)
 
 
-class ReconcileReport(msgspec.Struct, frozen=True, kw_only=True):
-    """What a connect or reconnect found at the venue."""
-
-    fills_booked: int  # trades the journal did not have
-    venue_positions: dict[str, int]  # instrument -> signed contracts, as the venue reports
-    external_orders: tuple[int, ...]  # working orders nobody here placed (negative ids)
-    unknown_orders: tuple[int, ...]  # ours, sent, still not found at the venue
-    unprotected: tuple[str, ...]  # instruments with a venue position and no working stop
-
-    @property
-    def warnings(self) -> list[str]:
-        out = [f"{inst}: position of {self.venue_positions[inst]} has NO working stop" for inst in self.unprotected]
-        if self.external_orders:
-            out.append(f"{len(self.external_orders)} working order(s) placed outside Tapeflow")
-        if self.unknown_orders:
-            out.append(f"{len(self.unknown_orders)} order(s) sent with no answer yet: not resent, still looking")
-        return out
-
-
-class KillReport(msgspec.Struct, frozen=True):
-    """Kill switch at the venue: flat confirmed by the venue's own position report, or what is left."""
-
-    flat_confirmed: bool
-    still_open: dict[str, int]
-
-    @property
-    def text(self) -> str:
-        if self.flat_confirmed:
-            return "flat confirmed by broker"
-        return "still open at broker: " + ", ".join(f"{k} {v:+d}" for k, v in self.still_open.items())
-
-
-class ProjectXBroker:
+class ProjectXBroker(VenueBroker):
     """One ProjectX account; ``await start()`` connects, ``run()`` keeps the hub up."""
-
-    holds_brackets = True  # the account must not add local OCO legs: the venue holds them
 
     def __init__(
         self,
@@ -112,61 +75,18 @@ class ProjectXBroker:
         poll_s: float = 0.5,
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
+        super().__init__(seen_fills=seen_fills, since_ns=since_ns, poll_s=poll_s, clock=clock)
         self.client, self.hub_url, self.account_id = client, hub_url, account_id
         self.contracts = contracts
         self._root_of = {c.id: root for root, c in contracts.items()}
-        self._listener: EventCallback = lambda e: None
-        self.book = VenueOrders(self._emit, seen_fills)
-        self.since_ns = since_ns  # trades before this are in the journal already
-        self.poll_s, self.clock = poll_s, clock
-        self.connected = False
-        self.reconciling = True
-        self.venue_positions: dict[str, int] = {}
         self.venue_account: dict[str, Any] = {}  # last GatewayUserAccount (balance, the venue's P&L)
-        self.unknown: set[int] = set()  # our orders sent without an answer
-        self._cancel_after_ack: set[int] = set()
-        self._placing: set[int] = set()  # place requests (and their tag look-ups) still running
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._hub: HubConnection | None = None
         self._reader: asyncio.Task[None] | None = None
-        self.last_report: ReconcileReport | None = None
-        self.status_listener: Callable[[str], None] = lambda s: None  # "disconnected", "reconciling", ...
-        self.report_listener: Callable[[ReconcileReport], None] = lambda r: None  # after every reconnect
-        self.killing = False  # kill at the venue under way: it closes positions itself
-        self._kill_task: asyncio.Task[KillReport] | None = None
-        self.venue_realized_cents: dict[date, int] = {}  # trading date -> the venue's realized net
         self._pnl_trades: set[int] = set()
 
     # -- Broker protocol ---------------------------------------------------------------------
-    def set_listener(self, callback: EventCallback) -> None:
-        self._listener = callback
-
-    def submit(self, order: Order) -> None:
-        now = self.clock()
-        self.book.submitted(order, now)
-        if self.killing and order.request.source == Source.FLATTEN:
-            # the venue's close-position is closing it; a second close would open the other way
-            self.book.notify(order.id, Cancelled("kill switch: closed by the venue's close-position"), now)
-            return
-        problem = self._refusal(order)
-        if problem:
-            self.book.notify(order.id, Rejected(problem), now)
-            return
-        self._spawn(self._place(order))
-
-    def cancel(self, order_id: int, reason: str = "") -> None:
-        o = self.book.orders.get(order_id)
-        if o is None or not o.is_open or o.status == OrderStatus.PENDING_CANCEL:
-            return
-        self.book.notify(order_id, CancelRequested(), self.clock(), reason)
-        if not o.venue_id:
-            if order_id in self.unknown and order_id not in self._placing:
-                # sent, never answered, not found by its tag: look once more, then let it go
-                self._spawn(self._forget_if_absent(order_id))
-                return
-            self._cancel_after_ack.add(order_id)  # the place is in flight: cancel once it has an id
-            return
-        self._spawn(self._command(order_id, "/api/Order/cancel", {"orderId": int(o.venue_id)}))
+    def _cancel_at_venue(self, o: Order) -> None:
+        self._spawn(self._command(o.id, "/api/Order/cancel", {"orderId": int(o.venue_id)}))
 
     def modify(self, order_id: int, *, qty: int | None = None, limit_price: int | None = None,
                stop_price: int | None = None) -> None:
@@ -182,12 +102,6 @@ class ProjectXBroker:
                 "stopPrice": _price(sp, c), "trailPrice": None}
         self._spawn(self._command(order_id, "/api/Order/modify", body,
                                   Updated(qty=new_qty, limit_price=lp, stop_price=sp)))
-
-    def on_events(self, batch: np.ndarray) -> None:
-        """The venue fills; the tape is not ours to simulate."""
-
-    def open_orders(self) -> list[Order]:
-        return self.book.open_orders()
 
     # -- connection --------------------------------------------------------------------------
     async def start(self) -> ReconcileReport:
@@ -239,11 +153,6 @@ class ProjectXBroker:
             await self._hub.close()
         await self.client.close()
 
-    async def idle(self) -> None:
-        """Wait until every command in flight has its answer (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
     # -- reconciliation ----------------------------------------------------------------------
     async def reconcile(self) -> ReconcileReport:
         """Venue working orders, trades since the last journaled fill, positions: compared and booked."""
@@ -265,39 +174,13 @@ class ProjectXBroker:
             booked += self._on_trade(t)
         self.venue_positions = self._positions(await self.client.open_positions(cid))
         working = self.book.open_orders()
-        unprotected = tuple(sorted(
-            inst for inst, q in self.venue_positions.items()
-            if q and not any(o.instrument == inst and o.request.type == OrderType.STOP
-                             and int(o.side) * q < 0 for o in working)
-        ))
         self.unknown = {i for i in self.unknown if self.book.orders[i].status == OrderStatus.SUBMITTED}
         report = ReconcileReport(
             fills_booked=booked, venue_positions=dict(self.venue_positions),
             external_orders=tuple(sorted(o.id for o in working if o.id in self.book.external)),
-            unknown_orders=tuple(sorted(self.unknown)), unprotected=unprotected,
+            unknown_orders=tuple(sorted(self.unknown)), unprotected=unprotected(self.venue_positions, working),
         )
         self.last_report = report
-        return report
-
-    def kill_at_venue(self) -> None:
-        """``Account.kill`` calls this first, from any source (panel, hotkey, webhook): the venue's
-        cancel-all and close run in the background, and until they are done the account's own
-        closing orders are not sent (two closes of one position would open the other side)."""
-        self.killing = True
-        if self._kill_task is None or self._kill_task.done():
-            self._kill_task = asyncio.get_running_loop().create_task(self._kill_and_report())
-
-    async def kill_result(self) -> KillReport:
-        """The outcome of the kill under way (or the last one)."""
-        assert self._kill_task is not None, "no kill was started"
-        return await asyncio.shield(self._kill_task)
-
-    async def _kill_and_report(self) -> KillReport:
-        try:
-            report = await self.kill()
-        finally:
-            self.killing = False
-        self.status_listener(f"kill switch: {report.text}")
         return report
 
     async def kill(self, *, attempts: int = 20) -> KillReport:
@@ -331,12 +214,7 @@ class ProjectXBroker:
             return f"{order.instrument} has no ProjectX contract here"
         if order.request.type not in _TYPES:
             return f"ProjectX takes no {order.request.type} orders"
-        entry = not order.request.reduce_only and order.request.source != Source.FLATTEN
-        if entry and not self.connected:
-            return "order connection down: entries halted until it is back"
-        if entry and self.reconciling:
-            return "reconciling with the venue: entries halted until it is done"
-        return ""
+        return self._halted(order)
 
     async def _place(self, order: Order) -> None:
         c = self.contracts[order.instrument]
@@ -371,14 +249,6 @@ class ProjectXBroker:
             await self._resolve(order.id)
             return
         self._acked(order.id, str(r.get("orderId")))
-
-    def _acked(self, order_id: int, venue_id: str) -> None:
-        self.unknown.discard(order_id)
-        self.book.notify(order_id, Ack(venue_id), self.clock())
-        if order_id in self._cancel_after_ack:
-            self._cancel_after_ack.discard(order_id)
-            if self.book.orders[order_id].is_open:
-                self._spawn(self._command(order_id, "/api/Order/cancel", {"orderId": int(venue_id)}))
 
     async def _resolve(self, order_id: int, rounds: int = 6) -> None:
         """Find an order whose place got no answer, by its tag, without ever resending it."""
@@ -475,21 +345,13 @@ class ProjectXBroker:
         lp = _ticks(rec.limit_price, c) if c else None
         sp = _ticks(rec.stop_price, c) if c else None
         ours = is_ours(rec.custom_tag)  # ours from before a restart: shown as ours, not counted as external
-        leg = not ours and self._bracket_parent(root, side) is not None
+        leg = not ours and self.book.bracket_parent(root, side) is not None
         req = external_request(root, side, rec.size, typ, lp, sp,
                                source=Source.BRACKET if leg else Source.MANUAL,
                                tag="venue bracket" if leg else (rec.custom_tag or "external"))
         reason = "venue bracket leg" if leg else "placed by Tapeflow before a restart" if ours else "external order"
         return self.book.adopt(str(rec.id), req, OrderStatus.ACCEPTED, self.clock(), external=not (leg or ours),
                                reason=reason, client_id=rec.custom_tag or "")
-
-    def _bracket_parent(self, root: str, exit_side: Side) -> Order | None:
-        for o in reversed(list(self.book.orders.values())):
-            # its legs may be reported before the entry's own trade: an open entry counts too
-            bracketed = o.request.bracket is not None and (o.filled_qty > 0 or o.is_open)
-            if o.id > 0 and bracketed and o.instrument == root and o.side != exit_side:
-                return o
-        return None
 
     def _on_trade(self, t: PxTrade) -> int:
         if t.voided:
@@ -520,22 +382,6 @@ class ProjectXBroker:
 
     def _positions(self, positions: list[PxPosition]) -> dict[str, int]:
         return {self._root_of.get(p.contract_id, p.contract_id): p.signed for p in positions}
-
-    # -- plumbing ----------------------------------------------------------------------------
-    def _emit(self, event: OrderEvent) -> None:
-        self._listener(event)
-
-    def _emit_reason(self, order_id: int, reason: str) -> None:
-        """A note on an order still SUBMITTED (no answer yet): journaled and shown, status unchanged."""
-        o = msgspec.structs.replace(self.book.orders[order_id], reason=reason)
-        self.book.orders[order_id] = o
-        self._emit(OrderEvent(ts_ns=self.clock(), kind=EventKind.SUBMITTED, order=o, reason=reason))
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
 
 def _price(ticks: int | None, c: PxContract) -> Decimal | None:
     return None if ticks is None else ticks * c.tick_size
