@@ -5,7 +5,7 @@ Why one tape: the terminal's replay controls (speed, pause, jump, step a bar) mu
 instrument together, and the instruments share one account, so an ES signal at 10:00:01 has to see
 every NQ fill up to 10:00:01 and none after. Merging the sources into one time-ordered stream and
 pacing that stream with one :class:`~tapeflow.feeds.replay.Replay` gives both. The order is the
-multi-instrument backtest's (:func:`tapeflow.backtest.multi.merge_tapes`: ties to the source listed
+multi-instrument backtest's (:func:`tapeflow.feeds.merge.merge_tapes`: ties to the source listed
 first, each source's own row order kept), so the terminal and a backtest over the same files see
 the same tape.
 
@@ -20,9 +20,9 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from tapeflow.backtest.multi import merge_tapes
 from tapeflow.errors import TapeflowError
 from tapeflow.feeds.base import EventSource, FeedInfo, FeedStats
+from tapeflow.feeds.merge import merge_tapes
 
 MERGED_BATCH_ROWS = 8192
 """Rows per merged batch: the pieces of the merge (a few rows each when two busy tapes interleave)
