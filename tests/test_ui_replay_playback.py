@@ -24,6 +24,7 @@ from backtest_scenario import ENTRY_RULES, SECOND, T0, ArraySource
 from tapeflow.appdirs import app_paths
 from tapeflow.backtest.standin import ScheduledEngine
 from tapeflow.core.events import Side, make_trades
+from tapeflow.feeds.merge import merge_tapes
 from tapeflow.feeds.open import open_source
 from tapeflow.feeds.tagged_merge import TaggedMerge
 from tapeflow.pipeline import Pipeline
@@ -292,3 +293,33 @@ def test_entries_after_rows_held_while_the_account_was_idle_fill_at_their_own_pr
     PipelineGroup(pipes).process(tape)
     assert [(f.instrument, f.price, f.ts_ns - T0) for f in fills] == [
         ("ES", 20004, 3 * SECOND), ("NQ", 79990, 3 * SECOND + HALF)]
+
+
+# ---------------------------------------------------------------- the merged tape the terminal replays
+
+
+class _Batches(list):
+    """A source of ready batches (``TaggedMerge`` reads ``info`` of each)."""
+
+    def __init__(self, batches: list[np.ndarray], root: str) -> None:
+        super().__init__(batches)
+        self.info = open_source(f"sim://?symbol={root}").info
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_tagged_merge_is_the_backtest_merge_row_for_row(seed):
+    """Three tapes with many equal times and clocks that step back, cut into batches of 1 to 40 rows:
+    the terminal's merged tape holds the rows of ``merge_tapes`` (the backtest's order: time, ties to
+    the source listed first, each source's own order kept), each tagged with its source."""
+    rng = np.random.default_rng(seed)
+    tapes = []
+    for k in range(3):
+        n = int(rng.integers(50, 400))
+        ts = np.cumsum(rng.integers(0, 3, n)) - rng.integers(0, 2, n) * rng.integers(0, 4, n)  # ties, steps back
+        rows = make_trades(ts, (1000 * k + np.arange(n)).tolist(), [1] * n, [1] * n, instrument_id=50 + k)
+        cuts = np.unique(np.concatenate(([0, n], rng.integers(1, n, n // 10))))
+        tapes.append([rows[a:b] for a, b in itertools.pairwise(cuts.tolist())])
+    want = [(k, int(p)) for k, part in merge_tapes(tapes) for p in part["price"]]
+    got = np.concatenate(list(TaggedMerge([_Batches(t, r) for t, r in zip(tapes, ("ES", "NQ", "MES"), strict=True)],
+                                          batch_rows=int(rng.integers(1, 100)))))
+    assert list(zip(got["instrument_id"].tolist(), got["price"].tolist(), strict=True)) == want
