@@ -551,15 +551,27 @@ class Account:
         self._drain_risk_events()
 
     def _on_broker_event(self, event: OrderEvent) -> None:
+        """Book a broker event. On the paper broker the event's time is the tape row that caused it
+        (the broker walks a batch row by row): the account's clock follows it, so bracket children
+        and flattens are stamped and risk-checked at that row, and P&L limits are checked right
+        after each fill, not at the end of whatever batch the row came in (same result for any batch)."""
         self._queue.append(event)
         if self._draining:
             return
         self._draining = True
+        paper = isinstance(self.broker, PaperBroker)
+        filled = False
         try:
             while self._queue:
-                self._handle(self._queue.popleft())
+                event = self._queue.popleft()
+                if paper and event.ts_ns > self.clock_ns:
+                    self._set_clock(event.ts_ns)
+                filled |= event.fill is not None
+                self._handle(event)
         finally:
             self._draining = False
+        if filled and paper:
+            self._after_activity()
 
     def _handle(self, event: OrderEvent) -> None:
         if event.fill is not None:

@@ -43,11 +43,23 @@ from dataclasses import dataclass
 import msgspec
 import numpy as np
 
-from tapeflow.core.events import K_CLEAR, K_LEVEL, K_ORDER, K_TRADE, LEVEL_UNKNOWN, NO_PRICE, Flag, Side, select
+from tapeflow.core.events import (
+    K_CLEAR,
+    K_LEVEL,
+    K_ORDER,
+    K_TRADE,
+    LEVEL_UNKNOWN,
+    NO_PRICE,
+    S_BUY,
+    S_SELL,
+    Flag,
+    Side,
+    select,
+)
 from tapeflow.core.instruments import INSTRUMENTS
 from tapeflow.trading.broker import EventCallback
 from tapeflow.trading.orders import EventKind, Fill, Order, OrderEvent, OrderStatus, OrderType
-from tapeflow.trading.paper_book import PaperBook, walk
+from tapeflow.trading.paper_book import MAX_PRINTS, PaperBook, walk
 from tapeflow.trading.settings import PaperSettings
 
 _replace = msgspec.structs.replace
@@ -321,8 +333,9 @@ class PaperBroker:
         return False
 
     def _absorb(self, batch: np.ndarray) -> None:
-        """Rows that touch no order: keep the final book, last trade and open prints (vectorized for
-        trades and levels; L3 orders are applied row by row, in order)."""
+        """Rows that touch no order: leave the book, last trade and open prints exactly as
+        :meth:`_process_row` row by row would (vectorized for trades and levels; L3 orders are
+        applied row by row, in order), so results never depend on how the tape was batched."""
         if len(batch) == 0:
             return
         self.clock_ns = max(self.clock_ns, int(batch["ts_event"].max()))
@@ -330,22 +343,40 @@ class PaperBroker:
         is_trade = kinds == K_TRADE
         book_rows = None if is_trade.all() else ~is_trade
         ordered = book_rows is not None and bool(np.any(kinds == K_ORDER))
-        for iid, root in self.instrument_ids.items():
-            mine = batch["instrument_id"] == iid
+        iids = batch["instrument_id"]
+        for root, ids in self._root_ids.items():
+            mine = (iids == ids[0]) if len(ids) == 1 else np.isin(iids, ids)
+            if not mine.any():
+                continue
             book = self.books[root]
             if ordered and np.any(mine & (kinds == K_ORDER)):
                 self._absorb_rows(book, select(batch, mine))
                 continue
             trades = np.flatnonzero(mine & is_trade)
+            seen = book.seen
             if len(trades):
                 book.last = int(batch["price"][trades[-1]])
                 book.seen = max(book.seen, 1)
+            ends = None
             if book_rows is not None:
-                if not book.packets and np.any(mine & book_rows & ((batch["flags"] & _LAST) != 0)):
-                    book.packets = True
+                ends = self._event_ends(book, batch, mine & book_rows)
                 self._absorb_levels(book, batch, mine & book_rows)
-            if book.seen >= 2 and len(trades):
-                self._open_prints(book, batch, mine, trades, book_rows)
+            if len(trades) or (ends is not None and len(ends)):
+                self._open_prints(book, batch, trades, ends, seen, mine)
+
+    @staticmethod
+    def _event_ends(book: PaperBook, batch: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Indices of the book rows after which no print is open (:meth:`_apply`): clears, and
+        rows that end an exchange event (``LAST``); every book row until the tape first shows a
+        ``LAST`` (tbbo, CSV DOM). Sets ``book.packets`` as the rows do."""
+        last = rows & ((batch["flags"] & _LAST) != 0)
+        ends = last | (rows & (batch["kind"] == K_CLEAR))
+        if not book.packets:
+            first = np.flatnonzero(last)
+            upto = int(first[0]) + 1 if len(first) else len(rows)
+            ends[:upto] |= rows[:upto]
+            book.packets = bool(len(first))
+        return np.flatnonzero(ends)
 
     @staticmethod
     def _absorb_levels(book: PaperBook, batch: np.ndarray, mine: np.ndarray) -> None:
@@ -381,31 +412,33 @@ class PaperBroker:
 
     @staticmethod
     def _open_prints(
-        book: PaperBook, batch: np.ndarray, mine: np.ndarray, trades: np.ndarray, book_rows: np.ndarray | None
+        book: PaperBook, batch: np.ndarray, trades: np.ndarray, ends: np.ndarray | None, seen: int,
+        mine: np.ndarray,
     ) -> None:
-        """The prints after the last row that ended an event: what the book does not show yet."""
-        if book_rows is None:  # prints only: all of them are still open
-            cut = np.zeros(0, dtype=np.int64)
-        else:
-            ends = mine & book_rows
-            if book.packets:
-                ends &= (batch["flags"] & _LAST) != 0
-            cut = np.flatnonzero(ends)
-        if len(cut):
+        """The prints after the last row that ended an event: what the book does not show yet.
+        ``seen``: the book's kind before the batch; prints before its first level are not kept
+        (:meth:`PaperBook.trade` keeps none until the tape has shown a book)."""
+        if ends is not None and len(ends):
             book.prints.clear()
-            trades = trades[trades > cut[-1]]
-        for p, q, a in zip(*(batch[f][trades[-64:]].tolist() for f in ("price", "size", "side")), strict=True):
+            trades = trades[trades > ends[-1]]
+        if seen < 2 and len(trades):
+            levels = mine & (batch["kind"] == K_LEVEL) & np.isin(batch["side"], (S_BUY, S_SELL))
+            levels &= (batch["price"] != NO_PRICE) | (batch["size"] <= 0)
+            first = np.flatnonzero(levels)
+            trades = trades[trades > first[0]] if len(first) else trades[:0]
+        rows = trades[-MAX_PRINTS:]
+        for p, q, a in zip(*(batch[f][rows].tolist() for f in ("price", "size", "side")), strict=True):
             book.trade(p, q, a)
 
     def _absorb_rows(self, book: PaperBook, rows: np.ndarray) -> None:
         """L3 rows in order (a watched queue hears of every order ahead that shrinks).
         The L3 case is :meth:`_apply` inlined: it runs once per order message of the tape."""
-        if not book.packets and np.any((rows["flags"] & _LAST) & (rows["kind"] != K_TRADE)):
-            book.packets = True
         packets, prints, order, apply = book.packets, book.prints, book.order, self._apply
         cols = (rows[f].tolist() for f in ("kind", "side", "level", "price", "size", "action", "order_id", "flags"))
         for kind, side, level, price, size, action, oid, flags in zip(*cols, strict=True):
             if kind == K_ORDER:
+                if flags & _LAST and not packets:  # the tape marks its events from here on
+                    packets = book.packets = True
                 order(action, oid, side, price, size)
                 if prints and action in _BOOK_ACTIONS and (flags & _LAST or not packets):
                     prints.clear()
@@ -413,6 +446,7 @@ class PaperBroker:
                 book.trade(price, size, side)
             else:
                 apply(book, kind, side, level, price, size, action, oid, flags)
+                packets = book.packets
 
     # -- simulation -------------------------------------------------------------------------
     def _book(self, order: Order) -> PaperBook:
