@@ -27,6 +27,7 @@ from tapeflow.trading.brackets import BracketState
 from tapeflow.trading.broker import Broker, EventBus, EventCallback
 from tapeflow.trading.journal_sink import JournalReader, JournalSink
 from tapeflow.trading.kill_switch import KillSwitch, KillSwitchState
+from tapeflow.trading.mark_bands import mark_bands
 from tapeflow.trading.orders import (
     AUTOMATED_SOURCES,
     EventKind,
@@ -126,6 +127,8 @@ class Account:
         self.name = name
         self.broker: Broker = broker or PaperBroker(self.settings.paper)
         self.broker.set_listener(self._on_broker_event)
+        if isinstance(self.broker, PaperBroker):
+            self.broker.on_mark = self._on_mark
         self.kill_switch = kill_switch or KillSwitch()
         self.journal = journal
         self.ledger = Ledger()
@@ -549,6 +552,20 @@ class Account:
             self._drain_risk_events()
             self.flatten(None, f"risk: {breach.reason}")
         self._drain_risk_events()
+        if isinstance(self.broker, PaperBroker):
+            self.broker.set_mark_bands(mark_bands(self.risk, self.ledger, self.broker.tape_root))
+
+    def _on_mark(self, root: str, price: int) -> None:
+        """A print on tape ``root`` that may breach a P&L limit or make a new equity high (the paper
+        broker calls this as it reaches the print): mark what fills on that tape and check the limits
+        now, as a one-row batch would have."""
+        broker = self.broker
+        assert isinstance(broker, PaperBroker)
+        for name in self.ledger.positions:
+            if broker.tape_root(name) == root:
+                self.ledger.mark(name, price)
+        self._set_clock(broker.clock_ns)
+        self._after_activity()
 
     def _on_broker_event(self, event: OrderEvent) -> None:
         """Book a broker event. On the paper broker the event's time is the tape row that caused it

@@ -37,7 +37,7 @@ Fill model (deterministic; prices in ticks, sizes in contracts, time is the tape
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import msgspec
@@ -101,6 +101,8 @@ class PaperBroker:
         self._listener: EventCallback = lambda e: None
         self._waiting: list[_Working] = []
         self._watchers: dict[tuple[str, int, int], list[_Working]] = {}
+        self.mark_bands: dict[str, tuple[int, int]] = {}  # tape root -> prints at/below lo or at/above hi ...
+        self.on_mark: Callable[[str, int], None] | None = None  # ... go to this at once (``set_mark_bands``)
         self.map_tape(instrument_ids or {0: "ES"})
 
     def _new_book(self, root: str) -> PaperBook:
@@ -164,6 +166,14 @@ class PaperBroker:
         for w in self._open.values():  # a micro's own feed opened: its orders move to its tape
             w.tape = self.tape_root(w.order.instrument)
         self._version += 1
+
+    def set_mark_bands(self, bands: dict[str, tuple[int, int]]) -> None:
+        """Prints of a tape root at or below ``lo`` or at or above ``hi`` call ``on_mark(root, price)``
+        right after the broker has filled on them (the account's P&L limits, see
+        :mod:`tapeflow.trading.mark_bands`); the others need no Python and are absorbed in bulk."""
+        if bands != self.mark_bands:
+            self.mark_bands = bands
+            self._version += 1
 
     def resume_fill_ids(self, last_id: int) -> None:
         """Number the next fills after ``last_id`` (a restored journal's last): fill ids stay
@@ -237,7 +247,7 @@ class PaperBroker:
         n = len(batch)
         i = 0
         while i < n:
-            if not self._open:
+            if not self._open and not self.mark_bands:
                 self._absorb(batch[i:])
                 return
             if n - i <= _SMALL:  # numpy set-up costs more than it saves on a few rows
@@ -270,6 +280,11 @@ class PaperBroker:
         if self._waiting:  # rows that may end an event some order waits for
             mask |= ~is_trade & ((sub["flags"] & _LAST) != 0)
         trade_masks: dict[str, np.ndarray] = {}
+        for root, (lo, hi) in self.mark_bands.items():
+            ids = self._root_ids.get(root)
+            if ids is not None:
+                m = trade_masks[root] = is_trade & ((iids == ids[0]) if len(ids) == 1 else np.isin(iids, ids))
+                mask |= m & ((prices <= lo) | (prices >= hi))
         for w in self._open.values():
             o = w.order
             if not w.live or w.waiting:
@@ -307,6 +322,9 @@ class PaperBroker:
         if kind == K_TRADE:
             book.trade(price, size, side)
             self._on_trade(root, price, size, side)
+            band = self.mark_bands.get(root)
+            if band is not None and (price <= band[0] or price >= band[1]) and self.on_mark is not None:
+                self.on_mark(root, price)
         elif self._apply(book, kind, side, int(row["level"]), price, size, int(row["action"]),
                          int(row["order_id"]), int(row["flags"])) and self._waiting:
             self._resolve_waiting(root)
