@@ -17,12 +17,13 @@ from pathlib import Path
 import msgspec
 import numpy as np
 import pytest
-from backtest_scenario import ENTRY_RULES, SECOND, ArraySource
+from backtest_scenario import ENTRY_RULES, PRICES, SECOND, ArraySource
 from conftest import CSV_FILE, MBP1_FILE, _need
 
 from tapeflow.backtest.runner import DEFAULT_BATCH_ROWS, BacktestResult, run_backtest
 from tapeflow.backtest.setup import rule_engine_factory
-from tapeflow.core.events import Flag, Side, concat
+from tapeflow.backtest.standin import ScheduledEngine
+from tapeflow.core.events import Flag, Side, concat, make_trades
 from tapeflow.feeds.open import open_source
 from tapeflow.flow.state import FlowSettings
 from tapeflow.history.simdays import write_sim_days
@@ -99,6 +100,45 @@ def test_prints_before_the_first_book_row_are_not_kept_in_bulk_either():
         assert acct.broker.books["ES"].prints == []
         oid = acct.submit(req(Side.BUY, 5)).order_id
         assert fills(ev)[-1:] == [(oid, 5, 22003)]
+
+
+# -- the account: its clock and its P&L limits follow the row, not the batch --------------------
+
+
+def _scheduled(prices: list[int], schedule: dict[int, str], batch: int, settings, **engine) -> BacktestResult:
+    n = len(prices)
+    tape = make_trades(T0 + SECOND * np.arange(n), prices, [1] * n, [1] * n, instrument_id=118)
+    return run_backtest([ArraySource(tape, batch, "es.csv", "ES")],
+                        lambda inst: ScheduledEngine(inst, schedule, **engine), settings)
+
+
+@pytest.mark.parametrize("batch", [1, 4, 10])
+def test_bracket_orders_are_stamped_at_the_row_whose_fill_sent_them(batch):
+    """Long signalled at print 1 (10:00:01) with 1.5 s latency: live at print 3 (10:00:03), filled
+    at 20008 there; its stop (20004) and target (20016) are sent at 10:00:03, and the target fills on
+    the buyer at 20016 (10:00:07). With 4-row batches the broker once took prints 2-3 in one call
+    and the account's clock still read 10:00:02 when the fill sent the bracket."""
+    settings = settings_from_dict({"paper": {"latency_ms": 1500}}, "test")
+    r = _scheduled(PRICES, {2: "long"}, batch, settings)  # schedules count prints from 1
+    assert [(f.price, f.ts_ns - T0) for f in r.fills] == [(20008, 3 * SECOND), (20016, 7 * SECOND)]
+    assert [(o.id, o.ts_created - T0) for o in r.orders.values()] == [
+        (1, 1 * SECOND), (2, 3 * SECOND), (3, 3 * SECOND)]
+
+
+@pytest.mark.parametrize("batch", [1, 3, 8])
+@pytest.mark.parametrize("side", [1, -1])
+def test_a_daily_loss_reached_by_a_print_inside_a_batch_flattens_at_that_print(batch, side):
+    """Long (short) 1 ES at 20000 at print 0, 40-tick stop; the market goes 1 tick a second against
+    it. $50 daily loss, $1.97 a side: 3 ticks is -$39.47, 4 ticks -$51.97: the limit is reached at
+    print 4 and the flatten fills there, 4 ticks off: -$50 - $3.94 = -$53.94. With an 8-row batch the
+    position was once marked only at the batch's end and flattened at print 7 (10 ticks off)."""
+    prices = [20000 - side * d for d in (0, 1, 2, 3, 4, 5, 10, 10)]
+    settings = settings_from_dict({"paper": {"commission_usd": 0.59, "exchange_fee_usd": 1.38},
+                                   "risk": {"daily_loss_limit_usd": 50}}, "test")
+    r = _scheduled(prices, {1: "long" if side > 0 else "short"}, batch, settings, stop_ticks=40,
+                   target_ticks=None)
+    assert [(f.price, f.ts_ns - T0) for f in r.fills] == [(20000, 0), (20000 - 4 * side, 4 * SECOND)]
+    assert [t.net_cents for t in r.trades] == [-5394]
 
 
 # -- the property, on real and simulated tapes --------------------------------------------------
