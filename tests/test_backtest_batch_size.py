@@ -188,6 +188,8 @@ CONFIGS = {
     "10s bars, 5 ms latency, 1 tick slippage": ("10s", {"paper": {"latency_ms": 5, "slippage_ticks": 1}}),
     "5s bars, 50 ms latency, $200 daily loss": ("5s", {"paper": {"latency_ms": 50},
                                                        "risk": {"daily_loss_limit_usd": 200}}),
+    "10s bars, $100 trailing drawdown, ES and NQ limits": ("10s", {"risk": {"trailing_drawdown_usd": 100,
+                                                                            "daily_loss_limit_usd": 400}}),
 }
 
 
