@@ -188,8 +188,11 @@ CONFIGS = {
     "10s bars, 5 ms latency, 1 tick slippage": ("10s", {"paper": {"latency_ms": 5, "slippage_ticks": 1}}),
     "5s bars, 50 ms latency, $200 daily loss": ("5s", {"paper": {"latency_ms": 50},
                                                        "risk": {"daily_loss_limit_usd": 200}}),
-    "10s bars, $100 trailing drawdown, ES and NQ limits": ("10s", {"risk": {"trailing_drawdown_usd": 100,
-                                                                            "daily_loss_limit_usd": 400}}),
+    "10s bars, $100 trailing drawdown, $400 daily loss": ("10s", {"risk": {"trailing_drawdown_usd": 100,
+                                                                           "daily_loss_limit_usd": 400}}),
+    # an entry is marked at once to the last print (which may precede it): a drawdown found there
+    "10s bars, 5 ms latency, $150 trailing drawdown, $300 daily loss": (
+        "10s", {"paper": {"latency_ms": 5}, "risk": {"trailing_drawdown_usd": 150, "daily_loss_limit_usd": 300}}),
 }
 
 

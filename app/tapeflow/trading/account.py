@@ -128,7 +128,7 @@ class Account:
         self.broker: Broker = broker or PaperBroker(self.settings.paper)
         self.broker.set_listener(self._on_broker_event)
         if isinstance(self.broker, PaperBroker):
-            self.broker.on_mark = self._on_mark
+            self.broker.on_row = self._on_row
         self.kill_switch = kill_switch or KillSwitch()
         self.journal = journal
         self.ledger = Ledger()
@@ -308,10 +308,7 @@ class Account:
         self.broker.on_events(batch)
         self._set_clock(int(batch["ts_event"][-1]))
         if isinstance(self.broker, PaperBroker):
-            for root in self.ledger.positions:  # a micro on its E-mini's tape is marked there
-                last = self.broker.last_price(root)
-                if last is not None:
-                    self.ledger.mark(root, last)
+            self._mark_to_tape(self.broker)
         self._after_activity()
 
     def advance_clock(self, ts_ns: int) -> None:
@@ -555,40 +552,41 @@ class Account:
         if isinstance(self.broker, PaperBroker):
             self.broker.set_mark_bands(mark_bands(self.risk, self.ledger, self.broker.tape_root))
 
-    def _on_mark(self, root: str, price: int) -> None:
-        """A print on tape ``root`` that may breach a P&L limit or make a new equity high (the paper
-        broker calls this as it reaches the print): mark what fills on that tape and check the limits
-        now, as a one-row batch would have."""
+    def _on_row(self) -> None:
+        """The paper broker reached a row after which a P&L limit may be breached or a new equity high
+        made (a fill, or a print outside its mark band): mark and check now, exactly as at the end
+        of a batch ending on that row."""
         broker = self.broker
         assert isinstance(broker, PaperBroker)
-        for name in self.ledger.positions:
-            if broker.tape_root(name) == root:
-                self.ledger.mark(name, price)
         self._set_clock(broker.clock_ns)
+        self._mark_to_tape(broker)
         self._after_activity()
+
+    def _mark_to_tape(self, broker: PaperBroker) -> None:
+        """Every position marked to the last print of the tape it fills on."""
+        for root in self.ledger.positions:  # a micro on its E-mini's tape is marked there
+            last = broker.last_price(root)
+            if last is not None:
+                self.ledger.mark(root, last)
 
     def _on_broker_event(self, event: OrderEvent) -> None:
         """Book a broker event. On the paper broker the event's time is the tape row that caused it
         (the broker walks a batch row by row): the account's clock follows it, so bracket children
-        and flattens are stamped and risk-checked at that row, and P&L limits are checked right
-        after each fill, not at the end of whatever batch the row came in (same result for any batch)."""
+        are stamped and risk-checked at that row, not at the start of whatever batch it came in. (P&L
+        limits are checked after the row: ``_on_row``.)"""
         self._queue.append(event)
         if self._draining:
             return
         self._draining = True
         paper = isinstance(self.broker, PaperBroker)
-        filled = False
         try:
             while self._queue:
                 event = self._queue.popleft()
                 if paper and event.ts_ns > self.clock_ns:
                     self._set_clock(event.ts_ns)
-                filled |= event.fill is not None
                 self._handle(event)
         finally:
             self._draining = False
-        if filled and paper:
-            self._after_activity()
 
     def _handle(self, event: OrderEvent) -> None:
         if event.fill is not None:

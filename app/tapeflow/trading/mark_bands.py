@@ -1,11 +1,12 @@
-"""Which prints could change a risk decision: the paper broker marks the account on those only.
+"""Which prints could change a risk decision: the paper broker stops for the account on those only.
 
-P&L limits (daily loss, trailing drawdown) read the open position marked to the last print. Marking
-on every print of a position would send each one through Python; marking at the end of whatever
-batch the print came in would make a breach (and its flatten) depend on the batch size. Between
-two prices nothing a limit reads can change: no breach, no new equity high. This module gives, per
-tape, that band: a print at or below ``lo`` or at or above ``hi`` must be marked at once; a print
-strictly inside changes nothing but the displayed equity (marked at the batch's end as before).
+P&L limits (daily loss, trailing drawdown) read the open positions marked to the last print. The
+reference is the tape fed one row at a time: after every row the account marks and checks. Doing
+that on every print in Python would be slow; doing it only at the end of whatever batch a print
+came in made a breach (and its flatten) depend on the batch size. So the broker stops after every
+row with a fill, and after every print outside its tape's band computed here: strictly inside
+``(lo, hi)`` no limit is reached and no new equity high is made, so checking there changes nothing
+(the account still marks at the end of each batch, for display).
 """
 
 from __future__ import annotations

@@ -102,7 +102,7 @@ class PaperBroker:
         self._waiting: list[_Working] = []
         self._watchers: dict[tuple[str, int, int], list[_Working]] = {}
         self.mark_bands: dict[str, tuple[int, int]] = {}  # tape root -> prints at/below lo or at/above hi ...
-        self.on_mark: Callable[[str, int], None] | None = None  # ... go to this at once (``set_mark_bands``)
+        self.on_row: Callable[[], None] | None = None  # ... and rows with a fill call this (``set_mark_bands``)
         self.map_tape(instrument_ids or {0: "ES"})
 
     def _new_book(self, root: str) -> PaperBook:
@@ -168,9 +168,10 @@ class PaperBroker:
         self._version += 1
 
     def set_mark_bands(self, bands: dict[str, tuple[int, int]]) -> None:
-        """Prints of a tape root at or below ``lo`` or at or above ``hi`` call ``on_mark(root, price)``
-        right after the broker has filled on them (the account's P&L limits, see
-        :mod:`tapeflow.trading.mark_bands`); the others need no Python and are absorbed in bulk."""
+        """After a row with a fill, and after a print of a tape root at or below ``lo`` or at or above
+        ``hi``, the broker calls ``on_row()``: the account marks and checks its P&L limits there, as
+        if the batch had ended on that row (:mod:`tapeflow.trading.mark_bands`). Other prints need no
+        Python and are absorbed in bulk."""
         if bands != self.mark_bands:
             self.mark_bands = bands
             self._version += 1
@@ -308,6 +309,20 @@ class PaperBroker:
         return np.flatnonzero(mask) + start
 
     def _process_row(self, batch: np.ndarray, i: int) -> None:
+        fills = self._fill_id
+        self._apply_row(batch, i)
+        if self.on_row is not None and (self._fill_id != fills or self._marks(batch, i)):
+            self.on_row()
+
+    def _marks(self, batch: np.ndarray, i: int) -> bool:
+        """Whether row ``i`` is a print outside its tape's mark band."""
+        if not self.mark_bands or batch["kind"][i] != K_TRADE:
+            return False
+        band = self.mark_bands.get(self.instrument_ids.get(int(batch["instrument_id"][i]), ""))
+        price = int(batch["price"][i])
+        return band is not None and (price <= band[0] or price >= band[1])
+
+    def _apply_row(self, batch: np.ndarray, i: int) -> None:
         row = batch[i]
         ts = int(row["ts_event"])
         if ts > self.clock_ns:
@@ -322,9 +337,6 @@ class PaperBroker:
         if kind == K_TRADE:
             book.trade(price, size, side)
             self._on_trade(root, price, size, side)
-            band = self.mark_bands.get(root)
-            if band is not None and (price <= band[0] or price >= band[1]) and self.on_mark is not None:
-                self.on_mark(root, price)
         elif self._apply(book, kind, side, int(row["level"]), price, size, int(row["action"]),
                          int(row["order_id"]), int(row["flags"])) and self._waiting:
             self._resolve_waiting(root)
