@@ -28,6 +28,10 @@ from tapeflow.feeds.open import open_source
 from tapeflow.flow.state import FlowSettings
 from tapeflow.history.simdays import write_sim_days
 from tapeflow.trading import OrderType
+from tapeflow.trading.mark_bands import NEVER_HI, NEVER_LO, mark_bands
+from tapeflow.trading.orders import Fill
+from tapeflow.trading.positions import Ledger
+from tapeflow.trading.risk import RiskManager
 from tapeflow.trading.settings import settings_from_dict
 from tapeflow.trading.testing import MS, et, levels, trades
 from tapeflow.trading.testing import es_request as req
@@ -232,3 +236,39 @@ def test_a_simulated_day_trades_the_same_in_any_batch_size(sim_day, rules, confi
     batches = [7, 64, 4096, DEFAULT_BATCH_ROWS]  # 1- and 2-row steps over ~200k rows: minutes, same paths
     _assert_all_equal(_runs([(es, "ES")], rules, settings, bar, batches), min_fills=10)
     _assert_all_equal(_runs([(es, "ES"), (nq, "NQ")], rules, settings, bar, batches), min_fills=10)
+
+
+# -- the mark bands, worked out by hand -----------------------------------------------------------
+
+
+def _band(side: int, risk: dict) -> tuple[int, int]:
+    """2 ES (12.50 $ a tick: 2,500 cents a tick for the position) at 20000, marked there, no costs."""
+    r = RiskManager(settings_from_dict({"risk": risk}, "test").risk)
+    r.on_clock(T0)
+    ledger = Ledger()
+    ledger.apply(Fill(id=1, order_id=1, ts_ns=T0, instrument="ES", side=Side(side), qty=2, price=20000,
+                      commission_cents=0))
+    ledger.mark("ES", 20000)
+    return mark_bands(r, ledger, lambda root: root)["ES"]
+
+
+def test_a_daily_loss_band_ends_at_the_first_price_that_reaches_the_limit():
+    """$50 limit: 2 ticks against 2 lots is -$50 (reached), 1 tick -$25 (not)."""
+    assert _band(1, {"daily_loss_limit_usd": 50}) == (19998, NEVER_HI)
+    assert _band(-1, {"daily_loss_limit_usd": 50}) == (NEVER_LO, 20002)
+
+
+def test_a_trailing_drawdown_band_also_ends_where_a_new_equity_high_begins():
+    """$100 drawdown from a high-water mark at today's equity: 4 ticks against reach it, but the
+    $50 daily loss comes first (2 ticks); one tick in favour is a new high (the limit moves up)."""
+    both = {"daily_loss_limit_usd": 50, "trailing_drawdown_usd": 100}
+    assert _band(1, both) == (19998, 20001)
+    assert _band(-1, both) == (19999, 20002)
+    assert _band(1, {"trailing_drawdown_usd": 100}) == (19996, 20001)
+
+
+def test_without_p_and_l_limits_or_positions_no_print_needs_marking():
+    r = RiskManager(settings_from_dict({"risk": {"daily_loss_limit_usd": 50}}, "test").risk)
+    r.on_clock(T0)
+    assert mark_bands(r, Ledger(), lambda root: root) == {}
+    assert mark_bands(RiskManager(settings_from_dict({}, "test").risk), Ledger(), lambda root: root) == {}
