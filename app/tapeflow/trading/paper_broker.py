@@ -43,19 +43,7 @@ from dataclasses import dataclass
 import msgspec
 import numpy as np
 
-from tapeflow.core.events import (
-    K_CLEAR,
-    K_LEVEL,
-    K_ORDER,
-    K_TRADE,
-    LEVEL_UNKNOWN,
-    NO_PRICE,
-    S_BUY,
-    S_SELL,
-    Flag,
-    Side,
-    select,
-)
+from tapeflow.core.events import K_CLEAR, K_LEVEL, K_ORDER, K_TRADE, LEVEL_UNKNOWN, NO_PRICE, Flag, Side, select
 from tapeflow.core.instruments import INSTRUMENTS
 from tapeflow.trading.broker import EventCallback
 from tapeflow.trading.orders import EventKind, Fill, Order, OrderEvent, OrderStatus, OrderType
@@ -452,7 +440,7 @@ class PaperBroker:
             book.prints.clear()
             trades = trades[trades > ends[-1]]
         if seen < 2 and len(trades):
-            levels = mine & (batch["kind"] == K_LEVEL) & np.isin(batch["side"], (S_BUY, S_SELL))
+            levels = mine & (batch["kind"] == K_LEVEL) & np.isin(batch["side"], (int(Side.BUY), int(Side.SELL)))
             levels &= (batch["price"] != NO_PRICE) | (batch["size"] <= 0)
             first = np.flatnonzero(levels)
             trades = trades[trades > first[0]] if len(first) else trades[:0]
