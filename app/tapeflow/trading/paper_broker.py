@@ -31,6 +31,9 @@ Fill model (deterministic; prices in ticks, sizes in contracts, time is the tape
   it at the micro's tick value ($1.25 an MES tick).
 * Costs: ``(commission + exchange fee) * qty`` cents on every fill, at the rates of the order's own
   instrument (``PaperSettings.cost_per_contract_cents_for``): an MES filled on the ES tape pays MES fees.
+* Batching: rows absorbed in bulk leave the book, last print and open prints exactly as row by row,
+  and the account marks and checks its P&L limits after each row that could matter (a fill, a print
+  outside its band: :mod:`tapeflow.trading.mark_bands`), so fills never depend on the batch size.
 * Our own fills never change the simulated book (a second order sees the same levels): on thin
   books and large sizes that errs in the trader's favour, which is why the report says so.
 """
