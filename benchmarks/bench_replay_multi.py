@@ -93,7 +93,7 @@ def main() -> None:
     if before["fills"] != after["fills"]:
         raise SystemExit("played back and run by run gave different fills")
     print(f"max-speed replay, {args.minutes} min of simulated RTH ES and NQ, {args.slice}-row steps, "
-          f"account {'busy (positions and working orders on both)' if args.busy else 'trading by the rules'}")
+          f"account {'busy (positions and working orders on both)' if args.busy else 'on the default rules'}")
     print(f"{'run':30} {'events':>10} {'events/s':>12} {'vs ES,NQ alone':>15} {'step p95 ms':>12} "
           f"{'step max ms':>12} {'fills':>6}")
     for name, r in {**alone, **two}.items():

@@ -25,8 +25,9 @@ from tapeflow.feeds.base import EventSource, FeedInfo, FeedStats
 from tapeflow.feeds.merge import TapeMerge
 
 MERGED_BATCH_ROWS = 8192
-"""Rows per merged batch: the pieces of the merge (a few rows each when two busy tapes interleave)
-are gathered into batches this size, so the replay store grows in large steps."""
+"""Fewest rows per merged batch: the parts of the merge (a source batch's worth where the tapes
+overlap, a few rows at the edges) are gathered into batches at least this size, so the replay store
+grows in large steps."""
 
 
 class TaggedMerge:
