@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from tapeflow.account_files import open_account_files
 from tapeflow.appdirs import app_paths
 from tapeflow.commands import _live_mode as live_mode
+from tapeflow.core.events import Kind
 from tapeflow.core.instruments import INSTRUMENTS
 from tapeflow.errors import TapeflowError
 from tapeflow.feeds.base import EventSource
@@ -63,7 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", help="bind address (default 127.0.0.1; use a reverse proxy to expose it)")
     p.add_argument("--feed", action="append", help="market data the paper broker fills against: a DBN/CSV "
                    "file or sim://... (default sim://rth); repeat for one feed per instrument, e.g. "
-                   "--feed sim://rth --feed 'sim://rth?symbol=NQ'")
+                   "--feed sim://rth --feed 'sim://rth?symbol=NQ'. With --broker rithmic --live: one "
+                   "--feed rithmic:ES follows Rithmic's data on the broker's session (marks the position)")
     p.add_argument("--instrument", action="append", metavar="ROOT", help="also trade this instrument (ES, "
                    "MES, NQ, MNQ; repeatable; adds to the [webhook] instruments setting): a micro without "
                    "a feed of its own trades on its E-mini's feed (MES on ES)")
@@ -117,16 +119,15 @@ async def serve(
     trading, webhook = load(args)
     require_secret(webhook)  # refuse before opening anything
     live_mode.check_mode(args)
-    if args.live and (args.feed or args.instrument):
-        raise TapeflowError("--live trades one instrument on the venue's own data: "
-                            "use --symbol, not --feed or --instrument")
+    live_feed = _live_feed(args)
     feeds = args.feed or [DEFAULT_FEED]
     sources = [] if args.live else [open_source(f, symbol=args.symbol) for f in feeds]
     contracts = {} if args.live else _contracts(args, webhook, sources, feeds)  # refused before anything opens
+    feed = open_source(live_feed, symbol=args.symbol) if live_feed else None  # credentials checked here
     files = open_account_files(*_files(args))
     try:
         if not sources:
-            return await _run_live(args, trading, files.journal, files.kill_switch, webhook, on_ready, stop)
+            return await _run_live(args, trading, files.journal, files.kill_switch, webhook, on_ready, stop, feed)
         numbers = TapeNumbers()
         tapes = [_Tape(numbers.add_feed(s.info.instrument_ids, s.info.instrument.root), s, f)
                  for s, f in zip(sources, feeds, strict=True)]
@@ -165,6 +166,22 @@ def _contracts(
     return traded_contracts({*by_root, *webhook.instruments, *wanted}, by_root)
 
 
+def _live_feed(args: argparse.Namespace) -> str | None:
+    """A live account trades on the venue's own data: no feed, or (Rithmic) one ``rithmic:`` feed that
+    shares the broker's session (one login per plant; the feed marks the position and moves the
+    account clock)."""
+    if not args.live:
+        return None
+    if args.instrument:
+        raise TapeflowError("--live trades one instrument on the venue's own data: use --symbol, not --instrument")
+    if not args.feed:
+        return None
+    if args.broker != "rithmic" or len(args.feed) != 1 or not args.feed[0].lower().startswith("rithmic:"):
+        raise TapeflowError("--live trades one instrument on the venue's own data: use --symbol, not --feed "
+                            "(with --broker rithmic, one --feed rithmic:ES shares the broker's session)")
+    return args.feed[0]
+
+
 def _files(args: argparse.Namespace) -> tuple[Path, Path]:
     """The journal and the latch: as given, else in the data folder (``$TAPEFLOW_HOME`` aware)."""
     data = app_paths().data_dir
@@ -181,19 +198,34 @@ async def _run_live(
     webhook: WebhookSettings,
     on_ready: Callable[[WebhookServer], None] | None,
     stop: asyncio.Event | None,
+    feed: EventSource | None = None,
 ) -> int:
-    """The live account: confirmed, restored and reconciled with the venue before the port opens."""
-    root = (args.symbol or "ES").upper()
-    account, broker, report = await live_mode.open_live_account(args, trading, journal, kill_switch, {root})
+    """The live account: confirmed, restored and reconciled with the venue before the port opens.
+    ``feed``: a ``rithmic:`` feed whose session the broker shares (closed with the feed)."""
+    root = feed.info.instrument.root if feed is not None else (args.symbol or "ES").upper()
+    session = getattr(feed, "session", None)
+    if session is not None:
+        feed.owns_session = False  # type: ignore[union-attr]  # closed here, after the broker
+    try:
+        account, broker, report = await live_mode.open_live_account(args, trading, journal, kill_switch, {root},
+                                                                    rithmic_session=session)
+    except BaseException:
+        if session is not None:
+            await session.close()
+        raise
+    if session is not None:
+        session.add_listener(lambda state: _say(f"rithmic session: {state}"))
     try:
         account.record_settings("start", source=f"{args.broker}:{broker.account_id}")
         _say(f"{live_mode.RED}LIVE{live_mode.RESET} {account.name}: reconciled with the venue")
         _warn_live(report.warnings)
         broker.status_listener = lambda state: _say(f"broker: {state}")
         broker.report_listener = lambda rec: _warn_live(rec.warnings)  # protection re-checked on reconnect
-        return await _run(args, account, journal, [], webhook, on_ready, stop, root=root)
+        return await _run(args, account, journal, [], webhook, on_ready, stop, root=root, live_feed=feed)
     finally:
         await broker.stop()
+        if session is not None:
+            await session.close()  # the feed's task is done: nobody uses the session any more
 
 
 def _warn_live(lines: list[str]) -> None:
@@ -213,6 +245,7 @@ async def _run(
     contracts: dict[str, str] | None = None,
     numbers: TapeNumbers | None = None,
     root: str = "",
+    live_feed: EventSource | None = None,
 ) -> int:
     """Serve until stopped; no ``tapes``: a live account (restored already, its broker kept connected)
     trading ``root``'s front month."""
@@ -248,6 +281,8 @@ async def _run(
         feeds = [asyncio.create_task(_play(Replay(t.source, speed=args.speed), t, account, numbers)) for t in tapes]
     else:
         feeds = [asyncio.create_task(account.broker.run())]  # type: ignore[attr-defined]
+        if live_feed is not None:
+            feeds.append(asyncio.create_task(_follow(live_feed, account)))
     stop = stop or asyncio.Event()
     try:
         waiter = asyncio.create_task(stop.wait())
@@ -279,6 +314,18 @@ async def _play(replay: Replay, tape: _Tape, account: Account, numbers: TapeNumb
                 broker.map_tape(numbers.roots)
         account.on_events(numbers.renumber(tape.index, batch))
     _say(f"feed {tape.spec} ended: its working orders will no longer fill")
+
+
+async def _follow(feed: EventSource, account: Account) -> None:
+    """A live account's market data: the account clock (day roll, loss limits) and the position
+    marked at the last trade; fills come from the venue, not from this tape."""
+    root = feed.info.instrument.root
+    async for batch in feed:  # type: ignore[attr-defined]
+        account.on_events(batch)
+        trades = batch["price"][batch["kind"] == Kind.TRADE]
+        if len(trades) and root in account.ledger.positions:
+            account.mark(root, int(trades[-1]))
+    _say(f"feed {feed.info.source} ended")
 
 
 def _print_line(rec: WebhookRequest) -> None:
