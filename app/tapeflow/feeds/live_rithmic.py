@@ -362,6 +362,12 @@ class RithmicLiveSource(LiveFeed):
                 self.session = None
 
 
+def session_of(source: Any) -> RithmicSession | None:
+    """The Rithmic session a source reads on (a ``rithmic:`` feed), else None: what a broker of the
+    same process shares (one login per plant)."""
+    return source.session if isinstance(source, RithmicLiveSource) else None
+
+
 SPEC_KEYS = ("exchange", "depth")
 
 
