@@ -135,3 +135,38 @@ def test_the_terminal_trades_a_rithmic_account_on_its_rithmic_feeds_session(qtbo
         asyncio.set_event_loop(None)
         loop.close()
     QtWidgets.QApplication.processEvents()
+
+
+def test_gui_command_on_a_rithmic_feed_and_broker_logs_in_once_per_plant_and_out_of_all_at_exit(
+        qapp, tmp_path, monkeypatch, caplog):
+    """The whole command: ``tapeflow gui rithmic:ES --broker rithmic --live --screenshot``, the fake
+    gateway on a thread of its own; the window's one session logs into each plant once and out of
+    every plant when the window closes."""
+    import threading
+
+    from tapeflow.cli import main
+
+    venue = Venue()
+    ticker = FakeTicker(venue.server, front={"ES": "ESZ6"})
+    ticker.rest("ESZ6", "b1", BUY, 5529.0, 3)
+    live_mode_on(venue, monkeypatch)
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(venue.server.start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("RITHMIC_URL", venue.server.url)
+    monkeypatch.setenv("TAPEFLOW_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TAPEFLOW_CONFIRM_LIVE", "TF-001")
+    out = tmp_path / "gui_rithmic.png"
+    try:
+        code = main(["gui", "rithmic:ES", "--broker", "rithmic", "--live", "--screenshot", str(out), "--after", "1"])
+    finally:
+        asyncio.run_coroutine_threadsafe(venue.server.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+    assert code == 0 and out.stat().st_size > 10_000
+    assert _logins(venue.server) == [1, 1, 1]
+    assert any(m.symbol == "ESZ6" and m.request == 1 for m in venue.server.requests(100))  # the feed subscribed
+    logouts = {c.infra_type for c in venue.server.conns if c.infra_type and not c.logged_in}  # 12 clears it
+    assert logouts == set(PLANTS)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []  # the feed let go first

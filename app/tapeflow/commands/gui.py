@@ -31,7 +31,8 @@ def _speed(text: str) -> float | None:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gui", help="open the terminal (default: the simulator in replay at 1x, paper trading)")
     p.add_argument("source", nargs="?", default=None, metavar="FILE",
-                   help="DBN (.dbn, .dbn.zst) or CSV file, or sim://... (default: the simulated sample session)")
+                   help="DBN (.dbn, .dbn.zst) or CSV file, sim://... (default: the simulated sample session), "
+                        "or a live feed: ws://host:port, rithmic:ES (with --broker rithmic --live: one session)")
     p.add_argument("--symbol", help="instrument when the file does not say (ES, MES, NQ, MNQ or e.g. ESZ6)")
     p.add_argument("--tz", help="time zone of naive CSV timestamps (default UTC)")
     p.add_argument("--speed", type=_speed, default=1.0, help="replay speed: 1, 2, 5, 10, 50, ... or max (default 1)")

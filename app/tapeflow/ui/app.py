@@ -107,6 +107,7 @@ def run_terminal(opts: LaunchOptions) -> int:
         await done.wait()
 
     async def close_live() -> None:
+        await window.session.runner.stop()  # the feed lets go of its subscriptions before the session closes
         if link is not None:
             await link.close()
         if rithmic is not None:
