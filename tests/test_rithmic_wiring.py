@@ -219,6 +219,21 @@ def test_webhook_feed_and_broker_share_one_rithmic_session_through_a_ticker_drop
                 await asyncio.sleep(0.01)
             assert [_plant_logins(venue.server, p) for p in (TICKER, ORDER)] == before == [3, 2]  # ours + intruder's
             assert not account.broker.connected and session.state.phase is Phase.FORCED_OUT
+
+            # the way back without a restart: POST /reconnect with the secret
+            async with aiohttp.ClientSession() as http:
+                async with http.post(f"{server.url}/reconnect", json={"secret": "not-it"}) as r:
+                    assert r.status == 401
+                assert [_plant_logins(venue.server, p) for p in (TICKER, ORDER)] == [3, 2]
+                async with http.post(f"{server.url}/reconnect", json={"secret": SECRET}) as r:
+                    assert r.status == 200 and (await r.json())["ok"] is True
+            await _until(lambda: session.state.phase is Phase.UP and account.broker.connected
+                         and not account.broker.reconciling, "reconnected and reconciled")
+            assert [_plant_logins(venue.server, p) for p in (TICKER, ORDER, PNL)] == [4, 3, 1]
+            await _until(lambda: any(not c.closed and "ESZ6" in s for c, s in ticker.market_data.items()),
+                         "the feed subscribed after the reconnect")
+            await ticker.trade("ESZ6", 5532.00, 1, 1, ssboe=int(datetime.now(UTC).timestamp()))
+            await _until(lambda: account.ledger.positions["ES"].mark == 22128, "data resumed after the reconnect")
         finally:
             stop.set()
             assert await asyncio.wait_for(task, 20) == 0
@@ -229,6 +244,8 @@ def test_webhook_feed_and_broker_share_one_rithmic_session_through_a_ticker_drop
     out = capsys.readouterr().out
     assert "rithmic session: FORCED_OUT: another session logged in with this user" in out
     assert "broker: forced logout: another session logged in with this user" in out
+    assert "/reconnect with the secret in the body logs back in" in out
+    assert "-> 401 unauthorized" in out and "-> 200 ok" in out  # both reconnect requests are on the record
     assert "secret\n" not in out and "pw" not in out
 
 
@@ -242,3 +259,26 @@ def test_webhook_live_takes_only_a_rithmic_feed_and_only_with_the_rithmic_broker
     assert main([*base, "--broker", "rithmic", "--feed", "sim://rth"]) == 2
     assert "use --symbol, not --feed" in capsys.readouterr().err
     assert not (tmp_path / "j.sqlite").exists()  # refused before anything opened
+
+
+def test_reconnect_on_a_paper_server_says_there_is_no_live_connection(tmp_path, monkeypatch):
+    from test_webhook_support import SECRET, start_serving
+
+    monkeypatch.setenv("TAPEFLOW_WEBHOOK_SECRET", SECRET)
+
+    async def scenario() -> tuple[int, dict, int]:
+        args = build_parser().parse_args(["webhook", "--port", "0", "--feed", "sim://rth?minutes=1",
+                                          "--journal", str(tmp_path / "j.sqlite"),
+                                          "--kill-switch-file", str(tmp_path / "ks.json")])
+        task, stop, server = await start_serving(args)
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{server.url}/reconnect", json={"secret": SECRET}) as r:
+                status, body = r.status, await r.json()
+            async with http.post(f"{server.url}/reconnect", data=b"not json") as r:
+                unauthorized = r.status
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        return status, body, unauthorized
+
+    status, body, unauthorized = asyncio.run(scenario())
+    assert (status, body["code"], unauthorized) == (409, "not_live", 401)

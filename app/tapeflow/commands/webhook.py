@@ -267,11 +267,15 @@ async def _run(
     server = WebhookServer(
         account, webhook, journal=journal, instruments=set(contracts.values()), on_request=_print_line
     )
+    if not tapes:  # a live venue: POST /reconnect logs it back in by hand (after a forced logout)
+        server.reconnect = getattr(account.broker, "reconnect", None)
     await server.start()  # loads the alerts already executed before the port opens
     red = f"{live_mode.RED}LIVE{live_mode.RESET}"
     what = f"{red} account {account.name}" if not tapes else f"paper account, feed {', '.join(t.spec for t in tapes)}"
     _say(f"listening on {server.url}/webhook for {', '.join(sorted(contracts))} alerts ({what})")
     _say(f"status page: {server.url}/status.html?token={server.status_token}  (read-only)")
+    if server.reconnect is not None:
+        _say(f"after a forced logout: POST {server.url}/reconnect with the secret in the body logs back in")
     if account.kill_switch.latched:
         ks = account.kill_switch.state
         _say(f"kill switch is LATCHED (by {ks.by}: {ks.reason}); orders are refused until --rearm NAME")
