@@ -1,25 +1,43 @@
 """Several instruments in one backtest: what the time-ordered merge costs.
 
-Simulated ES and NQ RTH tapes (the same events, in memory) run three ways in the same process:
-ES alone and NQ alone (the baseline: their sum), then ES+NQ in one account, where the two tapes
-are merged row by row in time order and each instrument's pipeline takes the pieces between the
-other's rows. The ratio column is the merged run's time over the baseline's sum.
+Simulated ES and NQ RTH tapes (the same events, in memory) run four ways in the same process:
+ES alone and NQ alone (the baseline: their sum), then ES+NQ in one account two ways: "fine", the
+merged tape stepped piece by piece through each pipeline (before), and "lockstep", flow and rules
+planned ahead per instrument and played back in time order against the account (after,
+``tapeflow.backtest.lockstep``). The two must give the same fills and trades (checked here too).
+The ratio column is a run's time over the baseline's sum.
 
-    .venv/bin/python benchmarks/bench_backtest_multi.py [--minutes 390] [--rules FILE]
+    .venv/bin/python benchmarks/bench_backtest_multi.py [--minutes 390] [--rules FILE | --trading]
+
+``--trading``: rules that enter both ways on diagonal imbalances with 2-tick stops and targets, so
+the account holds positions much of the day (the shipped example rules trade a few times a day).
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-from tapeflow.backtest.multi import merge_tapes
 from tapeflow.backtest.runner import run_backtest
 from tapeflow.backtest.setup import default_rules_path, rule_engine_factory
 from tapeflow.feeds.base import FeedInfo, FeedStats
+from tapeflow.feeds.merge import merge_tapes
 from tapeflow.feeds.open import open_source
+
+TRADING_RULES = "".join(f"""
+[[rule]]
+name = "imbalance {side}"
+detector = "diagonal_imbalance"
+action = "enter_{side}"
+stop_ticks = 2
+target_ticks = 2
+[rule.params]
+min_volume = 3
+""" for side in ("long", "short"))
 
 
 class _Memory:
@@ -44,21 +62,33 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=390)
     ap.add_argument("--rules", default=None, help="rules TOML (default: the shipped example)")
+    ap.add_argument("--trading", action="store_true", help="rules that trade all day (see above)")
     a = ap.parse_args()
-    engines = rule_engine_factory(a.rules or default_rules_path())
+    rules = a.rules or default_rules_path()
+    if a.trading:
+        rules = Path(tempfile.mkdtemp()) / "trading.toml"
+        rules.write_text(TRADING_RULES)
+    engines = rule_engine_factory(rules)
     es = _load(f"sim://rth?symbol=ES&seed=1&minutes={a.minutes}")
     nq = _load(f"sim://rth?symbol=NQ&seed=2&minutes={a.minutes}")
     pieces = sum(1 for _ in merge_tapes([_Memory(*es), _Memory(*nq)]))
     rows = []
-    for name, feeds in (("ES alone", [es]), ("NQ alone", [nq]), ("ES+NQ, one account", [es, nq])):
+    results = {}
+    runs = (("ES alone", [es], True), ("NQ alone", [nq], True),
+            ("ES+NQ fine (before)", [es, nq], False), ("ES+NQ lockstep", [es, nq], True))
+    for name, feeds, lockstep in runs:
         t = time.perf_counter()
-        r = run_backtest([_Memory(*f) for f in feeds], engines)
+        r = results[name] = run_backtest([_Memory(*f) for f in feeds], engines, lockstep=lockstep)
         rows.append((name, r.prints, time.perf_counter() - t, len(r.trades)))
     base = rows[0][2] + rows[1][2]
-    print(f"{'run':<22}{'prints':>10}{'seconds':>10}{'prints/s':>12}{'trades':>8}{'x baseline':>12}")
+    print(f"{'run':<24}{'prints':>10}{'seconds':>10}{'prints/s':>12}{'trades':>8}{'x baseline':>12}")
     for name, prints, s, trades in rows:
         ratio = f"{s / base:.2f}" if name.startswith("ES+NQ") else ""
-        print(f"{name:<22}{prints:>10,}{s:>10.2f}{prints / s:>12,.0f}{trades:>8}{ratio:>12}")
+        print(f"{name:<24}{prints:>10,}{s:>10.2f}{prints / s:>12,.0f}{trades:>8}{ratio:>12}")
+    fine, fast = results["ES+NQ fine (before)"], results["ES+NQ lockstep"]
+    same = fine.fills == fast.fills and [t.trip for t in fine.trades] == [t.trip for t in fast.trades]
+    print(f"lockstep == fine: {'same fills and trades' if same else 'DIFFERENT (a bug)'} "
+          f"({len(fast.fills)} fills); speed-up {rows[2][2] / rows[3][2]:.1f}x")
     events = sum(len(b) for _, batches in (es, nq) for b in batches)
     print(f"merged: {pieces:,} pieces handed to the pipelines for {events:,} events")
 

@@ -33,6 +33,9 @@ Figures (one run, same batches, same machine; baseline = ``Pipeline`` without a 
   mostly close on a book row (see :func:`quote_at_bar_ends`);
 - the same pipeline from the adapter over the largest real file (the recorded files are tiny:
   indicative only).
+
+Two instruments streaming at once (ES and NQ, one account): ``bench_two_instruments.py`` gives the
+same throughput and signal-latency figures per instrument next to each instrument alone.
 """
 
 from __future__ import annotations

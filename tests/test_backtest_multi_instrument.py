@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 from backtest_scenario import ENTRY_RULES, SECOND, T0, ArraySource
 
-from tapeflow.backtest.multi import group_days, merge_tapes
+from tapeflow.backtest.multi import group_days
 from tapeflow.backtest.report import from_backtest, write_report
 from tapeflow.backtest.runner import instrument_rows, run_backtest
 from tapeflow.backtest.standin import ScheduledEngine
 from tapeflow.cli import main
 from tapeflow.core.events import make_trades
 from tapeflow.errors import TapeflowError
+from tapeflow.feeds.merge import merge_tapes
 from tapeflow.trading.settings import settings_from_dict
 
 HALF = SECOND // 2
@@ -169,3 +170,30 @@ def _settings(tmp_path):
     p = tmp_path / "trading.toml"
     p.write_text("[paper]\ncommission_usd = 0.59\nexchange_fee_usd = 1.38\nlatency_ms = 0\n")
     return p
+
+
+def test_each_instrument_row_carries_its_own_commission_and_fees_and_the_account_row_sums_them(tmp_path):
+    """ES at the [paper] rates ($0.59 commission + $1.38 fees a side), NQ at its own
+    ([paper.instruments.NQ]: $0.79 + $1.60). ES long 20000 -> target 20008: +8 ticks = $100 gross,
+    costs 2 sides x ($0.59 + $1.38) = $1.18 + $2.76 = $3.94, net $96.06. NQ long 80000 -> stop 79996:
+    -4 ticks x $5 = -$20 gross, costs 2 x ($0.79 + $1.60) = $1.58 + $3.20 = $4.78, net -$24.78.
+    Account: 4 contract sides, commission $2.76, fees $5.96, costs $8.72, net $71.28."""
+    settings = settings_from_dict({"paper": {**COSTS["paper"], "instruments": {
+        "NQ": {"commission_usd": 0.79, "exchange_fee_usd": 1.60}}}}, "test")
+    schedules = {"ES": {2: "long"}, "NQ": {1: "long"}}
+    r = run_backtest(_sources(), lambda inst: ScheduledEngine(inst, schedules[inst.root]), settings, batch_rows=1)
+    m = write_report(from_backtest(r), tmp_path)
+    es, nq = m["per_instrument"]["ES"], m["per_instrument"]["NQ"]
+    assert (es["contracts"], es["broker_commission"], es["exchange_fees"], es["commissions"], es["net_pnl"]) == (
+        2, Decimal("1.18"), Decimal("2.76"), Decimal("3.94"), Decimal("96.06"))
+    assert (nq["contracts"], nq["broker_commission"], nq["exchange_fees"], nq["commissions"], nq["net_pnl"]) == (
+        2, Decimal("1.58"), Decimal("3.20"), Decimal("4.78"), Decimal("-24.78"))
+    assert (es["cost_per_side"], nq["cost_per_side"]) == (Decimal("1.97"), Decimal("2.39"))
+    assert (m["contracts"], m["broker_commission"], m["exchange_fees"], m["commissions"], m["net_pnl"]) == (
+        4, Decimal("2.76"), Decimal("5.96"), Decimal("8.72"), Decimal("71.28"))
+    costs = m["settings"]["costs_per_instrument"]
+    assert costs["NQ"] == {"commission_per_side_usd": Decimal("0.79"), "exchange_fee_per_side_usd": Decimal("1.60"),
+                           "round_turn_cost_usd": Decimal("4.78")}
+    assert costs["ES"]["round_turn_cost_usd"] == Decimal("3.94")
+    page = (tmp_path / "report.html").read_text()
+    assert "exchange fees" in page and "$5.96" in page and "$2.76" in page

@@ -74,6 +74,7 @@ class Pipeline:
         self._trades_seen = 0  # trades of the run before the current batch (for Signal.trade_seq)
         self._events_seen = 0  # rows of the run before the current batch (for Signal.event_seq)
         self._listeners: list = []
+        self._script: list[int | Signal] | None = None  # planning (see ``plan``): what the broker would do
         self.use_account(self.account)
 
     def use_account(self, account: Account | None) -> None:
@@ -107,8 +108,7 @@ class Pipeline:
                 out = self._process(batch[:r]) if r else []
                 at = int(batch["ts_event"][r])
                 fired = on_clock(self.flow, self.flow.advance(at), at)
-                if self.account is not None:  # the broker sees the closing event before they act
-                    self.account.on_events(self._for_broker(batch[r : r + 1]))
+                self._feed(batch[r : r + 1])  # the broker sees the closing event before they act
                 self._act(fired)
                 return self._mark_live(out + fired + self._process(batch[r:], shown=1))
             if len(batch) == 1 and batch["kind"][0] == K_TRADE and self.flow.builder.spec.kind is BarKind.TIME:
@@ -128,8 +128,7 @@ class Pipeline:
         its own session figures and reads nothing the flow state books for the trade, so it goes
         first, the trade's signals are handed out, then the flow state books the trade."""
         fired = self.engine.on_update(self.flow, FlowUpdate(1, 0, False, int(batch["ts_event"][0])), batch)
-        if self.account is not None:
-            self.account.on_events(self._for_broker(batch))
+        self._feed(batch)
         self._act(fired)
         update = self.flow.update(batch)
         if update.bars_closed:
@@ -142,10 +141,9 @@ class Pipeline:
         """``process`` for rows of which the broker has seen the first ``shown`` already."""
         update = self.flow.update(batch)
         fired = self.engine.on_update(self.flow, update, batch) if self.engine is not None else []
-        if self.account is None:
+        if self.account is None and self._script is None:
             self._act(fired)
             return fired
-        batch = self._for_broker(batch)
         trades_before, events_before = self._trades_seen, self._events_seen
         self._trades_seen += update.trades
         self._events_seen += len(batch)
@@ -156,15 +154,43 @@ class Pipeline:
         for sig in fired:
             cut = self._cut(sig, ts, trade_rows, trades_before, events_before)
             if cut > start:
-                self.account.on_events(batch[start:cut])
+                self._feed(batch[start:cut])
                 start = cut
             self._act([sig])
         if start < len(batch):
-            self.account.on_events(batch[start:])
+            self._feed(batch[start:])
         return fired
+
+    def plan(self, batch: np.ndarray) -> list[int | Signal]:
+        """Flow and rules over ``batch`` without the broker: the script of what ``process`` would
+        have done, in order: an int ``n`` for "the broker takes the next n rows", a signal for "act
+        on it now". A multi-instrument backtest plans each instrument's tape ahead in large batches
+        (flow and rules do not depend on the other instruments) and plays the scripts back in time
+        order against the shared account (:mod:`tapeflow.backtest.lockstep`)."""
+        self._script = []
+        try:
+            self.process(batch)
+            return self._script
+        finally:
+            self._script = None
+
+    def act(self, signal: Signal) -> None:
+        """Act on a planned signal now (listeners, auto-trader): the playback half of ``plan``."""
+        self._act([signal])
+
+    def _feed(self, rows: np.ndarray) -> None:
+        """The broker takes ``rows`` (or the plan records that it would)."""
+        if self._script is not None:
+            if len(rows):
+                self._script.append(len(rows))
+        elif self.account is not None:
+            self.account.on_events(self.for_broker(rows))
 
     def _act(self, fired: list[Signal]) -> None:
         """Hand signals out: listeners, then the auto-trader for entries (else the journal)."""
+        if self._script is not None:
+            self._script.extend(fired)
+            return
         for sig in fired:
             self._record(sig)
             if self.account is None:
@@ -174,7 +200,7 @@ class Pipeline:
             elif self.account.journal is not None:
                 self.account.journal.write("signals", sig)
 
-    def _for_broker(self, rows: np.ndarray) -> np.ndarray:
+    def for_broker(self, rows: np.ndarray) -> np.ndarray:
         """``rows`` as the paper broker reads them: every row as this pipeline's instrument."""
         if self._tape_id is not None and len(rows) and np.any(rows["instrument_id"] != self._tape_id):
             rows = rows.copy()

@@ -4,9 +4,10 @@ Why this shape: risk limits that span instruments (daily loss, ES-equivalent exp
 only bind if every instrument's orders go through the same :class:`Account` at the moment they
 happen. So each instrument keeps its own :class:`Pipeline` (flow state, rule engine, auto-trader),
 all share one account and one paper broker (each instrument's rows read as its own tape), and the
-files of one day are merged row by row in timestamp order before they reach the pipelines: an ES
-signal at 10:00:01 sees every NQ fill up to 10:00:01 and none after. Ties go to the instrument
-listed first, and each file keeps its own row order, so the run is deterministic.
+files of one day are merged row by row in timestamp order (:mod:`tapeflow.feeds.merge`) before
+they reach the pipelines: an ES signal at 10:00:01 sees every NQ fill up to 10:00:01 and none
+after. Ties go to the instrument listed first, and each file keeps its own row order, so the run
+is deterministic. :mod:`tapeflow.backtest.lockstep` plays that order without stepping every piece.
 
 The files are given per instrument in date order (``ES day1, NQ day1, ES day2, NQ day2`` or any
 interleaving): the k-th file of every instrument makes up the k-th day.
@@ -14,10 +15,8 @@ interleaving): the k-th file of every instrument makes up the k-th day.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
 
 from tapeflow.errors import TapeflowError
 from tapeflow.feeds.base import EventSource
@@ -31,8 +30,12 @@ class InstrumentRow:
     trades: int
     wins: int
     net_cents: int
-    commission_cents: int
+    commission_cents: int  # every cost of the trades: broker commission + exchange fees
     open_position: int
+    contracts: int = 0  # contract sides the trades filled (2 per contract per round trip)
+    broker_commission_cents: int = 0
+    exchange_fee_cents: int = 0
+    cost_per_side_cents: int = 0  # what one contract pays per side on this instrument (commission + fee)
 
 
 def group_days(sources: Sequence[EventSource]) -> tuple[list[str], list[list[EventSource]]]:
@@ -48,41 +51,3 @@ def group_days(sources: Sequence[EventSource]) -> tuple[list[str], list[list[Eve
         raise TapeflowError(f"backtest: several instruments need one file each per day; got {listed} files")
     roots = list(by_root)
     return roots, [[by_root[r][k] for r in roots] for k in range(counts[roots[0]])]
-
-
-def merge_tapes(tapes: Sequence[Iterable[np.ndarray]]) -> Iterator[tuple[int, np.ndarray]]:
-    """``(tape index, rows)`` of several tapes in ``ts_event`` order, each tape's rows kept in order.
-
-    Ties go to the lower index. A tape whose clock steps back (out-of-order rows in a file) is read
-    by its running maximum, so its own order is never changed."""
-    n = len(tapes)
-    its = [iter(t) for t in tapes]
-    bufs: list[np.ndarray] = [np.empty(0)] * n
-    keys: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * n
-    pos = [0] * n
-    carry = [np.iinfo(np.int64).min] * n
-
-    def refill(i: int) -> bool:
-        while pos[i] >= len(bufs[i]):
-            b = next(its[i], None)
-            if b is None:
-                return False
-            if len(b):
-                k = np.maximum.accumulate(np.maximum(b["ts_event"].astype(np.int64), carry[i]))
-                bufs[i], keys[i], pos[i], carry[i] = b, k, 0, int(k[-1])
-        return True
-
-    live = [i for i in range(n) if refill(i)]
-    while live:
-        heads = sorted((int(keys[j][pos[j]]), j) for j in live)
-        _, i = heads[0]
-        if len(heads) == 1:
-            end = len(bufs[i])
-        else:
-            t, j = heads[1]
-            end = int(np.searchsorted(keys[i], t, side="right" if i < j else "left"))
-            end = max(end, pos[i] + 1)
-        yield i, bufs[i][pos[i] : end]
-        pos[i] = end
-        if not refill(i):
-            live.remove(i)

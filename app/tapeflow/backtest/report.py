@@ -88,8 +88,10 @@ class ReportData:
     instruments: list[InstrumentRow] = field(default_factory=list)  # several instruments in one account only
 
 
-def settings_used(settings: TradingSettings | None, batching: tuple[int, int] | None = None) -> dict[str, Any]:
-    """The paper broker and auto-trader settings in the units a trader reads (USD, ms)."""
+def settings_used(settings: TradingSettings | None, batching: tuple[int, int] | None = None,
+                  roots: Sequence[str] = ()) -> dict[str, Any]:
+    """The paper broker and auto-trader settings in the units a trader reads (USD, ms); with
+    ``roots`` (several instruments) each one's costs, as its fills paid them."""
     if settings is None:
         return {"note": "not recorded: pass --settings with the file the session ran with"}
     p, r = settings.paper, settings.risk
@@ -104,6 +106,12 @@ def settings_used(settings: TradingSettings | None, batching: tuple[int, int] | 
         "entry_type": settings.auto.entry_type,
         "one_position_per_instrument": settings.auto.one_position_per_instrument,
     }
+    overridden = [r for r in p.instruments if r not in roots]
+    for root in [*roots, *overridden]:
+        commission, fee = p.rates_for(root)
+        out.setdefault("costs_per_instrument", {})[root] = {
+            "commission_per_side_usd": usd(commission), "exchange_fee_per_side_usd": usd(fee),
+            "round_turn_cost_usd": usd(2 * (commission + fee))}
     risk = {
         k: (str(v) if not isinstance(v, int | bool | None) else v)
         for k, v in (
@@ -157,7 +165,7 @@ def from_backtest(result: BacktestResult, *, title: str | None = None) -> Report
         instrument=result.instrument,
         trades=result.trades,
         signals=rows,
-        settings=settings_used(result.settings, (result.batch_rows, result.batch_ms)),
+        settings=settings_used(result.settings, (result.batch_rows, result.batch_ms), list(result.open_positions)),
         source=source,
         span_ns=result.span_ns or None,
         notes=notes,
@@ -181,14 +189,20 @@ def build_metrics(data: ReportData) -> dict[str, Any]:
     }
     if data.instruments:
         m["per_instrument"] = per_instrument(data.instruments)
+        m["contracts"] = sum(r.contracts for r in data.instruments)
+        m["broker_commission"] = usd(sum(r.broker_commission_cents for r in data.instruments))
+        m["exchange_fees"] = usd(sum(r.exchange_fee_cents for r in data.instruments))
     return {**head, **m, "signals": len(data.signals), "settings": data.settings, "source": data.source,
             "notes": data.notes}
 
 
 def per_instrument(rows: list[InstrumentRow]) -> dict[str, dict[str, Any]]:
-    """metrics.json's ``per_instrument``: each instrument's trades, win rate, net P&L, commissions."""
+    """metrics.json's ``per_instrument``: each instrument's trades, win rate, net P&L and costs
+    (``commissions`` is all of them: ``broker_commission`` + ``exchange_fees``, at its own rates)."""
     return {r.root: {"trades": r.trades, "wins": r.wins, "win_rate": _win_rate(r), "net_pnl": usd(r.net_cents),
-                     "commissions": usd(r.commission_cents), "open_position": r.open_position} for r in rows}
+                     "commissions": usd(r.commission_cents), "contracts": r.contracts,
+                     "broker_commission": usd(r.broker_commission_cents), "exchange_fees": usd(r.exchange_fee_cents),
+                     "cost_per_side": usd(r.cost_per_side_cents), "open_position": r.open_position} for r in rows}
 
 
 def _win_rate(r: InstrumentRow) -> Decimal | None:

@@ -79,6 +79,7 @@ def _kv_table(m: dict[str, Any], rows: tuple[tuple[str, str, str], ...]) -> str:
 
 
 _INSTRUMENT_COLS = (("trades", "int"), ("wins", "int"), ("win_rate", "pct"), ("net_pnl", "usd"),
+                    ("contracts", "int"), ("broker_commission", "usd"), ("exchange_fees", "usd"),
                     ("commissions", "usd"), ("open_position", "int"))
 
 

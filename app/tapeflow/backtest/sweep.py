@@ -23,6 +23,7 @@ from tapeflow.backtest.runner import (
     DEFAULT_BATCH_ROWS,
     BacktestResult,
     DayMerger,
+    open_day_sources,
     open_sources,
     run_backtest,
 )
@@ -58,6 +59,7 @@ class SweepJob:
     tz: str | None = None
     batch_rows: int = DEFAULT_BATCH_ROWS
     batch_ms: int = DEFAULT_BATCH_MS
+    one_day: bool = False  # ``files`` are one trading date's (of one or several instruments)
 
 
 @dataclass
@@ -104,7 +106,8 @@ def prepare(job: SweepJob) -> tuple[TradingSettings, tuple[Any, ...] | str]:
 def run_job(job: SweepJob) -> BacktestResult:
     """Run one combination (in a worker process)."""
     settings, rules = prepare(job)
-    sources = open_sources(job.files, symbol=job.symbol, tz=job.tz)
+    opener = open_day_sources if job.one_day else open_sources
+    sources = opener(job.files, symbol=job.symbol, tz=job.tz)
     result = run_backtest(sources, rule_engine_factory(rules), settings, batch_rows=job.batch_rows,
                           batch_ms=job.batch_ms)
     result.params = dict(job.overrides)
@@ -191,7 +194,7 @@ def run_sweep(jobs: Sequence[SweepJob], engine: Engine, days: Sequence[DayFiles]
             yield result
         return
     total = len(jobs) * len(days)
-    tasks_iter = (replace(job, files=d.files) for job in jobs for d in days)
+    tasks_iter = (replace(job, files=d.files, one_day=True) for job in jobs for d in days)
     results = engine.map(run_job, tasks_iter)
     done = 0
     for job in jobs:

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tapeflow.errors import TapeflowError
-from tapeflow.history.dates import add_range_args, day_files_from_args
+from tapeflow.history.dates import add_range_args, day_files_from_args, wants_range
 
 if TYPE_CHECKING:
     from tapeflow.backtest.sweep import SweepOutcome
@@ -35,7 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--settings", help="trading settings TOML: risk, [paper] costs and latency, auto-trader "
                                       "(default: your trading.toml, else the shipped defaults)")
     p.add_argument("--out", default="backtest_report", help="report folder (default ./backtest_report)")
-    p.add_argument("--symbol", help="instrument when the file does not say (ES, MES, NQ, MNQ or e.g. ESZ6)")
+    p.add_argument("--symbol", action="append", help="instrument when the file does not say (ES, MES, NQ, MNQ or "
+                                                     "e.g. ESZ6); with --from/--to the instrument to run, repeat "
+                                                     "for several in one account (--symbol ES --symbol NQ)")
     p.add_argument("--tz", help="time zone of naive CSV timestamps (default UTC)")
     p.add_argument("--sweep", action="append", default=[], metavar="NAME=A,B,C",
                    help="sweep a rule field/parameter (stop_ticks, ratio, 'RULE NAME.ratio') or a setting "
@@ -72,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     settings_path = Path(args.settings) if args.settings else default_settings_path()
     out = Path(args.out)
     days = day_files_from_args(args, args.files)
+    file_symbol = _file_symbol(args, days)
     if days is None and not args.files:
         raise TapeflowError("backtest: give FILE... or --symbol ES --from YYYY-MM-DD --to YYYY-MM-DD")
     if args.sweep:
@@ -80,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     if days is not None:
         result = _run_days(args, rules, settings_path, days, console)
     else:
-        sources = open_sources(args.files, symbol=args.symbol, tz=args.tz)
+        sources = open_sources(args.files, symbol=file_symbol, tz=args.tz)
         with _progress(console) as on_progress:
             result = run_backtest(sources, rule_engine_factory(rules), settings, progress=on_progress,
                                   batch_rows=args.batch_rows, batch_ms=args.batch_ms)
@@ -98,6 +101,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _file_symbol(args: argparse.Namespace, days: list[Any] | None) -> str | None:
+    """The ``--symbol`` files are opened with: the one given, none for several (a range of several
+    instruments reads each from its files; with FILE a second --symbol is an error)."""
+    symbols = args.symbol or []
+    if days is None and len(symbols) > 1:
+        raise TapeflowError("--symbol names the instrument of files that do not say: give it once with FILE "
+                            "(several --symbol go with --from/--to)")
+    return symbols[0] if len(symbols) == 1 else None
+
+
 def _roots(result: Any) -> str:
     """``ES`` for one instrument, ``ES+NQ`` for several in one account."""
     return "+".join(result.open_positions) or result.instrument.root
@@ -108,7 +121,8 @@ def _jobs(args: argparse.Namespace, rules: Path, settings_path: Path | None,
     from tapeflow.backtest.sweep import SweepJob
 
     return [SweepJob(tuple(args.files or ()), str(rules), str(settings_path) if settings_path else None,
-                     tuple(c.items()), args.symbol, args.tz, args.batch_rows, args.batch_ms) for c in combos]
+                     tuple(c.items()), _file_symbol(args, [] if wants_range(args) else None), args.tz,
+                     args.batch_rows, args.batch_ms) for c in combos]
 
 
 @contextmanager
@@ -160,13 +174,15 @@ def _days_table(result: Any) -> Table:
 def _instruments_table(m: dict[str, Any]) -> Table:
     """Each instrument's rows of a multi-instrument run, then the account's totals."""
     t = Table(title="Per instrument, one account (hypothetical results)")
-    for c in ("instrument", "trades", "win rate", "net $", "commissions $", "open at end"):
+    t.add_column("", justify="right", min_width=7)
+    for c in ("trades", "win rate", "net $", "sides", "comm. $", "fees $", "costs $", "open"):
         t.add_column(c, justify="right")
     rows = [*m["per_instrument"].items(), ("account", {**m, "open_position": None})]
     for name, r in rows:
         rate = "-" if r["win_rate"] is None else f"{r['win_rate'] * 100:.1f}%"
         held = "" if r["open_position"] is None else f"{r['open_position']:+d}"
-        t.add_row(name, str(r["trades"]), rate, str(r["net_pnl"]), str(r["commissions"]), held)
+        t.add_row(name, str(r["trades"]), rate, str(r["net_pnl"]), f"{r['contracts']:,}", str(r["broker_commission"]),
+                  str(r["exchange_fees"]), str(r["commissions"]), held)
     return t
 
 
@@ -203,7 +219,7 @@ def _summary(m: dict[str, Any]) -> Table:
 def _sweep(args: argparse.Namespace, rules: Path, settings_path: Path | None, out: Path, console: Console,
            days: list[Any] | None) -> int:
     from tapeflow.backtest.report import from_backtest, write_report
-    from tapeflow.backtest.runner import open_sources
+    from tapeflow.backtest.runner import open_day_sources, open_sources
     from tapeflow.backtest.sweep import (
         combinations,
         overfit_warning,
@@ -217,7 +233,12 @@ def _sweep(args: argparse.Namespace, rules: Path, settings_path: Path | None, ou
     combos = combinations(axes)
     jobs = _jobs(args, rules, settings_path, combos)
     # fail fast on a bad file, name or value before starting processes
-    open_sources(args.files or [f for d in days or () for f in d.files], symbol=args.symbol, tz=args.tz)
+    symbol = _file_symbol(args, days)
+    if days is None:
+        open_sources(args.files, symbol=symbol, tz=args.tz)
+    else:
+        for d in days:
+            open_day_sources(d.files, symbol=symbol, tz=args.tz)
     for job in jobs:
         prepare(job)
     tasks = len(jobs) * (len(days) if days is not None else 1)

@@ -18,11 +18,11 @@ import argparse
 import asyncio
 import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tapeflow.account_files import open_account_files
 from tapeflow.appdirs import app_paths
@@ -31,8 +31,9 @@ from tapeflow.core.events import Kind
 from tapeflow.core.instruments import INSTRUMENTS
 from tapeflow.errors import TapeflowError
 from tapeflow.feeds.base import EventSource
+from tapeflow.feeds.merged import MergedFeeds
 from tapeflow.feeds.open import open_source
-from tapeflow.feeds.replay import Replay
+from tapeflow.feeds.replay import Clock, Replay
 from tapeflow.store.journal import Journal
 from tapeflow.trading.account import Account
 from tapeflow.trading.kill_switch import KillSwitch
@@ -128,9 +129,7 @@ async def serve(
     try:
         if not sources:
             return await _run_live(args, trading, files.journal, files.kill_switch, webhook, on_ready, stop, feed)
-        numbers = TapeNumbers()
-        tapes = [_Tape(numbers.add_feed(s.info.instrument_ids, s.info.instrument.root), s, f)
-                 for s, f in zip(sources, feeds, strict=True)]
+        numbers, tapes = number_feeds(sources, feeds)
         broker = PaperBroker(trading.paper, numbers.roots)
         account = Account(trading, broker=broker, kill_switch=files.kill_switch, journal=files.journal, name="paper")
         return await _run(args, account, files.journal, tapes, webhook, on_ready, stop, contracts=contracts,
@@ -146,6 +145,13 @@ class _Tape:
     index: int
     source: EventSource
     spec: str
+
+
+def number_feeds(sources: list[EventSource], specs: list[str]) -> tuple[TapeNumbers, list[_Tape]]:
+    """The feeds in one shared tape numbering (each feed numbers its instruments its own way)."""
+    numbers = TapeNumbers()
+    return numbers, [_Tape(numbers.add_feed(s.info.instrument_ids, s.info.instrument.root), s, f)
+                     for s, f in zip(sources, specs, strict=True)]
 
 
 def _contracts(
@@ -282,7 +288,7 @@ async def _run(
     if on_ready is not None:
         on_ready(server)
     if tapes and numbers is not None:
-        feeds = [asyncio.create_task(_play(Replay(t.source, speed=args.speed), t, account, numbers)) for t in tapes]
+        feeds = [asyncio.create_task(play) for play in replay_feeds(tapes, account, numbers, args.speed)]
     else:
         feeds = [asyncio.create_task(account.broker.run())]  # type: ignore[attr-defined]
         if live_feed is not None:
@@ -303,6 +309,36 @@ async def _run(
             _say(f"WARNING: the kill switch is latched in memory only ({account.kill_switch.save_error}); "
                  "the journal holds the kill if it could be written: check both before trading again")
     return 0
+
+
+def replay_feeds(tapes: list[_Tape], account: Account, numbers: TapeNumbers, speed: float | None,
+                 clock: Clock | None = None) -> list[Coroutine[Any, Any, None]]:
+    """The coroutines that feed the paper broker: the recorded feeds (files, ``sim:``) merged into
+    one tape on one replay clock, so ES and NQ rows (and fills) come in the order they happened;
+    a live feed (websocket, Rithmic), which arrives at its own pace, on its own."""
+    recorded = [t for t in tapes if not t.spec.lower().startswith(("ws://", "wss://", "rithmic:"))]
+    plays = [_play(Replay(t.source, speed=speed, clock=clock), t, account, numbers)
+             for t in tapes if t not in recorded or len(recorded) == 1]
+    if len(recorded) > 1:
+        merged = MergedFeeds([(t.index, t.source) for t in recorded], numbers)
+        plays.append(_play_merged(Replay(merged, speed=speed, clock=clock), merged, recorded, account))
+    return plays
+
+
+async def _play_merged(replay: Replay, merged: MergedFeeds, tapes: list[_Tape], account: Account) -> None:
+    """Feed the paper broker the merged tape at market pace; each feed's end is told when the
+    replay reaches it. Ids a feed defines late are mapped before the rows that use them."""
+    broker, mapped, told = account.broker, merged.roots, 0
+    async for batch in replay:
+        if merged.roots is not mapped and isinstance(broker, PaperBroker):
+            mapped = merged.roots
+            broker.map_tape(mapped)
+        account.on_events(batch)
+        while told < len(merged.ended) and merged.ended[told][0] <= int(batch["ts_event"][-1]):
+            _say(f"feed {tapes[merged.ended[told][1]].spec} ended: its working orders will no longer fill")
+            told += 1
+    for _, k in merged.ended[told:]:
+        _say(f"feed {tapes[k].spec} ended: its working orders will no longer fill")
 
 
 async def _play(replay: Replay, tape: _Tape, account: Account, numbers: TapeNumbers) -> None:

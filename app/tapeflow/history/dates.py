@@ -54,18 +54,43 @@ def wants_range(args: argparse.Namespace) -> bool:
 
 def day_files_from_args(args: argparse.Namespace, given: object = None) -> list[DayFiles] | None:
     """The day files of ``--from/--to`` (``None`` without a range). A FILE and a range together, or
-    a range without ``--symbol``, is an error naming the options."""
+    a range without ``--symbol``, is an error naming the options.
+
+    ``args.symbol`` may be a list (``--symbol ES --symbol NQ``, a command that trades several
+    instruments in one account): each date then holds every symbol's files, in the order the symbols
+    were given, and a date is run only if every symbol has it (``--skip-missing`` drops a date one
+    of them lacks; without it that date is an error naming the symbol)."""
     if not wants_range(args):
         return None
     if given:
         raise TapeflowError("give either FILE or --from/--to, not both")
-    if not args.symbol:
+    symbols = args.symbol if isinstance(args.symbol, list) else [args.symbol] if args.symbol else []
+    if not symbols:
         raise TapeflowError("--from/--to need --symbol (e.g. --symbol ES)")
+    roots = [product_root(s) for s in symbols]
+    twice = sorted({r for r in roots if roots.count(r) > 1})
+    if twice:
+        raise TapeflowError(f"--symbol {twice[0]} given twice: one --symbol per instrument")
     first = args.date_from or args.date_to
     last = args.date_to or args.date_from
     folder = Path(args.data_dir) if args.data_dir else default_data_dir()
-    return select(scan(folder), product_root(args.symbol), first, last, schema=args.range_schema,
-                  skip_missing=args.skip_missing)
+    entries = scan(folder)
+    per_root = [select(entries, r, first, last, schema=args.range_schema, skip_missing=args.skip_missing)
+                for r in roots]
+    return per_root[0] if len(per_root) == 1 else join_days(per_root)
+
+
+def join_days(per_root: list[list[DayFiles]]) -> list[DayFiles]:
+    """One ``DayFiles`` per date every instrument has: their files, instrument by instrument."""
+    common = set.intersection(*({d.day for d in days} for days in per_root))
+    if not common:
+        raise TapeflowError("the instruments have no trading date in common in this range")
+    out = []
+    for day in sorted(common):
+        parts = [next(d for d in days if d.day == day) for days in per_root]
+        schema = "+".join(dict.fromkeys(p.schema for p in parts))
+        out.append(DayFiles(day, schema, tuple(f for p in parts for f in p.files)))
+    return out
 
 
 def product_root(symbol: str) -> str:

@@ -325,6 +325,10 @@ class Account:
         """Orders not yet filled, cancelled or rejected, oldest first."""
         return list(self._working.values())
 
+    def has_open_orders(self) -> bool:
+        """Any order working (``open_orders`` without building the list: asked once per tape piece)."""
+        return bool(self._working)
+
     def subscribe(self, callback: EventCallback) -> Callable[[], None]:
         """Order events, after they are journaled and booked; returns the unsubscribe function."""
         return self.bus.subscribe(callback)

@@ -177,12 +177,16 @@ class PaperSettings:
 
     def cost_per_contract_cents_for(self, root: str) -> int:
         """Commission plus exchange fee, per contract per side, that ``root``'s fills pay."""
+        return sum(self.rates_for(root))
+
+    def rates_for(self, root: str) -> tuple[int, int]:
+        """(commission, exchange fee) per contract per side for ``root``: its override, else the default."""
         o = self.instruments.get(root)
         if o is None:
-            return self.cost_per_contract_cents
+            return self.commission_cents, self.exchange_fee_cents
         commission = self.commission_cents if o.commission_cents is None else o.commission_cents
         fee = self.exchange_fee_cents if o.exchange_fee_cents is None else o.exchange_fee_cents
-        return commission + fee
+        return commission, fee
 
 
 @dataclass(frozen=True, slots=True)
