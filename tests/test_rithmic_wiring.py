@@ -272,7 +272,8 @@ def test_reconnect_on_a_paper_server_says_there_is_no_live_connection(tmp_path, 
                                           "--kill-switch-file", str(tmp_path / "ks.json")])
         task, stop, server = await start_serving(args)
         async with aiohttp.ClientSession() as http:
-            async with http.post(f"{server.url}/reconnect", json={"secret": SECRET}) as r:
+            async with http.post(f"{server.url}/reconnect", data=f"secret={SECRET}",  # as curl -d sends it
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"}) as r:
                 status, body = r.status, await r.json()
             async with http.post(f"{server.url}/reconnect", data=b"not json") as r:
                 unauthorized = r.status
