@@ -150,7 +150,7 @@ def test_webhook_feed_and_broker_share_one_rithmic_session_through_a_ticker_drop
     pytest.importorskip("trustme", reason="trustme (test extra) is not installed")
     from async_rithmic.enums import SysInfraType
     from fake_rithmic.ticker import FakeTicker
-    from rithmic_venue import Venue, live_mode_on, make_session
+    from rithmic_venue import Venue, live_mode_on, make_session, webhook_args
     from test_webhook_support import SECRET, start_serving
 
     import tapeflow.commands.webhook as webhook_cmd
@@ -169,12 +169,7 @@ def test_webhook_feed_and_broker_share_one_rithmic_session_through_a_ticker_drop
     monkeypatch.setattr(webhook_cmd, "open_source", lambda *a, **kw: opened.append(real_open(*a, **kw)) or opened[-1])
 
     async def scenario() -> None:
-        await venue.server.start()
-        monkeypatch.setenv("RITHMIC_URL", venue.server.url)
-        args = build_parser().parse_args([
-            "webhook", "--port", "0", "--feed", "rithmic:ES", "--broker", "rithmic", "--live",
-            "--journal", str(tmp_path / "j.sqlite"), "--kill-switch-file", str(tmp_path / "ks.json"),
-        ])
+        args = await webhook_args(venue, tmp_path, monkeypatch, "--feed", "rithmic:ES")
         task, stop, server = await start_serving(args)
         (feed,) = opened
         session, account = feed.session, server.account

@@ -351,12 +351,9 @@ class WebhookServer:
     async def _on_reconnect(self, request: web.Request) -> web.Response:
         """Log the live venue back in (after a forced logout: never automatic, it would knock the
         other session out in turn). The secret as in an alert body; allowlisted addresses only."""
-        now = self.wall_ns()
-        t0 = time.perf_counter_ns()
-        client = client_address(request.remote, request.headers.get("X-Forwarded-For"), self.proxies)
-        if not self.limiter.allow(client):
-            reply = Reply(ok=False, code=Code.RATE_LIMITED, reason="too many requests from this address")
-            return self._finish(reply, now, t0, client, journal=False)
+        now, t0, client, limited = self._admit(request)
+        if limited is not None:
+            return limited
         try:
             candidate = take_secret(decode_body(await request.read(), request.content_type))
         except (PayloadError, web.HTTPException, RequestPayloadError):
@@ -376,13 +373,21 @@ class WebhookServer:
         return self._finish(reply, now, t0, client)
 
     # -- status -------------------------------------------------------------------------------
-    async def _on_status(self, request: web.Request) -> web.Response:
+    def _admit(self, request: web.Request) -> tuple[int, int, str, web.Response | None]:
+        """Times and client of a request to a route other than alerts, and the reply when the
+        client is rate-limited (not journaled) or None."""
         now = self.wall_ns()
         t0 = time.perf_counter_ns()
         client = client_address(request.remote, request.headers.get("X-Forwarded-For"), self.proxies)
         if not self.limiter.allow(client):
             reply = Reply(ok=False, code=Code.RATE_LIMITED, reason="too many requests from this address")
-            return self._finish(reply, now, t0, client, journal=False)
+            return now, t0, client, self._finish(reply, now, t0, client, journal=False)
+        return now, t0, client, None
+
+    async def _on_status(self, request: web.Request) -> web.Response:
+        now, t0, client, limited = self._admit(request)
+        if limited is not None:
+            return limited
         if not status_authorized(self.secret, request.headers, request.query):
             reply = Reply(ok=False, code=Code.UNAUTHORIZED, reason="status needs the secret header or the status token")
             response = self._finish(reply, now, t0, client)
