@@ -278,3 +278,31 @@ def test_reconnect_on_a_paper_server_says_there_is_no_live_connection(tmp_path, 
 
     status, body, unauthorized = asyncio.run(scenario())
     assert (status, body["code"], unauthorized) == (409, "not_live", 401)
+
+
+def test_after_a_forced_logout_the_feed_follows_the_manual_reconnect_at_once_not_at_its_next_retry():
+    pytest.importorskip("async_rithmic", reason="the rithmic extra (async-rithmic) is not installed")
+    pytest.importorskip("trustme", reason="trustme (test extra) is not installed")
+    from test_rithmic_feed import Reader, run
+    from test_rithmic_session import session_for, until
+
+    from tapeflow.feeds.live_feed import Backoff
+    from tapeflow.rithmic import Phase
+
+    async def main(server, ticker) -> None:
+        session = session_for(server)
+        slow = Backoff(initial_s=0.01, max_s=600.0, factor=60_000.0, jitter=0.0)  # retries: 0.01 s, then 600 s
+        reader = Reader(RithmicLiveSource("ES", session=session, backoff=slow))
+        await until(lambda: reader.count(Kind.CLEAR) == 1, "the depth snapshot")
+        other = session_for(server, app_name="another-terminal")
+        await other.open({"ticker"})  # the same user elsewhere
+        await until(lambda: session.state.phase is Phase.FORCED_OUT, "FORCED_OUT")
+        await asyncio.sleep(0.2)  # past the feed's quick first retries
+        await other.close()
+        await session.reconnect()  # by hand
+        await until(lambda: reader.count(Kind.CLEAR) == 2, "the feed back on the reconnected session")
+        assert reader.src.status().state.value == "LIVE"
+        await reader.stop()
+        await session.close()
+
+    run(main)

@@ -76,7 +76,7 @@ from tapeflow.feeds.base import FeedInfo, FeedStats
 from tapeflow.feeds.live_credentials import get_secret
 from tapeflow.feeds.live_feed import Beat, Data, FeedError, LiveFeed, Message, Opened
 from tapeflow.feeds.rithmic_depth import DepthBook, Row, message_times, points_to_ticks
-from tapeflow.rithmic.session import RithmicSession, SessionState
+from tapeflow.rithmic.session import Phase, RithmicSession, SessionState
 from tapeflow.rithmic.settings import RithmicSettings
 
 LAST_TRADE = 1  # async_rithmic.DataType.LAST_TRADE
@@ -282,6 +282,7 @@ class RithmicConnector:
 
     async def connect(self, resume_from: int | None) -> tuple[_RithmicConnection, Opened]:
         session = self._session()
+        await _while_forced_out(session)
         await session.open({"ticker"})
         await session.wait_up(self.login_timeout_s, ["ticker"])
         client = session.client
@@ -300,6 +301,25 @@ class RithmicConnector:
         schema = f"rithmic-depth{self.depth_levels}" if depth else "rithmic-tbbo"
         info = FeedInfo(source=self.name, schema=schema, instrument=self.inst, symbols=[symbol])
         return conn, Opened(info=info)
+
+
+async def _while_forced_out(session: RithmicSession) -> None:
+    """Wait while the session is forced out: only the user's reconnect ends that, and the feed
+    follows it at once (instead of at its next backoff retry, up to seconds later)."""
+    if session.state.phase is not Phase.FORCED_OUT:
+        return
+    changed = asyncio.Event()
+
+    def on_state(state: SessionState) -> None:
+        if state.phase is not Phase.FORCED_OUT:
+            changed.set()
+
+    session.add_listener(on_state)
+    try:
+        if session.state.phase is Phase.FORCED_OUT:
+            await changed.wait()
+    finally:
+        session.remove_listener(on_state)
 
 
 def session_from_settings(settings: RithmicSettings | None = None) -> RithmicSession:
