@@ -253,6 +253,10 @@ def test_webhook_live_takes_only_a_rithmic_feed_and_only_with_the_rithmic_broker
     assert "one --feed rithmic:ES shares the broker's session" in capsys.readouterr().err
     assert main([*base, "--broker", "rithmic", "--feed", "sim://rth"]) == 2
     assert "use --symbol, not --feed" in capsys.readouterr().err
+    monkeypatch.setenv("RITHMIC_USER", "trader")
+    monkeypatch.setenv("RITHMIC_PASSWORD", "pw")
+    assert main([*base, "--broker", "rithmic", "--feed", "rithmic:ES", "--symbol", "NQ"]) == 2
+    assert "--symbol NQ and --feed rithmic:ES name different instruments" in capsys.readouterr().err
     assert not (tmp_path / "j.sqlite").exists()  # refused before anything opened
 
 

@@ -28,7 +28,7 @@ from tapeflow.account_files import open_account_files
 from tapeflow.appdirs import app_paths
 from tapeflow.commands import _live_mode as live_mode
 from tapeflow.core.events import Kind
-from tapeflow.core.instruments import INSTRUMENTS
+from tapeflow.core.instruments import INSTRUMENTS, parse_symbol
 from tapeflow.errors import TapeflowError
 from tapeflow.feeds.base import EventSource
 from tapeflow.feeds.merged import MergedFeeds
@@ -125,6 +125,8 @@ async def serve(
     sources = [] if args.live else [open_source(f, symbol=args.symbol) for f in feeds]
     contracts = {} if args.live else _contracts(args, webhook, sources, feeds)  # refused before anything opens
     feed = open_source(live_feed, symbol=args.symbol) if live_feed else None  # credentials checked here
+    if feed is not None and args.symbol and parse_symbol(args.symbol).instrument != feed.info.instrument:
+        raise TapeflowError(f"--symbol {args.symbol} and --feed {live_feed} name different instruments: give one")
     files = open_account_files(*_files(args))
     try:
         if not sources:

@@ -338,8 +338,8 @@ class RithmicLiveSource(LiveFeed):
 
     ``session``: the process's shared session (else one is built from settings on first connect
     and closed when iteration ends); ``owns_session=True``: close the given one too when iteration
-    ends (``open_source`` builds the session and hands it over). ``depth_levels``: DOM depth from market depth by order
-    (0: the BBO only). ``beat_s``: in a quiet market, a heartbeat this often while the ticker
+    ends (``open_source`` builds the session and hands it over). ``depth_levels``: DOM depth from
+    market depth by order (0: the BBO only). ``beat_s``: in a quiet market, a heartbeat this often while the ticker
     plant is logged in (keep it well under ``heartbeat_timeout_s``, default 30 s).
     """
 

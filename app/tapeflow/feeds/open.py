@@ -33,7 +33,7 @@ def open_source(spec: str, *, symbol: str | None = None, tz: str | None = None, 
 
         return open_ws_source(spec, symbol=symbol)
     if spec.lower().startswith("rithmic:"):
-        from tapeflow.feeds.live_rithmic import open_rithmic_source  # numpy-only until it connects
+        from tapeflow.feeds.live_rithmic import open_rithmic_source  # async-rithmic loads when it connects
 
         return open_rithmic_source(spec, symbol=symbol)
     path = Path(spec).expanduser()
