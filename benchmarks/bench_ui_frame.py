@@ -8,6 +8,10 @@ pipeline at max speed:
 * **sim**: the NQ simulator at its RTH density (about 11k events per market minute) in 2-minute
   bars (about 40 price levels per bar); 200 bars are processed before the clock starts, then the
   footprint follows the live bar with 200 bars in view while the rest is replayed at max speed.
+* **two instruments** (issue 18: "UI frame p95 under 16 ms with two footprints at max replay"): the
+  NQ simulator above and the ES simulator side by side in one window (two footprints, one account,
+  one replay clock on their merged tape), 200 bars each preloaded; its table's baseline column is
+  the one-instrument run of the same invocation.
 * **file**: the largest real file in ``/work/shared/data`` (only 2,288 records: it is over in a
   few frames, so its figures say little; they are printed all the same).
 
@@ -21,7 +25,7 @@ Baseline, same run: the same replay with the frame timer ticking but only taking
 pane updated, nothing repainted): what the feed and the snapshot cost on their own.
 
     .venv/bin/python benchmarks/bench_ui_frame.py [--seconds 12] [--runs 3] [--profile [--profile-phase N]]
-        [--trace-slow MS] [--shots DIR]
+        [--trace-slow MS] [--shots DIR] [--no-two] [--no-file]
 """
 
 from __future__ import annotations
@@ -52,13 +56,15 @@ from tapeflow.ui.settings_store import UiSettingsStore
 from tapeflow.ui.theme import DARK, apply_theme
 
 SIM_SPEC = "sim://rth?symbol=NQ&time=07:30&minutes=510&seed=2"  # to the 16:00 close: 255 bars
+SIM_SPEC_ES = "sim://rth?symbol=ES&time=07:30&minutes=510&seed=1"  # beside it in the two-instrument run
 SIM_BAR = "2m"
 REAL_FILE = Path("/work/shared/data/futures_mbp-1_2024-07-01T23-58_2024-07-02T00-02.dbn.zst")
 VISIBLE_BARS = 200
 HEARTBEAT_MS = 4
 PANES = ("footprint", "delta", "dom", "tape", "signals", "risk")
-PHASES = {0: "DOM", 1: "tape/log/profile", 2: "full chart"}
-"""What each phase of the window's frame timer refreshes besides the charts' bars (``MainWindow.tick``)."""
+PHASES = {0: "DOM (+2nd chart)", 1: "tape/log/profile", 2: "chart (+2nd profile)"}
+"""What each phase of the window's frame timer refreshes besides the charts' bars (``MainWindow.tick``);
+in brackets what it adds with two instruments (the second chart in full, the second chart's profile)."""
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -69,13 +75,13 @@ def pct(xs: list[float], q: float) -> float:
 
 
 def preload(session, bars: int) -> int:
-    """Process events (outside the loop, before the clock starts) until ``bars`` bars exist."""
+    """Process events (outside the loop, before the clock starts) until every instrument has ``bars`` bars."""
     n = 0
-    while len(session.pipeline.snapshot().flow.bars) < bars:
+    while min(len(f.pipeline.flow.bars()) for f in session.feeds) < bars:
         chunk = session.replay.step_events(65_536)
         if not len(chunk):
             break
-        session.pipeline.process(chunk)
+        session.runner.steps.process(chunk)  # one pipeline, or each instrument's rows to its own
         n += len(chunk)
     session.replay.resume()
     return n
@@ -98,7 +104,7 @@ def time_table_paints(window) -> dict[str, list[float]]:
     from tapeflow.ui.cell_delegate import CellTableView
 
     out: dict[str, list[float]] = defaultdict(list)
-    names = {id(getattr(window, n).table): n for n in PANES if hasattr(getattr(window, n), "table")}
+    names = {id(pane.table): n for n, pane in panes_of(window).items() if hasattr(pane, "table")}
     orig = CellTableView.__dict__["paintEvent"]
 
     def paint_event(self, event, _orig=orig):
@@ -170,7 +176,15 @@ def trace_footprint(window, slow_ms: float) -> dict[str, list[float]]:
     return parts
 
 
-def run(spec: str, bar: str, *, panes: bool, seconds: float, preload_bars: int, profile: bool,
+def panes_of(window) -> dict:
+    """Name -> pane of the window: the footprints (``footprint``, ``footprint_1``, ...) and the rest."""
+    out = {"footprint": window.footprint}
+    out.update({f"footprint_{k}": fp for k, fp in enumerate(window.footprints[1:], 1)})
+    out.update({n: getattr(window, n) for n in PANES if n != "footprint"})
+    return out
+
+
+def run(spec: str | list[str], bar: str, *, panes: bool, seconds: float, preload_bars: int, profile: bool,
         shots: Path | None, tag: str, trace_slow: float | None = None, profile_phase: int | None = None) -> dict:
     """One replay at max speed in a fresh window; returns the figures."""
     app = QtWidgets.QApplication.instance()
@@ -182,7 +196,8 @@ def run(spec: str, bar: str, *, panes: bool, seconds: float, preload_bars: int, 
         store = UiSettingsStore(Path(home) / "ui.ini")
         window = MainWindow(session, store)
         window.resize(1600, 960)
-        window.footprint.visible_bars = VISIBLE_BARS
+        for fp in window.footprints:
+            fp.visible_bars = VISIBLE_BARS
         window.replay_bar.set_speed(None)
         window.show()
         window.refresh()
@@ -193,21 +208,22 @@ def run(spec: str, bar: str, *, panes: bool, seconds: float, preload_bars: int, 
         if trace_slow is not None and panes:
             trace_footprint(window, trace_slow)
         pane_ms: dict[str, list[float]] = defaultdict(list)
-        for name in PANES:
-            pane = getattr(window, name)
+        for name, pane in panes_of(window).items():
             pane.update_from = timed(pane.update_from, pane_ms[name].append)
 
         frames: list[float] = []
+        cpu_ms: list[float] = []  # the frame's CPU time on this thread: what other processes' load does not inflate
         paint_ms: list[float] = []
         phase_frames: dict[int, list[float]] = defaultdict(list)  # by the window's phase (which panes refresh)
         phase_paint: dict[int, list[float]] = defaultdict(list)
+        phase_cpu: dict[int, list[float]] = defaultdict(list)
         table_paint = time_table_paints(window)
         profiler = cProfile.Profile() if profile else None
 
         frame = getattr(window, "tick", window.refresh)  # what the window's frame timer runs
 
         def tick() -> None:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             next_phase = (getattr(window, "_phase", 0) + 1) % 3
             if profiler is not None and (profile_phase is None or profile_phase == next_phase):
                 profiler.enable()
@@ -218,14 +234,17 @@ def run(spec: str, bar: str, *, panes: bool, seconds: float, preload_bars: int, 
                 QtCore.QCoreApplication.sendPostedEvents()  # the repaints they posted
                 paint_ms.append((time.perf_counter() - t1) * 1000)
             else:
-                session.pipeline.snapshot()
+                for f in session.feeds:
+                    f.pipeline.snapshot()
             if profiler is not None:
                 profiler.disable()
             frames.append((time.perf_counter() - t0) * 1000)
+            cpu_ms.append((time.thread_time() - c0) * 1000)
             if panes:
                 phase = getattr(window, "_phase", 0)
                 phase_frames[phase].append(frames[-1])
                 phase_paint[phase].append(paint_ms[-1])
+                phase_cpu[phase].append(cpu_ms[-1])
 
         window.frame_timer.timeout.disconnect()
         window.frame_timer.timeout.connect(tick)
@@ -275,7 +294,7 @@ def run(spec: str, bar: str, *, panes: bool, seconds: float, preload_bars: int, 
             QtCore.QCoreApplication.sendPostedEvents()
             shots.mkdir(parents=True, exist_ok=True)
             window.grab().save(str(shots / f"perf_{tag}_window.png"))
-            for name in PANES:
+            for name in panes_of(window):
                 window.docks[name].grab().save(str(shots / f"perf_{tag}_{name}.png"))
         session.runner.cancel()
         if getattr(window, "_trace_gc", None) in gc.callbacks:
@@ -292,8 +311,9 @@ def run(spec: str, bar: str, *, panes: bool, seconds: float, preload_bars: int, 
         st.sort_stats("tottime").print_stats(30)
         st.sort_stats("cumulative").print_stats(40)
     return {
-        "events": events, "wall": wall, "preloaded": pre, "frames": frames, "paint": paint_ms,
+        "events": events, "wall": wall, "preloaded": pre, "frames": frames, "cpu": cpu_ms, "paint": paint_ms,
         "gaps": gaps, "pane_ms": dict(pane_ms), "phase_frames": dict(phase_frames), "phase_paint": dict(phase_paint),
+        "phase_cpu": dict(phase_cpu),
         "table_paint": dict(table_paint), "bars": n_bars, "levels": levels,
         "x_span": x1 - x0, "y_span": y1 - y0,
     }
@@ -304,9 +324,9 @@ def pooled(runs: list[dict]) -> dict:
     out = dict(runs[-1])
     out["events"] = sum(r["events"] for r in runs)
     out["wall"] = sum(r["wall"] for r in runs)
-    for key in ("frames", "paint", "gaps"):
+    for key in ("frames", "cpu", "paint", "gaps"):
         out[key] = [x for r in runs for x in r[key]]
-    for key in ("pane_ms", "phase_frames", "phase_paint", "table_paint"):
+    for key in ("pane_ms", "phase_frames", "phase_paint", "phase_cpu", "table_paint"):
         out[key] = {name: [x for r in runs for x in r[key].get(name, [])] for name in {n for r in runs for n in r[key]}}
     return out
 
@@ -331,15 +351,18 @@ def table(title: str, got: dict, base: dict) -> None:
     row("frame time p50", pct(f, 0.5), "ms", pct(bf, 0.5))
     row("frame time p95", pct(f, 0.95), "ms", pct(bf, 0.95))
     row("frame time max", max(f, default=float("nan")), "ms", max(bf, default=float("nan")))
+    row("frame CPU time p50 / p95 (this thread)", f"{pct(got['cpu'], 0.5):.2f} / {pct(got['cpu'], 0.95):.2f}", "ms")
     row("  of which paint p95", pct(got["paint"], 0.95), "ms")
-    for name in PANES:
+    for name in sorted(got["pane_ms"], key=lambda n: (PANES.index(n.split("_")[0]), n)):
         xs = got["pane_ms"].get(name, [])
         if xs:
             row(f"  {name}.update_from p95 / max", f"{pct(xs, 0.95):.2f} / {max(xs):.2f}", "ms")
     for phase, what in PHASES.items():
         xs, ps = got["phase_frames"].get(phase, []), got["phase_paint"].get(phase, [])
+        cs = got["phase_cpu"].get(phase, [])
         if xs:
-            row(f"  {what} frames: p95 / paint p95", f"{pct(xs, 0.95):.2f} / {pct(ps, 0.95):.2f}", "ms")
+            row(f"  {what}: p95 wall / paint / CPU",
+                f"{pct(xs, 0.95):.2f} / {pct(ps, 0.95):.2f} / {pct(cs, 0.95):.2f}", "ms")
     for name in PANES:
         xs = got["table_paint"].get(name, [])
         if xs:
@@ -352,13 +375,14 @@ def table(title: str, got: dict, base: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=12.0, help="wall seconds of replay per run (default 12)")
-    ap.add_argument("--profile", action="store_true", help="cProfile the frame ticks of the sim run")
+    ap.add_argument("--profile", action="store_true", help="cProfile the frame ticks of the sim runs (one and two)")
     ap.add_argument("--profile-phase", type=int, default=None, choices=sorted(PHASES), metavar="N",
                     help="with --profile, only the frames of this phase (0 DOM, 1 tape/log/profile, 2 full chart)")
     ap.add_argument("--shots", type=Path, default=None, help="save window and pane screenshots here")
     ap.add_argument("--trace-slow", type=float, default=None, metavar="MS",
                     help="print each footprint update slower than MS with what it did (parts, CPU vs wall time)")
     ap.add_argument("--no-file", action="store_true", help="skip the real-file run")
+    ap.add_argument("--no-two", action="store_true", help="skip the two-instrument run")
     ap.add_argument("--runs", type=int, default=3, help="fresh sim runs pooled into one table (default 3)")
     args = ap.parse_args()
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
@@ -375,6 +399,16 @@ def main() -> None:
           f"{VISIBLE_BARS} bars preloaded ({got['preloaded']:,} events) then replayed for up to {args.seconds:g} s; "
           f"{args.runs} runs pooled")
     table("simulator (NQ, RTH density)", got, base)
+    if not args.no_two:
+        got2 = pooled([run([SIM_SPEC_ES, SIM_SPEC], SIM_BAR, panes=True, profile=args.profile and k == 0,
+                           shots=args.shots if k == 0 else None, tag="two", **common) for k in range(args.runs)])
+        table("two instruments (ES + NQ simulators side by side, two footprints; baseline: NQ alone above)",
+              got2, got)
+        print(f"\n{'frame time':14} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'CPU p95 ms':>11} {'events/s':>12}")
+        for name, r in (("one (NQ)", got), ("two (ES+NQ)", got2)):
+            f = r["frames"]
+            print(f"{name:14} {pct(f, 0.5):8.2f} {pct(f, 0.95):8.2f} {max(f, default=float('nan')):8.2f} "
+                  f"{pct(r['cpu'], 0.95):11.2f} {r['events'] / r['wall']:12,.0f}")
     if REAL_FILE.is_file() and not args.no_file:
         common = {"seconds": args.seconds, "preload_bars": 0, "trace_slow": args.trace_slow,
                   "profile_phase": None}

@@ -23,8 +23,8 @@ from tapeflow.account_files import open_account_files
 from tapeflow.appdirs import ensure_first_run, find_resource
 from tapeflow.errors import TapeflowError
 from tapeflow.runtime import settle_heap
-from tapeflow.ui.main_window import MainWindow
-from tapeflow.ui.session import DEFAULT_SOURCE, build_session
+from tapeflow.ui.main_window import MainWindow, workspace_sources_saved
+from tapeflow.ui.session import DEFAULT_SOURCE, build_session, reopen_workspace
 from tapeflow.ui.settings_store import UiSettingsStore
 
 
@@ -33,6 +33,8 @@ class LaunchOptions:
     """What the ``gui`` command passes in."""
 
     source: str = DEFAULT_SOURCE
+    sources: tuple[str, ...] = ()  # several feeds, one per instrument (then ``source`` is the first)
+    reopen: bool = False  # no feed was named: reopen the last window of several instruments, if any
     speed: float | None = 1.0
     symbol: str | None = None
     tz: str | None = None
@@ -65,14 +67,26 @@ def run_terminal(opts: LaunchOptions) -> int:
         return build_session(spec, paths, speed=opts.speed, symbol=opts.symbol, tz=opts.tz, bar=opts.bar,
                              files=files)
 
+    notes: list[str] = []
     try:
-        session = factory(opts.source)
+        if opts.sources:
+            session = build_session(opts.sources, paths, speed=opts.speed, symbol=opts.symbol, tz=opts.tz,
+                                    bar=opts.bar, files=files)
+        elif opts.reopen and opts.live is None and (saved := workspace_sources_saved(store)):
+            session, notes = reopen_workspace(saved, paths, speed=opts.speed, bar=opts.bar, files=files)
+        else:
+            session = factory(opts.source)
     except BaseException:
         files.close()
         raise
-    if not opts.source.startswith("sim:"):
-        store.add_recent(opts.source)
+    for spec in session.specs if len(session.feeds) == 1 else ():
+        if not spec.startswith("sim:"):
+            store.add_recent(spec)
+    for note in notes:
+        print(f"tapeflow: {note}", file=sys.stderr, flush=True)
     window = MainWindow(session, store, session_factory=factory)
+    if notes:
+        window.statusBar().showMessage("; ".join(notes), 120_000)
     window.replay_bar.set_speed(opts.speed)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)

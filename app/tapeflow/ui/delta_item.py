@@ -97,6 +97,17 @@ class DeltaCandlesItem(pg.GraphicsObject):
         self._first_ns: int | None = None
         self.setFlag(self.GraphicsItemFlag.ItemUsesExtendedStyleOption)  # paint the exposed bars only
 
+    def clear(self) -> None:
+        """No series (as built): another instrument's candles come next, none of these tiles are theirs."""
+        self.prepareGeometryChange()
+        self.c = None
+        self._tiles.clear()
+        self._tile_scale = None
+        self._wide_paints = 0
+        self._first_ns = None
+        self._rect = QtCore.QRectF()
+        self.update()
+
     def set_bars(self, bars: FootprintBars) -> None:
         """New snapshot: repaints the live candle's column, or everything when the bounds grew."""
         c = delta_candles(bars)

@@ -76,6 +76,15 @@ class DeltaPane(QtWidgets.QWidget):
     def link_x(self, plot: pg.PlotItem) -> None:
         self.plot.setXLink(plot)
 
+    def clear(self) -> None:
+        """Forget the series shown: the next frame draws another instrument's from scratch (its bars
+        may start at the same time and be as many, so nothing cached may be taken for its own)."""
+        self.item.clear()
+        self.item.set_markers([])
+        self._key = None
+        self._div_key = None
+        self.value_label.setText("")
+
     def apply_theme(self, theme: Theme) -> None:
         self.theme = theme
         self.plot.setBackground(theme.background)

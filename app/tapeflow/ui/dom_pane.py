@@ -175,6 +175,7 @@ class DomPane(QtWidgets.QWidget):
         self.instrument = instrument
         self.model.instrument = instrument
         self.model.recenter()
+        self._frame_key = None  # the next frame is another book's: draw it whatever it holds
 
     # ---------------------------------------------------------------- frames
 

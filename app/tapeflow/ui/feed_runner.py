@@ -1,5 +1,6 @@
-"""Drives a :class:`~tapeflow.feeds.replay.Replay` into a :class:`~tapeflow.pipeline.Pipeline` on the
-asyncio loop that Qt shares through qasync.
+"""Drives a :class:`~tapeflow.feeds.replay.Replay` into a :class:`~tapeflow.pipeline.Pipeline` (or
+the pipelines of several instruments, :class:`~tapeflow.pipeline_group.PipelineGroup`, on one merged
+tape and one replay clock) on the asyncio loop that Qt shares through qasync.
 
 Why a separate object: the window must stay responsive while events pour in, so the feed loop
 processes one bounded batch, then yields to the loop (Qt paints and handles input in between).
@@ -22,6 +23,7 @@ import numpy as np
 from tapeflow.feeds.replay import Replay
 from tapeflow.flow.bars import BarKind
 from tapeflow.pipeline import Pipeline
+from tapeflow.pipeline_group import PipelineGroup
 
 FAST_FORWARD_ROWS = 8192
 """Rows per step when jumping ahead: small enough that one step never stalls the window."""
@@ -62,17 +64,19 @@ class FeedFigures:
 
 
 class FeedRunner:
-    """One replayed feed into one pipeline. ``reset`` rebuilds the flow state for a backward jump."""
+    """One replayed feed into one pipeline, or one merged feed into a group of them (one clock for
+    all). ``reset`` rebuilds the flow state for a backward jump."""
 
     def __init__(
         self,
-        pipeline: Pipeline,
+        pipeline: Pipeline | PipelineGroup,
         replay: Replay,
         *,
         reset: Callable[[], None] | None = None,
         wall: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.pipeline = pipeline
+        self.steps = pipeline if isinstance(pipeline, PipelineGroup) else PipelineGroup([pipeline])
         self.replay = replay
         self.reset = reset
         self.wall = wall
@@ -117,7 +121,7 @@ class FeedRunner:
                     self._process(part)
                     self._adapt(len(part), self.wall() - t0)
                     await asyncio.sleep(0)  # let Qt paint and take input between slices
-                self.pipeline.idle()  # caught up with the source: precompute off the next events' path
+                self.steps.idle()  # caught up with the source: precompute off the next events' path
             self.state = FeedState.FINISHED
         except asyncio.CancelledError:
             raise
@@ -137,7 +141,7 @@ class FeedRunner:
         if not len(batch):
             return
         t0 = self.wall()
-        self.pipeline.process(batch)
+        self.steps.process(batch)
         dt = (self.wall() - t0) * 1000.0
         f = self.figures
         f.last_batch_ms = dt
@@ -183,7 +187,7 @@ class FeedRunner:
     def step_bar(self) -> int:
         """Pause and deliver the rest of the current bar (time bars; one minute otherwise)."""
         self.pause()
-        spec = self.pipeline.flow.settings.bar_spec
+        spec = self.steps.bar_spec
         bar_ns = spec.size if spec.kind is BarKind.TIME else 60_000_000_000
         batch = self.replay.step_bar(bar_ns)
         self._process(batch)
@@ -192,6 +196,10 @@ class FeedRunner:
     def time_ns(self) -> int | None:
         """Replay (market) time now."""
         return self.replay.time_ns
+
+    def last_ts(self) -> int | None:
+        """The latest event time the pipelines have seen (ns)."""
+        return self.steps.last_ts
 
     async def jump_to(self, ts_ns: int) -> None:
         """Bring the pipeline to market time ``ts_ns`` and go on from there at the chosen speed.
@@ -203,7 +211,7 @@ class FeedRunner:
         self.pause()
         previous = self.state
         self.state = FeedState.SEEKING
-        now = self.pipeline.flow.last_ts
+        now = self.steps.last_ts
         if now is not None and ts_ns < now:
             if self.reset is not None:
                 self.reset()

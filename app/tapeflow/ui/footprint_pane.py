@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
@@ -32,7 +33,14 @@ FOOTPRINT_RIGHT_MARGIN_PX = PROFILE_WIDTH_PX + PRICE_AXIS_PX
 
 
 class FootprintPane(QtWidgets.QWidget):
-    """Footprint chart dock content."""
+    """Footprint chart dock content.
+
+    With several instruments open each has its own pane: ``activated`` says the user clicked this
+    chart (it becomes the selected instrument) and ``crosshair_time`` gives the start of the bar under
+    the mouse (None when it leaves), which the window shows on the other charts (:meth:`show_time`)."""
+
+    activated = QtCore.Signal()
+    crosshair_time = QtCore.Signal(object)
 
     def __init__(self, instrument: Instrument, theme: Theme, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -122,7 +130,14 @@ class FootprintPane(QtWidgets.QWidget):
         self.follow_button.toggled.connect(self.set_follow)
         self.plot.getViewBox().sigRangeChangedManually.connect(self._user_moved)
         self.graphics.scene().sigMouseMoved.connect(self._mouse_moved)
+        self.graphics.viewport().installEventFilter(self)
         self.apply_theme(theme)
+
+    def eventFilter(self, obj: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802 - Qt API
+        """A press anywhere on the chart selects its instrument (the press still pans and zooms)."""
+        if event.type() == QtCore.QEvent.Type.MouseButtonPress:
+            self.activated.emit()
+        return False
 
     # ---------------------------------------------------------------- settings
 
@@ -283,8 +298,10 @@ class FootprintPane(QtWidgets.QWidget):
         if not self.plot.sceneBoundingRect().contains(pos):
             for w in (self.cross_v, self.cross_h, self.tooltip):
                 w.setVisible(False)
+            self.crosshair_time.emit(None)
             return
         pt = vb.mapSceneToView(pos)
+        self.crosshair_time.emit(self.bar_time(pt.x()))
         text = self.describe(pt.x(), pt.y())
         for w in (self.cross_v, self.cross_h):
             w.setVisible(True)
@@ -294,6 +311,32 @@ class FootprintPane(QtWidgets.QWidget):
         self.tooltip.setText(text)
         self.tooltip.setPos(pt.x() + 0.05, pt.y() + 0.5)
         self.tooltip.setVisible(bool(text))
+
+    def bar_time(self, x: float) -> int | None:
+        """Start (UTC ns) of the bar at ``x`` (a bar index), None off the bars."""
+        bars = self.item.bars
+        i = round(x)
+        if bars is None or not 0 <= i < len(bars):
+            return None
+        return int(bars.start_ns[i])
+
+    def show_time(self, ts_ns: int | None) -> int | None:
+        """The linked crosshair: a vertical line on the bar that holds ``ts_ns`` (another chart's
+        time under the mouse) and that time in the readout; None hides it. Returns the bar index."""
+        bars = self.item.bars
+        i = None
+        if ts_ns is not None and bars is not None and len(bars):
+            k = int(np.searchsorted(bars.start_ns, ts_ns, side="right")) - 1
+            i = k if 0 <= k < len(bars) else None
+        self.cross_h.setVisible(False)
+        self.tooltip.setVisible(False)
+        self.cross_v.setVisible(i is not None)
+        if i is None:
+            self.readout.setText("")
+            return None
+        self.cross_v.setPos(i)
+        self.readout.setText(f"{et_time(int(ts_ns))}  (linked)")
+        return i
 
     def describe(self, x: float, y: float) -> str:
         """The numbers of the row under a point (bar index, ticks): what the crosshair shows."""

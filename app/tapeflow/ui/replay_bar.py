@@ -95,7 +95,7 @@ class ReplayBar(QtWidgets.QToolBar):
         r = self.runner_getter()
         if r is None:
             return None
-        now = r.time_ns() or r.pipeline.flow.last_ts
+        now = r.time_ns() or r.last_ts()
         if now is None:
             return None
         day = ns_to_et(now).date()

@@ -210,8 +210,14 @@ class SignalLogPane(QtWidgets.QWidget):
         self._key = None
         self.fit_columns()
 
+    def set_engine_note(self, note: str) -> None:
+        """Why this instrument has no rule engine (empty: it has one)."""
+        self.note.setText(note)
+        self.note.setVisible(bool(note))
+
     def set_instrument(self, instrument: Instrument) -> None:
         self.model.instrument = instrument
+        self._key = None  # the next frame is another instrument's log
         self.fit_columns()
 
     def update_from(self, snap: PipelineSnapshot) -> bool:

@@ -250,6 +250,7 @@ class TapePane(QtWidgets.QWidget):
 
     def set_instrument(self, instrument: Instrument) -> None:
         self.model.instrument = instrument
+        self._key = None  # the next frame is another instrument's tape
         self.size_columns()
 
     def update_from(self, snap: PipelineSnapshot) -> bool:

@@ -9,7 +9,7 @@ the server refuses to start and says where to put it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,13 +29,19 @@ class WebhookControl:
     """On/off switch and one-line status for the webhook server of one account."""
 
     def __init__(
-        self, account: Account, settings_file: Path | None, instruments: set[str], feed_symbols: Sequence[str] = ()
+        self, account: Account, settings_file: Path | None, instruments: set[str], feed_symbols: Sequence[str] = (),
+        *, feeds: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         """``instruments``: the roots the terminal trades; ``feed_symbols``: its feed's symbols, so an
-        alert naming a month (``ESH7``) is checked against the month the feed carries, not any month."""
+        alert naming a month (``ESH7``) is checked against the month the feed carries, not any month.
+        ``feeds`` (root -> its feed's symbols), when given, says both for a terminal of several
+        instruments: each root trades the month of its own feed."""
         self.account = account
         self.settings_file = settings_file
-        self.instruments = {feed_contract(root, list(feed_symbols)) for root in instruments}
+        if feeds is not None:
+            self.instruments = {feed_contract(root, list(symbols)) for root, symbols in feeds.items()}
+        else:
+            self.instruments = {feed_contract(root, list(feed_symbols)) for root in instruments}
         self.server: WebhookServer | None = None
         self.error = ""
 
