@@ -43,6 +43,17 @@ async def _until(cond, what: str, rounds: int = 1000) -> None:
     raise AssertionError(f"never happened: {what}")
 
 
+def _on_qasync(qapp, scenario) -> None:
+    """Run ``scenario()`` on a qasync loop, as the terminal runs (a cap of 60 s)."""
+    loop = qasync.QEventLoop(qapp, already_running=False)
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(asyncio.wait_for(scenario(), 60))
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
 def _cell(window: MainWindow, price: int, col: Col) -> str:
     row = window.dom.model.row_of(price)
     assert row is not None, f"price {price} not on the ladder"
@@ -127,14 +138,51 @@ def test_the_terminal_trades_a_rithmic_account_on_its_rithmic_feeds_session(qtbo
             await venue.server.stop()
         assert venue.server.live() == []
 
-    loop = qasync.QEventLoop(qapp, already_running=False)
-    asyncio.set_event_loop(loop)
-    try:
-        loop.run_until_complete(asyncio.wait_for(scenario(), 60))
-    finally:
-        asyncio.set_event_loop(None)
-        loop.close()
+    _on_qasync(qapp, scenario)
     QtWidgets.QApplication.processEvents()
+
+
+def test_a_paper_window_on_a_rithmic_feed_shows_its_session_and_lets_go_of_it_for_another_feed(
+        qtbot, qapp, tmp_path, monkeypatch):
+    from test_ui_support import SIM
+
+    from tapeflow.appdirs import app_paths
+    from tapeflow.ui.session import build_session
+
+    venue = Venue()
+    ticker = FakeTicker(venue.server, front={"ES": "ESZ6"})
+    ticker.rest("ESZ6", "b1", BUY, 5529.0, 3)
+    live_mode_on(venue, monkeypatch)
+
+    async def scenario() -> None:
+        await venue.server.start()
+        monkeypatch.setenv("RITHMIC_URL", venue.server.url)
+        paths = app_paths(tmp_path)
+        session = make_session(tmp_path, "rithmic:ES", speed=1.0, engine=False)
+        window = MainWindow(session, UiSettingsStore(tmp_path / "ui.ini"), user="tester",
+                            session_factory=lambda spec: build_session(spec, paths, speed=None, use_engine=False,
+                                                                       files=session.files))
+        qtbot.addWidget(window)
+        shared = follow_rithmic(window)
+        window.start()
+        try:
+            label = window.status.labels["link"]
+            await _until(lambda: label.text() == "Rithmic UP", "the session up in the status bar")
+            assert _logins(venue.server) == [1, 0, 0]  # paper: the ticker plant only
+            (action,) = [a for a in window.trading_menu.actions() if a.objectName() == "reconnectRithmic"]
+            assert window.open_spec(SIM)
+            await _until(lambda: venue.server.live() == [], "the Rithmic session closed with its feed")
+            assert label.isHidden() and shared.state.phase.value == "CLOSED"
+            action.trigger()  # on the simulator: nothing to reconnect, said so
+            await _until(lambda: "not a Rithmic feed" in window.statusBar().currentMessage(), "the hint")
+            assert _logins(venue.server) == [1, 0, 0]
+        finally:
+            window.frame_timer.stop()
+            window.status_timer.stop()
+            await window.session.runner.stop()
+            await venue.server.stop()
+
+    _on_qasync(qapp, scenario)
 
 
 def test_gui_command_on_a_rithmic_feed_and_broker_logs_in_once_per_plant_and_out_of_all_at_exit(

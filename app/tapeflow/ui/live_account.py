@@ -112,24 +112,36 @@ async def reconnect_by_hand(window: MainWindow, reconnect: Callable[[], Awaitabl
 def follow_rithmic(window: MainWindow) -> RithmicSession | None:
     """The window's Rithmic session (its ``rithmic:`` feed's, shared with a Rithmic broker), if any:
     its state in the status bar from now on (a forced logout in red until the user reconnects), and
-    on paper a Trading > Reconnect Rithmic action (live, Reconnect broker reconnects the same session)."""
+    on paper a Trading > Reconnect Rithmic action (live, Reconnect broker reconnects the same session).
+    Called again when the window opens another feed (the label follows the new one, or hides)."""
     session = session_of(window.session.source)
-    if session is None:
-        return None
     status = window.status
+    if session is None:
+        status.hide_link()
+        return None
 
     def show(state: SessionState) -> None:
+        if session_of(window.session.source) is not session:
+            return  # an earlier feed's session closing after the window moved on
         with contextlib.suppress(RuntimeError):  # the window is gone (the session closes after it)
             status.show_link(state)
 
     session.add_listener(show)
     show(session.state)
-    if not any(a.objectName() == "reconnectBroker" for a in window.trading_menu.actions()):
+    names = {a.objectName() for a in window.trading_menu.actions()}
+    if not names & {"reconnectBroker", "reconnectRithmic"}:
         action = window.trading_menu.addAction("Reconnect Rithmic (after a forced logout)")
         action.setObjectName("reconnectRithmic")
-        action.triggered.connect(
-            lambda: asyncio.ensure_future(reconnect_by_hand(window, session.reconnect, "Rithmic")))
+        action.triggered.connect(lambda: asyncio.ensure_future(_reconnect_feed(window)))
     return session
+
+
+async def _reconnect_feed(window: MainWindow) -> None:
+    session = session_of(window.session.source)
+    if session is None:
+        window.statusBar().showMessage("Rithmic: this window's feed is not a Rithmic feed", 10_000)
+        return
+    await reconnect_by_hand(window, session.reconnect, "Rithmic")
 
 
 def _warn(window: MainWindow, lines: list[str]) -> None:

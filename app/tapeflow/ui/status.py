@@ -67,6 +67,11 @@ class StatusLine(QtWidgets.QWidget):
         lab.show()
         self._dots["link"].show()
 
+    def hide_link(self) -> None:
+        """No shared live connection (the window's feed is a file, the simulator or a websocket)."""
+        self.labels["link"].hide()
+        self._dots["link"].hide()
+
     def show_figures(self, runner: FeedRunner, now_ns: int | None, frame_ms: Sequence[float]) -> None:
         f = runner.figures
         th = self.theme
