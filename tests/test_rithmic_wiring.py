@@ -5,6 +5,7 @@ order and P&L plants on one ``FakeRithmic``)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -310,3 +311,69 @@ def test_after_a_forced_logout_the_feed_follows_the_manual_reconnect_at_once_not
         await session.close()
 
     run(main)
+
+
+def test_a_replay_closed_after_its_reader_was_cancelled_mid_pacing_ends_the_live_source():
+    """A consumer cancelled in a pacing sleep leaves the source's generator suspended; ``aclose``
+    ends it (its connection and session with it)."""
+    ended: list[str] = []
+
+    class Source:
+        runs_on_loop = True
+
+        async def _gen(self):
+            try:
+                yield _events([1_000_000_000])
+                yield _events([60_000_000_000])  # a minute later in market time: the replay sleeps
+                await asyncio.Event().wait()
+            finally:
+                ended.append("closed")
+
+        def __aiter__(self):
+            return self._gen()
+
+    async def go() -> list[str]:
+        replay = Replay(Source(), speed=1.0)
+        got: list[int] = []
+
+        async def read() -> None:
+            async for b in replay:
+                got.extend(int(t) for t in b["ts_event"])
+
+        task = asyncio.create_task(read())
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        before = list(ended)
+        await replay.aclose()
+        return [*before, "|", *ended, str(got)]
+
+    assert asyncio.run(go()) == ["|", "closed", "[1000000000]"]
+
+
+def test_a_task_that_swallows_a_cancel_is_cancelled_again_until_it_ends():
+    """Python 3.11's ``wait_for`` can swallow a cancel; the feed's reader is cancelled until it stops."""
+    from tapeflow.feeds.live_feed import cancel_and_wait
+
+    async def go() -> int:
+        swallowed = 0
+
+        async def stubborn() -> None:
+            nonlocal swallowed
+            while True:
+                try:
+                    await asyncio.sleep(3600)
+                except asyncio.CancelledError:
+                    if swallowed == 2:
+                        raise
+                    swallowed += 1
+
+        task = asyncio.create_task(stubborn())
+        await asyncio.sleep(0)
+        await cancel_and_wait(task, grace_s=0.01)
+        assert task.cancelled()
+        return swallowed
+
+    assert asyncio.run(go()) == 2

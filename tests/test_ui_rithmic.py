@@ -113,6 +113,9 @@ def test_the_terminal_trades_a_rithmic_account_on_its_rithmic_feeds_session(qtbo
             assert "another session logged in with this user" in link_label.text()
             assert "background" in link_label.styleSheet() and window.theme.danger in link_label.styleSheet()
             await _until(lambda: "forced logout" in window.statusBar().currentMessage(), "the broker says it too")
+            feed_label = window.status.labels["feed"]
+            await _until(lambda: window._status_tick() or feed_label.text().startswith(
+                "live feed reconnecting: rithmic session FORCED_OUT"), "the feed's state in the status bar")
             shot(window, "ui_rithmic_forced_out", tmp_path)
             await intruder.close()
             for _ in range(50):
@@ -129,6 +132,8 @@ def test_the_terminal_trades_a_rithmic_account_on_its_rithmic_feeds_session(qtbo
                          "the feed subscribed again")
             await ticker.trade("ESZ6", 5529.50, 1, 1, ssboe=now + 1)
             await _until(lambda: window.refresh() and session.pipeline.flow.last_price == 22118, "data resumed")
+            window._status_tick()
+            assert feed_label.text() == "live"
         finally:
             window.frame_timer.stop()
             window.status_timer.stop()
@@ -171,8 +176,9 @@ def test_a_paper_window_on_a_rithmic_feed_shows_its_session_and_lets_go_of_it_fo
             assert _logins(venue.server) == [1, 0, 0]  # paper: the ticker plant only
             (action,) = [a for a in window.trading_menu.actions() if a.objectName() == "reconnectRithmic"]
             assert window.open_spec(SIM)
-            await _until(lambda: venue.server.live() == [], "the Rithmic session closed with its feed")
-            assert label.isHidden() and shared.state.phase.value == "CLOSED"
+            await _until(lambda: venue.server.live() == [] and shared.state.phase.value == "CLOSED",
+                         "the Rithmic session closed with its feed (logged out)")
+            assert label.isHidden()
             action.trigger()  # on the simulator: nothing to reconnect, said so
             await _until(lambda: "not a Rithmic feed" in window.statusBar().currentMessage(), "the hint")
             assert _logins(venue.server) == [1, 0, 0]

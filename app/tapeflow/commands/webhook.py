@@ -349,12 +349,15 @@ async def _play(replay: Replay, tape: _Tape, account: Account, numbers: TapeNumb
     symbol mappings) are numbered and mapped as they come."""
     info, broker = tape.source.info, account.broker
     known = len(info.instrument_ids)
-    async for batch in replay:
-        if len(info.instrument_ids) != known and isinstance(broker, PaperBroker):
-            known = len(info.instrument_ids)
-            if numbers.update(tape.index, info.instrument_ids, info.instrument.root):
-                broker.map_tape(numbers.roots)
-        account.on_events(numbers.renumber(tape.index, batch))
+    try:
+        async for batch in replay:
+            if len(info.instrument_ids) != known and isinstance(broker, PaperBroker):
+                known = len(info.instrument_ids)
+                if numbers.update(tape.index, info.instrument_ids, info.instrument.root):
+                    broker.map_tape(numbers.roots)
+            account.on_events(numbers.renumber(tape.index, batch))
+    finally:
+        await replay.aclose()  # a live feed read on this loop (Rithmic) lets go of its connection
     _say(f"feed {tape.spec} ended: its working orders will no longer fill")
 
 

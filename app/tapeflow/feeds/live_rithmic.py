@@ -372,10 +372,14 @@ class RithmicLiveSource(LiveFeed):
         return self._stream()
 
     async def _stream(self) -> AsyncIterator[np.ndarray]:
+        batches = LiveFeed.__aiter__(self)
         try:
-            async for batch in LiveFeed.__aiter__(self):
+            async for batch in batches:
                 yield batch
         finally:
+            # closed here, not left to the garbage collector: its reader task would live on and
+            # log the session in again after it is closed below
+            await batches.aclose()  # type: ignore[attr-defined]
             if self.owns_session and self.session is not None:
                 with contextlib.suppress(Exception):
                     await self.session.close()

@@ -107,6 +107,7 @@ class Replay:
         self.quantum_ns = int(quantum_ns)
         self.max_batch = int(max_batch)
         self.info = getattr(source_or_events, "info", None)
+        self.source = None if isinstance(source_or_events, np.ndarray) else source_or_events  # e.g. its status()
         self.stats = getattr(source_or_events, "stats", None)
         self._buf = np.zeros(0, dtype=EVENT_DTYPE)
         self._n = 0  # rows loaded into _buf
@@ -203,6 +204,16 @@ class Replay:
             if len(batch):
                 self._append(batch)
                 return True
+
+    async def aclose(self) -> None:
+        """End a loop-bound source's iteration (its connection, its subscriptions, a session it
+        owns). Whoever stops reading calls this: a consumer cancelled while it waited elsewhere (a
+        pacing sleep, a slice of the pipeline) leaves the source's async generator suspended, and
+        nothing finalizes it (the qasync loop runs no async-generator hooks), so the connection
+        would live on. No-op for other sources."""
+        it, self._live_iter, self._live = self._live_iter, None, None
+        if it is not None and hasattr(it, "aclose"):
+            await it.aclose()
 
     def _read_ahead(self, buf: np.ndarray, n: int) -> tuple[np.ndarray | None, np.ndarray | None]:
         """On the reader thread: the next batch, and the grown store if it will not fit in ``buf``.

@@ -79,6 +79,13 @@ class StatusLine(QtWidgets.QWidget):
         colors = {FeedState.PLAYING: th.ask, FeedState.PAUSED: th.warning, FeedState.ERROR: th.danger}
         color = colors.get(state, th.text_dim)
         text = f"replay {state.value} {speed_label(runner.speed)}"
+        live = getattr(getattr(runner.replay, "source", None), "status", None)  # a live feed: its connection
+        if live is not None and state is FeedState.PLAYING:
+            st = live()
+            ok = st.state.value == "LIVE"
+            why = f": {st.last_error}" if st.last_error else ""
+            text = "live" if ok else f"live feed {st.state.value.lower()}{why}"
+            color = th.ask if ok else th.warning
         if state is FeedState.ERROR:
             text += f": {runner.error}"
         self.labels["feed"].setText(text)
