@@ -8,9 +8,12 @@ planned ahead per instrument and played back in time order against the account (
 The ratio column is a run's time over the baseline's sum.
 
     .venv/bin/python benchmarks/bench_backtest_multi.py [--minutes 390] [--rules FILE | --trading]
+        [--daily-loss-usd N] [--trailing-drawdown-usd N]
 
 ``--trading``: rules that enter both ways on diagonal imbalances with 2-tick stops and targets, so
 the account holds positions much of the day (the shipped example rules trade a few times a day).
+``--daily-loss-usd`` / ``--trailing-drawdown-usd``: P&L limits (off by default), which make the paper
+broker hand the account every print that could breach them (``tapeflow.trading.mark_bands``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from tapeflow.backtest.setup import default_rules_path, rule_engine_factory
 from tapeflow.feeds.base import FeedInfo, FeedStats
 from tapeflow.feeds.merge import merge_tapes
 from tapeflow.feeds.open import open_source
+from tapeflow.trading.settings import settings_from_dict
 
 TRADING_RULES = "".join(f"""
 [[rule]]
@@ -63,12 +67,16 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=390)
     ap.add_argument("--rules", default=None, help="rules TOML (default: the shipped example)")
     ap.add_argument("--trading", action="store_true", help="rules that trade all day (see above)")
+    ap.add_argument("--daily-loss-usd", type=float, default=0, help="daily loss limit (0: off)")
+    ap.add_argument("--trailing-drawdown-usd", type=float, default=0, help="trailing drawdown limit (0: off)")
     a = ap.parse_args()
     rules = a.rules or default_rules_path()
     if a.trading:
         rules = Path(tempfile.mkdtemp()) / "trading.toml"
         rules.write_text(TRADING_RULES)
     engines = rule_engine_factory(rules)
+    settings = settings_from_dict({"risk": {"daily_loss_limit_usd": a.daily_loss_usd,
+                                            "trailing_drawdown_usd": a.trailing_drawdown_usd}}, "bench")
     es = _load(f"sim://rth?symbol=ES&seed=1&minutes={a.minutes}")
     nq = _load(f"sim://rth?symbol=NQ&seed=2&minutes={a.minutes}")
     pieces = sum(1 for _ in merge_tapes([_Memory(*es), _Memory(*nq)]))
@@ -78,7 +86,7 @@ def main() -> None:
             ("ES+NQ fine (before)", [es, nq], False), ("ES+NQ lockstep", [es, nq], True))
     for name, feeds, lockstep in runs:
         t = time.perf_counter()
-        r = results[name] = run_backtest([_Memory(*f) for f in feeds], engines, lockstep=lockstep)
+        r = results[name] = run_backtest([_Memory(*f) for f in feeds], engines, settings, lockstep=lockstep)
         rows.append((name, r.prints, time.perf_counter() - t, len(r.trades)))
     base = rows[0][2] + rows[1][2]
     print(f"{'run':<24}{'prints':>10}{'seconds':>10}{'prints/s':>12}{'trades':>8}{'x baseline':>12}")

@@ -48,8 +48,9 @@ ProgressCallback = Callable[["Progress"], None]
 DEFAULT_BATCH_ROWS = 65_536
 """Rows per pipeline step. Batch size no longer changes results: ``Pipeline.process`` hands each
 signal to the broker at its own place in the tape, so fills are the same with 1-row or 65k-row
-batches (``tests/test_pipeline.py`` checks it). Large batches are simply faster (about 35x over
-32-row batches on simulated RTH flow)."""
+batches (``tests/test_pipeline.py`` checks it; ``tests/test_backtest_batch_size.py`` checks fills,
+orders and trades on the real files for 1- to 65k-row source batches, P&L limits included). Large
+batches are simply faster (about 35x over 32-row batches on simulated RTH flow)."""
 
 DEFAULT_BATCH_MS = 0
 """Optional cap on the market time one batch may span (ms; 0: none). Kept for experiments; with

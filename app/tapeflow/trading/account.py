@@ -27,6 +27,7 @@ from tapeflow.trading.brackets import BracketState
 from tapeflow.trading.broker import Broker, EventBus, EventCallback
 from tapeflow.trading.journal_sink import JournalReader, JournalSink
 from tapeflow.trading.kill_switch import KillSwitch, KillSwitchState
+from tapeflow.trading.mark_bands import mark_bands
 from tapeflow.trading.orders import (
     AUTOMATED_SOURCES,
     EventKind,
@@ -126,6 +127,8 @@ class Account:
         self.name = name
         self.broker: Broker = broker or PaperBroker(self.settings.paper)
         self.broker.set_listener(self._on_broker_event)
+        if isinstance(self.broker, PaperBroker):
+            self.broker.on_row = self._on_row
         self.kill_switch = kill_switch or KillSwitch()
         self.journal = journal
         self.ledger = Ledger()
@@ -305,10 +308,7 @@ class Account:
         self.broker.on_events(batch)
         self._set_clock(int(batch["ts_event"][-1]))
         if isinstance(self.broker, PaperBroker):
-            for root in self.ledger.positions:  # a micro on its E-mini's tape is marked there
-                last = self.broker.last_price(root)
-                if last is not None:
-                    self.ledger.mark(root, last)
+            self._mark_to_tape(self.broker)
         self._after_activity()
 
     def advance_clock(self, ts_ns: int) -> None:
@@ -549,15 +549,42 @@ class Account:
             self._drain_risk_events()
             self.flatten(None, f"risk: {breach.reason}")
         self._drain_risk_events()
+        if isinstance(self.broker, PaperBroker):
+            self.broker.set_mark_bands(mark_bands(self.risk, self.ledger, self.broker.tape_root))
+
+    def _on_row(self) -> None:
+        """The paper broker reached a row after which a P&L limit may be breached or a new equity high
+        made (a fill, or a print outside its mark band): mark and check now, exactly as at the end
+        of a batch ending on that row."""
+        broker = self.broker
+        assert isinstance(broker, PaperBroker)
+        self._set_clock(broker.clock_ns)
+        self._mark_to_tape(broker)
+        self._after_activity()
+
+    def _mark_to_tape(self, broker: PaperBroker) -> None:
+        """Every position marked to the last print of the tape it fills on."""
+        for root in self.ledger.positions:  # a micro on its E-mini's tape is marked there
+            last = broker.last_price(root)
+            if last is not None:
+                self.ledger.mark(root, last)
 
     def _on_broker_event(self, event: OrderEvent) -> None:
+        """Book a broker event. On the paper broker the event's time is the tape row that caused it
+        (the broker walks a batch row by row): the account's clock follows it, so bracket children
+        are stamped and risk-checked at that row, not at the start of whatever batch it came in. (P&L
+        limits are checked after the row: ``_on_row``.)"""
         self._queue.append(event)
         if self._draining:
             return
         self._draining = True
+        paper = isinstance(self.broker, PaperBroker)
         try:
             while self._queue:
-                self._handle(self._queue.popleft())
+                event = self._queue.popleft()
+                if paper and event.ts_ns > self.clock_ns:
+                    self._set_clock(event.ts_ns)
+                self._handle(event)
         finally:
             self._draining = False
 

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from tapeflow.core.events import LEVEL_UNKNOWN, NO_PRICE, S_BUY, S_SELL
 
 _ADD, _CANCEL, _MODIFY, _CLEAR = ord("A"), ord("C"), ord("M"), ord("R")
-_MAX_PRINTS = 256  # prints kept while an event is open; only a broken tape holds more
+MAX_PRINTS = 256  # prints kept while an event is open; only a broken tape holds more
 
 FILL_MODELS = {
     "mbo": "L3 book (mbo): market and stop orders walk the resting orders plus slippage; a resting limit "
@@ -136,7 +136,7 @@ class PaperBook:
         if self.seen < 2:
             self.seen = 1
             return
-        if len(self.prints) >= _MAX_PRINTS:
+        if len(self.prints) >= MAX_PRINTS:
             del self.prints[0]
         self.prints.append((price, size, aggressor))
 

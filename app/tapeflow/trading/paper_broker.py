@@ -31,13 +31,16 @@ Fill model (deterministic; prices in ticks, sizes in contracts, time is the tape
   it at the micro's tick value ($1.25 an MES tick).
 * Costs: ``(commission + exchange fee) * qty`` cents on every fill, at the rates of the order's own
   instrument (``PaperSettings.cost_per_contract_cents_for``): an MES filled on the ES tape pays MES fees.
+* Batching: rows absorbed in bulk leave the book, last print and open prints exactly as row by row,
+  and the account marks and checks its P&L limits after each row that could matter (a fill, a print
+  outside its band: :mod:`tapeflow.trading.mark_bands`), so fills never depend on the batch size.
 * Our own fills never change the simulated book (a second order sees the same levels): on thin
   books and large sizes that errs in the trader's favour, which is why the report says so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import msgspec
@@ -47,7 +50,7 @@ from tapeflow.core.events import K_CLEAR, K_LEVEL, K_ORDER, K_TRADE, LEVEL_UNKNO
 from tapeflow.core.instruments import INSTRUMENTS
 from tapeflow.trading.broker import EventCallback
 from tapeflow.trading.orders import EventKind, Fill, Order, OrderEvent, OrderStatus, OrderType
-from tapeflow.trading.paper_book import PaperBook, walk
+from tapeflow.trading.paper_book import MAX_PRINTS, PaperBook, walk
 from tapeflow.trading.settings import PaperSettings
 
 _replace = msgspec.structs.replace
@@ -89,6 +92,8 @@ class PaperBroker:
         self._listener: EventCallback = lambda e: None
         self._waiting: list[_Working] = []
         self._watchers: dict[tuple[str, int, int], list[_Working]] = {}
+        self.mark_bands: dict[str, tuple[int, int]] = {}  # tape root -> prints at/below lo or at/above hi ...
+        self.on_row: Callable[[], None] | None = None  # ... and rows with a fill call this (``set_mark_bands``)
         self.map_tape(instrument_ids or {0: "ES"})
 
     def _new_book(self, root: str) -> PaperBook:
@@ -152,6 +157,15 @@ class PaperBroker:
         for w in self._open.values():  # a micro's own feed opened: its orders move to its tape
             w.tape = self.tape_root(w.order.instrument)
         self._version += 1
+
+    def set_mark_bands(self, bands: dict[str, tuple[int, int]]) -> None:
+        """After a row with a fill, and after a print of a tape root at or below ``lo`` or at or above
+        ``hi``, the broker calls ``on_row()``: the account marks and checks its P&L limits there, as
+        if the batch had ended on that row (:mod:`tapeflow.trading.mark_bands`). Other prints need no
+        Python and are absorbed in bulk."""
+        if bands != self.mark_bands:
+            self.mark_bands = bands
+            self._version += 1
 
     def resume_fill_ids(self, last_id: int) -> None:
         """Number the next fills after ``last_id`` (a restored journal's last): fill ids stay
@@ -225,7 +239,7 @@ class PaperBroker:
         n = len(batch)
         i = 0
         while i < n:
-            if not self._open:
+            if not self._open and not self.mark_bands:
                 self._absorb(batch[i:])
                 return
             if n - i <= _SMALL:  # numpy set-up costs more than it saves on a few rows
@@ -258,6 +272,11 @@ class PaperBroker:
         if self._waiting:  # rows that may end an event some order waits for
             mask |= ~is_trade & ((sub["flags"] & _LAST) != 0)
         trade_masks: dict[str, np.ndarray] = {}
+        for root, (lo, hi) in self.mark_bands.items():
+            ids = self._root_ids.get(root)
+            if ids is not None:
+                m = trade_masks[root] = is_trade & ((iids == ids[0]) if len(ids) == 1 else np.isin(iids, ids))
+                mask |= m & ((prices <= lo) | (prices >= hi))
         for w in self._open.values():
             o = w.order
             if not w.live or w.waiting:
@@ -281,6 +300,20 @@ class PaperBroker:
         return np.flatnonzero(mask) + start
 
     def _process_row(self, batch: np.ndarray, i: int) -> None:
+        fills = self._fill_id
+        self._apply_row(batch, i)
+        if self.on_row is not None and (self._fill_id != fills or self._marks(batch, i)):
+            self.on_row()
+
+    def _marks(self, batch: np.ndarray, i: int) -> bool:
+        """Whether row ``i`` is a print outside its tape's mark band."""
+        if not self.mark_bands or batch["kind"][i] != K_TRADE:
+            return False
+        band = self.mark_bands.get(self.instrument_ids.get(int(batch["instrument_id"][i]), ""))
+        price = int(batch["price"][i])
+        return band is not None and (price <= band[0] or price >= band[1])
+
+    def _apply_row(self, batch: np.ndarray, i: int) -> None:
         row = batch[i]
         ts = int(row["ts_event"])
         if ts > self.clock_ns:
@@ -321,8 +354,9 @@ class PaperBroker:
         return False
 
     def _absorb(self, batch: np.ndarray) -> None:
-        """Rows that touch no order: keep the final book, last trade and open prints (vectorized for
-        trades and levels; L3 orders are applied row by row, in order)."""
+        """Rows that touch no order: leave the book, last trade and open prints exactly as
+        :meth:`_process_row` row by row would (vectorized for trades and levels; L3 orders are
+        applied row by row, in order), so results never depend on how the tape was batched."""
         if len(batch) == 0:
             return
         self.clock_ns = max(self.clock_ns, int(batch["ts_event"].max()))
@@ -330,22 +364,40 @@ class PaperBroker:
         is_trade = kinds == K_TRADE
         book_rows = None if is_trade.all() else ~is_trade
         ordered = book_rows is not None and bool(np.any(kinds == K_ORDER))
-        for iid, root in self.instrument_ids.items():
-            mine = batch["instrument_id"] == iid
+        iids = batch["instrument_id"]
+        for root, ids in self._root_ids.items():
+            mine = (iids == ids[0]) if len(ids) == 1 else np.isin(iids, ids)
+            if not mine.any():
+                continue
             book = self.books[root]
             if ordered and np.any(mine & (kinds == K_ORDER)):
                 self._absorb_rows(book, select(batch, mine))
                 continue
             trades = np.flatnonzero(mine & is_trade)
+            seen = book.seen
             if len(trades):
                 book.last = int(batch["price"][trades[-1]])
                 book.seen = max(book.seen, 1)
+            ends = None
             if book_rows is not None:
-                if not book.packets and np.any(mine & book_rows & ((batch["flags"] & _LAST) != 0)):
-                    book.packets = True
+                ends = self._event_ends(book, batch, mine & book_rows)
                 self._absorb_levels(book, batch, mine & book_rows)
-            if book.seen >= 2 and len(trades):
-                self._open_prints(book, batch, mine, trades, book_rows)
+            if len(trades) or (ends is not None and len(ends)):
+                self._open_prints(book, batch, trades, ends, seen, mine)
+
+    @staticmethod
+    def _event_ends(book: PaperBook, batch: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Indices of the book rows after which no print is open (:meth:`_apply`): clears, and
+        rows that end an exchange event (``LAST``); every book row until the tape first shows a
+        ``LAST`` (tbbo, CSV DOM). Sets ``book.packets`` as the rows do."""
+        last = rows & ((batch["flags"] & _LAST) != 0)
+        ends = last | (rows & (batch["kind"] == K_CLEAR))
+        if not book.packets:
+            first = np.flatnonzero(last)
+            upto = int(first[0]) + 1 if len(first) else len(rows)
+            ends[:upto] |= rows[:upto]
+            book.packets = bool(len(first))
+        return np.flatnonzero(ends)
 
     @staticmethod
     def _absorb_levels(book: PaperBook, batch: np.ndarray, mine: np.ndarray) -> None:
@@ -381,31 +433,33 @@ class PaperBroker:
 
     @staticmethod
     def _open_prints(
-        book: PaperBook, batch: np.ndarray, mine: np.ndarray, trades: np.ndarray, book_rows: np.ndarray | None
+        book: PaperBook, batch: np.ndarray, trades: np.ndarray, ends: np.ndarray | None, seen: int,
+        mine: np.ndarray,
     ) -> None:
-        """The prints after the last row that ended an event: what the book does not show yet."""
-        if book_rows is None:  # prints only: all of them are still open
-            cut = np.zeros(0, dtype=np.int64)
-        else:
-            ends = mine & book_rows
-            if book.packets:
-                ends &= (batch["flags"] & _LAST) != 0
-            cut = np.flatnonzero(ends)
-        if len(cut):
+        """The prints after the last row that ended an event: what the book does not show yet.
+        ``seen``: the book's kind before the batch; prints before its first level are not kept
+        (:meth:`PaperBook.trade` keeps none until the tape has shown a book)."""
+        if ends is not None and len(ends):
             book.prints.clear()
-            trades = trades[trades > cut[-1]]
-        for p, q, a in zip(*(batch[f][trades[-64:]].tolist() for f in ("price", "size", "side")), strict=True):
+            trades = trades[trades > ends[-1]]
+        if seen < 2 and len(trades):
+            levels = mine & (batch["kind"] == K_LEVEL) & np.isin(batch["side"], (int(Side.BUY), int(Side.SELL)))
+            levels &= (batch["price"] != NO_PRICE) | (batch["size"] <= 0)
+            first = np.flatnonzero(levels)
+            trades = trades[trades > first[0]] if len(first) else trades[:0]
+        rows = trades[-MAX_PRINTS:]
+        for p, q, a in zip(*(batch[f][rows].tolist() for f in ("price", "size", "side")), strict=True):
             book.trade(p, q, a)
 
     def _absorb_rows(self, book: PaperBook, rows: np.ndarray) -> None:
         """L3 rows in order (a watched queue hears of every order ahead that shrinks).
         The L3 case is :meth:`_apply` inlined: it runs once per order message of the tape."""
-        if not book.packets and np.any((rows["flags"] & _LAST) & (rows["kind"] != K_TRADE)):
-            book.packets = True
         packets, prints, order, apply = book.packets, book.prints, book.order, self._apply
         cols = (rows[f].tolist() for f in ("kind", "side", "level", "price", "size", "action", "order_id", "flags"))
         for kind, side, level, price, size, action, oid, flags in zip(*cols, strict=True):
             if kind == K_ORDER:
+                if flags & _LAST and not packets:  # the tape marks its events from here on
+                    packets = book.packets = True
                 order(action, oid, side, price, size)
                 if prints and action in _BOOK_ACTIONS and (flags & _LAST or not packets):
                     prints.clear()
@@ -413,6 +467,7 @@ class PaperBroker:
                 book.trade(price, size, side)
             else:
                 apply(book, kind, side, level, price, size, action, oid, flags)
+                packets = book.packets
 
     # -- simulation -------------------------------------------------------------------------
     def _book(self, order: Order) -> PaperBook:
