@@ -106,6 +106,26 @@ def test_prints_before_the_first_book_row_are_not_kept_in_bulk_either():
         assert fills(ev)[-1:] == [(oid, 5, 22003)]
 
 
+@pytest.mark.parametrize("batch", [1, 20])
+def test_an_order_goes_live_mid_batch_after_a_cancelled_order_due_earlier(batch):
+    """3 ms latency. A buy limit sent at 10:00:00.000 (due .003) is cancelled; a buy limit at 19996
+    sent at .001 is due at .004. The 20 prints from .002 (19 at 20000, then a seller at 19996, .021)
+    fill it at 19996 at .021, in one batch too. In one batch the broker once walked only the row at
+    .003 (the cancelled order's time), activated nothing there, and absorbed the rest: the order
+    was not live for the print that fills it. (Batches of 16 rows or fewer are walked row by row.)"""
+    acct, ev = account(latency_ns=3 * MS, slippage_ticks=0)
+    acct.on_events(trades(T0, [(20000, 1, 1)]))
+    acct.cancel(acct.submit(req(Side.BUY, 1, type=OrderType.LIMIT, limit_price=19990)).order_id)
+    acct.on_events(trades(T0 + MS, [(20000, 1, 1)]))
+    oid = acct.submit(req(Side.BUY, 1, type=OrderType.LIMIT, limit_price=19996)).order_id
+    tape = trades(T0 + 2 * MS, [(20000, 1, 1)] * 19 + [(19996, 1, -1)])
+    for i in range(0, len(tape), batch):
+        acct.on_events(tape[i : i + batch])
+    assert [(e.order.id, e.kind.name, e.ts_ns - T0) for e in ev if e.order.id == oid and e.kind.name in
+            ("ACCEPTED", "FILLED")] == [(oid, "ACCEPTED", 4 * MS), (oid, "FILLED", 21 * MS)]
+    assert fills(ev) == [(oid, 1, 19996)]
+
+
 # -- the account: its clock and its P&L limits follow the row, not the batch --------------------
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tapeflow.core.events import Side
@@ -192,7 +192,30 @@ def fills_of(orders: list[tuple], tape: list[tuple], one_batch: bool) -> list[tu
     return got
 
 
+# Found by Hypothesis: entries filled and flattened at .003 left a stale activation time (.006, of
+# bracket children cancelled at once); the stop's children sent at .004 (due .007) were never walked.
+STALE_ACTIVATION = (
+    [(Side.BUY, OrderType.MARKET, 0, 1), (Side.BUY, OrderType.LIMIT, 0, 1), (Side.SELL, OrderType.MARKET, 0, 1),
+     (Side.SELL, OrderType.MARKET, 0, 1), (Side.SELL, OrderType.STOP, 0, 1)],
+    [(0, 1, -1)] * 3 + [(-1, 1, -1)] + [(0, 1, -1)] * 15 + [(-1, 1, -1), (-2, 1, -1)],
+)
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(orders=resting, tape=prints)
+@example(*STALE_ACTIVATION)
 def test_one_batch_and_row_by_row_feeds_fill_identically(orders: list[tuple], tape: list[tuple]):
     assert fills_of(orders, tape, one_batch=True) == fills_of(orders, tape, one_batch=False)
+
+
+def test_a_stop_filled_mid_batch_sends_bracket_children_that_go_live_and_fill_in_that_batch():
+    """3 ms latency, all sent at 10:00:00.000 with a 2-tick stop and 3-tick target; sellers print
+    4000 at .001-.003, 3999 at .004-.019, 3998 at .020, 3996 at .021. At .003 (live): 1 buys at the
+    last print 4000 (children 6, 7), 2 rests at 4000, 3 sells 4000 (flat: 6, 7 cancelled), 4 sells
+    4000 (short: children 8, 9), 5 (sell stop 3999) waits; the print at 4000 fills 2 (flat: 8, 9
+    cancelled). At .004 the print at 3999 fires 5 at 3999 (short: buy stop 10 at 4001, buy limit 11
+    at 3996, due .007). The seller at 3996 (.021) fills 11 there. One batch must give the same."""
+    want = [(1, 1, 4000, T0 + 3 * MS), (3, 1, 4000, T0 + 3 * MS), (4, 1, 4000, T0 + 3 * MS),
+            (2, 1, 4000, T0 + 3 * MS), (5, 1, 3999, T0 + 4 * MS), (11, 1, 3996, T0 + 21 * MS)]
+    assert fills_of(*STALE_ACTIVATION, one_batch=False) == want
+    assert fills_of(*STALE_ACTIVATION, one_batch=True) == want

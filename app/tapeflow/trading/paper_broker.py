@@ -484,7 +484,13 @@ class PaperBroker:
         # Recomputed after the loop: activating an entry can submit its bracket children, whose
         # activation times must not be lost.
         pending = [w.active_at for w in self._open.values() if not w.live]
-        self._next_activation = min(pending) if pending else None
+        nxt = min(pending) if pending else None
+        if nxt != self._next_activation:
+            # The interesting-row set marks only the first row due at the old time. The old time can
+            # be stale (its order was cancelled, or a later submit did not lower it), so this row may
+            # have activated nothing: without a new set the rows due at ``nxt`` would be absorbed.
+            self._next_activation = nxt
+            self._version += 1
 
     def _activate(self, w: _Working) -> None:
         w.live = True
