@@ -27,7 +27,7 @@ from tapeflow.core.events import Flag, Side, concat, make_trades
 from tapeflow.feeds.open import open_source
 from tapeflow.flow.state import FlowSettings
 from tapeflow.history.simdays import write_sim_days
-from tapeflow.trading import OrderType
+from tapeflow.trading import Account, OrderType, PaperSettings, RiskSettings, TradingSettings
 from tapeflow.trading.mark_bands import NEVER_HI, NEVER_LO, mark_bands
 from tapeflow.trading.orders import Fill
 from tapeflow.trading.positions import Ledger
@@ -126,6 +126,24 @@ def test_an_order_goes_live_mid_batch_after_a_cancelled_order_due_earlier(batch)
     assert fills(ev) == [(oid, 1, 19996)]
 
 
+
+@pytest.mark.parametrize("batch", [1, 17])
+def test_an_order_that_waited_for_an_event_and_then_rests_fills_on_the_print_through_it(batch):
+    """Ask 4001 x 1 (its event ended), then a seller prints 3999: that event is open. A buy limit at
+    4001 must wait for its end to take the ask; modified to 4000 it no longer can. The book row (bid
+    3998, LAST) ends the event: the order rests at 4000, and the next seller at 3999 (.002) trades
+    through it: filled at 4000. In one batch the broker once kept the rows it had picked while the
+    order waited (none of its prints) and absorbed that print."""
+    acct, ev = account(slippage_ticks=0)
+    acct.on_events(concat([_last(levels(T0, [(-1, 0, 4001, 1)])), trades(T0, [(3999, 1, -1)])]))
+    oid = acct.submit(req(Side.BUY, 1, type=OrderType.LIMIT, limit_price=4001)).order_id
+    acct.modify(oid, limit_price=4000)
+    assert fills(ev) == []
+    tape = concat([_last(levels(T0 + MS, [(1, 0, 3998, 1)])), trades(T0 + 2 * MS, [(3999, 1, -1)] * 16)])
+    for i in range(0, len(tape), batch):
+        acct.on_events(tape[i : i + batch])
+    assert [(e.order.id, e.fill.qty, e.fill.price, e.ts_ns - T0) for e in ev if e.fill] == [(oid, 1, 4000, 2 * MS)]
+
 # -- the account: its clock and its P&L limits follow the row, not the batch --------------------
 
 
@@ -164,6 +182,28 @@ def test_a_daily_loss_reached_by_a_print_inside_a_batch_flattens_at_that_print(b
     assert [(f.price, f.ts_ns - T0) for f in r.fills] == [(20000, 0), (20000 - 4 * side, 4 * SECOND)]
     assert [t.net_cents for t in r.trades] == [-5394]
 
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_an_entry_filled_at_once_between_batches_is_marked_to_the_last_print_at_its_fill(batch):
+    """$20 daily loss, no latency. Last print 4000; the book bids 3998 x 2 and shows no ask. A buy
+    limit at 4000 rests; a market sell fills at once at 3998 and is marked to 4000: -2 ticks, -$25,
+    past the limit: the flatten cancels the limit and buys at once at the last print, 4000. Once
+    the mark waited for the next row that marked: fed row by row the book row, and the account
+    flattened; in one batch the print at 4000, which first filled the resting limit."""
+    risk = RiskSettings(daily_loss_limit_cents=2000)
+    acct = Account(TradingSettings(risk=risk, paper=PaperSettings(slippage_ticks=0)))
+    ev: list = []
+    acct.subscribe(ev.append)
+    acct.on_events(concat([trades(T0, [(4000, 1, 1)]), levels(T0, [(1, 0, 3998, 2)])]))
+    limit = acct.submit(req(Side.BUY, 1, type=OrderType.LIMIT, limit_price=4000)).order_id
+    sell = acct.submit(req(Side.SELL, 1)).order_id
+    tape = concat([levels(T0 + MS, [(1, 0, 4000, 0)]), trades(T0 + MS, [(4000, 1, -1)])])
+    for i in range(0, len(tape), batch):
+        acct.on_events(tape[i : i + batch])
+    assert fills(ev) == [(sell, 1, 3998), (sell + 1, 1, 4000)]
+    assert acct.orders[limit].status.name == "CANCELLED"
+    assert acct.ledger.is_flat
 
 # -- the property, on real and simulated tapes --------------------------------------------------
 

@@ -144,6 +144,7 @@ class Account:
         self._queue: deque[OrderEvent] = deque()
         self._draining = False
         self._first_fill: dict[int, int] = {}  # order id -> price of its first fill (bracket anchor)
+        self._fills = 0  # fills booked so far: a submit or modify that filled at once marks the tape
         self.journal_errors = 0  # records the journal refused (disk full, read-only, ...)
         self.journal_error = ""  # the last refusal, for the status page and replies
         if self.kill_switch.latched:
@@ -183,9 +184,10 @@ class Account:
             self.brackets[order.id] = BracketState(
                 order.id, request.instrument, request.side, request.bracket
             )
+        fills = self._fills
         self.broker.submit(order)
         if not self._draining:
-            self._after_activity()
+            self._after_order_change(fills)
         now = self.orders[order.id]
         if now.status == OrderStatus.REJECTED:  # refused at once by the broker (live: connection down)
             self.last_reject = now.reason
@@ -227,8 +229,9 @@ class Account:
             if not d.ok:
                 self.last_reject = d.reason
                 return SubmitResult(False, order_id, d.rule, d.reason)
+        fills = self._fills
         self.broker.modify(order_id, qty=qty, limit_price=limit_price, stop_price=stop_price)
-        self._after_activity()
+        self._after_order_change(fills)
         return SubmitResult(True, order_id)
 
     def cancel_all(self, instrument: str | None = None, reason: str = "cancel all") -> None:
@@ -553,6 +556,14 @@ class Account:
         if isinstance(self.broker, PaperBroker):
             self.broker.set_mark_bands(mark_bands(self.risk, self.ledger, self.broker.tape_root))
 
+    def _after_order_change(self, fills: int) -> None:
+        """After a submit or modify. The paper broker fills between tape rows at once (no latency):
+        such a fill is marked to the last print now, as after a row with a fill (``_on_row``), not
+        at whichever later row next marks, which depends on how the tape is batched."""
+        if self._fills != fills and isinstance(self.broker, PaperBroker):
+            self._mark_to_tape(self.broker)
+        self._after_activity()
+
     def _on_row(self) -> None:
         """The paper broker reached a row after which a P&L limit may be breached or a new equity high
         made (a fill, or a print outside its mark band): mark and check now, exactly as at the end
@@ -599,6 +610,7 @@ class Account:
         else:
             self._working.pop(event.order.id, None)
         if event.fill is not None:
+            self._fills += 1
             self._first_fill.setdefault(event.order.id, event.fill.price)
             for rt in self.ledger.apply(event.fill):
                 self._write("round_trips", rt)

@@ -537,7 +537,10 @@ class PaperBroker:
     def _resolve_waiting(self, root: str) -> None:
         """The event closed: the orders that waited take the book as it is now."""
         now = [w for w in self._waiting if w.tape == root]
+        if not now:
+            return
         self._waiting = [w for w in self._waiting if w.tape != root]
+        self._version += 1  # they watch prints again: the interesting rows skipped them while waiting
         for w in now:
             w.waiting = False
             if w.order.id not in self._open:
