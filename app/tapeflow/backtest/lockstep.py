@@ -30,7 +30,7 @@ from tapeflow.core.events import K_TRADE
 from tapeflow.feeds.merge import TapeMerge, merge_spans
 from tapeflow.flow.bars import BarKind
 from tapeflow.flow.state import SMALL_BATCH
-from tapeflow.pipeline import Pipeline
+from tapeflow.pipeline import Pipeline, event_end, event_ends
 from tapeflow.signals.model import Signal
 from tapeflow.trading.account import Account
 
@@ -65,7 +65,7 @@ class _Tape:
     planned: int = 0  # rows planned so far
     start: int = 0  # row index of the batch being played
     acts: deque[tuple[int, Signal]] = field(default_factory=deque)
-    bars: deque[tuple[int, int]] = field(default_factory=deque)  # (first row it is open at, closing row)
+    bars: deque[tuple[int, int, int]] = field(default_factory=deque)  # (open from row, closing row, its event's end)
     rows: np.ndarray | None = None  # the batch being played, as the broker reads it (``Pipeline.for_broker``)
     waiting: list[list] = field(default_factory=list)  # [rows, lo, hi] held back while the account is idle
     _end: int | None = None  # the open time bar's end, as planned so far
@@ -99,6 +99,7 @@ class _Tape:
         self._clock = int(clock[-1])
         is_trade = batch["kind"] == K_TRADE
         trades = np.flatnonzero(is_trade)
+        ends = event_ends(batch)
         pos, n = 0, len(batch)
         while pos < n:
             if self._end is None:
@@ -111,7 +112,8 @@ class _Tape:
             c = pos + int(np.searchsorted(clock[pos:], self._end))
             if c >= n:
                 return
-            self.bars.append((self._open_at, off + c))
+            end = event_end(ends, c + 1, True)  # None: past this batch, so past any piece that closes it
+            self.bars.append((self._open_at, off + c, off + n + 1 if end is None else off + end))
             if is_trade[c]:
                 self._end, self._open_at = (int(clock[c]) // size + 1) * size, off + c + 1
             else:
@@ -120,14 +122,15 @@ class _Tape:
 
     def splits(self, a: int, b: int) -> list[int]:
         """Where ``Pipeline.process`` of rows ``a:b`` cuts its broker calls besides its signals: a
-        live-sized piece with the event that closes the open time bar splits around that event."""
+        live-sized piece with the row that closes the open time bar splits before it and after the end
+        of its exchange event (the bar's signals act there: ``Pipeline._release``)."""
         bars = self.bars
         while bars and bars[0][1] < a:
             bars.popleft()
         if self.bar_ns is None or b - a > SMALL_BATCH or not bars:
             return []
-        opened, c = bars[0]
-        return [c, c + 1] if opened <= a <= c < b else []
+        opened, c, end = bars[0]
+        return [c, end] if opened <= a <= c < b else []
 
 
 class Lockstep:
