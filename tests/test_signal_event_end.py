@@ -154,9 +154,9 @@ def test_a_bar_close_entry_takes_the_ask_its_closing_event_leaves(batch):
     long acts on it, no latency. That event removes the 20001 ask (rows 3-4), so the market buy
     fills at 20002 (it once took 20001, after row 3 alone), whatever the batch size: 1- to 4-row
     batches end inside the event and the signal is held into the next batch."""
-    r = run_backtest([ArraySource(_event_tape(), batch, "es", "ES")],
-                     lambda inst: _LongAtFirstBarClose(inst, {}), settings_from_dict({"paper": {"latency_ms": 0}}, "test"),
-                     flow_settings=FlowSettings(bar="5s"))
+    settings = settings_from_dict({"paper": {"latency_ms": 0}}, "test")
+    r = run_backtest([ArraySource(_event_tape(), batch, "es", "ES")], lambda inst: _LongAtFirstBarClose(inst, {}),
+                     settings, flow_settings=FlowSettings(bar="5s"))
     assert [s.signal.event_seq for s in r.signals] == [3]
     assert [(f.price, f.ts_ns - T0) for f in r.fills] == [(20002, 5 * SECOND)]
 
