@@ -26,6 +26,7 @@ from tapeflow.feeds.csv_file import CsvTradesSource
 from tapeflow.feeds.live_rithmic import translate_ticks
 from tapeflow.feeds.open import open_source
 from tapeflow.feeds.rithmic_depth import one_event
+from tapeflow.feeds.scenarios import absorption
 from tapeflow.feeds.simulator import MarketSimulator
 from tapeflow.flow.state import FlowSettings
 from tapeflow.pipeline import event_end
@@ -101,6 +102,15 @@ def test_the_simulator_ends_its_snapshot_and_each_print_with_its_book_rows_on_a_
         assert len(set(rows["ts_event"][a:b].tolist())) == 1  # one time, its prints (one per level it
         assert rows["kind"][a] == Kind.TRADE  # sweeps) each followed by the book rows it changed
         assert rows["kind"][b - 1] == Kind.LEVEL
+
+
+def test_the_absorption_scenario_ends_the_opening_book_and_each_print_with_its_book_rows():
+    ev, _ = absorption()
+    last = np.flatnonzero(ev["flags"] & LAST).tolist()
+    # rows: bid 22000 x 60, ask 22001 x 40 | print, bid 55 | print, bid 50 | ... print 10, bid 10, refresh 60 | ...
+    assert last[:4] == [1, 3, 5, 7]
+    assert last[9:11] == [19, 22]  # print 9 (rows 18-19); print 10, its bid and its refresh (rows 20-22)
+    assert last[-1] == len(ev) - 1 and len(last) == 1 + 60 + 16  # the book, 60 sells, 16 buys
 
 
 def test_make_trades_makes_every_print_its_own_event():
