@@ -171,6 +171,21 @@ def test_a_bar_close_entry_takes_the_ask_its_closing_event_leaves(batch):
     assert [(f.price, f.ts_ns - T0) for f in r.fills] == [(20002, 5 * SECOND)]
 
 
+@pytest.mark.parametrize("batch", [1, 2, 3])
+def test_a_signal_in_an_event_the_file_never_ends_acts_after_the_files_last_row(batch):
+    """Prints at 20000, 20001, 20002; the last two are one event the file cuts off (no LAST row).
+    The long signalled on print 2 is held to the end of that event, then acted on when the file
+    ends: its order is sent at the last row's time (10:00:02, not 10:00:01) and takes the last price
+    of a tape without a book."""
+    tape = make_trades(T0 + np.arange(3) * SECOND, [20000, 20001, 20002], [1, 1, 1], [1, 1, 1], instrument_id=1)
+    tape["flags"][1:] = 0
+    r = run_backtest([ArraySource(tape, batch, "es", "ES")],
+                     lambda inst: ScheduledEngine(inst, {2: "long"}), settings_from_dict({}, "test"))
+    assert [(s.signal.ts_ns - T0, s.decision) for s in r.signals] == [(SECOND, "order 1")]
+    assert [o.ts_created - T0 for o in r.orders.values()][:1] == [2 * SECOND]
+    assert [(f.price, f.ts_ns - T0) for f in r.fills] == [(20002, 2 * SECOND)]
+
+
 def test_nq_csv_bar_close_entry_takes_the_ask_the_closing_line_leaves(tmp_path):
     """The recorded NQ tape (CSV with a 30-level DOM), 1-minute bars: the 18:10:00.318 line (local
     time) closes the 18:09 bar, and the bar's long entry acts on it. That line's DOM rows remove the

@@ -171,6 +171,8 @@ class Pipeline:
 
     def _process(self, batch: np.ndarray, shown: int = 0) -> None:
         """``process`` for rows of which the broker has seen the first ``shown`` already."""
+        if self._held and (self.account is not None or self._script is not None):
+            shown = self._release(batch, shown, [])  # their event ends here: out before the flow books it
         update = self.flow.update(batch)
         fired = self.engine.on_update(self.flow, update, batch) if self.engine is not None else []
         if self.account is None and self._script is None:
