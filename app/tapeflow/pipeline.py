@@ -137,8 +137,13 @@ class Pipeline:
                     self._process(batch[:r])
                 at = int(batch["ts_event"][r])
                 fired = on_clock(self.flow, self.flow.advance(at), at)
-                shown = self._release(batch[r:], 0, [(1, sig) for sig in fired])  # after the closing event
-                self._process(batch[r:], shown=shown)
+                rest = batch[r:]
+                shown = self._release(rest, 0, [(1, sig) for sig in fired])  # after the closing event
+                if not shown and not self._held:  # the broker takes the closing event whole all the same
+                    shown = event_end(event_ends(rest), 1, True) or 0  # (where lockstep's ``splits`` cut)
+                    if shown:
+                        self._feed(rest[:shown])
+                self._process(rest, shown=shown)
             elif len(batch) == 1 and batch["kind"][0] == K_TRADE and self.flow.builder.spec.kind is BarKind.TIME:
                 self._trade_first(batch)
             else:
@@ -171,7 +176,7 @@ class Pipeline:
 
     def _process(self, batch: np.ndarray, shown: int = 0) -> None:
         """``process`` for rows of which the broker has seen the first ``shown`` already."""
-        if self._held and (self.account is not None or self._script is not None):
+        if self._held:
             shown = self._release(batch, shown, [])  # their event ends here: out before the flow books it
         update = self.flow.update(batch)
         fired = self.engine.on_update(self.flow, update, batch) if self.engine is not None else []
