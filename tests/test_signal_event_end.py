@@ -28,6 +28,7 @@ from tapeflow.feeds.open import open_source
 from tapeflow.feeds.rithmic_depth import one_event
 from tapeflow.feeds.scenarios import absorption
 from tapeflow.feeds.simulator import MarketSimulator
+from tapeflow.feeds.wire import batch_events, decode_server, encode, make_batch
 from tapeflow.flow.state import FlowSettings
 from tapeflow.pipeline import event_end
 from tapeflow.signals.model import Action, Signal
@@ -111,6 +112,14 @@ def test_the_absorption_scenario_ends_the_opening_book_and_each_print_with_its_b
     assert last[:4] == [1, 3, 5, 7]
     assert last[9:11] == [19, 22]  # print 9 (rows 18-19); print 10, its bid and its refresh (rows 20-22)
     assert last[-1] == len(ev) - 1 and len(last) == 1 + 60 + 16  # the book, 60 sells, 16 buys
+
+
+@pytest.mark.parametrize("encoding", ["msgpack", "json"])
+def test_the_websocket_wire_carries_the_event_ends(encoding):
+    rows = concat([levels(T0, [(1, 0, 19999, 5), (-1, 0, 20001, 5)]), trades(T0, [(20000, 1, -1)])])
+    rows["flags"] = [0, 0, LAST]
+    frame = encode(make_batch(rows, seq=1, sent_ns=T0, first_event=0, encoding=encoding), encoding)
+    assert batch_events(decode_server(frame))["flags"].tolist() == [0, 0, LAST]
 
 
 def test_make_trades_makes_every_print_its_own_event():
