@@ -152,3 +152,16 @@ def live_mode_on(venue: Venue, monkeypatch: Any) -> None:
     monkeypatch.setattr(live_rithmic, "session_from_settings", trusting_the_test_ca)
     for k, v in (("RITHMIC_USER", "trader"), ("RITHMIC_PASSWORD", "secret"), ("RITHMIC_SYSTEM", "Rithmic Test")):
         monkeypatch.setenv(k, v)
+
+
+async def webhook_args(venue: Venue, tmp_path: Any, monkeypatch: Any, *flags: str) -> Any:
+    """Start ``venue``'s gateway, point ``RITHMIC_URL`` at it and parse ``tapeflow webhook --port 0
+    --broker rithmic --live FLAGS`` with its journal and latch in ``tmp_path``."""
+    from tapeflow.cli import build_parser
+
+    await venue.server.start()
+    monkeypatch.setenv("RITHMIC_URL", venue.server.url)
+    return build_parser().parse_args([
+        "webhook", "--port", "0", "--broker", "rithmic", "--live", *flags,
+        "--journal", str(tmp_path / "j.sqlite"), "--kill-switch-file", str(tmp_path / "ks.json"),
+    ])

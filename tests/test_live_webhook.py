@@ -83,7 +83,7 @@ def test_webhook_live_on_rithmic_sends_the_alert_as_one_auto_bracket_order_on_th
     pytest.importorskip("async_rithmic", reason="the rithmic extra (async-rithmic) is not installed")
     pytest.importorskip("trustme", reason="trustme (test extra) is not installed")
     from async_rithmic.enums import SysInfraType
-    from rithmic_venue import Venue, live_mode_on
+    from rithmic_venue import Venue, live_mode_on, webhook_args
 
     venue = Venue()
     live_mode_on(venue, monkeypatch)
@@ -92,12 +92,7 @@ def test_webhook_live_on_rithmic_sends_the_alert_as_one_auto_bracket_order_on_th
     monkeypatch.setenv("TAPEFLOW_CONFIRM_LIVE", "TF-001")
 
     async def scenario() -> int:
-        await venue.server.start()
-        monkeypatch.setenv("RITHMIC_URL", venue.server.url)
-        args = build_parser().parse_args([
-            "webhook", "--port", "0", "--broker", "rithmic", "--live", "--symbol", "ES",
-            "--journal", str(tmp_path / "j.sqlite"), "--kill-switch-file", str(tmp_path / "ks.json"),
-        ])
+        args = await webhook_args(venue, tmp_path, monkeypatch, "--symbol", "ES")
         code = await alert_and_stop(args, lambda: bool(venue.orders.submits()), replies)
         assert replies[0][0] == 200
         await venue.server.stop()

@@ -23,7 +23,8 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "source",
         metavar="FILE",
-        help="DBN (.dbn, .dbn.zst) or CSV file, sim:// for the simulator, or a ws://host:port feed",
+        help="DBN (.dbn, .dbn.zst) or CSV file, sim:// for the simulator, a ws://host:port feed, or "
+             "rithmic:ES (rithmic:ESZ6, ?exchange=CME&depth=10) for Rithmic live data",
     )
     p.add_argument("--symbol", help="instrument when the file does not say (ES, MES, NQ, MNQ or e.g. ESZ6)")
     p.add_argument("--tz", help="time zone of naive CSV timestamps (default UTC), e.g. Europe/Madrid")

@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gui", help="open the terminal (default: the simulator in replay at 1x, paper trading)")
     p.add_argument("source", nargs="*", default=[], metavar="FEED",
                    help="DBN (.dbn, .dbn.zst) or CSV file, or sim://...; several: one chart per instrument on one "
-                        "account (default: the instruments of the last window of several, else the simulated sample)")
+                        "account (default: the instruments of the last window of several, else the simulated sample); "
+                        "or one live feed: ws://host:port, rithmic:ES (with --broker rithmic --live: one session)")
     p.add_argument("--feed", action="append", default=[], metavar="FEED",
                    help="another feed (repeatable; the same as listing it as an argument)")
     p.add_argument("--symbol", help="instrument when the file does not say (ES, MES, NQ, MNQ or e.g. ESZ6); "

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 from tapeflow.account_files import open_account_files
 from tapeflow.appdirs import app_paths
 from tapeflow.commands import _live_mode as live_mode
-from tapeflow.core.instruments import INSTRUMENTS
+from tapeflow.core.events import Kind
+from tapeflow.core.instruments import INSTRUMENTS, parse_symbol
 from tapeflow.errors import TapeflowError
 from tapeflow.feeds.base import EventSource
 from tapeflow.feeds.merged import MergedFeeds
@@ -64,7 +65,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", help="bind address (default 127.0.0.1; use a reverse proxy to expose it)")
     p.add_argument("--feed", action="append", help="market data the paper broker fills against: a DBN/CSV "
                    "file or sim://... (default sim://rth); repeat for one feed per instrument, e.g. "
-                   "--feed sim://rth --feed 'sim://rth?symbol=NQ'")
+                   "--feed sim://rth --feed 'sim://rth?symbol=NQ'. With --broker rithmic --live: one "
+                   "--feed rithmic:ES follows Rithmic's data on the broker's session (marks the position)")
     p.add_argument("--instrument", action="append", metavar="ROOT", help="also trade this instrument (ES, "
                    "MES, NQ, MNQ; repeatable; adds to the [webhook] instruments setting): a micro without "
                    "a feed of its own trades on its E-mini's feed (MES on ES)")
@@ -118,16 +120,17 @@ async def serve(
     trading, webhook = load(args)
     require_secret(webhook)  # refuse before opening anything
     live_mode.check_mode(args)
-    if args.live and (args.feed or args.instrument):
-        raise TapeflowError("--live trades one instrument on the venue's own data: "
-                            "use --symbol, not --feed or --instrument")
+    live_feed = _live_feed(args)
     feeds = args.feed or [DEFAULT_FEED]
     sources = [] if args.live else [open_source(f, symbol=args.symbol) for f in feeds]
     contracts = {} if args.live else _contracts(args, webhook, sources, feeds)  # refused before anything opens
+    feed = open_source(live_feed, symbol=args.symbol) if live_feed else None  # credentials checked here
+    if feed is not None and args.symbol and parse_symbol(args.symbol).instrument != feed.info.instrument:
+        raise TapeflowError(f"--symbol {args.symbol} and --feed {live_feed} name different instruments: give one")
     files = open_account_files(*_files(args))
     try:
         if not sources:
-            return await _run_live(args, trading, files.journal, files.kill_switch, webhook, on_ready, stop)
+            return await _run_live(args, trading, files.journal, files.kill_switch, webhook, on_ready, stop, feed)
         numbers, tapes = number_feeds(sources, feeds)
         broker = PaperBroker(trading.paper, numbers.roots)
         account = Account(trading, broker=broker, kill_switch=files.kill_switch, journal=files.journal, name="paper")
@@ -171,6 +174,22 @@ def _contracts(
     return traded_contracts({*by_root, *webhook.instruments, *wanted}, by_root)
 
 
+def _live_feed(args: argparse.Namespace) -> str | None:
+    """A live account trades on the venue's own data: no feed, or (Rithmic) one ``rithmic:`` feed that
+    shares the broker's session (one login per plant; the feed marks the position and moves the
+    account clock)."""
+    if not args.live:
+        return None
+    if args.instrument:
+        raise TapeflowError("--live trades one instrument on the venue's own data: use --symbol, not --instrument")
+    if not args.feed:
+        return None
+    if args.broker != "rithmic" or len(args.feed) != 1 or not args.feed[0].lower().startswith("rithmic:"):
+        raise TapeflowError("--live trades one instrument on the venue's own data: use --symbol, not --feed "
+                            "(with --broker rithmic, one --feed rithmic:ES shares the broker's session)")
+    return args.feed[0]
+
+
 def _files(args: argparse.Namespace) -> tuple[Path, Path]:
     """The journal and the latch: as given, else in the data folder (``$TAPEFLOW_HOME`` aware)."""
     data = app_paths().data_dir
@@ -187,19 +206,34 @@ async def _run_live(
     webhook: WebhookSettings,
     on_ready: Callable[[WebhookServer], None] | None,
     stop: asyncio.Event | None,
+    feed: EventSource | None = None,
 ) -> int:
-    """The live account: confirmed, restored and reconciled with the venue before the port opens."""
-    root = (args.symbol or "ES").upper()
-    account, broker, report = await live_mode.open_live_account(args, trading, journal, kill_switch, {root})
+    """The live account: confirmed, restored and reconciled with the venue before the port opens.
+    ``feed``: a ``rithmic:`` feed whose session the broker shares (closed with the feed)."""
+    root = feed.info.instrument.root if feed is not None else (args.symbol or "ES").upper()
+    session = getattr(feed, "session", None)
+    if session is not None:
+        feed.owns_session = False  # type: ignore[union-attr]  # closed here, after the broker
+    try:
+        account, broker, report = await live_mode.open_live_account(args, trading, journal, kill_switch, {root},
+                                                                    rithmic_session=session)
+    except BaseException:
+        if session is not None:
+            await session.close()
+        raise
+    if session is not None:
+        session.add_listener(lambda state: _say(f"rithmic session: {state}"))
     try:
         account.record_settings("start", source=f"{args.broker}:{broker.account_id}")
         _say(f"{live_mode.RED}LIVE{live_mode.RESET} {account.name}: reconciled with the venue")
         _warn_live(report.warnings)
         broker.status_listener = lambda state: _say(f"broker: {state}")
         broker.report_listener = lambda rec: _warn_live(rec.warnings)  # protection re-checked on reconnect
-        return await _run(args, account, journal, [], webhook, on_ready, stop, root=root)
+        return await _run(args, account, journal, [], webhook, on_ready, stop, root=root, live_feed=feed)
     finally:
         await broker.stop()
+        if session is not None:
+            await session.close()  # the feed's task is done: nobody uses the session any more
 
 
 def _warn_live(lines: list[str]) -> None:
@@ -219,6 +253,7 @@ async def _run(
     contracts: dict[str, str] | None = None,
     numbers: TapeNumbers | None = None,
     root: str = "",
+    live_feed: EventSource | None = None,
 ) -> int:
     """Serve until stopped; no ``tapes``: a live account (restored already, its broker kept connected)
     trading ``root``'s front month."""
@@ -240,11 +275,15 @@ async def _run(
     server = WebhookServer(
         account, webhook, journal=journal, instruments=set(contracts.values()), on_request=_print_line
     )
+    if not tapes:  # a live venue: POST /reconnect logs it back in by hand (after a forced logout)
+        server.reconnect = getattr(account.broker, "reconnect", None)
     await server.start()  # loads the alerts already executed before the port opens
     red = f"{live_mode.RED}LIVE{live_mode.RESET}"
     what = f"{red} account {account.name}" if not tapes else f"paper account, feed {', '.join(t.spec for t in tapes)}"
     _say(f"listening on {server.url}/webhook for {', '.join(sorted(contracts))} alerts ({what})")
     _say(f"status page: {server.url}/status.html?token={server.status_token}  (read-only)")
+    if server.reconnect is not None:
+        _say(f"after a forced logout: POST {server.url}/reconnect with the secret in the body logs back in")
     if account.kill_switch.latched:
         ks = account.kill_switch.state
         _say(f"kill switch is LATCHED (by {ks.by}: {ks.reason}); orders are refused until --rearm NAME")
@@ -254,6 +293,8 @@ async def _run(
         feeds = [asyncio.create_task(play) for play in replay_feeds(tapes, account, numbers, args.speed)]
     else:
         feeds = [asyncio.create_task(account.broker.run())]  # type: ignore[attr-defined]
+        if live_feed is not None:
+            feeds.append(asyncio.create_task(_follow(live_feed, account)))
     stop = stop or asyncio.Event()
     try:
         waiter = asyncio.create_task(stop.wait())
@@ -276,8 +317,8 @@ def replay_feeds(tapes: list[_Tape], account: Account, numbers: TapeNumbers, spe
                  clock: Clock | None = None) -> list[Coroutine[Any, Any, None]]:
     """The coroutines that feed the paper broker: the recorded feeds (files, ``sim:``) merged into
     one tape on one replay clock, so ES and NQ rows (and fills) come in the order they happened;
-    a websocket feed, which arrives at its own pace, on its own."""
-    recorded = [t for t in tapes if not t.spec.startswith(("ws://", "wss://"))]
+    a live feed (websocket, Rithmic), which arrives at its own pace, on its own."""
+    recorded = [t for t in tapes if not t.spec.lower().startswith(("ws://", "wss://", "rithmic:"))]
     plays = [_play(Replay(t.source, speed=speed, clock=clock), t, account, numbers)
              for t in tapes if t not in recorded or len(recorded) == 1]
     if len(recorded) > 1:
@@ -308,13 +349,28 @@ async def _play(replay: Replay, tape: _Tape, account: Account, numbers: TapeNumb
     symbol mappings) are numbered and mapped as they come."""
     info, broker = tape.source.info, account.broker
     known = len(info.instrument_ids)
-    async for batch in replay:
-        if len(info.instrument_ids) != known and isinstance(broker, PaperBroker):
-            known = len(info.instrument_ids)
-            if numbers.update(tape.index, info.instrument_ids, info.instrument.root):
-                broker.map_tape(numbers.roots)
-        account.on_events(numbers.renumber(tape.index, batch))
+    try:
+        async for batch in replay:
+            if len(info.instrument_ids) != known and isinstance(broker, PaperBroker):
+                known = len(info.instrument_ids)
+                if numbers.update(tape.index, info.instrument_ids, info.instrument.root):
+                    broker.map_tape(numbers.roots)
+            account.on_events(numbers.renumber(tape.index, batch))
+    finally:
+        await replay.aclose()  # a live feed read on this loop (Rithmic) lets go of its connection
     _say(f"feed {tape.spec} ended: its working orders will no longer fill")
+
+
+async def _follow(feed: EventSource, account: Account) -> None:
+    """A live account's market data: the account clock (day roll, loss limits) and the position
+    marked at the last trade; fills come from the venue, not from this tape."""
+    root = feed.info.instrument.root
+    async for batch in feed:  # type: ignore[attr-defined]
+        account.on_events(batch)
+        trades = batch["price"][batch["kind"] == Kind.TRADE]
+        if len(trades) and root in account.ledger.positions:
+            account.mark(root, int(trades[-1]))
+    _say(f"feed {feed.info.source} ended")
 
 
 def _print_line(rec: WebhookRequest) -> None:

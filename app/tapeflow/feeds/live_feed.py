@@ -323,9 +323,7 @@ class LiveFeed:
             if self._failure is not None:
                 raise TapeflowError(self._failure)
         finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            await cancel_and_wait(reader)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return iterate_in_thread(self)
@@ -537,6 +535,23 @@ async def _recv(conn: Connection, timeout_s: float) -> Message:
 def _describe(e: BaseException) -> str:
     text = str(e) or e.__class__.__name__
     return text if isinstance(e, TapeflowError) else f"{e.__class__.__name__}: {text}"
+
+
+async def cancel_and_wait(task: asyncio.Task, grace_s: float = 1.0) -> None:
+    """Cancel ``task`` and wait until it has ended, cancelling again each ``grace_s`` it runs on.
+
+    Why again: on Python 3.11 ``asyncio.wait_for`` swallows a cancel that lands as the awaited
+    call completes (fixed in 3.12), so a reader looping over ``wait_for(recv())`` can carry on
+    reading after one cancel, and whoever awaits it would wait forever (seen: a terminal closing
+    its Rithmic feed hung). The grace lets a task that did take the cancel finish its cleanup
+    (closing its connection) uninterrupted."""
+    task.cancel()
+    while not task.done():
+        await asyncio.wait({task}, timeout=grace_s)
+        if not task.done():
+            task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 # ------------------------------------------------------------------ synchronous bridge

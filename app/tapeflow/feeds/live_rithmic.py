@@ -71,11 +71,12 @@ import numpy as np
 
 from tapeflow.core.events import EVENT_DTYPE, NO_PRICE, Flag, Kind, Side
 from tapeflow.core.instruments import Instrument, parse_symbol
+from tapeflow.errors import TapeflowError
 from tapeflow.feeds.base import FeedInfo, FeedStats
 from tapeflow.feeds.live_credentials import get_secret
 from tapeflow.feeds.live_feed import Beat, Data, FeedError, LiveFeed, Message, Opened
 from tapeflow.feeds.rithmic_depth import DepthBook, Row, message_times, one_event, points_to_ticks
-from tapeflow.rithmic.session import RithmicSession, SessionState
+from tapeflow.rithmic.session import Phase, RithmicSession, SessionState
 from tapeflow.rithmic.settings import RithmicSettings
 
 LAST_TRADE = 1  # async_rithmic.DataType.LAST_TRADE
@@ -281,6 +282,7 @@ class RithmicConnector:
 
     async def connect(self, resume_from: int | None) -> tuple[_RithmicConnection, Opened]:
         session = self._session()
+        await _while_forced_out(session)
         await session.open({"ticker"})
         await session.wait_up(self.login_timeout_s, ["ticker"])
         client = session.client
@@ -301,6 +303,25 @@ class RithmicConnector:
         return conn, Opened(info=info)
 
 
+async def _while_forced_out(session: RithmicSession) -> None:
+    """Wait while the session is forced out: only the user's reconnect ends that, and the feed
+    follows it at once (instead of at its next backoff retry, up to seconds later)."""
+    if session.state.phase is not Phase.FORCED_OUT:
+        return
+    changed = asyncio.Event()
+
+    def on_state(state: SessionState) -> None:
+        if state.phase is not Phase.FORCED_OUT:
+            changed.set()
+
+    session.add_listener(on_state)
+    try:
+        if session.state.phase is Phase.FORCED_OUT:
+            await changed.wait()
+    finally:
+        session.remove_listener(on_state)
+
+
 def session_from_settings(settings: RithmicSettings | None = None) -> RithmicSession:
     """A session from ``[rithmic]`` of the user's ``trading.toml`` and the env/keyring credentials."""
     if settings is None:
@@ -316,18 +337,23 @@ class RithmicLiveSource(LiveFeed):
     """Rithmic live trades + depth: ``RithmicLiveSource('ES')`` (front month) or ``('ESZ6')``.
 
     ``session``: the process's shared session (else one is built from settings on first connect
-    and closed when iteration ends). ``depth_levels``: DOM depth from market depth by order
-    (0: the BBO only). ``beat_s``: in a quiet market, a heartbeat this often while the ticker
+    and closed when iteration ends); ``owns_session=True``: close the given one too when iteration
+    ends (``open_source`` builds the session and hands it over). ``depth_levels``: DOM depth from
+    market depth by order (0: the BBO only). ``beat_s``: in a quiet market, a heartbeat this often while the ticker
     plant is logged in (keep it well under ``heartbeat_timeout_s``, default 30 s).
     """
 
+    runs_on_loop = True
+    """A replay iterates this feed on its own loop (no reader thread): the session it shares with the
+    broker is bound to the loop it was opened on (the terminal's qasync loop, the webhook's loop)."""
+
     def __init__(self, symbol: str = "ES", *, exchange: str = "CME", session: RithmicSession | None = None,
-                 settings: RithmicSettings | None = None, depth_levels: int = 10, login_timeout_s: float = 30.0,
-                 beat_s: float = 5.0, **feed_opts: Any) -> None:
+                 owns_session: bool | None = None, settings: RithmicSettings | None = None, depth_levels: int = 10,
+                 login_timeout_s: float = 30.0, beat_s: float = 5.0, **feed_opts: Any) -> None:
         inst = parse_symbol(symbol).instrument
         stats = FeedStats()
         self.session = session
-        self._owns_session = session is None
+        self.owns_session = session is None if owns_session is None else owns_session
         self._settings = settings
         connector = RithmicConnector(symbol.upper(), exchange, inst, stats, self._get_session, depth_levels,
                                      login_timeout_s, feed_opts.get("wall_ns", time.time_ns), beat_s)
@@ -346,11 +372,75 @@ class RithmicLiveSource(LiveFeed):
         return self._stream()
 
     async def _stream(self) -> AsyncIterator[np.ndarray]:
+        batches = LiveFeed.__aiter__(self)
         try:
-            async for batch in LiveFeed.__aiter__(self):
+            async for batch in batches:
                 yield batch
         finally:
-            if self._owns_session and self.session is not None:
+            # closed here, not left to the garbage collector: its reader task would live on and
+            # log the session in again after it is closed below
+            await batches.aclose()  # type: ignore[attr-defined]
+            if self.owns_session and self.session is not None:
                 with contextlib.suppress(Exception):
                     await self.session.close()
                 self.session = None
+
+
+def session_of(source: Any) -> RithmicSession | None:
+    """The Rithmic session a source reads on (a ``rithmic:`` feed), else None: what a broker of the
+    same process shares (one login per plant)."""
+    return source.session if isinstance(source, RithmicLiveSource) else None
+
+
+SPEC_KEYS = ("exchange", "depth")
+
+
+def parse_rithmic_spec(spec: str, symbol: str | None = None) -> tuple[str, str, int]:
+    """``rithmic:ES``, ``rithmic:ESZ6``, ``rithmic:MES?exchange=CME&depth=5`` -> (symbol as Rithmic
+    names it, exchange, depth levels). A bare root is the front month (asked of Rithmic at connect);
+    a dated contract in any form ``parse_symbol`` reads (``ESZ26``, ``ES 12-26``) becomes ``ESZ6``.
+    ``symbol`` (``--symbol``) stands in for a spec that names none (``rithmic:``)."""
+    from urllib.parse import parse_qsl
+
+    head, _, query = spec.strip().partition("?")
+    scheme, _, name = head.partition(":")
+    if scheme.lower() != "rithmic":
+        raise TapeflowError(f"not a Rithmic feed spec: {spec!r} (expected rithmic:ES, rithmic:ESZ6, ...)")
+    name = name.strip().lstrip("/") or (symbol or "")
+    if not name:
+        raise TapeflowError(f"{spec}: name the instrument, e.g. rithmic:ES (front month) or rithmic:ESZ6")
+    parsed = parse_symbol(name)
+    if parsed.continuous_rank not in (None, 1):
+        raise TapeflowError(f"{spec}: Rithmic streams the front month ({parsed.instrument.root}) or a dated "
+                            f"contract (e.g. {parsed.instrument.root}Z6), not {name}")
+    rithmic_symbol = parsed.instrument.root if parsed.month is None else parsed.code
+    opts: dict[str, str] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key not in SPEC_KEYS:
+            raise TapeflowError(f"{spec}: unknown option {key!r} (known: {', '.join(SPEC_KEYS)})")
+        opts[key] = value.strip()
+    exchange = opts.get("exchange", "CME").upper()
+    if not exchange.isalnum():
+        raise TapeflowError(f"{spec}: exchange must be a name like CME, got {opts['exchange']!r}")
+    depth = opts.get("depth", "10")
+    if not depth.isdigit() or int(depth) > 50:
+        raise TapeflowError(f"{spec}: depth must be a number of DOM levels from 0 (best bid/ask only) to 50, "
+                            f"got {depth!r}")
+    return rithmic_symbol, exchange, int(depth)
+
+
+def open_rithmic_source(spec: str, *, symbol: str | None = None) -> RithmicLiveSource:
+    """The ``open_source`` entry for ``rithmic:`` specs: the feed on a session of its own, built now
+    from ``[rithmic]`` settings and the env/keyring credentials (so missing ones are said before
+    anything runs). The broker of the same process shares that session (``source.session``); the
+    source closes it when its iteration ends."""
+    import importlib.util
+
+    sym, exchange, depth = parse_rithmic_spec(spec, symbol)
+    if importlib.util.find_spec("async_rithmic") is None:
+        raise TapeflowError(f"{spec}: the Rithmic feed needs the rithmic extra: pip install 'tapeflow[rithmic]'")
+    try:
+        session = session_from_settings()
+    except TapeflowError as e:
+        raise TapeflowError(f"{spec}: {e}") from None
+    return RithmicLiveSource(sym, exchange=exchange, session=session, owns_session=True, depth_levels=depth)

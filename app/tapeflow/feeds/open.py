@@ -19,7 +19,8 @@ _CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 
 def open_source(spec: str, *, symbol: str | None = None, tz: str | None = None, **kw: Any) -> EventSource:
     """Open ``spec``: ``sim:``/``sim://...`` for the simulator, ``ws://`` for a websocket feed
-    (iterated to its end-of-stream), else a DBN or CSV file path.
+    (iterated to its end-of-stream), ``rithmic:ES`` (``rithmic:ESZ6``, ``?exchange=CME&depth=10``)
+    for Rithmic live data, else a DBN or CSV file path.
 
     ``symbol`` names the instrument (overrides DBN metadata; required for a CSV whose file name
     does not name it); ``tz`` is the zone of naive CSV timestamps (default UTC); other keyword
@@ -31,6 +32,10 @@ def open_source(spec: str, *, symbol: str | None = None, tz: str | None = None, 
         from tapeflow.feeds.ws_feed import open_ws_source  # websockets is imported only when used
 
         return open_ws_source(spec, symbol=symbol)
+    if spec.lower().startswith("rithmic:"):
+        from tapeflow.feeds.live_rithmic import open_rithmic_source  # async-rithmic loads when it connects
+
+        return open_rithmic_source(spec, symbol=symbol)
     path = Path(spec).expanduser()
     if not path.exists():
         raise TapeflowError(f"{spec}: no such file")

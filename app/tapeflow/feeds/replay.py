@@ -20,7 +20,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -107,12 +107,18 @@ class Replay:
         self.quantum_ns = int(quantum_ns)
         self.max_batch = int(max_batch)
         self.info = getattr(source_or_events, "info", None)
+        self.source = None if isinstance(source_or_events, np.ndarray) else source_or_events  # e.g. its status()
         self.stats = getattr(source_or_events, "stats", None)
         self._buf = np.zeros(0, dtype=EVENT_DTYPE)
         self._n = 0  # rows loaded into _buf
         self._source: Iterator[np.ndarray] | None
+        self._live: AsyncIterable[np.ndarray] | None = None  # a source read on the loop that awaits it
+        self._live_iter: AsyncIterator[np.ndarray] | None = None
         if isinstance(source_or_events, np.ndarray):
             self._append(source_or_events)
+            self._source = None
+        elif getattr(source_or_events, "runs_on_loop", False):
+            self._live = source_or_events  # type: ignore[assignment]
             self._source = None
         else:
             self._source = iter(source_or_events)
@@ -159,8 +165,12 @@ class Replay:
         """:meth:`_pull` with the reading (file decoding, simulation) on a worker thread.
 
         Producing a source batch can take a large fraction of a second (decompressing, simulating
-        a chunk); done on the event loop it would freeze a UI sharing that loop.
+        a chunk); done on the event loop it would freeze a UI sharing that loop. A source that
+        ``runs_on_loop`` (a live feed on a connection bound to this loop, e.g. Rithmic's shared
+        session) is iterated here instead: its batches are small and come as the market sends them.
         """
+        if self._live is not None:
+            return await self._pull_live()
         if self._source is None:
             return False
         if self._reader is None:
@@ -180,6 +190,31 @@ class Replay:
         self._append(batch)
         return True
 
+    async def _pull_live(self) -> bool:
+        """The loop-bound source's next non-empty batch (waits for the market); False at its end."""
+        assert self._live is not None
+        if self._live_iter is None:
+            self._live_iter = aiter(self._live)
+        while True:
+            try:
+                batch = await anext(self._live_iter)
+            except StopAsyncIteration:
+                self._live = self._live_iter = None
+                return False
+            if len(batch):
+                self._append(batch)
+                return True
+
+    async def aclose(self) -> None:
+        """End a loop-bound source's iteration (its connection, its subscriptions, a session it
+        owns). Whoever stops reading calls this: a consumer cancelled while it waited elsewhere (a
+        pacing sleep, a slice of the pipeline) leaves the source's async generator suspended, and
+        nothing finalizes it (the qasync loop runs no async-generator hooks), so the connection
+        would live on. No-op for other sources."""
+        it, self._live_iter, self._live = self._live_iter, None, None
+        if it is not None and hasattr(it, "aclose"):
+            await it.aclose()
+
     def _read_ahead(self, buf: np.ndarray, n: int) -> tuple[np.ndarray | None, np.ndarray | None]:
         """On the reader thread: the next batch, and the grown store if it will not fit in ``buf``.
 
@@ -196,6 +231,8 @@ class Replay:
             pass
 
     async def _ensure_time(self, ts_ns: int) -> None:
+        if self._live is not None:  # what has arrived is all there is: never wait for a later event
+            return
         while (self._n == 0 or self._buf[self._n - 1]["ts_event"] <= ts_ns) and await self._pull_async():
             pass
 
@@ -219,7 +256,7 @@ class Replay:
     def finished(self) -> bool:
         """True once every event of the source was delivered (a backward seek clears it)."""
         self._load_rows(self._pos + 1)
-        return self._pos >= self._n and self._source is None
+        return self._pos >= self._n and self._source is None and self._live is None
 
     @property
     def paused(self) -> bool:
@@ -318,7 +355,8 @@ class Replay:
             if self._pos >= self._n:
                 raise StopAsyncIteration
             if self.speed is None:
-                await self._ensure_rows(self._pos + self.max_batch)
+                if self._live is None:  # a live source: what has arrived, without waiting for more
+                    await self._ensure_rows(self._pos + self.max_batch)
                 return self._take(min(self._pos + self.max_batch, self._n))
             batch = await self._paced()
             if batch is not None:

@@ -97,13 +97,17 @@ def run_terminal(opts: LaunchOptions) -> int:
     code = 0
 
     link = None
+    rithmic = None  # a rithmic: feed's session (shared with a Rithmic broker): closed last
 
     async def main() -> None:
-        nonlocal link
+        nonlocal link, rithmic
+        from tapeflow.ui.live_account import follow_rithmic
+
         if opts.live is not None:  # before the feed starts: nothing trades on paper while the user decides
             from tapeflow.ui.live_account import go_live
 
             link = await go_live(window, opts.live)
+        rithmic = follow_rithmic(window)
         window.start()
         if opts.screenshot is not None:
             await asyncio.sleep(opts.after_s)
@@ -117,8 +121,11 @@ def run_terminal(opts: LaunchOptions) -> int:
         await done.wait()
 
     async def close_live() -> None:
+        await window.session.runner.stop()  # the feed lets go of its subscriptions before the session closes
         if link is not None:
             await link.close()
+        if rithmic is not None:
+            await rithmic.close()  # log out of every plant (the broker has stopped using it)
 
     try:
         with loop:

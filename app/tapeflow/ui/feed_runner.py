@@ -99,13 +99,14 @@ class FeedRunner:
         return self._task
 
     def cancel(self) -> None:
-        """Stop the feed task without waiting (window close, file change)."""
-        if self._task is not None:
+        """Stop the feed task without waiting (window close, file change). Once: a second cancel
+        would cut short a live feed letting go of its connection."""
+        if self._task is not None and not self._task.done() and not self._task.cancelling():
             self._task.cancel()
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
+            self.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
@@ -124,10 +125,17 @@ class FeedRunner:
                 self.steps.idle()  # caught up with the source: precompute off the next events' path
             self.state = FeedState.FINISHED
         except asyncio.CancelledError:
+            await self._close_live()
             raise
         except Exception as e:
             self.state = FeedState.ERROR
             self.error = f"{type(e).__name__}: {e}"
+            await self._close_live()
+
+    async def _close_live(self) -> None:
+        """A live source read on this loop lets go of its connection when the runner stops."""
+        with contextlib.suppress(Exception):
+            await self.replay.aclose()
 
     def _adapt(self, rows: int, seconds: float) -> None:
         """Next slice size: what the last slice's rate gets done in :data:`STEP_BUDGET_S`."""

@@ -6,6 +6,9 @@ rules, webhook, kill switch) goes through the same risk manager to the venue. Th
 account's name in the dialog; anything else, or Cancel, keeps the window on paper. On a replayed
 file or the simulator the rules only log their signals (the DOM and the webhook still trade).
 ``TAPEFLOW_CONFIRM_LIVE`` set to the account name answers the dialog (screenshots, services, tests).
+
+On a ``rithmic:`` feed with ``--broker rithmic`` the broker shares the feed's session: one login per
+plant, and one connection state (:func:`follow_rithmic`) shown in the status bar.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from PySide6 import QtWidgets
 
 from tapeflow.commands import _live_mode as live_mode
 from tapeflow.errors import TapeflowError
+from tapeflow.feeds.live_rithmic import session_of
 from tapeflow.ui.session import is_live_spec
 
 if TYPE_CHECKING:
+    from tapeflow.rithmic import RithmicSession, SessionState
     from tapeflow.trading.live.venue_broker import VenueBroker
     from tapeflow.ui.main_window import MainWindow
 
@@ -71,10 +76,12 @@ async def go_live(window: MainWindow, args: argparse.Namespace) -> LiveLink | No
     """Open the live account for ``window``'s instrument and trade it there; ``None`` (and the reason in
     the status bar) when it is refused or cannot connect: the window stays on paper."""
     s = window.session
+    shared = session_of(s.source) if args.broker == "rithmic" else None  # the feed's: one login per plant
     try:
         account, broker, report = await live_mode.open_live_account(
             args, s.account.settings, s.files.journal, s.files.kill_switch, {s.instrument.root},
-            ask=lambda name: ask_account_name(window, name, live_mode.VENUE_NAMES.get(args.broker, args.broker)))
+            ask=lambda name: ask_account_name(window, name, live_mode.VENUE_NAMES.get(args.broker, args.broker)),
+            rithmic_session=shared)
     except TapeflowError as e:
         window.statusBar().showMessage(f"staying on PAPER: {e}", 120_000)
         return None
@@ -89,17 +96,52 @@ async def go_live(window: MainWindow, args: argparse.Namespace) -> LiveLink | No
     if hasattr(broker, "reconnect"):  # Rithmic: after a forced logout the user reconnects by hand
         action = window.trading_menu.addAction("Reconnect broker (after a forced logout)")
         action.setObjectName("reconnectBroker")
-        action.triggered.connect(lambda: asyncio.ensure_future(_reconnect(window, broker.reconnect)))
+        action.triggered.connect(lambda: asyncio.ensure_future(reconnect_by_hand(window, broker.reconnect)))
     broker.report_listener = lambda rec: _warn(window, rec.warnings)  # protection re-checked on reconnect
     _warn(window, report.warnings)
     return LiveLink(broker, asyncio.ensure_future(broker.run()))
 
 
-async def _reconnect(window: MainWindow, reconnect: Callable[[], Awaitable[None]]) -> None:
+async def reconnect_by_hand(window: MainWindow, reconnect: Callable[[], Awaitable[None]], what: str = "broker") -> None:
     try:
         await reconnect()
     except TapeflowError as e:
-        window.statusBar().showMessage(f"broker: reconnect failed: {e}", 0)
+        window.statusBar().showMessage(f"{what}: reconnect failed: {e}", 0)
+
+
+def follow_rithmic(window: MainWindow) -> RithmicSession | None:
+    """The window's Rithmic session (its ``rithmic:`` feed's, shared with a Rithmic broker), if any:
+    its state in the status bar from now on (a forced logout in red until the user reconnects), and
+    on paper a Trading > Reconnect Rithmic action (live, Reconnect broker reconnects the same session).
+    Called again when the window opens another feed (the label follows the new one, or hides)."""
+    session = session_of(window.session.source)
+    status = window.status
+    if session is None:
+        status.hide_link()
+        return None
+
+    def show(state: SessionState) -> None:
+        if session_of(window.session.source) is not session:
+            return  # an earlier feed's session closing after the window moved on
+        with contextlib.suppress(RuntimeError):  # the window is gone (the session closes after it)
+            status.show_link(state)
+
+    session.add_listener(show)
+    show(session.state)
+    names = {a.objectName() for a in window.trading_menu.actions()}
+    if not names & {"reconnectBroker", "reconnectRithmic"}:
+        action = window.trading_menu.addAction("Reconnect Rithmic (after a forced logout)")
+        action.setObjectName("reconnectRithmic")
+        action.triggered.connect(lambda: asyncio.ensure_future(_reconnect_feed(window)))
+    return session
+
+
+async def _reconnect_feed(window: MainWindow) -> None:
+    session = session_of(window.session.source)
+    if session is None:
+        window.statusBar().showMessage("Rithmic: this window's feed is not a Rithmic feed", 10_000)
+        return
+    await reconnect_by_hand(window, session.reconnect, "Rithmic")
 
 
 def _warn(window: MainWindow, lines: list[str]) -> None:

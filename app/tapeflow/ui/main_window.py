@@ -401,6 +401,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.store.add_recent(spec)
             self._fill_recent()
         new.runner.start()
+        from tapeflow.ui.live_account import follow_rithmic  # the status bar follows a Rithmic feed's session
+
+        follow_rithmic(self)
         return True
 
     # ---------------------------------------------------------------- frames

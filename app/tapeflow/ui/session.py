@@ -141,8 +141,8 @@ class TerminalSession:
 
 
 def is_live_spec(spec: str) -> bool:
-    """A live feed (websocket today; broker adapters later), as opposed to a file or the simulator."""
-    return spec.lower().startswith(("ws://", "wss://"))
+    """A live feed (a websocket, Rithmic), as opposed to a file or the simulator."""
+    return spec.lower().startswith(("ws://", "wss://", "rithmic:"))
 
 
 def build_session(

@@ -33,6 +33,8 @@ class Code(StrEnum):
     RISK_REJECTED = "risk_rejected"  # ``rule`` names the limit
     KILL_SWITCH = "kill_switch_latched"
     JOURNAL_UNAVAILABLE = "journal_unavailable"  # the journal refused a write: nothing was executed
+    NOT_LIVE = "not_live"  # POST /reconnect on a server without a live venue connection
+    RECONNECT_FAILED = "reconnect_failed"  # POST /reconnect: the venue refused or did not answer
     INTERNAL = "internal_error"
 
 
@@ -55,6 +57,8 @@ HTTP_STATUS: dict[Code, int] = {
     Code.KILL_SWITCH: 423,
     Code.RATE_LIMITED: 429,
     Code.JOURNAL_UNAVAILABLE: 503,
+    Code.NOT_LIVE: 409,
+    Code.RECONNECT_FAILED: 502,
     Code.INTERNAL: 500,
 }
 

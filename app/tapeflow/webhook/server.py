@@ -16,7 +16,9 @@ included. When the journal refuses that write the alert is not executed (503
 ``journal_unavailable``), except a kill, which always runs.
 
 Routes: ``POST /webhook`` (and ``POST /``) for alerts; ``GET /status`` (JSON) and
-``GET /status.html`` (page) for the read-only status, see :mod:`tapeflow.webhook.auth`.
+``GET /status.html`` (page) for the read-only status, see :mod:`tapeflow.webhook.auth`;
+``POST /reconnect`` (the secret in the body, as an alert carries it; allowlisted addresses) logs a
+live venue back in by hand, the way back from a Rithmic forced logout without a restart.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import ssl
 import time
 import traceback
 from collections import Counter, deque
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 
 import msgspec
@@ -119,6 +121,7 @@ class WebhookServer:
         self._limited: set[str] = set()  # clients inside a run of rate-limited requests
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+        self.reconnect: Callable[[], Awaitable[None]] | None = None  # a live venue's manual reconnect
         self.app = self._make_app()
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -129,6 +132,7 @@ class WebhookServer:
         app.router.add_post("/", self._on_alert)
         app.router.add_get("/status", self._on_status)
         app.router.add_get("/status.html", self._on_status)
+        app.router.add_post("/reconnect", self._on_reconnect)
         return app
 
     def load_seen(self) -> int:
@@ -343,14 +347,47 @@ class WebhookServer:
     def _redact(self, text: str) -> str:
         return text.replace(self._secret_text, "***") if self._secret_text and text else text
 
+    # -- reconnect ----------------------------------------------------------------------------
+    async def _on_reconnect(self, request: web.Request) -> web.Response:
+        """Log the live venue back in (after a forced logout: never automatic, it would knock the
+        other session out in turn). The secret as in an alert body; allowlisted addresses only."""
+        now, t0, client, limited = self._admit(request)
+        if limited is not None:
+            return limited
+        try:
+            candidate = take_secret(decode_body(await request.read(), request.content_type))
+        except (PayloadError, web.HTTPException, RequestPayloadError):
+            candidate = None
+        if not self.allowlist.allows(client):
+            reply = Reply(ok=False, code=Code.FORBIDDEN, reason="this address may not reconnect the broker")
+        elif not isinstance(candidate, str) or not self.secret.matches(candidate):
+            reply = Reply(ok=False, code=Code.UNAUTHORIZED, reason="reconnect needs the secret in the body")
+        elif self.reconnect is None:
+            reply = Reply(ok=False, code=Code.NOT_LIVE, reason="no live venue connection to reconnect")
+        else:
+            try:
+                await self.reconnect()
+                reply = Reply(ok=True, code=Code.OK, reason="reconnected by hand")
+            except TapeflowError as e:
+                reply = Reply(ok=False, code=Code.RECONNECT_FAILED, reason=f"reconnect failed: {e}")
+        return self._finish(reply, now, t0, client)
+
     # -- status -------------------------------------------------------------------------------
-    async def _on_status(self, request: web.Request) -> web.Response:
+    def _admit(self, request: web.Request) -> tuple[int, int, str, web.Response | None]:
+        """Times and client of a request to a route other than alerts, and the reply when the
+        client is rate-limited (not journaled) or None."""
         now = self.wall_ns()
         t0 = time.perf_counter_ns()
         client = client_address(request.remote, request.headers.get("X-Forwarded-For"), self.proxies)
         if not self.limiter.allow(client):
             reply = Reply(ok=False, code=Code.RATE_LIMITED, reason="too many requests from this address")
-            return self._finish(reply, now, t0, client, journal=False)
+            return now, t0, client, self._finish(reply, now, t0, client, journal=False)
+        return now, t0, client, None
+
+    async def _on_status(self, request: web.Request) -> web.Response:
+        now, t0, client, limited = self._admit(request)
+        if limited is not None:
+            return limited
         if not status_authorized(self.secret, request.headers, request.query):
             reply = Reply(ok=False, code=Code.UNAUTHORIZED, reason="status needs the secret header or the status token")
             response = self._finish(reply, now, t0, client)
