@@ -278,9 +278,9 @@ class Pipeline:
 
     @staticmethod
     def _cut(sig: Signal, ts: np.ndarray, trade_rows: np.ndarray, trades_before: int, events_before: int) -> int:
-        """Rows of the batch the broker sees before ``sig`` is acted on: through the event (the bar
-        close) or the trade that made it fire (exact, whatever the batch size), else through the
-        last row at its time."""
+        """The row ``sig`` fired on, as rows of the batch through it: the event (the bar close) or the
+        trade that made it fire (exact, whatever the batch size), else the last row at its time.
+        It acts after the end of that row's exchange event (:func:`event_end`)."""
         if sig.event_seq is not None and 0 <= sig.event_seq - events_before < len(ts):
             return sig.event_seq - events_before + 1
         if sig.trade_seq is not None and 0 <= sig.trade_seq - trades_before < len(trade_rows):

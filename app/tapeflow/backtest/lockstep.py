@@ -8,8 +8,9 @@ another's tape or the account. So :class:`Lockstep` runs them ahead on whole sou
 (``Pipeline.plan``: which signals fire, and after which row each one acts) and then plays the
 plans back through the merged tape: broker rows and acts, in time order across instruments.
 
-Playback gives the broker exactly the calls the plain way gives it (same cuts: each signal's row,
-the event that closes a time bar in a live-sized piece, the row and time caps of a batch), so fills,
+Playback gives the broker exactly the calls the plain way gives it (same cuts: the end of the
+exchange event of each signal's row, the row that closes a time bar in a live-sized piece and the
+end of its event, the row and time caps of a batch), so fills,
 orders and the report are the same, with one saving: while the account is idle (no working order,
 no open position) no row can fill, mark or breach anything, so rows wait and go to the broker in
 one call per instrument just before the next entry signal is acted on (when an order could meet a
