@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 from backtest_scenario import ENTRY_RULES, SECOND, T0, ArraySource
 
-from tapeflow.backtest.lockstep import _Tape
 from tapeflow.backtest.report import from_backtest, write_report
 from tapeflow.backtest.runner import open_sources, run_backtest
 from tapeflow.backtest.setup import rule_engine_factory
@@ -28,6 +27,7 @@ from tapeflow.feeds.open import open_source
 from tapeflow.flow.state import FlowSettings
 from tapeflow.history.simdays import write_sim_days
 from tapeflow.pipeline import Pipeline
+from tapeflow.playback import PlannedTape
 from tapeflow.trading.settings import settings_from_dict
 
 COSTS = {"commission_usd": 0.59, "exchange_fee_usd": 1.38}  # $1.97 a side
@@ -161,9 +161,9 @@ def test_planned_bar_closes_are_the_rows_the_flow_state_closes_time_bars_at(mbp1
         stepped.flow.update(es[i : i + 1])
         is_open = stepped.flow.builder.open_bar_end is not None
         opened = (i + 1 if opened is None else opened) if is_open else None
-    planned = _Tape(Pipeline(stepped.instrument, settings), bar_ns=5 * SECOND)
-    for _ in planned.plan(es[k : k + 700] for k in range(0, len(es), 700)):
-        pass
+    planned = PlannedTape(Pipeline(stepped.instrument, settings), bar_ns=5 * SECOND)
+    for k in range(0, len(es), 700):
+        planned.plan(es[k : k + 700])
     assert len(want) >= 25  # 5 s bars over 4 minutes of a thin evening tape
     assert [(o, c) for o, c, _ in planned.bars] == want
     last = np.flatnonzero(es["flags"] & Flag.LAST)

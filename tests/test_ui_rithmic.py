@@ -116,6 +116,10 @@ def test_the_terminal_trades_a_rithmic_account_on_its_rithmic_feeds_session(qtbo
             feed_label = window.status.labels["feed"]
             await _until(lambda: window._status_tick() or feed_label.text().startswith(
                 "live feed reconnecting: rithmic session FORCED_OUT"), "the feed's state in the status bar")
+            # the risk panel's state says entries are halted by the venue connection, never a green ACTIVE
+            await _until(lambda: window.refresh() is not None and window.risk.state_label.text()
+                         == "NO ENTRIES: LINK DOWN", "the halt in the risk panel")
+            assert window.theme.warning in window.risk.state_label.styleSheet()
             shot(window, "ui_rithmic_forced_out", tmp_path)
             await intruder.close()
             for _ in range(50):
@@ -128,6 +132,8 @@ def test_the_terminal_trades_a_rithmic_account_on_its_rithmic_feeds_session(qtbo
             await _until(lambda: link_label.text() == "Rithmic UP" and link.broker.connected
                          and not link.broker.reconciling, "reconnected by hand")
             assert _logins(venue.server) == [3, 3, 1]
+            window.refresh()
+            assert window.risk.state_label.text().startswith("ACTIVE")
             await _until(lambda: any(not c.closed and "ESZ6" in s for c, s in ticker.market_data.items()),
                          "the feed subscribed again")
             await ticker.trade("ESZ6", 5529.50, 1, 1, ssboe=now + 1)

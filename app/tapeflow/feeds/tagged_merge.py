@@ -22,11 +22,12 @@ import numpy as np
 
 from tapeflow.errors import TapeflowError
 from tapeflow.feeds.base import EventSource, FeedInfo, FeedStats
-from tapeflow.feeds.merge import merge_tapes
+from tapeflow.feeds.merge import TapeMerge
 
 MERGED_BATCH_ROWS = 8192
-"""Rows per merged batch: the pieces of the merge (a few rows each when two busy tapes interleave)
-are gathered into batches this size, so the replay store grows in large steps."""
+"""Fewest rows per merged batch: the parts of the merge (a source batch's worth where the tapes
+overlap, a few rows at the edges) are gathered into batches at least this size, so the replay store
+grows in large steps."""
 
 
 class TaggedMerge:
@@ -56,23 +57,46 @@ class TaggedMerge:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         pieces: list[np.ndarray] = []
-        tags: list[int] = []
         rows = 0
-        for k, part in merge_tapes(self.sources):
+        merge = TapeMerge(self.sources)
+        while (part := _next_part(merge)) is not None:
             pieces.append(part)
-            tags.append(k)
             rows += len(part)
             if rows >= self.batch_rows:
-                yield _tagged(pieces, tags)
-                pieces, tags, rows = [], [], 0
+                yield np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+                pieces, rows = [], 0
         if pieces:
-            yield _tagged(pieces, tags)
+            yield np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
 
 
-def _tagged(pieces: list[np.ndarray], tags: list[int]) -> np.ndarray:
-    out = np.concatenate(pieces)
-    out["instrument_id"] = np.repeat(np.asarray(tags, dtype=out["instrument_id"].dtype),
-                                     [len(p) for p in pieces])
+def _next_part(merge: TapeMerge) -> np.ndarray | None:
+    """The merge's next rows, tagged, in :func:`~tapeflow.feeds.merge.merge_tapes` order: every row of
+    the tapes' current batches that comes before the earliest of their last times, in one sort (by
+    time, then source: ties to the source listed first, each source's order kept), or else the next
+    span. Why: two busy tapes interleave in pieces of a few dozen rows, and gathering them one by one
+    cost more than the terminal's whole pipeline step for them (on the replay's reader thread, but
+    under the same interpreter lock)."""
+    live = merge.live()
+    if not live:
+        return None
+    if len(live) > 1:
+        horizon = min(int(merge.keys[j][-1]) for j in live)
+        cuts = {j: int(np.searchsorted(merge.keys[j], horizon, side="left")) for j in live}
+        take = [j for j in live if cuts[j] > merge.pos[j]]
+        if take:
+            rows = np.concatenate([merge.batches[j][merge.pos[j]:cuts[j]] for j in take])
+            keys = np.concatenate([merge.keys[j][merge.pos[j]:cuts[j]] for j in take])
+            tags = np.repeat(np.asarray(take, dtype=rows["instrument_id"].dtype),
+                             [cuts[j] - merge.pos[j] for j in take])
+            for j in take:
+                merge.skip(j, cuts[j])
+            order = np.lexsort((tags, keys))  # stable: each source's rows keep their order
+            out = rows[order]
+            out["instrument_id"] = tags[order]
+            return out
+    k, batch, a, b = next(merge.spans())  # the earliest tape's rows at the horizon (or one tape left)
+    out = batch[a:b].copy()
+    out["instrument_id"] = k
     return out
 
 

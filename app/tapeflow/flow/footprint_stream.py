@@ -93,6 +93,12 @@ class FootprintBuilder:
         return self._bars_closed - before
 
     @property
+    def clock_ns(self) -> int:
+        """The feed's clock as the bars see it: the latest event time seen (ns; a trade stamped
+        earlier counts at this time)."""
+        return self._last_ts
+
+    @property
     def open_bar_end(self) -> int | None:
         """End (UTC ns) of the open time bar, the clock time that closes it; None for tick and volume
         bars or with no bar open."""

@@ -401,6 +401,7 @@ class Account:
             exposure_tenths=sum(row.exposure_tenths for row in rows),
             venue_realized_today_cents=venue,
             venue_balance_cents=getattr(getattr(self.broker, "venue_account", None), "balance_cents", None),
+            venue_entries_halted=getattr(self.broker, "entries_halted", lambda: "")(),
             kill_switch_persisted=self.kill_switch.persisted,
             kill_switch_save_error=self.kill_switch.save_error,
             journal_errors=self.journal_errors,

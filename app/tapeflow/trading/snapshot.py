@@ -130,6 +130,7 @@ class AccountSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     exposure_tenths: int = 0  # open positions, tenths of an ES-equivalent contract
     venue_realized_today_cents: int | None = None  # a live venue's own count, shown beside ours
     venue_balance_cents: int | None = None  # a live venue's account balance (Rithmic's P&L plant), if it says
+    venue_entries_halted: str = ""  # why a live venue refuses new entries now (connection down, reconciling)
     # alarms, shown loudly: a kill latched in memory only (a restart would not know it from the
     # latch file) and records the journal refused (disk full, read-only file)
     kill_switch_persisted: bool = True

@@ -198,7 +198,7 @@ class RiskPane(QtWidgets.QWidget):
     def show_account(self, a: AccountSnapshot) -> bool:
         key = (a.state, a.kill_switch_latched, tuple(a.automation.items()), a.positions, a.realized_today_cents,
                a.unrealized_cents, a.limits, a.trades_today, a.working_orders, a.last_reject, a.state_rule,
-               a.instruments, a.account, a.venue_realized_today_cents, a.venue_balance_cents,
+               a.instruments, a.account, a.venue_realized_today_cents, a.venue_balance_cents, a.venue_entries_halted,
                a.kill_switch_persisted, a.kill_switch_save_error, a.journal_errors, a.journal_error)
         if key == self._key:
             return False
@@ -207,16 +207,20 @@ class RiskPane(QtWidgets.QWidget):
         colors = {TradingState.ACTIVE: th.ask, TradingState.REDUCING: th.warning, TradingState.HALTED: th.danger}
         # A latched kill switch refuses every order but its own flatten, whatever the risk state says:
         # the state reads as the switch, in red, never a green ACTIVE beside it.
-        color = th.danger if a.kill_switch_latched else colors[a.state]
+        color = th.danger if a.kill_switch_latched else th.warning if a.venue_entries_halted else colors[a.state]
         live = is_live_account(a.account)
         self.mode_label.setText(a.account if live else "PAPER")
         restyle(self.mode_label, f"background: {th.danger}; color: #ffffff; font-weight: bold; padding: 4px;"
                 if live else f"color: {th.text_dim};")
         if a.kill_switch_latched:
             state = "KILLED: NO NEW ORDERS"
+        elif a.venue_entries_halted:  # the venue connection, not a limit: say which
+            state = "NO ENTRIES: " + ("RECONCILING" if a.venue_entries_halted.startswith("reconciling")
+                                      else "LINK DOWN")
         else:
             state = a.state.value.upper() + (f" ({a.state_rule})" if a.state_rule else "")
         self.state_label.setText(state)
+        self.state_label.setToolTip(a.venue_entries_halted)
         alarms = a.alarms()
         self.alarm_label.setText("\n\n".join(alarms))
         self.alarm_label.setVisible(bool(alarms))

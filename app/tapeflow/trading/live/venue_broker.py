@@ -115,9 +115,13 @@ class VenueBroker:
     def _halted(self, order: Order) -> str:
         """New entries wait while the order connection is down or a reconciliation runs; exits pass."""
         entry = not order.request.reduce_only and order.request.source != Source.FLATTEN
-        if entry and not self.connected:
+        return self.entries_halted() if entry else ""
+
+    def entries_halted(self) -> str:
+        """Why a new entry would be refused now ("" when entries pass): shown in the risk panel's state."""
+        if not self.connected:
             return "order connection down: entries halted until it is back"
-        if entry and self.reconciling:
+        if self.reconciling:
             return "reconciling with the venue: entries halted until it is done"
         return ""
 
