@@ -211,3 +211,45 @@ def test_nq_csv_bar_close_entry_takes_the_ask_the_closing_line_leaves(tmp_path):
                          flow_settings=FlowSettings(bar="1m"))
         entry = r.fills[0]
         assert (entry.ts_ns, int(entry.side), entry.price) == (1760976600318000000, 1, 101248)
+
+
+class _Frames:
+    """A websocket stand-in for :class:`WebsocketConnection`: hands out the frames given."""
+
+    def __init__(self, frames: list) -> None:
+        self.frames = frames
+
+    async def recv(self):
+        return self.frames.pop(0)
+
+
+def _ws_rows(batches: list[np.ndarray]) -> list[list[int]]:
+    import asyncio
+
+    from tapeflow.feeds.ws_feed import WebsocketConnection
+
+    frames = [encode(make_batch(b, seq=i + 1, sent_ns=T0, first_event=0, encoding="msgpack"), "msgpack")
+              for i, b in enumerate(batches)]
+    conn = WebsocketConnection(_Frames(frames), "ws://test", 1 << 20)  # type: ignore[arg-type]
+
+    async def read() -> list[list[int]]:
+        return [(await conn.recv()).events["flags"].tolist() for _ in batches]
+
+    return asyncio.run(read())
+
+
+def test_a_bridge_that_never_marks_event_ends_has_each_row_taken_as_its_own_event():
+    book = levels(T0, [(1, 0, 19999, 5), (-1, 0, 20001, 5)])
+    print_ = trades(T0, [(20000, 1, -1)])
+    unmarked = concat([book, print_])
+    unmarked["flags"] = 0
+    # no mark yet and no print: left as sent; a print and no mark: every row ends its event
+    assert _ws_rows([book.copy(), unmarked.copy()]) == [[0, 0], [LAST, LAST, LAST]]
+
+
+def test_a_source_that_marks_event_ends_keeps_its_marks_even_on_a_batch_cut_mid_event():
+    first = concat([levels(T0, [(1, 0, 19999, 5)]), trades(T0, [(20000, 1, -1)])])
+    first["flags"] = [0, LAST]
+    cut = concat([trades(T0, [(20000, 1, -1)]), levels(T0, [(1, 0, 19999, 4)])])
+    cut["flags"] = 0  # its event ends in the next batch
+    assert _ws_rows([first, cut]) == [[0, LAST], [0, 0]]
