@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tapeflow.core.events import Kind
+from tapeflow.core.events import Flag, Kind
 from tapeflow.core.instruments import instrument
 from tapeflow.core.sessions import NS_PER_SECOND
 from tapeflow.feeds.open import open_source
@@ -83,6 +83,7 @@ def quote_at_bar_ends(events: np.ndarray, bar_ns: int = 60 * NS_PER_SECOND) -> n
             continue
         quote = events[before : before + 1].copy()
         quote["ts_event"] = ts[row] // bar_ns * bar_ns
+        quote["flags"] |= np.uint8(Flag.LAST)  # its own exchange event (the copied row may be mid-event)
         parts += [events[start:row], quote]
         start = row
     parts.append(events[start:])

@@ -21,7 +21,7 @@ from tapeflow.backtest.report import from_backtest, write_report
 from tapeflow.backtest.runner import open_sources, run_backtest
 from tapeflow.backtest.setup import rule_engine_factory
 from tapeflow.backtest.standin import ScheduledEngine
-from tapeflow.core.events import make_trades
+from tapeflow.core.events import Flag, make_trades
 from tapeflow.feeds.merge import TapeMerge
 from tapeflow.feeds.open import open_source
 from tapeflow.flow.state import FlowSettings
@@ -148,7 +148,8 @@ def test_a_breach_at_the_bar_close_inside_a_piece_flattens_where_the_fine_steppi
 
 def test_planned_bar_closes_are_the_rows_the_flow_state_closes_time_bars_at(mbp1_file):
     """The plan knows which row closes each time bar (and from which row the bar was open) without
-    stepping the flow row by row: checked against ``FlowState.closing_row`` stepped row by row."""
+    stepping the flow row by row: checked against ``FlowState.closing_row`` stepped row by row; and
+    where the closing row's exchange event ends (the row after the next ``Flag.LAST`` row)."""
     es = np.concatenate(list(open_source(str(mbp1_file))))
     settings = FlowSettings(bar="5s")
     stepped = Pipeline(open_source(str(mbp1_file)).info.instrument, settings)
@@ -164,7 +165,12 @@ def test_planned_bar_closes_are_the_rows_the_flow_state_closes_time_bars_at(mbp1
     for k in range(0, len(es), 700):
         planned.plan(es[k : k + 700])
     assert len(want) >= 25  # 5 s bars over 4 minutes of a thin evening tape
-    assert list(planned.bars) == want
+    assert [(o, c) for o, c, _ in planned.bars] == want
+    last = np.flatnonzero(es["flags"] & Flag.LAST)
+    for _, c, end in planned.bars:  # an event that goes on past the 700-row batch ends "past it"
+        batch_end = min((c // 700 + 1) * 700, len(es))
+        i = int(np.searchsorted(last, c))
+        assert end == (int(last[i]) + 1 if i < len(last) and last[i] < batch_end else batch_end + 1)
 
 
 def test_the_merge_goes_on_after_rows_taken_off_the_front_of_a_tape():

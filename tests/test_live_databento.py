@@ -61,6 +61,22 @@ def test_mbp1_records_emit_only_the_book_sides_that_changed_then_the_trade():
     assert ev["count"].tolist()[:3] == [2, 1, 1]
 
 
+def test_mbp1_rows_of_one_packet_end_on_the_record_flagged_last():
+    """A record that becomes two LEVEL rows (both sides new) ends its event on the second; a print
+    without F_LAST and the book record after it (F_LAST) are one event ending on the book row."""
+    tr = DatabentoTranslator("mbp-1", ES)
+    book = dbn.BidAskPair(int(5529.00 * PX), int(5529.25 * PX), 6, 7, 1, 1)
+    ev = tr([
+        mbp1(T0, "A", "B", 5529.00, 5, bid=(5529.00, 10, 2), ask=(5529.25, 7, 1)),
+        dbn.MBP1Msg(1, 42, T0 + 1, int(5529.00 * PX), 4, dbn.Action.TRADE, dbn.Side.ASK, 0, T0 + 501, flags=0,
+                    sequence=10, levels=dbn.BidAskPair(int(5529.00 * PX), int(5529.25 * PX), 10, 7, 2, 1)),
+        dbn.MBP1Msg(1, 42, T0 + 1, int(5529.00 * PX), 4, dbn.Action.CANCEL, dbn.Side.BID, 0, T0 + 501,
+                    flags=dbn.F_LAST, sequence=11, levels=book),
+    ])
+    assert ev["kind"].tolist() == [Kind.LEVEL, Kind.LEVEL, Kind.TRADE, Kind.LEVEL]
+    assert ev["flags"].tolist() == [0, Flag.LAST, 0, Flag.LAST]
+
+
 def test_live_translation_of_the_files_own_records_equals_the_file_reader(mbp1_file):
     dec = dbn.DBNDecoder()
     with open(mbp1_file, "rb") as f:

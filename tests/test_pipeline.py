@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tapeflow.core.events import Kind, Side, make_trades
+from tapeflow.core.events import Flag, Kind, Side, make_trades
 from tapeflow.core.instruments import instrument
 from tapeflow.core.timeutil import iso_to_ns
 from tapeflow.feeds.simulator import MarketSimulator
@@ -132,10 +132,10 @@ def _bar_close_entries() -> list:
 
 
 def test_bar_close_signals_leave_before_the_closing_event_is_booked_with_the_same_fills():
-    """Streaming one event at a time, a signal reaches listeners and the auto-trader as soon as the
-    event that made it is seen, before the flow state books that event (a bar's close before its
-    closing event, a trade's signals before the trade); signals, decisions and fills are those of
-    the whole file in one batch."""
+    """Streaming one row at a time, a signal reaches listeners and the auto-trader as soon as the
+    row that ends the exchange event that made it (``Flag.LAST``) is seen, before the flow state
+    books that row (a bar's close before its closing event, a trade's signals before the trade when
+    the trade ends its event); signals, decisions and fills are those of the whole file in one batch."""
     from tapeflow.signals.engine import RuleEngine
 
     events = np.concatenate(list(MarketSimulator(seed=9, n_trades=12_000)))
@@ -164,4 +164,7 @@ def test_bar_close_signals_leave_before_the_closing_event_is_booked_with_the_sam
     out, decisions, fills, seen_at = run(1)
     assert out == whole and decisions == whole_decisions and fills == whole_fills
     assert any(acted for _, acted, _ in whole_decisions) and whole_fills
-    assert len(seen_at) == len(out) and all(booked == row for row, booked in seen_at)  # its row not booked yet
+    ends = np.flatnonzero(events["flags"] & Flag.LAST)
+    event_end = [int(ends[np.searchsorted(ends, row)]) for row, _ in seen_at]
+    assert any(end > row for end, (row, _) in zip(event_end, seen_at, strict=True))  # some wait for their event
+    assert len(seen_at) == len(out) and [b for _, b in seen_at] == event_end  # the event's last row not booked yet

@@ -88,7 +88,7 @@ def test_the_daily_loss_halt_survives_a_kill_9(tmp_path: Path):
         server.kill9()
     with running(tmp_path, "--settings", toml) as again:
         code, reply = again.post(action="buy", symbol="ES1!", quantity=1)
-        assert (code, reply["rule"]) == (422, "halted"), reply
+        assert (code, reply.get("rule")) == (422, "halted"), (code, reply)  # all of it, should it flake again
         status = again.status()
         assert (status["trading_state"], status["state_rule"]) == ("halted", "daily_loss")
 

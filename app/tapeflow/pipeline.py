@@ -9,7 +9,10 @@
    signal is handed to the auto-trader at its own place in that tape: the broker has seen every
    print up to the signal and none after it. An entry therefore fills on the market of the
    moment it fired, never on a print it had not yet seen, and results do not depend on how the
-   feed happened to cut its batches (live, replay and backtest agree).
+   feed happened to cut its batches (live, replay and backtest agree). A signal acts only after
+   the whole exchange event its row belongs to (through the next row flagged ``Flag.LAST``,
+   :func:`event_end`), held into the next batch if the event goes on there: the book it meets
+   is consistent, never half a packet (a CSV line's DOM rows, a DBN packet's records).
 
 The UI never calls into this per event: it reads :meth:`Pipeline.snapshot` on a timer.
 """
@@ -23,7 +26,7 @@ from typing import Protocol
 
 import numpy as np
 
-from tapeflow.core.events import K_TRADE
+from tapeflow.core.events import K_TRADE, Flag
 from tapeflow.core.instruments import Instrument
 from tapeflow.flow.bars import BarKind
 from tapeflow.flow.state import SMALL_BATCH, FlowSettings, FlowSnapshot, FlowState, FlowUpdate
@@ -40,6 +43,26 @@ class SignalEngine(Protocol):
     next row's time, handed out before that row) and ``idle(state)``; the pipeline uses them if so."""
 
     def on_update(self, state: FlowState, update: FlowUpdate, batch: np.ndarray) -> list[Signal]: ...
+
+
+_LAST = int(Flag.LAST)
+
+
+def event_ends(batch: np.ndarray) -> np.ndarray:
+    """Indices of the rows of ``batch`` that end an exchange event (``Flag.LAST``), ascending."""
+    return np.flatnonzero(batch["flags"] & _LAST)
+
+
+def event_end(ends: np.ndarray, cut: int, open_before: bool) -> int | None:
+    """Rows of a batch the broker sees before a signal acts whose own row leaves ``cut`` rows seen:
+    through the end of that row's exchange event (``ends``: :func:`event_ends` of the batch). None:
+    the event goes on past the batch, so the signal waits for the next one. ``cut == 0`` is the
+    row before the batch; ``open_before`` says its event had not ended. The one rule of when a
+    signal acts, for ``Pipeline.process``, ``plan``/``act`` (lockstep) and the terminal alike."""
+    if cut == 0 and not open_before:
+        return 0
+    i = int(np.searchsorted(ends, max(cut - 1, 0)))
+    return int(ends[i]) + 1 if i < len(ends) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +98,9 @@ class Pipeline:
         self._events_seen = 0  # rows of the run before the current batch (for Signal.event_seq)
         self._listeners: list = []
         self._script: list[int | Signal] | None = None  # planning (see ``plan``): what the broker would do
+        self._held: list[Signal] = []  # fired in an exchange event that goes on in the next batch
+        self._open_event = False  # the last row taken did not end its exchange event (no Flag.LAST)
+        self._done: list[Signal] = []  # signals acted on in the current ``process`` call
         self.use_account(self.account)
 
     def use_account(self, account: Account | None) -> None:
@@ -93,7 +119,8 @@ class Pipeline:
         self._listeners.append(callback)
 
     def process(self, batch: np.ndarray) -> list[Signal]:
-        """Run one batch through every stage; returns the signals it produced.
+        """Run one batch through every stage; returns the signals acted on (handed out) in it: those
+        it produced, less any held for the end of their exchange event, plus earlier ones released.
 
         A live-sized batch with the event that closes the open time bar hands that bar's signals
         out (listeners, auto-trader) as soon as the event is seen, before the event is booked into
@@ -101,19 +128,29 @@ class Pipeline:
         through at once, only the bar-close signals leave sooner (half the work of a trade that
         closes a bar is that trade's own, in the next bar)."""
         self.batches += 1
+        self._done = []
         on_clock = getattr(self.engine, "on_clock", None)
         if on_clock is not None and len(batch) <= SMALL_BATCH:
             r = self.flow.closing_row(batch)
             if r >= 0:
-                out = self._process(batch[:r]) if r else []
+                if r:
+                    self._process(batch[:r])
                 at = int(batch["ts_event"][r])
                 fired = on_clock(self.flow, self.flow.advance(at), at)
-                self._feed(batch[r : r + 1])  # the broker sees the closing event before they act
-                self._act(fired)
-                return self._mark_live(out + fired + self._process(batch[r:], shown=1))
-            if len(batch) == 1 and batch["kind"][0] == K_TRADE and self.flow.builder.spec.kind is BarKind.TIME:
-                return self._mark_live(self._trade_first(batch))
-        return self._mark_live(self._process(batch))
+                rest = batch[r:]
+                shown = self._release(rest, 0, [(1, sig) for sig in fired])  # after the closing event
+                if not shown and not self._held:  # the broker takes the closing event whole all the same
+                    shown = event_end(event_ends(rest), 1, True) or 0  # (where lockstep's ``splits`` cut)
+                    if shown:
+                        self._feed(rest[:shown])
+                self._process(rest, shown=shown)
+            elif len(batch) == 1 and batch["kind"][0] == K_TRADE and self.flow.builder.spec.kind is BarKind.TIME:
+                self._trade_first(batch)
+            else:
+                self._process(batch)
+        else:
+            self._process(batch)
+        return self._mark_live(self._done)
 
     def _mark_live(self, fired: list[Signal]) -> list[Signal]:
         """A live account's position in this instrument at the feed's last trade (P&L and limits)."""
@@ -123,43 +160,64 @@ class Pipeline:
                 self.account.mark(self.instrument.root, self.flow.last_price)
         return fired
 
-    def _trade_first(self, batch: np.ndarray) -> list[Signal]:
+    def _trade_first(self, batch: np.ndarray) -> None:
         """One trade that closes no bar (a time bar's close went first, above): the rule engine keeps
         its own session figures and reads nothing the flow state books for the trade, so it goes
         first, the trade's signals are handed out, then the flow state books the trade."""
         fired = self.engine.on_update(self.flow, FlowUpdate(1, 0, False, int(batch["ts_event"][0])), batch)
-        self._feed(batch)
-        self._act(fired)
+        if self._release(batch, 0, [(1, sig) for sig in fired]) == 0:
+            self._feed(batch)
+        self._open_event = not batch["flags"][0] & _LAST
         update = self.flow.update(batch)
         if update.bars_closed:
             raise RuntimeError("a trade closed a time bar after its close went first")
         self._trades_seen += 1
         self._events_seen += 1
-        return fired
 
-    def _process(self, batch: np.ndarray, shown: int = 0) -> list[Signal]:
+    def _process(self, batch: np.ndarray, shown: int = 0) -> None:
         """``process`` for rows of which the broker has seen the first ``shown`` already."""
+        if self._held:
+            shown = self._release(batch, shown, [])  # their event ends here: out before the flow books it
         update = self.flow.update(batch)
         fired = self.engine.on_update(self.flow, update, batch) if self.engine is not None else []
         if self.account is None and self._script is None:
             self._act(fired)
-            return fired
+            if len(batch):
+                self._open_event = not batch["flags"][-1] & _LAST
+            return
         trades_before, events_before = self._trades_seen, self._events_seen
         self._trades_seen += update.trades
         self._events_seen += len(batch)
         if fired:
             ts = np.maximum.accumulate(batch["ts_event"])
             trade_rows = np.flatnonzero(batch["kind"] == K_TRADE)
-        start = shown
-        for sig in fired:
-            cut = self._cut(sig, ts, trade_rows, trades_before, events_before)
-            if cut > start:
-                self._feed(batch[start:cut])
-                start = cut
-            self._act([sig])
+        cuts = [(self._cut(sig, ts, trade_rows, trades_before, events_before), sig) for sig in fired]
+        start = self._release(batch, shown, cuts)
         if start < len(batch):
             self._feed(batch[start:])
-        return fired
+        if len(batch):
+            self._open_event = not batch["flags"][-1] & _LAST
+
+    def _release(self, batch: np.ndarray, start: int, cuts: list[tuple[int, Signal]]) -> int:
+        """Act on the held signals, then on ``cuts`` ((rows seen at its row, signal), in order), each
+        after the broker has taken the rows through the end of its exchange event (:func:`event_end`),
+        from row ``start`` on; a signal whose event goes on past the batch is held, with every one
+        after it. Returns the rows fed."""
+        pending = [(1, sig) for sig in self._held] + cuts  # held: their event goes on at least one row
+        self._held = []
+        if not pending:
+            return start
+        ends = event_ends(batch)
+        for i, (cut, sig) in enumerate(pending):
+            end = event_end(ends, cut, self._open_event)
+            if end is None:
+                self._held = [s for _, s in pending[i:]]
+                break
+            if end > start:
+                self._feed(batch[start:end])
+                start = end
+            self._act([sig])
+        return start
 
     def plan(self, batch: np.ndarray) -> list[int | Signal]:
         """Flow and rules over ``batch`` without the broker: the script of what ``process`` would
@@ -177,6 +235,7 @@ class Pipeline:
     def act(self, signal: Signal) -> None:
         """Act on a planned signal now (listeners, auto-trader): the playback half of ``plan``."""
         self._act([signal])
+        self._done = []
 
     def _feed(self, rows: np.ndarray) -> None:
         """The broker takes ``rows`` (or the plan records that it would)."""
@@ -188,6 +247,7 @@ class Pipeline:
 
     def _act(self, fired: list[Signal]) -> None:
         """Hand signals out: listeners, then the auto-trader for entries (else the journal)."""
+        self._done.extend(fired)
         if self._script is not None:
             self._script.extend(fired)
             return
@@ -218,9 +278,9 @@ class Pipeline:
 
     @staticmethod
     def _cut(sig: Signal, ts: np.ndarray, trade_rows: np.ndarray, trades_before: int, events_before: int) -> int:
-        """Rows of the batch the broker sees before ``sig`` is acted on: through the event (the bar
-        close) or the trade that made it fire (exact, whatever the batch size), else through the
-        last row at its time."""
+        """The row ``sig`` fired on, as rows of the batch through it: the event (the bar close) or the
+        trade that made it fire (exact, whatever the batch size), else the last row at its time.
+        It acts after the end of that row's exchange event (:func:`event_end`)."""
         if sig.event_seq is not None and 0 <= sig.event_seq - events_before < len(ts):
             return sig.event_seq - events_before + 1
         if sig.trade_seq is not None and 0 <= sig.trade_seq - trades_before < len(trade_rows):
@@ -237,7 +297,15 @@ class Pipeline:
         out: list[Signal] = []
         for batch in batches:
             out.extend(self.process(batch))
-        return out
+        return out + self.release_held()
+
+    def release_held(self) -> list[Signal]:
+        """The feed has ended inside an exchange event (its last row had no ``Flag.LAST``): act on the
+        signals held for the event's end now, after every row. Returns them."""
+        held, self._held, self._done = self._held, [], []
+        self._act(held)
+        self._open_event = False
+        return held
 
     def snapshot(self) -> PipelineSnapshot:
         return PipelineSnapshot(

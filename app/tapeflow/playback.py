@@ -9,8 +9,9 @@ each instrument's pipeline runs ahead on a whole batch of its own rows (``Pipeli
 signals fire, after which row each one acts) and :class:`Playback` then plays the plans through the
 merged order: broker rows and acts, piece by piece as the plain way would.
 
-Playback gives the broker exactly the calls the plain way gives it (same cuts: each signal's row,
-the event that closes a time bar in a live-sized piece, the pieces' own edges), so fills, orders
+Playback gives the broker exactly the calls the plain way gives it (same cuts: the end of the
+exchange event of each signal's row, the row that closes a time bar in a live-sized piece and the
+end of its event, the pieces' own edges), so fills, orders
 and signals are the same, with one saving: while the account is idle (no working order, no open
 position) no row can fill, mark or breach anything, so rows wait and go to the broker in one call
 per instrument just before the next entry signal is acted on (when an order could meet a book).
@@ -34,7 +35,7 @@ import numpy as np
 from tapeflow.core.events import K_TRADE
 from tapeflow.flow.bars import BarKind
 from tapeflow.flow.state import SMALL_BATCH
-from tapeflow.pipeline import Pipeline
+from tapeflow.pipeline import Pipeline, event_end, event_ends
 from tapeflow.signals.model import Signal
 from tapeflow.trading.account import Account
 
@@ -55,7 +56,7 @@ class PlannedTape:
     planned: int = 0  # rows planned so far
     start: int = 0  # row index of the batch being played
     acts: deque[tuple[int, Signal]] = field(default_factory=deque)
-    bars: deque[tuple[int, int]] = field(default_factory=deque)  # (first row it is open at, closing row)
+    bars: deque[tuple[int, int, int]] = field(default_factory=deque)  # (open from row, closing row, its event's end)
     rows: np.ndarray | None = None  # the batch being played, as the broker reads it (``Pipeline.for_broker``)
     waiting: list[list] = field(default_factory=list)  # [rows, lo, hi] held back while the account is idle
     _end: int | None = None  # the open time bar's end, as planned so far
@@ -93,6 +94,7 @@ class PlannedTape:
         self._clock = int(clock[-1])
         is_trade = batch["kind"] == K_TRADE
         trades = np.flatnonzero(is_trade)
+        ends = event_ends(batch)
         pos, n = 0, len(batch)
         while pos < n:
             if self._end is None:
@@ -105,7 +107,8 @@ class PlannedTape:
             c = pos + int(np.searchsorted(clock[pos:], self._end))
             if c >= n:
                 return
-            self.bars.append((self._open_at, off + c))
+            end = event_end(ends, c + 1, True)  # None: past this batch, so past any piece that closes it
+            self.bars.append((self._open_at, off + c, off + n + 1 if end is None else off + end))
             if is_trade[c]:
                 self._end, self._open_at = (int(clock[c]) // size + 1) * size, off + c + 1
             else:
@@ -114,14 +117,15 @@ class PlannedTape:
 
     def splits(self, a: int, b: int) -> list[int]:
         """Where ``Pipeline.process`` of rows ``a:b`` cuts its broker calls besides its signals: a
-        live-sized piece with the event that closes the open time bar splits around that event."""
+        live-sized piece with the row that closes the open time bar splits before it and after the end
+        of its exchange event (the bar's signals act there: ``Pipeline._release``)."""
         bars = self.bars
         while bars and bars[0][1] < a:
             bars.popleft()
         if self.bar_ns is None or b - a > SMALL_BATCH or not bars:
             return []
-        opened, c = bars[0]
-        return [c, c + 1] if opened <= a <= c < b else []
+        opened, c, end = bars[0]
+        return [c, end] if opened <= a <= c < b else []
 
     def next_act(self) -> int | None:
         """Rows of the batch being played that the broker sees before the next planned act, or None."""

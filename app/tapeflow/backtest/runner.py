@@ -249,6 +249,9 @@ def run_backtest(
             player.run_day(counted)
         else:
             fine_steps(pipes, counted, cuts, step)
+        for k, pipe in enumerate(pipes):  # a file that ends inside an exchange event: its signals act now
+            if fired := pipe.release_held():
+                step(k, fired)
         for src, root, (n, p) in zip(day, roots, counts, strict=True):
             st = src.stats
             summaries.append(FileSummary(src.info.source, src.info.schema, n, p, st.first_ts, st.last_ts,

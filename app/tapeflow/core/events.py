@@ -161,6 +161,7 @@ def make_trades(
     out["sequence"] = np.arange(len(ts), dtype=np.uint32)
     out["level"] = LEVEL_UNKNOWN
     out["action"] = ord("T")
+    out["flags"] = Flag.LAST  # each print is its own exchange event
     return out
 
 

@@ -17,6 +17,7 @@ Accepted columns (header names are case-insensitive; spaces and dashes count as 
   they become ``LEVEL`` rows keyed by price (``level = LEVEL_UNKNOWN``), emitted only for prices
   whose size changed since the previous row; a price that disappears gets size 0. Each price is
   its own level in every book that reads them (``flow.book``, ``trading.paper_book``).
+  A line's rows are one exchange event: its DOM rows, then its print, which carries ``Flag.LAST``.
 
 Separators: ``,`` with ``.`` decimals, or ``;`` with ``,`` decimals (sniffed from the header).
 The DOM JSON may be left unquoted (as the recorders we know write it): ``{...}`` groups are
@@ -54,7 +55,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
-from tapeflow.core.events import EVENT_DTYPE, LEVEL_UNKNOWN, Kind, Side
+from tapeflow.core.events import EVENT_DTYPE, LEVEL_UNKNOWN, Flag, Kind, Side
 from tapeflow.core.instruments import INSTRUMENTS, Instrument, parse_symbol
 from tapeflow.errors import TapeflowError
 from tapeflow.feeds.base import FeedInfo, FeedStats
@@ -496,7 +497,8 @@ class CsvTradesSource:
             self.stats.inferred_side += 1
         state.last_price, state.last_side = row["price"], int(side)
         price, size, t = row["price"], row["size"], ord("T")
-        out.append((ts, ts, price, 0, size, 0, lineno, 0, Kind.TRADE, side, LEVEL_UNKNOWN, t, 0, (0, 0, 0)))
+        last = int(Flag.LAST)  # the print is the line's last row: its DOM rows and it are one event
+        out.append((ts, ts, price, 0, size, 0, lineno, 0, Kind.TRADE, side, LEVEL_UNKNOWN, t, last, (0, 0, 0)))
 
     def _batch(self, rows: list[tuple]) -> np.ndarray:
         batch = np.array(rows, dtype=EVENT_DTYPE)

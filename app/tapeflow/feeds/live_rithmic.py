@@ -75,7 +75,7 @@ from tapeflow.errors import TapeflowError
 from tapeflow.feeds.base import FeedInfo, FeedStats
 from tapeflow.feeds.live_credentials import get_secret
 from tapeflow.feeds.live_feed import Beat, Data, FeedError, LiveFeed, Message, Opened
-from tapeflow.feeds.rithmic_depth import DepthBook, Row, message_times, points_to_ticks
+from tapeflow.feeds.rithmic_depth import DepthBook, Row, message_times, one_event, points_to_ticks
 from tapeflow.rithmic.session import Phase, RithmicSession, SessionState
 from tapeflow.rithmic.settings import RithmicSettings
 
@@ -153,7 +153,7 @@ def translate_ticks(ticks: Iterable[dict], inst: Instrument, stats: FeedStats | 
     stats = stats if stats is not None else FeedStats()
     rows: list[Row] = []
     for d in ticks:
-        rows.extend(tick_rows(d, inst, stats))
+        rows.extend(one_event(tick_rows(d, inst, stats)))
     return rows_to_events(rows)
 
 
@@ -200,29 +200,29 @@ class _RithmicConnection:
     def _translate(self) -> np.ndarray:
         rows: list[Row] = []
         if self.snapshot is not None and self.depth is not None:
-            rows.extend(self.depth.load_snapshot(self.snapshot, self.wall_ns()))
+            rows.extend(one_event(self.depth.load_snapshot(self.snapshot, self.wall_ns())))
             self.snapshot = None
             self._bbo_shown = False  # the snapshot starts with a CLEAR
         items, self._pending = self._pending, []
         depth = self.depth
         for is_depth, payload in items:
             if depth is None:
-                rows.extend(tick_rows(payload, self.inst, self.stats))
+                rows.extend(one_event(tick_rows(payload, self.inst, self.stats)))
             elif is_depth:
                 changed = depth.apply(payload)
                 if changed and self._bbo_shown:  # depth takes the DOM over from the BBO
                     changed = depth.restate(*message_times(payload))
                     self._bbo_shown = False
-                rows.extend(changed)
+                rows.extend(one_event(changed))
             elif int(payload.get("data_type", LAST_TRADE)) == BBO:
                 if not depth.shows_levels:  # no depth (yet, or not entitled): the BBO is the DOM
                     best = tick_rows(payload, self.inst, self.stats)
                     self._bbo_shown = self._bbo_shown or bool(best)
-                    rows.extend(best)
+                    rows.extend(one_event(best))
                 else:
                     self.stats.records += 1
             else:
-                rows.extend(tick_rows(payload, self.inst, self.stats))
+                rows.extend(one_event(tick_rows(payload, self.inst, self.stats)))
         return rows_to_events(rows)
 
     async def recv(self) -> Message:

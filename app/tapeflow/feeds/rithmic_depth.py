@@ -37,6 +37,15 @@ Row = tuple[int, int, int, int, int, int, int, int, int, int]
 """ts_event, ts_recv, kind, side, price, size, count, flags, action, level (see ``live_rithmic``)."""
 
 
+def one_event(rows: list[Row]) -> list[Row]:
+    """The rows of one Rithmic message (a tick, a depth update, a snapshot) as one exchange event:
+    the last carries ``Flag.LAST``, so a signal fired on one of them acts after all of them."""
+    if rows:
+        r = rows[-1]
+        rows[-1] = (*r[:7], r[7] | int(Flag.LAST), *r[8:])
+    return rows
+
+
 def points_to_ticks(price: float, inst: Instrument, stats: FeedStats) -> int | None:
     """Points (float) to ticks, exactly: a price more than 1e-6 points off the grid, not positive
     or implausibly large is malformed (counted), never rounded."""

@@ -191,6 +191,8 @@ def _rows_to_events(rows: list[tuple]) -> np.ndarray:
     ev["action"] = np.where(is_trade, ord("T"), ord("U"))
     ev["instrument_id"] = INSTRUMENT_ID
     ev["sequence"] = np.arange(len(rows))
+    ts = ev["ts_event"]
+    ev["flags"][np.r_[ts[1:] != ts[:-1], True]] = Flag.LAST  # a print and its book rows: one event
     return ev
 
 

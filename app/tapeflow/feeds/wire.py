@@ -19,7 +19,9 @@ map with a ``type`` field:
     ``seq``, ``sent_ns``, ``first_event`` (event sequence number of the first row), ``n`` rows and
     either ``rows`` (msgpack: ``n`` little-endian ``EVENT_DTYPE`` records, 56 bytes each, layout in
     :mod:`tapeflow.core.events`) or ``columns`` (JSON: one list of integers per
-    ``EVENT_DTYPE`` field except ``spare``). Prices are integer ticks, times UTC ns.
+    ``EVENT_DTYPE`` field except ``spare``). Prices are integer ticks, times UTC ns. ``flags``
+    should carry ``Flag.LAST`` on the last row of each exchange event: a signal acts after its
+    event's last row. A source that never sets it has each row taken as its own event.
 ``heartbeat``
     ``seq``, ``sent_ns``, ``next_event``: sent when no other message went out for ``heartbeat_s``;
     lets an idle client tell "quiet market" from "dead link" and see a gap without data.

@@ -17,9 +17,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from tapeflow.core.events import Flag, Kind
 from tapeflow.core.instruments import instrument, parse_symbol
 from tapeflow.errors import TapeflowError
 from tapeflow.feeds import wire
@@ -36,6 +38,7 @@ class WebsocketConnection:
         self.ws = ws
         self.url = url
         self.max_frame_bytes = max_frame_bytes
+        self.marks_events = False  # the source has set Flag.LAST on some row (it marks its event ends)
 
     async def recv_wire(self) -> wire.ServerMessage:
         try:
@@ -50,7 +53,7 @@ class WebsocketConnection:
     async def recv(self) -> Message:
         msg = await self.recv_wire()
         if isinstance(msg, wire.Batch):
-            return Data(wire.batch_events(msg), msg.sent_ns, msg.seq, msg.first_event)
+            return Data(self._event_ends(wire.batch_events(msg)), msg.sent_ns, msg.seq, msg.first_event)
         if isinstance(msg, wire.Heartbeat):
             return Beat(msg.sent_ns, msg.seq, msg.next_event)
         if isinstance(msg, wire.End):
@@ -58,6 +61,17 @@ class WebsocketConnection:
         if isinstance(msg, wire.Error):
             raise FeedError(f"server error: {msg.message}")
         raise FeedError(f"unexpected {type(msg).__name__.lower()} message (seq {msg.seq}) mid-stream")
+
+    def _event_ends(self, events: np.ndarray) -> np.ndarray:
+        """A signal acts at the end of its exchange event (``Flag.LAST``): a bridge that never marks
+        event ends would hold every signal forever, so until a source has marked one, a batch with
+        prints and no mark has each row taken as its own event (what such a source can promise)."""
+        if not self.marks_events:
+            if (events["flags"] & Flag.LAST).any():
+                self.marks_events = True
+            elif (events["kind"] == Kind.TRADE).any():
+                events["flags"] |= np.uint8(Flag.LAST)
+        return events
 
     async def close(self) -> None:
         await self.ws.close()

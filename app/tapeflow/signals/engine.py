@@ -105,6 +105,11 @@ class RuleEngine:
         self._book_new_bar = True  # no book row handed to detectors since the last bar close
         self._last_trades: TradeView | None = None  # the last trade slice: what idle rehearses a signal on
 
+    def fresh(self) -> RuleEngine:
+        """The same rules with no history (counters, clock, detector state): a backward jump in a
+        replay plays from the first event again, and must fire what a first play fires."""
+        return RuleEngine(self.rules, self.instrument, registry=self._registry, symbol=self.symbol)
+
     @classmethod
     def from_file(cls, path: str | Path, instrument: Instrument | str, *,
                   plugins_dir: str | Path | None = None, symbol: str | None = None) -> RuleEngine:

@@ -67,9 +67,12 @@ class InstrumentFeed:
                                 decisions=tuple(p.decisions), batches=p.batches)
 
     def reset_flow(self) -> None:
-        """Start the flow state over (a backward jump replays from the first event)."""
+        """Start the flow state and the rule engine over (a backward jump replays from the first event)."""
         p = self.pipeline
         p.flow = FlowState(self.instrument, p.flow_settings)
+        fresh = getattr(self.engine, "fresh", None)  # a plugin engine without it keeps its state
+        if callable(fresh):
+            self.engine = p.engine = fresh()
         p.signals.clear()
         p.decisions.clear()
 
