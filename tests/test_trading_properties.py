@@ -51,6 +51,23 @@ config = st.tuples(st.sampled_from([0, 2 * MS]), st.integers(0, 1))
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+def cancel_or_modify(acct: Account, op: tuple, ts: int | None) -> None:
+    """``("cancel", k)`` or ``("modify", k, qty, price step)`` on the k-th working order (mod their count)."""
+    open_ = acct.open_orders()
+    if not open_:
+        return
+    o = open_[op[1] % len(open_)]
+    if op[0] == "cancel":
+        acct.cancel(o.id)
+    else:
+        acct.modify(
+            o.id,
+            qty=o.filled_qty + op[2],
+            limit_price=None if o.limit_price is None else o.limit_price + op[3],
+            ts_ns=ts,
+        )
+
+
 def run(ops: list[tuple], latency: int, slippage: int) -> tuple[Account, int, int]:
     acct = Account(
         TradingSettings(
@@ -85,20 +102,8 @@ def run(ops: list[tuple], latency: int, slippage: int) -> tuple[Account, int, in
                 ),
                 ts_ns=ts,
             )
-        elif op[0] == "cancel":
-            open_ = acct.open_orders()
-            if open_:
-                acct.cancel(open_[op[1] % len(open_)].id)
-        elif op[0] == "modify":
-            open_ = acct.open_orders()
-            if open_:
-                o = open_[op[1] % len(open_)]
-                acct.modify(
-                    o.id,
-                    qty=o.filled_qty + op[2],
-                    limit_price=None if o.limit_price is None else o.limit_price + op[3],
-                    ts_ns=ts,
-                )
+        elif op[0] in ("cancel", "modify"):
+            cancel_or_modify(acct, op, ts)
         else:
             acct.flatten()
         check_invariants(acct)
@@ -267,16 +272,8 @@ def _order_op(acct: Account, op: tuple) -> None:
             limit_price=last - int(side) * off if typ in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None,
             stop_price=last + int(side) * (abs(off) + 1) if typ in (OrderType.STOP, OrderType.STOP_LIMIT) else None,
             bracket=Bracket(*br) if br else None))
-    elif op[0] == "cancel":
-        open_ = acct.open_orders()
-        if open_:
-            acct.cancel(open_[op[1] % len(open_)].id)
-    elif op[0] == "modify":
-        open_ = acct.open_orders()
-        if open_:
-            o = open_[op[1] % len(open_)]
-            acct.modify(o.id, qty=o.filled_qty + op[2],
-                        limit_price=None if o.limit_price is None else o.limit_price + op[3])
+    elif op[0] in ("cancel", "modify"):
+        cancel_or_modify(acct, op, None)
     else:
         acct.flatten()
 
