@@ -81,3 +81,18 @@ class TapeMerge:
                 end = max(end, pos[i] + 1)
             start, pos[i] = pos[i], end  # before the yield: the consumer sees the merge past this span
             yield i, self.batches[i], start, end
+
+
+def gathered(parts: Iterable[np.ndarray], min_rows: int) -> Iterator[np.ndarray]:
+    """``parts`` joined into batches of at least ``min_rows`` (the last may be shorter): a merge hands
+    out pieces of a few rows where tapes interleave, and a replay store should grow in large steps."""
+    pieces: list[np.ndarray] = []
+    rows = 0
+    for part in parts:
+        pieces.append(part)
+        rows += len(part)
+        if rows >= min_rows:
+            yield np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+            pieces, rows = [], 0
+    if pieces:
+        yield np.concatenate(pieces) if len(pieces) > 1 else pieces[0]

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from tapeflow.feeds.base import EventSource
-from tapeflow.feeds.merge import TapeMerge
+from tapeflow.feeds.merge import TapeMerge, gathered
 from tapeflow.trading.tape_ids import TapeNumbers
 
 CHUNK_ROWS = 16_384
@@ -45,25 +45,22 @@ class MergedFeeds:
         self.info, self.stats = first.info, first.stats  # what a Replay reports as its source's
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        return gathered(self._renumbered(), self.chunk_rows)
+
+    def _renumbered(self) -> Iterator[np.ndarray]:
+        """The merge's spans with each feed's ids renumbered into the shared numbering."""
         merge = TapeMerge([src for _, src in self.sources])
         known = [len(src.info.instrument_ids) for _, src in self.sources]
-        pending: list[np.ndarray] = []
-        rows = 0
         for k, batch, a, b in merge.spans():
             index, src = self.sources[k]
             if len(src.info.instrument_ids) != known[k]:  # the feed defined ids since
                 known[k] = len(src.info.instrument_ids)
                 if self.numbers.update(index, src.info.instrument_ids, src.info.instrument.root):
                     self.roots = dict(self.numbers.roots)
-            pending.append(self.numbers.renumber(index, batch[a:b]))
-            rows += b - a
+            part = self.numbers.renumber(index, batch[a:b])
             self._note_ended(merge)
-            if rows >= self.chunk_rows:
-                yield np.concatenate(pending)
-                pending, rows = [], 0
+            yield part
         self._note_ended(merge)
-        if pending:
-            yield np.concatenate(pending)
 
     def _note_ended(self, merge: TapeMerge) -> None:
         done = {k for _, k in self.ended}

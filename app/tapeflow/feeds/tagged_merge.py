@@ -22,7 +22,7 @@ import numpy as np
 
 from tapeflow.errors import TapeflowError
 from tapeflow.feeds.base import EventSource, FeedInfo, FeedStats
-from tapeflow.feeds.merge import TapeMerge
+from tapeflow.feeds.merge import TapeMerge, gathered
 
 MERGED_BATCH_ROWS = 8192
 """Fewest rows per merged batch: the parts of the merge (a source batch's worth where the tapes
@@ -56,17 +56,12 @@ class TaggedMerge:
         return self.sources[0].stats
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        pieces: list[np.ndarray] = []
-        rows = 0
-        merge = TapeMerge(self.sources)
-        while (part := _next_part(merge)) is not None:
-            pieces.append(part)
-            rows += len(part)
-            if rows >= self.batch_rows:
-                yield np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
-                pieces, rows = [], 0
-        if pieces:
-            yield np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+        return gathered(_parts(TapeMerge(self.sources)), self.batch_rows)
+
+
+def _parts(merge: TapeMerge) -> Iterator[np.ndarray]:
+    while (part := _next_part(merge)) is not None:
+        yield part
 
 
 def _next_part(merge: TapeMerge) -> np.ndarray | None:
